@@ -1,0 +1,1 @@
+"""Composition root: settings, logging, database, the aiogram Bot and Dispatcher, runners, CLI."""

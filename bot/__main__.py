@@ -1,0 +1,43 @@
+"""`python -m bot` runs the bot; `python -m bot migrate` applies migrations; `check-config` validates."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from bot import logs
+from bot.settings import load_settings
+from domain.errors import ConfigError
+
+USAGE = "usage: python -m bot [run | migrate | check-config]"
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "run"
+    if command not in ("run", "migrate", "check-config") or len(argv) > 1:
+        print(USAGE, file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    logs.hide(settings.bot_token)
+    logs.setup(settings.log_level)
+    if command == "check-config":
+        print("configuration OK")
+        return 0
+    if command == "migrate":
+        from bot.db import migrate
+
+        asyncio.run(migrate(settings.database_url))
+        print("migrations applied")
+        return 0
+    from bot.app import run_polling
+
+    asyncio.run(run_polling(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,67 @@
+"""The aiogram Bot and Dispatcher factory and the polling runner."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+
+from bot.db import close_database, open_database
+from bot.settings import Settings
+from domain import people
+from domain.access import Role
+from domain.clock import Clock, SystemClock
+from domain.models import Person, Staff
+from handlers import common, customer_chat, lead_admin
+from handlers.menus import set_default_menus, set_person_menu
+from handlers.middlewares import DeskMiddleware
+
+log = logging.getLogger("dutydesk")
+
+
+def build_bot(settings: Settings) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(settings.bot_token, session=session)
+
+
+def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
+    dp = Dispatcher()
+    middleware = DeskMiddleware(settings, clock)
+    for observer in (dp.message, dp.edited_message, dp.callback_query):
+        observer.outer_middleware(middleware)
+    dp.include_routers(common.router, lead_admin.router, customer_chat.router)
+    return dp
+
+
+async def prepare(bot: Bot, settings: Settings, clock: Clock) -> None:
+    """Start-up work against Telegram: identity, privacy check, command menus."""
+    me = await bot.get_me()
+    log.info("running as @%s (id %s)", me.username, me.id)
+    if not me.can_read_all_group_messages:
+        log.warning(
+            "group privacy mode is on: @%s sees only commands and replies in groups it is not an admin of. "
+            "Turn it off in @BotFather (Bot Settings → Group Privacy) or make the bot an admin of each "
+            "customer chat.", me.username,
+        )
+    await set_default_menus(bot, settings.default_lang)
+    for staff in await Staff.filter(active=True):
+        person = await Person.get_or_none(id=staff.user_id)
+        role = Role.LEAD if staff.user_id in settings.lead_ids else Role(staff.role)
+        lang = (person.lang if person else None) or settings.default_lang
+        await set_person_menu(bot, staff.user_id, role, lang)
+
+
+async def run_polling(settings: Settings, clock: Clock | None = None) -> None:
+    clock = clock or SystemClock()
+    await open_database(settings.database_url)
+    try:
+        await people.ensure_leads(settings.lead_ids, clock.now())
+        bot = build_bot(settings)
+        dp = build_dispatcher(settings, clock)
+        await prepare(bot, settings, clock)
+        await bot.delete_webhook(drop_pending_updates=False)
+        await dp.start_polling(bot, polling_timeout=25, allowed_updates=dp.resolve_used_update_types())
+    finally:
+        await close_database()

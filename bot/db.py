@@ -1,0 +1,53 @@
+"""Database setup: Tortoise configuration, start-up, and the committed migrations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.migrations.api import migrate as run_migrations
+
+DEFAULT_DATABASE_URL = "sqlite://data/dutydesk.sqlite3"
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    if database_url.startswith("sqlite://") and ":memory:" not in database_url:
+        path = database_url.removeprefix("sqlite://").split("?", 1)[0]
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Wait for a busy database instead of failing the update that hit the lock.
+        if "busy_timeout" not in database_url:
+            database_url += ("&" if "?" in database_url else "?") + "busy_timeout=10000"
+    return {
+        "connections": {"default": database_url},
+        "apps": {
+            "models": {
+                "models": ["domain.models"],
+                "migrations": "domain.migrations",
+                "default_connection": "default",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+# Used by the `tortoise` CLI when a developer runs `tortoise -c bot.db.TORTOISE_ORM makemigrations`.
+TORTOISE_ORM = tortoise_config(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))
+
+
+async def migrate(database_url: str) -> None:
+    """Apply pending migrations; leaves Tortoise initialised on the database."""
+    await run_migrations(config=tortoise_config(database_url))
+    await Tortoise.close_connections()
+
+
+async def open_database(database_url: str, apply_migrations: bool = True) -> None:
+    if apply_migrations:
+        await migrate(database_url)
+    await Tortoise.init(config=tortoise_config(database_url))
+
+
+async def close_database() -> None:
+    await Tortoise.close_connections()

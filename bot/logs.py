@@ -1,0 +1,35 @@
+"""Logging set-up. Secrets registered here are masked in every record, whatever logged them."""
+
+from __future__ import annotations
+
+import logging
+
+_SECRETS: set[str] = set()
+
+
+def hide(secret: str | None) -> None:
+    if secret:
+        _SECRETS.add(secret)
+
+
+class RedactSecrets(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _SECRETS:
+            text = record.getMessage()
+            masked = text
+            for secret in _SECRETS:
+                masked = masked.replace(secret, "***")
+            if masked != text:
+                record.msg, record.args = masked, None
+        return True
+
+
+def setup(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("tortoise").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)

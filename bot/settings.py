@@ -1,0 +1,152 @@
+"""Settings: one typed object built once from the environment (and `.env`), validated at start."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+from domain.durations import ALLOWED as DURATION_ALLOWED
+from domain.durations import parse_positive_duration
+from domain.errors import ConfigError
+from domain.policy import Policy, load_policy
+
+LANGS = ("ru", "en")
+_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    bot_token: str
+    telegram_api_url: str
+    database_url: str
+    lead_ids: frozenset[int]
+    staff_chat_id: int | None
+    timezone: ZoneInfo
+    default_lang: str
+    policy_file: str | None
+    policy: Policy
+    mode: str
+    webhook_url: str | None
+    webhook_secret: str | None
+    web_host: str
+    web_port: int
+    scheduler_tick: timedelta
+    thread_window: timedelta
+    reopen_window: timedelta
+    log_level: str
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite://")
+
+
+def _fail(name: str, value: str, allowed: str) -> ConfigError:
+    shown = value if name != "BOT_TOKEN" else "<hidden>"
+    return ConfigError(f"{name}={shown!r} is invalid; expected {allowed}")
+
+
+def read_environment(env_file: str | Path = ".env") -> dict[str, str]:
+    """The process environment over the `.env` file: a variable set in the environment wins."""
+    values = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if Path(env_file).exists() else {}
+    values.update(os.environ)
+    return values
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = read_environment() if env is None else env
+
+    def get(name: str, default: str = "") -> str:
+        return env.get(name, default).strip()
+
+    token = get("BOT_TOKEN")
+    if not _TOKEN.match(token):
+        raise _fail("BOT_TOKEN", token, "the token from @BotFather, like 123456:ABC-DEF…") if token else ConfigError(
+            "BOT_TOKEN is not set; expected the token from @BotFather, like 123456:ABC-DEF…"
+        )
+
+    api_url = get("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/")
+    if urlparse(api_url).scheme not in ("http", "https") or not urlparse(api_url).netloc:
+        raise _fail("TELEGRAM_API_URL", api_url, "an http(s) URL like https://api.telegram.org")
+
+    database_url = get("DATABASE_URL", "sqlite://data/dutydesk.sqlite3")
+    scheme = database_url.split("://", 1)[0]
+    if "://" not in database_url or scheme not in ("sqlite", "postgres", "postgresql", "asyncpg"):
+        raise _fail("DATABASE_URL", database_url, "sqlite://path or postgres://user:pass@host:port/db")
+
+    lead_ids = set()
+    for part in filter(None, (p.strip() for p in get("LEAD_IDS").split(","))):
+        if not re.fullmatch(r"\d{1,15}", part):
+            raise _fail("LEAD_IDS", get("LEAD_IDS"), "comma-separated Telegram user ids like 12345,67890")
+        lead_ids.add(int(part))
+
+    staff_chat = get("STAFF_CHAT_ID")
+    if staff_chat and not re.fullmatch(r"-?\d{1,20}", staff_chat):
+        raise _fail("STAFF_CHAT_ID", staff_chat, "a Telegram chat id like -1001234567890")
+
+    tz_name = get("TIMEZONE", "Europe/Moscow")
+    try:
+        timezone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _fail("TIMEZONE", tz_name, "an IANA time zone like Europe/Moscow") from None
+
+    lang = get("DEFAULT_LANG", "ru")
+    if lang not in LANGS:
+        raise _fail("DEFAULT_LANG", lang, "ru or en")
+
+    mode = get("MODE", "polling")
+    if mode not in ("polling", "webhook"):
+        raise _fail("MODE", mode, "polling or webhook")
+    webhook_url = get("WEBHOOK_URL") or None
+    webhook_secret = get("WEBHOOK_SECRET") or None
+    if webhook_secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", webhook_secret):
+        raise ConfigError("WEBHOOK_SECRET is invalid; expected 1-256 characters of A-Z a-z 0-9 _ -")
+    if mode == "webhook":
+        if not webhook_url or urlparse(webhook_url).scheme != "https":
+            raise _fail("WEBHOOK_URL", webhook_url or "", "the public https URL of the webhook in webhook mode")
+        if not webhook_secret:
+            raise ConfigError("WEBHOOK_SECRET is not set; it is required in webhook mode")
+
+    port = get("WEB_PORT", "8080")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise _fail("WEB_PORT", port, "a TCP port from 1 to 65535")
+
+    def duration(name: str, default: str) -> timedelta:
+        value = get(name, default)
+        try:
+            return parse_positive_duration(value)
+        except ValueError:
+            raise _fail(name, value, DURATION_ALLOWED) from None
+
+    log_level = get("LOG_LEVEL", "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise _fail("LOG_LEVEL", log_level, "DEBUG, INFO, WARNING, ERROR or CRITICAL")
+
+    policy_file = get("POLICY_FILE") or None
+    return Settings(
+        bot_token=token,
+        telegram_api_url=api_url,
+        database_url=database_url,
+        lead_ids=frozenset(lead_ids),
+        staff_chat_id=int(staff_chat) if staff_chat else None,
+        timezone=timezone,
+        default_lang=lang,
+        policy_file=policy_file,
+        policy=load_policy(policy_file),
+        mode=mode,
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
+        web_host=get("WEB_HOST", "127.0.0.1"),
+        web_port=int(port),
+        scheduler_tick=duration("SCHEDULER_TICK", "15s"),
+        thread_window=duration("THREAD_WINDOW", "4h"),
+        reopen_window=duration("REOPEN_WINDOW", "72h"),
+        log_level=log_level,
+    )

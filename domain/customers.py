@@ -1,0 +1,182 @@
+"""Customers, their settings, and the chats bound to them."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tortoise.transactions import in_transaction
+
+from domain import invitations
+from domain.errors import DeskError
+from domain.models import Customer, CustomerChat, Staff
+from domain.people import resolve_person
+from domain.policy import HA_SETUPS, PLANS, Tariff
+
+CODE = re.compile(r"^[A-Z0-9_]{2,16}$")
+REPORT_PERIODS = ("off", "weekly", "monthly", "quarterly")
+FIELDS = ("name", "plan", "users", "cts", "ha", "tz", "lang", "report", "contract_until", "engineer", "contact")
+CLEAR = ("-", "none")
+MAX_NAME = 256
+MAX_CONTACTS = 20
+MAX_CONTACT = 200
+
+
+def normalize_code(code: str) -> str:
+    value = code.strip().upper()
+    if not CODE.match(value):
+        raise DeskError("err.bad_code", code=code)
+    return value
+
+
+def check_plan(plan: str) -> str:
+    value = plan.strip().lower()
+    if value not in PLANS:
+        raise DeskError("err.bad_plan", plan=plan, allowed=" ".join(PLANS))
+    return value
+
+
+async def get_customer(code: str) -> Customer:
+    customer = await Customer.get_or_none(code=normalize_code(code))
+    if customer is None:
+        raise DeskError("err.unknown_customer", code=code.upper())
+    return customer
+
+
+async def add_customer(code: str, plan: str, name: str, now: datetime) -> Customer:
+    code, plan, name = normalize_code(code), check_plan(plan), name.strip()
+    if not name or len(name) > MAX_NAME:
+        raise DeskError("err.bad_name", limit=MAX_NAME)
+    if await Customer.exists(code=code):
+        raise DeskError("err.customer_exists", code=code)
+    return await Customer.create(code=code, plan=plan, name=name, created_at=now)
+
+
+async def list_customers() -> list[Customer]:
+    return await Customer.all().order_by("code")
+
+
+async def chats_of(customer: Customer) -> list[CustomerChat]:
+    return await CustomerChat.filter(customer=customer).order_by("bound_at")
+
+
+def _whole(value: str, field: str) -> int:
+    if not re.fullmatch(r"\d{1,9}", value):
+        raise DeskError("err.bad_number", field=field, value=value)
+    return int(value)
+
+
+def _choice(value: str, field: str, allowed: tuple[str, ...]) -> str:
+    value = value.lower()
+    if value not in allowed:
+        raise DeskError("err.bad_choice", field=field, value=value, allowed=" ".join(allowed))
+    return value
+
+
+async def set_field(code: str, field: str, value: str) -> Customer:
+    """Change one field of a customer; `value` is the rest of the command line."""
+    field, value = field.lower(), value.strip()
+    if field not in FIELDS:
+        raise DeskError("err.bad_field", field=field, allowed=" ".join(FIELDS))
+    if not value:
+        raise DeskError("usage.customer_set")
+    customer = await get_customer(code)
+    if field == "name":
+        if len(value) > MAX_NAME:
+            raise DeskError("err.bad_name", limit=MAX_NAME)
+        customer.name = value
+    elif field == "plan":
+        customer.plan = check_plan(value)
+    elif field in ("users", "cts"):
+        setattr(customer, field, _whole(value, field))
+    elif field == "ha":
+        customer.ha = _choice(value, field, HA_SETUPS)
+    elif field == "tz":
+        try:
+            customer.tz = ZoneInfo(value).key
+        except (ZoneInfoNotFoundError, ValueError):
+            raise DeskError("err.bad_tz", value=value) from None
+    elif field == "lang":
+        customer.lang = _choice(value, field, ("ru", "en"))
+    elif field == "report":
+        customer.report = _choice(value, field, REPORT_PERIODS)
+    elif field == "contract_until":
+        customer.contract_until = None if value.lower() in CLEAR else _date(value)
+    elif field == "engineer":
+        customer.engineer_id = None if value.lower() in CLEAR else await _staff_id(value)
+    elif field == "contact":
+        if len(value) > MAX_CONTACT:
+            raise DeskError("err.contact_too_long", limit=MAX_CONTACT)
+        if value.lower() in CLEAR:
+            customer.contacts = []
+        elif len(customer.contacts) >= MAX_CONTACTS:
+            raise DeskError("err.too_many_contacts", limit=MAX_CONTACTS)
+        else:
+            customer.contacts = [*customer.contacts, value]
+    await customer.save()
+    return customer
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise DeskError("err.bad_date", value=value) from None
+
+
+async def _staff_id(ref: str) -> int:
+    user_id = await resolve_person(ref)
+    if not await Staff.exists(user_id=user_id, active=True):
+        raise DeskError("err.not_staff", ref=ref)
+    return user_id
+
+
+def price_estimate(tariff: Tariff, plan: str, users: int, cts: int, ha: str) -> float | None:
+    """Monthly price = (base[plan] + per_user[plan] × users + per_cts × cts) × ha[setup]; None if unpriced."""
+    if plan not in tariff.base:
+        return None
+    return (tariff.base[plan] + tariff.per_user.get(plan, 0) * users + tariff.per_cts * cts) * tariff.ha[ha]
+
+
+async def invite_chat(code: str, lead_id: int, now: datetime) -> tuple[Customer, str]:
+    customer = await get_customer(code)
+    return customer, await invitations.create("chat", lead_id, now, customer=customer)
+
+
+async def bind_chat(customer: Customer, chat_id: int, title: str, kind: str, user_id: int,
+                    now: datetime) -> CustomerChat:
+    existing = await CustomerChat.get_or_none(chat_id=chat_id).select_related("customer")
+    if existing is not None:
+        if existing.customer_id == customer.id:
+            raise DeskError("err.already_bound_same", code=customer.code)
+        raise DeskError("err.already_bound", code=existing.customer.code)
+    return await CustomerChat.create(
+        chat_id=chat_id, customer=customer, title=title[:256], kind=kind, bound_at=now, bound_by=user_id
+    )
+
+
+async def bind_by_code(code: str, chat_id: int, title: str, kind: str, user_id: int,
+                       now: datetime) -> CustomerChat:
+    return await bind_chat(await get_customer(code), chat_id, title, kind, user_id, now)
+
+
+async def bind_by_invitation(token: str, chat_id: int, title: str, kind: str, user_id: int,
+                             now: datetime) -> CustomerChat:
+    async with in_transaction():
+        invitation = await invitations.redeem(token, "chat", user_id, chat_id, now)
+        return await bind_chat(invitation.customer, chat_id, title, kind, user_id, now)
+
+
+async def unbind(chat_id: int) -> Customer:
+    chat = await CustomerChat.get_or_none(chat_id=chat_id).select_related("customer")
+    if chat is None:
+        raise DeskError("err.not_bound")
+    await chat.delete()
+    return chat.customer
+
+
+async def set_chat_lang(chat: CustomerChat, lang: str) -> None:
+    chat.lang = lang
+    await chat.save(update_fields=["lang"])
+

@@ -1,0 +1,56 @@
+"""One-time invitation tokens: 192 random bits, single use, 7 days; only their SHA-256 is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import datetime, timedelta
+
+from domain.errors import DeskError
+from domain.models import Customer, Invitation
+
+VALID_FOR = timedelta(days=7)
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def looks_like_token(payload: str) -> bool:
+    return bool(_TOKEN.match(payload))
+
+
+async def create(kind: str, created_by: int, now: datetime, *, role: str | None = None,
+                 customer: Customer | None = None) -> str:
+    token = secrets.token_urlsafe(24)  # 32 characters, fits Telegram's 64-character start payload
+    await Invitation.create(
+        token_hash=_hash(token), kind=kind, role=role, customer=customer,
+        created_by=created_by, created_at=now, expires_at=now + VALID_FOR,
+    )
+    return token
+
+
+async def redeem(token: str, kind: str, user_id: int, chat_id: int, now: datetime) -> Invitation:
+    """Mark the invitation used by this person in this chat, or say why it cannot be.
+
+    The conditional UPDATE makes the use single even when two people press the link at once.
+    Call inside a transaction together with what the invitation grants.
+    """
+    invitation = await Invitation.get_or_none(token_hash=_hash(token)).select_related("customer")
+    if invitation is None:
+        raise DeskError("err.invite_unknown")
+    if invitation.kind != kind:
+        raise DeskError("err.invite_wrong_place_" + invitation.kind)
+    if invitation.used_at is not None:
+        raise DeskError("err.invite_used")
+    if invitation.expires_at <= now:
+        raise DeskError("err.invite_expired")
+    claimed = await Invitation.filter(id=invitation.id, used_at__isnull=True).update(
+        used_at=now, used_by=user_id, used_chat=chat_id
+    )
+    if not claimed:
+        raise DeskError("err.invite_used")
+    return invitation
+

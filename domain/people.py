@@ -1,0 +1,173 @@
+"""People: everyone the bot has seen, the staff and their roles, and who an update comes from."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from tortoise.transactions import in_transaction
+
+from domain import invitations
+from domain.access import INVITABLE_ROLES, Role
+from domain.errors import DeskError
+from domain.models import CustomerChat, Person, Staff
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who sent an update, resolved once per update by the handlers' middleware."""
+
+    user_id: int
+    role: Role
+    lang: str | None  # the person's own choice with /lang
+    chat: CustomerChat | None  # the customer chat the update came from, with its customer loaded
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role not in (Role.CUSTOMER, Role.STRANGER)
+
+
+async def seen(user_id: int, username: str | None, full_name: str, now: datetime) -> Person:
+    """Remember a person (and their current username) so `@username` resolves later."""
+    username = username.lower() if username else None
+    person = await Person.get_or_none(id=user_id)
+    if person is None:
+        person, _ = await Person.get_or_create(
+            id=user_id, defaults={"username": username, "full_name": full_name[:256], "last_seen": now}
+        )
+    elif person.username != username or person.full_name != full_name[:256]:
+        person.username, person.full_name, person.last_seen = username, full_name[:256], now
+        await person.save(update_fields=["username", "full_name", "last_seen"])
+    if username:
+        # A username belongs to one account at a time: forget it on whoever had it before.
+        await Person.filter(username=username).exclude(id=user_id).update(username=None)
+    return person
+
+
+async def resolve_actor(user_id: int, chat_id: int, lead_ids: frozenset[int]) -> Actor:
+    person = await Person.get_or_none(id=user_id)
+    staff = await Staff.get_or_none(user_id=user_id, active=True)
+    chat = await CustomerChat.get_or_none(chat_id=chat_id).select_related("customer")
+    if user_id in lead_ids:
+        role = Role.LEAD
+    elif staff is not None:
+        role = Role(staff.role)
+    elif chat is not None:
+        role = Role.CUSTOMER
+    else:
+        role = Role.STRANGER
+    return Actor(user_id=user_id, role=role, lang=person.lang if person else None, chat=chat)
+
+
+async def ensure_leads(lead_ids: frozenset[int], now: datetime) -> None:
+    """`LEAD_IDS` are leads from the start, listed in /staff like invited ones."""
+    for user_id in lead_ids:
+        await Staff.update_or_create(
+            user_id=user_id, defaults={"role": Role.LEAD.value, "active": True, "added_at": now}
+        )
+
+
+async def set_person_lang(user_id: int, lang: str, now: datetime) -> None:
+    await Person.update_or_create(id=user_id, defaults={"lang": lang, "last_seen": now})
+
+
+async def mark_dm(user_id: int, reachable: bool, now: datetime) -> None:
+    await Person.update_or_create(id=user_id, defaults={"can_dm": reachable, "last_seen": now})
+
+
+_USERNAME = re.compile(r"^@([A-Za-z0-9_]{3,64})$")
+
+
+async def resolve_person(ref: str) -> int:
+    """`@username` (of someone the bot has seen) or a numeric Telegram id → the user id."""
+    ref = ref.strip()
+    if re.fullmatch(r"\d{1,15}", ref):
+        return int(ref)
+    match = _USERNAME.match(ref)
+    if not match:
+        raise DeskError("err.bad_person", ref=ref)
+    person = await Person.get_or_none(username=match.group(1).lower())
+    if person is None:
+        raise DeskError("err.unknown_person", ref=ref)
+    return person.id
+
+
+async def register_staff(user_id: int, role: str, added_by: int | None, now: datetime) -> Staff:
+    if role not in INVITABLE_ROLES:
+        raise DeskError("err.bad_role", role=role, allowed=" ".join(INVITABLE_ROLES))
+    staff, _ = await Staff.update_or_create(
+        user_id=user_id, defaults={"role": role, "active": True, "added_at": now, "added_by": added_by}
+    )
+    return staff
+
+
+@dataclass(frozen=True)
+class StaffEntry:
+    user_id: int
+    role: str
+    name: str
+    username: str | None
+    can_dm: bool | None
+
+
+async def list_staff() -> list[StaffEntry]:
+    staff = await Staff.filter(active=True).order_by("role", "user_id")
+    people = {p.id: p for p in await Person.filter(id__in=[s.user_id for s in staff])}
+    order = {r.value: i for i, r in enumerate(Role)}
+    entries = [
+        StaffEntry(
+            user_id=s.user_id,
+            role=s.role,
+            name=people[s.user_id].full_name if s.user_id in people else "",
+            username=people[s.user_id].username if s.user_id in people else None,
+            can_dm=people[s.user_id].can_dm if s.user_id in people else None,
+        )
+        for s in staff
+    ]
+    return sorted(entries, key=lambda e: (order.get(e.role, 99), e.user_id))
+
+
+async def _active_staff(ref: str) -> Staff:
+    user_id = await resolve_person(ref)
+    staff = await Staff.get_or_none(user_id=user_id, active=True)
+    if staff is None:
+        raise DeskError("err.not_staff", ref=ref)
+    return staff
+
+
+async def _guard_last_lead(staff: Staff, lead_ids: frozenset[int]) -> None:
+    if staff.user_id in lead_ids:
+        raise DeskError("err.lead_by_config", ref=staff.user_id)
+    if staff.role == Role.LEAD.value:
+        others = await Staff.filter(role=Role.LEAD.value, active=True).exclude(id=staff.id).count()
+        if others == 0:
+            raise DeskError("err.last_lead")
+
+
+async def change_role(ref: str, role: str, lead_ids: frozenset[int]) -> Staff:
+    if role not in INVITABLE_ROLES:
+        raise DeskError("err.bad_role", role=role, allowed=" ".join(INVITABLE_ROLES))
+    async with in_transaction():
+        staff = await _active_staff(ref)
+        if role != Role.LEAD.value:
+            await _guard_last_lead(staff, lead_ids)
+        staff.role = role
+        await staff.save(update_fields=["role"])
+    return staff
+
+
+async def remove_staff(ref: str, lead_ids: frozenset[int]) -> Staff:
+    async with in_transaction():
+        staff = await _active_staff(ref)
+        await _guard_last_lead(staff, lead_ids)
+        staff.active = False
+        await staff.save(update_fields=["active"])
+    return staff
+
+
+async def join_staff(token: str, user_id: int, chat_id: int, now: datetime) -> Staff:
+    """Redeem a staff invitation: the person who opened the link gets its role."""
+    async with in_transaction():
+        invitation = await invitations.redeem(token, "staff", user_id, chat_id, now)
+        return await register_staff(user_id, invitation.role, invitation.created_by, now)

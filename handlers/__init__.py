@@ -1,0 +1,1 @@
+"""aiogram routers, one module per audience, with their middleware, filters and keyboards."""

@@ -1,0 +1,20 @@
+"""Splitting command arguments; a wrong count is answered with the command's usage line."""
+
+from __future__ import annotations
+
+from aiogram.filters import CommandObject
+
+from domain.errors import DeskError
+
+
+def split(command: CommandObject, minimum: int, maximum: int | None = None, *, rest: bool = False) -> list[str]:
+    """Words of the command's arguments.
+
+    With `rest`, the last argument takes the remainder of the line (names, texts), so `maximum` words
+    are returned at most and the last may contain spaces.
+    """
+    text = (command.args or "").strip()
+    words = text.split(maxsplit=maximum - 1) if rest and maximum else text.split()
+    if len(words) < minimum or (maximum is not None and len(words) > maximum):
+        raise DeskError(f"usage.{command.command.lower()}")
+    return words

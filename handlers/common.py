@@ -1,0 +1,87 @@
+"""/start (with invitation payloads), /help and /lang: for everyone."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.types import Message
+
+from domain import customers, invitations, people
+from domain.access import COMMANDS, Role, Where, commands_for
+from domain.errors import DeskError
+from handlers.args import split
+from handlers.menus import set_person_menu
+from handlers.replies import respond
+from locales import LANGS, t
+
+router = Router(name="common")
+
+
+def help_text(role: Role, lang: str, in_group: bool) -> str:
+    lines = [t(lang, f"help.header_{role.value}")]
+    for name in commands_for(role):
+        where = COMMANDS[name].where
+        if (where is Where.GROUP and not in_group) or (where is Where.PRIVATE and in_group):
+            continue
+        lines.append(f"/{name} — {t(lang, f'help.{name}')}")
+    return "\n".join(lines)
+
+
+async def privacy_warning(bot: Bot, chat_id: int, lang: str) -> str:
+    """Tell the lead to make the bot an admin when Telegram would hide group messages from it."""
+    me = await bot.me()
+    if me.can_read_all_group_messages:
+        return ""
+    member = await bot.get_chat_member(chat_id, me.id)
+    if member.status in ("administrator", "creator"):
+        return ""
+    return "\n\n" + t(lang, "bind.privacy_warning")
+
+
+@router.message(CommandStart())
+async def start(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str,
+                clock, settings) -> None:
+    now = clock.now()
+    private = message.chat.type == "private"
+    if private:
+        await people.mark_dm(actor.user_id, True, now)
+    payload = (command.args or "").strip()
+    if not payload:
+        await respond(message, t(lang, "start.hello") + "\n\n" + help_text(actor.role, lang, not private))
+        if private and actor.is_staff:
+            await set_person_menu(bot, actor.user_id, actor.role, lang)
+        return
+    if not invitations.looks_like_token(payload):
+        raise DeskError("err.invite_unknown")
+    if private:
+        staff = await people.join_staff(payload, actor.user_id, message.chat.id, now)
+        role = Role.LEAD if actor.user_id in settings.lead_ids else Role(staff.role)
+        await respond(message, t(lang, "start.joined", role=t(lang, f"role.{role.value}"))
+                      + "\n\n" + help_text(role, lang, False))
+        await set_person_menu(bot, actor.user_id, role, lang)
+        return
+    chat = await customers.bind_by_invitation(
+        payload, message.chat.id, message.chat.title or "", message.chat.type, actor.user_id, now
+    )
+    await respond(message, t(lang, "bind.done", code=chat.customer.code, name=chat.customer.name)
+                  + await privacy_warning(bot, message.chat.id, lang))
+
+
+@router.message(Command("help", ignore_case=True))
+async def show_help(message: Message, actor: people.Actor, lang: str) -> None:
+    await respond(message, help_text(actor.role, lang, message.chat.type != "private"))
+
+
+@router.message(Command("lang", ignore_case=True))
+async def set_lang(message: Message, command: CommandObject, actor: people.Actor, clock) -> None:
+    (choice,) = split(command, 1, 1)
+    choice = choice.lower()
+    if choice not in LANGS:
+        raise DeskError("usage.lang")
+    group_chat = actor.chat is not None and message.chat.type != "private"
+    if group_chat and actor.role in (Role.LEAD, Role.CUSTOMER):
+        await customers.set_chat_lang(actor.chat, choice)
+        await respond(message, t(choice, "lang.chat_set"))
+        return
+    await people.set_person_lang(actor.user_id, choice, clock.now())
+    await respond(message, t(choice, "lang.person_set"))

@@ -1,0 +1,38 @@
+"""Turning a Telegram message into the desk's `IncomingMessage` (text or caption, and attachments)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiogram.types import Message
+
+from domain.inbox import IncomingMessage
+
+ATTACHMENT_KINDS = ("document", "video", "voice", "audio", "sticker", "video_note", "animation")
+
+
+def attachments_of(message: Message) -> list[dict[str, str]]:
+    found = []
+    if message.photo:
+        found.append({"kind": "photo", "file_id": message.photo[-1].file_id})  # the largest size
+    for kind in ATTACHMENT_KINDS:
+        item = getattr(message, kind, None)
+        if item is not None and not (kind == "document" and message.animation):
+            found.append({"kind": kind, "file_id": item.file_id})
+    return found
+
+
+def incoming(message: Message, now: datetime) -> IncomingMessage:
+    user = message.from_user
+    return IncomingMessage(
+        chat_id=message.chat.id,
+        message_id=message.message_id,
+        user_id=user.id if user else None,
+        author=user.full_name if user else (message.chat.title or ""),
+        text=message.text or message.caption or "",
+        attachments=attachments_of(message),
+        sent_at=message.date or now,
+        chat_title=message.chat.title or message.chat.full_name or "",
+        reply_to=message.reply_to_message.message_id if message.reply_to_message else None,
+        thread_id=message.message_thread_id if message.is_topic_message else None,
+    )

@@ -1,0 +1,190 @@
+"""Lead administration: customers, their chats, the unbound inbox, and staff.
+
+The command table in `domain.access` already let only leads through; these handlers parse, call one
+service and render the answer.
+"""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from domain import customers, inbox, invitations, people
+from domain.access import INVITABLE_ROLES, Role
+from domain.errors import DeskError
+from domain.models import Customer, Person
+from handlers.args import split
+from handlers.common import privacy_warning
+from handlers.menus import set_person_menu
+from handlers.replies import respond
+from locales import t
+
+router = Router(name="lead_admin")
+
+
+def cmd(name: str) -> Command:
+    return Command(name, ignore_case=True)
+
+
+def person_label(user_id: int | None, people_by_id: dict[int, Person]) -> str:
+    if user_id is None:
+        return "—"
+    person = people_by_id.get(user_id)
+    if person is None:
+        return str(user_id)
+    name = person.full_name or str(user_id)
+    return f"{name} (@{person.username})" if person.username else f"{name} ({user_id})"
+
+
+def money(amount: float | None, currency: str, lang: str) -> str:
+    if amount is None:
+        return t(lang, "customer.no_price")
+    return f"{amount:,.0f}".replace(",", " ") + f" {currency}"
+
+
+@router.message(cmd("customer_add"))
+async def customer_add(message: Message, command: CommandObject, lang: str, clock) -> None:
+    code, plan, name = split(command, 3, 3, rest=True)
+    customer = await customers.add_customer(code, plan, name, clock.now())
+    await respond(message, t(lang, "customer.added", code=customer.code, name=customer.name, plan=customer.plan))
+
+
+@router.message(cmd("customers"))
+async def customer_list(message: Message, command: CommandObject, lang: str) -> None:
+    split(command, 0, 0)
+    rows = await customers.list_customers()
+    if not rows:
+        await respond(message, t(lang, "customer.none"))
+        return
+    lines = [t(lang, "customer.list_header")]
+    for c in rows:
+        until = c.contract_until.isoformat() if c.contract_until else "—"
+        lines.append(t(lang, "customer.list_row", code=c.code, name=c.name, plan=c.plan, until=until))
+    await respond(message, "\n".join(lines))
+
+
+async def customer_card(customer: Customer, lang: str, settings) -> str:
+    chats = await customers.chats_of(customer)
+    ids = [i for i in (customer.engineer_id,) if i]
+    people_by_id = {p.id: p for p in await Person.filter(id__in=ids)}
+    price = customers.price_estimate(settings.policy.tariff, customer.plan, customer.users, customer.cts, customer.ha)
+    chat_lines = "\n".join(f"  • {c.title or c.chat_id} ({c.chat_id})" for c in chats) or "  —"
+    contacts = "\n".join(f"  • {c}" for c in customer.contacts) or "  —"
+    return t(
+        lang, "customer.card",
+        code=customer.code, name=customer.name, plan=customer.plan, users=customer.users, cts=customer.cts,
+        ha=customer.ha, tz=customer.tz or settings.timezone.key, lang=customer.lang or settings.default_lang,
+        report=customer.report,
+        until=customer.contract_until.isoformat() if customer.contract_until else "—",
+        engineer=person_label(customer.engineer_id, people_by_id),
+        contacts=contacts, chats=chat_lines,
+        price=money(price, settings.policy.tariff.currency, lang),
+    )
+
+
+@router.message(cmd("customer"))
+async def customer_show(message: Message, command: CommandObject, lang: str, settings) -> None:
+    (code,) = split(command, 1, 1)
+    customer = await customers.get_customer(code)
+    await respond(message, await customer_card(customer, lang, settings))
+
+
+@router.message(cmd("customer_set"))
+async def customer_set(message: Message, command: CommandObject, lang: str, settings) -> None:
+    code, field, value = split(command, 3, 3, rest=True)
+    customer = await customers.set_field(code, field, value)
+    await respond(message, t(lang, "customer.updated", code=customer.code, field=field.lower())
+                  + "\n\n" + await customer_card(customer, lang, settings))
+
+
+@router.message(cmd("invite"))
+async def invite(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str,
+                 clock) -> None:
+    (code,) = split(command, 1, 1)
+    customer, token = await customers.invite_chat(code, actor.user_id, clock.now())
+    me = await bot.me()
+    await respond(message, t(lang, "invite.chat", code=customer.code, name=customer.name,
+                             link=f"https://t.me/{me.username}?startgroup={token}", token=token,
+                             days=invitations.VALID_FOR.days))
+
+
+@router.message(cmd("bind"))
+async def bind(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str,
+               clock) -> None:
+    (code,) = split(command, 1, 1)
+    chat = await customers.bind_by_code(code, message.chat.id, message.chat.title or "", message.chat.type,
+                                        actor.user_id, clock.now())
+    await respond(message, t(lang, "bind.done", code=chat.customer.code, name=chat.customer.name)
+                  + await privacy_warning(bot, message.chat.id, lang))
+
+
+@router.message(cmd("unbind"))
+async def unbind(message: Message, command: CommandObject, lang: str) -> None:
+    split(command, 0, 0)
+    customer = await customers.unbind(message.chat.id)
+    await respond(message, t(lang, "bind.undone", code=customer.code))
+
+
+@router.message(cmd("unbound"))
+async def unbound(message: Message, command: CommandObject, lang: str, settings) -> None:
+    split(command, 0, 0)
+    views = await inbox.unbound_inbox()
+    if not views:
+        await respond(message, t(lang, "unbound.empty"))
+        return
+    lines = [t(lang, "unbound.header")]
+    for view in views:
+        lines.append("")
+        lines.append(t(lang, "unbound.chat", title=view.chat.title or "—", chat_id=view.chat.chat_id,
+                       total=view.total))
+        if view.bound_to:
+            lines.append(t(lang, "unbound.now_bound", code=view.bound_to))
+        for m in view.messages:
+            when = m.received_at.astimezone(settings.timezone).strftime("%Y-%m-%d %H:%M")
+            body = m.text or t(lang, "unbound.attachment", kinds=", ".join(a["kind"] for a in m.attachments))
+            lines.append(f"  {when} {m.author}: {body[:300]}")
+    await respond(message, "\n".join(lines))
+
+
+@router.message(cmd("staff_invite"))
+async def staff_invite(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str,
+                       clock) -> None:
+    (role,) = split(command, 1, 1)
+    role = role.lower()
+    if role not in INVITABLE_ROLES:
+        raise DeskError("err.bad_role", role=role, allowed=" ".join(INVITABLE_ROLES))
+    token = await invitations.create("staff", actor.user_id, clock.now(), role=role)
+    me = await bot.me()
+    await respond(message, t(lang, "invite.staff", role=t(lang, f"role.{role}"),
+                             link=f"https://t.me/{me.username}?start={token}", days=invitations.VALID_FOR.days))
+
+
+@router.message(cmd("staff"))
+async def staff_list(message: Message, command: CommandObject, lang: str) -> None:
+    split(command, 0, 0)
+    entries = await people.list_staff()
+    lines = [t(lang, "staff.header")]
+    for e in entries:
+        name = e.name or str(e.user_id)
+        handle = f" @{e.username}" if e.username else ""
+        dm = t(lang, {True: "staff.dm_yes", False: "staff.dm_no", None: "staff.dm_unknown"}[e.can_dm])
+        lines.append(t(lang, "staff.row", name=name, handle=handle, user_id=e.user_id,
+                       role=t(lang, f"role.{e.role}"), dm=dm))
+    await respond(message, "\n".join(lines))
+
+
+@router.message(cmd("staff_role"))
+async def staff_role(message: Message, command: CommandObject, bot: Bot, lang: str, settings) -> None:
+    ref, role = split(command, 2, 2)
+    staff = await people.change_role(ref, role.lower(), settings.lead_ids)
+    await set_person_menu(bot, staff.user_id, Role(staff.role), lang)
+    await respond(message, t(lang, "staff.role_changed", ref=ref, role=t(lang, f"role.{staff.role}")))
+
+
+@router.message(cmd("staff_remove"))
+async def staff_remove(message: Message, command: CommandObject, bot: Bot, lang: str, settings) -> None:
+    (ref,) = split(command, 1, 1)
+    staff = await people.remove_staff(ref, settings.lead_ids)
+    await set_person_menu(bot, staff.user_id, Role.STRANGER, lang)
+    await respond(message, t(lang, "staff.removed", ref=ref))

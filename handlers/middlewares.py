@@ -1,0 +1,93 @@
+"""The one middleware every message and button press goes through.
+
+It records who wrote, resolves the `Actor` (role, language, customer chat), applies the command table
+of `domain.access` before any handler runs, and turns a `DeskError` raised by a handler into a clear
+answer in the person's language. Handlers therefore neither check roles nor catch errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware, Bot
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message, TelegramObject
+
+from domain import people
+from domain.access import COMMANDS, check
+from domain.errors import DeskError
+from handlers.replies import respond
+from locales import t
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+def reply_lang(actor: people.Actor, chat_type: str, telegram_lang: str | None, default: str) -> str:
+    """Customer groups speak the chat's (or the customer's) language; everyone else gets their own."""
+    chat_lang = (actor.chat.lang or actor.chat.customer.lang) if actor.chat else None
+    if actor.chat and chat_type != "private":
+        return chat_lang or default
+    if actor.lang:
+        return actor.lang
+    if chat_lang:
+        return chat_lang
+    if telegram_lang and telegram_lang[:2] in ("ru", "en"):
+        return telegram_lang[:2]
+    return default
+
+
+def command_of(message: Message, bot_username: str | None) -> str | None:
+    """The command name when the message is a command for this bot, else None."""
+    text = message.text or ""
+    if not text.startswith("/") or len(text) < 2:
+        return None
+    parsed = Command.extract_command(text)
+    if parsed.mention and bot_username and parsed.mention.lower() != bot_username.lower():
+        return None  # addressed to another bot: an ordinary message for us
+    return parsed.command.lower()
+
+
+class DeskMiddleware(BaseMiddleware):
+    def __init__(self, settings: Any, clock: Any) -> None:
+        self.settings = settings
+        self.clock = clock
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user = getattr(event, "from_user", None)
+        message = event if isinstance(event, Message) else getattr(event, "message", None)
+        chat = getattr(message, "chat", None)
+        if user is None or chat is None or user.is_bot:
+            return None  # channel posts, service messages from bots: nothing to do
+        now = self.clock.now()
+        await people.seen(user.id, user.username, user.full_name, now)
+        actor = await people.resolve_actor(user.id, chat.id, self.settings.lead_ids)
+        lang = reply_lang(actor, chat.type, user.language_code, self.settings.default_lang)
+        data.update(actor=actor, lang=lang, clock=self.clock, settings=self.settings)
+
+        if isinstance(event, Message) and event.text is not None:
+            bot: Bot = data["bot"]
+            me = await bot.me()
+            name = command_of(event, me.username)
+            if name is not None:
+                if name not in COMMANDS:
+                    await respond(event, t(lang, "err.unknown_command", command=name))
+                    return None
+                refusal = check(name, actor.role, chat.type, actor.chat is not None)
+                if refusal is not None:
+                    log.info("refused /%s for user %s (%s) in chat %s", name, user.id, actor.role, chat.id)
+                    await respond(event, t(lang, refusal, command=name))
+                    return None
+        try:
+            return await handler(event, data)
+        except DeskError as exc:
+            text = t(lang, exc.key, **exc.params)
+            if isinstance(event, CallbackQuery):
+                await event.answer(text, show_alert=True)
+            elif isinstance(event, Message):
+                await respond(event, text)
+            return None
+

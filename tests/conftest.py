@@ -1,0 +1,82 @@
+"""Fixtures: the stub Bot API server, a database, and an in-process desk driven through the real Dispatcher."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.app import build_bot, build_dispatcher
+from bot.db import close_database, open_database
+from bot.settings import load_settings
+from domain import people
+from tests.clock import FrozenClock
+from tests.people import LEAD
+from tests.stub_api import TOKEN, StubBotAPI
+
+
+@pytest.fixture
+async def stub():
+    server = StubBotAPI()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def make_env(stub_url: str, database_url: str, **extra: str) -> dict[str, str]:
+    return {"BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": stub_url, "DATABASE_URL": database_url,
+            "LEAD_IDS": str(LEAD), "DEFAULT_LANG": "en", **extra}
+
+
+@pytest.fixture
+def database_url(tmp_path) -> str:
+    return f"sqlite://{tmp_path}/desk.sqlite3"
+
+
+@pytest.fixture
+async def db(database_url):
+    await open_database(database_url)
+    yield database_url
+    await close_database()
+
+
+class Desk:
+    """The real Dispatcher and Bot, fed one update at a time and awaited, so tests read results at once."""
+
+    def __init__(self, stub: StubBotAPI, settings, clock: FrozenClock) -> None:
+        self.stub, self.settings, self.clock = stub, settings, clock
+        self.bot = build_bot(settings)
+        self.dp = build_dispatcher(settings, clock)
+
+    async def feed(self, update: dict[str, Any]) -> None:
+        update = {"update_id": next(self.stub.update_ids), **update}
+        await self.dp.feed_raw_update(self.bot, update)
+
+    async def say(self, chat_id: int, user: dict[str, Any], text: str | None = None, **extra: Any) -> dict[str, Any]:
+        """A person writes; returns the Telegram message. Handlers have finished when it returns."""
+        message = self.stub.make_message(chat_id, user, text, **extra)
+        await self.feed({"message": message})
+        return message
+
+    async def press(self, message: dict[str, Any], user: dict[str, Any], data: str) -> None:
+        await self.feed({"callback_query": {"id": "cb1", "from": user, "chat_instance": "1", "data": data,
+                                            "message": message}})
+
+    def replies(self, chat_id: int, since: int = 0) -> list[str]:
+        return [c.params.get("text", "") for c in self.stub.find("sendMessage", since)
+                if int(c.params["chat_id"]) == chat_id]
+
+    def last_reply(self, chat_id: int) -> str:
+        texts = self.replies(chat_id)
+        assert texts, f"no message was sent to {chat_id}"
+        return texts[-1]
+
+
+@pytest.fixture
+async def desk(stub, db, database_url):
+    clock = FrozenClock()
+    settings = load_settings(make_env(stub.url, database_url))
+    await people.ensure_leads(settings.lead_ids, clock.now())
+    d = Desk(stub, settings, clock)
+    yield d
+    await d.bot.session.close()

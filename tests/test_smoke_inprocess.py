@@ -1,0 +1,11 @@
+from tests.people import GROUP, LEAD, customer, lead
+
+
+async def test_lead_adds_customer_and_binds_group(desk):
+    await desk.say(LEAD, lead, "/customer_add ACME premium Acme Corp")
+    assert "ACME" in desk.last_reply(LEAD)
+    desk.stub.chat(GROUP, "Acme support")
+    await desk.say(GROUP, lead, "/bind ACME")
+    assert "ACME" in desk.last_reply(GROUP)
+    await desk.say(GROUP, customer, "/help")
+    print(desk.last_reply(GROUP))
