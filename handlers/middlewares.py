@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
@@ -84,10 +85,19 @@ class DeskMiddleware(BaseMiddleware):
         try:
             return await handler(event, data)
         except DeskError as exc:
-            text = t(lang, exc.key, **exc.params)
-            if isinstance(event, CallbackQuery):
-                await event.answer(text, show_alert=True)
-            elif isinstance(event, Message):
-                await respond(event, text)
-            return None
+            await self._tell(event, t(lang, exc.key, **exc.params))
+        except TelegramAPIError:
+            raise  # the answer itself could not be sent; aiogram logs it
+        except Exception:
+            # Never silence: the person learns something went wrong, the log has the details.
+            log.exception("handler failed for update from user %s in chat %s", user.id, chat.id)
+            await self._tell(event, t(lang, "err.internal"))
+        return None
+
+    @staticmethod
+    async def _tell(event: TelegramObject, text: str) -> None:
+        if isinstance(event, CallbackQuery):
+            await event.answer(text[:200], show_alert=True)
+        elif isinstance(event, Message):
+            await respond(event, text)
 

@@ -31,6 +31,6 @@ def catalog(lang: str) -> dict[str, str]:
     return _flatten(tomllib.loads(text))
 
 
-def t(lang: str, key: str, **params: Any) -> str:
+def t(lang: str, key: str, /, **params: Any) -> str:
     """The text for `key` in `lang`, with `{placeholders}` filled. A missing key is a bug: it raises."""
     return catalog(lang if lang in LANGS else "en")[key].format(**params)

@@ -49,6 +49,7 @@ class StubBotAPI:
         self.admin_in: set[int] = set()
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
+        self.closing = False
         self.url = ""
 
     # ---- server ---------------------------------------------------------------------------------
@@ -64,6 +65,9 @@ class StubBotAPI:
         return self.url
 
     async def stop(self) -> None:
+        self.closing = True
+        async with self._changed:
+            self._changed.notify_all()  # release long polls still waiting
         if self._runner:
             await self._runner.cleanup()
 
@@ -117,7 +121,7 @@ class StubBotAPI:
             self._changed.notify_all()
             while True:
                 pending = [u for u in self.updates if u["update_id"] >= offset]
-                if pending or time.monotonic() >= deadline:
+                if pending or time.monotonic() >= deadline or self.closing:
                     break
                 try:
                     await asyncio.wait_for(self._changed.wait(), deadline - time.monotonic())

@@ -1,0 +1,91 @@
+"""End to end: the real program, polling the stub Bot API server, used the way a support team starts."""
+
+import re
+
+import pytest
+
+from tests.conftest import make_env
+from tests.people import ENGINEER, GROUP, LEAD, STRANGER, engineer, lead, stranger
+from tests.process import BotProcess
+from tests.stub_api import TOKEN
+
+
+@pytest.fixture
+async def running_bot(stub, tmp_path):
+    env = make_env(stub.url, f"sqlite://{tmp_path}/desk.sqlite3", LOG_LEVEL="DEBUG")
+    proc = BotProcess(env, tmp_path)
+    await proc.start()
+    try:
+        await stub.wait_for("getUpdates", timeout=20)
+    except AssertionError:
+        raise AssertionError("the bot did not start polling:\n" + proc.log()) from None
+    yield proc
+    if proc.proc.returncode is None:
+        await proc.stop()
+
+
+async def test_team_sets_up_a_customer_and_staff(stub, running_bot, tmp_path):
+    # A lead creates a customer.
+    mark = stub.mark()
+    await stub.send(LEAD, lead, "/customer_add acme 24x7 Acme Corporation")
+    await stub.wait_text(LEAD, "ACME", since=mark)
+
+    # The lead asks for an invitation link for the customer's group.
+    mark = stub.mark()
+    await stub.send(LEAD, lead, "/invite ACME")
+    text = (await stub.wait_text(LEAD, "startgroup=", since=mark))["text"]
+    token = re.search(r"startgroup=([A-Za-z0-9_-]+)", text).group(1)
+    assert f"https://t.me/{stub.username}?startgroup={token}" in text
+
+    # Telegram sends /start <token> in the group the link was used in: the group is bound.
+    stub.chat(GROUP, "Acme ↔ Support")
+    mark = stub.mark()
+    await stub.send(GROUP, lead, f"/start@{stub.username} {token}")
+    await stub.wait_text(GROUP, "ACME", since=mark)
+
+    # The same link used again is refused.
+    mark = stub.mark()
+    await stub.send(-100777, stranger, f"/start@{stub.username} {token}")
+    await stub.wait_text(-100777, "already been used", since=mark)
+
+    # An engineer is invited and redeems the invitation in private.
+    mark = stub.mark()
+    await stub.send(LEAD, lead, "/staff_invite engineer")
+    text = (await stub.wait_text(LEAD, "?start=", since=mark))["text"]
+    staff_token = re.search(r"\?start=([A-Za-z0-9_-]+)", text).group(1)
+    mark = stub.mark()
+    await stub.send(ENGINEER, engineer, f"/start {staff_token}")
+    await stub.wait_text(ENGINEER, "engineer", since=mark)
+
+    # /staff lists the lead and the engineer, who can receive DMs.
+    mark = stub.mark()
+    await stub.send(LEAD, lead, "/staff")
+    listing = (await stub.wait_text(LEAD, "@eng_boris", since=mark))["text"]
+    assert str(LEAD) in listing and "engineer" in listing and "DMs work" in listing
+
+    # The customer card shows the bound chat.
+    mark = stub.mark()
+    await stub.send(LEAD, lead, "/customer ACME")
+    card = (await stub.wait_text(LEAD, "Acme Corporation", since=mark))["text"]
+    assert str(GROUP) in card
+
+    # A stranger is refused a lead command.
+    mark = stub.mark()
+    await stub.send(STRANGER, stranger, "/customers")
+    await stub.wait_text(STRANGER, "support team only", since=mark)
+
+    # A clean stop on SIGTERM; the token and the invitation tokens never reach the log.
+    assert await running_bot.stop() == 0
+    log = running_bot.log()
+    assert TOKEN not in log and token not in log and staff_token not in log
+    assert "running as @" in log
+
+
+async def test_bad_configuration_stops_with_one_line(stub, tmp_path):
+    env = make_env(stub.url, f"sqlite://{tmp_path}/desk.sqlite3", THREAD_WINDOW="soon")
+    proc = BotProcess(env, tmp_path)
+    await proc.start()
+    assert await proc.proc.wait() == 2
+    lines = proc.log().strip().splitlines()
+    assert lines == ["configuration error: THREAD_WINDOW='soon' is invalid; expected a positive duration like "
+                     "30s, 15m, 4h, 7d or 1h30m"]
