@@ -31,7 +31,7 @@ def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
     middleware = DeskMiddleware(settings, clock)
     for observer in (dp.message, dp.edited_message, dp.callback_query):
         observer.outer_middleware(middleware)
-    dp.include_routers(common.router, lead_admin.router, customer_chat.router)
+    dp.include_routers(common.build_router(), lead_admin.build_router(), customer_chat.build_router())
     return dp
 
 

@@ -14,8 +14,6 @@ from handlers.menus import set_person_menu
 from handlers.replies import respond
 from locales import LANGS, t
 
-router = Router(name="common")
-
 
 def help_text(role: Role, lang: str, in_group: bool) -> str:
     lines = [t(lang, f"help.header_{role.value}")]
@@ -38,7 +36,6 @@ async def privacy_warning(bot: Bot, chat_id: int, lang: str) -> str:
     return "\n\n" + t(lang, "bind.privacy_warning")
 
 
-@router.message(CommandStart())
 async def start(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str,
                 clock, settings) -> None:
     now = clock.now()
@@ -67,12 +64,10 @@ async def start(message: Message, command: CommandObject, bot: Bot, actor: peopl
                   + await privacy_warning(bot, message.chat.id, lang))
 
 
-@router.message(Command("help", ignore_case=True))
 async def show_help(message: Message, actor: people.Actor, lang: str) -> None:
     await respond(message, help_text(actor.role, lang, message.chat.type != "private"))
 
 
-@router.message(Command("lang", ignore_case=True))
 async def set_lang(message: Message, command: CommandObject, actor: people.Actor, clock) -> None:
     (choice,) = split(command, 1, 1)
     choice = choice.lower()
@@ -85,3 +80,11 @@ async def set_lang(message: Message, command: CommandObject, actor: people.Actor
         return
     await people.set_person_lang(actor.user_id, choice, clock.now())
     await respond(message, t(choice, "lang.person_set"))
+
+
+def build_router() -> Router:
+    router = Router(name="common")
+    router.message.register(start, CommandStart())
+    router.message.register(show_help, Command("help", ignore_case=True))
+    router.message.register(set_lang, Command("lang", ignore_case=True))
+    return router

@@ -20,8 +20,6 @@ from handlers.menus import set_person_menu
 from handlers.replies import respond
 from locales import t
 
-router = Router(name="lead_admin")
-
 
 def cmd(name: str) -> Command:
     return Command(name, ignore_case=True)
@@ -43,14 +41,12 @@ def money(amount: float | None, currency: str, lang: str) -> str:
     return f"{amount:,.0f}".replace(",", " ") + f" {currency}"
 
 
-@router.message(cmd("customer_add"))
 async def customer_add(message: Message, command: CommandObject, lang: str, clock) -> None:
     code, plan, name = split(command, 3, 3, rest=True)
     customer = await customers.add_customer(code, plan, name, clock.now())
     await respond(message, t(lang, "customer.added", code=customer.code, name=customer.name, plan=customer.plan))
 
 
-@router.message(cmd("customers"))
 async def customer_list(message: Message, command: CommandObject, lang: str) -> None:
     split(command, 0, 0)
     rows = await customers.list_customers()
@@ -83,14 +79,12 @@ async def customer_card(customer: Customer, lang: str, settings) -> str:
     )
 
 
-@router.message(cmd("customer"))
 async def customer_show(message: Message, command: CommandObject, lang: str, settings) -> None:
     (code,) = split(command, 1, 1)
     customer = await customers.get_customer(code)
     await respond(message, await customer_card(customer, lang, settings))
 
 
-@router.message(cmd("customer_set"))
 async def customer_set(message: Message, command: CommandObject, lang: str, settings) -> None:
     code, field, value = split(command, 3, 3, rest=True)
     customer = await customers.set_field(code, field, value)
@@ -98,7 +92,6 @@ async def customer_set(message: Message, command: CommandObject, lang: str, sett
                   + "\n\n" + await customer_card(customer, lang, settings))
 
 
-@router.message(cmd("invite"))
 async def invite(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str,
                  clock) -> None:
     (code,) = split(command, 1, 1)
@@ -109,7 +102,6 @@ async def invite(message: Message, command: CommandObject, bot: Bot, actor: peop
                              days=invitations.VALID_FOR.days))
 
 
-@router.message(cmd("bind"))
 async def bind(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str,
                clock) -> None:
     (code,) = split(command, 1, 1)
@@ -119,14 +111,12 @@ async def bind(message: Message, command: CommandObject, bot: Bot, actor: people
                   + await privacy_warning(bot, message.chat.id, lang))
 
 
-@router.message(cmd("unbind"))
 async def unbind(message: Message, command: CommandObject, lang: str) -> None:
     split(command, 0, 0)
     customer = await customers.unbind(message.chat.id)
     await respond(message, t(lang, "bind.undone", code=customer.code))
 
 
-@router.message(cmd("unbound"))
 async def unbound(message: Message, command: CommandObject, lang: str, settings) -> None:
     split(command, 0, 0)
     views = await inbox.unbound_inbox()
@@ -147,7 +137,6 @@ async def unbound(message: Message, command: CommandObject, lang: str, settings)
     await respond(message, "\n".join(lines))
 
 
-@router.message(cmd("staff_invite"))
 async def staff_invite(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str,
                        clock) -> None:
     (role,) = split(command, 1, 1)
@@ -160,7 +149,6 @@ async def staff_invite(message: Message, command: CommandObject, bot: Bot, actor
                              link=f"https://t.me/{me.username}?start={token}", days=invitations.VALID_FOR.days))
 
 
-@router.message(cmd("staff"))
 async def staff_list(message: Message, command: CommandObject, lang: str) -> None:
     split(command, 0, 0)
     entries = await people.list_staff()
@@ -174,7 +162,6 @@ async def staff_list(message: Message, command: CommandObject, lang: str) -> Non
     await respond(message, "\n".join(lines))
 
 
-@router.message(cmd("staff_role"))
 async def staff_role(message: Message, command: CommandObject, bot: Bot, lang: str, settings) -> None:
     ref, role = split(command, 2, 2)
     staff = await people.change_role(ref, role.lower(), settings.lead_ids)
@@ -182,9 +169,25 @@ async def staff_role(message: Message, command: CommandObject, bot: Bot, lang: s
     await respond(message, t(lang, "staff.role_changed", ref=ref, role=t(lang, f"role.{staff.role}")))
 
 
-@router.message(cmd("staff_remove"))
 async def staff_remove(message: Message, command: CommandObject, bot: Bot, lang: str, settings) -> None:
     (ref,) = split(command, 1, 1)
     staff = await people.remove_staff(ref, settings.lead_ids)
     await set_person_menu(bot, staff.user_id, Role.STRANGER, lang)
     await respond(message, t(lang, "staff.removed", ref=ref))
+
+
+def build_router() -> Router:
+    router = Router(name="lead_admin")
+    router.message.register(customer_add, cmd("customer_add"))
+    router.message.register(customer_list, cmd("customers"))
+    router.message.register(customer_show, cmd("customer"))
+    router.message.register(customer_set, cmd("customer_set"))
+    router.message.register(invite, cmd("invite"))
+    router.message.register(bind, cmd("bind"))
+    router.message.register(unbind, cmd("unbind"))
+    router.message.register(unbound, cmd("unbound"))
+    router.message.register(staff_invite, cmd("staff_invite"))
+    router.message.register(staff_list, cmd("staff"))
+    router.message.register(staff_role, cmd("staff_role"))
+    router.message.register(staff_remove, cmd("staff_remove"))
+    return router

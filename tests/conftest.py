@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.app import build_bot, build_dispatcher
-from bot.db import close_database, open_database
+from bot.db import close_database, migrate, open_database
 from bot.settings import load_settings
 from domain import people
 from tests.clock import FrozenClock
@@ -33,9 +36,18 @@ def database_url(tmp_path) -> str:
     return f"sqlite://{tmp_path}/desk.sqlite3"
 
 
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory) -> Path:
+    """One database migrated by the real migrations; each test starts from a copy of it."""
+    path = tmp_path_factory.mktemp("template") / "desk.sqlite3"
+    asyncio.run(migrate(f"sqlite://{path}"))
+    return path
+
+
 @pytest.fixture
-async def db(database_url):
-    await open_database(database_url)
+async def db(database_url, migrated_template):
+    shutil.copy(migrated_template, database_url.removeprefix("sqlite://"))
+    await open_database(database_url, apply_migrations=False)
     yield database_url
     await close_database()
 
@@ -66,6 +78,11 @@ class Desk:
         return [c.params.get("text", "") for c in self.stub.find("sendMessage", since)
                 if int(c.params["chat_id"]) == chat_id]
 
+    def last_lang(self, chat_id: int) -> str:
+        """The language the bot answers in here: tests run with DEFAULT_LANG=en and English-speaking users
+        except the Russian-speaking customer, whose private chat would be in Russian."""
+        return "en"
+
     def last_reply(self, chat_id: int) -> str:
         texts = self.replies(chat_id)
         assert texts, f"no message was sent to {chat_id}"
@@ -79,4 +96,5 @@ async def desk(stub, db, database_url):
     await people.ensure_leads(settings.lead_ids, clock.now())
     d = Desk(stub, settings, clock)
     yield d
-    await d.bot.session.close()
+    if d.bot.session._session is not None:  # plain HTTP to the stub: skip aiogram's 250 ms TLS grace
+        await d.bot.session._session.close()
