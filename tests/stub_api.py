@@ -6,6 +6,7 @@ Only what the bot uses is implemented. Faults can be queued per method to test r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -123,10 +124,8 @@ class StubBotAPI:
                 pending = [u for u in self.updates if u["update_id"] >= offset]
                 if pending or time.monotonic() >= deadline or self.closing:
                     break
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), deadline - time.monotonic())
-                except TimeoutError:
-                    pass
             # Confirmed updates are forgotten, as Telegram does.
             self.updates = pending
             limit = int(params.get("limit") or 100)
@@ -250,10 +249,8 @@ class StubBotAPI:
                     recent = [(c.method, c.params.get("chat_id"), str(c.params.get("text", ""))[:80])
                               for c in self.calls[since:]][-15:]
                     raise AssertionError(f"no {count}× {method} within {timeout}s; calls since: {recent}")
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), remaining)
-                except TimeoutError:
-                    pass
 
     async def wait_text(self, chat_id: int, contains: str, *, since: int = 0, timeout: float = 10.0) -> dict[str, Any]:
         calls = await self.wait_for(
