@@ -28,9 +28,10 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
 def reply_lang(actor: people.Actor, chat_type: str, telegram_lang: str | None, default: str) -> str:
-    """Customer groups speak the chat's (or the customer's) language; everyone else gets their own."""
+    """Groups speak the chat's (or its customer's) language, else the default: everyone there reads the answer.
+    In private, a person gets the language they chose, else their Telegram app's."""
     chat_lang = (actor.chat.lang or actor.chat.customer.lang) if actor.chat else None
-    if actor.chat and chat_type != "private":
+    if chat_type != "private":
         return chat_lang or default
     if actor.lang:
         return actor.lang

@@ -89,3 +89,23 @@ async def test_bad_configuration_stops_with_one_line(stub, tmp_path):
     lines = proc.log().strip().splitlines()
     assert lines == ["configuration error: THREAD_WINDOW='soon' is invalid; expected a positive duration like "
                      "30s, 15m, 4h, 7d or 1h30m"]
+
+
+async def test_check_config_and_migrate_commands(stub, tmp_path):
+    env = make_env(stub.url, f"sqlite://{tmp_path}/db/desk.sqlite3")
+    ok = BotProcess(env, tmp_path)
+    await ok.start("check-config")
+    assert await ok.proc.wait() == 0 and "configuration OK" in ok.log()
+
+    (tmp_path / "policy.toml").write_text('[plans.premium]\nreaction = { P1 = "0s" }\n')
+    bad = BotProcess({**env, "POLICY_FILE": str(tmp_path / "policy.toml")}, tmp_path / "db")
+    (tmp_path / "db").mkdir()
+    await bad.start("check-config")
+    assert await bad.proc.wait() == 2
+    assert bad.log().strip().endswith(
+        "plans.premium.reaction.P1 = '0s' is invalid; expected a positive duration like 30s, 15m, 4h, 7d or 1h30m")
+
+    migrate = BotProcess(env, tmp_path)
+    await migrate.start("migrate")
+    assert await migrate.proc.wait() == 0
+    assert (tmp_path / "db" / "desk.sqlite3").exists()  # the folder of the SQLite file is created
