@@ -141,3 +141,11 @@ def test_policy_file_that_is_not_toml(tmp_path):
     path = write(tmp_path, "[plans\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_policy(path)
+
+
+def test_bad_value_in_env_file(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text(f"BOT_TOKEN={TOKEN}\nDEFAULT_LANG=fr\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DEFAULT_LANG", raising=False)
+    with pytest.raises(ConfigError, match="^DEFAULT_LANG='fr' is invalid; expected ru or en$"):
+        load_settings()
