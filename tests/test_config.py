@@ -147,5 +147,5 @@ def test_bad_value_in_env_file(tmp_path, monkeypatch):
     (tmp_path / ".env").write_text(f"BOT_TOKEN={TOKEN}\nDEFAULT_LANG=fr\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DEFAULT_LANG", raising=False)
-    with pytest.raises(ConfigError, match="^DEFAULT_LANG='fr' is invalid; expected ru or en$"):
+    with pytest.raises(ConfigError, match=r"^DEFAULT_LANG='fr' is invalid; expected ru or en$"):
         load_settings()

@@ -5,6 +5,7 @@ from datetime import date, timedelta
 import pytest
 
 from domain import customers, people
+from domain.errors import DeskError
 from domain.models import Customer, CustomerChat, Staff, UnboundMessage
 from tests.people import ENGINEER, GROUP, LEAD, OTHER_GROUP, STRANGER, customer, engineer, lead, stranger
 
@@ -142,8 +143,9 @@ async def test_last_lead_cannot_be_demoted(desk):
     await people.change_role(str(ENGINEER), "engineer", settings_without_config_leads)
     await Staff.filter(user_id=LEAD).update(active=False)
     await people.register_staff(STRANGER, "lead", None, desk.clock.now())
-    with pytest.raises(Exception, match="err.last_lead"):
+    with pytest.raises(DeskError) as refused:
         await people.remove_staff(str(STRANGER), settings_without_config_leads)
+    assert refused.value.key == "err.last_lead"
 
 
 async def test_lang_for_a_person_and_for_a_customer_chat(acme):
