@@ -14,7 +14,7 @@ from domain import people
 from domain.access import Role
 from domain.clock import Clock, SystemClock
 from domain.models import Person, Staff
-from handlers import common, customer_chat, lead_admin
+from handlers import common, customer_chat, lead_admin, staff
 from handlers.menus import set_default_menus, set_person_menu
 from handlers.middlewares import DeskMiddleware
 
@@ -31,7 +31,8 @@ def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
     middleware = DeskMiddleware(settings, clock)
     for observer in (dp.message, dp.edited_message, dp.callback_query):
         observer.outer_middleware(middleware)
-    dp.include_routers(common.build_router(), lead_admin.build_router(), customer_chat.build_router())
+    dp.include_routers(common.build_router(), lead_admin.build_router(), staff.build_router(),
+                       customer_chat.build_router())
     return dp
 
 
@@ -46,11 +47,11 @@ async def prepare(bot: Bot, settings: Settings, clock: Clock) -> None:
             "customer chat.", me.username,
         )
     await set_default_menus(bot, settings.default_lang)
-    for staff in await Staff.filter(active=True):
-        person = await Person.get_or_none(id=staff.user_id)
-        role = Role.LEAD if staff.user_id in settings.lead_ids else Role(staff.role)
+    for member in await Staff.filter(active=True):
+        person = await Person.get_or_none(id=member.user_id)
+        role = Role.LEAD if member.user_id in settings.lead_ids else Role(member.role)
         lang = (person.lang if person else None) or settings.default_lang
-        await set_person_menu(bot, staff.user_id, role, lang)
+        await set_person_menu(bot, member.user_id, role, lang)
 
 
 async def run_polling(settings: Settings, clock: Clock | None = None) -> None:

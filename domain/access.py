@@ -47,6 +47,19 @@ COMMANDS: dict[str, CommandRule] = {
     "start": CommandRule(ANYONE),
     "help": CommandRule(ANYONE),
     "lang": CommandRule(ANYONE),
+    # customers, in their chat (staff may use them there too)
+    "new": CommandRule(IN_CUSTOMER_CHAT, Where.CUSTOMER_CHAT),
+    "status": CommandRule(IN_CUSTOMER_CHAT, Where.CUSTOMER_CHAT),
+    # staff
+    "take": CommandRule(STAFF),
+    "resolve": CommandRule(STAFF),
+    "reopen": CommandRule(STAFF),
+    "priority": CommandRule(STAFF),
+    "assign": CommandRule(STAFF),
+    "note": CommandRule(STAFF),
+    "incident": CommandRule(STAFF),
+    "incidents": CommandRule(STAFF),
+    "my": CommandRule(STAFF),
     # leads: customers, chats, staff
     "customer_add": CommandRule(LEADS),
     "customers": CommandRule(LEADS),

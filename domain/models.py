@@ -105,3 +105,62 @@ class UnboundMessage(Model):
     class Meta:
         table = "unbound_message"
         unique_together = (("chat_id", "message_id"),)
+
+
+class Incident(Model):
+    key = fields.CharField(max_length=24, unique=True)  # CODE-N
+    number = fields.IntField()
+    customer = fields.ForeignKeyField("models.Customer", related_name="incidents")
+    plan = fields.CharField(max_length=16)  # the plan when the incident was opened
+    chat_id = fields.BigIntField()
+    thread_id = fields.BigIntField(null=True)  # forum topic
+    title = fields.CharField(max_length=256, default="")  # first line of the problem
+    priority = fields.CharField(max_length=2)
+    status = fields.CharField(max_length=16, default="new")  # new in_progress resolved closed
+    reporter_id = fields.BigIntField(null=True)
+    assignee_id = fields.BigIntField(null=True)
+    opened_at = fields.DatetimeField()  # the first customer message: the reaction timer starts here
+    responded_at = fields.DatetimeField(null=True)  # the first staff response: the timer stops here
+    responded_by = fields.BigIntField(null=True)
+    last_activity_at = fields.DatetimeField()
+    resolved_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+    summary = fields.TextField(default="")
+    rating = fields.IntField(null=True)
+    contract_expired = fields.BooleanField(default=False)
+
+    class Meta:
+        table = "incident"
+        indexes = (("chat_id", "status"),)
+
+
+class IncidentMessage(Model):
+    """A Telegram message that belongs to an incident: the customer's, staff's, or the bot's own."""
+
+    incident = fields.ForeignKeyField("models.Incident", related_name="messages")
+    chat_id = fields.BigIntField()
+    message_id = fields.BigIntField()
+    author_id = fields.BigIntField(null=True)
+    author = fields.CharField(max_length=256, default="")
+    source = fields.CharField(max_length=8)  # customer staff bot
+    text = fields.TextField(default="")
+    attachments = fields.JSONField(default=list)
+    sent_at = fields.DatetimeField()
+    edited_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "incident_message"
+        unique_together = (("chat_id", "message_id"),)
+
+
+class IncidentEvent(Model):
+    """Every change of an incident: who, what, when. The card, reports and audits read these."""
+
+    incident = fields.ForeignKeyField("models.Incident", related_name="events")
+    at = fields.DatetimeField()
+    actor_id = fields.BigIntField(null=True)
+    kind = fields.CharField(max_length=24)
+    data = fields.JSONField(default=dict)
+
+    class Meta:
+        table = "incident_event"

@@ -171,3 +171,12 @@ async def join_staff(token: str, user_id: int, chat_id: int, now: datetime) -> S
     async with in_transaction():
         invitation = await invitations.redeem(token, "staff", user_id, chat_id, now)
         return await register_staff(user_id, invitation.role, invitation.created_by, now)
+
+
+async def display_name(user_id: int | None) -> str:
+    if user_id is None:
+        return "—"
+    person = await Person.get_or_none(id=user_id)
+    if person is None:
+        return str(user_id)
+    return f"{person.full_name} (@{person.username})" if person.username else (person.full_name or str(user_id))

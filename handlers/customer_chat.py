@@ -1,33 +1,158 @@
-"""Messages in groups and private chats that are not commands."""
+"""Customer chats: intake of every message, /new and /status, priority and rating buttons, edits,
+staff answers; and the unbound inbox for groups bound to nobody."""
 
 from __future__ import annotations
 
-from aiogram import F, Router
-from aiogram.types import Message
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, Message
 
-from domain import inbox, people
+from domain import inbox, incidents, intake, people
+from domain.errors import DeskError
+from domain.models import Incident, Staff
 from handlers.common import help_text
 from handlers.incoming import incoming
-from handlers.replies import respond
+from handlers.keyboards import PriorityButton, RateButton, priority_keyboard
+from handlers.replies import notify, respond
 from locales import t
 
+TEXT_LIMIT = 4096
 
-async def private_message(message: Message, actor: people.Actor, lang: str) -> None:
-    """In private, anyone who is not a bound customer gets the help for their role and nothing more."""
+
+def windows(settings) -> intake.Windows:
+    return intake.Windows(thread=settings.thread_window, reopen=settings.reopen_window)
+
+
+def ack_text(incident: Incident, lang: str) -> str:
+    text = t(lang, "intake.ack", key=incident.key, priority=incident.priority,
+             meaning=t(lang, f"priority.{incident.priority}"))
+    if incident.plan == "warranty":
+        text += "\n\n" + t(lang, "intake.warranty")
+    return text
+
+
+async def announce(bot: Bot, incident: Incident, settings) -> None:
+    """New incidents go to the staff chat; leads hear of a customer whose contract has ended."""
+    lang = settings.default_lang
+    if settings.staff_chat_id:
+        await notify(bot, settings.staff_chat_id, t(lang, "intake.announce", key=incident.key,
+                                                  name=incident.customer.name, plan=incident.plan,
+                                                  priority=incident.priority, title=incident.title))
+    if incident.contract_expired:
+        leads = await Staff.filter(role="lead", active=True).values_list("user_id", flat=True)
+        for lead_id in sorted(set(leads) | set(settings.lead_ids)):
+            await notify(bot, lead_id, t(lang, "intake.expired_lead", key=incident.key, code=incident.customer.code,
+                                       until=incident.customer.contract_until.isoformat()))
+
+
+async def take_in(message: Message, actor: people.Actor, lang: str, clock, settings, bot: Bot,
+                  force_new: bool = False, text: str | None = None) -> None:
+    msg = incoming(message, clock.now())
+    if text is not None:
+        msg = msg.__class__(**{**msg.__dict__, "text": text})
+    result = await intake.record_customer_message(msg, actor.chat, settings.policy.priority_rules,
+                                                  windows(settings), clock.now(), force_new=force_new)
+    if result.duplicate or result.incident is None:
+        return
+    if result.created:
+        incident = await incidents.by_key(result.incident.key)
+        ack = ack_text(incident, lang)
+        if len(msg.text) > TEXT_LIMIT - 96:
+            ack += "\n" + t(lang, "intake.long_text")
+        sent = await respond(message, ack, reply_markup=priority_keyboard(incident.id))
+        await intake.record_bot_message(incident, message.chat.id, sent.message_id, ack, clock.now())
+        await announce(bot, incident, settings)
+    elif result.reopened:
+        await respond(message, t(lang, "intake.reopened", key=result.incident.key))
+
+
+async def chat_message(message: Message, actor: people.Actor, lang: str, clock, settings, bot: Bot) -> None:
     if actor.chat is None:
-        await respond(message, help_text(actor.role, lang, False))
-
-
-async def group_message(message: Message, actor: people.Actor, lang: str, clock) -> None:
-    if actor.chat is None:
-        if actor.is_staff:
-            return  # vendor staff talking in a group nobody has bound yet
-        if await inbox.keep_unbound(incoming(message, clock.now()), clock.now()):
+        if message.chat.type == "private":
+            await respond(message, help_text(actor.role, lang, False))
+        elif not actor.is_staff and await inbox.keep_unbound(incoming(message, clock.now()), clock.now()):
             await respond(message, t(lang, "unbound.notice"))
+        return
+    if actor.is_staff:
+        await staff_answer(message, actor, clock)
+        return
+    await take_in(message, actor, lang, clock, settings, bot)
+
+
+async def staff_answer(message: Message, actor: people.Actor, clock) -> None:
+    """A staff member's plain message is the first response to the incident it answers."""
+    msg = incoming(message, clock.now())
+    incident = await intake.incident_of_message(msg.chat_id, msg.reply_to)
+    if incident is None:
+        incident = await incidents.awaiting_response(msg.chat_id, msg.thread_id)
+    if incident is None or incident.status not in intake.OPEN:
+        return  # staff chatter that answers no open incident
+    await incidents.staff_message(incident, actor.user_id, msg.author, msg.chat_id, msg.message_id, msg.text,
+                                  msg.attachments, clock.now())
+
+
+async def new_incident(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
+                       settings, bot: Bot) -> None:
+    text = (command.args or "").strip()
+    if not text:
+        raise DeskError("usage.new")
+    await take_in(message, actor, lang, clock, settings, bot, force_new=True, text=text)
+
+
+async def status(message: Message, command: CommandObject, actor: people.Actor, lang: str) -> None:
+    open_here = await incidents.in_chat(message.chat.id)
+    if not open_here:
+        await respond(message, t(lang, "status.none"))
+        return
+    lines = [t(lang, "status.header")]
+    for incident in open_here:
+        who = t(lang, "status.taken", name=await people.display_name(incident.assignee_id)) \
+            if incident.assignee_id else t(lang, "status.waiting")
+        lines.append(t(lang, "status.row", key=incident.key, priority=incident.priority,
+                       status=t(lang, f"state.{incident.status}"), who=who, title=incident.title))
+    await respond(message, "\n".join(lines))
+
+
+async def edited(message: Message, clock) -> None:
+    text = message.text or message.caption or ""
+    await intake.record_edit(message.chat.id, message.message_id, text, clock.now())
+
+
+async def priority_pressed(query: CallbackQuery, callback_data: PriorityButton, actor: people.Actor, lang: str,
+                           clock) -> None:
+    incident = await Incident.get_or_none(id=callback_data.incident).select_related("customer")
+    if incident is None or query.message is None or incident.chat_id != query.message.chat.id:
+        raise DeskError("err.button_stale")
+    if not actor.is_staff and actor.user_id != incident.reporter_id:
+        raise DeskError("err.not_your_button")
+    updated = await incidents.set_priority(incident, callback_data.priority, actor.user_id, clock.now())
+    await query.answer(t(lang, "priority.changed", key=updated.key, priority=updated.priority))
+    await query.message.answer(t(lang, "priority.changed_chat", key=updated.key, priority=updated.priority,
+                                 meaning=t(lang, f"priority.{updated.priority}")))
+
+
+async def rate_pressed(query: CallbackQuery, callback_data: RateButton, actor: people.Actor, lang: str,
+                       clock) -> None:
+    if actor.is_staff:
+        raise DeskError("err.staff_cannot_rate")
+    incident = await Incident.get_or_none(id=callback_data.incident)
+    if incident is None or query.message is None or incident.chat_id != query.message.chat.id:
+        raise DeskError("err.button_stale")
+    rated = await incidents.rate(incident.id, actor.user_id, callback_data.stars, clock.now())
+    await query.answer(t(lang, "rating.thanks", key=rated.key, stars=rated.rating))
+
+
+async def unknown_button(query: CallbackQuery, lang: str) -> None:
+    await query.answer(t(lang, "err.bad_button"), show_alert=True)
 
 
 def build_router() -> Router:
     router = Router(name="customer_chat")
-    router.message.register(private_message, F.chat.type == "private")
-    router.message.register(group_message, F.chat.type.in_({"group", "supergroup"}))
+    router.message.register(new_incident, Command("new", ignore_case=True))
+    router.message.register(status, Command("status", ignore_case=True))
+    router.message.register(chat_message, F.chat.type.in_({"private", "group", "supergroup"}))
+    router.edited_message.register(edited)
+    router.callback_query.register(priority_pressed, PriorityButton.filter())
+    router.callback_query.register(rate_pressed, RateButton.filter())
+    router.callback_query.register(unknown_button)
     return router

@@ -76,6 +76,8 @@ class DeskMiddleware(BaseMiddleware):
             name = command_of(event, me.username)
             if name is not None:
                 if name not in COMMANDS:
+                    if actor.chat is not None and not actor.is_staff:
+                        return await self._run(handler, event, data, lang)  # "/var/log is full" is a problem report
                     await respond(event, t(lang, "err.unknown_command", command=name))
                     return None
                 refusal = check(name, actor.role, chat.type, actor.chat is not None)
@@ -83,6 +85,9 @@ class DeskMiddleware(BaseMiddleware):
                     log.info("refused /%s for user %s (%s) in chat %s", name, user.id, actor.role, chat.id)
                     await respond(event, t(lang, refusal, command=name))
                     return None
+        return await self._run(handler, event, data, lang)
+
+    async def _run(self, handler: Handler, event: TelegramObject, data: dict[str, Any], lang: str) -> Any:
         try:
             return await handler(event, data)
         except DeskError as exc:
@@ -91,7 +96,7 @@ class DeskMiddleware(BaseMiddleware):
             raise  # the answer itself could not be sent; aiogram logs it
         except Exception:
             # Never silence: the person learns something went wrong, the log has the details.
-            log.exception("handler failed for update from user %s in chat %s", user.id, chat.id)
+            log.exception("handler failed for %s", type(event).__name__)
             await self._tell(event, t(lang, "err.internal"))
         return None
 

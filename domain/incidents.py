@@ -1,0 +1,205 @@
+"""What staff and customers do with incidents: respond, take, resolve, reopen, prioritize, assign, note,
+rate; and the lists and the card. Every change writes an IncidentEvent in the same transaction."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from tortoise.transactions import in_transaction
+
+from domain.errors import DeskError
+from domain.intake import OPEN, incident_of_message
+from domain.models import Incident, IncidentEvent, IncidentMessage, Staff
+from domain.policy import PRIORITIES
+
+KEY = re.compile(r"^[A-Za-z0-9_]{2,16}-\d{1,9}$")
+NOTE_LIMIT = 3500
+SUMMARY_LIMIT = 3000
+
+
+def looks_like_key(word: str) -> bool:
+    return bool(KEY.match(word))
+
+
+async def by_key(key: str) -> Incident:
+    incident = await Incident.get_or_none(key=key.upper()).select_related("customer")
+    if incident is None:
+        raise DeskError("err.unknown_incident", key=key.upper())
+    return incident
+
+
+async def target(key: str | None, chat_id: int, reply_to: int | None) -> Incident:
+    """The incident a staff command means: its KEY, else the replied-to incident, else the chat's only open one."""
+    if key:
+        return await by_key(key)
+    replied = await incident_of_message(chat_id, reply_to)
+    if replied is not None:
+        return await by_key(replied.key)
+    open_here = await Incident.filter(chat_id=chat_id, status__in=OPEN).limit(2)
+    if len(open_here) == 1:
+        return await by_key(open_here[0].key)
+    raise DeskError("err.need_key" if open_here else "err.no_open_incident")
+
+
+async def _event(incident: Incident, actor_id: int | None, kind: str, now: datetime, **data) -> None:
+    await IncidentEvent.create(incident=incident, at=now, actor_id=actor_id, kind=kind, data=data)
+
+
+async def _reload(incident: Incident) -> Incident:
+    return await Incident.get(id=incident.id).select_related("customer")
+
+
+@dataclass(frozen=True)
+class TakeResult:
+    incident: Incident
+    taken: bool  # False: somebody else had it already
+    holder_id: int | None
+
+
+async def first_response(incident: Incident, staff_id: int, now: datetime, how: str) -> bool:
+    """Stop the reaction timer with this staff member's response; False if it had stopped already.
+
+    The conditional UPDATE makes the first responder win even when two respond at once.
+    """
+    stopped = await Incident.filter(id=incident.id, responded_at__isnull=True).update(
+        responded_at=now, responded_by=staff_id
+    )
+    if stopped:
+        await _event(incident, staff_id, "responded", now, how=how)
+    await Incident.filter(id=incident.id, status="new").update(status="in_progress")
+    await Incident.filter(id=incident.id, assignee_id__isnull=True).update(assignee_id=staff_id)
+    return bool(stopped)
+
+
+async def staff_message(incident: Incident, staff_id: int, author: str, chat_id: int, message_id: int,
+                        text: str, attachments: list, now: datetime) -> None:
+    """A staff member's plain message in the customer chat answers the incident."""
+    async with in_transaction():
+        await IncidentMessage.get_or_create(
+            chat_id=chat_id, message_id=message_id,
+            defaults={"incident": incident, "author_id": staff_id, "author": author[:256], "source": "staff",
+                      "text": text, "attachments": attachments, "sent_at": now},
+        )
+        await Incident.filter(id=incident.id).update(last_activity_at=now)
+        await first_response(incident, staff_id, now, "message")
+
+
+async def awaiting_response(chat_id: int, thread_id: int | None) -> Incident | None:
+    return await Incident.filter(chat_id=chat_id, status="new", responded_at__isnull=True,
+                                 thread_id=thread_id).order_by("-last_activity_at").first()
+
+
+async def take(incident: Incident, staff_id: int, now: datetime) -> TakeResult:
+    async with in_transaction():
+        if incident.status not in OPEN:
+            raise DeskError("err.not_open", key=incident.key, status=incident.status)
+        claimed = await Incident.filter(id=incident.id).filter(assignee_id__isnull=True).update(assignee_id=staff_id)
+        current = await _reload(incident)
+        if not claimed and current.assignee_id != staff_id:
+            # Already someone's: a late Take does not steal it (use /assign to hand it over).
+            return TakeResult(current, False, current.assignee_id)
+        await first_response(incident, staff_id, now, "take")
+        await _event(incident, staff_id, "taken", now)
+        return TakeResult(await _reload(incident), True, staff_id)
+
+
+async def resolve(incident: Incident, staff_id: int, summary: str, now: datetime) -> Incident:
+    if len(summary) > SUMMARY_LIMIT:
+        raise DeskError("err.too_long", limit=SUMMARY_LIMIT)
+    async with in_transaction():
+        updated = await Incident.filter(id=incident.id, status__in=OPEN).update(
+            status="resolved", resolved_at=now, summary=summary
+        )
+        if not updated:
+            raise DeskError("err.not_open", key=incident.key, status=incident.status)
+        await first_response(incident, staff_id, now, "resolve")
+        await Incident.filter(id=incident.id).update(status="resolved")
+        await _event(incident, staff_id, "resolved", now, summary=summary)
+    return await _reload(incident)
+
+
+async def reopen(incident: Incident, actor_id: int, now: datetime) -> Incident:
+    async with in_transaction():
+        updated = await Incident.filter(id=incident.id, status__in=("resolved", "closed")).update(
+            status="in_progress", resolved_at=None, closed_at=None, last_activity_at=now
+        )
+        if not updated:
+            raise DeskError("err.already_open", key=incident.key)
+        await _event(incident, actor_id, "reopened", now)
+    return await _reload(incident)
+
+
+async def set_priority(incident: Incident, priority: str, actor_id: int, now: datetime) -> Incident:
+    priority = priority.upper()
+    if priority not in PRIORITIES:
+        raise DeskError("err.bad_priority", value=priority)
+    if incident.status not in OPEN:
+        raise DeskError("err.not_open", key=incident.key, status=incident.status)
+    if incident.priority == priority:
+        return incident
+    async with in_transaction():
+        await Incident.filter(id=incident.id).update(priority=priority)
+        await _event(incident, actor_id, "priority", now, old=incident.priority, new=priority)
+    return await _reload(incident)
+
+
+async def assign(incident: Incident, staff_id: int, actor_id: int, now: datetime) -> Incident:
+    if not await Staff.exists(user_id=staff_id, active=True):
+        raise DeskError("err.not_staff", ref=staff_id)
+    if incident.status not in OPEN:
+        raise DeskError("err.not_open", key=incident.key, status=incident.status)
+    async with in_transaction():
+        await Incident.filter(id=incident.id).update(assignee_id=staff_id)
+        await _event(incident, actor_id, "assigned", now, to=staff_id)
+    return await _reload(incident)
+
+
+async def note(incident: Incident, text: str, actor_id: int, now: datetime) -> None:
+    if len(text) > NOTE_LIMIT:
+        raise DeskError("err.too_long", limit=NOTE_LIMIT)
+    await _event(incident, actor_id, "note", now, text=text)
+
+
+async def rate(incident_id: int, user_id: int, stars: int, now: datetime) -> Incident:
+    """The customer's rating, once per incident (the conditional UPDATE keeps the first)."""
+    incident = await Incident.get_or_none(id=incident_id).select_related("customer")
+    if incident is None:
+        raise DeskError("err.button_stale")
+    if not 1 <= stars <= 5:
+        raise DeskError("err.bad_button")
+    async with in_transaction():
+        updated = await Incident.filter(id=incident.id, rating__isnull=True).update(rating=stars)
+        if not updated:
+            raise DeskError("err.already_rated", key=incident.key)
+        await _event(incident, user_id, "rated", now, stars=stars)
+    return await _reload(incident)
+
+
+PRIORITY_ORDER = {p: i for i, p in enumerate(PRIORITIES)}
+
+
+def most_urgent_first(incidents: list[Incident]) -> list[Incident]:
+    return sorted(incidents, key=lambda i: (PRIORITY_ORDER[i.priority], i.opened_at))
+
+
+async def open_incidents(customer_code: str | None = None) -> list[Incident]:
+    query = Incident.filter(status__in=OPEN).select_related("customer")
+    if customer_code:
+        query = query.filter(customer__code=customer_code.upper())
+    return most_urgent_first(await query)
+
+
+async def mine(staff_id: int) -> list[Incident]:
+    return most_urgent_first(await Incident.filter(status__in=OPEN, assignee_id=staff_id).select_related("customer"))
+
+
+async def in_chat(chat_id: int) -> list[Incident]:
+    return most_urgent_first(await Incident.filter(chat_id=chat_id, status__in=OPEN).select_related("customer"))
+
+
+async def history(incident: Incident) -> tuple[list[IncidentEvent], list[IncidentMessage]]:
+    events = await IncidentEvent.filter(incident_id=incident.id).order_by("at", "id")
+    messages = await IncidentMessage.filter(incident_id=incident.id).order_by("sent_at", "id")
+    return events, messages

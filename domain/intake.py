@@ -1,0 +1,140 @@
+"""Intake: a customer's message joins an incident or opens one (SPEC section 3).
+
+How a message is threaded, in order:
+1. `/new` always opens a new incident.
+2. A reply to a message of an incident (the customer's, staff's or the bot's) joins that incident;
+   if it was resolved within REOPEN_WINDOW it is reopened; a closed one is left alone and rule 3 applies.
+3. In a forum topic, the topic's open incident with the latest activity.
+4. Otherwise the chat's open incident (same topic or none) with activity within THREAD_WINDOW.
+5. Otherwise a new incident.
+
+Everything happens in one transaction per message. The (chat_id, message_id) unique key makes the same
+Telegram message seen twice a no-op, and the customer's counter row is locked while a key is taken, so
+keys are gap-free even when many chats of one customer write at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from domain.inbox import IncomingMessage
+from domain.models import Customer, CustomerChat, Incident, IncidentEvent, IncidentMessage
+from domain.priority import classify
+
+OPEN = ("new", "in_progress")
+TITLE_LIMIT = 120
+
+
+@dataclass(frozen=True)
+class Windows:
+    thread: timedelta
+    reopen: timedelta
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    incident: Incident | None
+    created: bool = False
+    reopened: bool = False
+    duplicate: bool = False
+
+
+def title_of(msg: IncomingMessage) -> str:
+    first_line = next((line.strip() for line in msg.text.splitlines() if line.strip()), "")
+    if first_line:
+        return first_line[:TITLE_LIMIT]
+    kinds = ", ".join(a["kind"] for a in msg.attachments)
+    return f"[{kinds}]" if kinds else "[…]"
+
+
+async def incident_of_message(chat_id: int, message_id: int | None) -> Incident | None:
+    if message_id is None:
+        return None
+    row = await IncidentMessage.get_or_none(chat_id=chat_id, message_id=message_id).select_related("incident")
+    return row.incident if row else None
+
+
+async def _thread(msg: IncomingMessage, windows: Windows, now: datetime) -> tuple[Incident | None, bool]:
+    """The incident this message continues, and whether it must be reopened."""
+    replied = await incident_of_message(msg.chat_id, msg.reply_to)
+    if replied is not None:
+        if replied.status in OPEN:
+            return replied, False
+        if replied.status == "resolved" and replied.resolved_at and now - replied.resolved_at <= windows.reopen:
+            return replied, True
+    open_here = Incident.filter(chat_id=msg.chat_id, status__in=OPEN, thread_id=msg.thread_id)
+    if msg.thread_id is not None:
+        return await open_here.order_by("-last_activity_at").first(), False
+    recent = open_here.filter(last_activity_at__gte=now - windows.thread)
+    return await recent.order_by("-last_activity_at").first(), False
+
+
+async def _next_number(customer: Customer) -> int:
+    # The UPDATE takes the row lock (PostgreSQL) and runs inside the intake transaction, which SQLite
+    # serializes; a rolled-back intake gives its number back, so keys stay gap-free.
+    await Customer.filter(id=customer.id).update(incident_seq=F("incident_seq") + 1)
+    return (await Customer.get(id=customer.id)).incident_seq
+
+
+async def _store(incident: Incident, msg: IncomingMessage, source: str) -> None:
+    await IncidentMessage.create(
+        incident=incident, chat_id=msg.chat_id, message_id=msg.message_id, author_id=msg.user_id,
+        author=msg.author[:256], source=source, text=msg.text, attachments=msg.attachments, sent_at=msg.sent_at,
+    )
+
+
+async def record_customer_message(msg: IncomingMessage, chat: CustomerChat, rules: dict[str, tuple[str, ...]],
+                                  windows: Windows, now: datetime, force_new: bool = False) -> IntakeResult:
+    try:
+        async with in_transaction():
+            return await _record(msg, chat, rules, windows, now, force_new)
+    except IntegrityError:  # the same message raced in through another worker: its transaction won
+        return IntakeResult(None, duplicate=True)
+
+
+async def _record(msg: IncomingMessage, chat: CustomerChat, rules: dict[str, tuple[str, ...]],
+              windows: Windows, now: datetime, force_new: bool) -> IntakeResult:
+    if await IncidentMessage.exists(chat_id=msg.chat_id, message_id=msg.message_id):
+        return IntakeResult(None, duplicate=True)
+    incident, reopen = (None, False) if force_new else await _thread(msg, windows, now)
+    created = incident is None
+    if created:
+        customer = await Customer.get(id=chat.customer_id)
+        number = await _next_number(customer)
+        expired = customer.contract_until is not None and customer.contract_until < now.date()
+        incident = await Incident.create(
+            key=f"{customer.code}-{number}", number=number, customer=customer, plan=customer.plan,
+            chat_id=msg.chat_id, thread_id=msg.thread_id, title=title_of(msg),
+            priority=classify(msg.text, rules), reporter_id=msg.user_id, opened_at=msg.sent_at,
+            last_activity_at=now, contract_expired=expired,
+        )
+        await IncidentEvent.create(incident=incident, at=now, actor_id=msg.user_id, kind="opened",
+                                   data={"priority": incident.priority, "expired": expired})
+    else:
+        incident.last_activity_at = now
+        if reopen:
+            incident.status, incident.resolved_at = "in_progress", None
+            await IncidentEvent.create(incident=incident, at=now, actor_id=msg.user_id, kind="reopened",
+                                       data={"by_reply": True})
+        await incident.save()
+    await _store(incident, msg, "customer")
+    return IntakeResult(incident, created=created, reopened=reopen)
+
+
+async def record_bot_message(incident: Incident, chat_id: int, message_id: int, text: str, now: datetime) -> None:
+    """The bot's own message in a customer chat: a reply to it threads into the incident."""
+    with contextlib.suppress(IntegrityError):
+        await IncidentMessage.create(incident=incident, chat_id=chat_id, message_id=message_id, source="bot",
+                                     text=text, sent_at=now)
+
+
+async def record_edit(chat_id: int, message_id: int, text: str, now: datetime) -> bool:
+    """An edited message updates the stored text; False when the message is in no incident."""
+    updated = await IncidentMessage.filter(chat_id=chat_id, message_id=message_id).update(text=text, edited_at=now)
+    return bool(updated)

@@ -1,0 +1,165 @@
+"""Staff actions on incidents: /take /resolve /reopen /priority /assign /note /incident /incidents /my."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from domain import incidents, people
+from domain.customers import get_customer
+from domain.errors import DeskError
+from domain.models import Incident
+from handlers.keyboards import rating_keyboard
+from handlers.replies import notify, respond
+from locales import t
+
+
+def cmd(name: str) -> Command:
+    return Command(name, ignore_case=True)
+
+
+async def _target(message: Message, words: list[str]) -> tuple[Incident, list[str]]:
+    """Take a leading KEY off the words, or find the incident from the chat (reply, or its only open one)."""
+    if words and incidents.looks_like_key(words[0]):
+        return await incidents.by_key(words[0]), words[1:]
+    reply = message.reply_to_message.message_id if message.reply_to_message else None
+    return await incidents.target(None, message.chat.id, reply), words
+
+
+def _words(command: CommandObject) -> list[str]:
+    return (command.args or "").split()
+
+
+async def take(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock, bot: Bot) -> None:
+    incident, rest = await _target(message, _words(command))
+    if rest:
+        raise DeskError("usage.take")
+    result = await incidents.take(incident, actor.user_id, clock.now())
+    if not result.taken:
+        await respond(message, t(lang, "take.already", key=incident.key,
+                                 name=await people.display_name(result.holder_id)))
+        return
+    await respond(message, t(lang, "take.done", key=incident.key))
+    if message.chat.id != incident.chat_id:
+        await notify(bot, incident.chat_id, t(lang, "take.customer", key=incident.key))
+
+
+async def resolve(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock, bot: Bot) -> None:
+    words = (command.args or "").split(maxsplit=1)
+    if words and incidents.looks_like_key(words[0]):
+        incident, summary = await incidents.by_key(words[0]), (words[1] if len(words) > 1 else "")
+    else:
+        incident, _ = await _target(message, [])
+        summary = (command.args or "").strip()
+    resolved = await incidents.resolve(incident, actor.user_id, summary, clock.now())
+    await notify(bot, resolved.chat_id, t(lang, "resolve.customer", key=resolved.key,
+                                         summary=summary or t(lang, "resolve.no_summary")),
+                        reply_markup=rating_keyboard(resolved.id))
+    if message.chat.id != resolved.chat_id:
+        await respond(message, t(lang, "resolve.done", key=resolved.key))
+
+
+async def reopen(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock) -> None:
+    words = _words(command)
+    if len(words) != 1 or not incidents.looks_like_key(words[0]):
+        raise DeskError("usage.reopen")
+    incident = await incidents.reopen(await incidents.by_key(words[0]), actor.user_id, clock.now())
+    await respond(message, t(lang, "reopen.done", key=incident.key))
+
+
+async def priority(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock) -> None:
+    incident, rest = await _target(message, _words(command))
+    if len(rest) != 1:
+        raise DeskError("usage.priority")
+    updated = await incidents.set_priority(incident, rest[0], actor.user_id, clock.now())
+    await respond(message, t(lang, "priority.changed_chat", key=updated.key, priority=updated.priority,
+                             meaning=t(lang, f"priority.{updated.priority}")))
+
+
+async def assign(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock) -> None:
+    words = _words(command)
+    if len(words) != 2 or not incidents.looks_like_key(words[0]):
+        raise DeskError("usage.assign")
+    staff_id = await people.resolve_person(words[1])
+    incident = await incidents.assign(await incidents.by_key(words[0]), staff_id, actor.user_id, clock.now())
+    await respond(message, t(lang, "assign.done", key=incident.key, name=await people.display_name(staff_id)))
+
+
+async def note(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock) -> None:
+    words = (command.args or "").split(maxsplit=1)
+    if len(words) != 2 or not incidents.looks_like_key(words[0]):
+        raise DeskError("usage.note")
+    incident = await incidents.by_key(words[0])
+    await incidents.note(incident, words[1], actor.user_id, clock.now())
+    await respond(message, t(lang, "note.done", key=incident.key))
+
+
+def _when(moment, settings) -> str:
+    return moment.astimezone(settings.timezone).strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
+async def card(message: Message, command: CommandObject, lang: str, settings) -> None:
+    words = _words(command)
+    if len(words) != 1 or not incidents.looks_like_key(words[0]):
+        raise DeskError("usage.incident")
+    incident = await incidents.by_key(words[0])
+    events, messages = await incidents.history(incident)
+    lines = [t(lang, "card.head", key=incident.key, code=incident.customer.code, name=incident.customer.name,
+               plan=incident.plan, priority=incident.priority, status=t(lang, f"state.{incident.status}"),
+               opened=_when(incident.opened_at, settings), responded=_when(incident.responded_at, settings),
+               assignee=await people.display_name(incident.assignee_id), title=incident.title)]
+    if incident.contract_expired:
+        lines.append(t(lang, "card.expired"))
+    timeline = [(e.at, "event", e) for e in events] + [(m.sent_at, "message", m) for m in messages]
+    lines.append(t(lang, "card.history"))
+    for at, kind, item in sorted(timeline, key=lambda x: (x[0], x[1])):
+        if kind == "message":
+            body = item.text or "[" + ", ".join(a["kind"] for a in item.attachments) + "]"
+            lines.append(f"{_when(at, settings)} {t(lang, 'card.source_' + item.source)} {item.author}: {body[:400]}")
+        else:
+            who = await people.display_name(item.actor_id) if item.actor_id else ""
+            detail = t(lang, f"event.{item.kind}", **{k: v for k, v in item.data.items()})
+            lines.append(f"{_when(at, settings)} {detail} {who}".rstrip())
+    await respond(message, "\n".join(lines))
+
+
+async def _listing(message: Message, found: list[Incident], lang: str, empty_key: str) -> None:
+    if not found:
+        await respond(message, t(lang, empty_key))
+        return
+    lines = [t(lang, "list.header")]
+    for incident in found:
+        who = await people.display_name(incident.assignee_id) if incident.assignee_id else t(lang, "list.nobody")
+        lines.append(t(lang, "list.row", key=incident.key, priority=incident.priority, plan=incident.plan,
+                       status=t(lang, f"state.{incident.status}"), who=who, title=incident.title))
+    await respond(message, "\n".join(lines))
+
+
+async def open_list(message: Message, command: CommandObject, lang: str) -> None:
+    words = _words(command)
+    if len(words) > 1:
+        raise DeskError("usage.incidents")
+    if words:
+        await get_customer(words[0])  # an unknown code is answered, not listed as empty
+    await _listing(message, await incidents.open_incidents(words[0] if words else None), lang, "list.none")
+
+
+async def my_list(message: Message, command: CommandObject, actor: people.Actor, lang: str) -> None:
+    if _words(command):
+        raise DeskError("usage.my")
+    await _listing(message, await incidents.mine(actor.user_id), lang, "list.none_mine")
+
+
+def build_router() -> Router:
+    router = Router(name="staff")
+    router.message.register(take, cmd("take"))
+    router.message.register(resolve, cmd("resolve"))
+    router.message.register(reopen, cmd("reopen"))
+    router.message.register(priority, cmd("priority"))
+    router.message.register(assign, cmd("assign"))
+    router.message.register(note, cmd("note"))
+    router.message.register(card, cmd("incident"))
+    router.message.register(open_list, cmd("incidents"))
+    router.message.register(my_list, cmd("my"))
+    return router
