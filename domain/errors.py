@@ -8,7 +8,7 @@ class ConfigError(ValueError):
 class DeskError(Exception):
     """A refusal or a bad argument that the user must be told about; nothing was changed."""
 
-    def __init__(self, key: str, **params: object) -> None:
+    def __init__(self, key: str, /, **params: object) -> None:
         super().__init__(key)
         self.key = key
         self.params = params

@@ -66,6 +66,7 @@ class Desk:
 
     async def say(self, chat_id: int, user: dict[str, Any], text: str | None = None, **extra: Any) -> dict[str, Any]:
         """A person writes; returns the Telegram message. Handlers have finished when it returns."""
+        extra.setdefault("date", int(self.clock.now().timestamp()))
         message = self.stub.make_message(chat_id, user, text, **extra)
         await self.feed({"message": message})
         return message

@@ -1,0 +1,299 @@
+"""Intake and the incident lifecycle through the real Dispatcher: what customers and staff see and what is kept."""
+
+import asyncio
+import json
+from datetime import timedelta
+
+import pytest
+
+from domain import customers, people
+from domain.models import Incident, IncidentEvent, IncidentMessage
+from tests.people import ENGINEER, GROUP, LEAD, OTHER_GROUP, STRANGER, customer, customer_2, engineer, lead, stranger
+
+
+@pytest.fixture
+async def acme(desk):
+    now = desk.clock.now()
+    await customers.add_customer("ACME", "24x7", "Acme", now)
+    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await people.register_staff(ENGINEER, "engineer", None, now)
+    await people.seen(ENGINEER, "eng_boris", "Boris", now)
+    desk.stub.chat(GROUP, "Acme")
+    return desk
+
+
+def bot_replies(desk, chat, since=0):
+    return [c.params for c in desk.stub.find("sendMessage", since) if int(c.params["chat_id"]) == chat]
+
+
+async def test_first_message_opens_an_incident_and_is_acknowledged(acme):
+    message = await acme.say(GROUP, customer, "Сервер упал, никто не может войти")
+    ack = bot_replies(acme, GROUP)[-1]
+    assert "ACME-1" in ack["text"] and "P1" in ack["text"]
+    assert ack["reply_parameters"]["message_id"] == message["message_id"]
+    buttons = [b["text"] for row in ack["reply_markup"]["inline_keyboard"] for b in row]
+    assert buttons == ["P1", "P2", "P3", "P4"]
+    incident = await Incident.get(key="ACME-1")
+    assert (incident.status, incident.priority, incident.reporter_id) == ("new", "P1", customer["id"])
+    assert await IncidentEvent.filter(incident=incident, kind="opened").count() == 1
+
+
+@pytest.mark.parametrize(("text", "priority"), [
+    ("Всё недоступно", "P1"), ("The portal is DOWN", "P1"), ("Ошибка при выгрузке", "P2"),
+    ("export fails", "P2"), ("Подскажите, как настроить отчёт", "P4"), ("How to add a user?", "P4"),
+    ("Отчёт считается медленно", "P3"), ("🙂🙂🙂", "P3"),
+])
+async def test_priority_from_keywords(acme, text, priority):
+    await acme.say(GROUP, customer, text)
+    assert (await Incident.get(key="ACME-1")).priority == priority
+
+
+async def test_follow_up_joins_and_reply_joins_its_incident_and_new_splits(acme):
+    first = await acme.say(GROUP, customer, "Problem one")
+    mark = acme.stub.mark()
+    await acme.say(GROUP, customer, "more details")  # within THREAD_WINDOW: joins ACME-1 silently
+    assert bot_replies(acme, GROUP, mark) == []
+    await acme.say(GROUP, customer, "/new Problem two")
+    assert "ACME-2" in bot_replies(acme, GROUP)[-1]["text"]
+    await acme.say(GROUP, customer_2, "about the first one", reply_to_message=first)
+    one = await Incident.get(key="ACME-1")
+    assert await IncidentMessage.filter(incident=one, source="customer").count() == 3
+    await acme.say(GROUP, customer, "and the second")  # most recent activity: ACME-1 (the reply above)
+    assert await IncidentMessage.filter(incident=one, source="customer").count() == 4
+
+
+async def test_reply_to_the_bots_acknowledgement_joins(acme):
+    await acme.say(GROUP, customer, "Problem one")
+    await acme.say(GROUP, customer, "/new Problem two")
+    ack_one = bot_replies(acme, GROUP)[0]
+    bot_message = {"message_id": acme.stub.message_ids.__next__() - 1, "date": 0, "chat": acme.stub.chats[GROUP]}
+    row = await IncidentMessage.get(source="bot", incident__key="ACME-1")
+    bot_message["message_id"] = row.message_id
+    await acme.say(GROUP, customer, "replying to the bot", reply_to_message=bot_message)
+    assert await IncidentMessage.filter(incident__key="ACME-1", source="customer").count() == 2
+    assert "ACME-1" in ack_one["text"]
+
+
+async def test_thread_window_boundary(acme):
+    await acme.say(GROUP, customer, "Problem one")
+    acme.clock.advance(acme.settings.thread_window)
+    await acme.say(GROUP, customer, "exactly at the window: still the same incident")
+    acme.clock.advance(acme.settings.thread_window + timedelta(seconds=1))
+    await acme.say(GROUP, customer, "after the window: a new incident")
+    assert await Incident.filter(customer__code="ACME").count() == 2
+
+
+async def test_forum_topics_thread_separately(acme):
+    acme.stub.chat(GROUP, "Acme", forum=True)
+    await acme.say(GROUP, customer, "topic A problem", message_thread_id=11, is_topic_message=True)
+    await acme.say(GROUP, customer, "topic B problem", message_thread_id=22, is_topic_message=True)
+    acme.clock.advance(timedelta(hours=10))  # beyond THREAD_WINDOW: the topic still holds its incident
+    await acme.say(GROUP, customer, "topic A again", message_thread_id=11, is_topic_message=True)
+    a = await Incident.get(thread_id=11)
+    assert await IncidentMessage.filter(incident=a, source="customer").count() == 2
+    assert await Incident.filter(customer__code="ACME").count() == 2
+
+
+async def test_attachments_without_text_are_kept(acme):
+    photo = [{"file_id": "small", "file_unique_id": "s", "width": 1, "height": 1},
+             {"file_id": "big", "file_unique_id": "b", "width": 9, "height": 9}]
+    await acme.say(GROUP, customer, None, photo=photo)
+    await acme.say(GROUP, customer, None, document={"file_id": "doc1", "file_unique_id": "d1"}, caption="logs")
+    await acme.say(GROUP, customer, None, voice={"file_id": "v1", "file_unique_id": "v1", "duration": 3})
+    await acme.say(GROUP, customer, None, sticker={"file_id": "st1", "file_unique_id": "st1", "type": "regular",
+                                                   "width": 1, "height": 1, "is_animated": False, "is_video": False})
+    await acme.say(GROUP, customer, None, video={"file_id": "vid1", "file_unique_id": "vid1", "width": 1,
+                                                 "height": 1, "duration": 1})
+    rows = await IncidentMessage.filter(source="customer").order_by("id")
+    assert [r.attachments[0] for r in rows] == [
+        {"kind": "photo", "file_id": "big"}, {"kind": "document", "file_id": "doc1"},
+        {"kind": "voice", "file_id": "v1"}, {"kind": "sticker", "file_id": "st1"},
+        {"kind": "video", "file_id": "vid1"}]
+    assert rows[1].text == "logs"
+    assert (await Incident.get(key="ACME-1")).title == "[photo]"
+
+
+async def test_long_text_is_kept_whole(acme):
+    text = "ошибка " + "x" * 4089
+    await acme.say(GROUP, customer, text)
+    assert (await IncidentMessage.get(source="customer")).text == text
+
+
+async def test_same_update_twice_changes_nothing(acme):
+    message = acme.stub.make_message(GROUP, customer, "Problem", date=int(acme.clock.now().timestamp()))
+    await acme.feed({"message": message})
+    mark = acme.stub.mark()
+    await acme.feed({"message": message})
+    assert bot_replies(acme, GROUP, mark) == []
+    assert await IncidentMessage.filter(source="customer").count() == 1
+    assert await Incident.all().count() == 1
+
+
+async def test_edit_updates_stored_text_and_unknown_edit_is_ignored(acme):
+    message = await acme.say(GROUP, customer, "Problm")
+    await acme.feed({"edited_message": {**message, "text": "Problem", "edit_date": message["date"] + 5}})
+    assert (await IncidentMessage.get(source="customer")).text == "Problem"
+    stray = acme.stub.make_message(GROUP, customer, "never seen")
+    await acme.feed({"edited_message": {**stray, "edit_date": stray["date"]}})
+    assert await IncidentMessage.filter(source="customer").count() == 1
+
+
+async def test_staff_message_is_the_first_response(acme):
+    await acme.say(GROUP, customer, "Problem")
+    acme.clock.advance(timedelta(minutes=7))
+    await acme.say(GROUP, engineer, "Looking into it")
+    incident = await Incident.get(key="ACME-1")
+    assert incident.status == "in_progress" and incident.assignee_id == ENGINEER
+    assert incident.responded_at - incident.opened_at == timedelta(minutes=7)
+    assert await IncidentMessage.filter(incident=incident, source="staff").count() == 1
+
+
+async def test_take_resolve_rate_and_reopen_by_reply(acme):
+    await acme.say(GROUP, customer, "Problem")
+    await acme.say(ENGINEER, engineer, "/take ACME-1")
+    assert "ACME-1 is yours" in acme.last_reply(ENGINEER)
+    assert "an engineer is on it" in acme.last_reply(GROUP)
+    await acme.say(LEAD, lead, "/take ACME-1")
+    assert "already taken by User2002 (@eng_boris)" in acme.last_reply(LEAD)
+
+    await acme.say(GROUP, engineer, "/resolve Restarted the service")
+    resolved_note = bot_replies(acme, GROUP)[-1]
+    assert "ACME-1 is resolved" in resolved_note["text"] and "Restarted the service" in resolved_note["text"]
+    stars = resolved_note["reply_markup"]["inline_keyboard"][0]
+    assert len(stars) == 5
+    resolved_message = {"message_id": 1, "date": 0, "chat": acme.stub.chats[GROUP], "text": "x"}
+    await acme.press(resolved_message, customer, stars[3]["callback_data"])
+    assert (await Incident.get(key="ACME-1")).rating == 4
+    await acme.press(resolved_message, customer, stars[0]["callback_data"])
+    assert (await Incident.get(key="ACME-1")).rating == 4  # once per incident
+    await acme.press(resolved_message, engineer, stars[4]["callback_data"])
+    assert (await Incident.get(key="ACME-1")).rating == 4
+
+    first = await IncidentMessage.filter(source="customer").first()
+    original = {"message_id": first.message_id, "date": 0, "chat": acme.stub.chats[GROUP]}
+    acme.clock.advance(timedelta(hours=1))
+    await acme.say(GROUP, customer, "It is broken again", reply_to_message=original)
+    incident = await Incident.get(key="ACME-1")
+    assert incident.status == "in_progress" and "reopened" in acme.last_reply(GROUP)
+    kinds = await IncidentEvent.filter(incident=incident).order_by("id").values_list("kind", flat=True)
+    assert kinds == ["opened", "responded", "taken", "resolved", "rated", "reopened"]
+
+
+async def test_reply_after_the_reopen_window_opens_a_new_incident(acme):
+    first = await acme.say(GROUP, customer, "Problem")
+    await acme.say(GROUP, engineer, "/resolve done")
+    acme.clock.advance(acme.settings.reopen_window + timedelta(minutes=1))
+    await acme.say(GROUP, customer, "again", reply_to_message=first)
+    assert (await Incident.get(key="ACME-1")).status == "resolved"
+    assert await Incident.exists(key="ACME-2")
+
+
+async def test_priority_buttons(acme):
+    await acme.say(GROUP, customer, "Problem")
+    ack = bot_replies(acme, GROUP)[-1]
+    data = {b["text"]: b["callback_data"] for b in ack["reply_markup"]["inline_keyboard"][0]}
+    ack_message = {"message_id": 5, "date": 0, "chat": acme.stub.chats[GROUP], "text": ack["text"]}
+    await acme.press(ack_message, customer, data["P1"])
+    assert (await Incident.get(key="ACME-1")).priority == "P1"
+    await acme.press(ack_message, customer_2, data["P4"])  # not the reporter, not staff
+    assert (await Incident.get(key="ACME-1")).priority == "P1"
+    alert = acme.stub.find("answerCallbackQuery")[-1].params
+    assert "Only the person who reported" in alert["text"]
+    await acme.press(ack_message, engineer, data["P2"])
+    assert (await Incident.get(key="ACME-1")).priority == "P2"
+
+
+@pytest.mark.parametrize("data", ["prio:abc:P1", "prio:999:P1", "prio:1:P9", "rate:1:9", "nonsense", "x" * 64])
+async def test_garbage_callback_data_changes_nothing(acme, data):
+    await acme.say(GROUP, customer, "Problem")
+    ack_message = {"message_id": 5, "date": 0, "chat": acme.stub.chats[GROUP], "text": "x"}
+    await acme.press(ack_message, customer, data)
+    incident = await Incident.get(key="ACME-1")
+    assert (incident.priority, incident.rating) == ("P3", None)
+    assert acme.stub.find("answerCallbackQuery")[-1].params.get("show_alert") in (True, "true")
+
+
+async def test_status_incidents_my_card_note_assign(acme):
+    await acme.say(GROUP, customer, "Problem one")
+    await acme.say(GROUP, customer, "/new Outage: everything is down")
+    await acme.say(GROUP, customer, "/status")
+    status = acme.last_reply(GROUP)
+    assert status.index("ACME-2") < status.index("ACME-1")  # P1 first
+    await acme.say(ENGINEER, engineer, "/note ACME-1 customer uses the old build")
+    await acme.say(ENGINEER, engineer, "/assign ACME-1 @eng_boris")
+    await acme.say(ENGINEER, engineer, "/my")
+    assert "ACME-1" in acme.last_reply(ENGINEER) and "ACME-2" not in acme.last_reply(ENGINEER)
+    await acme.say(ENGINEER, engineer, "/incidents ACME")
+    assert "ACME-2" in acme.last_reply(ENGINEER)
+    await acme.say(ENGINEER, engineer, "/incident ACME-1")
+    card = acme.last_reply(ENGINEER)
+    assert "note: customer uses the old build" in card and "Problem one" in card
+    texts = [c.params.get("text", "") for c in acme.stub.find("sendMessage") if int(c.params["chat_id"]) == GROUP]
+    assert not any("old build" in text for text in texts)  # notes never reach the customer
+
+
+@pytest.mark.parametrize(("chat", "user", "command", "expected"), [
+    (ENGINEER, engineer, "/take NOPE-9", "No incident NOPE-9."),
+    (ENGINEER, engineer, "/take", "No open incident here: give the KEY."),
+    (ENGINEER, engineer, "/priority ACME-1 P7", "Unknown priority “P7”: use P1, P2, P3 or P4."),
+    (ENGINEER, engineer, "/priority ACME-1", "Usage: /priority [KEY] P1|P2|P3|P4"),
+    (ENGINEER, engineer, "/reopen ACME-1", "ACME-1 is open already."),
+    (ENGINEER, engineer, "/reopen", "Usage: /reopen KEY"),
+    (ENGINEER, engineer, "/assign ACME-1", "Usage: /assign KEY @username|user_id"),
+    (ENGINEER, engineer, f"/assign ACME-1 {STRANGER}", f"{STRANGER} is not on the staff."),
+    (ENGINEER, engineer, "/note ACME-1", "Usage: /note KEY TEXT"),
+    (ENGINEER, engineer, "/incident", "Usage: /incident KEY"),
+    (ENGINEER, engineer, "/incidents NOPE", "No customer with code NOPE. See /customers."),
+    (ENGINEER, engineer, "/my all", "Usage: /my"),
+    (GROUP, customer, "/take ACME-1", "/take is for the support team only. Nothing was changed."),
+    (GROUP, customer, "/new", "Usage: /new TEXT — always opens a new incident"),
+    (STRANGER, stranger, "/status", "/status is for the support team only. Nothing was changed."),
+    (ENGINEER, engineer, "/status", "/status works only in a customer's chat."),
+])
+async def test_bad_incident_commands(acme, chat, user, command, expected):
+    await acme.say(GROUP, customer, "Problem")
+    await acme.say(GROUP, customer, "/new Second")
+    before = await Incident.all().order_by("id").values_list("priority", "status", "assignee_id")
+    mark = acme.stub.mark()
+    await acme.say(chat, user, command)
+    assert acme.replies(chat, mark) == [expected]
+    assert await Incident.all().order_by("id").values_list("priority", "status", "assignee_id") == before
+
+
+async def test_slash_text_from_a_customer_is_a_problem_report(acme):
+    await acme.say(GROUP, customer, "/var/log is full")
+    assert await IncidentMessage.filter(text="/var/log is full").exists()
+
+
+async def test_contract_expired_is_flagged_and_leads_told(acme):
+    await customers.set_field("ACME", "contract_until", "2026-01-31")
+    await acme.say(GROUP, customer, "Problem")
+    assert (await Incident.get(key="ACME-1")).contract_expired
+    assert "contract ended on 2026-01-31" in acme.last_reply(LEAD)
+
+
+async def test_staff_chat_announcement(stub, db, database_url):
+    from bot.settings import load_settings
+    from tests.clock import FrozenClock
+    from tests.conftest import Desk, make_env
+
+    settings = load_settings(make_env(stub.url, database_url, STAFF_CHAT_ID=str(OTHER_GROUP)))
+    desk = Desk(stub, settings, FrozenClock())
+    await customers.add_customer("ACME", "premium", "Acme", desk.clock.now())
+    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, desk.clock.now())
+    await desk.say(GROUP, customer, "Outage!")
+    assert "New incident ACME-1 — Acme (premium), P1: Outage!" in desk.last_reply(OTHER_GROUP)
+    await desk.bot.session._session.close()
+
+
+async def test_fifty_messages_from_ten_chats_at_once(acme):
+    chats = [-200000 - i for i in range(10)]
+    for chat in chats:
+        await customers.bind_by_code("ACME", chat, f"Acme {chat}", "supergroup", LEAD, acme.clock.now())
+        acme.stub.chat(chat, f"Acme {chat}")
+    sends = [acme.say(chat, customer, f"/new problem {n} in {chat}") for n in range(5) for chat in chats]
+    await asyncio.gather(*sends)
+    keys = sorted(await Incident.all().values_list("number", flat=True))
+    assert keys == list(range(1, 51))
+    assert await IncidentMessage.filter(source="customer").count() == 50
+    assert json.dumps(sorted(await Incident.all().values_list("key", flat=True)))
