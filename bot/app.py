@@ -63,6 +63,9 @@ async def run_polling(settings: Settings, clock: Clock | None = None) -> None:
         dp = build_dispatcher(settings, clock)
         await prepare(bot, settings, clock)
         await bot.delete_webhook(drop_pending_updates=False)
-        await dp.start_polling(bot, polling_timeout=25, allowed_updates=dp.resolve_used_update_types())
+        # Updates are handled one at a time, in Telegram's order: a follow-up must never overtake the
+        # message that opened its incident. (Per-chat parallelism is a later optimisation.)
+        await dp.start_polling(bot, polling_timeout=25, handle_as_tasks=False,
+                               allowed_updates=dp.resolve_used_update_types())
     finally:
         await close_database()
