@@ -68,11 +68,19 @@ async def _thread(msg: IncomingMessage, windows: Windows, now: datetime) -> tupl
             return replied, False
         if replied.status == "resolved" and replied.resolved_at and now - replied.resolved_at <= windows.reopen:
             return replied, True
+        if replied.status == "resolved":  # past REOPEN_WINDOW: it is closed now, the reply opens a new one
+            await close(replied, now)
     open_here = Incident.filter(chat_id=msg.chat_id, status__in=OPEN, thread_id=msg.thread_id)
     if msg.thread_id is not None:
         return await open_here.order_by("-last_activity_at").first(), False
     recent = open_here.filter(last_activity_at__gte=now - windows.thread)
     return await recent.order_by("-last_activity_at").first(), False
+
+
+async def close(incident: Incident, now: datetime) -> None:
+    closed = await Incident.filter(id=incident.id, status="resolved").update(status="closed", closed_at=now)
+    if closed:
+        await IncidentEvent.create(incident=incident, at=now, kind="closed")
 
 
 async def _next_number(customer: Customer) -> int:

@@ -184,7 +184,8 @@ async def test_reply_after_the_reopen_window_opens_a_new_incident(acme):
     await acme.say(GROUP, engineer, "/resolve done")
     acme.clock.advance(acme.settings.reopen_window + timedelta(minutes=1))
     await acme.say(GROUP, customer, "again", reply_to_message=first)
-    assert (await Incident.get(key="ACME-1")).status == "resolved"
+    old = await Incident.get(key="ACME-1")
+    assert old.status == "closed" and old.closed_at == acme.clock.now()
     assert await Incident.exists(key="ACME-2")
 
 
