@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram.filters import CommandObject
+from aiogram.filters import Command, CommandObject
 
 from domain.errors import DeskError
 
@@ -18,3 +18,8 @@ def split(command: CommandObject, minimum: int, maximum: int | None = None, *, r
     if len(words) < minimum or (maximum is not None and len(words) > maximum):
         raise DeskError(f"usage.{command.command.lower()}")
     return words
+
+
+def cmd(name: str) -> Command:
+    """A command filter that accepts any letter case and `@botusername`."""
+    return Command(name, ignore_case=True)

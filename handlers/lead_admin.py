@@ -7,22 +7,18 @@ service and render the answer.
 from __future__ import annotations
 
 from aiogram import Bot, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.types import Message
 
 from domain import customers, inbox, invitations, people
 from domain.access import INVITABLE_ROLES, Role
 from domain.errors import DeskError
 from domain.models import Customer, Person
-from handlers.args import split
+from handlers.args import cmd, split
 from handlers.common import privacy_warning
 from handlers.menus import set_person_menu
 from handlers.replies import respond
 from locales import t
-
-
-def cmd(name: str) -> Command:
-    return Command(name, ignore_case=True)
 
 
 def person_label(user_id: int | None, people_by_id: dict[int, Person]) -> str:

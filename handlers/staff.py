@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from aiogram import Bot, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.types import Message
 
 from domain import incidents, people
 from domain.customers import get_customer
 from domain.errors import DeskError
 from domain.models import Incident
+from handlers.args import cmd
 from handlers.keyboards import rating_keyboard
 from handlers.replies import notify, respond
 from locales import t
-
-
-def cmd(name: str) -> Command:
-    return Command(name, ignore_case=True)
 
 
 async def _target(message: Message, words: list[str]) -> tuple[Incident, list[str]]:
