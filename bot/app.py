@@ -17,6 +17,7 @@ from domain.models import Person, Staff
 from handlers import common, customer_chat, lead_admin, staff
 from handlers.menus import set_default_menus, set_person_menu
 from handlers.middlewares import DeskMiddleware
+from scheduler.jobs import Heartbeat, build_scheduler
 
 log = logging.getLogger("dutydesk")
 
@@ -62,6 +63,9 @@ async def run_polling(settings: Settings, clock: Clock | None = None) -> None:
         bot = build_bot(settings)
         dp = build_dispatcher(settings, clock)
         await prepare(bot, settings, clock)
+        scheduler = build_scheduler(settings, clock, Heartbeat())
+        scheduler.start()
+        dp.shutdown.register(lambda: scheduler.shutdown(wait=False))
         await bot.delete_webhook(drop_pending_updates=False)
         # Updates are handled one at a time, in Telegram's order: a follow-up must never overtake the
         # message that opened its incident. (Per-chat parallelism is a later optimisation.)

@@ -146,3 +146,11 @@ async def record_edit(chat_id: int, message_id: int, text: str, now: datetime) -
     """An edited message updates the stored text; False when the message is in no incident."""
     updated = await IncidentMessage.filter(chat_id=chat_id, message_id=message_id).update(text=text, edited_at=now)
     return bool(updated)
+
+
+async def close_expired(now: datetime, reopen_window: timedelta) -> int:
+    """Resolved incidents past REOPEN_WINDOW become closed (the status index keeps this cheap)."""
+    due = await Incident.filter(status="resolved", resolved_at__lte=now - reopen_window).limit(500)
+    for incident in due:
+        await close(incident, now)
+    return len(due)

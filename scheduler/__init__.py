@@ -1,4 +1,1 @@
-"""Periodic jobs (APScheduler): due-timer tick, outbox dispatcher, shift handover, gap warning, reports.
-
-Nothing runs here yet: the foundation has no timers. The on-call work adds the jobs.
-"""
+"""Periodic jobs run by APScheduler: the tick that finds what is due, and (with on-call) the rest."""

@@ -1,0 +1,126 @@
+"""Threading rules of intake on a real database, one rule and one boundary at a time."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from domain import customers
+from domain.inbox import IncomingMessage
+from domain.intake import Windows, record_bot_message, record_customer_message
+from domain.models import CustomerChat, Incident
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+WINDOWS = Windows(thread=timedelta(hours=4), reopen=timedelta(hours=72))
+RULES = {"P1": ("down",), "P4": ("question",)}
+CHAT = -100900
+
+
+@pytest.fixture
+async def chat(db):
+    await customers.add_customer("ACME", "8x5", "Acme", T0)
+    await customers.bind_by_code("ACME", CHAT, "Acme", "supergroup", 1, T0)
+    return await CustomerChat.get(chat_id=CHAT)
+
+
+class Writer:
+    def __init__(self, chat):
+        self.chat, self.next_id = chat, 1
+
+    async def __call__(self, text, at, reply_to=None, thread_id=None, force_new=False, message_id=None):
+        message_id = message_id or self.next_id
+        self.next_id = max(self.next_id, message_id) + 1
+        msg = IncomingMessage(chat_id=CHAT, message_id=message_id, user_id=7, author="Client", text=text,
+                              attachments=[], sent_at=at, reply_to=reply_to, thread_id=thread_id)
+        result = await record_customer_message(msg, self.chat, RULES, WINDOWS, at, force_new=force_new)
+        return result
+
+
+async def test_window_boundaries(chat):
+    write = Writer(chat)
+    first = await write("one", T0)
+    assert first.created and first.incident.key == "ACME-1"
+    same = await write("two", T0 + WINDOWS.thread)  # activity moves to T0+4h
+    assert not same.created and same.incident.key == "ACME-1"
+    later = await write("three", T0 + 2 * WINDOWS.thread + timedelta(seconds=1))
+    assert later.created and later.incident.key == "ACME-2"
+
+
+async def test_two_open_incidents_in_one_chat(chat):
+    write = Writer(chat)
+    await write("first problem", T0, message_id=10)
+    await write("second problem", T0 + timedelta(minutes=1), force_new=True, message_id=20)
+    # Without a reply, the follow-up joins the incident with the latest activity.
+    follow = await write("more", T0 + timedelta(minutes=2))
+    assert follow.incident.key == "ACME-2"
+    # A reply chooses its incident, whatever was active last.
+    reply = await write("about the first", T0 + timedelta(minutes=3), reply_to=10)
+    assert reply.incident.key == "ACME-1"
+    again = await write("and more", T0 + timedelta(minutes=4))
+    assert again.incident.key == "ACME-1"
+
+
+async def test_reply_to_a_message_the_bot_never_saw_falls_back_to_the_window(chat):
+    write = Writer(chat)
+    await write("problem", T0)
+    result = await write("reply to something old", T0 + timedelta(minutes=5), reply_to=999999)
+    assert not result.created and result.incident.key == "ACME-1"
+
+
+async def test_reply_to_the_bots_message_joins(chat):
+    write = Writer(chat)
+    first = await write("problem", T0)
+    await record_bot_message(first.incident, CHAT, 5000, "ack", T0)
+    await write("other", T0 + timedelta(minutes=1), force_new=True)
+    result = await write("re: ack", T0 + timedelta(minutes=2), reply_to=5000)
+    assert result.incident.key == "ACME-1"
+
+
+async def test_forum_topics(chat):
+    write = Writer(chat)
+    a = await write("topic a", T0, thread_id=1)
+    b = await write("topic b", T0 + timedelta(minutes=1), thread_id=2)
+    assert (a.incident.key, b.incident.key) == ("ACME-1", "ACME-2")
+    # Days later, the topic's open incident still takes the message; the general chat does not.
+    in_a = await write("topic a again", T0 + timedelta(days=3), thread_id=1)
+    assert in_a.incident.key == "ACME-1"
+    general = await write("general chat", T0 + timedelta(days=3, minutes=1))
+    assert general.created
+
+
+async def test_reopen_window_boundaries(chat):
+    write = Writer(chat)
+    first = await write("problem", T0, message_id=1)
+    await Incident.filter(id=first.incident.id).update(status="resolved", resolved_at=T0)
+    reopened = await write("again", T0 + WINDOWS.reopen, reply_to=1)
+    assert reopened.reopened and reopened.incident.status == "in_progress"
+    await Incident.filter(id=first.incident.id).update(status="resolved", resolved_at=T0)
+    late = await write("much later", T0 + WINDOWS.reopen + timedelta(seconds=1), reply_to=1)
+    assert late.created and (await Incident.get(id=first.incident.id)).status == "closed"
+
+
+async def test_priority_and_title(chat):
+    write = Writer(chat)
+    result = await write("\n\n  Everything is DOWN since 9:00\nsecond line", T0)
+    assert result.incident.priority == "P1" and result.incident.title == "Everything is DOWN since 9:00"
+    question = await write("A question about reports", T0, force_new=True)
+    assert question.incident.priority == "P4"
+
+
+async def test_duplicate_message(chat):
+    write = Writer(chat)
+    await write("problem", T0, message_id=42)
+    again = await write("problem", T0, message_id=42)
+    assert again.duplicate and await Incident.all().count() == 1
+
+
+async def test_resolved_incidents_close_after_the_reopen_window(chat):
+    from domain.intake import close_expired
+    from domain.models import IncidentEvent
+
+    write = Writer(chat)
+    first = await write("problem", T0)
+    await Incident.filter(id=first.incident.id).update(status="resolved", resolved_at=T0)
+    assert await close_expired(T0 + WINDOWS.reopen - timedelta(seconds=1), WINDOWS.reopen) == 0
+    assert await close_expired(T0 + WINDOWS.reopen, WINDOWS.reopen) == 1
+    incident = await Incident.get(id=first.incident.id)
+    assert incident.status == "closed" and await IncidentEvent.exists(incident=incident, kind="closed")
