@@ -6,11 +6,12 @@ import re
 from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from domain import invitations
 from domain.errors import DeskError
-from domain.models import Customer, CustomerChat, Staff
+from domain.models import Customer, CustomerChat, Incident, Staff
 from domain.people import resolve_person
 from domain.policy import HA_SETUPS, PLANS, Tariff
 
@@ -53,8 +54,11 @@ async def add_customer(code: str, plan: str, name: str, now: datetime) -> Custom
     return await Customer.create(code=code, plan=plan, name=name, created_at=now)
 
 
-async def list_customers() -> list[Customer]:
-    return await Customer.all().order_by("code")
+async def list_customers() -> list[tuple[Customer, int]]:
+    """Customers by code, each with its number of open incidents (one grouped query)."""
+    counts = dict(await Incident.filter(status__in=("new", "in_progress")).annotate(n=Count("id"))
+                  .group_by("customer_id").values_list("customer_id", "n"))
+    return [(c, counts.get(c.id, 0)) for c in await Customer.all().order_by("code")]
 
 
 async def chats_of(customer: Customer) -> list[CustomerChat]:

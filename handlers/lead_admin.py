@@ -50,9 +50,10 @@ async def customer_list(message: Message, command: CommandObject, lang: str) -> 
         await respond(message, t(lang, "customer.none"))
         return
     lines = [t(lang, "customer.list_header")]
-    for c in rows:
+    for c, open_count in rows:
         until = c.contract_until.isoformat() if c.contract_until else "—"
-        lines.append(t(lang, "customer.list_row", code=c.code, name=c.name, plan=c.plan, until=until))
+        lines.append(t(lang, "customer.list_row", code=c.code, name=c.name, plan=c.plan, open=open_count,
+                       until=until))
     await respond(message, "\n".join(lines))
 
 

@@ -66,7 +66,7 @@ async def test_customer_card_and_list(acme):
     await acme.say(LEAD, lead, "/customer_add BETA warranty Beta LLC")
     await acme.say(LEAD, lead, "/customers")
     listing = acme.last_reply(LEAD)
-    assert listing.index("ACME — Acme Corp — 8x5") < listing.index("BETA — Beta LLC — warranty")
+    assert listing.index("ACME — Acme Corp — 8x5 — 0 open") < listing.index("BETA — Beta LLC — warranty")
 
 
 async def test_bind_unbind_and_rebind(acme):
