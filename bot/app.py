@@ -16,7 +16,7 @@ from domain.clock import Clock, SystemClock
 from domain.models import Person, Staff
 from handlers import common, customer_chat, lead_admin, staff
 from handlers.menus import set_default_menus, set_person_menu
-from handlers.middlewares import DeskMiddleware
+from handlers.middlewares import DeskMiddleware, OnceMiddleware
 from scheduler.jobs import Heartbeat, build_scheduler
 
 log = logging.getLogger("dutydesk")
@@ -29,6 +29,7 @@ def build_bot(settings: Settings) -> Bot:
 
 def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
     dp = Dispatcher()
+    dp.update.outer_middleware(OnceMiddleware(clock))
     middleware = DeskMiddleware(settings, clock)
     for observer in (dp.message, dp.edited_message, dp.callback_query):
         observer.outer_middleware(middleware)

@@ -164,3 +164,13 @@ class IncidentEvent(Model):
 
     class Meta:
         table = "incident_event"
+
+
+class ProcessedUpdate(Model):
+    """Telegram update ids already handled: a redelivered update is skipped (kept a few days)."""
+
+    update_id = fields.BigIntField(primary_key=True)
+    handled_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "processed_update"

@@ -16,7 +16,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
-from domain import people
+from domain import people, updates
 from domain.access import COMMANDS, check
 from domain.errors import DeskError
 from handlers.replies import respond
@@ -51,6 +51,24 @@ def command_of(message: Message, bot_username: str | None) -> str | None:
     if parsed.mention and bot_username and parsed.mention.lower() != bot_username.lower():
         return None  # addressed to another bot: an ordinary message for us
     return parsed.command.lower()
+
+
+class OnceMiddleware(BaseMiddleware):
+    """Outer middleware on updates: skip an update id that was handled already."""
+
+    def __init__(self, clock: Any) -> None:
+        self.clock = clock
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        update_id = getattr(event, "update_id", None)
+        if update_id is None:
+            return await handler(event, data)
+        if await updates.seen_before(update_id):
+            log.info("update %s was handled before; skipped", update_id)
+            return None
+        result = await handler(event, data)
+        await updates.mark_handled(update_id, self.clock.now())
+        return result
 
 
 class DeskMiddleware(BaseMiddleware):

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from domain import intake
+from domain import intake, updates
 from domain.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,7 @@ class Heartbeat:
 async def tick(settings, clock: Clock, heartbeat: Heartbeat) -> None:
     now = clock.now()
     try:
+        await updates.forget_old(now)
         closed = await intake.close_expired(now, settings.reopen_window)
         if closed:
             log.info("closed %d resolved incidents past REOPEN_WINDOW", closed)

@@ -38,6 +38,8 @@ async def test_customer_incident_lifecycle(stub, running_bot):
     await stub.send(GROUP, customer, "/new Отдельный вопрос: как настроить отчёт?")
     second = await stub.wait_text(GROUP, "ACME-2", since=mark)
     assert "P4" in second["text"]
+    # A reply to the first problem joins ACME-1 even though ACME-2 is the latest.
+    await stub.send(GROUP, customer, "Ещё деталь к первому", reply_to_message=first)
     assert not [c for c in stub.find("sendMessage", mark) if "ACME-1" in c.params.get("text", "")]
 
     # An engineer joins the staff and answers; then resolves; the customer is asked to rate.
@@ -47,6 +49,15 @@ async def test_customer_incident_lifecycle(stub, running_bot):
     token = invite.rsplit("?start=", 1)[1].split()[0]
     await stub.send(ENGINEER, engineer, f"/start {token}")
     await stub.wait_text(ENGINEER, "engineer", since=mark)
+    # The engineer's plain answer in the chat, replying to the second problem, is its first response.
+    question = stub.find("sendMessage", where=lambda p: "ACME-2" in p.get("text", ""))[0]
+    await stub.send(GROUP, engineer, "Отчёт настраивается в разделе «Экспорт»",
+                    reply_to_message={"message_id": question.params["reply_parameters"]["message_id"], "date": 0,
+                                      "chat": stub.chats[GROUP], "text": "x"})
+    mark = stub.mark()
+    await stub.send(ENGINEER, engineer, "/incidents")
+    listing = (await stub.wait_text(ENGINEER, "ACME-2", since=mark))["text"]
+    assert "ACME-2 — P4 — 24x7 — in progress" in listing and "ACME-1 — P1 — 24x7 — new" in listing
     mark = stub.mark()
     await stub.send(ENGINEER, engineer, "/take ACME-1")
     await stub.wait_text(GROUP, "ACME-1: an engineer is on it", since=mark)
@@ -61,6 +72,12 @@ async def test_customer_incident_lifecycle(stub, running_bot):
     mark = stub.mark()
     await stub.send(ENGINEER, engineer, "/incident ACME-1")
     card = (await stub.wait_text(ENGINEER, "History", since=mark))["text"]
-    for fragment in ("Портал недоступен", "Скриншот прилагаю", "taken", "resolved: Перезапустили", "rated 5/5"):
+    for fragment in ("Портал недоступен", "Скриншот прилагаю", "Ещё деталь к первому", "taken",
+                     "resolved: Перезапустили", "rated 5/5"):
         assert fragment in card
+
+    # A reply to the resolved incident reopens it.
+    mark = stub.mark()
+    await stub.send(GROUP, customer, "Снова не работает", reply_to_message=first)
+    await stub.wait_text(GROUP, "ACME-1 is reopened", since=mark)
     assert await running_bot.stop() == 0

@@ -298,3 +298,18 @@ async def test_fifty_messages_from_ten_chats_at_once(acme):
     assert keys == list(range(1, 51))
     assert await IncidentMessage.filter(source="customer").count() == 50
     assert json.dumps(sorted(await Incident.all().values_list("key", flat=True)))
+
+
+async def test_the_same_update_id_twice_is_handled_once(acme):
+    await acme.say(GROUP, customer, "Problem")
+    update = {"update_id": 777001, "message": acme.stub.make_message(ENGINEER, engineer, "/note ACME-1 check the logs")}
+    await acme.dp.feed_raw_update(acme.bot, update)
+    await acme.dp.feed_raw_update(acme.bot, update)
+    assert await IncidentEvent.filter(kind="note").count() == 1
+    assert len([t for t in acme.replies(ENGINEER) if "Note added" in t]) == 1
+
+
+async def test_warranty_customer_is_asked_for_version_and_logs(acme):
+    await customers.set_field("ACME", "plan", "warranty")
+    await acme.say(GROUP, customer, "Problem")
+    assert "product version and the server logs" in bot_replies(acme, GROUP)[-1]["text"]
