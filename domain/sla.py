@@ -1,0 +1,50 @@
+"""Reaction deadlines from the policy: the plan's calendar added to the incident's start.
+
+Deadlines are always recomputed from their inputs (start, plan, priority, policy), never decremented.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from domain.policy import PlanPolicy, Policy
+from domain.worktime import WorkCalendar
+
+
+@dataclass(frozen=True)
+class Timing:
+    clock_starts: datetime  # the first working moment at or after the start
+    deadline: datetime
+    remind_at: datetime  # deadline − remind_before, never before the incident exists
+
+
+class Sla:
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.calendars = {name: WorkCalendar(spec) for name, spec in policy.calendars.items()}
+
+    def plan(self, plan: str) -> PlanPolicy:
+        return self.policy.plans[plan]
+
+    def calendar(self, plan: str) -> WorkCalendar:
+        return self.calendars[self.policy.plans[plan].calendar]
+
+    def target(self, plan: str, priority: str) -> timedelta:
+        return self.policy.plans[plan].reaction[priority]
+
+    def deadline(self, plan: str, priority: str, opened_at: datetime) -> datetime:
+        return self.calendar(plan).add(opened_at, self.target(plan, priority))
+
+    def timing(self, plan: str, priority: str, opened_at: datetime) -> Timing:
+        calendar = self.calendar(plan)
+        deadline = calendar.add(opened_at, self.target(plan, priority))
+        remind_at = max(opened_at, deadline - self.plan(plan).remind_before)
+        return Timing(calendar.next_opening(opened_at), deadline, remind_at)
+
+    def is_open(self, plan: str, moment: datetime) -> bool:
+        return self.calendar(plan).is_open(moment)
+
+    def reaction_time(self, plan: str, opened_at: datetime, responded_at: datetime) -> timedelta:
+        """Working time the customer waited, as the SLA counts it."""
+        return self.calendar(plan).working_between(opened_at, responded_at)
