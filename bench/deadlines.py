@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from domain.policy import PLANS, PRIORITIES, load_policy  # noqa: E402
-from domain.sla import Sla  # noqa: E402
+from domain.policy import PLANS, PRIORITIES, load_policy
+from domain.sla import Sla
 
 N = 100_000
 

@@ -10,10 +10,11 @@ from aiogram.client.telegram import TelegramAPIServer
 
 from bot.db import close_database, open_database
 from bot.settings import Settings
-from domain import people
+from domain import incidents, people
 from domain.access import Role
 from domain.clock import Clock, SystemClock
 from domain.models import Person, Staff
+from domain.sla import Sla
 from handlers import common, customer_chat, lead_admin, staff
 from handlers.menus import set_default_menus, set_person_menu
 from handlers.middlewares import DeskMiddleware, OnceMiddleware
@@ -28,7 +29,7 @@ def build_bot(settings: Settings) -> Bot:
 
 
 def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
-    dp = Dispatcher()
+    dp = Dispatcher(sla=Sla(settings.policy))
     dp.update.outer_middleware(OnceMiddleware(clock))
     middleware = DeskMiddleware(settings, clock)
     for observer in (dp.message, dp.edited_message, dp.callback_query):
@@ -61,6 +62,9 @@ async def run_polling(settings: Settings, clock: Clock | None = None) -> None:
     await open_database(settings.database_url)
     try:
         await people.ensure_leads(settings.lead_ids, clock.now())
+        changed = await incidents.recompute_deadlines(Sla(settings.policy))
+        if changed:
+            log.info("the policy changed: %d open incidents got new deadlines", changed)
         bot = build_bot(settings)
         dp = build_dispatcher(settings, clock)
         await prepare(bot, settings, clock)

@@ -9,11 +9,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
-from domain import invitations
+from domain import incidents, invitations
 from domain.errors import DeskError
 from domain.models import Customer, CustomerChat, Incident, Staff
 from domain.people import resolve_person
 from domain.policy import HA_SETUPS, PLANS, Tariff
+from domain.sla import Sla
 
 CODE = re.compile(r"^[A-Z0-9_]{2,16}$")
 REPORT_PERIODS = ("off", "weekly", "monthly", "quarterly")
@@ -78,8 +79,11 @@ def _choice(value: str, field: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-async def set_field(code: str, field: str, value: str) -> Customer:
-    """Change one field of a customer; `value` is the rest of the command line."""
+async def set_field(code: str, field: str, value: str, sla: Sla, now: datetime) -> Customer:
+    """Change one field of a customer; `value` is the rest of the command line.
+
+    A new plan applies to the customer's open incidents too: their deadlines move with it.
+    """
     field, value = field.lower(), value.strip()
     if field not in FIELDS:
         raise DeskError("err.bad_field", field=field, allowed=" ".join(FIELDS))
@@ -118,7 +122,10 @@ async def set_field(code: str, field: str, value: str) -> Customer:
             raise DeskError("err.too_many_contacts", limit=MAX_CONTACTS)
         else:
             customer.contacts = [*customer.contacts, value]
-    await customer.save()
+    async with in_transaction():
+        await customer.save()
+        if field == "plan":
+            await incidents.replan(customer.id, customer.plan, sla, now)
     return customer
 
 

@@ -13,6 +13,7 @@ from domain.errors import DeskError
 from domain.intake import OPEN, incident_of_message
 from domain.models import Incident, IncidentEvent, IncidentMessage, Staff
 from domain.policy import PRIORITIES
+from domain.sla import Sla
 
 KEY = re.compile(r"^[A-Za-z0-9_]{2,16}-\d{1,9}$")
 NOTE_LIMIT = 3500
@@ -131,7 +132,7 @@ async def reopen(incident: Incident, actor_id: int, now: datetime) -> Incident:
     return await _reload(incident)
 
 
-async def set_priority(incident: Incident, priority: str, actor_id: int, now: datetime) -> Incident:
+async def set_priority(incident: Incident, priority: str, actor_id: int, now: datetime, sla: Sla) -> Incident:
     priority = priority.upper()
     if priority not in PRIORITIES:
         raise DeskError("err.bad_priority", value=priority)
@@ -140,7 +141,9 @@ async def set_priority(incident: Incident, priority: str, actor_id: int, now: da
     if incident.priority == priority:
         return incident
     async with in_transaction():
-        await Incident.filter(id=incident.id).update(priority=priority)
+        # The deadline is recomputed from the incident's start, as if it had had this priority all along.
+        deadline = sla.deadline(incident.plan, priority, incident.opened_at)
+        await Incident.filter(id=incident.id).update(priority=priority, deadline=deadline)
         await _event(incident, actor_id, "priority", now, old=incident.priority, new=priority)
     return await _reload(incident)
 
@@ -181,7 +184,39 @@ PRIORITY_ORDER = {p: i for i, p in enumerate(PRIORITIES)}
 
 
 def most_urgent_first(incidents: list[Incident]) -> list[Incident]:
-    return sorted(incidents, key=lambda i: (PRIORITY_ORDER[i.priority], i.opened_at))
+    """Incidents still waiting for a response, nearest deadline first; then the answered ones by priority."""
+    def urgency(i: Incident) -> tuple:
+        waiting = i.responded_at is None
+        return (0 if waiting else 1, i.deadline if waiting and i.deadline else i.opened_at,
+                PRIORITY_ORDER[i.priority], i.opened_at)
+    return sorted(incidents, key=urgency)
+
+
+async def replan(customer_id: int, plan: str, sla: Sla, now: datetime) -> int:
+    """A customer's plan changed: its open incidents take the new plan and deadline."""
+    changed = 0
+    async with in_transaction():
+        for incident in await Incident.filter(customer_id=customer_id, status__in=OPEN).exclude(plan=plan):
+            deadline = sla.deadline(plan, incident.priority, incident.opened_at)
+            await Incident.filter(id=incident.id).update(plan=plan, deadline=deadline)
+            await _event(incident, None, "plan", now, old=incident.plan, new=plan)
+            changed += 1
+    return changed
+
+
+async def recompute_deadlines(sla: Sla, batch: int = 1000) -> int:
+    """At start: the policy may have changed, so open incidents get deadlines from the policy in force."""
+    changed, last_id = 0, 0
+    while True:
+        rows = await Incident.filter(status__in=OPEN, id__gt=last_id).order_by("id").limit(batch)
+        if not rows:
+            return changed
+        for incident in rows:
+            deadline = sla.deadline(incident.plan, incident.priority, incident.opened_at)
+            if incident.deadline != deadline:
+                await Incident.filter(id=incident.id).update(deadline=deadline)
+                changed += 1
+        last_id = rows[-1].id
 
 
 async def open_incidents(customer_code: str | None = None) -> list[Incident]:

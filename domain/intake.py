@@ -26,6 +26,7 @@ from tortoise.transactions import in_transaction
 from domain.inbox import IncomingMessage
 from domain.models import Customer, CustomerChat, Incident, IncidentEvent, IncidentMessage
 from domain.priority import classify
+from domain.sla import Sla
 
 OPEN = ("new", "in_progress")
 TITLE_LIMIT = 120
@@ -97,17 +98,17 @@ async def _store(incident: Incident, msg: IncomingMessage, source: str) -> None:
     )
 
 
-async def record_customer_message(msg: IncomingMessage, chat: CustomerChat, rules: dict[str, tuple[str, ...]],
-                                  windows: Windows, now: datetime, force_new: bool = False) -> IntakeResult:
+async def record_customer_message(msg: IncomingMessage, chat: CustomerChat, sla: Sla, windows: Windows,
+                                  now: datetime, force_new: bool = False) -> IntakeResult:
     try:
         async with in_transaction():
-            return await _record(msg, chat, rules, windows, now, force_new)
+            return await _record(msg, chat, sla, windows, now, force_new)
     except IntegrityError:  # the same message raced in through another worker: its transaction won
         return IntakeResult(None, duplicate=True)
 
 
-async def _record(msg: IncomingMessage, chat: CustomerChat, rules: dict[str, tuple[str, ...]],
-              windows: Windows, now: datetime, force_new: bool) -> IntakeResult:
+async def _record(msg: IncomingMessage, chat: CustomerChat, sla: Sla, windows: Windows, now: datetime,
+                  force_new: bool) -> IntakeResult:
     if await IncidentMessage.exists(chat_id=msg.chat_id, message_id=msg.message_id):
         return IntakeResult(None, duplicate=True)
     incident, reopen = (None, False) if force_new else await _thread(msg, windows, now)
@@ -116,10 +117,12 @@ async def _record(msg: IncomingMessage, chat: CustomerChat, rules: dict[str, tup
         customer = await Customer.get(id=chat.customer_id)
         number = await _next_number(customer)
         expired = customer.contract_until is not None and customer.contract_until < now.date()
+        priority = classify(msg.text, sla.policy.priority_rules)
+        opened_at = min(msg.sent_at, now)  # the customer's own time of writing; never in the future
         incident = await Incident.create(
             key=f"{customer.code}-{number}", number=number, customer=customer, plan=customer.plan,
-            chat_id=msg.chat_id, thread_id=msg.thread_id, title=title_of(msg),
-            priority=classify(msg.text, rules), reporter_id=msg.user_id, opened_at=msg.sent_at,
+            chat_id=msg.chat_id, thread_id=msg.thread_id, title=title_of(msg), priority=priority,
+            reporter_id=msg.user_id, opened_at=opened_at, deadline=sla.deadline(customer.plan, priority, opened_at),
             last_activity_at=now, contract_expired=expired,
         )
         await IncidentEvent.create(incident=incident, at=now, actor_id=msg.user_id, kind="opened",

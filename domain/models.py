@@ -120,6 +120,7 @@ class Incident(Model):
     reporter_id = fields.BigIntField(null=True)
     assignee_id = fields.BigIntField(null=True)
     opened_at = fields.DatetimeField()  # the first customer message: the reaction timer starts here
+    deadline = fields.DatetimeField(null=True)  # reaction deadline, recomputed from start, plan, priority, policy
     responded_at = fields.DatetimeField(null=True)  # the first staff response: the timer stops here
     responded_by = fields.BigIntField(null=True)
     last_activity_at = fields.DatetimeField()

@@ -10,7 +10,9 @@ from aiogram.types import CallbackQuery, Message
 from domain import inbox, incidents, intake, people
 from domain.errors import DeskError
 from domain.models import Incident, Staff
+from domain.sla import Sla
 from handlers.common import help_text
+from handlers.formatting import local, time_left, zone_of
 from handlers.incoming import incoming
 from handlers.keyboards import PriorityButton, RateButton, priority_keyboard
 from handlers.replies import notify, respond
@@ -23,9 +25,14 @@ def windows(settings) -> intake.Windows:
     return intake.Windows(thread=settings.thread_window, reopen=settings.reopen_window)
 
 
-def ack_text(incident: Incident, lang: str) -> str:
+def ack_text(incident: Incident, lang: str, sla: Sla, settings) -> str:
+    zone = zone_of(incident.customer, settings)
     text = t(lang, "intake.ack", key=incident.key, priority=incident.priority,
              meaning=t(lang, f"priority.{incident.priority}"))
+    timing = sla.timing(incident.plan, incident.priority, incident.opened_at)
+    text += "\n" + t(lang, "intake.deadline", deadline=local(timing.deadline, zone), tz=zone.key)
+    if timing.clock_starts > incident.opened_at:
+        text += "\n" + t(lang, "intake.clock_starts", start=local(timing.clock_starts, zone))
     if incident.plan == "warranty":
         text += "\n\n" + t(lang, "intake.warranty")
     return text
@@ -45,18 +52,18 @@ async def announce(bot: Bot, incident: Incident, settings) -> None:
                                        until=incident.customer.contract_until.isoformat()))
 
 
-async def take_in(message: Message, actor: people.Actor, lang: str, clock, settings, bot: Bot,
+async def take_in(message: Message, actor: people.Actor, lang: str, clock, settings, bot: Bot, sla: Sla,
                   force_new: bool = False, text: str | None = None) -> None:
     msg = incoming(message, clock.now())
     if text is not None:
         msg = msg.__class__(**{**msg.__dict__, "text": text})
-    result = await intake.record_customer_message(msg, actor.chat, settings.policy.priority_rules,
-                                                  windows(settings), clock.now(), force_new=force_new)
+    result = await intake.record_customer_message(msg, actor.chat, sla, windows(settings), clock.now(),
+                                                  force_new=force_new)
     if result.duplicate or result.incident is None:
         return
     if result.created:
         incident = await incidents.by_key(result.incident.key)
-        ack = ack_text(incident, lang)
+        ack = ack_text(incident, lang, sla, settings)
         if len(msg.text) > TEXT_LIMIT - 96:
             ack += "\n" + t(lang, "intake.long_text")
         sent = await respond(message, ack, reply_markup=priority_keyboard(incident.id))
@@ -66,7 +73,8 @@ async def take_in(message: Message, actor: people.Actor, lang: str, clock, setti
         await respond(message, t(lang, "intake.reopened", key=result.incident.key))
 
 
-async def chat_message(message: Message, actor: people.Actor, lang: str, clock, settings, bot: Bot) -> None:
+async def chat_message(message: Message, actor: people.Actor, lang: str, clock, settings, bot: Bot,
+                       sla: Sla) -> None:
     if actor.chat is None:
         if message.chat.type == "private":
             await respond(message, help_text(actor.role, lang, False))
@@ -76,7 +84,7 @@ async def chat_message(message: Message, actor: people.Actor, lang: str, clock, 
     if actor.is_staff:
         await staff_answer(message, actor, clock)
         return
-    await take_in(message, actor, lang, clock, settings, bot)
+    await take_in(message, actor, lang, clock, settings, bot, sla)
 
 
 async def staff_answer(message: Message, actor: people.Actor, clock) -> None:
@@ -92,22 +100,29 @@ async def staff_answer(message: Message, actor: people.Actor, clock) -> None:
 
 
 async def new_incident(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
-                       settings, bot: Bot) -> None:
+                       settings, bot: Bot, sla: Sla) -> None:
     text = (command.args or "").strip()
     if not text:
         raise DeskError("usage.new")
-    await take_in(message, actor, lang, clock, settings, bot, force_new=True, text=text)
+    await take_in(message, actor, lang, clock, settings, bot, sla, force_new=True, text=text)
 
 
-async def status(message: Message, command: CommandObject, actor: people.Actor, lang: str) -> None:
+async def status(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
+                 settings) -> None:
     open_here = await incidents.in_chat(message.chat.id)
     if not open_here:
         await respond(message, t(lang, "status.none"))
         return
     lines = [t(lang, "status.header")]
+    zone = zone_of(actor.chat.customer, settings)
     for incident in open_here:
-        who = t(lang, "status.taken", name=await people.display_name(incident.assignee_id)) \
-            if incident.assignee_id else t(lang, "status.waiting")
+        if incident.assignee_id:
+            who = t(lang, "status.taken", name=await people.display_name(incident.assignee_id))
+        elif incident.responded_at is None and incident.deadline:
+            who = t(lang, "status.waiting_until", deadline=local(incident.deadline, zone),
+                    left=time_left(lang, incident.deadline, clock.now()))
+        else:
+            who = t(lang, "status.waiting")
         lines.append(t(lang, "status.row", key=incident.key, priority=incident.priority,
                        status=t(lang, f"state.{incident.status}"), who=who, title=incident.title))
     await respond(message, "\n".join(lines))
@@ -119,16 +134,24 @@ async def edited(message: Message, clock) -> None:
 
 
 async def priority_pressed(query: CallbackQuery, callback_data: PriorityButton, actor: people.Actor, lang: str,
-                           clock) -> None:
+                           clock, sla: Sla, settings) -> None:
     incident = await Incident.get_or_none(id=callback_data.incident).select_related("customer")
     if incident is None or query.message is None or incident.chat_id != query.message.chat.id:
         raise DeskError("err.button_stale")
     if not actor.is_staff and actor.user_id != incident.reporter_id:
         raise DeskError("err.not_your_button")
-    updated = await incidents.set_priority(incident, callback_data.priority, actor.user_id, clock.now())
+    updated = await incidents.set_priority(incident, callback_data.priority, actor.user_id, clock.now(), sla)
     await query.answer(t(lang, "priority.changed", key=updated.key, priority=updated.priority))
-    await query.message.answer(t(lang, "priority.changed_chat", key=updated.key, priority=updated.priority,
-                                 meaning=t(lang, f"priority.{updated.priority}")))
+    await query.message.answer(priority_changed_text(updated, lang, settings))
+
+
+def priority_changed_text(incident: Incident, lang: str, settings) -> str:
+    text = t(lang, "priority.changed_chat", key=incident.key, priority=incident.priority,
+             meaning=t(lang, f"priority.{incident.priority}"))
+    if incident.responded_at is None and incident.deadline:
+        zone = zone_of(incident.customer, settings)
+        text += "\n" + t(lang, "intake.deadline", deadline=local(incident.deadline, zone), tz=zone.key)
+    return text
 
 
 async def rate_pressed(query: CallbackQuery, callback_data: RateButton, actor: people.Actor, lang: str,

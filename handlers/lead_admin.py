@@ -82,9 +82,9 @@ async def customer_show(message: Message, command: CommandObject, lang: str, set
     await respond(message, await customer_card(customer, lang, settings))
 
 
-async def customer_set(message: Message, command: CommandObject, lang: str, settings) -> None:
+async def customer_set(message: Message, command: CommandObject, lang: str, settings, clock, sla) -> None:
     code, field, value = split(command, 3, 3, rest=True)
-    customer = await customers.set_field(code, field, value)
+    customer = await customers.set_field(code, field, value, sla, clock.now())
     await respond(message, t(lang, "customer.updated", code=customer.code, field=field.lower())
                   + "\n\n" + await customer_card(customer, lang, settings))
 

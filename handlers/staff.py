@@ -10,7 +10,10 @@ from domain import incidents, people
 from domain.customers import get_customer
 from domain.errors import DeskError
 from domain.models import Incident
+from domain.sla import Sla
 from handlers.args import cmd
+from handlers.customer_chat import priority_changed_text
+from handlers.formatting import local, short, time_left
 from handlers.keyboards import rating_keyboard
 from handlers.replies import notify, respond
 from locales import t
@@ -65,13 +68,13 @@ async def reopen(message: Message, command: CommandObject, actor: people.Actor, 
     await respond(message, t(lang, "reopen.done", key=incident.key))
 
 
-async def priority(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock) -> None:
+async def priority(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock, sla: Sla,
+                   settings) -> None:
     incident, rest = await _target(message, _words(command))
     if len(rest) != 1:
         raise DeskError("usage.priority")
-    updated = await incidents.set_priority(incident, rest[0], actor.user_id, clock.now())
-    await respond(message, t(lang, "priority.changed_chat", key=updated.key, priority=updated.priority,
-                             meaning=t(lang, f"priority.{updated.priority}")))
+    updated = await incidents.set_priority(incident, rest[0], actor.user_id, clock.now(), sla)
+    await respond(message, priority_changed_text(updated, lang, settings))
 
 
 async def assign(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock) -> None:
@@ -93,10 +96,10 @@ async def note(message: Message, command: CommandObject, actor: people.Actor, la
 
 
 def _when(moment, settings) -> str:
-    return moment.astimezone(settings.timezone).strftime("%Y-%m-%d %H:%M") if moment else "—"
+    return local(moment, settings.timezone)
 
 
-async def card(message: Message, command: CommandObject, lang: str, settings) -> None:
+async def card(message: Message, command: CommandObject, lang: str, settings, clock, sla: Sla) -> None:
     words = _words(command)
     if len(words) != 1 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.incident")
@@ -106,6 +109,15 @@ async def card(message: Message, command: CommandObject, lang: str, settings) ->
                plan=incident.plan, priority=incident.priority, status=t(lang, f"state.{incident.status}"),
                opened=_when(incident.opened_at, settings), responded=_when(incident.responded_at, settings),
                assignee=await people.display_name(incident.assignee_id), title=incident.title)]
+    if incident.responded_at is None:
+        lines.append(t(lang, "card.deadline", deadline=_when(incident.deadline, settings),
+                       left=time_left(lang, incident.deadline, clock.now())))
+    else:
+        waited = sla.reaction_time(incident.plan, incident.opened_at, incident.responded_at)
+        met = incident.deadline is None or incident.responded_at <= incident.deadline
+        lines.append(t(lang, "card.reaction", waited=short(waited),
+                       target=short(sla.target(incident.plan, incident.priority)),
+                       verdict=t(lang, "card.met" if met else "card.breached")))
     if incident.contract_expired:
         lines.append(t(lang, "card.expired"))
     timeline = [(e.at, "event", e) for e in events] + [(m.sent_at, "message", m) for m in messages]
@@ -121,31 +133,33 @@ async def card(message: Message, command: CommandObject, lang: str, settings) ->
     await respond(message, "\n".join(lines))
 
 
-async def _listing(message: Message, found: list[Incident], lang: str, empty_key: str) -> None:
+async def _listing(message: Message, found: list[Incident], lang: str, empty_key: str, now) -> None:
     if not found:
         await respond(message, t(lang, empty_key))
         return
     lines = [t(lang, "list.header")]
     for incident in found:
         who = await people.display_name(incident.assignee_id) if incident.assignee_id else t(lang, "list.nobody")
+        left = time_left(lang, incident.deadline, now) if incident.responded_at is None else t(lang, "list.answered")
         lines.append(t(lang, "list.row", key=incident.key, priority=incident.priority, plan=incident.plan,
-                       status=t(lang, f"state.{incident.status}"), who=who, title=incident.title))
+                       status=t(lang, f"state.{incident.status}"), who=who, title=incident.title, left=left))
     await respond(message, "\n".join(lines))
 
 
-async def open_list(message: Message, command: CommandObject, lang: str) -> None:
+async def open_list(message: Message, command: CommandObject, lang: str, clock) -> None:
     words = _words(command)
     if len(words) > 1:
         raise DeskError("usage.incidents")
     if words:
         await get_customer(words[0])  # an unknown code is answered, not listed as empty
-    await _listing(message, await incidents.open_incidents(words[0] if words else None), lang, "list.none")
+    found = await incidents.open_incidents(words[0] if words else None)
+    await _listing(message, found, lang, "list.none", clock.now())
 
 
-async def my_list(message: Message, command: CommandObject, actor: people.Actor, lang: str) -> None:
+async def my_list(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock) -> None:
     if _words(command):
         raise DeskError("usage.my")
-    await _listing(message, await incidents.mine(actor.user_id), lang, "list.none_mine")
+    await _listing(message, await incidents.mine(actor.user_id), lang, "list.none_mine", clock.now())
 
 
 def build_router() -> Router:

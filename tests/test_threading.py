@@ -8,10 +8,12 @@ from domain import customers
 from domain.inbox import IncomingMessage
 from domain.intake import Windows, record_bot_message, record_customer_message
 from domain.models import CustomerChat, Incident
+from domain.policy import load_policy
+from domain.sla import Sla
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 WINDOWS = Windows(thread=timedelta(hours=4), reopen=timedelta(hours=72))
-RULES = {"P1": ("down",), "P4": ("question",)}
+SLA = Sla(load_policy(None))
 CHAT = -100900
 
 
@@ -31,7 +33,7 @@ class Writer:
         self.next_id = max(self.next_id, message_id) + 1
         msg = IncomingMessage(chat_id=CHAT, message_id=message_id, user_id=7, author="Client", text=text,
                               attachments=[], sent_at=at, reply_to=reply_to, thread_id=thread_id)
-        result = await record_customer_message(msg, self.chat, RULES, WINDOWS, at, force_new=force_new)
+        result = await record_customer_message(msg, self.chat, SLA, WINDOWS, at, force_new=force_new)
         return result
 
 
