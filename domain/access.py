@@ -73,6 +73,7 @@ COMMANDS: dict[str, CommandRule] = {
     "staff": CommandRule(LEADS),
     "staff_role": CommandRule(LEADS),
     "staff_remove": CommandRule(LEADS),
+    "sla": CommandRule(LEADS),
 }
 
 

@@ -315,3 +315,18 @@ def _country_known(code: Any) -> bool:
     import holidays
 
     return isinstance(code, str) and code.upper() in holidays.list_supported_countries()
+
+
+def format_hours(hours: tuple[tuple[int, int], ...]) -> str:
+    return ",".join(f"{a // 60:02d}:{a % 60:02d}-{b // 60:02d}:{b % 60:02d}" for a, b in hours)
+
+
+def format_days(days: frozenset[int]) -> str:
+    """{0,1,2,3,4} → "mon-fri"; runs of days are joined with a dash, runs with commas."""
+    runs: list[list[int]] = []
+    for day in sorted(days):
+        if runs and runs[-1][-1] == day - 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return ",".join(WEEKDAYS[r[0]] if len(r) == 1 else f"{WEEKDAYS[r[0]]}-{WEEKDAYS[r[-1]]}" for r in runs)

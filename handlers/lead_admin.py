@@ -12,8 +12,10 @@ from aiogram.types import Message
 
 from domain import customers, inbox, invitations, people
 from domain.access import INVITABLE_ROLES, Role
+from domain.durations import format_duration
 from domain.errors import DeskError
 from domain.models import Customer, Person
+from domain.policy import format_days, format_hours
 from handlers.args import cmd, split
 from handlers.common import privacy_warning
 from handlers.menus import set_person_menu
@@ -173,6 +175,40 @@ async def staff_remove(message: Message, command: CommandObject, bot: Bot, lang:
     await respond(message, t(lang, "staff.removed", ref=ref))
 
 
+
+
+def dates(days) -> str:
+    return ", ".join(sorted(d.isoformat() for d in days))
+
+
+async def sla_policy(message: Message, command: CommandObject, lang: str, sla) -> None:
+    split(command, 0, 0)
+    policy = sla.policy
+    yes_no = {True: t(lang, "sla.yes"), False: t(lang, "sla.no")}
+    lines = [t(lang, "sla.plans_header")]
+    for plan in policy.plans.values():
+        lines.append(t(lang, "sla.plan_row", plan=plan.name, calendar=plan.calendar,
+                       targets=" ".join(f"{p}={format_duration(d)}" for p, d in plan.reaction.items()),
+                       remind=format_duration(plan.remind_before), ping=yes_no[plan.ping]))
+    lines += ["", t(lang, "sla.calendars_header")]
+    for cal in policy.calendars.values():
+        extras = []
+        if cal.country_holidays:
+            extras.append(t(lang, "sla.holidays", country=cal.country_holidays))
+        if cal.extra_holidays:
+            extras.append(t(lang, "sla.extra_holidays", days=dates(cal.extra_holidays)))
+        if cal.extra_workdays:
+            extras.append(t(lang, "sla.extra_workdays", days=dates(cal.extra_workdays)))
+        lines.append(t(lang, "sla.calendar_row", name=cal.name, tz=cal.timezone.key, hours=format_hours(cal.hours),
+                       days=format_days(cal.days), extras="; ".join(extras)).rstrip(" ;"))
+    lines += ["", t(lang, "sla.escalation", every=format_duration(policy.repeat_every), times=policy.max_repeats),
+              "", t(lang, "sla.shifts_header")]
+    for shift in policy.shifts.values():
+        lines.append(t(lang, "sla.shift_row", name=shift.name, start=shift.start.strftime("%H:%M"),
+                       end=shift.end.strftime("%H:%M"), tz=shift.timezone.key))
+    await respond(message, "\n".join(lines))
+
+
 def build_router() -> Router:
     router = Router(name="lead_admin")
     router.message.register(customer_add, cmd("customer_add"))
@@ -187,4 +223,5 @@ def build_router() -> Router:
     router.message.register(staff_list, cmd("staff"))
     router.message.register(staff_role, cmd("staff_role"))
     router.message.register(staff_remove, cmd("staff_remove"))
+    router.message.register(sla_policy, cmd("sla"))
     return router

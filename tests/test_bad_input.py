@@ -71,6 +71,7 @@ CASES = [
     (OTHER_GROUP, "/unbind", en("err.not_bound")),
     (GROUP, "/unbind now", en("usage.unbind")),
     (LEAD, "/unbound x", en("usage.unbound")),
+    (LEAD, "/sla all", en("usage.sla")),
     (LEAD, "/staff_invite", en("usage.staff_invite")),
     (LEAD, "/staff_invite boss", en("err.bad_role", role="boss", allowed=ROLES)),
     (LEAD, "/staff_invite engineer lead", en("usage.staff_invite")),
