@@ -129,6 +129,9 @@ class Incident(Model):
     summary = fields.TextField(default="")
     rating = fields.IntField(null=True)
     contract_expired = fields.BooleanField(default=False)
+    # The next ping owed while nobody has responded (indexed: the tick asks only for what is due).
+    next_due_at = fields.DatetimeField(null=True, db_index=True)
+    alert_stage = fields.IntField(default=0)  # 0 reminder next, 1 breach next, 2+ repeats sent so far + 1
 
     class Meta:
         table = "incident"
@@ -175,3 +178,67 @@ class ProcessedUpdate(Model):
 
     class Meta:
         table = "processed_update"
+
+
+class Rotation(Model):
+    """The roster of one shift: people take turns daily or weekly, counted from `anchor` (a shift date)."""
+
+    shift = fields.CharField(max_length=32, unique=True)
+    mode = fields.CharField(max_length=8)  # daily | weekly
+    members = fields.JSONField(default=list)  # Telegram user ids, in turn order
+    anchor = fields.DateField()  # the local date of the shift occurrence the first member takes
+    updated_at = fields.DatetimeField()
+    updated_by = fields.BigIntField(null=True)
+
+    class Meta:
+        table = "rotation"
+
+
+class Override(Model):
+    """A person on duty for a time range; wins over the rotations while it lasts."""
+
+    user_id = fields.BigIntField()
+    starts_at = fields.DatetimeField(db_index=True)
+    ends_at = fields.DatetimeField(db_index=True)
+    created_at = fields.DatetimeField()
+    created_by = fields.BigIntField(null=True)
+
+    class Meta:
+        table = "override"
+
+
+class Outbox(Model):
+    """A notification the bot owes: written in the transaction that causes it, sent by the dispatcher."""
+
+    kind = fields.CharField(max_length=16)  # ping reminder breach repeat escalation customer handover gaps report
+    rank = fields.SmallIntField(default=1)  # 0 pings first, then notices, then reports
+    chat_id = fields.BigIntField()
+    text = fields.TextField()
+    markup = fields.JSONField(null=True)  # inline keyboard as Telegram JSON
+    reply_to = fields.BigIntField(null=True)
+    incident = fields.ForeignKeyField("models.Incident", related_name="outbox", null=True)
+    drop_if_answered = fields.BooleanField(default=False)  # a reminder that lost its point is dropped
+    fallback = fields.BooleanField(default=False)  # a DM that could not be delivered goes to leads instead
+    dedupe = fields.CharField(max_length=128, null=True, unique=True)
+    status = fields.CharField(max_length=8, default="pending")  # pending sending sent dropped failed
+    attempts = fields.IntField(default=0)
+    due_at = fields.DatetimeField()
+    claimed_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+    sent_at = fields.DatetimeField(null=True)
+    message_id = fields.BigIntField(null=True)
+    error = fields.TextField(default="")
+
+    class Meta:
+        table = "outbox"
+        indexes = (("status", "due_at"),)
+
+
+class JobClaim(Model):
+    """A periodic duty done once: a shift's handover, a day's gap warning, a period's report."""
+
+    key = fields.CharField(max_length=128, primary_key=True)
+    claimed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "job_claim"
