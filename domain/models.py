@@ -195,7 +195,7 @@ class Rotation(Model):
 
 
 class Override(Model):
-    """A person on duty for a time range; wins over the rotations while it lasts."""
+    """A person on duty for a time range, winning over the rotations while it lasts."""
 
     user_id = fields.BigIntField()
     starts_at = fields.DatetimeField(db_index=True)

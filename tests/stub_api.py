@@ -41,6 +41,7 @@ class StubBotAPI:
         self.username = username
         self.can_read_all = can_read_all_group_messages
         self.calls: list[Call] = []
+        self.delivered: list[dict[str, Any]] = []  # messages Telegram accepted (faults excluded)
         self.updates: list[dict[str, Any]] = []
         self.update_ids = itertools.count(1)
         self.message_ids = itertools.count(100000)
@@ -142,7 +143,9 @@ class StubBotAPI:
         return message
 
     async def _m_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._sent(params, text=params.get("text", ""))
+        message = self._sent(params, text=params.get("text", ""))
+        self.delivered.append({**params, "message_id": message["message_id"]})
+        return message
 
     async def _m_sendPhoto(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._sent(params, photo=[{"file_id": "sent-photo", "file_unique_id": "p", "width": 1, "height": 1}])
@@ -258,3 +261,12 @@ class StubBotAPI:
             since=since, timeout=timeout,
         )
         return calls[0].params
+
+
+def too_many_requests(retry_after: int) -> tuple[int, dict[str, Any]]:
+    return 429, {"ok": False, "error_code": 429, "description": f"Too Many Requests: retry after {retry_after}",
+                 "parameters": {"retry_after": retry_after}}
+
+
+SERVER_ERROR = (500, {"ok": False, "error_code": 500, "description": "Internal Server Error"})
+DROP_CONNECTION = (0, {})

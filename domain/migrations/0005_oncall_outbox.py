@@ -57,7 +57,7 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('created_by', fields.BigIntField(null=True)),
             ],
-            options={'table': 'override', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A person on duty for a time range; wins over the rotations while it lasts.'},
+            options={'table': 'override', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A person on duty for a time range, winning over the rotations while it lasts.'},
             bases=['Model'],
         ),
         ops.CreateModel(

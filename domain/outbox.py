@@ -1,0 +1,91 @@
+"""The outbox: every notification the bot owes is a row first and a Telegram call second.
+
+Rows are written in the transaction of the change that causes them, claimed one at a time with a
+conditional UPDATE (so two dispatchers never take the same row), and marked sent, dropped or failed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.expressions import F
+
+from domain.models import Incident, Outbox
+
+RANK_PING = 0  # pings, reminders, breaches: ahead of everything
+RANK_NOTICE = 1  # customer notices, escalations, handovers, announcements
+RANK_REPORT = 2  # periodic reports
+STUCK_AFTER = timedelta(minutes=2)
+
+
+async def enqueue(chat_id: int, text: str, now: datetime, *, kind: str, rank: int = RANK_NOTICE,
+                  markup: dict[str, Any] | None = None, reply_to: int | None = None, incident_id: int | None = None,
+                  drop_if_answered: bool = False, fallback: bool = False, dedupe: str | None = None) -> None:
+    """Owe a message. With `dedupe`, a second row with the same key is silently not written."""
+    row = Outbox(kind=kind, rank=rank, chat_id=chat_id, text=text, markup=markup, reply_to=reply_to,
+                 incident_id=incident_id, drop_if_answered=drop_if_answered, fallback=fallback, dedupe=dedupe,
+                 due_at=now, created_at=now)
+    await Outbox.bulk_create([row], ignore_conflicts=True)
+
+
+async def claim(now: datetime, limit: int, skip_chats: set[int]) -> list[Outbox]:
+    """Take up to `limit` due rows, pings first; rows for chats that must wait (pacing) are left."""
+    claimed = []
+    candidates = await Outbox.filter(status="pending", due_at__lte=now).order_by("rank", "id").limit(limit * 4)
+    for row in candidates:
+        if row.chat_id in skip_chats or len(claimed) >= limit:
+            continue
+        taken = await Outbox.filter(id=row.id, status="pending").update(
+            status="sending", claimed_at=now, attempts=F("attempts") + 1
+        )
+        if taken:
+            row.status, row.attempts = "sending", row.attempts + 1
+            claimed.append(row)
+            skip_chats = skip_chats | {row.chat_id}  # one message per chat per round keeps the order
+    return claimed
+
+
+async def pointless(row: Outbox) -> bool:
+    """A reminder for an incident someone has responded to has lost its point."""
+    if not row.drop_if_answered or row.incident_id is None:
+        return False
+    return await Incident.filter(id=row.incident_id, responded_at__isnull=False).exists()
+
+
+async def mark_sent(row: Outbox, message_id: int | None, now: datetime) -> None:
+    await Outbox.filter(id=row.id).update(status="sent", sent_at=now, message_id=message_id)
+
+
+async def mark_dropped(row: Outbox, reason: str) -> None:
+    await Outbox.filter(id=row.id).update(status="dropped", error=reason[:500])
+
+
+async def mark_failed(row: Outbox, reason: str) -> None:
+    await Outbox.filter(id=row.id).update(status="failed", error=reason[:500])
+
+
+async def retry_later(row: Outbox, due_at: datetime, reason: str) -> None:
+    await Outbox.filter(id=row.id).update(status="pending", due_at=due_at, error=reason[:500])
+
+
+async def release_stuck(now: datetime) -> int:
+    """Rows left `sending` by a process that died are sent again: a missed ping is worse than a repeat
+    in the narrow window between Telegram accepting a message and the row being marked sent."""
+    return await Outbox.filter(status="sending", claimed_at__lt=now - STUCK_AFTER).update(status="pending")
+
+
+async def reroute(row: Outbox, targets: list[int], note: str, now: datetime) -> None:
+    """A DM that cannot be delivered goes to the staff chat and the leads instead."""
+    for chat_id in targets:
+        if chat_id != row.chat_id:
+            await enqueue(chat_id, f"{note}\n\n{row.text}", now, kind=row.kind, rank=row.rank, markup=row.markup,
+                          incident_id=row.incident_id, drop_if_answered=row.drop_if_answered,
+                          dedupe=f"reroute:{row.id}:{chat_id}")
+
+
+async def backlog(now: datetime) -> tuple[int, datetime | None]:
+    """Pending rows and the oldest one's creation time (for /metrics)."""
+    pending = Outbox.filter(status__in=("pending", "sending"))
+    oldest = await pending.order_by("created_at").first()
+    return await pending.count(), oldest.created_at if oldest else None

@@ -1,0 +1,146 @@
+"""The outbox dispatcher: sends owed notifications, paced within Telegram's limits, and never loses one.
+
+* network errors and 5xx: retried with exponential backoff (1 s, 2 s, 4 s … at most 5 min);
+* 429: waits out `retry_after`, for that chat and for everyone (the limit is global);
+* 403 Forbidden or "chat not found" for a person: they cannot receive DMs; `/staff` shows it, and a
+  ping goes to the staff chat and the leads instead;
+* a reminder whose incident has been answered in the meantime is dropped, not sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import timedelta
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import InlineKeyboardMarkup, ReplyParameters
+
+from domain import outbox, people
+from domain.clock import Clock
+from domain.models import Outbox, Staff
+from locales import t
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF = 300
+
+
+class Pacer:
+    """Telegram's published limits: about 30 messages a second overall, 1 a second per chat,
+    20 a minute per group. Measured on the monotonic clock: pacing is not SLA time."""
+
+    def __init__(self, per_second: float = 30, private_gap: float = 1.0, group_gap: float = 3.0,
+                 monotonic=time.monotonic) -> None:
+        self.monotonic = monotonic
+        self.global_gap = 1 / per_second
+        self.private_gap, self.group_gap = private_gap, group_gap
+        self.next_global = 0.0
+        self.next_chat: dict[int, float] = {}
+
+    def busy(self) -> set[int]:
+        now = self.monotonic()
+        return {chat for chat, at in self.next_chat.items() if at > now}
+
+    async def wait(self, chat_id: int) -> None:
+        now = self.monotonic()
+        ready = max(self.next_global, self.next_chat.get(chat_id, 0.0))
+        if ready > now:
+            await asyncio.sleep(ready - now)
+        now = self.monotonic()
+        self.next_global = now + self.global_gap
+        self.next_chat[chat_id] = now + (self.private_gap if chat_id > 0 else self.group_gap)
+        if len(self.next_chat) > 10000:  # forget chats whose pause is over
+            self.next_chat = {c: at for c, at in self.next_chat.items() if at > now}
+
+    def pause(self, chat_id: int, seconds: float) -> None:
+        until = self.monotonic() + seconds
+        self.next_chat[chat_id] = max(self.next_chat.get(chat_id, 0.0), until)
+        self.next_global = max(self.next_global, until)
+
+
+class Dispatcher:
+    def __init__(self, bot: Bot, clock: Clock, settings, pacer: Pacer | None = None) -> None:
+        self.bot, self.clock, self.settings = bot, clock, settings
+        self.pacer = pacer or Pacer()
+        self.wake = asyncio.Event()
+        self.sent = 0
+
+    async def run(self, stopping: asyncio.Event, idle: float = 0.5) -> None:
+        await outbox.release_stuck(self.clock.now())
+        while not stopping.is_set():
+            try:
+                done = await self.drain_once()
+            except Exception:
+                log.exception("outbox dispatcher round failed")
+                done = 0
+            if not done:
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), idle)
+
+    async def drain_once(self, limit: int = 20) -> int:
+        rows = await outbox.claim(self.clock.now(), limit, self.pacer.busy())
+        for row in rows:
+            await self.deliver(row)
+        return len(rows)
+
+    async def deliver(self, row: Outbox) -> None:
+        if await outbox.pointless(row):
+            await outbox.mark_dropped(row, "answered before it was sent")
+            return
+        await self.pacer.wait(row.chat_id)
+        started = time.monotonic()
+        try:
+            message = await self.bot.send_message(
+                row.chat_id, row.text,
+                reply_markup=InlineKeyboardMarkup.model_validate(row.markup) if row.markup else None,
+                reply_parameters=ReplyParameters(message_id=row.reply_to, allow_sending_without_reply=True)
+                if row.reply_to else None,
+            )
+        except TelegramRetryAfter as exc:
+            self.pacer.pause(row.chat_id, exc.retry_after)
+            await outbox.retry_later(row, self.clock.now() + timedelta(seconds=exc.retry_after), "429")
+            log.warning("outbox %s: 429, retry after %ss", row.id, exc.retry_after)
+        except (TelegramForbiddenError, TelegramNotFound) as exc:
+            await self._undeliverable(row, str(exc))
+        except TelegramBadRequest as exc:
+            if "chat not found" in str(exc).lower() or "bot can't initiate" in str(exc).lower():
+                await self._undeliverable(row, str(exc))
+            else:
+                await outbox.mark_failed(row, str(exc))
+                log.error("outbox %s to chat %s rejected: %s", row.id, row.chat_id, exc)
+        except (TelegramNetworkError, TelegramServerError, OSError, TimeoutError) as exc:
+            delay = min(2 ** max(row.attempts - 1, 0), MAX_BACKOFF)
+            await outbox.retry_later(row, self.clock.now() + timedelta(seconds=delay), str(exc))
+            log.warning("outbox %s: %s; retry in %ss", row.id, type(exc).__name__, delay)
+        else:
+            await outbox.mark_sent(row, message.message_id, self.clock.now())
+            self.sent += 1
+            log.info("sent %s #%s to chat %s (incident %s) in %.0f ms", row.kind, row.id, row.chat_id,
+                     row.incident_id, (time.monotonic() - started) * 1000)
+
+    async def _undeliverable(self, row: Outbox, reason: str) -> None:
+        await outbox.mark_failed(row, reason)
+        if row.chat_id <= 0:
+            log.error("outbox %s: group %s cannot be reached: %s", row.id, row.chat_id, reason)
+            return
+        await people.mark_dm(row.chat_id, False, self.clock.now())
+        log.warning("outbox %s: user %s cannot receive DMs (%s)", row.id, row.chat_id, reason)
+        if row.fallback:
+            leads = set(await Staff.filter(role="lead", active=True).values_list("user_id", flat=True))
+            targets = sorted(leads | set(self.settings.lead_ids))
+            if self.settings.staff_chat_id:
+                targets.insert(0, self.settings.staff_chat_id)
+            note = t(self.settings.default_lang, "outbox.rerouted", name=await people.display_name(row.chat_id))
+            await outbox.reroute(row, targets, note, self.clock.now())
+        self.wake.set()

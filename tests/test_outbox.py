@@ -1,0 +1,125 @@
+"""The outbox: each notification arrives exactly once through 429, 500, dropped connections, Forbidden
+and restarts; pings jump the queue; reminders that lost their point are dropped."""
+
+from datetime import timedelta
+
+import pytest
+
+from domain import customers, outbox
+from domain.models import Incident, Outbox, Person
+from scheduler.dispatcher import Dispatcher, Pacer
+from tests.people import ENGINEER, LEAD, OTHER_GROUP, STRANGER
+from tests.stub_api import DROP_CONNECTION, SERVER_ERROR, too_many_requests
+
+
+def quick_pacer(desk) -> Pacer:
+    """No spacing, and pauses measured on the test's clock."""
+    return Pacer(per_second=10_000, private_gap=0, group_gap=0, monotonic=lambda: desk.clock.now().timestamp())
+
+
+@pytest.fixture
+def dispatcher(desk):
+    return Dispatcher(desk.bot, desk.clock, desk.settings, quick_pacer(desk))
+
+
+def delivered(desk, chat_id, text):
+    return [m for m in desk.stub.delivered if int(m["chat_id"]) == chat_id and m["text"].endswith(text)]
+
+
+async def drain(dispatcher, desk, rounds=8, step=timedelta(seconds=2)):
+    for _ in range(rounds):
+        await dispatcher.drain_once()
+        desk.clock.advance(step)
+
+
+@pytest.mark.parametrize("fault", [too_many_requests(1), SERVER_ERROR, DROP_CONNECTION], ids=["429", "500", "drop"])
+async def test_transient_faults_deliver_exactly_once(desk, dispatcher, fault):
+    desk.stub.faults["sendMessage"] = [fault, fault]
+    await outbox.enqueue(ENGINEER, "ping ACME-1", desk.clock.now(), kind="ping", rank=outbox.RANK_PING)
+    await drain(dispatcher, desk)
+    assert len(delivered(desk, ENGINEER, "ping ACME-1")) == 1
+    row = await Outbox.get()
+    assert (row.status, row.attempts) == ("sent", 3)
+
+
+async def test_retry_after_is_waited_out(desk, dispatcher):
+    desk.stub.faults["sendMessage"] = [too_many_requests(30)]
+    await outbox.enqueue(ENGINEER, "ping", desk.clock.now(), kind="ping")
+    await dispatcher.drain_once()
+    desk.clock.advance(timedelta(seconds=29))
+    await dispatcher.drain_once()
+    assert delivered(desk, ENGINEER, "ping") == []
+    desk.clock.advance(timedelta(seconds=1))
+    await dispatcher.drain_once()
+    assert len(delivered(desk, ENGINEER, "ping")) == 1
+
+
+async def test_forbidden_dm_marks_the_person_and_falls_back(stub, db, database_url):
+    from bot.settings import load_settings
+    from tests.clock import FrozenClock
+    from tests.conftest import Desk, make_env
+
+    settings = load_settings(make_env(stub.url, database_url, STAFF_CHAT_ID=str(OTHER_GROUP)))
+    desk = Desk(stub, settings, FrozenClock())
+    dispatcher = Dispatcher(desk.bot, desk.clock, settings, quick_pacer(desk))
+    stub.forbidden_chats.add(STRANGER)
+    await outbox.enqueue(STRANGER, "ping ACME-7", desk.clock.now(), kind="ping", fallback=True)
+    await drain(dispatcher, desk, rounds=3)
+    assert (await Person.get(id=STRANGER)).can_dm is False
+    assert len(delivered(desk, OTHER_GROUP, "ping ACME-7")) == 1
+    assert len(delivered(desk, LEAD, "ping ACME-7")) == 1
+    assert "Could not deliver" in delivered(desk, LEAD, "ping ACME-7")[0]["text"]
+    assert (await Outbox.get(chat_id=STRANGER)).status == "failed"
+    await desk.bot.session._session.close()
+
+
+async def test_restart_between_writing_and_sending(desk, dispatcher):
+    await outbox.enqueue(ENGINEER, "written before the crash", desk.clock.now(), kind="ping")
+    # A process that claimed a row and died before marking it: the row is released after a while.
+    await outbox.enqueue(LEAD, "claimed before the crash", desk.clock.now(), kind="ping")
+    await Outbox.filter(chat_id=LEAD).update(status="sending", claimed_at=desk.clock.now())
+    desk.clock.advance(outbox.STUCK_AFTER + timedelta(seconds=1))
+    restarted = Dispatcher(desk.bot, desk.clock, desk.settings, dispatcher.pacer)
+    await outbox.release_stuck(desk.clock.now())
+    await drain(restarted, desk, rounds=3)
+    await drain(dispatcher, desk, rounds=3)  # a second dispatcher finds nothing left to send
+    assert len(delivered(desk, ENGINEER, "written before the crash")) == 1
+    assert len(delivered(desk, LEAD, "claimed before the crash")) == 1
+
+
+async def test_same_dedupe_key_is_owed_once(desk, dispatcher):
+    for _ in range(3):
+        await outbox.enqueue(ENGINEER, "reminder", desk.clock.now(), kind="reminder", dedupe="reminder:1:0")
+    await drain(dispatcher, desk, rounds=2)
+    assert len(delivered(desk, ENGINEER, "reminder")) == 1
+
+
+async def test_pings_jump_the_queue(desk, dispatcher):
+    for n in range(5):
+        await outbox.enqueue(-1000 - n, f"report {n}", desk.clock.now(), kind="report", rank=outbox.RANK_REPORT)
+    await outbox.enqueue(ENGINEER, "ping!", desk.clock.now(), kind="ping", rank=outbox.RANK_PING)
+    await dispatcher.drain_once(limit=1)
+    assert desk.stub.delivered[0]["text"] == "ping!"
+
+
+async def test_answered_reminder_is_dropped(desk, dispatcher):
+    now = desk.clock.now()
+    await customers.add_customer("ACME", "premium", "Acme", now)
+    customer = await customers.get_customer("ACME")
+    incident = await Incident.create(key="ACME-1", number=1, customer=customer, plan="premium", chat_id=-5,
+                                     priority="P1", opened_at=now, last_activity_at=now, responded_at=now)
+    await outbox.enqueue(ENGINEER, "remind", now, kind="reminder", incident_id=incident.id, drop_if_answered=True)
+    await dispatcher.drain_once()
+    assert delivered(desk, ENGINEER, "remind") == []
+    assert (await Outbox.get()).status == "dropped"
+
+
+async def test_pacer_spaces_messages_to_one_chat():
+    import time
+
+    pacer = Pacer(per_second=1000, private_gap=0.2, group_gap=0.3)
+    started = time.monotonic()
+    for _ in range(3):
+        await pacer.wait(ENGINEER)
+    assert time.monotonic() - started >= 0.4
+    assert ENGINEER in pacer.busy()
