@@ -15,7 +15,7 @@ from domain.access import Role
 from domain.clock import Clock, SystemClock
 from domain.models import Person, Staff
 from domain.sla import Sla
-from handlers import common, customer_chat, lead_admin, staff
+from handlers import common, customer_chat, lead_admin, oncall, staff
 from handlers.menus import set_default_menus, set_person_menu
 from handlers.middlewares import DeskMiddleware, OnceMiddleware
 from scheduler.jobs import Heartbeat, build_scheduler
@@ -34,8 +34,8 @@ def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
     middleware = DeskMiddleware(settings, clock)
     for observer in (dp.message, dp.edited_message, dp.callback_query):
         observer.outer_middleware(middleware)
-    dp.include_routers(common.build_router(), lead_admin.build_router(), staff.build_router(),
-                       customer_chat.build_router())
+    dp.include_routers(common.build_router(), lead_admin.build_router(), oncall.build_router(),
+                       staff.build_router(), customer_chat.build_router())
     return dp
 
 

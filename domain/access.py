@@ -60,6 +60,8 @@ COMMANDS: dict[str, CommandRule] = {
     "incident": CommandRule(STAFF),
     "incidents": CommandRule(STAFF),
     "my": CommandRule(STAFF),
+    "oncall": CommandRule(STAFF),
+    "schedule": CommandRule(STAFF),
     # leads: customers, chats, staff
     "customer_add": CommandRule(LEADS),
     "customers": CommandRule(LEADS),
@@ -74,6 +76,10 @@ COMMANDS: dict[str, CommandRule] = {
     "staff_role": CommandRule(LEADS),
     "staff_remove": CommandRule(LEADS),
     "sla": CommandRule(LEADS),
+    "rotation": CommandRule(LEADS),
+    "override": CommandRule(LEADS),
+    "overrides": CommandRule(LEADS),
+    "override_remove": CommandRule(LEADS),
 }
 
 

@@ -1,0 +1,111 @@
+"""On-call duty: /oncall and /schedule for staff; /rotation and the overrides for leads."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aiogram import Router
+from aiogram.filters import CommandObject
+from aiogram.types import Message
+
+from domain import oncall, people
+from domain.errors import DeskError
+from handlers.args import cmd, split
+from handlers.formatting import local
+from handlers.replies import respond
+from locales import t
+
+MAX_DAYS = 31
+
+
+async def rotation(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
+                   settings) -> None:
+    words = split(command, 3)
+    shift, mode, refs = words[0].lower(), words[1].lower(), words[2:]
+    saved = await oncall.set_rotation(shift, mode, refs, settings.policy.shifts, actor.user_id, clock.now())
+    names = ", ".join([await people.display_name(m) for m in saved.members])
+    await respond(message, t(lang, "oncall.rotation_set", shift=shift, mode=t(lang, f"oncall.mode_{mode}"),
+                             names=names, day=saved.anchor.isoformat()))
+
+
+async def override(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
+                   settings) -> None:
+    words = split(command, 3, 5)
+    saved = await oncall.add_override(words[0], words[1:], settings.timezone, actor.user_id, clock.now())
+    zone = settings.timezone
+    await respond(message, t(lang, "oncall.override_set", id=saved.id, name=await people.display_name(saved.user_id),
+                             start=local(saved.starts_at, zone), end=local(saved.ends_at, zone)))
+
+
+async def overrides(message: Message, command: CommandObject, lang: str, clock, settings) -> None:
+    split(command, 0, 0)
+    rows = await oncall.list_overrides(clock.now())
+    if not rows:
+        await respond(message, t(lang, "oncall.no_overrides"))
+        return
+    lines = [t(lang, "oncall.overrides_header")]
+    for row in rows:
+        lines.append(t(lang, "oncall.override_row", id=row.id, name=await people.display_name(row.user_id),
+                       start=local(row.starts_at, settings.timezone), end=local(row.ends_at, settings.timezone)))
+    await respond(message, "\n".join(lines))
+
+
+async def override_remove(message: Message, command: CommandObject, lang: str) -> None:
+    (ref,) = split(command, 1, 1)
+    removed = await oncall.remove_override(ref)
+    await respond(message, t(lang, "oncall.override_removed", id=removed.id))
+
+
+async def on_call(message: Message, command: CommandObject, lang: str, clock, settings) -> None:
+    split(command, 0, 0)
+    now = clock.now()
+    shifts = settings.policy.shifts
+    rotations, spans = await oncall.load(now, timedelta(days=2))
+    lines = [t(lang, "oncall.now_header", now=local(now, settings.timezone))]
+    for duty in oncall.on_call_at(now, shifts, rotations, spans):
+        who = await people.display_name(duty.user_id) if duty.user_id else t(lang, "oncall.nobody")
+        source = t(lang, "oncall.by_override") if duty.source == "override" else ""
+        lines.append(t(lang, "oncall.duty_row", shift=duty.shift or "—", name=who, source=source).rstrip())
+    handoffs = sorted((oncall.next_start(spec, now) for spec in shifts.values()), key=lambda o: o.start)
+    nxt = handoffs[0]
+    incoming = oncall.rostered(rotations.get(nxt.shift), nxt)
+    lines.append(t(lang, "oncall.next_handoff", shift=nxt.shift, at=local(nxt.start, settings.timezone),
+                   name=await people.display_name(incoming) if incoming else t(lang, "oncall.nobody")))
+    await respond(message, "\n".join(lines))
+
+
+async def schedule(message: Message, command: CommandObject, lang: str, clock, settings) -> None:
+    words = split(command, 0, 1)
+    if words and (not words[0].isdigit() or not 1 <= int(words[0]) <= MAX_DAYS):
+        raise DeskError("err.bad_days", limit=MAX_DAYS)
+    days = int(words[0]) if words else 7
+    now = clock.now()
+    end = now + timedelta(days=days)
+    rotations, spans = await oncall.load(now, timedelta(days=days + 1))
+    occurrences = sorted((occ for spec in settings.policy.shifts.values()
+                          for occ in oncall.occurrences_between(spec, now, end)), key=lambda o: o.start)
+    gap_starts = {(g.shift, g.start) for g in oncall.gaps(now, end, settings.policy.shifts, rotations, spans)}
+    lines = [t(lang, "oncall.schedule_header", days=days)]
+    for occ in occurrences:
+        person = oncall.rostered(rotations.get(occ.shift), occ)
+        name = await people.display_name(person) if person else t(lang, "oncall.nobody")
+        covering = [s for s in spans if s.start < occ.end and s.end > occ.start]
+        extra = "".join(t(lang, "oncall.schedule_override", name=await people.display_name(s.user_id),
+                          start=local(s.start, settings.timezone), end=local(s.end, settings.timezone))
+                        for s in covering)
+        mark = t(lang, "oncall.gap") if (occ.shift, occ.start) in gap_starts else ""
+        lines.append(t(lang, "oncall.schedule_row", start=local(occ.start, settings.timezone),
+                       end=local(occ.end, settings.timezone)[-5:], shift=occ.shift, name=name,
+                       extra=extra, gap=mark).rstrip())
+    await respond(message, "\n".join(lines))
+
+
+def build_router() -> Router:
+    router = Router(name="oncall")
+    router.message.register(rotation, cmd("rotation"))
+    router.message.register(override, cmd("override"))
+    router.message.register(overrides, cmd("overrides"))
+    router.message.register(override_remove, cmd("override_remove"))
+    router.message.register(on_call, cmd("oncall"))
+    router.message.register(schedule, cmd("schedule"))
+    return router
