@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiogram import Bot, Dispatcher
@@ -15,10 +16,12 @@ from domain.access import Role
 from domain.clock import Clock, SystemClock
 from domain.models import Person, Staff
 from domain.sla import Sla
-from handlers import common, customer_chat, lead_admin, oncall, staff
+from handlers import common, customer_chat, lead_admin, oncall, pings, staff
 from handlers.menus import set_default_menus, set_person_menu
 from handlers.middlewares import DeskMiddleware, OnceMiddleware
-from scheduler.jobs import Heartbeat, build_scheduler
+from handlers.pings import make_on_created, make_render
+from scheduler.dispatcher import Dispatcher as OutboxDispatcher
+from scheduler.jobs import Heartbeat, Tick, build_scheduler
 
 log = logging.getLogger("dutydesk")
 
@@ -29,13 +32,14 @@ def build_bot(settings: Settings) -> Bot:
 
 
 def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
-    dp = Dispatcher(sla=Sla(settings.policy))
+    sla = Sla(settings.policy)
+    dp = Dispatcher(sla=sla, on_created=make_on_created(settings, sla))
     dp.update.outer_middleware(OnceMiddleware(clock))
     middleware = DeskMiddleware(settings, clock)
     for observer in (dp.message, dp.edited_message, dp.callback_query):
         observer.outer_middleware(middleware)
     dp.include_routers(common.build_router(), lead_admin.build_router(), oncall.build_router(),
-                       staff.build_router(), customer_chat.build_router())
+                       staff.build_router(), pings.build_router(), customer_chat.build_router())
     return dp
 
 
@@ -57,6 +61,28 @@ async def prepare(bot: Bot, settings: Settings, clock: Clock) -> None:
         await set_person_menu(bot, member.user_id, role, lang)
 
 
+class Background:
+    """The scheduler's tick and the outbox dispatcher, running beside the update handling."""
+
+    def __init__(self, bot: Bot, dp: Dispatcher, settings: Settings, clock: Clock) -> None:
+        self.heartbeat = Heartbeat()
+        tick = Tick(settings, clock, dp["sla"], make_render(settings), self.heartbeat)
+        self.scheduler = build_scheduler(tick, settings.scheduler_tick, clock)
+        self.dispatcher = OutboxDispatcher(bot, clock, settings)
+        self.stopping = asyncio.Event()
+        self.task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self.scheduler.start()
+        self.task = asyncio.create_task(self.dispatcher.run(self.stopping), name="outbox")
+
+    async def stop(self) -> None:
+        self.scheduler.shutdown(wait=False)
+        self.stopping.set()
+        if self.task is not None:
+            await self.task
+
+
 async def run_polling(settings: Settings, clock: Clock | None = None) -> None:
     clock = clock or SystemClock()
     await open_database(settings.database_url)
@@ -68,13 +94,16 @@ async def run_polling(settings: Settings, clock: Clock | None = None) -> None:
         bot = build_bot(settings)
         dp = build_dispatcher(settings, clock)
         await prepare(bot, settings, clock)
-        scheduler = build_scheduler(settings, clock, Heartbeat())
-        scheduler.start()
-        dp.shutdown.register(lambda: scheduler.shutdown(wait=False))
+        background = Background(bot, dp, settings, clock)
+        background.start()
         await bot.delete_webhook(drop_pending_updates=False)
-        # Updates are handled one at a time, in Telegram's order: a follow-up must never overtake the
-        # message that opened its incident. (Per-chat parallelism is a later optimisation.)
-        await dp.start_polling(bot, polling_timeout=25, handle_as_tasks=False,
-                               allowed_updates=dp.resolve_used_update_types())
+        try:
+            # Updates are handled one at a time, in Telegram's order: a follow-up must never overtake the
+            # message that opened its incident. (Per-chat parallelism is a later optimisation.)
+            await dp.start_polling(bot, polling_timeout=25, handle_as_tasks=False, close_bot_session=False,
+                                   allowed_updates=dp.resolve_used_update_types())
+        finally:
+            await background.stop()
+            await bot.session.close()
     finally:
         await close_database()

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
+from domain import alerts
 from domain.errors import DeskError
 from domain.intake import OPEN, incident_of_message
 from domain.models import Incident, IncidentEvent, IncidentMessage, Staff
@@ -65,7 +66,7 @@ async def first_response(incident: Incident, staff_id: int, now: datetime, how: 
     The conditional UPDATE makes the first responder win even when two respond at once.
     """
     stopped = await Incident.filter(id=incident.id, responded_at__isnull=True).update(
-        responded_at=now, responded_by=staff_id
+        responded_at=now, responded_by=staff_id, next_due_at=None
     )
     if stopped:
         await _event(incident, staff_id, "responded", now, how=how)
@@ -144,6 +145,7 @@ async def set_priority(incident: Incident, priority: str, actor_id: int, now: da
         # The deadline is recomputed from the incident's start, as if it had had this priority all along.
         deadline = sla.deadline(incident.plan, priority, incident.opened_at)
         await Incident.filter(id=incident.id).update(priority=priority, deadline=deadline)
+        await alerts.reschedule(incident.id, sla)
         await _event(incident, actor_id, "priority", now, old=incident.priority, new=priority)
     return await _reload(incident)
 
@@ -199,6 +201,7 @@ async def replan(customer_id: int, plan: str, sla: Sla, now: datetime) -> int:
         for incident in await Incident.filter(customer_id=customer_id, status__in=OPEN).exclude(plan=plan):
             deadline = sla.deadline(plan, incident.priority, incident.opened_at)
             await Incident.filter(id=incident.id).update(plan=plan, deadline=deadline)
+            await alerts.reschedule(incident.id, sla)
             await _event(incident, None, "plan", now, old=incident.plan, new=plan)
             changed += 1
     return changed
@@ -215,6 +218,7 @@ async def recompute_deadlines(sla: Sla, batch: int = 1000) -> int:
             deadline = sla.deadline(incident.plan, incident.priority, incident.opened_at)
             if incident.deadline != deadline:
                 await Incident.filter(id=incident.id).update(deadline=deadline)
+                await alerts.reschedule(incident.id, sla)
                 changed += 1
         last_id = rows[-1].id
 

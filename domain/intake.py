@@ -16,6 +16,7 @@ keys are gap-free even when many chats of one customer write at once.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,6 +24,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from domain.alerts import due_for_stage
 from domain.inbox import IncomingMessage
 from domain.models import Customer, CustomerChat, Incident, IncidentEvent, IncidentMessage
 from domain.priority import classify
@@ -98,11 +100,20 @@ async def _store(incident: Incident, msg: IncomingMessage, source: str) -> None:
     )
 
 
+OnCreated = Callable[[Incident, datetime], Awaitable[None]]
+
+
 async def record_customer_message(msg: IncomingMessage, chat: CustomerChat, sla: Sla, windows: Windows,
-                                  now: datetime, force_new: bool = False) -> IntakeResult:
+                                  now: datetime, force_new: bool = False,
+                                  on_created: OnCreated | None = None) -> IntakeResult:
+    """Store the message in its incident. `on_created` runs inside the same transaction when the message
+    opened a new incident, so the notifications it owes are written together with it."""
     try:
         async with in_transaction():
-            return await _record(msg, chat, sla, windows, now, force_new)
+            result = await _record(msg, chat, sla, windows, now, force_new)
+            if result.created and on_created is not None:
+                await on_created(await Incident.get(id=result.incident.id).select_related("customer"), now)
+            return result
     except IntegrityError:  # the same message raced in through another worker: its transaction won
         return IntakeResult(None, duplicate=True)
 
@@ -119,11 +130,12 @@ async def _record(msg: IncomingMessage, chat: CustomerChat, sla: Sla, windows: W
         expired = customer.contract_until is not None and customer.contract_until < now.date()
         priority = classify(msg.text, sla.policy.priority_rules)
         opened_at = min(msg.sent_at, now)  # the customer's own time of writing; never in the future
+        deadline = sla.deadline(customer.plan, priority, opened_at)
         incident = await Incident.create(
             key=f"{customer.code}-{number}", number=number, customer=customer, plan=customer.plan,
             chat_id=msg.chat_id, thread_id=msg.thread_id, title=title_of(msg), priority=priority,
-            reporter_id=msg.user_id, opened_at=opened_at, deadline=sla.deadline(customer.plan, priority, opened_at),
-            last_activity_at=now, contract_expired=expired,
+            reporter_id=msg.user_id, opened_at=opened_at, deadline=deadline, last_activity_at=now,
+            contract_expired=expired, next_due_at=due_for_stage(0, customer.plan, deadline, opened_at, sla),
         )
         await IncidentEvent.create(incident=incident, at=now, actor_id=msg.user_id, kind="opened",
                                    data={"priority": incident.priority, "expired": expired})

@@ -257,3 +257,18 @@ async def remove_override(ref: str) -> Override:
         raise DeskError("err.unknown_override", id=ref)
     await override.delete()
     return override
+
+
+def started_within(shifts: dict[str, ShiftSpec], a: datetime, b: datetime) -> list[Occurrence]:
+    """Occurrences whose start falls in (a, b]: the shifts whose handover is due."""
+    found = []
+    for spec in shifts.values():
+        found += [occ for occ in occurrences_between(spec, a, b + timedelta(seconds=1)) if a < occ.start <= b]
+    return sorted(found, key=lambda o: o.start)
+
+
+async def on_duty_for(occ: Occurrence, shifts: dict[str, ShiftSpec]) -> list[int]:
+    """Who takes this occurrence at its start: the override people then, else its rostered person."""
+    rotations, spans = await load(occ.start, timedelta(days=1))
+    duties = on_call_at(occ.start, {occ.shift: shifts[occ.shift]}, rotations, spans)
+    return people(duties)

@@ -3,19 +3,19 @@ staff answers; and the unbound inbox for groups bound to nobody."""
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
 from domain import inbox, incidents, intake, people
 from domain.errors import DeskError
-from domain.models import Incident, Staff
+from domain.models import Incident
 from domain.sla import Sla
 from handlers.common import help_text
 from handlers.formatting import local, time_left, zone_of
 from handlers.incoming import incoming
 from handlers.keyboards import PriorityButton, RateButton, priority_keyboard
-from handlers.replies import notify, respond
+from handlers.replies import respond
 from locales import t
 
 TEXT_LIMIT = 4096
@@ -38,27 +38,13 @@ def ack_text(incident: Incident, lang: str, sla: Sla, settings) -> str:
     return text
 
 
-async def announce(bot: Bot, incident: Incident, settings) -> None:
-    """New incidents go to the staff chat; leads hear of a customer whose contract has ended."""
-    lang = settings.default_lang
-    if settings.staff_chat_id:
-        await notify(bot, settings.staff_chat_id, t(lang, "intake.announce", key=incident.key,
-                                                  name=incident.customer.name, plan=incident.plan,
-                                                  priority=incident.priority, title=incident.title))
-    if incident.contract_expired:
-        leads = await Staff.filter(role="lead", active=True).values_list("user_id", flat=True)
-        for lead_id in sorted(set(leads) | set(settings.lead_ids)):
-            await notify(bot, lead_id, t(lang, "intake.expired_lead", key=incident.key, code=incident.customer.code,
-                                       until=incident.customer.contract_until.isoformat()))
-
-
-async def take_in(message: Message, actor: people.Actor, lang: str, clock, settings, bot: Bot, sla: Sla,
+async def take_in(message: Message, actor: people.Actor, lang: str, clock, settings, sla: Sla, on_created,
                   force_new: bool = False, text: str | None = None) -> None:
     msg = incoming(message, clock.now())
     if text is not None:
         msg = msg.__class__(**{**msg.__dict__, "text": text})
     result = await intake.record_customer_message(msg, actor.chat, sla, windows(settings), clock.now(),
-                                                  force_new=force_new)
+                                                  force_new=force_new, on_created=on_created)
     if result.duplicate or result.incident is None:
         return
     if result.created:
@@ -68,13 +54,12 @@ async def take_in(message: Message, actor: people.Actor, lang: str, clock, setti
             ack += "\n" + t(lang, "intake.long_text")
         sent = await respond(message, ack, reply_markup=priority_keyboard(incident.id))
         await intake.record_bot_message(incident, message.chat.id, sent.message_id, ack, clock.now())
-        await announce(bot, incident, settings)
     elif result.reopened:
         await respond(message, t(lang, "intake.reopened", key=result.incident.key))
 
 
-async def chat_message(message: Message, actor: people.Actor, lang: str, clock, settings, bot: Bot,
-                       sla: Sla) -> None:
+async def chat_message(message: Message, actor: people.Actor, lang: str, clock, settings, sla: Sla,
+                       on_created) -> None:
     if actor.chat is None:
         if message.chat.type == "private":
             await respond(message, help_text(actor.role, lang, False))
@@ -84,7 +69,7 @@ async def chat_message(message: Message, actor: people.Actor, lang: str, clock, 
     if actor.is_staff:
         await staff_answer(message, actor, clock)
         return
-    await take_in(message, actor, lang, clock, settings, bot, sla)
+    await take_in(message, actor, lang, clock, settings, sla, on_created)
 
 
 async def staff_answer(message: Message, actor: people.Actor, clock) -> None:
@@ -100,11 +85,11 @@ async def staff_answer(message: Message, actor: people.Actor, clock) -> None:
 
 
 async def new_incident(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
-                       settings, bot: Bot, sla: Sla) -> None:
+                       settings, sla: Sla, on_created) -> None:
     text = (command.args or "").strip()
     if not text:
         raise DeskError("usage.new")
-    await take_in(message, actor, lang, clock, settings, bot, sla, force_new=True, text=text)
+    await take_in(message, actor, lang, clock, settings, sla, on_created, force_new=True, text=text)
 
 
 async def status(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-
-from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message
-
-log = logging.getLogger(__name__)
 
 LIMIT = 4000  # Telegram allows 4096 characters; keep a margin
 
@@ -49,11 +43,3 @@ async def respond(message: Message, text: str, **kwargs) -> Message:
         sent = await send(part, reply_markup=markup if last else None, **kwargs)
     return sent
 
-
-async def notify(bot: Bot, chat_id: int, text: str, **kwargs) -> Message | None:
-    """Send to a chat other than the one in hand; a failure is logged, never raised into the handler."""
-    try:
-        return await bot.send_message(chat_id, text, **kwargs)
-    except TelegramAPIError as exc:
-        log.warning("could not send to chat %s: %s", chat_id, exc)
-        return None

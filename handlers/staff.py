@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, Router
+from aiogram import Router
 from aiogram.filters import CommandObject
 from aiogram.types import Message
 
@@ -15,7 +15,8 @@ from handlers.args import cmd
 from handlers.customer_chat import priority_changed_text
 from handlers.formatting import local, short, time_left
 from handlers.keyboards import rating_keyboard
-from handlers.replies import notify, respond
+from handlers.pings import customer_lang, tell_customer_chat
+from handlers.replies import respond
 from locales import t
 
 
@@ -31,7 +32,7 @@ def _words(command: CommandObject) -> list[str]:
     return (command.args or "").split()
 
 
-async def take(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock, bot: Bot) -> None:
+async def take(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock, settings) -> None:
     incident, rest = await _target(message, _words(command))
     if rest:
         raise DeskError("usage.take")
@@ -42,10 +43,12 @@ async def take(message: Message, command: CommandObject, actor: people.Actor, la
         return
     await respond(message, t(lang, "take.done", key=incident.key))
     if message.chat.id != incident.chat_id:
-        await notify(bot, incident.chat_id, t(lang, "take.customer", key=incident.key))
+        chat_lang = await customer_lang(incident, settings.default_lang)
+        await tell_customer_chat(incident, t(chat_lang, "take.customer", key=incident.key), clock.now(), "customer")
 
 
-async def resolve(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock, bot: Bot) -> None:
+async def resolve(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
+                  settings) -> None:
     words = (command.args or "").split(maxsplit=1)
     if words and incidents.looks_like_key(words[0]):
         incident, summary = await incidents.by_key(words[0]), (words[1] if len(words) > 1 else "")
@@ -53,9 +56,10 @@ async def resolve(message: Message, command: CommandObject, actor: people.Actor,
         incident, _ = await _target(message, [])
         summary = (command.args or "").strip()
     resolved = await incidents.resolve(incident, actor.user_id, summary, clock.now())
-    await notify(bot, resolved.chat_id, t(lang, "resolve.customer", key=resolved.key,
-                                         summary=summary or t(lang, "resolve.no_summary")),
-                        reply_markup=rating_keyboard(resolved.id))
+    chat_lang = await customer_lang(resolved, settings.default_lang)
+    await tell_customer_chat(resolved, t(chat_lang, "resolve.customer", key=resolved.key,
+                                         summary=summary or t(chat_lang, "resolve.no_summary")),
+                             clock.now(), "customer", rating_keyboard(resolved.id))
     if message.chat.id != resolved.chat_id:
         await respond(message, t(lang, "resolve.done", key=resolved.key))
 

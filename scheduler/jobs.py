@@ -1,17 +1,25 @@
-"""The APScheduler set-up and its jobs. Jobs only read the clock and call domain services."""
+"""The APScheduler set-up and its tick. The tick reads the clock, asks the domain what is due, and
+writes what the desk owes to the outbox; the dispatcher sends it."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from domain import intake, updates
+from domain import alerts, claims, incidents, intake, oncall, outbox, updates
+from domain.alerts import Render
 from domain.clock import Clock
+from domain.sla import Sla
+from locales import t
+from locales.format import time_left
 
 log = logging.getLogger(__name__)
+HANDOVER_GRACE = timedelta(hours=1)  # a handover missed by a longer outage is not worth sending late
+GAP_WARNING_AT = time(12, 0)
+GAP_HORIZON = timedelta(days=7)
 
 
 @dataclass
@@ -20,29 +28,71 @@ class Heartbeat:
 
     last_tick: datetime | None = None
     ticks: int = 0
-    errors: int = field(default=0)
+    errors: int = 0
 
 
-async def tick(settings, clock: Clock, heartbeat: Heartbeat) -> None:
-    now = clock.now()
-    try:
-        await updates.forget_old(now)
-        closed = await intake.close_expired(now, settings.reopen_window)
-        if closed:
-            log.info("closed %d resolved incidents past REOPEN_WINDOW", closed)
-    except Exception:
-        heartbeat.errors += 1
-        log.exception("scheduler tick failed")
-        return
-    heartbeat.last_tick, heartbeat.ticks = clock.now(), heartbeat.ticks + 1
+class Tick:
+    def __init__(self, settings, clock: Clock, sla: Sla, render: Render, heartbeat: Heartbeat) -> None:
+        self.settings, self.clock, self.sla, self.render, self.heartbeat = settings, clock, sla, render, heartbeat
+
+    async def __call__(self) -> None:
+        now = self.clock.now()
+        try:
+            fired = await alerts.fire_due(now, self.sla, self.settings.policy.shifts, self.settings.lead_ids,
+                                          self.render)
+            if fired:
+                log.info("tick: %d incidents owed pings", fired)
+            await self.handovers(now)
+            await self.gap_warning(now)
+            await intake.close_expired(now, self.settings.reopen_window)
+            await updates.forget_old(now)
+        except Exception:
+            self.heartbeat.errors += 1
+            log.exception("scheduler tick failed")
+            return
+        self.heartbeat.last_tick, self.heartbeat.ticks = self.clock.now(), self.heartbeat.ticks + 1
+
+    async def handovers(self, now: datetime) -> None:
+        shifts = self.settings.policy.shifts
+        for occ in oncall.started_within(shifts, now - HANDOVER_GRACE, now):
+            if not await claims.claim(f"handover:{occ.shift}:{occ.day.isoformat()}", now):
+                continue
+            watch = [i for i in await incidents.open_incidents() if self.sla.plan(i.plan).ping]
+            for user_id in await oncall.on_duty_for(occ, shifts):
+                lang = self.settings.default_lang
+                lines = [t(lang, "handover.header", shift=occ.shift, count=len(watch))]
+                for incident in watch:
+                    left = (t(lang, "list.answered") if incident.responded_at
+                            else time_left(lang, incident.deadline, now))
+                    lines.append(t(lang, "handover.row", key=incident.key, priority=incident.priority,
+                                   plan=incident.plan, left=left, title=incident.title))
+                if not watch:
+                    lines.append(t(lang, "handover.quiet"))
+                await outbox.enqueue(user_id, "\n".join(lines), now, kind="handover", fallback=True,
+                                     dedupe=f"handover:{occ.shift}:{occ.day.isoformat()}:{user_id}")
+
+    async def gap_warning(self, now: datetime) -> None:
+        local = now.astimezone(self.settings.timezone)
+        if local.time() < GAP_WARNING_AT or not await claims.claim(f"gaps:{local.date().isoformat()}", now):
+            return
+        rotations, spans = await oncall.load(now, GAP_HORIZON + timedelta(days=1))
+        found = oncall.gaps(now, now + GAP_HORIZON, self.settings.policy.shifts, rotations, spans)
+        if not found:
+            return
+        lang = self.settings.default_lang
+        zone = self.settings.timezone
+        lines = [t(lang, "gaps.header", count=len(found))]
+        lines += [t(lang, "gaps.row", shift=g.shift, start=local(g.start, zone), end=local(g.end, zone)[-5:])
+                  for g in found]
+        for lead_id in await alerts.leads(self.settings.lead_ids):
+            await outbox.enqueue(lead_id, "\n".join(lines), now, kind="gaps",
+                                 dedupe=f"gaps:{local.date().isoformat()}:{lead_id}")
 
 
-def build_scheduler(settings, clock: Clock, heartbeat: Heartbeat) -> AsyncIOScheduler:
+def build_scheduler(tick: Tick, every: timedelta, clock: Clock) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
     # misfire_grace_time=None: a late tick (a busy loop, a suspended VM) still runs instead of being
     # skipped; coalesce folds a backlog of missed ticks into one run; one instance at a time.
-    scheduler.add_job(
-        tick, "interval", seconds=settings.scheduler_tick.total_seconds(), args=(settings, clock, heartbeat),
-        id="tick", misfire_grace_time=None, coalesce=True, max_instances=1, next_run_time=clock.now(),
-    )
+    scheduler.add_job(tick, "interval", seconds=every.total_seconds(), id="tick", misfire_grace_time=None,
+                      coalesce=True, max_instances=1, next_run_time=clock.now())
     return scheduler

@@ -13,6 +13,8 @@ from bot.app import build_bot, build_dispatcher
 from bot.db import close_database, migrate, open_database
 from bot.settings import load_settings
 from domain import people
+from scheduler.dispatcher import Dispatcher as OutboxDispatcher
+from scheduler.dispatcher import Pacer
 from tests.clock import FrozenClock
 from tests.people import LEAD
 from tests.stub_api import TOKEN, StubBotAPI
@@ -59,10 +61,18 @@ class Desk:
         self.stub, self.settings, self.clock = stub, settings, clock
         self.bot = build_bot(settings)
         self.dp = build_dispatcher(settings, clock)
+        pacer = Pacer(per_second=10_000, private_gap=0, group_gap=0, monotonic=lambda: clock.now().timestamp())
+        self.outbox = OutboxDispatcher(self.bot, clock, settings, pacer)
 
     async def feed(self, update: dict[str, Any]) -> None:
         update = {"update_id": next(self.stub.update_ids), **update}
         await self.dp.feed_raw_update(self.bot, update)
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Send what the outbox holds now, as the running dispatcher would."""
+        while await self.outbox.drain_once():
+            pass
 
     async def say(self, chat_id: int, user: dict[str, Any], text: str | None = None, **extra: Any) -> dict[str, Any]:
         """A person writes; returns the Telegram message. Handlers have finished when it returns."""

@@ -280,10 +280,10 @@ async def test_staff_chat_announcement(stub, db, database_url):
 
     settings = load_settings(make_env(stub.url, database_url, STAFF_CHAT_ID=str(OTHER_GROUP)))
     desk = Desk(stub, settings, FrozenClock())
-    await customers.add_customer("ACME", "premium", "Acme", desk.clock.now())
+    await customers.add_customer("ACME", "24x7", "Acme", desk.clock.now())
     await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, desk.clock.now())
     await desk.say(GROUP, customer, "Outage!")
-    assert "New incident ACME-1 — Acme (premium), P1: Outage!" in desk.last_reply(OTHER_GROUP)
+    assert "New incident ACME-1 — Acme (24x7), P1: Outage!" in desk.last_reply(OTHER_GROUP)
     await desk.bot.session._session.close()
 
 

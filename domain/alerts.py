@@ -1,0 +1,130 @@
+"""Pings owed while nobody has responded: the new-incident ping, the reminder, the breach, the repeats.
+
+Each open incident of a plan with `ping = true` carries its next due moment (`next_due_at`, indexed)
+and a stage: 0 the reminder is next (at deadline − remind_before), 1 the breach (at the deadline), 2…
+the repeats (every `repeat_every`, at most `max_repeats`). The tick asks only for incidents due now,
+advances each one's stage with a conditional UPDATE (so two schedulers never fire the same stage), and
+writes the pings to the outbox in that same transaction.
+
+Texts are rendered by the caller (`Render`): the domain decides who is told what and when.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tortoise.transactions import in_transaction
+
+from domain import oncall, outbox
+from domain.models import Incident, Staff
+from domain.policy import Policy, ShiftSpec
+from domain.sla import Sla
+
+KINDS = ("new", "reminder", "breach", "repeat")
+
+
+@dataclass(frozen=True)
+class Ping:
+    kind: str  # new reminder breach repeat
+    incident: Incident
+    user_id: int
+
+
+Render = Callable[[Ping, datetime], Awaitable[tuple[str, dict | None]]]
+
+
+def due_for_stage(stage: int, plan: str, deadline: datetime | None, opened_at: datetime, sla: Sla) -> datetime | None:
+    """When the ping of this stage is owed, or None when no more are (or the plan does not ping)."""
+    policy: Policy = sla.policy
+    if deadline is None or not policy.plans[plan].ping:
+        return None
+    if stage == 0:
+        return max(opened_at, deadline - policy.plans[plan].remind_before)
+    if stage == 1:
+        return deadline
+    repeat = stage - 1
+    if repeat > policy.max_repeats:
+        return None
+    return deadline + repeat * policy.repeat_every
+
+
+def kind_of(stage: int) -> str:
+    return "reminder" if stage == 0 else "breach" if stage == 1 else "repeat"
+
+
+async def leads(lead_ids: frozenset[int]) -> list[int]:
+    found = set(await Staff.filter(role="lead", active=True).values_list("user_id", flat=True))
+    return sorted(found | set(lead_ids))
+
+
+async def recipients(incident: Incident, kind: str, now: datetime, shifts: dict[str, ShiftSpec],
+                     lead_ids: frozenset[int]) -> list[int]:
+    """On call now, the premium customer's dedicated engineer, and for a breach every lead.
+
+    When nobody is on call the leads are told instead: a gap in the roster must not swallow a ping.
+    """
+    people = await oncall.on_call_now(now, shifts)
+    engineer = incident.customer.engineer_id
+    if engineer and incident.plan == "premium" and engineer not in people:
+        people.append(engineer)
+    if kind in ("breach", "repeat") or not people:
+        people += [lead for lead in await leads(lead_ids) if lead not in people]
+    return people
+
+
+async def _owe(kind: str, incident: Incident, stage: int, now: datetime, shifts: dict[str, ShiftSpec],
+               lead_ids: frozenset[int], render: Render) -> int:
+    count = 0
+    for user_id in await recipients(incident, kind, now, shifts, lead_ids):
+        text, markup = await render(Ping(kind, incident, user_id), now)
+        await outbox.enqueue(user_id, text, now, kind=kind, rank=outbox.RANK_PING, markup=markup,
+                             incident_id=incident.id, drop_if_answered=True, fallback=True,
+                             dedupe=f"{kind}:{incident.id}:{stage}:{user_id}")
+        count += 1
+    return count
+
+
+async def on_new_incident(incident: Incident, now: datetime, sla: Sla, shifts: dict[str, ShiftSpec],
+                          lead_ids: frozenset[int], render: Render) -> int:
+    """The ping at once, when the plan pings and its calendar is open now (call inside intake's transaction).
+
+    An 8x5 incident written at night gets no ping now: the morning handover lists it, and its reminder
+    falls in business hours.
+    """
+    if not sla.plan(incident.plan).ping or not sla.is_open(incident.plan, now):
+        return 0
+    return await _owe("new", incident, -1, now, shifts, lead_ids, render)
+
+
+async def fire_due(now: datetime, sla: Sla, shifts: dict[str, ShiftSpec], lead_ids: frozenset[int],
+                   render: Render, limit: int = 200) -> int:
+    """Owe every ping that is due; returns how many incidents advanced."""
+    due = await (Incident.filter(next_due_at__lte=now, responded_at__isnull=True, status__in=("new", "in_progress"))
+                 .order_by("next_due_at").limit(limit).select_related("customer"))
+    fired = 0
+    for incident in due:
+        stage = incident.alert_stage
+        following = due_for_stage(stage + 1, incident.plan, incident.deadline, incident.opened_at, sla)
+        async with in_transaction():
+            advanced = await Incident.filter(id=incident.id, alert_stage=stage, responded_at__isnull=True).update(
+                alert_stage=stage + 1, next_due_at=following
+            )
+            if advanced:
+                await _owe(kind_of(stage), incident, stage, now, shifts, lead_ids, render)
+                fired += 1
+    return fired
+
+
+async def reschedule(incident_id: int, sla: Sla) -> None:
+    """After a priority or plan change: the next ping follows the new deadline (the stage is kept)."""
+    incident = await Incident.get(id=incident_id)
+    if incident.responded_at is not None:
+        return
+    due = due_for_stage(incident.alert_stage, incident.plan, incident.deadline, incident.opened_at, sla)
+    await Incident.filter(id=incident_id).update(next_due_at=due)
+
+
+def overdue_by(incident: Incident, now: datetime) -> timedelta:
+    return now - incident.deadline if incident.deadline else timedelta(0)

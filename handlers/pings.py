@@ -1,0 +1,118 @@
+"""What the desk owes people about incidents, rendered for Telegram: ping DMs with the Take button,
+the staff-chat announcement, the lead notice of an ended contract, and notices to the customer chat.
+
+Everything here goes through the outbox. The scheduler gets `render_ping` from the composition root,
+so its reminders look exactly like the first ping.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiogram import Router
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
+
+from domain import alerts, incidents, outbox, people
+from domain.errors import DeskError
+from domain.models import CustomerChat, Incident, IncidentMessage, Person
+from domain.sla import Sla
+from handlers.formatting import local, time_left
+from locales import t
+
+FIRST_LINES = 3
+PREVIEW = 300
+
+
+class TakeButton(CallbackData, prefix="take"):
+    incident: int
+
+
+def message_link(chat_id: int, message_id: int | None) -> str | None:
+    """A t.me link to a message of a supergroup (basic groups and private chats have none)."""
+    text = str(chat_id)
+    if message_id is None or not text.startswith("-100"):
+        return None
+    return f"https://t.me/c/{text[4:]}/{message_id}"
+
+
+async def _lang_of(user_id: int, default: str) -> str:
+    person = await Person.get_or_none(id=user_id)
+    return (person.lang if person and person.lang else None) or default
+
+
+def make_render(settings):
+    async def render_ping(ping: alerts.Ping, now: datetime) -> tuple[str, dict | None]:
+        incident = ping.incident
+        lang = await _lang_of(ping.user_id, settings.default_lang)
+        first = await IncidentMessage.filter(incident_id=incident.id, source="customer").order_by("id").first()
+        problem = "\n".join((first.text if first else incident.title).splitlines()[:FIRST_LINES])[:PREVIEW]
+        text = t(lang, f"ping.{ping.kind}", key=incident.key, name=incident.customer.name, plan=incident.plan,
+                 priority=incident.priority, left=time_left(lang, incident.deadline, now),
+                 deadline=local(incident.deadline, settings.timezone), problem=problem or "—")
+        rows = [[InlineKeyboardButton(text=t(lang, "ping.take"),
+                                      callback_data=TakeButton(incident=incident.id).pack())]]
+        link = message_link(incident.chat_id, first.message_id if first else None)
+        if link:
+            rows[0].append(InlineKeyboardButton(text=t(lang, "ping.open"), url=link))
+        return text, InlineKeyboardMarkup(inline_keyboard=rows).model_dump(exclude_none=True)
+    return render_ping
+
+
+def make_on_created(settings, sla: Sla):
+    """Called inside intake's transaction when a message opened an incident: the notices are owed
+    together with the incident, or not at all."""
+    render = make_render(settings)
+
+    async def on_created(incident: Incident, now: datetime) -> None:
+        lang = settings.default_lang
+        if settings.staff_chat_id:
+            await outbox.enqueue(settings.staff_chat_id, t(lang, "intake.announce", key=incident.key,
+                                 name=incident.customer.name, plan=incident.plan, priority=incident.priority,
+                                 title=incident.title), now, kind="announce", dedupe=f"announce:{incident.id}")
+        if incident.contract_expired:
+            for lead_id in await alerts.leads(settings.lead_ids):
+                await outbox.enqueue(lead_id, t(await _lang_of(lead_id, lang), "intake.expired_lead",
+                                     key=incident.key, code=incident.customer.code,
+                                     until=incident.customer.contract_until.isoformat()),
+                                     now, kind="notice", dedupe=f"expired:{incident.id}:{lead_id}")
+        await alerts.on_new_incident(incident, now, sla, settings.policy.shifts, settings.lead_ids, render)
+    return on_created
+
+
+async def customer_lang(incident: Incident, default: str) -> str:
+    """The language of the incident's chat: the chat's own, else its customer's, else the default."""
+    chat = await CustomerChat.get_or_none(chat_id=incident.chat_id).select_related("customer")
+    if chat is not None:
+        return chat.lang or chat.customer.lang or default
+    return default
+
+
+async def tell_customer_chat(incident: Incident, text: str, now: datetime, kind: str,
+                             markup: InlineKeyboardMarkup | None = None) -> None:
+    await outbox.enqueue(incident.chat_id, text, now, kind=kind, incident_id=incident.id,
+                         markup=markup.model_dump(exclude_none=True) if markup else None)
+
+
+async def take_pressed(query: CallbackQuery, callback_data: TakeButton, actor: people.Actor, lang: str,
+                       clock, settings) -> None:
+    if not actor.is_staff:
+        raise DeskError("err.take_staff_only")
+    incident = await Incident.get_or_none(id=callback_data.incident).select_related("customer")
+    if incident is None:
+        raise DeskError("err.button_stale")
+    result = await incidents.take(incident, actor.user_id, clock.now())
+    if not result.taken:
+        await query.answer(t(lang, "take.already", key=incident.key,
+                             name=await people.display_name(result.holder_id)), show_alert=True)
+        return
+    chat_lang = await customer_lang(incident, settings.default_lang)
+    await tell_customer_chat(result.incident, t(chat_lang, "take.customer", key=incident.key), clock.now(),
+                             "customer")
+    await query.answer(t(lang, "take.done", key=incident.key))
+
+
+def build_router() -> Router:
+    router = Router(name="pings")
+    router.callback_query.register(take_pressed, TakeButton.filter())
+    return router
