@@ -14,7 +14,7 @@ from domain.alerts import Render
 from domain.clock import Clock
 from domain.sla import Sla
 from locales import t
-from locales.format import time_left
+from locales.format import local, time_left
 
 log = logging.getLogger(__name__)
 HANDOVER_GRACE = timedelta(hours=1)  # a handover missed by a longer outage is not worth sending late
@@ -72,8 +72,8 @@ class Tick:
                                      dedupe=f"handover:{occ.shift}:{occ.day.isoformat()}:{user_id}")
 
     async def gap_warning(self, now: datetime) -> None:
-        local = now.astimezone(self.settings.timezone)
-        if local.time() < GAP_WARNING_AT or not await claims.claim(f"gaps:{local.date().isoformat()}", now):
+        today = now.astimezone(self.settings.timezone)
+        if today.time() < GAP_WARNING_AT or not await claims.claim(f"gaps:{today.date().isoformat()}", now):
             return
         rotations, spans = await oncall.load(now, GAP_HORIZON + timedelta(days=1))
         found = oncall.gaps(now, now + GAP_HORIZON, self.settings.policy.shifts, rotations, spans)
@@ -86,7 +86,7 @@ class Tick:
                   for g in found]
         for lead_id in await alerts.leads(self.settings.lead_ids):
             await outbox.enqueue(lead_id, "\n".join(lines), now, kind="gaps",
-                                 dedupe=f"gaps:{local.date().isoformat()}:{lead_id}")
+                                 dedupe=f"gaps:{today.date().isoformat()}:{lead_id}")
 
 
 def build_scheduler(tick: Tick, every: timedelta, clock: Clock) -> AsyncIOScheduler:

@@ -15,4 +15,4 @@ class FrozenClock:
         return self.current
 
     def set(self, moment: datetime) -> None:
-        self.current = moment
+        self.current = moment.astimezone(UTC)  # the Clock contract: aware UTC

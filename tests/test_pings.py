@@ -1,0 +1,167 @@
+"""Pings with the injected clock: the on-call engineer hears in time, and nobody hears twice."""
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from domain import customers, people
+from domain.models import Incident, Outbox, Rotation
+from handlers.pings import make_render
+from scheduler.jobs import Heartbeat, Tick
+from tests.people import ARCHITECT, ENGINEER, GROUP, LEAD, architect, customer, customer_2, engineer
+
+MSK = ZoneInfo("Europe/Moscow")
+NIGHT_ENGINEER = 2010
+night_engineer = {"id": NIGHT_ENGINEER, "is_bot": False, "first_name": "Nina", "username": "night_nina"}
+
+
+@pytest.fixture
+async def desk_at(desk):
+    async def make(plan: str, at: datetime):
+        desk.clock.set(at)
+        now = desk.clock.now()
+        await customers.add_customer("ACME", plan, "Acme", now)
+        await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+        for user in (engineer, night_engineer, architect):
+            await people.register_staff(user["id"], "engineer", LEAD, now)
+            await people.seen(user["id"], user.get("username"), user["first_name"], now)
+        await Rotation.create(shift="day", mode="daily", members=[ENGINEER], anchor=date(2026, 3, 1), updated_at=now)
+        await Rotation.create(shift="night", mode="daily", members=[NIGHT_ENGINEER], anchor=date(2026, 3, 1),
+                              updated_at=now)
+        desk.stub.chat(GROUP, "Acme")
+        desk.tick = Tick(desk.settings, desk.clock, desk.dp["sla"], make_render(desk.settings), Heartbeat())
+        return desk
+    return make
+
+
+async def run_until(desk, moment: datetime, step=timedelta(seconds=15)) -> None:
+    """Tick every `step` up to `moment`, sending what is owed, as the running program would."""
+    while desk.clock.now() + step <= moment:
+        desk.clock.advance(step)
+        await desk.tick()
+        await desk.flush()
+
+
+def dms(desk, user_id: int, kind_word: str = "") -> list[dict]:
+    return [m for m in desk.stub.delivered if int(m["chat_id"]) == user_id and kind_word in m["text"]]
+
+
+async def test_premium_at_night_new_reminder_breach_repeats(desk_at):
+    desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
+    await desk.say(GROUP, customer, "Всё упало")
+    new = dms(desk, NIGHT_ENGINEER, "🆕 ACME-1")
+    assert len(new) == 1 and "Всё упало" in new[0]["text"]
+    buttons = new[0]["reply_markup"]["inline_keyboard"][0]
+    assert buttons[0]["text"] == "Take" and buttons[1]["url"].startswith("https://t.me/c/")
+    assert dms(desk, ENGINEER) == []  # the day engineer sleeps
+
+    await run_until(desk, datetime(2026, 3, 16, 2, 9, 59, tzinfo=MSK))
+    assert dms(desk, NIGHT_ENGINEER, "⏰") == []
+    await run_until(desk, datetime(2026, 3, 16, 2, 10, 15, tzinfo=MSK))  # deadline 02:15, reminder 02:10
+    assert len(dms(desk, NIGHT_ENGINEER, "⏰ ACME-1")) == 1
+    await run_until(desk, datetime(2026, 3, 16, 2, 15, 15, tzinfo=MSK))
+    assert len(dms(desk, NIGHT_ENGINEER, "🚨 SLA breached: ACME-1")) == 1
+    assert len(dms(desk, LEAD, "🚨 SLA breached: ACME-1")) == 1
+    await run_until(desk, datetime(2026, 3, 16, 4, 0, tzinfo=MSK))
+    assert len(dms(desk, NIGHT_ENGINEER, "Still no response")) == 3  # max_repeats
+    assert len(dms(desk, LEAD, "Still no response")) == 3
+    assert (await Incident.get(key="ACME-1")).next_due_at is None
+
+
+async def test_pings_fire_within_one_tick_of_their_moment(desk_at):
+    desk = await desk_at("24x7", datetime(2026, 3, 16, 12, 0, tzinfo=MSK))
+    await desk.say(GROUP, customer, "Problem")  # deadline 13:00, reminder 12:45
+    await run_until(desk, datetime(2026, 3, 16, 12, 45, 15, tzinfo=MSK))
+    reminders = [c for c in desk.stub.calls if c.method == "sendMessage" and "⏰" in c.params.get("text", "")]
+    assert len(reminders) == 1
+    row = await Outbox.get(kind="reminder")
+    assert timedelta(0) <= row.created_at - datetime(2026, 3, 16, 12, 45, tzinfo=MSK) <= timedelta(seconds=15)
+
+
+async def test_8x5_at_night_waits_for_business_hours(desk_at):
+    desk = await desk_at("8x5", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
+    await desk.say(GROUP, customer, "Ошибка выгрузки")
+    await run_until(desk, datetime(2026, 3, 16, 9, 59, tzinfo=MSK), step=timedelta(minutes=1))
+    assert dms(desk, NIGHT_ENGINEER, "ACME-1") == [] and dms(desk, ENGINEER, "⏰") == []
+    # The day engineer's handover lists it at 10:00; the reminder comes at 10:45, the breach at 11:00.
+    await run_until(desk, datetime(2026, 3, 16, 10, 1, tzinfo=MSK), step=timedelta(minutes=1))
+    handover = dms(desk, ENGINEER, "shift starts")
+    assert len(handover) == 1 and "ACME-1" in handover[0]["text"]
+    await run_until(desk, datetime(2026, 3, 16, 10, 44, tzinfo=MSK))
+    assert dms(desk, ENGINEER, "⏰") == []
+    await run_until(desk, datetime(2026, 3, 16, 10, 45, 15, tzinfo=MSK))
+    assert len(dms(desk, ENGINEER, "⏰ ACME-1")) == 1
+    await run_until(desk, datetime(2026, 3, 16, 11, 0, 15, tzinfo=MSK))
+    assert len(dms(desk, ENGINEER, "🚨 SLA breached: ACME-1")) == 1
+
+
+async def test_warranty_never_pings(desk_at):
+    desk = await desk_at("warranty", datetime(2026, 3, 16, 12, 0, tzinfo=MSK))
+    await desk.say(GROUP, customer, "Сервер недоступен")
+    await run_until(desk, datetime(2026, 3, 17, 12, 0, tzinfo=MSK), step=timedelta(minutes=5))
+    assert not [m for m in desk.stub.delivered if m["text"].startswith(("🆕", "⏰", "🚨"))]
+
+
+async def test_a_response_before_the_reminder_cancels_everything(desk_at):
+    desk = await desk_at("premium", datetime(2026, 3, 16, 12, 0, tzinfo=MSK))
+    await desk.say(GROUP, customer, "Problem")
+    desk.clock.advance(timedelta(minutes=3))
+    await desk.say(GROUP, engineer, "On it")
+    await run_until(desk, datetime(2026, 3, 16, 13, 30, tzinfo=MSK))
+    assert not [m for m in desk.stub.delivered if m["text"].startswith(("⏰", "🚨"))]
+
+
+async def test_reminder_written_but_answered_before_sending_is_dropped(desk_at):
+    desk = await desk_at("premium", datetime(2026, 3, 16, 12, 0, tzinfo=MSK))
+    await desk.say(GROUP, customer, "Problem")
+    desk.clock.set(datetime(2026, 3, 16, 12, 10, 5, tzinfo=MSK))
+    await desk.tick()  # the reminder is owed, not yet sent
+    await desk.dp.feed_raw_update(desk.bot, {"update_id": 99, "message": desk.stub.make_message(
+        GROUP, engineer, "Looking", date=int(desk.clock.now().timestamp()))})
+    await desk.flush()
+    assert not [m for m in desk.stub.delivered if m["text"].startswith("⏰")]
+    assert await Outbox.filter(kind="reminder", status="dropped").count() == 1
+
+
+async def test_take_button(desk_at):
+    desk = await desk_at("premium", datetime(2026, 3, 16, 12, 0, tzinfo=MSK))
+    await desk.say(GROUP, customer, "Problem")
+    ping = dms(desk, ENGINEER, "🆕 ACME-1")[0]
+    data = ping["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    dm = {"message_id": ping["message_id"], "date": 0, "chat": {"id": ENGINEER, "type": "private"}, "text": "x"}
+    await desk.press(dm, customer_2, data)  # a forwarded button: customers cannot take
+    assert "Only the support team" in desk.stub.find("answerCallbackQuery")[-1].params["text"]
+    await desk.press(dm, engineer, data)
+    assert "ACME-1 is yours" in desk.stub.find("answerCallbackQuery")[-1].params["text"]
+    assert "ACME-1: an engineer is on it" in desk.last_reply(GROUP)
+    await desk.press(dm, architect, data)
+    assert "already taken by" in desk.stub.find("answerCallbackQuery")[-1].params["text"]
+    incident = await Incident.get(key="ACME-1")
+    assert incident.assignee_id == ENGINEER and incident.next_due_at is None
+    assert ARCHITECT != ENGINEER
+
+
+async def test_dedicated_engineer_of_a_premium_customer_gets_the_reminder(desk_at):
+    desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
+    await customers.set_field("ACME", "engineer", str(ARCHITECT), desk.dp["sla"], desk.clock.now())
+    await desk.say(GROUP, customer, "Problem")
+    await run_until(desk, datetime(2026, 3, 16, 2, 10, 15, tzinfo=MSK))
+    assert len(dms(desk, ARCHITECT, "⏰ ACME-1")) == 1 and len(dms(desk, NIGHT_ENGINEER, "⏰ ACME-1")) == 1
+
+
+async def test_nobody_on_call_means_the_leads_hear(desk_at):
+    desk = await desk_at("24x7", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
+    await Rotation.filter(shift="night").delete()
+    await desk.say(GROUP, customer, "Problem")
+    assert len(dms(desk, LEAD, "🆕 ACME-1")) == 1
+
+
+async def test_gap_warning_once_a_day_at_noon(desk_at):
+    desk = await desk_at("24x7", datetime(2026, 3, 16, 11, 0, tzinfo=MSK))
+    await Rotation.filter(shift="night").update(members=[])
+    await run_until(desk, datetime(2026, 3, 16, 11, 59, tzinfo=MSK), step=timedelta(minutes=1))
+    assert dms(desk, LEAD, "nobody on duty") == []
+    await run_until(desk, datetime(2026, 3, 16, 14, 0, tzinfo=MSK), step=timedelta(minutes=1))
+    warning = dms(desk, LEAD, "nobody on duty")
+    assert len(warning) == 1 and "night: 2026-03-16 19:00–10:00" in warning[0]["text"]
