@@ -89,10 +89,10 @@ async def schedule(message: Message, command: CommandObject, lang: str, clock, s
     for occ in occurrences:
         person = oncall.rostered(rotations.get(occ.shift), occ)
         name = await people.display_name(person) if person else t(lang, "oncall.nobody")
-        covering = [s for s in spans if s.start < occ.end and s.end > occ.start]
-        extra = "".join(t(lang, "oncall.schedule_override", name=await people.display_name(s.user_id),
-                          start=local(s.start, settings.timezone), end=local(s.end, settings.timezone))
-                        for s in covering)
+        extra = ""
+        for span in (s for s in spans if s.start < occ.end and s.end > occ.start):
+            extra += t(lang, "oncall.schedule_override", name=await people.display_name(span.user_id),
+                       start=local(span.start, settings.timezone), end=local(span.end, settings.timezone))
         mark = t(lang, "oncall.gap") if (occ.shift, occ.start) in gap_starts else ""
         lines.append(t(lang, "oncall.schedule_row", start=local(occ.start, settings.timezone),
                        end=local(occ.end, settings.timezone)[-5:], shift=occ.shift, name=name,
