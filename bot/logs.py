@@ -33,3 +33,4 @@ def setup(level: str) -> None:
     root.setLevel(level)
     logging.getLogger("tortoise").setLevel(max(logging.WARNING, logging.getLevelName(level)))
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per tick would drown the log

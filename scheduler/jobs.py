@@ -35,7 +35,7 @@ class Tick:
     def __init__(self, settings, clock: Clock, sla: Sla, render: Render, heartbeat: Heartbeat) -> None:
         self.settings, self.clock, self.sla, self.render, self.heartbeat = settings, clock, sla, render, heartbeat
 
-    async def __call__(self) -> None:
+    async def run(self) -> None:
         now = self.clock.now()
         try:
             fired = await alerts.fire_due(now, self.sla, self.settings.policy.shifts, self.settings.lead_ids,
@@ -93,6 +93,8 @@ def build_scheduler(tick: Tick, every: timedelta, clock: Clock) -> AsyncIOSchedu
     scheduler = AsyncIOScheduler(timezone="UTC")
     # misfire_grace_time=None: a late tick (a busy loop, a suspended VM) still runs instead of being
     # skipped; coalesce folds a backlog of missed ticks into one run; one instance at a time.
-    scheduler.add_job(tick, "interval", seconds=every.total_seconds(), id="tick", misfire_grace_time=None,
+    # A bound coroutine method: APScheduler runs it on the event loop (a callable object would be sent
+    # to a thread and never awaited).
+    scheduler.add_job(tick.run, "interval", seconds=every.total_seconds(), id="tick", misfire_grace_time=None,
                       coalesce=True, max_instances=1, next_run_time=clock.now())
     return scheduler

@@ -25,6 +25,7 @@ class Call:
     method: str
     params: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
+    wall: float = field(default_factory=time.time)
 
 
 def _decode(value: Any) -> Any:

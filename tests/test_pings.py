@@ -39,7 +39,7 @@ async def run_until(desk, moment: datetime, step=timedelta(seconds=15)) -> None:
     """Tick every `step` up to `moment`, sending what is owed, as the running program would."""
     while desk.clock.now() + step <= moment:
         desk.clock.advance(step)
-        await desk.tick()
+        await desk.tick.run()
         await desk.flush()
 
 
@@ -116,7 +116,7 @@ async def test_reminder_written_but_answered_before_sending_is_dropped(desk_at):
     desk = await desk_at("premium", datetime(2026, 3, 16, 12, 0, tzinfo=MSK))
     await desk.say(GROUP, customer, "Problem")
     desk.clock.set(datetime(2026, 3, 16, 12, 10, 5, tzinfo=MSK))
-    await desk.tick()  # the reminder is owed, not yet sent
+    await desk.tick.run()  # the reminder is owed, not yet sent
     await desk.dp.feed_raw_update(desk.bot, {"update_id": 99, "message": desk.stub.make_message(
         GROUP, engineer, "Looking", date=int(desk.clock.now().timestamp()))})
     await desk.flush()
