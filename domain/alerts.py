@@ -59,25 +59,35 @@ async def leads(lead_ids: frozenset[int]) -> list[int]:
     return sorted(found | set(lead_ids))
 
 
-async def recipients(incident: Incident, kind: str, now: datetime, shifts: dict[str, ShiftSpec],
-                     lead_ids: frozenset[int]) -> list[int]:
+@dataclass(frozen=True)
+class Audience:
+    """Who can be told at this moment: read once per tick, not once per incident."""
+
+    on_call: list[int]
+    leads: list[int]
+
+    @classmethod
+    async def at(cls, now: datetime, shifts: dict[str, ShiftSpec], lead_ids: frozenset[int]) -> Audience:
+        return cls(await oncall.on_call_now(now, shifts), await leads(lead_ids))
+
+
+def recipients(incident: Incident, kind: str, audience: Audience) -> list[int]:
     """On call now, the premium customer's dedicated engineer, and for a breach every lead.
 
     When nobody is on call the leads are told instead: a gap in the roster must not swallow a ping.
     """
-    people = await oncall.on_call_now(now, shifts)
+    people = list(audience.on_call)
     engineer = incident.customer.engineer_id
     if engineer and incident.plan == "premium" and engineer not in people:
         people.append(engineer)
     if kind in ("breach", "repeat") or not people:
-        people += [lead for lead in await leads(lead_ids) if lead not in people]
+        people += [lead for lead in audience.leads if lead not in people]
     return people
 
 
-async def _owe(kind: str, incident: Incident, stage: int, now: datetime, shifts: dict[str, ShiftSpec],
-               lead_ids: frozenset[int], render: Render) -> int:
+async def _owe(kind: str, incident: Incident, stage: int, now: datetime, audience: Audience, render: Render) -> int:
     count = 0
-    for user_id in await recipients(incident, kind, now, shifts, lead_ids):
+    for user_id in recipients(incident, kind, audience):
         text, markup = await render(Ping(kind, incident, user_id), now)
         await outbox.enqueue(user_id, text, now, kind=kind, rank=outbox.RANK_PING, markup=markup,
                              incident_id=incident.id, drop_if_answered=True, fallback=True,
@@ -95,16 +105,21 @@ async def on_new_incident(incident: Incident, now: datetime, sla: Sla, shifts: d
     """
     if not sla.plan(incident.plan).ping or not sla.is_open(incident.plan, now):
         return 0
-    return await _owe("new", incident, -1, now, shifts, lead_ids, render)
+    return await _owe("new", incident, -1, now, await Audience.at(now, shifts, lead_ids), render)
 
 
 async def fire_due(now: datetime, sla: Sla, shifts: dict[str, ShiftSpec], lead_ids: frozenset[int],
                    render: Render, limit: int = 200) -> int:
     """Owe every ping that is due; returns how many incidents advanced."""
-    due = await (Incident.filter(next_due_at__lte=now, responded_at__isnull=True, status__in=("new", "in_progress"))
-                 .order_by("next_due_at").limit(limit).select_related("customer"))
+    # Only `next_due_at` in the query, so the planner walks its index: the column is cleared whenever an
+    # incident is answered or resolved, and the conditional UPDATE below re-checks the rest.
+    due = await Incident.filter(next_due_at__lte=now).order_by("next_due_at").limit(limit).select_related("customer")
     fired = 0
+    audience = await Audience.at(now, shifts, lead_ids) if due else None
     for incident in due:
+        if incident.responded_at is not None or incident.status not in ("new", "in_progress"):
+            await Incident.filter(id=incident.id).update(next_due_at=None)
+            continue
         stage = incident.alert_stage
         following = due_for_stage(stage + 1, incident.plan, incident.deadline, incident.opened_at, sla)
         async with in_transaction():
@@ -112,7 +127,7 @@ async def fire_due(now: datetime, sla: Sla, shifts: dict[str, ShiftSpec], lead_i
                 alert_stage=stage + 1, next_due_at=following
             )
             if advanced:
-                await _owe(kind_of(stage), incident, stage, now, shifts, lead_ids, render)
+                await _owe(kind_of(stage), incident, stage, now, audience, render)
                 fired += 1
     return fired
 

@@ -135,7 +135,8 @@ class Incident(Model):
 
     class Meta:
         table = "incident"
-        indexes = (("chat_id", "status"),)
+        # The chat's open incidents; what the tick finds due; what to close; a customer's open incidents.
+        indexes = (("chat_id", "status"), ("next_due_at",), ("status", "resolved_at"), ("customer_id", "status"))
 
 
 class IncidentMessage(Model):
@@ -155,6 +156,7 @@ class IncidentMessage(Model):
     class Meta:
         table = "incident_message"
         unique_together = (("chat_id", "message_id"),)
+        indexes = (("incident_id",),)
 
 
 class IncidentEvent(Model):
@@ -168,6 +170,7 @@ class IncidentEvent(Model):
 
     class Meta:
         table = "incident_event"
+        indexes = (("incident_id",),)
 
 
 class ProcessedUpdate(Model):
