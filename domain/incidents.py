@@ -4,6 +4,7 @@ rate; and the lists and the card. Every change writes an IncidentEvent in the sa
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -93,7 +94,11 @@ async def awaiting_response(chat_id: int, thread_id: int | None) -> Incident | N
                                  thread_id=thread_id).order_by("-last_activity_at").first()
 
 
-async def take(incident: Incident, staff_id: int, now: datetime) -> TakeResult:
+Notice = Callable[[Incident], Awaitable[None]]
+
+
+async def take(incident: Incident, staff_id: int, now: datetime, on_taken: Notice | None = None) -> TakeResult:
+    """Assign to the first who takes it; `on_taken` owes the customer's notice in the same transaction."""
     async with in_transaction():
         if incident.status not in OPEN:
             raise DeskError("err.not_open", key=incident.key, status=incident.status)
@@ -104,10 +109,14 @@ async def take(incident: Incident, staff_id: int, now: datetime) -> TakeResult:
             return TakeResult(current, False, current.assignee_id)
         await first_response(incident, staff_id, now, "take")
         await _event(incident, staff_id, "taken", now)
-        return TakeResult(await _reload(incident), True, staff_id)
+        taken = await _reload(incident)
+        if on_taken is not None:
+            await on_taken(taken)
+        return TakeResult(taken, True, staff_id)
 
 
-async def resolve(incident: Incident, staff_id: int, summary: str, now: datetime) -> Incident:
+async def resolve(incident: Incident, staff_id: int, summary: str, now: datetime,
+                  on_resolved: Notice | None = None) -> Incident:
     if len(summary) > SUMMARY_LIMIT:
         raise DeskError("err.too_long", limit=SUMMARY_LIMIT)
     async with in_transaction():
@@ -119,7 +128,10 @@ async def resolve(incident: Incident, staff_id: int, summary: str, now: datetime
         await first_response(incident, staff_id, now, "resolve")
         await Incident.filter(id=incident.id).update(status="resolved")
         await _event(incident, staff_id, "resolved", now, summary=summary)
-    return await _reload(incident)
+        resolved = await _reload(incident)
+        if on_resolved is not None:
+            await on_resolved(resolved)
+    return resolved
 
 
 async def reopen(incident: Incident, actor_id: int, now: datetime) -> Incident:

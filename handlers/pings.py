@@ -18,6 +18,7 @@ from domain.errors import DeskError
 from domain.models import CustomerChat, Incident, IncidentMessage, Person
 from domain.sla import Sla
 from handlers.formatting import local, time_left
+from handlers.keyboards import rating_keyboard
 from locales import t
 
 FIRST_LINES = 3
@@ -94,6 +95,23 @@ async def tell_customer_chat(incident: Incident, text: str, now: datetime, kind:
                          markup=markup.model_dump(exclude_none=True) if markup else None)
 
 
+def taken_notice(settings, now: datetime):
+    """The customer chat hears that an engineer is on it (owed inside the take's transaction)."""
+    async def owe(incident: Incident) -> None:
+        lang = await customer_lang(incident, settings.default_lang)
+        await tell_customer_chat(incident, t(lang, "take.customer", key=incident.key), now, "customer")
+    return owe
+
+
+def resolved_notice(settings, now: datetime, summary: str):
+    """The customer chat gets the summary and the rating buttons (owed inside the resolve's transaction)."""
+    async def owe(incident: Incident) -> None:
+        lang = await customer_lang(incident, settings.default_lang)
+        text = t(lang, "resolve.customer", key=incident.key, summary=summary or t(lang, "resolve.no_summary"))
+        await tell_customer_chat(incident, text, now, "customer", rating_keyboard(incident.id))
+    return owe
+
+
 async def take_pressed(query: CallbackQuery, callback_data: TakeButton, actor: people.Actor, lang: str,
                        clock, settings) -> None:
     if not actor.is_staff:
@@ -101,14 +119,11 @@ async def take_pressed(query: CallbackQuery, callback_data: TakeButton, actor: p
     incident = await Incident.get_or_none(id=callback_data.incident).select_related("customer")
     if incident is None:
         raise DeskError("err.button_stale")
-    result = await incidents.take(incident, actor.user_id, clock.now())
+    result = await incidents.take(incident, actor.user_id, clock.now(), taken_notice(settings, clock.now()))
     if not result.taken:
         await query.answer(t(lang, "take.already", key=incident.key,
                              name=await people.display_name(result.holder_id)), show_alert=True)
         return
-    chat_lang = await customer_lang(incident, settings.default_lang)
-    await tell_customer_chat(result.incident, t(chat_lang, "take.customer", key=incident.key), clock.now(),
-                             "customer")
     await query.answer(t(lang, "take.done", key=incident.key))
 
 

@@ -14,8 +14,7 @@ from domain.sla import Sla
 from handlers.args import cmd
 from handlers.customer_chat import priority_changed_text
 from handlers.formatting import local, short, time_left
-from handlers.keyboards import rating_keyboard
-from handlers.pings import customer_lang, tell_customer_chat
+from handlers.pings import resolved_notice, taken_notice
 from handlers.replies import respond
 from locales import t
 
@@ -36,15 +35,14 @@ async def take(message: Message, command: CommandObject, actor: people.Actor, la
     incident, rest = await _target(message, _words(command))
     if rest:
         raise DeskError("usage.take")
-    result = await incidents.take(incident, actor.user_id, clock.now())
+    in_customer_chat = message.chat.id == incident.chat_id  # there the answer below is the notice
+    result = await incidents.take(incident, actor.user_id, clock.now(),
+                                  None if in_customer_chat else taken_notice(settings, clock.now()))
     if not result.taken:
         await respond(message, t(lang, "take.already", key=incident.key,
                                  name=await people.display_name(result.holder_id)))
         return
     await respond(message, t(lang, "take.done", key=incident.key))
-    if message.chat.id != incident.chat_id:
-        chat_lang = await customer_lang(incident, settings.default_lang)
-        await tell_customer_chat(incident, t(chat_lang, "take.customer", key=incident.key), clock.now(), "customer")
 
 
 async def resolve(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
@@ -55,11 +53,8 @@ async def resolve(message: Message, command: CommandObject, actor: people.Actor,
     else:
         incident, _ = await _target(message, [])
         summary = (command.args or "").strip()
-    resolved = await incidents.resolve(incident, actor.user_id, summary, clock.now())
-    chat_lang = await customer_lang(resolved, settings.default_lang)
-    await tell_customer_chat(resolved, t(chat_lang, "resolve.customer", key=resolved.key,
-                                         summary=summary or t(chat_lang, "resolve.no_summary")),
-                             clock.now(), "customer", rating_keyboard(resolved.id))
+    resolved = await incidents.resolve(incident, actor.user_id, summary, clock.now(),
+                                       resolved_notice(settings, clock.now(), summary))
     if message.chat.id != resolved.chat_id:
         await respond(message, t(lang, "resolve.done", key=resolved.key))
 
