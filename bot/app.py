@@ -16,7 +16,7 @@ from domain.access import Role
 from domain.clock import Clock, SystemClock
 from domain.models import Person, Staff
 from domain.sla import Sla
-from handlers import common, customer_chat, lead_admin, oncall, pings, staff
+from handlers import common, customer_chat, lead_admin, oncall, pings, reports, staff
 from handlers.menus import set_default_menus, set_person_menu
 from handlers.middlewares import DeskMiddleware, OnceMiddleware
 from handlers.pings import make_on_created, make_render
@@ -38,7 +38,7 @@ def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
     middleware = DeskMiddleware(settings, clock)
     for observer in (dp.message, dp.edited_message, dp.callback_query):
         observer.outer_middleware(middleware)
-    dp.include_routers(common.build_router(), lead_admin.build_router(), oncall.build_router(),
+    dp.include_routers(common.build_router(), lead_admin.build_router(), oncall.build_router(), reports.build_router(),
                        staff.build_router(), pings.build_router(), customer_chat.build_router())
     return dp
 

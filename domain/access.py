@@ -62,6 +62,7 @@ COMMANDS: dict[str, CommandRule] = {
     "my": CommandRule(STAFF),
     "oncall": CommandRule(STAFF),
     "schedule": CommandRule(STAFF),
+    "escalate": CommandRule(STAFF),
     # leads: customers, chats, staff
     "customer_add": CommandRule(LEADS),
     "customers": CommandRule(LEADS),
@@ -80,6 +81,11 @@ COMMANDS: dict[str, CommandRule] = {
     "override": CommandRule(LEADS),
     "overrides": CommandRule(LEADS),
     "override_remove": CommandRule(LEADS),
+    "report": CommandRule(LEADS),
+    "sla_report": CommandRule(LEADS),
+    "export": CommandRule(LEADS),
+    "quote": CommandRule(LEADS),
+    "announce": CommandRule(LEADS),
 }
 
 

@@ -173,6 +173,27 @@ async def assign(incident: Incident, staff_id: int, actor_id: int, now: datetime
     return await _reload(incident)
 
 
+EXPERT_ROLES = ("architect", "developer")
+
+
+async def escalate(incident: Incident, role: str, note: str, actor_id: int, now: datetime,
+                   owe: Callable[[int], Awaitable[None]]) -> list[int]:
+    """Notify every staff member of the role (`owe` writes each notice) and record the escalation."""
+    role = role.lower()
+    if role not in EXPERT_ROLES:
+        raise DeskError("usage.escalate")
+    if len(note) > NOTE_LIMIT:
+        raise DeskError("err.too_long", limit=NOTE_LIMIT)
+    experts = sorted(await Staff.filter(role=role, active=True).values_list("user_id", flat=True))
+    if not experts:
+        raise DeskError("err.no_experts", role=role)
+    async with in_transaction():
+        await _event(incident, actor_id, "escalated", now, role=role, note=note)
+        for user_id in experts:
+            await owe(user_id)
+    return experts
+
+
 async def note(incident: Incident, text: str, actor_id: int, now: datetime) -> None:
     if len(text) > NOTE_LIMIT:
         raise DeskError("err.too_long", limit=NOTE_LIMIT)

@@ -218,6 +218,7 @@ class Outbox(Model):
     chat_id = fields.BigIntField()
     text = fields.TextField()
     markup = fields.JSONField(null=True)  # inline keyboard as Telegram JSON
+    photo = fields.BinaryField(null=True)  # a PNG sent as a photo, with `text` as its caption
     reply_to = fields.BigIntField(null=True)
     incident = fields.ForeignKeyField("models.Incident", related_name="outbox", null=True)
     drop_if_answered = fields.BooleanField(default=False)  # a reminder that lost its point is dropped

@@ -21,9 +21,11 @@ STUCK_AFTER = timedelta(minutes=2)
 
 async def enqueue(chat_id: int, text: str, now: datetime, *, kind: str, rank: int = RANK_NOTICE,
                   markup: dict[str, Any] | None = None, reply_to: int | None = None, incident_id: int | None = None,
-                  drop_if_answered: bool = False, fallback: bool = False, dedupe: str | None = None) -> None:
-    """Owe a message. With `dedupe`, a second row with the same key is silently not written."""
-    row = Outbox(kind=kind, rank=rank, chat_id=chat_id, text=text, markup=markup, reply_to=reply_to,
+                  drop_if_answered: bool = False, fallback: bool = False, dedupe: str | None = None,
+                  photo: bytes | None = None) -> None:
+    """Owe a message (or a photo with `text` as its caption). With `dedupe`, a second row with the same
+    key is silently not written."""
+    row = Outbox(kind=kind, rank=rank, chat_id=chat_id, text=text, markup=markup, reply_to=reply_to, photo=photo,
                  incident_id=incident_id, drop_if_answered=drop_if_answered, fallback=fallback, dedupe=dedupe,
                  due_at=now, created_at=now)
     await Outbox.bulk_create([row], ignore_conflicts=True)

@@ -112,6 +112,20 @@ def resolved_notice(settings, now: datetime, summary: str):
     return owe
 
 
+def escalation_notice(incident: Incident, role: str, note: str, actor_id: int, settings, now: datetime):
+    """The expert's DM: the incident card in short, the note, who asked, and a link to the chat."""
+    async def owe(user_id: int) -> None:
+        lang = await _lang_of(user_id, settings.default_lang)
+        first = await IncidentMessage.filter(incident_id=incident.id, source="customer").order_by("id").first()
+        link = message_link(incident.chat_id, first.message_id if first else None)
+        text = t(lang, "escalate.dm", key=incident.key, name=incident.customer.name, plan=incident.plan,
+                 priority=incident.priority, status=t(lang, f"state.{incident.status}"), title=incident.title,
+                 note=note or "—", who=await people.display_name(actor_id), link=link or "—")
+        await outbox.enqueue(user_id, text, now, kind="escalation", incident_id=incident.id, fallback=True,
+                             dedupe=f"escalation:{incident.id}:{user_id}:{now.isoformat()}")
+    return owe
+
+
 async def take_pressed(query: CallbackQuery, callback_data: TakeButton, actor: people.Actor, lang: str,
                        clock, settings) -> None:
     if not actor.is_staff:

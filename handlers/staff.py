@@ -14,7 +14,7 @@ from domain.sla import Sla
 from handlers.args import cmd
 from handlers.customer_chat import priority_changed_text
 from handlers.formatting import local, short, time_left
-from handlers.pings import resolved_notice, taken_notice
+from handlers.pings import escalation_notice, resolved_notice, taken_notice
 from handlers.replies import respond
 from locales import t
 
@@ -94,6 +94,20 @@ async def note(message: Message, command: CommandObject, actor: people.Actor, la
     await respond(message, t(lang, "note.done", key=incident.key))
 
 
+async def escalate(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
+                   settings) -> None:
+    words = (command.args or "").split(maxsplit=2)
+    if len(words) < 2 or not incidents.looks_like_key(words[0]):
+        raise DeskError("usage.escalate")
+    incident = await incidents.by_key(words[0])
+    note_text = words[2] if len(words) > 2 else ""
+    experts = await incidents.escalate(incident, words[1], note_text, actor.user_id, clock.now(),
+                                       escalation_notice(incident, words[1].lower(), note_text, actor.user_id,
+                                                         settings, clock.now()))
+    await respond(message, t(lang, "escalate.done", key=incident.key, count=len(experts),
+                             role=t(lang, f"role.{words[1].lower()}")))
+
+
 def _when(moment, settings) -> str:
     return local(moment, settings.timezone)
 
@@ -169,6 +183,7 @@ def build_router() -> Router:
     router.message.register(priority, cmd("priority"))
     router.message.register(assign, cmd("assign"))
     router.message.register(note, cmd("note"))
+    router.message.register(escalate, cmd("escalate"))
     router.message.register(card, cmd("incident"))
     router.message.register(open_list, cmd("incidents"))
     router.message.register(my_list, cmd("my"))

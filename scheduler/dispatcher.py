@@ -24,7 +24,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import InlineKeyboardMarkup, ReplyParameters
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, ReplyParameters
 
 from domain import outbox, people
 from domain.clock import Clock
@@ -101,12 +101,16 @@ class Dispatcher:
         await self.pacer.wait(row.chat_id)
         started = time.monotonic()
         try:
-            message = await self.bot.send_message(
-                row.chat_id, row.text,
-                reply_markup=InlineKeyboardMarkup.model_validate(row.markup) if row.markup else None,
-                reply_parameters=ReplyParameters(message_id=row.reply_to, allow_sending_without_reply=True)
-                if row.reply_to else None,
-            )
+            if row.photo:
+                message = await self.bot.send_photo(row.chat_id, BufferedInputFile(bytes(row.photo), "report.png"),
+                                                    caption=row.text[:1024])
+            else:
+                message = await self.bot.send_message(
+                    row.chat_id, row.text,
+                    reply_markup=InlineKeyboardMarkup.model_validate(row.markup) if row.markup else None,
+                    reply_parameters=ReplyParameters(message_id=row.reply_to, allow_sending_without_reply=True)
+                    if row.reply_to else None,
+                )
         except TelegramRetryAfter as exc:
             self.pacer.pause(row.chat_id, exc.retry_after)
             await outbox.retry_later(row, self.clock.now() + timedelta(seconds=exc.retry_after), "429")

@@ -1,0 +1,125 @@
+"""Lead reporting and outreach: /report, /sla_report, /export, /quote, /announce."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from aiogram import Router
+from aiogram.filters import CommandObject
+from aiogram.types import BufferedInputFile, Message
+
+from domain import customers, outbox, report_chart, reports
+from domain.errors import DeskError
+from domain.models import Customer, CustomerChat
+from domain.policy import HA_SETUPS, PLANS
+from handlers.args import cmd, split
+from handlers.formatting import zone_of
+from handlers.lead_admin import money
+from handlers.replies import respond
+from locales import report_text, t
+
+PERIOD_WORDS = ("week", "month", "quarter")
+ANNOUNCE_LIMIT = 3000
+
+
+async def send_report(message: Message, report: reports.Report, lang: str, name: str) -> None:
+    await respond(message, report_text.render(report, lang, name))
+    png = report_chart.render(report, report_text.chart_labels(report, lang, name))
+    await message.answer_photo(BufferedInputFile(png, "report.png"))
+
+
+async def report(message: Message, command: CommandObject, lang: str, clock, settings, sla) -> None:
+    words = split(command, 1, 3)
+    customer = await customers.get_customer(words[0])
+    zone = zone_of(customer, settings)
+    period = reports.parse_period(words[1:], clock.now(), zone)
+    built = await reports.build([customer], period, clock.now(), sla, zone)
+    await send_report(message, built, lang, f"{customer.name} ({customer.code})")
+
+
+async def sla_report(message: Message, command: CommandObject, lang: str, clock, settings, sla) -> None:
+    words = split(command, 0, 2)
+    period = reports.parse_period(words, clock.now(), settings.timezone)
+    everyone = await Customer.all().order_by("code")
+    built = await reports.build(everyone, period, clock.now(), sla, settings.timezone)
+    await send_report(message, built, lang, t(lang, "report.all_customers"))
+    lines = []
+    for customer in everyone:
+        one = await reports.build([customer], period, clock.now(), sla, settings.timezone)
+        share = f"{round(100 * one.share_met)}%" if one.share_met is not None else t(lang, "report.no_share")
+        lines.append(t(lang, "report.per_customer", code=customer.code, opened=one.total_opened, share=share,
+                       breaches=len(one.breaches)))
+    if lines:
+        await respond(message, "\n".join(lines))
+
+
+def _export_args(words: list[str]) -> tuple[str | None, list[str]]:
+    """`[CODE] [PERIOD]`: a first word that is no period word and no date is the customer code."""
+    if words and words[0].lower() not in PERIOD_WORDS and not words[0][:1].isdigit():
+        return words[0], words[1:]
+    return None, words
+
+
+async def export(message: Message, command: CommandObject, clock, settings, sla) -> None:
+    code, period_words = _export_args(split(command, 0, 3))
+    chosen = [await customers.get_customer(code)] if code else await Customer.all().order_by("code")
+    zone = zone_of(chosen[0], settings) if code else settings.timezone
+    period = reports.parse_period(period_words, clock.now(), zone)
+    rows = await reports.export_rows(chosen, period, clock.now(), sla)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    name = f"incidents-{code.upper() if code else 'all'}-{period.first_day}-{period.last_day}.csv"
+    await message.answer_document(BufferedInputFile(buffer.getvalue().encode("utf-8"), name))
+
+
+EXPORT_COLUMNS = ["key", "customer", "plan", "priority", "status", "opened_at", "deadline", "responded_at",
+                  "resolved_at", "closed_at", "reaction_seconds", "target_seconds", "sla", "rating", "assignee_id",
+                  "title"]
+
+
+async def quote(message: Message, command: CommandObject, lang: str, settings) -> None:
+    plan, users, cts, ha = split(command, 4, 4)
+    plan, ha = customers.check_plan(plan), ha.lower()
+    if not users.isdigit() or not cts.isdigit():
+        raise DeskError("usage.quote")
+    if ha not in HA_SETUPS:
+        raise DeskError("err.bad_choice", field="ha", value=ha, allowed=" ".join(HA_SETUPS))
+    tariff = settings.policy.tariff
+    price = customers.price_estimate(tariff, plan, int(users), int(cts), ha)
+    await respond(message, t(lang, "quote.result", plan=plan, users=int(users), cts=int(cts), ha=ha,
+                             price=money(price, tariff.currency, lang)))
+
+
+async def announce(message: Message, command: CommandObject, lang: str, clock, settings) -> None:
+    target, text = split(command, 2, 2, rest=True)
+    if len(text) > ANNOUNCE_LIMIT:
+        raise DeskError("err.too_long", limit=ANNOUNCE_LIMIT)
+    if target.lower() == "all":
+        chosen = await Customer.all()
+    elif target.lower() in PLANS:
+        chosen = await Customer.filter(plan=target.lower())
+    else:
+        chosen = [await customers.get_customer(target)]
+    count = 0
+    now = clock.now()
+    for customer in chosen:
+        for chat in await CustomerChat.filter(customer=customer):
+            chat_lang = chat.lang or customer.lang or settings.default_lang
+            contacts = ", ".join(customer.contacts) or t(chat_lang, "announce.no_contacts")
+            await outbox.enqueue(chat.chat_id, t(chat_lang, "announce.text", text=text, contacts=contacts), now,
+                                 kind="announce")
+            count += 1
+    await respond(message, t(lang, "announce.queued", count=count, customers=len(chosen)))
+
+
+def build_router() -> Router:
+    router = Router(name="reports")
+    router.message.register(report, cmd("report"))
+    router.message.register(sla_report, cmd("sla_report"))
+    router.message.register(export, cmd("export"))
+    router.message.register(quote, cmd("quote"))
+    router.message.register(announce, cmd("announce"))
+    return router
