@@ -1,7 +1,12 @@
-"""Once-only duties across restarts and instances: the first to insert a key does the work."""
+"""Once-only duties across restarts and instances: a handover, a day's gap warning, a period's report.
+
+The work is written to the outbox with unique keys first and the duty is marked done after, so a crash
+in between repeats the (idempotent) writing instead of skipping the duty.
+"""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
@@ -9,10 +14,10 @@ from tortoise.exceptions import IntegrityError
 from domain.models import JobClaim
 
 
-async def claim(key: str, now: datetime) -> bool:
-    """True for exactly one caller per key (call outside a transaction: a conflict must not abort one)."""
-    try:
+async def done(key: str) -> bool:
+    return await JobClaim.exists(key=key)
+
+
+async def mark_done(key: str, now: datetime) -> None:
+    with suppress(IntegrityError):  # another instance finished it too: both wrote the same unique rows
         await JobClaim.create(key=key, claimed_at=now)
-    except IntegrityError:
-        return False
-    return True

@@ -6,20 +6,23 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from domain import alerts, claims, incidents, intake, oncall, outbox, updates
+from domain import alerts, claims, incidents, intake, oncall, outbox, report_chart, reports, updates
 from domain.alerts import Render
 from domain.clock import Clock
+from domain.models import Customer, CustomerChat
 from domain.sla import Sla
-from locales import t
+from locales import report_text, t
 from locales.format import local, time_left
 
 log = logging.getLogger(__name__)
 HANDOVER_GRACE = timedelta(hours=1)  # a handover missed by a longer outage is not worth sending late
 GAP_WARNING_AT = time(12, 0)
 GAP_HORIZON = timedelta(days=7)
+REPORT_GRACE = timedelta(days=1)  # a report missed by a longer outage is sent by a lead with /report instead
 
 
 @dataclass
@@ -44,6 +47,7 @@ class Tick:
                 log.info("tick: %d incidents owed pings", fired)
             await self.handovers(now)
             await self.gap_warning(now)
+            await self.periodic_reports(now)
             await intake.close_expired(now, self.settings.reopen_window)
             await updates.forget_old(now)
         except Exception:
@@ -55,7 +59,8 @@ class Tick:
     async def handovers(self, now: datetime) -> None:
         shifts = self.settings.policy.shifts
         for occ in oncall.started_within(shifts, now - HANDOVER_GRACE, now):
-            if not await claims.claim(f"handover:{occ.shift}:{occ.day.isoformat()}", now):
+            duty = f"handover:{occ.shift}:{occ.day.isoformat()}"
+            if await claims.done(duty):
                 continue
             watch = [i for i in await incidents.open_incidents() if self.sla.plan(i.plan).ping]
             for user_id in await oncall.on_duty_for(occ, shifts):
@@ -69,15 +74,18 @@ class Tick:
                 if not watch:
                     lines.append(t(lang, "handover.quiet"))
                 await outbox.enqueue(user_id, "\n".join(lines), now, kind="handover", fallback=True,
-                                     dedupe=f"handover:{occ.shift}:{occ.day.isoformat()}:{user_id}")
+                                     dedupe=f"{duty}:{user_id}")
+            await claims.mark_done(duty, now)
 
     async def gap_warning(self, now: datetime) -> None:
         today = now.astimezone(self.settings.timezone)
-        if today.time() < GAP_WARNING_AT or not await claims.claim(f"gaps:{today.date().isoformat()}", now):
+        duty = f"gaps:{today.date().isoformat()}"
+        if today.time() < GAP_WARNING_AT or await claims.done(duty):
             return
         rotations, spans = await oncall.load(now, GAP_HORIZON + timedelta(days=1))
         found = oncall.gaps(now, now + GAP_HORIZON, self.settings.policy.shifts, rotations, spans)
         if not found:
+            await claims.mark_done(duty, now)
             return
         lang = self.settings.default_lang
         zone = self.settings.timezone
@@ -85,8 +93,35 @@ class Tick:
         lines += [t(lang, "gaps.row", shift=g.shift, start=local(g.start, zone), end=local(g.end, zone)[-5:])
                   for g in found]
         for lead_id in await alerts.leads(self.settings.lead_ids):
-            await outbox.enqueue(lead_id, "\n".join(lines), now, kind="gaps",
-                                 dedupe=f"gaps:{today.date().isoformat()}:{lead_id}")
+            await outbox.enqueue(lead_id, "\n".join(lines), now, kind="gaps", dedupe=f"{duty}:{lead_id}")
+        await claims.mark_done(duty, now)
+
+    async def periodic_reports(self, now: datetime) -> None:
+        """Customers with `report` set get it in their chats on schedule, leads a copy; once per period."""
+        for customer in await Customer.exclude(report="off"):
+            zone = ZoneInfo(customer.tz) if customer.tz else self.settings.timezone
+            due = reports.scheduled(customer.report, now, zone)
+            if due is None or not timedelta(0) <= now - due[0] < REPORT_GRACE:
+                continue
+            period = due[1]
+            duty = f"report:{customer.code}:{period.first_day}:{period.last_day}"
+            if await claims.done(duty):
+                continue
+            built = await reports.build([customer], period, now, self.sla, zone)
+            name = f"{customer.name} ({customer.code})"
+            chats = [(c.chat_id, c.lang or customer.lang or self.settings.default_lang)
+                     for c in await CustomerChat.filter(customer=customer)]
+            copies = [(lead, self.settings.default_lang) for lead in await alerts.leads(self.settings.lead_ids)]
+            for chat_id, lang in chats + copies:
+                key = f"{duty}:{chat_id}"
+                await outbox.enqueue(chat_id, report_text.render(built, lang, name), now, kind="report",
+                                     rank=outbox.RANK_REPORT, dedupe=key)
+                png = report_chart.render(built, report_text.chart_labels(built, lang, name))
+                await outbox.enqueue(chat_id, report_text.title(built, lang, name), now, kind="report",
+                                     rank=outbox.RANK_REPORT, photo=png, dedupe=key + ":chart")
+            await claims.mark_done(duty, now)
+            log.info("report for %s (%s – %s) owed to %d chats", customer.code, period.first_day, period.last_day,
+                     len(chats) + len(copies))
 
 
 def build_scheduler(tick: Tick, every: timedelta, clock: Clock) -> AsyncIOScheduler:

@@ -1,0 +1,228 @@
+"""Reports against hand-computed fixtures, the chart and the CSV, periodic delivery, quotes, notices, escalation."""
+
+import csv
+import io
+import struct
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from domain import customers, people, report_chart, reports
+from domain.errors import DeskError
+from domain.models import Customer, Incident, IncidentEvent
+from domain.sla import Sla
+from handlers.pings import make_render
+from locales import report_text
+from scheduler.jobs import Heartbeat, Tick
+from tests.people import ARCHITECT, ENGINEER, GROUP, LEAD, OTHER_GROUP, architect, customer, engineer, lead
+
+MSK = ZoneInfo("Europe/Moscow")
+EKB = ZoneInfo("Asia/Yekaterinburg")
+
+
+def msk(*args) -> datetime:
+    return datetime(*args, tzinfo=MSK)
+
+
+async def incident(customer, n, priority, opened, sla, responded=None, resolved=None, rating=None):
+    return await Incident.create(
+        key=f"{customer.code}-{n}", number=n, customer=customer, plan=customer.plan, chat_id=GROUP, priority=priority,
+        title=f"problem {n}", opened_at=opened, deadline=sla.deadline(customer.plan, priority, opened),
+        responded_at=responded, last_activity_at=opened, resolved_at=resolved, rating=rating,
+        status="resolved" if resolved else ("in_progress" if responded else "new"))
+
+
+@pytest.fixture
+async def march(desk):
+    sla = desk.dp["sla"]
+    acme = await customers.add_customer("ACME", "8x5", "Acme", msk(2026, 1, 1))
+    await incident(acme, 1, "P1", msk(2026, 3, 2, 10, 0), sla, msk(2026, 3, 2, 10, 30), msk(2026, 3, 2, 12, 0), 5)
+    await incident(acme, 2, "P2", msk(2026, 3, 3, 18, 30), sla, msk(2026, 3, 4, 10, 45), msk(2026, 3, 5, 12, 0), 3)
+    await incident(acme, 3, "P4", msk(2026, 3, 10, 12, 0), sla, msk(2026, 3, 10, 12, 10))
+    await incident(acme, 4, "P3", msk(2026, 2, 27, 12, 0), sla, msk(2026, 2, 27, 12, 5), msk(2026, 3, 2, 9, 0), 4)
+    await incident(acme, 5, "P1", msk(2026, 3, 20, 12, 0), sla)
+    await incident(acme, 6, "P4", msk(2026, 4, 1, 12, 0), sla)
+    return desk, acme, sla
+
+
+MARCH = reports.parse_period(["2026-03"], msk(2026, 4, 2), MSK)
+
+
+async def test_report_numbers_match_the_hand_computed_fixture(march):
+    _, acme, sla = march
+    report = await reports.build([acme], MARCH, msk(2026, 4, 2), sla, MSK)
+    assert report.opened == {"P1": 2, "P2": 1, "P3": 0, "P4": 1}
+    assert report.resolved == {"P1": 1, "P2": 1, "P3": 1, "P4": 0}  # ACME-4 was opened in February
+    assert [r[1] for r in report.reactions] == [timedelta(minutes=30), timedelta(minutes=75), timedelta(minutes=10)]
+    assert report.median == timedelta(minutes=30) and report.p90 == timedelta(minutes=75)
+    assert (report.met, report.measured) == (2, 4)
+    assert report.breaches == [("ACME-2", "P2", timedelta(minutes=15)), ("ACME-5", "P1", None)]
+    assert report.average_rating == 4.0
+    assert [i.key for i in report.still_open] == ["ACME-3", "ACME-5"]
+    assert [key for key, _ in report.recommendations] == ["recommend.staffing"]
+    text = report_text.render(report, "en", "Acme (ACME)")
+    for line in ("Support report: Acme (ACME), 2026-03-01 – 2026-03-31",
+                 "Incidents opened: 4 (P1 2, P2 1, P3 0, P4 1)",
+                 "Reaction time: median 30m, 90th percentile 1h15m",
+                 "Within the reaction target: 50% (2 of 4)",
+                 "Breaches (2): ACME-2 P2 late by 15m, ACME-5 P1 unanswered",
+                 "Average rating: 4.0 of 5 (3 ratings)", "Still open (2): ACME-3 (P4), ACME-5 (P1)"):
+        assert line in text
+
+
+async def test_empty_period(march):
+    _, acme, sla = march
+    period = reports.parse_period(["2025-06"], msk(2026, 4, 2), MSK)
+    report = await reports.build([acme], period, msk(2026, 4, 2), sla, MSK)
+    assert report.total_opened == 0 and report.median is None and report.share_met is None
+    text = report_text.render(report, "ru", "Acme")
+    assert "Время реакции: ответов за период не было" in text and "Нарушений нет" in text
+    assert len(report.weekly) == 6  # June 2025 (1st a Sunday) touches six weeks; empty ones still get a bar
+
+
+async def test_pending_incident_is_not_yet_a_breach(march):
+    _, acme, sla = march
+    report = await reports.build([acme], MARCH, msk(2026, 3, 20, 12, 30), sla, MSK)
+    assert ("ACME-5", "P1", None) not in report.breaches and report.measured == 3
+
+
+async def test_chart_is_a_real_png_of_the_expected_size(march):
+    _, acme, sla = march
+    report = await reports.build([acme], MARCH, msk(2026, 4, 2), sla, MSK)
+    png = report_chart.render(report, report_text.chart_labels(report, "ru", "Acme"))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])
+    assert (width, height) == (1000, 700)
+
+
+@pytest.mark.parametrize(("words", "first", "last"), [
+    ([], date(2026, 3, 1), date(2026, 3, 31)),
+    (["month"], date(2026, 3, 1), date(2026, 3, 31)),
+    (["week"], date(2026, 3, 30), date(2026, 4, 5)),
+    (["quarter"], date(2026, 1, 1), date(2026, 3, 31)),
+    (["2025-12"], date(2025, 12, 1), date(2025, 12, 31)),
+    (["2026-02-10", "2026-02-20"], date(2026, 2, 10), date(2026, 2, 20)),
+])
+def test_periods(words, first, last):
+    period = reports.parse_period(words, msk(2026, 4, 8, 12, 0), MSK)
+    assert (period.first_day, period.last_day) == (first, last)
+    assert period.start == datetime.combine(first, datetime.min.time(), MSK)
+
+
+@pytest.mark.parametrize("words", [["year"], ["2026-13"], ["2026-02-20", "2026-02-10"], ["2026-02-10", "soon"]])
+def test_bad_periods(words):
+    with pytest.raises(DeskError):
+        reports.parse_period(words, msk(2026, 4, 8), MSK)
+
+
+async def test_report_and_export_commands(march):
+    desk, acme, sla = march
+    desk.clock.set(msk(2026, 4, 2, 12, 0))
+    await desk.say(LEAD, lead, "/report ACME 2026-03")
+    assert "Incidents opened: 4" in desk.last_reply(LEAD)
+    assert desk.stub.find("sendPhoto")
+    await desk.say(LEAD, lead, "/export ACME 2026-03")
+    call = desk.stub.find("sendDocument")[-1]
+    assert call.params["document"].startswith("attach://")  # the CSV went as a file
+    rows = await reports.export_rows([acme], MARCH, desk.clock.now(), sla)
+    buffer = io.StringIO()
+    from handlers.reports import EXPORT_COLUMNS
+
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    parsed = list(csv.DictReader(io.StringIO(buffer.getvalue())))
+    assert [r["key"] for r in parsed] == ["ACME-1", "ACME-2", "ACME-3", "ACME-5"]
+    assert [r["sla"] for r in parsed] == ["met", "breached", "met", "breached"]
+    assert parsed[1]["reaction_seconds"] == "4500" and parsed[0]["rating"] == "5"
+    await desk.say(LEAD, lead, "/sla_report 2026-03")
+    assert "ACME: opened 4, within target 50%, breaches 2" in desk.last_reply(LEAD)
+    await desk.say(LEAD, lead, "/report ACME 2026-13")
+    assert "is not a period" in desk.last_reply(LEAD)
+
+
+async def test_periodic_weekly_report_in_the_customers_zone_once_across_a_restart(desk):
+    now = datetime(2026, 3, 16, 9, 0, tzinfo=EKB)
+    await customers.add_customer("ACME", "24x7", "Acme", now)
+    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.set_field("ACME", "tz", "Asia/Yekaterinburg", desk.dp["sla"], now)
+    await customers.set_field("ACME", "report", "weekly", desk.dp["sla"], now)
+    desk.stub.chat(GROUP, "Acme")
+    desk.clock.set(datetime(2026, 3, 16, 9, 59, tzinfo=EKB))  # Monday, a minute before 10:00 local
+    tick = Tick(desk.settings, desk.clock, desk.dp["sla"], make_render(desk.settings), Heartbeat())
+    await tick.run()
+    await desk.flush()
+    assert not [m for m in desk.stub.delivered if "Support report" in m.get("text", "")]
+    desk.clock.set(datetime(2026, 3, 16, 10, 0, tzinfo=EKB))
+    await tick.run()
+    restarted = Tick(desk.settings, desk.clock, desk.dp["sla"], make_render(desk.settings), Heartbeat())
+    desk.clock.advance(timedelta(minutes=1))
+    await restarted.run()
+    await desk.flush()
+    texts = [(int(m["chat_id"]), m["text"]) for m in desk.stub.delivered if "Support report" in m.get("text", "")]
+    assert sorted(chat for chat, _ in texts) == sorted([GROUP, LEAD])
+    assert "2026-03-09 – 2026-03-15" in texts[0][1]
+    photos = [c for c in desk.stub.calls if c.method == "sendPhoto"]
+    assert len(photos) == 2
+
+
+def test_scheduled_moments():
+    due, period = reports.scheduled("monthly", msk(2026, 4, 1, 10, 0), MSK)
+    assert due == msk(2026, 4, 1, 10, 0) and period.first_day == date(2026, 3, 1)
+    due, period = reports.scheduled("monthly", msk(2026, 4, 1, 9, 59), MSK)
+    assert due == msk(2026, 3, 1, 10, 0) and period.first_day == date(2026, 2, 1)
+    due, period = reports.scheduled("quarterly", msk(2026, 5, 20), MSK)
+    assert due == msk(2026, 4, 1, 10, 0) and (period.first_day, period.last_day) == (date(2026, 1, 1), date(2026, 3, 31))
+
+
+@pytest.mark.parametrize(("command", "expected"), [
+    ("/quote 24x7 1000 2 cluster", "24x7, 1000 users, 2 CTS servers, fault tolerance cluster: 217 000 RUB per month"),
+    ("/quote 8x5 0 0 none", "8x5, 0 users, 0 CTS servers, fault tolerance none: 50 000 RUB per month"),
+    ("/quote premium 10000 4 standby", "premium, 10000 users, 4 CTS servers, fault tolerance standby: 852 000 RUB per month"),
+    ("/quote warranty 100 1 none", "warranty, 100 users, 1 CTS servers, fault tolerance none: not priced per month"),
+    ("/quote gold 1 1 none", "Unknown plan “gold”. Plans: warranty 8x5 24x7 premium."),
+    ("/quote 8x5 many 1 none", "Usage: /quote PLAN USERS CTS HA — PLAN 8x5|24x7|premium, USERS and CTS whole numbers, HA none|standby|cluster"),
+    ("/quote 8x5 1 1 raid", "ha must be one of: none standby cluster (not “raid”)."),
+])
+async def test_quotes(desk, command, expected):
+    await desk.say(LEAD, lead, command)
+    assert desk.last_reply(LEAD) == expected
+
+
+async def test_announce_reaches_the_chosen_customers_naming_contacts(desk):
+    now = desk.clock.now()
+    sla = desk.dp["sla"]
+    await customers.add_customer("ACME", "premium", "Acme", now)
+    await customers.add_customer("BETA", "8x5", "Beta", now)
+    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("BETA", OTHER_GROUP, "Beta", "supergroup", LEAD, now)
+    await customers.set_field("ACME", "contact", "Ivan Petrov (CIO)", sla, now)
+    await desk.say(LEAD, lead, "/announce premium Planned update on Sunday 02:00–04:00")
+    assert "queued for 1 chats of 1 customers" in desk.last_reply(LEAD)
+    assert "Planned update on Sunday" in desk.last_reply(GROUP) and "Ivan Petrov (CIO)" in desk.last_reply(GROUP)
+    assert not desk.replies(OTHER_GROUP)
+    await desk.say(LEAD, lead, "/announce all Maintenance tonight")
+    assert "queued for 2 chats of 2 customers" in desk.last_reply(LEAD)
+
+
+async def test_escalation_reaches_every_expert_and_nobody_else(desk):
+    now = desk.clock.now()
+    await customers.add_customer("ACME", "premium", "Acme", now)
+    acme = await Customer.get(code="ACME")
+    await incident(acme, 1, "P1", now, Sla(desk.settings.policy))
+    second_architect = 2004
+    for user_id, role in ((ARCHITECT, "architect"), (second_architect, "architect"), (ENGINEER, "engineer"),
+                          (2005, "developer")):
+        await people.register_staff(user_id, role, LEAD, now)
+    await desk.say(ENGINEER, engineer, "/escalate ACME-1 architect cluster failover does not start")
+    assert "ACME-1 escalated to 2 × architect" in desk.last_reply(ENGINEER)
+    got = {int(m["chat_id"]) for m in desk.stub.delivered if m["text"].startswith("🧭 Escalation: ACME-1")}
+    assert got == {ARCHITECT, second_architect}
+    event = await IncidentEvent.get(kind="escalated")
+    assert event.data == {"role": "architect", "note": "cluster failover does not start"}
+    await desk.say(ARCHITECT, architect, "/incident ACME-1")
+    assert "escalated to architect: cluster failover does not start" in desk.last_reply(ARCHITECT)
+    await desk.say(ENGINEER, engineer, "/escalate ACME-1 manager")
+    assert desk.last_reply(ENGINEER) == "Usage: /escalate KEY architect|developer [note]"
+    assert customer and engineer
