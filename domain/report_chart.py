@@ -47,7 +47,7 @@ def render(report: Report, labels: dict[str, str]) -> bytes:
     dots.set_title(labels["reaction"])
     dots.set_ylabel(labels["minutes"])
     fig.suptitle(labels["title"])
-    fig.autofmt_xdate()
+    dots.tick_params(axis="x", labelrotation=20)  # (autofmt_xdate would hide the week labels above)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

@@ -176,7 +176,8 @@ async def build(customers: list[Customer], period: Period, now: datetime, sla: S
             if incident.deadline is None or incident.responded_at <= incident.deadline:
                 report.met += 1
             else:
-                report.breaches.append((incident.key, incident.priority, incident.responded_at - incident.deadline))
+                late = sla.reaction_time(incident.plan, incident.deadline, incident.responded_at)  # working time
+                report.breaches.append((incident.key, incident.priority, late))
         elif incident.deadline is not None and incident.deadline <= now:
             report.measured += 1
             report.breaches.append((incident.key, incident.priority, None))
