@@ -78,7 +78,9 @@ class StubBotAPI:
         if request.content_type == "application/json":
             return await request.json()
         form = await request.post()
-        return {k: (_decode(v) if isinstance(v, str) else "<file>") for k, v in form.items()}
+        params: dict[str, Any] = {k: _decode(v) for k, v in form.items() if isinstance(v, str)}
+        params["files"] = {k: v.file.read() for k, v in form.items() if not isinstance(v, str)}
+        return params
 
     async def _handle(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != TOKEN:
