@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from bot.settings import load_settings
 from domain import people
 from scheduler.dispatcher import Dispatcher as OutboxDispatcher
 from scheduler.dispatcher import Pacer
+from tests import databases
 from tests.clock import FrozenClock
 from tests.people import LEAD
 from tests.stub_api import TOKEN, StubBotAPI
@@ -34,24 +34,43 @@ def make_env(stub_url: str, database_url: str, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def database_url(tmp_path) -> str:
-    return f"sqlite://{tmp_path}/desk.sqlite3"
+async def database_url(tmp_path):
+    """An empty database for this test (the real program migrates it at start)."""
+    if databases.on_postgres():
+        url = await databases.create()
+        yield url
+        await databases.drop(url)
+    else:
+        yield f"sqlite://{tmp_path}/desk.sqlite3"
 
 
 @pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory) -> Path:
+def migrated_template(tmp_path_factory) -> str:
     """One database migrated by the real migrations; each test starts from a copy of it."""
+    if databases.on_postgres():
+        async def make() -> str:
+            url = await databases.recreate_template()
+            await migrate(url)
+            return url
+        return asyncio.run(make())
     path = tmp_path_factory.mktemp("template") / "desk.sqlite3"
     asyncio.run(migrate(f"sqlite://{path}"))
-    return path
+    return str(path)
 
 
 @pytest.fixture
-async def db(database_url, migrated_template):
-    shutil.copy(migrated_template, database_url.removeprefix("sqlite://"))
-    await open_database(database_url, apply_migrations=False)
-    yield database_url
+async def db(tmp_path, migrated_template):
+    """A migrated database for this test, opened for the domain services."""
+    if databases.on_postgres():
+        url = await databases.create(template=databases.TEMPLATE)
+    else:
+        url = f"sqlite://{tmp_path}/desk.sqlite3"
+        shutil.copy(migrated_template, url.removeprefix("sqlite://"))
+    await open_database(url, apply_migrations=False)
+    yield url
     await close_database()
+    if databases.on_postgres():
+        await databases.drop(url)
 
 
 class Desk:
@@ -101,9 +120,9 @@ class Desk:
 
 
 @pytest.fixture
-async def desk(stub, db, database_url):
+async def desk(stub, db):
     clock = FrozenClock()
-    settings = load_settings(make_env(stub.url, database_url))
+    settings = load_settings(make_env(stub.url, db))
     await people.ensure_leads(settings.lead_ids, clock.now())
     d = Desk(stub, settings, clock)
     yield d

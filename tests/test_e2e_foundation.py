@@ -11,8 +11,8 @@ from tests.stub_api import TOKEN
 
 
 @pytest.fixture
-async def running_bot(stub, tmp_path):
-    env = make_env(stub.url, f"sqlite://{tmp_path}/desk.sqlite3", LOG_LEVEL="DEBUG")
+async def running_bot(stub, tmp_path, database_url):
+    env = make_env(stub.url, database_url, LOG_LEVEL="DEBUG")
     proc = BotProcess(env, tmp_path)
     await proc.start()
     try:
@@ -81,8 +81,8 @@ async def test_team_sets_up_a_customer_and_staff(stub, running_bot, tmp_path):
     assert "running as @" in log
 
 
-async def test_bad_configuration_stops_with_one_line(stub, tmp_path):
-    env = make_env(stub.url, f"sqlite://{tmp_path}/desk.sqlite3", THREAD_WINDOW="soon")
+async def test_bad_configuration_stops_with_one_line(stub, tmp_path, database_url):
+    env = make_env(stub.url, database_url, THREAD_WINDOW="soon")
     proc = BotProcess(env, tmp_path)
     await proc.start()
     assert await proc.proc.wait() == 2

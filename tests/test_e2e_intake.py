@@ -8,8 +8,8 @@ from tests.process import BotProcess
 
 
 @pytest.fixture
-async def running_bot(stub, tmp_path):
-    proc = BotProcess(make_env(stub.url, f"sqlite://{tmp_path}/desk.sqlite3"), tmp_path)
+async def running_bot(stub, tmp_path, database_url):
+    proc = BotProcess(make_env(stub.url, database_url), tmp_path)
     await proc.start()
     await stub.wait_for("getUpdates", timeout=20)
     yield proc

@@ -22,9 +22,9 @@ TICK = 1.0
 
 
 @pytest.fixture
-async def running_bot(stub, tmp_path):
+async def running_bot(stub, tmp_path, database_url):
     (tmp_path / "policy.toml").write_text(POLICY)
-    env = make_env(stub.url, f"sqlite://{tmp_path}/desk.sqlite3", SCHEDULER_TICK="1s",
+    env = make_env(stub.url, database_url, SCHEDULER_TICK="1s",
                    POLICY_FILE=str(tmp_path / "policy.toml"))
     proc = BotProcess(env, tmp_path)
     await proc.start()

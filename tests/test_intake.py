@@ -273,12 +273,12 @@ async def test_contract_expired_is_flagged_and_leads_told(acme):
     assert "contract ended on 2026-01-31" in acme.last_reply(LEAD)
 
 
-async def test_staff_chat_announcement(stub, db, database_url):
+async def test_staff_chat_announcement(stub, db):
     from bot.settings import load_settings
     from tests.clock import FrozenClock
     from tests.conftest import Desk, make_env
 
-    settings = load_settings(make_env(stub.url, database_url, STAFF_CHAT_ID=str(OTHER_GROUP)))
+    settings = load_settings(make_env(stub.url, db, STAFF_CHAT_ID=str(OTHER_GROUP)))
     desk = Desk(stub, settings, FrozenClock())
     await customers.add_customer("ACME", "24x7", "Acme", desk.clock.now())
     await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, desk.clock.now())

@@ -54,12 +54,12 @@ async def test_retry_after_is_waited_out(desk, dispatcher):
     assert len(delivered(desk, ENGINEER, "ping")) == 1
 
 
-async def test_forbidden_dm_marks_the_person_and_falls_back(stub, db, database_url):
+async def test_forbidden_dm_marks_the_person_and_falls_back(stub, db):
     from bot.settings import load_settings
     from tests.clock import FrozenClock
     from tests.conftest import Desk, make_env
 
-    settings = load_settings(make_env(stub.url, database_url, STAFF_CHAT_ID=str(OTHER_GROUP)))
+    settings = load_settings(make_env(stub.url, db, STAFF_CHAT_ID=str(OTHER_GROUP)))
     desk = Desk(stub, settings, FrozenClock())
     dispatcher = Dispatcher(desk.bot, desk.clock, settings, quick_pacer(desk))
     stub.forbidden_chats.add(STRANGER)

@@ -1,0 +1,50 @@
+"""Test databases: SQLite files by default; PostgreSQL when TEST_DATABASE_URL names a server.
+
+With PostgreSQL, one template database is migrated by the real migrations per session, and every test
+gets its own database cloned from it (`CREATE DATABASE … TEMPLATE …`), or an empty one for tests that
+start the real program (it migrates at start).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import asyncpg
+
+SERVER = os.environ.get("TEST_DATABASE_URL", "")  # postgres://user:pass@host:port/postgres
+TEMPLATE = "dutydesk_template"
+
+
+def on_postgres() -> bool:
+    return SERVER.startswith(("postgres://", "postgresql://"))
+
+
+def url_for(name: str) -> str:
+    base, _, _ = SERVER.rpartition("/")
+    return f"{base}/{name}"
+
+
+async def _admin(sql: str) -> None:
+    connection = await asyncpg.connect(SERVER)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+async def create(template: str | None = None) -> str:
+    name = "t_" + uuid.uuid4().hex[:16]
+    await _admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    return url_for(name)
+
+
+async def drop(url: str) -> None:
+    name = url.rpartition("/")[2]
+    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def recreate_template() -> str:
+    await _admin(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
+    await _admin(f'CREATE DATABASE "{TEMPLATE}"')
+    return url_for(TEMPLATE)
