@@ -10,7 +10,7 @@ def test_ci_runs_the_readme_test_command():
     first_screen = readme[: readme.index("## ")]
     assert "./scripts/test" in first_screen and "./scripts/run" in first_screen
     ci = [line.strip() for line in (ROOT / ".ci/run").read_text().splitlines() if line and not line.startswith("#")]
-    assert "./scripts/test" in ci
+    assert any(line.split()[-1] == "./scripts/test" for line in ci)
 
 
 def test_every_variable_is_documented_in_the_example_env():
