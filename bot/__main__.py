@@ -33,9 +33,9 @@ def main(argv: list[str]) -> int:
         asyncio.run(migrate(settings.database_url))
         print("migrations applied")
         return 0
-    from bot.app import run_polling
+    from bot.app import run
 
-    asyncio.run(run_polling(settings))
+    asyncio.run(run(settings))
     return 0
 
 

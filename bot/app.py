@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramAPIError
+from aiohttp import web
 
 from bot.db import close_database, open_database
 from bot.settings import Settings
+from bot.web import build_web_app
 from domain import incidents, people
 from domain.access import Role
 from domain.clock import Clock, SystemClock
@@ -22,6 +26,7 @@ from handlers.middlewares import DeskMiddleware, OnceMiddleware
 from handlers.pings import make_on_created, make_render
 from scheduler.dispatcher import Dispatcher as OutboxDispatcher
 from scheduler.jobs import Heartbeat, Tick, build_scheduler
+from scheduler.leader import leader_for
 
 log = logging.getLogger("dutydesk")
 
@@ -66,7 +71,8 @@ class Background:
 
     def __init__(self, bot: Bot, dp: Dispatcher, settings: Settings, clock: Clock) -> None:
         self.heartbeat = Heartbeat()
-        tick = Tick(settings, clock, dp["sla"], make_render(settings), self.heartbeat)
+        self.leader = leader_for(settings.database_url)
+        tick = Tick(settings, clock, dp["sla"], make_render(settings), self.heartbeat, self.leader)
         self.scheduler = build_scheduler(tick, settings.scheduler_tick, clock)
         self.dispatcher = OutboxDispatcher(bot, clock, settings)
         self.stopping = asyncio.Event()
@@ -81,10 +87,65 @@ class Background:
         self.stopping.set()
         if self.task is not None:
             await self.task
+        await self.leader.close()
 
 
-async def run_polling(settings: Settings, clock: Clock | None = None) -> None:
+async def poll(bot: Bot, dp: Dispatcher, stopping: asyncio.Event, timeout: int = 25) -> None:
+    """Long polling that never drops an update: each one is handled (retried while handling fails)
+    before the next `getUpdates` confirms it, in Telegram's order, one at a time — a follow-up never
+    overtakes the message that opened its incident. A stop request ends the loop between updates."""
+    offset: int | None = None
+    allowed = dp.resolve_used_update_types()
+    failures = 0
+    while not stopping.is_set():
+        fetch = asyncio.ensure_future(bot.get_updates(offset=offset, timeout=timeout, allowed_updates=allowed))
+        stop = asyncio.ensure_future(stopping.wait())
+        await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not fetch.done():
+            fetch.cancel()
+            break
+        try:
+            updates = fetch.result()
+            failures = 0
+        except TelegramAPIError as exc:
+            failures += 1
+            delay = min(2 ** failures, 60)
+            log.warning("getUpdates failed (%s); again in %ss", exc, delay)
+            await _sleep_unless(stopping, delay)
+            continue
+        for update in updates:
+            attempt = 0
+            while True:
+                try:
+                    await dp.feed_update(bot, update)
+                    break
+                except Exception:
+                    attempt += 1
+                    delay = min(2 ** attempt, 30)
+                    log.exception("update %s failed (attempt %d); retrying in %ss", update.update_id, attempt, delay)
+                    if await _sleep_unless(stopping, delay):
+                        return  # unconfirmed: Telegram delivers it again after the restart
+            offset = update.update_id + 1
+
+
+async def _sleep_unless(stopping: asyncio.Event, seconds: float) -> bool:
+    """Sleep; True when a stop was requested meanwhile."""
+    try:
+        await asyncio.wait_for(stopping.wait(), seconds)
+        return True
+    except TimeoutError:
+        return False
+
+
+async def run(settings: Settings, clock: Clock | None = None) -> None:
+    """Run until SIGTERM or SIGINT: stop taking updates, finish the one in hand, stop the background
+    work, and return (the process then exits 0). Everything owed is already in the database."""
     clock = clock or SystemClock()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
     await open_database(settings.database_url)
     try:
         await people.ensure_leads(settings.lead_ids, clock.now())
@@ -96,13 +157,23 @@ async def run_polling(settings: Settings, clock: Clock | None = None) -> None:
         await prepare(bot, settings, clock)
         background = Background(bot, dp, settings, clock)
         background.start()
-        await bot.delete_webhook(drop_pending_updates=False)
+        runner = web.AppRunner(build_web_app(settings, dp, bot, background.heartbeat, clock), access_log=None,
+                               shutdown_timeout=8)
+        await runner.setup()
+        await web.TCPSite(runner, settings.web_host, settings.web_port).start()
+        log.info("listening on %s:%s (/healthz, /metrics%s)", settings.web_host, settings.web_port,
+                 ", /telegram/webhook" if settings.mode == "webhook" else "")
         try:
-            # Updates are handled one at a time, in Telegram's order: a follow-up must never overtake the
-            # message that opened its incident. (Per-chat parallelism is a later optimisation.)
-            await dp.start_polling(bot, polling_timeout=25, handle_as_tasks=False, close_bot_session=False,
-                                   allowed_updates=dp.resolve_used_update_types())
+            if settings.mode == "webhook":
+                await bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret,
+                                      allowed_updates=dp.resolve_used_update_types(), max_connections=1)
+                await stopping.wait()
+            else:
+                await bot.delete_webhook(drop_pending_updates=False)
+                await poll(bot, dp, stopping)
         finally:
+            log.info("stopping: finishing the work in hand")
+            await runner.cleanup()  # webhook requests in flight finish first
             await background.stop()
             await bot.session.close()
     finally:

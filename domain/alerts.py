@@ -109,12 +109,12 @@ async def on_new_incident(incident: Incident, now: datetime, sla: Sla, shifts: d
 
 
 async def fire_due(now: datetime, sla: Sla, shifts: dict[str, ShiftSpec], lead_ids: frozenset[int],
-                   render: Render, limit: int = 200) -> int:
-    """Owe every ping that is due; returns how many incidents advanced."""
+                   render: Render, limit: int = 200) -> dict[str, int]:
+    """Owe every ping that is due; returns how many incidents advanced, by kind of ping."""
     # Only `next_due_at` in the query, so the planner walks its index: the column is cleared whenever an
     # incident is answered or resolved, and the conditional UPDATE below re-checks the rest.
     due = await Incident.filter(next_due_at__lte=now).order_by("next_due_at").limit(limit).select_related("customer")
-    fired = 0
+    fired: dict[str, int] = {}
     audience = await Audience.at(now, shifts, lead_ids) if due else None
     for incident in due:
         if incident.responded_at is not None or incident.status not in ("new", "in_progress"):
@@ -128,7 +128,7 @@ async def fire_due(now: datetime, sla: Sla, shifts: dict[str, ShiftSpec], lead_i
             )
             if advanced:
                 await _owe(kind_of(stage), incident, stage, now, audience, render)
-                fired += 1
+                fired[kind_of(stage)] = fired.get(kind_of(stage), 0) + 1
     return fired
 
 

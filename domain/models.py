@@ -174,9 +174,10 @@ class IncidentEvent(Model):
 
 
 class ProcessedUpdate(Model):
-    """Telegram update ids already handled: a redelivered update is skipped (kept a few days)."""
+    """Telegram update ids being handled or handled: a redelivered update is skipped (kept a few days)."""
 
     update_id = fields.BigIntField(primary_key=True)
+    state = fields.CharField(max_length=8, default="done")  # handling | done
     handled_at = fields.DatetimeField(db_index=True)
 
     class Meta:

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.expressions import F
+from tortoise.transactions import in_transaction
 
 from domain.models import Incident, Outbox
 
@@ -32,19 +33,25 @@ async def enqueue(chat_id: int, text: str, now: datetime, *, kind: str, rank: in
 
 
 async def claim(now: datetime, limit: int, skip_chats: set[int]) -> list[Outbox]:
-    """Take up to `limit` due rows, pings first; rows for chats that must wait (pacing) are left."""
+    """Take up to `limit` due rows, pings first; rows for chats that must wait (pacing) are left.
+
+    On PostgreSQL the candidates are locked with FOR UPDATE SKIP LOCKED, so instances claiming at the
+    same moment take different rows; the conditional UPDATE keeps a row single on SQLite too.
+    """
     claimed = []
-    candidates = await Outbox.filter(status="pending", due_at__lte=now).order_by("rank", "id").limit(limit * 4)
-    for row in candidates:
-        if row.chat_id in skip_chats or len(claimed) >= limit:
-            continue
-        taken = await Outbox.filter(id=row.id, status="pending").update(
-            status="sending", claimed_at=now, attempts=F("attempts") + 1
-        )
-        if taken:
-            row.status, row.attempts = "sending", row.attempts + 1
-            claimed.append(row)
-            skip_chats = skip_chats | {row.chat_id}  # one message per chat per round keeps the order
+    async with in_transaction():
+        candidates = await (Outbox.filter(status="pending", due_at__lte=now).order_by("rank", "id")
+                            .limit(limit * 4).select_for_update(skip_locked=True))
+        for row in candidates:
+            if row.chat_id in skip_chats or len(claimed) >= limit:
+                continue
+            taken = await Outbox.filter(id=row.id, status="pending").update(
+                status="sending", claimed_at=now, attempts=F("attempts") + 1
+            )
+            if taken:
+                row.status, row.attempts = "sending", row.attempts + 1
+                claimed.append(row)
+                skip_chats = skip_chats | {row.chat_id}  # one message per chat per round keeps the order
     return claimed
 
 

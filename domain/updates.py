@@ -1,13 +1,13 @@
-"""Which Telegram updates were handled, so an update delivered twice changes nothing the second time.
+"""Each Telegram update is handled once, even when it reaches two instances or arrives twice.
 
-An update is recorded after its handler finished: if the process dies in between, Telegram delivers it
-again and it is handled again, which intake absorbs through its unique message key. Recording before
-handling would instead lose that update.
+An instance claims the update id before handling it (`handling`), and marks it `done` after. A second
+delivery finds the claim and is skipped. If the handler fails, the claim is released so a redelivery
+is handled; if the process dies mid-way, the claim goes stale after STALE and a redelivery takes it
+over: an update is retried, never dropped.
 """
 
 from __future__ import annotations
 
-from contextlib import suppress
 from datetime import datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
@@ -15,16 +15,27 @@ from tortoise.exceptions import IntegrityError
 from domain.models import ProcessedUpdate
 
 KEEP = timedelta(days=3)
+STALE = timedelta(minutes=2)
 
 
-async def seen_before(update_id: int) -> bool:
-    return await ProcessedUpdate.exists(update_id=update_id)
+async def claim(update_id: int, now: datetime) -> bool:
+    """True when this caller must handle the update."""
+    try:
+        await ProcessedUpdate.create(update_id=update_id, state="handling", handled_at=now)
+        return True
+    except IntegrityError:
+        pass
+    taken = await ProcessedUpdate.filter(update_id=update_id, state="handling",
+                                         handled_at__lt=now - STALE).update(handled_at=now)
+    return bool(taken)
 
 
-async def mark_handled(update_id: int, now: datetime) -> None:
-    # Handled twice concurrently: both runs were idempotent where it matters, keep one row.
-    with suppress(IntegrityError):
-        await ProcessedUpdate.create(update_id=update_id, handled_at=now)
+async def finish(update_id: int, now: datetime) -> None:
+    await ProcessedUpdate.filter(update_id=update_id).update(state="done", handled_at=now)
+
+
+async def release(update_id: int) -> None:
+    await ProcessedUpdate.filter(update_id=update_id, state="handling").delete()
 
 
 async def forget_old(now: datetime) -> int:

@@ -39,7 +39,7 @@ def ack_text(incident: Incident, lang: str, sla: Sla, settings) -> str:
 
 
 async def take_in(message: Message, actor: people.Actor, lang: str, clock, settings, sla: Sla, on_created,
-                  force_new: bool = False, text: str | None = None) -> None:
+                  trace: dict, force_new: bool = False, text: str | None = None) -> None:
     msg = incoming(message, clock.now())
     if text is not None:
         msg = msg.__class__(**{**msg.__dict__, "text": text})
@@ -47,6 +47,7 @@ async def take_in(message: Message, actor: people.Actor, lang: str, clock, setti
                                                   force_new=force_new, on_created=on_created)
     if result.duplicate or result.incident is None:
         return
+    trace["incident"] = result.incident.key
     if result.created:
         incident = await incidents.by_key(result.incident.key)
         ack = ack_text(incident, lang, sla, settings)
@@ -59,7 +60,7 @@ async def take_in(message: Message, actor: people.Actor, lang: str, clock, setti
 
 
 async def chat_message(message: Message, actor: people.Actor, lang: str, clock, settings, sla: Sla,
-                       on_created) -> None:
+                       on_created, trace: dict) -> None:
     if actor.chat is None:
         if message.chat.type == "private":
             await respond(message, help_text(actor.role, lang, False))
@@ -69,7 +70,7 @@ async def chat_message(message: Message, actor: people.Actor, lang: str, clock, 
     if actor.is_staff:
         await staff_answer(message, actor, clock)
         return
-    await take_in(message, actor, lang, clock, settings, sla, on_created)
+    await take_in(message, actor, lang, clock, settings, sla, on_created, trace)
 
 
 async def staff_answer(message: Message, actor: people.Actor, clock) -> None:
@@ -85,11 +86,11 @@ async def staff_answer(message: Message, actor: people.Actor, clock) -> None:
 
 
 async def new_incident(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
-                       settings, sla: Sla, on_created) -> None:
+                       settings, sla: Sla, on_created, trace: dict) -> None:
     text = (command.args or "").strip()
     if not text:
         raise DeskError("usage.new")
-    await take_in(message, actor, lang, clock, settings, sla, on_created, force_new=True, text=text)
+    await take_in(message, actor, lang, clock, settings, sla, on_created, trace, force_new=True, text=text)
 
 
 async def status(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,

@@ -8,6 +8,7 @@ answer in the person's language. Handlers therefore neither check roles nor catc
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
+import telemetry
 from domain import people, updates
 from domain.access import COMMANDS, check
 from domain.errors import DeskError
@@ -54,7 +56,7 @@ def command_of(message: Message, bot_username: str | None) -> str | None:
 
 
 class OnceMiddleware(BaseMiddleware):
-    """Outer middleware on updates: skip an update id that was handled already."""
+    """Outer middleware on updates: handle each update id once, count it, and log one line for it."""
 
     def __init__(self, clock: Any) -> None:
         self.clock = clock
@@ -63,11 +65,22 @@ class OnceMiddleware(BaseMiddleware):
         update_id = getattr(event, "update_id", None)
         if update_id is None:
             return await handler(event, data)
-        if await updates.seen_before(update_id):
-            log.info("update %s was handled before; skipped", update_id)
+        if not await updates.claim(update_id, self.clock.now()):
+            log.info("update %s: handled already or being handled elsewhere; skipped", update_id)
             return None
-        result = await handler(event, data)
-        await updates.mark_handled(update_id, self.clock.now())
+        started = time.monotonic()
+        trace: dict[str, Any] = {}
+        data["trace"] = trace
+        try:
+            result = await handler(event, data)
+        except Exception:
+            telemetry.HANDLER_ERRORS.inc()
+            await updates.release(update_id)  # so that a redelivery is handled
+            raise
+        await updates.finish(update_id, self.clock.now())
+        telemetry.UPDATES.inc()
+        log.info("update %s (%s)%s handled in %.0f ms", update_id, event.event_type,
+                 f" incident {trace['incident']}" if "incident" in trace else "", (time.monotonic() - started) * 1000)
         return result
 
 
@@ -114,6 +127,7 @@ class DeskMiddleware(BaseMiddleware):
             raise  # the answer itself could not be sent; aiogram logs it
         except Exception:
             # Never silence: the person learns something went wrong, the log has the details.
+            telemetry.HANDLER_ERRORS.inc()
             log.exception("handler failed for %s", type(event).__name__)
             await self._tell(event, t(lang, "err.internal"))
         return None

@@ -26,6 +26,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, ReplyParameters
 
+import telemetry
 from domain import outbox, people
 from domain.clock import Clock
 from domain.models import Outbox, Staff
@@ -130,6 +131,7 @@ class Dispatcher:
         else:
             await outbox.mark_sent(row, message.message_id, self.clock.now())
             self.sent += 1
+            telemetry.SENT.labels(row.kind).inc()
             log.info("sent %s #%s to chat %s (incident %s) in %.0f ms", row.kind, row.id, row.chat_id,
                      row.incident_id, (time.monotonic() - started) * 1000)
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+import telemetry
 from domain import alerts, claims, incidents, intake, oncall, outbox, report_chart, reports, updates
 from domain.alerts import Render
 from domain.clock import Clock
@@ -17,6 +18,7 @@ from domain.models import Customer, CustomerChat
 from domain.sla import Sla
 from locales import report_text, t
 from locales.format import local, time_left
+from scheduler.leader import AlwaysLeader, PostgresLeader
 
 log = logging.getLogger(__name__)
 HANDOVER_GRACE = timedelta(hours=1)  # a handover missed by a longer outage is not worth sending late
@@ -35,16 +37,22 @@ class Heartbeat:
 
 
 class Tick:
-    def __init__(self, settings, clock: Clock, sla: Sla, render: Render, heartbeat: Heartbeat) -> None:
+    def __init__(self, settings, clock: Clock, sla: Sla, render: Render, heartbeat: Heartbeat,
+                 leader: AlwaysLeader | PostgresLeader | None = None) -> None:
         self.settings, self.clock, self.sla, self.render, self.heartbeat = settings, clock, sla, render, heartbeat
+        self.leader = leader or AlwaysLeader()
 
     async def run(self) -> None:
         now = self.clock.now()
         try:
+            if not await self.leader.holds():  # another instance runs the jobs; this one stays ready
+                self.heartbeat.last_tick = self.clock.now()
+                return
             fired = await alerts.fire_due(now, self.sla, self.settings.policy.shifts, self.settings.lead_ids,
                                           self.render)
-            if fired:
-                log.info("tick: %d incidents owed pings", fired)
+            for kind, count in fired.items():
+                telemetry.PINGS.labels(kind).inc(count)
+                log.info("tick: %d incidents owed a %s", count, kind)
             await self.handovers(now)
             await self.gap_warning(now)
             await self.periodic_reports(now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
 from typing import Any
 
 import pytest
@@ -28,9 +29,15 @@ async def stub():
     await server.stop()
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def make_env(stub_url: str, database_url: str, **extra: str) -> dict[str, str]:
     return {"BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": stub_url, "DATABASE_URL": database_url,
-            "LEAD_IDS": str(LEAD), "DEFAULT_LANG": "en", **extra}
+            "LEAD_IDS": str(LEAD), "DEFAULT_LANG": "en", "WEB_PORT": str(free_port()), **extra}
 
 
 @pytest.fixture

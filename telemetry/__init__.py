@@ -1,0 +1,20 @@
+"""Prometheus counters shared by every layer (the composition root serves them at /metrics).
+
+Gauges that describe the database (open incidents, outbox backlog) are filled at scrape time by
+`bot/web.py`; the counters here count what this process did since it started.
+"""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+REGISTRY = CollectorRegistry()
+
+UPDATES = Counter("dutydesk_updates_handled", "Telegram updates handled", registry=REGISTRY)
+HANDLER_ERRORS = Counter("dutydesk_handler_errors", "Updates whose handler failed", registry=REGISTRY)
+SENT = Counter("dutydesk_notifications_sent", "Notifications sent from the outbox", ["kind"], registry=REGISTRY)
+PINGS = Counter("dutydesk_pings_owed", "Pings owed by the scheduler", ["kind"], registry=REGISTRY)
+OPEN = Gauge("dutydesk_open_incidents", "Open incidents", ["plan", "priority"], registry=REGISTRY)
+BACKLOG = Gauge("dutydesk_outbox_backlog", "Notifications waiting to be sent", registry=REGISTRY)
+OLDEST = Gauge("dutydesk_outbox_oldest_pending_seconds", "Age of the oldest waiting notification",
+               registry=REGISTRY)
+BREACHES = Gauge("dutydesk_open_breaches", "Open incidents past their deadline with no response",
+                 registry=REGISTRY)
