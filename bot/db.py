@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from tortoise import Tortoise
 from tortoise.migrations.api import migrate as run_migrations
 
@@ -37,10 +38,22 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 TORTOISE_ORM = tortoise_config(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))
 
 
+MIGRATION_LOCK = 0x4D696772  # "Migr"
+
+
 async def migrate(database_url: str) -> None:
-    """Apply pending migrations; leaves Tortoise initialised on the database."""
-    await run_migrations(config=tortoise_config(database_url))
-    await Tortoise.close_connections()
+    """Apply pending migrations. On PostgreSQL instances starting together take turns (an advisory
+    lock), so the second finds the work done instead of racing the first."""
+    lock = None
+    if database_url.startswith(("postgres://", "postgresql://")):
+        lock = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
+        await lock.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    try:
+        await run_migrations(config=tortoise_config(database_url))
+        await Tortoise.close_connections()
+    finally:
+        if lock is not None:
+            await lock.close()  # closing the session releases the lock
 
 
 async def open_database(database_url: str, apply_migrations: bool = True) -> None:

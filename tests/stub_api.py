@@ -49,6 +49,7 @@ class StubBotAPI:
         self.chats: dict[int, dict[str, Any]] = {}
         self.faults: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self.forbidden_chats: set[int] = set()
+        self.delays: dict[str, float] = {}  # seconds a method takes to answer
         self.admin_in: set[int] = set()
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -91,6 +92,8 @@ class StubBotAPI:
             async with self._changed:
                 self.calls.append(Call(method, params))
                 self._changed.notify_all()
+        if method in self.delays:
+            await asyncio.sleep(self.delays[method])
         fault = self.faults.get(method)
         if fault:
             status, body = fault.pop(0)

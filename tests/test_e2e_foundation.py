@@ -109,3 +109,23 @@ async def test_check_config_and_migrate_commands(stub, tmp_path):
     await migrate.start("migrate")
     assert await migrate.proc.wait() == 0
     assert (tmp_path / "db" / "desk.sqlite3").exists()  # the folder of the SQLite file is created
+
+
+async def test_sigterm_finishes_the_update_in_hand(stub, running_bot):
+    """SIGTERM while a handler waits on Telegram: the answer still goes out, the process exits 0 within
+    10 seconds, and the update is not handled again at the next start."""
+    import asyncio
+    import time
+
+    stub.delays["sendMessage"] = 2.0
+    mark = stub.mark()
+    await stub.send(LEAD, lead, "/customer_add SLOW 8x5 Slow Co")
+    await stub.wait_for("sendMessage", since=mark, timeout=10)  # the handler is now waiting for the answer
+    started = time.monotonic()
+    await asyncio.sleep(0.3)
+    assert await running_bot.stop() == 0
+    assert time.monotonic() - started < 10
+    assert [c for c in stub.calls[mark:] if c.method == "sendMessage" and "SLOW" in c.params.get("text", "")]
+    log = running_bot.log()
+    assert "stopping: finishing the work in hand" in log
+    assert re.search(r"update \d+ \(message\) handled in \d+ ms", log)  # it finished before the exit

@@ -1,0 +1,128 @@
+"""Two real processes in webhook mode on one PostgreSQL database, fed the same 500 updates and owing
+100 pings: every update is handled once, every ping sent once, and when the scheduler's holder is
+killed the other instance takes over within one tick."""
+
+import asyncio
+import re
+import signal
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import asyncpg
+import pytest
+
+from tests import databases
+from tests.conftest import free_port, make_env
+from tests.people import GROUP, LEAD, customer, lead
+from tests.process import BotProcess
+
+pytestmark = pytest.mark.skipif(not databases.on_postgres(), reason="several instances need PostgreSQL")
+SECRET = "two-instances-secret"
+UPDATES = 500
+TIMERS = 100
+
+
+def message(n: int, text: str, chat: int, user: dict) -> dict:
+    kind = "private" if chat > 0 else "supergroup"
+    body = {"update_id": n, "message": {"message_id": n, "date": int(datetime.now(UTC).timestamp()),
+                                        "chat": {"id": chat, "type": kind, "title": "Acme", "first_name": "x"},
+                                        "from": user, "text": text}}
+    if text.startswith("/"):
+        body["message"]["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+    return body
+
+
+async def post_to_both(session, ports, body):
+    async def one(port):
+        async with session.post(f"http://127.0.0.1:{port}/telegram/webhook", json=body,
+                                headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as response:
+            return response.status
+    return await asyncio.gather(*(one(port) for port in ports))
+
+
+async def seed_due_timers(url: str, codes: list[str]) -> None:
+    """Premium customers, each with a dedicated engineer, each with an incident whose reminder is due now:
+    every ping goes to its own chat, so Telegram's one-message-a-second per chat does not pace the test."""
+    connection = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    try:
+        for n, code in enumerate(codes):
+            engineer = 500000 + abs(hash(code)) % 400000
+            await connection.execute(
+                "INSERT INTO staff (user_id, role, active, added_at) VALUES ($1, 'engineer', true, $2)", engineer, past)
+            customer_id = await connection.fetchval(
+                "INSERT INTO customer (code, name, plan, users, cts, ha, report, contacts, incident_seq, created_at,"
+                " engineer_id) VALUES ($1, $1, 'premium', 0, 0, 'none', 'off', '[]', 1, $2, $3) RETURNING id",
+                code, past, engineer)
+            await connection.execute(
+                "INSERT INTO incident (key, number, customer_id, plan, chat_id, title, priority, status, opened_at,"
+                " deadline, last_activity_at, contract_expired, next_due_at, alert_stage, summary)"
+                " VALUES ($1, 1, $2, 'premium', $3, 'seeded', 'P1', 'new', $4, $5, $4, false, $4, 0, '')",
+                f"{code}-1", customer_id, -700000 - n, past, past + timedelta(minutes=15))
+    finally:
+        await connection.close()
+
+
+async def test_two_instances_share_the_work(stub, tmp_path, database_url):
+    ports = [free_port(), free_port()]
+    procs = []
+    for i, port in enumerate(ports):
+        folder = tmp_path / f"instance{i}"
+        folder.mkdir()
+        env = make_env(stub.url, database_url, MODE="webhook", WEBHOOK_URL="https://desk.example/telegram/webhook",
+                       WEBHOOK_SECRET=SECRET, WEB_PORT=str(port), SCHEDULER_TICK="1s")
+        procs.append(BotProcess(env, folder))
+    for proc in procs:
+        await proc.start()
+    await stub.wait_for("setWebhook", timeout=30, count=2)
+    async with aiohttp.ClientSession() as session:
+        for port in ports:
+            for _ in range(100):
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        stub.chat(GROUP, "Acme")
+        # A warranty customer: its 500 incidents owe no pings, so the pings counted are the seeded ones.
+        assert await post_to_both(session, ports, message(1, "/customer_add ACME warranty Acme", LEAD, lead)) == [200, 200]
+        assert await post_to_both(session, ports, message(2, "/bind ACME", GROUP, lead)) == [200, 200]
+        await seed_due_timers(database_url, [f"T{n}" for n in range(TIMERS)])
+
+        # The same 500 updates to both instances at once, a few at a time.
+        bodies = [message(10 + n, f"/new problem number {n}", GROUP, customer) for n in range(UPDATES)]
+        for start in range(0, UPDATES, 10):
+            results = await asyncio.gather(*(post_to_both(session, ports, b) for b in bodies[start:start + 10]))
+            assert all(status == 200 for pair in results for status in pair)
+
+    acks = await stub.wait_for("sendMessage", lambda p: "is registered" in p.get("text", ""), timeout=60,
+                               count=UPDATES)
+    await stub.wait_for("sendMessage", lambda p: p.get("text", "").startswith("⏰ T"), timeout=60, count=TIMERS)
+    await asyncio.sleep(3)  # time for any duplicate to show up
+    keys = [re.search(r"ACME-\d+", c.params["text"]).group(0) for c in acks]
+    acks = stub.find("sendMessage", where=lambda p: "is registered" in p.get("text", ""))
+    assert len(acks) == UPDATES and len(set(keys)) == UPDATES
+    reminders = stub.find("sendMessage", where=lambda p: p.get("text", "").startswith("⏰ T"))
+    assert len(reminders) == TIMERS
+    assert len({c.params["text"].split()[1] for c in reminders}) == TIMERS
+    connection = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
+    try:
+        assert await connection.fetchval("SELECT count(*) FROM incident WHERE key LIKE 'ACME-%'") == UPDATES
+        assert await connection.fetchval("SELECT count(*) FROM incident_message WHERE source = 'customer'") == UPDATES
+    finally:
+        await connection.close()
+
+    # Kill the instance that runs the scheduler: the other takes over within one tick.
+    holder = next(p for p in procs if "now runs the scheduler's jobs" in p.log())
+    other = next(p for p in procs if p is not holder)
+    holder.proc.send_signal(signal.SIGKILL)
+    await holder.proc.wait()
+    mark = stub.mark()
+    await seed_due_timers(database_url, ["AFTERKILL"])
+    await stub.wait_for("sendMessage", lambda p: p.get("text", "").startswith("⏰ AFTERKILL-1"), since=mark,
+                        timeout=5)
+    assert "now runs the scheduler's jobs" in other.log()
+    assert await other.stop() == 0
+
