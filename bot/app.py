@@ -38,7 +38,8 @@ def build_bot(settings: Settings) -> Bot:
 
 def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
     sla = Sla(settings.policy)
-    dp = Dispatcher(sla=sla, on_created=make_on_created(settings, sla))
+    # `wake_outbox` is replaced by the running dispatcher's wake-up; in tests it does nothing.
+    dp = Dispatcher(sla=sla, on_created=make_on_created(settings, sla), wake_outbox=lambda: None)
     dp.update.outer_middleware(OnceMiddleware(clock))
     middleware = DeskMiddleware(settings, clock)
     for observer in (dp.message, dp.edited_message, dp.callback_query):
@@ -156,6 +157,7 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         dp = build_dispatcher(settings, clock)
         await prepare(bot, settings, clock)
         background = Background(bot, dp, settings, clock)
+        dp["wake_outbox"] = background.dispatcher.wake.set
         background.start()
         runner = web.AppRunner(build_web_app(settings, dp, bot, background.heartbeat, clock), access_log=None,
                                shutdown_timeout=8)

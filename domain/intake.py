@@ -100,7 +100,7 @@ async def _store(incident: Incident, msg: IncomingMessage, source: str) -> None:
     )
 
 
-OnCreated = Callable[[Incident, datetime], Awaitable[None]]
+OnCreated = Callable[[Incident, int, datetime], Awaitable[None]]  # the incident, the message that opened it
 
 
 async def record_customer_message(msg: IncomingMessage, chat: CustomerChat, sla: Sla, windows: Windows,
@@ -112,7 +112,8 @@ async def record_customer_message(msg: IncomingMessage, chat: CustomerChat, sla:
         async with in_transaction():
             result = await _record(msg, chat, sla, windows, now, force_new)
             if result.created and on_created is not None:
-                await on_created(await Incident.get(id=result.incident.id).select_related("customer"), now)
+                opened = await Incident.get(id=result.incident.id).select_related("customer")
+                await on_created(opened, msg.message_id, now)
             return result
     except IntegrityError:  # the same message raced in through another worker: its transaction won
         return IntakeResult(None, duplicate=True)
@@ -150,8 +151,11 @@ async def _record(msg: IncomingMessage, chat: CustomerChat, sla: Sla, windows: W
     return IntakeResult(incident, created=created, reopened=reopen)
 
 
-async def record_bot_message(incident: Incident, chat_id: int, message_id: int, text: str, now: datetime) -> None:
-    """The bot's own message in a customer chat: a reply to it threads into the incident."""
+async def record_bot_message(incident_id: int, chat_id: int, message_id: int, text: str, now: datetime) -> None:
+    """The bot's own message in the incident's chat: a reply to it threads into the incident."""
+    incident = await Incident.get_or_none(id=incident_id)
+    if incident is None or incident.chat_id != chat_id:
+        return
     with contextlib.suppress(IntegrityError):
         await IncidentMessage.create(incident=incident, chat_id=chat_id, message_id=message_id, source="bot",
                                      text=text, sent_at=now)

@@ -14,32 +14,17 @@ from domain.sla import Sla
 from handlers.common import help_text
 from handlers.formatting import local, time_left, zone_of
 from handlers.incoming import incoming
-from handlers.keyboards import PriorityButton, RateButton, priority_keyboard
+from handlers.keyboards import PriorityButton, RateButton
 from handlers.replies import respond
 from locales import t
-
-TEXT_LIMIT = 4096
 
 
 def windows(settings) -> intake.Windows:
     return intake.Windows(thread=settings.thread_window, reopen=settings.reopen_window)
 
 
-def ack_text(incident: Incident, lang: str, sla: Sla, settings) -> str:
-    zone = zone_of(incident.customer, settings)
-    text = t(lang, "intake.ack", key=incident.key, priority=incident.priority,
-             meaning=t(lang, f"priority.{incident.priority}"))
-    timing = sla.timing(incident.plan, incident.priority, incident.opened_at)
-    text += "\n" + t(lang, "intake.deadline", deadline=local(timing.deadline, zone), tz=zone.key)
-    if timing.clock_starts > incident.opened_at:
-        text += "\n" + t(lang, "intake.clock_starts", start=local(timing.clock_starts, zone))
-    if incident.plan == "warranty":
-        text += "\n\n" + t(lang, "intake.warranty")
-    return text
-
-
 async def take_in(message: Message, actor: people.Actor, lang: str, clock, settings, sla: Sla, on_created,
-                  trace: dict, force_new: bool = False, text: str | None = None) -> None:
+                  trace: dict, wake_outbox, force_new: bool = False, text: str | None = None) -> None:
     msg = incoming(message, clock.now())
     if text is not None:
         msg = msg.__class__(**{**msg.__dict__, "text": text})
@@ -48,19 +33,13 @@ async def take_in(message: Message, actor: people.Actor, lang: str, clock, setti
     if result.duplicate or result.incident is None:
         return
     trace["incident"] = result.incident.key
-    if result.created:
-        incident = await incidents.by_key(result.incident.key)
-        ack = ack_text(incident, lang, sla, settings)
-        if len(msg.text) > TEXT_LIMIT - 96:
-            ack += "\n" + t(lang, "intake.long_text")
-        sent = await respond(message, ack, reply_markup=priority_keyboard(incident.id))
-        await intake.record_bot_message(incident, message.chat.id, sent.message_id, ack, clock.now())
-    elif result.reopened:
+    wake_outbox()  # the acknowledgement, owed with the incident, goes out now
+    if result.reopened:
         await respond(message, t(lang, "intake.reopened", key=result.incident.key))
 
 
 async def chat_message(message: Message, actor: people.Actor, lang: str, clock, settings, sla: Sla,
-                       on_created, trace: dict) -> None:
+                       on_created, trace: dict, wake_outbox) -> None:
     if actor.chat is None:
         if message.chat.type == "private":
             await respond(message, help_text(actor.role, lang, False))
@@ -70,7 +49,7 @@ async def chat_message(message: Message, actor: people.Actor, lang: str, clock, 
     if actor.is_staff:
         await staff_answer(message, actor, clock)
         return
-    await take_in(message, actor, lang, clock, settings, sla, on_created, trace)
+    await take_in(message, actor, lang, clock, settings, sla, on_created, trace, wake_outbox)
 
 
 async def staff_answer(message: Message, actor: people.Actor, clock) -> None:
@@ -86,11 +65,12 @@ async def staff_answer(message: Message, actor: people.Actor, clock) -> None:
 
 
 async def new_incident(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
-                       settings, sla: Sla, on_created, trace: dict) -> None:
+                       settings, sla: Sla, on_created, trace: dict, wake_outbox) -> None:
     text = (command.args or "").strip()
     if not text:
         raise DeskError("usage.new")
-    await take_in(message, actor, lang, clock, settings, sla, on_created, trace, force_new=True, text=text)
+    await take_in(message, actor, lang, clock, settings, sla, on_created, trace, wake_outbox, force_new=True,
+                  text=text)
 
 
 async def status(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,

@@ -17,8 +17,8 @@ from domain import alerts, incidents, outbox, people
 from domain.errors import DeskError
 from domain.models import CustomerChat, Incident, IncidentMessage, Person
 from domain.sla import Sla
-from handlers.formatting import local, time_left
-from handlers.keyboards import rating_keyboard
+from handlers.formatting import local, time_left, zone_of
+from handlers.keyboards import priority_keyboard, rating_keyboard
 from locales import t
 
 FIRST_LINES = 3
@@ -60,12 +60,31 @@ def make_render(settings):
     return render_ping
 
 
+def ack_text(incident: Incident, lang: str, sla: Sla, settings) -> str:
+    zone = zone_of(incident.customer, settings)
+    text = t(lang, "intake.ack", key=incident.key, priority=incident.priority,
+             meaning=t(lang, f"priority.{incident.priority}"))
+    timing = sla.timing(incident.plan, incident.priority, incident.opened_at)
+    text += "\n" + t(lang, "intake.deadline", deadline=local(timing.deadline, zone), tz=zone.key)
+    if timing.clock_starts > incident.opened_at:
+        text += "\n" + t(lang, "intake.clock_starts", start=local(timing.clock_starts, zone))
+    if incident.plan == "warranty":
+        text += "\n\n" + t(lang, "intake.warranty")
+    return text
+
+
 def make_on_created(settings, sla: Sla):
     """Called inside intake's transaction when a message opened an incident: the notices are owed
     together with the incident, or not at all."""
     render = make_render(settings)
 
-    async def on_created(incident: Incident, now: datetime) -> None:
+    async def on_created(incident: Incident, message_id: int, now: datetime) -> None:
+        # The acknowledgement first: it replies to the customer's message and carries the P1–P4 buttons.
+        chat_lang = await customer_lang(incident, settings.default_lang)
+        await outbox.enqueue(incident.chat_id, ack_text(incident, chat_lang, sla, settings), now, kind="ack",
+                             rank=outbox.RANK_PING, reply_to=message_id, incident_id=incident.id,
+                             markup=priority_keyboard(incident.id).model_dump(exclude_none=True),
+                             dedupe=f"ack:{incident.id}")
         lang = settings.default_lang
         if settings.staff_chat_id:
             await outbox.enqueue(settings.staff_chat_id, t(lang, "intake.announce", key=incident.key,

@@ -40,7 +40,7 @@ async def test_customer_incident_lifecycle(stub, running_bot):
     assert "P4" in second["text"]
     # A reply to the first problem joins ACME-1 even though ACME-2 is the latest.
     await stub.send(GROUP, customer, "Ещё деталь к первому", reply_to_message=first)
-    assert not [c for c in stub.find("sendMessage", mark) if "ACME-1" in c.params.get("text", "")]
+    assert not [c for c in stub.find("sendMessage", mark) if "ACME-1 is registered" in c.params.get("text", "")]
 
     # An engineer joins the staff and answers; then resolves; the customer is asked to rate.
     mark = stub.mark()
@@ -50,7 +50,7 @@ async def test_customer_incident_lifecycle(stub, running_bot):
     await stub.send(ENGINEER, engineer, f"/start {token}")
     await stub.wait_text(ENGINEER, "engineer", since=mark)
     # The engineer's plain answer in the chat, replying to the second problem, is its first response.
-    question = stub.find("sendMessage", where=lambda p: "ACME-2" in p.get("text", ""))[0]
+    question = stub.find("sendMessage", where=lambda p: "ACME-2 is registered" in p.get("text", ""))[0]
     await stub.send(GROUP, engineer, "Отчёт настраивается в разделе «Экспорт»",
                     reply_to_message={"message_id": question.params["reply_parameters"]["message_id"], "date": 0,
                                       "chat": stub.chats[GROUP], "text": "x"})

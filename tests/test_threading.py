@@ -71,7 +71,7 @@ async def test_reply_to_a_message_the_bot_never_saw_falls_back_to_the_window(cha
 async def test_reply_to_the_bots_message_joins(chat):
     write = Writer(chat)
     first = await write("problem", T0)
-    await record_bot_message(first.incident, CHAT, 5000, "ack", T0)
+    await record_bot_message(first.incident.id, CHAT, 5000, "ack", T0)
     await write("other", T0 + timedelta(minutes=1), force_new=True)
     result = await write("re: ack", T0 + timedelta(minutes=2), reply_to=5000)
     assert result.incident.key == "ACME-1"
