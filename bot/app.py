@@ -15,7 +15,7 @@ from aiohttp import web
 from bot.db import close_database, open_database
 from bot.settings import Settings
 from bot.web import build_web_app
-from domain import incidents, people
+from domain import incidents, people, updates
 from domain.access import Role
 from domain.clock import Clock, SystemClock
 from domain.models import Person, Staff
@@ -111,7 +111,7 @@ async def poll(bot: Bot, dp: Dispatcher, stopping: asyncio.Event, timeout: int =
             failures = 0
         except TelegramAPIError as exc:
             failures += 1
-            delay = min(2 ** failures, 60)
+            delay = min(2 ** failures, 10)  # come back soon after Telegram does
             log.warning("getUpdates failed (%s); again in %ss", exc, delay)
             await _sleep_unless(stopping, delay)
             continue
@@ -171,6 +171,7 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
                                       allowed_updates=dp.resolve_used_update_types(), max_connections=1)
                 await stopping.wait()
             else:
+                await updates.release_unfinished()
                 await bot.delete_webhook(drop_pending_updates=False)
                 await poll(bot, dp, stopping)
         finally:

@@ -38,5 +38,10 @@ async def release(update_id: int) -> None:
     await ProcessedUpdate.filter(update_id=update_id, state="handling").delete()
 
 
+async def release_unfinished() -> int:
+    """Polling runs one instance: claims left `handling` at start belong to a process that died."""
+    return await ProcessedUpdate.filter(state="handling").delete()
+
+
 async def forget_old(now: datetime) -> int:
     return await ProcessedUpdate.filter(handled_at__lt=now - KEEP).delete()

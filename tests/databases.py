@@ -48,3 +48,17 @@ async def recreate_template() -> str:
     await _admin(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
     await _admin(f'CREATE DATABASE "{TEMPLATE}"')
     return url_for(TEMPLATE)
+
+
+async def fetch(url: str, sql: str) -> list[tuple]:
+    """Rows of a query against a test database, SQLite file or PostgreSQL."""
+    if url.startswith("sqlite://"):
+        import sqlite3
+
+        with sqlite3.connect(url.removeprefix("sqlite://").split("?")[0]) as connection:
+            return connection.execute(sql).fetchall()
+    connection = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+    try:
+        return [tuple(row) for row in await connection.fetch(sql)]
+    finally:
+        await connection.close()

@@ -50,6 +50,9 @@ class StubBotAPI:
         self.faults: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self.forbidden_chats: set[int] = set()
         self.delays: dict[str, float] = {}  # seconds a method takes to answer
+        self.outage_until = 0.0  # until then every method fails with the faults below, in turn
+        self.outage_faults: list[tuple[int, dict[str, Any]]] = []
+        self.outage_count = 0
         self.admin_in: set[int] = set()
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -92,6 +95,13 @@ class StubBotAPI:
             async with self._changed:
                 self.calls.append(Call(method, params))
                 self._changed.notify_all()
+        if self.outage_until > time.monotonic():
+            status, body = self.outage_faults[self.outage_count % len(self.outage_faults)]
+            self.outage_count += 1
+            if status == 0:
+                request.transport.close()
+                return web.Response(status=500)
+            return web.json_response(body, status=status)
         if method in self.delays:
             await asyncio.sleep(self.delays[method])
         fault = self.faults.get(method)
