@@ -79,9 +79,10 @@ class Background:
         self.stopping = asyncio.Event()
         self.task: asyncio.Task | None = None
 
-    def start(self) -> None:
+    def start(self, sole_instance: bool) -> None:
         self.scheduler.start()
-        self.task = asyncio.create_task(self.dispatcher.run(self.stopping), name="outbox")
+        self.task = asyncio.create_task(self.dispatcher.run(self.stopping, sole_instance=sole_instance),
+                                        name="outbox")
 
     async def stop(self) -> None:
         self.scheduler.shutdown(wait=False)
@@ -158,7 +159,7 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         await prepare(bot, settings, clock)
         background = Background(bot, dp, settings, clock)
         dp["wake_outbox"] = background.dispatcher.wake.set
-        background.start()
+        background.start(sole_instance=settings.mode == "polling")  # polling: one instance by construction
         runner = web.AppRunner(build_web_app(settings, dp, bot, background.heartbeat, clock), access_log=None,
                                shutdown_timeout=8)
         await runner.setup()

@@ -78,10 +78,16 @@ async def retry_later(row: Outbox, due_at: datetime, reason: str) -> None:
     await Outbox.filter(id=row.id).update(status="pending", due_at=due_at, error=reason[:500])
 
 
-async def release_stuck(now: datetime) -> int:
+async def release_stuck(now: datetime, sole_instance: bool = False) -> int:
     """Rows left `sending` by a process that died are sent again: a missed ping is worse than a repeat
-    in the narrow window between Telegram accepting a message and the row being marked sent."""
-    return await Outbox.filter(status="sending", claimed_at__lt=now - STUCK_AFTER).update(status="pending")
+    in the narrow window between Telegram accepting a message and the row being marked sent.
+
+    A sole instance (polling) knows at start that every such row is a dead process's; several instances
+    wait STUCK_AFTER, as a live one may be sending it right now."""
+    rows = Outbox.filter(status="sending")
+    if not sole_instance:
+        rows = rows.filter(claimed_at__lt=now - STUCK_AFTER)
+    return await rows.update(status="pending")
 
 
 async def reroute(row: Outbox, targets: list[int], note: str, now: datetime) -> None:

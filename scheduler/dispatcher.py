@@ -76,9 +76,13 @@ class Dispatcher:
         self.wake = asyncio.Event()
         self.sent = 0
 
-    async def run(self, stopping: asyncio.Event, idle: float = 0.5) -> None:
-        await outbox.release_stuck(self.clock.now())
+    async def run(self, stopping: asyncio.Event, idle: float = 0.5, sole_instance: bool = False) -> None:
+        await outbox.release_stuck(self.clock.now(), sole_instance)
+        rounds = 0
         while not stopping.is_set():
+            rounds += 1
+            if rounds % 240 == 0:  # now and then, rows of an instance that died meanwhile
+                await outbox.release_stuck(self.clock.now())
             try:
                 done = await self.drain_once()
             except Exception:
