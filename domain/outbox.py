@@ -40,8 +40,10 @@ async def claim(now: datetime, limit: int, skip_chats: set[int]) -> list[Outbox]
     """
     claimed = []
     async with in_transaction():
-        candidates = await (Outbox.filter(status="pending", due_at__lte=now).order_by("rank", "id")
-                            .limit(limit * 4).select_for_update(skip_locked=True))
+        due = Outbox.filter(status="pending", due_at__lte=now)
+        if skip_chats:  # chats that must wait are left out of the query: a flooded chat must not starve the rest
+            due = due.exclude(chat_id__in=list(skip_chats))
+        candidates = await due.order_by("rank", "id").limit(limit * 4).select_for_update(skip_locked=True)
         for row in candidates:
             if row.chat_id in skip_chats or len(claimed) >= limit:
                 continue

@@ -5,6 +5,12 @@ from __future__ import annotations
 from aiogram.filters import Command, CommandObject
 
 from domain.errors import DeskError
+from domain.text import clean
+
+
+def args_of(command: CommandObject) -> str:
+    """The command's argument text, storable as it is (see domain.text)."""
+    return clean(command.args or "")
 
 
 def split(command: CommandObject, minimum: int, maximum: int | None = None, *, rest: bool = False) -> list[str]:
@@ -13,7 +19,7 @@ def split(command: CommandObject, minimum: int, maximum: int | None = None, *, r
     With `rest`, the last argument takes the remainder of the line (names, texts), so `maximum` words
     are returned at most and the last may contain spaces.
     """
-    text = (command.args or "").strip()
+    text = args_of(command).strip()
     words = text.split(maxsplit=maximum - 1) if rest and maximum else text.split()
     if len(words) < minimum or (maximum is not None and len(words) > maximum):
         raise DeskError(f"usage.{command.command.lower()}")

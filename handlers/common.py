@@ -9,7 +9,7 @@ from aiogram.types import Message
 from domain import customers, invitations, people
 from domain.access import COMMANDS, Role, Where, commands_for
 from domain.errors import DeskError
-from handlers.args import split
+from handlers.args import args_of, split
 from handlers.menus import set_person_menu
 from handlers.replies import respond
 from locales import LANGS, t
@@ -42,7 +42,7 @@ async def start(message: Message, command: CommandObject, bot: Bot, actor: peopl
     private = message.chat.type == "private"
     if private:
         await people.mark_dm(actor.user_id, True, now)
-    payload = (command.args or "").strip()
+    payload = args_of(command).strip()
     if not payload:
         await respond(message, t(lang, "start.hello") + "\n\n" + help_text(actor.role, lang, not private))
         if private and actor.is_staff:

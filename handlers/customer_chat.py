@@ -11,6 +11,8 @@ from domain import inbox, incidents, intake, people
 from domain.errors import DeskError
 from domain.models import Incident
 from domain.sla import Sla
+from domain.text import clean
+from handlers.args import args_of
 from handlers.common import help_text
 from handlers.formatting import local, time_left, zone_of
 from handlers.incoming import incoming
@@ -66,7 +68,7 @@ async def staff_answer(message: Message, actor: people.Actor, clock) -> None:
 
 async def new_incident(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
                        settings, sla: Sla, on_created, trace: dict, wake_outbox) -> None:
-    text = (command.args or "").strip()
+    text = args_of(command).strip()
     if not text:
         raise DeskError("usage.new")
     await take_in(message, actor, lang, clock, settings, sla, on_created, trace, wake_outbox, force_new=True,
@@ -95,7 +97,7 @@ async def status(message: Message, command: CommandObject, actor: people.Actor, 
 
 
 async def edited(message: Message, clock) -> None:
-    text = message.text or message.caption or ""
+    text = clean(message.text or message.caption or "")
     await intake.record_edit(message.chat.id, message.message_id, text, clock.now())
 
 

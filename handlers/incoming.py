@@ -7,6 +7,7 @@ from datetime import datetime
 from aiogram.types import Message
 
 from domain.inbox import IncomingMessage
+from domain.text import clean
 
 ATTACHMENT_KINDS = ("document", "video", "voice", "audio", "sticker", "video_note", "animation")
 
@@ -28,11 +29,11 @@ def incoming(message: Message, now: datetime) -> IncomingMessage:
         chat_id=message.chat.id,
         message_id=message.message_id,
         user_id=user.id if user else None,
-        author=user.full_name if user else (message.chat.title or ""),
-        text=message.text or message.caption or "",
+        author=clean(user.full_name if user else (message.chat.title or "")),
+        text=clean(message.text or message.caption or ""),
         attachments=attachments_of(message),
         sent_at=message.date or now,
-        chat_title=message.chat.title or message.chat.full_name or "",
+        chat_title=clean(message.chat.title or message.chat.full_name or ""),
         reply_to=message.reply_to_message.message_id if message.reply_to_message else None,
         thread_id=message.message_thread_id if message.is_topic_message else None,
     )

@@ -21,6 +21,7 @@ import telemetry
 from domain import people, updates
 from domain.access import COMMANDS, check
 from domain.errors import DeskError
+from domain.text import clean
 from handlers.replies import respond
 from locales import t
 
@@ -96,7 +97,7 @@ class DeskMiddleware(BaseMiddleware):
         if user is None or chat is None or user.is_bot:
             return None  # channel posts, service messages from bots: nothing to do
         now = self.clock.now()
-        await people.seen(user.id, user.username, user.full_name, now)
+        await people.seen(user.id, user.username, clean(user.full_name), now)
         actor = await people.resolve_actor(user.id, chat.id, self.settings.lead_ids)
         lang = reply_lang(actor, chat.type, user.language_code, self.settings.default_lang)
         data.update(actor=actor, lang=lang, clock=self.clock, settings=self.settings)

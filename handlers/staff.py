@@ -11,7 +11,7 @@ from domain.customers import get_customer
 from domain.errors import DeskError
 from domain.models import Incident
 from domain.sla import Sla
-from handlers.args import cmd
+from handlers.args import args_of, cmd
 from handlers.customer_chat import priority_changed_text
 from handlers.formatting import local, short, time_left
 from handlers.pings import escalation_notice, resolved_notice, taken_notice
@@ -28,7 +28,7 @@ async def _target(message: Message, words: list[str]) -> tuple[Incident, list[st
 
 
 def _words(command: CommandObject) -> list[str]:
-    return (command.args or "").split()
+    return args_of(command).split()
 
 
 async def take(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock, settings) -> None:
@@ -47,12 +47,12 @@ async def take(message: Message, command: CommandObject, actor: people.Actor, la
 
 async def resolve(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
                   settings) -> None:
-    words = (command.args or "").split(maxsplit=1)
+    words = args_of(command).split(maxsplit=1)
     if words and incidents.looks_like_key(words[0]):
         incident, summary = await incidents.by_key(words[0]), (words[1] if len(words) > 1 else "")
     else:
         incident, _ = await _target(message, [])
-        summary = (command.args or "").strip()
+        summary = args_of(command).strip()
     resolved = await incidents.resolve(incident, actor.user_id, summary, clock.now(),
                                        resolved_notice(settings, clock.now(), summary))
     if message.chat.id != resolved.chat_id:
@@ -86,7 +86,7 @@ async def assign(message: Message, command: CommandObject, actor: people.Actor, 
 
 
 async def note(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock) -> None:
-    words = (command.args or "").split(maxsplit=1)
+    words = args_of(command).split(maxsplit=1)
     if len(words) != 2 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.note")
     incident = await incidents.by_key(words[0])
@@ -96,7 +96,7 @@ async def note(message: Message, command: CommandObject, actor: people.Actor, la
 
 async def escalate(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
                    settings) -> None:
-    words = (command.args or "").split(maxsplit=2)
+    words = args_of(command).split(maxsplit=2)
     if len(words) < 2 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.escalate")
     incident = await incidents.by_key(words[0])

@@ -69,15 +69,14 @@ def migrated_template(tmp_path_factory) -> str:
 async def db(tmp_path, migrated_template):
     """A migrated database for this test, opened for the domain services."""
     if databases.on_postgres():
-        url = await databases.create(template=databases.TEMPLATE)
+        url = databases.url_for(databases.TEMPLATE)
+        await databases.truncate_all(url)
     else:
         url = f"sqlite://{tmp_path}/desk.sqlite3"
         shutil.copy(migrated_template, url.removeprefix("sqlite://"))
     await open_database(url, apply_migrations=False)
     yield url
     await close_database()
-    if databases.on_postgres():
-        await databases.drop(url)
 
 
 class Desk:

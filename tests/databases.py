@@ -1,8 +1,8 @@
 """Test databases: SQLite files by default; PostgreSQL when TEST_DATABASE_URL names a server.
 
-With PostgreSQL, one template database is migrated by the real migrations per session, and every test
-gets its own database cloned from it (`CREATE DATABASE … TEMPLATE …`), or an empty one for tests that
-start the real program (it migrates at start).
+With PostgreSQL, one database is migrated by the real migrations per session and emptied before each
+test that uses it; tests that start the real program get an empty database of their own (it migrates
+at start).
 """
 
 from __future__ import annotations
@@ -42,6 +42,17 @@ async def create(template: str | None = None) -> str:
 async def drop(url: str) -> None:
     name = url.rpartition("/")[2]
     await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def truncate_all(url: str) -> None:
+    """Empty every table but the migrations' record: much faster than a new database per test."""
+    connection = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+    try:
+        tables = [r["tablename"] for r in await connection.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'tortoise_migrations'")]
+        await connection.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+    finally:
+        await connection.close()
 
 
 async def recreate_template() -> str:

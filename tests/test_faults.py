@@ -92,11 +92,11 @@ async def test_bot_api_failing_during_a_burst_and_due_pings(stub, tmp_path, data
     for n in range(100):
         await stub.send(groups[n % len(groups)], customer, f"message {n}: всё упало")
     await stub.wait_for("sendMessage", lambda p: "is registered" in p.get("text", ""), count=1, timeout=30)
-    # Twenty seconds of 429 with retry_after, 500 and dropped connections for every method, while the
+    # Fifteen seconds of 429 with retry_after, 500 and dropped connections for every method, while the
     # burst is being taken in and the reminders and breaches fall due.
     stub.outage_faults = [too_many_requests(2), SERVER_ERROR, DROP_CONNECTION]
-    stub.outage_until = time.monotonic() + 20
-    await asyncio.sleep(20)
+    stub.outage_until = time.monotonic() + 15
+    await asyncio.sleep(15)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         done = (await stored(database_url))[0] == 100 and len(acks(stub)) == len(groups)

@@ -123,3 +123,15 @@ async def test_pacer_spaces_messages_to_one_chat():
         await pacer.wait(ENGINEER)
     assert time.monotonic() - started >= 0.4
     assert ENGINEER in pacer.busy()
+
+
+async def test_a_flooded_chat_does_not_starve_the_others(desk):
+    paced = Pacer(per_second=10_000, private_gap=0, group_gap=3600, monotonic=lambda: desk.clock.now().timestamp())
+    dispatcher = Dispatcher(desk.bot, desk.clock, desk.settings, paced)
+    for n in range(200):
+        await outbox.enqueue(-100800, f"flood {n}", desk.clock.now(), kind="ack", rank=outbox.RANK_PING)
+    await outbox.enqueue(ENGINEER, "the ping behind the flood", desk.clock.now(), kind="ping", rank=outbox.RANK_PING)
+    for _ in range(3):
+        await dispatcher.drain_once()
+    assert len(delivered(desk, ENGINEER, "the ping behind the flood")) == 1
+    assert len([m for m in desk.stub.delivered if m["text"].startswith("flood")]) == 1  # the group waits its turn
