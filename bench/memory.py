@@ -18,6 +18,8 @@ sys.path.insert(0, str(ROOT))
 
 from bot.db import close_database, open_database  # noqa: E402
 from domain.models import Customer, Incident  # noqa: E402
+from domain.policy import load_policy  # noqa: E402
+from domain.sla import Sla  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.stub_api import TOKEN, StubBotAPI  # noqa: E402
 
@@ -26,10 +28,11 @@ async def fill(url: str, size: int) -> None:
     await open_database(url)
     now = datetime.now(UTC)
     customer = await Customer.create(code="MEM", name="Memory", plan="premium", created_at=now)
+    deadline = Sla(load_policy(None)).deadline("premium", "P3", now)  # as the bot computes it
     batch = []
     for n in range(1, size + 1):
         batch.append(Incident(key=f"MEM-{n}", number=n, customer=customer, plan="premium", chat_id=-100,
-                              title="problem", priority="P3", opened_at=now, deadline=now + timedelta(days=30),
+                              title="problem", priority="P3", opened_at=now, deadline=deadline,
                               next_due_at=now + timedelta(days=30), last_activity_at=now))
         if len(batch) == 5000:
             await Incident.bulk_create(batch)

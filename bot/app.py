@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import signal
 
@@ -15,7 +16,7 @@ from aiohttp import web
 from bot.db import close_database, open_database
 from bot.settings import Settings
 from bot.web import build_web_app
-from domain import incidents, people, updates
+from domain import claims, incidents, people, updates
 from domain.access import Role
 from domain.clock import Clock, SystemClock
 from domain.models import Person, Staff
@@ -151,9 +152,13 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
     await open_database(settings.database_url)
     try:
         await people.ensure_leads(settings.lead_ids, clock.now())
-        changed = await incidents.recompute_deadlines(Sla(settings.policy))
-        if changed:
-            log.info("the policy changed: %d open incidents got new deadlines", changed)
+        # Open incidents follow the policy in force: recomputed once per policy, not at every start.
+        policy_key = "policy:" + hashlib.sha256(repr(settings.policy).encode()).hexdigest()
+        if not await claims.done(policy_key):
+            changed = await incidents.recompute_deadlines(Sla(settings.policy))
+            await claims.mark_done(policy_key, clock.now())
+            if changed:
+                log.info("the policy changed: %d open incidents got new deadlines", changed)
         bot = build_bot(settings)
         dp = build_dispatcher(settings, clock)
         await prepare(bot, settings, clock)

@@ -4,12 +4,6 @@ from __future__ import annotations
 
 import io
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display: render to memory
-
-import matplotlib.pyplot as plt
-
 from domain.policy import PRIORITIES
 from domain.reports import Report
 
@@ -20,6 +14,12 @@ DPI = 100  # → 1000 × 700 pixels
 
 def render(report: Report, labels: dict[str, str]) -> bytes:
     """PNG bytes. `labels` holds the translated titles: title, weekly, reaction, minutes, target, met, late."""
+    # Imported when a chart is drawn: matplotlib costs about 40 MB of memory that most hours never need.
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render to memory
+    import matplotlib.pyplot as plt
+
     fig, (bars, dots) = plt.subplots(2, 1, figsize=SIZE, dpi=DPI)
     weeks = sorted(report.weekly)
     names = [w.strftime("%d.%m") for w in weeks]
