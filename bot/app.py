@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import signal
@@ -41,7 +42,7 @@ def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
     sla = Sla(settings.policy)
     # `wake_outbox` is replaced by the running dispatcher's wake-up; in tests it does nothing.
     dp = Dispatcher(sla=sla, on_created=make_on_created(settings, sla), wake_outbox=lambda: None)
-    dp.update.outer_middleware(OnceMiddleware(clock))
+    dp.update.outer_middleware(OnceMiddleware(clock, exclusive=settings.mode == "polling"))
     middleware = DeskMiddleware(settings, clock)
     for observer in (dp.message, dp.edited_message, dp.callback_query):
         observer.outer_middleware(middleware)
@@ -50,8 +51,8 @@ def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
     return dp
 
 
-async def prepare(bot: Bot, settings: Settings, clock: Clock) -> None:
-    """Start-up work against Telegram: identity, privacy check, command menus."""
+async def identify(bot: Bot) -> None:
+    """Who the bot is (a wrong token fails here, before anything else), and the privacy check."""
     me = await bot.get_me()
     log.info("running as @%s (id %s)", me.username, me.id)
     if not me.can_read_all_group_messages:
@@ -60,12 +61,20 @@ async def prepare(bot: Bot, settings: Settings, clock: Clock) -> None:
             "Turn it off in @BotFather (Bot Settings → Group Privacy) or make the bot an admin of each "
             "customer chat.", me.username,
         )
-    await set_default_menus(bot, settings.default_lang)
-    for member in await Staff.filter(active=True):
-        person = await Person.get_or_none(id=member.user_id)
-        role = Role.LEAD if member.user_id in settings.lead_ids else Role(member.role)
-        lang = (person.lang if person else None) or settings.default_lang
-        await set_person_menu(bot, member.user_id, role, lang)
+
+
+async def set_menus(bot: Bot, settings: Settings) -> None:
+    """Command menus: a call per staff member, so they are set beside the polling, not before it —
+    a restart takes customers' messages again as soon as it can."""
+    try:
+        await set_default_menus(bot, settings.default_lang)
+        for member in await Staff.filter(active=True):
+            person = await Person.get_or_none(id=member.user_id)
+            role = Role.LEAD if member.user_id in settings.lead_ids else Role(member.role)
+            lang = (person.lang if person else None) or settings.default_lang
+            await set_person_menu(bot, member.user_id, role, lang)
+    except Exception:
+        log.exception("setting the command menus failed; they are set again at the next start")
 
 
 class Background:
@@ -161,7 +170,8 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
                 log.info("the policy changed: %d open incidents got new deadlines", changed)
         bot = build_bot(settings)
         dp = build_dispatcher(settings, clock)
-        await prepare(bot, settings, clock)
+        await identify(bot)
+        menus = asyncio.create_task(set_menus(bot, settings), name="menus")
         background = Background(bot, dp, settings, clock)
         dp["wake_outbox"] = background.dispatcher.wake.set
         background.start(sole_instance=settings.mode == "polling")  # polling: one instance by construction
@@ -183,6 +193,9 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         finally:
             log.info("stopping: finishing the work in hand")
             await runner.cleanup()  # webhook requests in flight finish first
+            menus.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await menus
             await background.stop()
             await bot.session.close()
     finally:

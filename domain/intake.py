@@ -121,8 +121,7 @@ async def record_customer_message(msg: IncomingMessage, chat: CustomerChat, sla:
 
 async def _record(msg: IncomingMessage, chat: CustomerChat, sla: Sla, windows: Windows, now: datetime,
                   force_new: bool) -> IntakeResult:
-    if await IncidentMessage.exists(chat_id=msg.chat_id, message_id=msg.message_id):
-        return IntakeResult(None, duplicate=True)
+    # A message seen before fails on the (chat_id, message_id) key at `_store`, rolling all of this back.
     incident, reopen = (None, False) if force_new else await _thread(msg, windows, now)
     created = incident is None
     if created:
@@ -142,11 +141,13 @@ async def _record(msg: IncomingMessage, chat: CustomerChat, sla: Sla, windows: W
                                    data={"priority": incident.priority, "expired": expired})
     else:
         incident.last_activity_at = now
+        changed = ["last_activity_at"]
         if reopen:
             incident.status, incident.resolved_at = "in_progress", None
+            changed += ["status", "resolved_at"]
             await IncidentEvent.create(incident=incident, at=now, actor_id=msg.user_id, kind="reopened",
                                        data={"by_reply": True})
-        await incident.save()
+        await incident.save(update_fields=changed)
     await _store(incident, msg, "customer")
     return IntakeResult(incident, created=created, reopened=reopen)
 

@@ -29,24 +29,32 @@ class Actor:
 
 
 async def seen(user_id: int, username: str | None, full_name: str, now: datetime) -> Person:
-    """Remember a person (and their current username) so `@username` resolves later."""
+    """Remember a person (and their current username) so `@username` resolves later. Writes only when
+    something changed: this runs for every update."""
     username = username.lower() if username else None
+    full_name = full_name[:256]
     person = await Person.get_or_none(id=user_id)
     if person is None:
         person, _ = await Person.get_or_create(
-            id=user_id, defaults={"username": username, "full_name": full_name[:256], "last_seen": now}
+            id=user_id, defaults={"username": username, "full_name": full_name, "last_seen": now}
         )
-    elif person.username != username or person.full_name != full_name[:256]:
-        person.username, person.full_name, person.last_seen = username, full_name[:256], now
+    elif person.username != username or person.full_name != full_name:
+        renamed = person.username != username
+        person.username, person.full_name, person.last_seen = username, full_name, now
         await person.save(update_fields=["username", "full_name", "last_seen"])
+        if not renamed:
+            return person
+    else:
+        return person
     if username:
         # A username belongs to one account at a time: forget it on whoever had it before.
         await Person.filter(username=username).exclude(id=user_id).update(username=None)
     return person
 
 
-async def resolve_actor(user_id: int, chat_id: int, lead_ids: frozenset[int]) -> Actor:
-    person = await Person.get_or_none(id=user_id)
+async def resolve_actor(user_id: int, chat_id: int, lead_ids: frozenset[int], person: Person | None = None) -> Actor:
+    if person is None:
+        person = await Person.get_or_none(id=user_id)
     staff = await Staff.get_or_none(user_id=user_id, active=True)
     chat = await CustomerChat.get_or_none(chat_id=chat_id).select_related("customer")
     if user_id in lead_ids:

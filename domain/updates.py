@@ -4,6 +4,11 @@ An instance claims the update id before handling it (`handling`), and marks it `
 delivery finds the claim and is skipped. If the handler fails, the claim is released so a redelivery
 is handled; if the process dies mid-way, the claim goes stale after STALE and a redelivery takes it
 over: an update is retried, never dropped.
+
+A polling instance is the only one taking updates, so nobody can be handling the same update at the
+same time: it checks for a `done` row before handling and writes it after (one write, not two). A
+crash between the work and that row is the same window as with a claim: the update is handled again
+after the restart (intake's unique message key makes that a no-op for customer messages).
 """
 
 from __future__ import annotations
@@ -28,6 +33,18 @@ async def claim(update_id: int, now: datetime) -> bool:
     taken = await ProcessedUpdate.filter(update_id=update_id, state="handling",
                                          handled_at__lt=now - STALE).update(handled_at=now)
     return bool(taken)
+
+
+async def handled(update_id: int) -> bool:
+    return await ProcessedUpdate.exists(update_id=update_id, state="done")
+
+
+async def record(update_id: int, now: datetime) -> None:
+    """Sole instance: the update was handled."""
+    try:
+        await ProcessedUpdate.create(update_id=update_id, state="done", handled_at=now)
+    except IntegrityError:  # a claim left by an earlier webhook run
+        await finish(update_id, now)
 
 
 async def finish(update_id: int, now: datetime) -> None:

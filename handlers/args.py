@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
 
 from domain.errors import DeskError
 from domain.text import clean
@@ -24,6 +25,11 @@ def split(command: CommandObject, minimum: int, maximum: int | None = None, *, r
     if len(words) < minimum or (maximum is not None and len(words) > maximum):
         raise DeskError(f"usage.{command.command.lower()}")
     return words
+
+
+def looks_like_command(message: Message) -> bool:
+    """A router of commands only filters on this first: one check per message instead of one per command."""
+    return (message.text or message.caption or "").startswith("/")
 
 
 def cmd(name: str) -> Command:

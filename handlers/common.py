@@ -9,7 +9,7 @@ from aiogram.types import Message
 from domain import customers, invitations, people
 from domain.access import COMMANDS, Role, Where, commands_for
 from domain.errors import DeskError
-from handlers.args import args_of, split
+from handlers.args import args_of, looks_like_command, split
 from handlers.menus import set_person_menu
 from handlers.replies import respond
 from locales import LANGS, t
@@ -84,6 +84,7 @@ async def set_lang(message: Message, command: CommandObject, actor: people.Actor
 
 def build_router() -> Router:
     router = Router(name="common")
+    router.message.filter(looks_like_command)
     router.message.register(start, CommandStart())
     router.message.register(show_help, Command("help", ignore_case=True))
     router.message.register(set_lang, Command("lang", ignore_case=True))

@@ -16,7 +16,7 @@ from domain.durations import format_duration
 from domain.errors import DeskError
 from domain.models import Customer, Person
 from domain.policy import format_days, format_hours
-from handlers.args import cmd, split
+from handlers.args import cmd, looks_like_command, split
 from handlers.common import privacy_warning
 from handlers.menus import set_person_menu
 from handlers.replies import respond
@@ -211,6 +211,7 @@ async def sla_policy(message: Message, command: CommandObject, lang: str, sla) -
 
 def build_router() -> Router:
     router = Router(name="lead_admin")
+    router.message.filter(looks_like_command)
     router.message.register(customer_add, cmd("customer_add"))
     router.message.register(customer_list, cmd("customers"))
     router.message.register(customer_show, cmd("customer"))

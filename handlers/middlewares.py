@@ -57,16 +57,18 @@ def command_of(message: Message, bot_username: str | None) -> str | None:
 
 
 class OnceMiddleware(BaseMiddleware):
-    """Outer middleware on updates: handle each update id once, count it, and log one line for it."""
+    """Outer middleware on updates: handle each update id once, count it, and log one line for it.
+    `exclusive` (polling) means no other instance takes updates: see `domain.updates`."""
 
-    def __init__(self, clock: Any) -> None:
+    def __init__(self, clock: Any, exclusive: bool = False) -> None:
         self.clock = clock
+        self.exclusive = exclusive
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         update_id = getattr(event, "update_id", None)
         if update_id is None:
             return await handler(event, data)
-        if not await updates.claim(update_id, self.clock.now()):
+        if not await self._claim(update_id):
             log.info("update %s: handled already or being handled elsewhere; skipped", update_id)
             return None
         started = time.monotonic()
@@ -76,13 +78,22 @@ class OnceMiddleware(BaseMiddleware):
             result = await handler(event, data)
         except Exception:
             telemetry.HANDLER_ERRORS.inc()
-            await updates.release(update_id)  # so that a redelivery is handled
+            if not self.exclusive:
+                await updates.release(update_id)  # so that a redelivery is handled
             raise
-        await updates.finish(update_id, self.clock.now())
+        if self.exclusive:
+            await updates.record(update_id, self.clock.now())
+        else:
+            await updates.finish(update_id, self.clock.now())
         telemetry.UPDATES.inc()
         log.info("update %s (%s)%s handled in %.0f ms", update_id, event.event_type,
                  f" incident {trace['incident']}" if "incident" in trace else "", (time.monotonic() - started) * 1000)
         return result
+
+    async def _claim(self, update_id: int) -> bool:
+        if self.exclusive:
+            return not await updates.handled(update_id)
+        return await updates.claim(update_id, self.clock.now())
 
 
 class DeskMiddleware(BaseMiddleware):
@@ -97,8 +108,8 @@ class DeskMiddleware(BaseMiddleware):
         if user is None or chat is None or user.is_bot:
             return None  # channel posts, service messages from bots: nothing to do
         now = self.clock.now()
-        await people.seen(user.id, user.username, clean(user.full_name), now)
-        actor = await people.resolve_actor(user.id, chat.id, self.settings.lead_ids)
+        person = await people.seen(user.id, user.username, clean(user.full_name), now)
+        actor = await people.resolve_actor(user.id, chat.id, self.settings.lead_ids, person)
         lang = reply_lang(actor, chat.type, user.language_code, self.settings.default_lang)
         data.update(actor=actor, lang=lang, clock=self.clock, settings=self.settings)
 

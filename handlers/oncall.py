@@ -10,7 +10,7 @@ from aiogram.types import Message
 
 from domain import oncall, people
 from domain.errors import DeskError
-from handlers.args import cmd, split
+from handlers.args import cmd, looks_like_command, split
 from handlers.formatting import local
 from handlers.replies import respond
 from locales import t
@@ -102,6 +102,7 @@ async def schedule(message: Message, command: CommandObject, lang: str, clock, s
 
 def build_router() -> Router:
     router = Router(name="oncall")
+    router.message.filter(looks_like_command)
     router.message.register(rotation, cmd("rotation"))
     router.message.register(override, cmd("override"))
     router.message.register(overrides, cmd("overrides"))

@@ -13,7 +13,7 @@ from domain import customers, outbox, report_chart, reports
 from domain.errors import DeskError
 from domain.models import Customer, CustomerChat
 from domain.policy import HA_SETUPS, PLANS
-from handlers.args import cmd, split
+from handlers.args import cmd, looks_like_command, split
 from handlers.formatting import zone_of
 from handlers.lead_admin import money
 from handlers.replies import respond
@@ -117,6 +117,7 @@ async def announce(message: Message, command: CommandObject, lang: str, clock, s
 
 def build_router() -> Router:
     router = Router(name="reports")
+    router.message.filter(looks_like_command)
     router.message.register(report, cmd("report"))
     router.message.register(sla_report, cmd("sla_report"))
     router.message.register(export, cmd("export"))

@@ -11,7 +11,7 @@ from domain.customers import get_customer
 from domain.errors import DeskError
 from domain.models import Incident
 from domain.sla import Sla
-from handlers.args import args_of, cmd
+from handlers.args import args_of, cmd, looks_like_command
 from handlers.customer_chat import priority_changed_text
 from handlers.formatting import local, short, time_left
 from handlers.pings import escalation_notice, resolved_notice, taken_notice
@@ -177,6 +177,7 @@ async def my_list(message: Message, command: CommandObject, actor: people.Actor,
 
 def build_router() -> Router:
     router = Router(name="staff")
+    router.message.filter(looks_like_command)
     router.message.register(take, cmd("take"))
     router.message.register(resolve, cmd("resolve"))
     router.message.register(reopen, cmd("reopen"))

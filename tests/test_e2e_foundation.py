@@ -25,6 +25,10 @@ async def running_bot(stub, tmp_path, database_url):
 
 
 async def test_team_sets_up_a_customer_and_staff(stub, running_bot, tmp_path):
+    # Beside the polling, the command menus are set: the lead's own and the defaults.
+    await stub.wait_for("setMyCommands", lambda p: p.get("scope", {}).get("chat_id") == LEAD, timeout=10)
+    assert stub.find("setMyCommands", where=lambda p: p.get("scope", {}).get("type") == "default")
+
     # A lead creates a customer.
     mark = stub.mark()
     await stub.send(LEAD, lead, "/customer_add acme 24x7 Acme Corporation")
