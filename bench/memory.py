@@ -3,7 +3,8 @@
     .venv/bin/python bench/memory.py [N]
 
 Fills a fresh SQLite database with N open incidents (their pings not yet due), starts `python -m bot`
-against the stub Bot API server, lets it poll and tick for a few seconds, and prints its VmRSS.
+against the stub Bot API server, lets it poll and tick for a few seconds, and prints its VmRSS beside
+that of the bare aiogram echo bot (bench/echo_bot.py) on the same stub: the framework's own share.
 """
 
 import asyncio
@@ -61,10 +62,23 @@ async def main(size: int) -> None:
         proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", env=env, cwd=folder)
         await stub.wait_for("getUpdates", timeout=60)
         await asyncio.sleep(5)  # a few ticks and polls
-        print(f"resident memory with {size:,} open incidents: {rss_mb(proc.pid):.0f} MB")
+        desk = rss_mb(proc.pid)
         proc.terminate()
         await proc.wait()
+        echo = await subprocess_rss([str(ROOT / "bench" / "echo_bot.py")], env, stub)
+        print(f"resident memory with {size:,} open incidents: {desk:.0f} MB (bare aiogram echo bot: {echo:.0f} MB)")
         await stub.stop()
+
+
+async def subprocess_rss(args: list[str], env: dict[str, str], stub: StubBotAPI) -> float:
+    stub.calls.clear()
+    proc = await asyncio.create_subprocess_exec(sys.executable, *args, env=env)
+    await stub.wait_for("getUpdates", timeout=60)
+    await asyncio.sleep(5)
+    rss = rss_mb(proc.pid)
+    proc.terminate()
+    await proc.wait()
+    return rss
 
 
 if __name__ == "__main__":

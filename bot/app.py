@@ -41,7 +41,8 @@ def build_bot(settings: Settings) -> Bot:
 def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
     sla = Sla(settings.policy)
     # `wake_outbox` is replaced by the running dispatcher's wake-up; in tests it does nothing.
-    dp = Dispatcher(sla=sla, on_created=make_on_created(settings, sla), wake_outbox=lambda: None)
+    # No FSM: nothing here is a conversation with steps, and it costs a lookup per update.
+    dp = Dispatcher(sla=sla, on_created=make_on_created(settings, sla), wake_outbox=lambda: None, disable_fsm=True)
     dp.update.outer_middleware(OnceMiddleware(clock, exclusive=settings.mode == "polling"))
     middleware = DeskMiddleware(settings, clock)
     for observer in (dp.message, dp.edited_message, dp.callback_query):
@@ -83,8 +84,8 @@ class Background:
     def __init__(self, bot: Bot, dp: Dispatcher, settings: Settings, clock: Clock) -> None:
         self.heartbeat = Heartbeat()
         self.leader = leader_for(settings.database_url)
-        tick = Tick(settings, clock, dp["sla"], make_render(settings), self.heartbeat, self.leader)
-        self.scheduler = build_scheduler(tick, settings.scheduler_tick, clock)
+        self.tick = Tick(settings, clock, dp["sla"], make_render(settings), self.heartbeat, self.leader)
+        self.scheduler = build_scheduler(self.tick, settings.scheduler_tick, clock)
         self.dispatcher = OutboxDispatcher(bot, clock, settings)
         self.stopping = asyncio.Event()
         self.task: asyncio.Task | None = None
@@ -96,6 +97,8 @@ class Background:
 
     async def stop(self) -> None:
         self.scheduler.shutdown(wait=False)
+        async with self.tick.running:  # no new tick starts now; the one in hand finishes
+            pass
         self.stopping.set()
         if self.task is not None:
             await self.task

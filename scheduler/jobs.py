@@ -3,6 +3,7 @@ writes what the desk owes to the outbox; the dispatcher sends it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -41,8 +42,13 @@ class Tick:
                  leader: AlwaysLeader | PostgresLeader | None = None) -> None:
         self.settings, self.clock, self.sla, self.render, self.heartbeat = settings, clock, sla, render, heartbeat
         self.leader = leader or AlwaysLeader()
+        self.running = asyncio.Lock()  # a stop waits for the tick in hand before the database closes
 
     async def run(self) -> None:
+        async with self.running:
+            await self._run()
+
+    async def _run(self) -> None:
         now = self.clock.now()
         try:
             if not await self.leader.holds():  # another instance runs the jobs; this one stays ready
