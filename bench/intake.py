@@ -29,7 +29,11 @@ from tests.stub_api import TOKEN, StubBotAPI  # noqa: E402
 
 LEAD = 1001
 lead = StubBotAPI.user(LEAD, "lead")
-client = StubBotAPI.user(3003, "client")
+
+
+def client(chat: int) -> dict:
+    """Each chat's own customer: as in life, different people write in different customer chats."""
+    return StubBotAPI.user(3000 - chat, f"client{-chat}")
 
 
 async def spawn(args: list[str], env: dict[str, str], folder: Path) -> asyncio.subprocess.Process:
@@ -62,7 +66,8 @@ async def dutydesk_throughput(n: int, folder: Path) -> tuple[float, float]:
         stub.chat(chat, f"Bench {chat}")
         await stub.send(chat, lead, "/bind BENCH")
     await stub.wait_for("sendMessage", lambda p: "now connected" in p.get("text", ""), count=len(chats), timeout=120)
-    messages = [stub.make_message(chats[i % len(chats)], client, f"message {i}: отчёт не строится") for i in range(n)]
+    messages = [stub.make_message(chats[i % len(chats)], client(chats[i % len(chats)]),
+                                  f"message {i}: отчёт не строится") for i in range(n)]
     begin = time.monotonic()
     for message in messages:
         await stub.feed({"message": message})
@@ -84,7 +89,8 @@ async def echo_throughput(n: int, folder: Path) -> tuple[float, float]:
     await stub.wait_for("getUpdates", timeout=60)
     startup = time.monotonic() - started
     chats = [-1001000000 - i for i in range(max(1, n // 20))]
-    messages = [stub.make_message(chats[i % len(chats)], client, f"message {i}") for i in range(n)]
+    messages = [stub.make_message(chats[i % len(chats)], client(chats[i % len(chats)]), f"message {i}")
+                for i in range(n)]
     begin = time.monotonic()
     for message in messages:
         await stub.feed({"message": message})
@@ -113,7 +119,7 @@ async def latency(folder: Path, rate: int, seconds: int = 10) -> tuple[float, fl
     begin = time.monotonic()
     for i, chat in enumerate(chats):
         await asyncio.sleep(max(0.0, begin + i / rate - time.monotonic()))
-        message = stub.make_message(chat, client, f"problem {i}")
+        message = stub.make_message(chat, client(chat), f"problem {i}")
         offered[message["message_id"]] = time.monotonic()
         await stub.feed({"message": message})
     await stub.wait_for("sendMessage", lambda p: "is registered" in p.get("text", ""), count=total, timeout=600)

@@ -12,6 +12,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError
+from aiogram.types import Message, Update
 from aiohttp import web
 
 from bot.db import close_database, open_database
@@ -105,10 +106,43 @@ class Background:
         await self.leader.close()
 
 
+def lanes_of(updates: list[Update]) -> list[list[Update]]:
+    """Split a batch into lanes handled side by side: updates that share a chat or a person stay in one
+    lane, in Telegram's order (a lead's /customer_add in private comes before their /bind in the group)."""
+    parent: dict[tuple[str, int], tuple[str, int]] = {}
+
+    def root(key: tuple[str, int]) -> tuple[str, int]:
+        while parent.setdefault(key, key) != key:
+            key = parent[key]
+        return key
+
+    keys = []
+    for update in updates:
+        try:
+            event = update.event
+        except LookupError:  # a kind of update this aiogram does not know: a lane of its own
+            event = None
+        message = event if isinstance(event, Message) else getattr(event, "message", None)
+        chat = getattr(message, "chat", None)
+        user = getattr(event, "from_user", None)
+        mine: list[tuple[str, int]] = [("chat", chat.id)] if chat is not None else []
+        mine += [("user", user.id)] if user is not None else []
+        mine = mine or [("update", update.update_id)]
+        for other in mine[1:]:
+            parent[root(other)] = root(mine[0])
+        keys.append(mine[0])
+    lanes: dict[tuple[str, int], list[Update]] = {}
+    for update, key in zip(updates, keys, strict=True):
+        lanes.setdefault(root(key), []).append(update)
+    return list(lanes.values())
+
+
 async def poll(bot: Bot, dp: Dispatcher, stopping: asyncio.Event, timeout: int = 25) -> None:
     """Long polling that never drops an update: each one is handled (retried while handling fails)
-    before the next `getUpdates` confirms it, in Telegram's order, one at a time — a follow-up never
-    overtakes the message that opened its incident. A stop request ends the loop between updates."""
+    before the next `getUpdates` confirms it. Within a chat, updates are handled one at a time in
+    Telegram's order — a follow-up never overtakes the message that opened its incident; unrelated
+    chats of one batch are handled side by side (`lanes_of`). A stop request ends the loop between
+    updates."""
     offset: int | None = None
     allowed = dp.resolve_used_update_types()
     failures = 0
@@ -129,19 +163,31 @@ async def poll(bot: Bot, dp: Dispatcher, stopping: asyncio.Event, timeout: int =
             log.warning("getUpdates failed (%s); again in %ss", exc, delay)
             await _sleep_unless(stopping, delay)
             continue
-        for update in updates:
-            attempt = 0
-            while True:
-                try:
-                    await dp.feed_update(bot, update)
-                    break
-                except Exception:
-                    attempt += 1
-                    delay = min(2 ** attempt, 30)
-                    log.exception("update %s failed (attempt %d); retrying in %ss", update.update_id, attempt, delay)
-                    if await _sleep_unless(stopping, delay):
-                        return  # unconfirmed: Telegram delivers it again after the restart
-            offset = update.update_id + 1
+        lanes = lanes_of(updates)
+        finished = await asyncio.gather(*(_handle_lane(bot, dp, lane, stopping) for lane in lanes))
+        if not all(finished):
+            return  # unconfirmed: Telegram delivers them again after the restart (handled ones are skipped)
+        if updates:
+            offset = updates[-1].update_id + 1
+
+
+async def _handle_lane(bot: Bot, dp: Dispatcher, lane: list[Update], stopping: asyncio.Event) -> bool:
+    """One chat's updates in order; False when a stop came first."""
+    for update in lane:
+        if stopping.is_set():
+            return False
+        attempt = 0
+        while True:
+            try:
+                await dp.feed_update(bot, update)
+                break
+            except Exception:
+                attempt += 1
+                delay = min(2 ** attempt, 30)
+                log.exception("update %s failed (attempt %d); retrying in %ss", update.update_id, attempt, delay)
+                if await _sleep_unless(stopping, delay):
+                    return False
+    return True
 
 
 async def _sleep_unless(stopping: asyncio.Event, seconds: float) -> bool:

@@ -1,0 +1,54 @@
+"""How a batch of updates is split into lanes handled side by side (bot.app.lanes_of)."""
+
+from aiogram.types import Update
+
+from bot.app import lanes_of
+from tests.stub_api import StubBotAPI
+
+stub = StubBotAPI()
+LEAD, ALICE, BOB = StubBotAPI.user(1001), StubBotAPI.user(2001), StubBotAPI.user(2002)
+GROUP_A, GROUP_B, GROUP_C = -1001, -1002, -1003
+
+
+def message(update_id: int, chat: int, user: dict, text: str = "hello") -> Update:
+    return Update.model_validate({"update_id": update_id, "message": stub.make_message(chat, user, text)})
+
+
+def ids(lanes: list[list[Update]]) -> list[list[int]]:
+    return sorted([u.update_id for u in lane] for lane in lanes)
+
+
+def test_one_chat_stays_in_order_in_one_lane():
+    batch = [message(1, GROUP_A, ALICE), message(2, GROUP_A, BOB), message(3, GROUP_A, ALICE)]
+    assert ids(lanes_of(batch)) == [[1, 2, 3]]
+
+
+def test_unrelated_chats_get_lanes_of_their_own():
+    batch = [message(1, GROUP_A, ALICE), message(2, GROUP_B, BOB), message(3, GROUP_A, ALICE)]
+    assert ids(lanes_of(batch)) == [[1, 3], [2]]
+
+
+def test_one_person_in_two_chats_stays_in_order():
+    # A lead creates a customer in private, then binds a group: the bind must see the customer.
+    batch = [message(1, LEAD["id"], LEAD, "/customer_add ACME 8x5 Acme"), message(2, GROUP_A, LEAD, "/bind ACME"),
+             message(3, GROUP_B, BOB)]
+    assert ids(lanes_of(batch)) == [[1, 2], [3]]
+
+
+def test_lanes_join_through_a_person_who_links_them():
+    # Alice writes in A, Bob in B, then Bob in A: all three are one lane, in the batch's order.
+    batch = [message(1, GROUP_A, ALICE), message(2, GROUP_B, BOB), message(3, GROUP_A, BOB),
+             message(4, GROUP_C, StubBotAPI.user(2003))]
+    assert ids(lanes_of(batch)) == [[1, 2, 3], [4]]
+
+
+def test_a_button_press_joins_its_chat():
+    shown = stub.make_message(GROUP_A, StubBotAPI.user(999000), "ACME-1 is registered")
+    press = Update.model_validate({"update_id": 2, "callback_query": {
+        "id": "q", "from": BOB, "chat_instance": "1", "data": "x", "message": shown}})
+    assert ids(lanes_of([message(1, GROUP_A, ALICE), press])) == [[1, 2]]
+
+
+def test_an_update_without_chat_or_person_is_a_lane_of_its_own():
+    unknown = Update.model_validate({"update_id": 5})  # a kind of update this aiogram does not know
+    assert ids(lanes_of([unknown, message(6, GROUP_A, ALICE)])) == [[5], [6]]
