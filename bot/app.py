@@ -106,6 +106,11 @@ class Background:
         await self.leader.close()
 
 
+# Lanes handled at once. More only lengthen the queue for the database (one SQLite connection, a small
+# PostgreSQL pool) in front of the scheduler's tick and the outbox, whose pings must not wait.
+LANES = 8
+
+
 def lanes_of(updates: list[Update]) -> list[list[Update]]:
     """Split a batch into lanes handled side by side: updates that share a chat or a person stay in one
     lane, in Telegram's order (a lead's /customer_add in private comes before their /bind in the group)."""
@@ -163,16 +168,22 @@ async def poll(bot: Bot, dp: Dispatcher, stopping: asyncio.Event, timeout: int =
             log.warning("getUpdates failed (%s); again in %ss", exc, delay)
             await _sleep_unless(stopping, delay)
             continue
-        lanes = lanes_of(updates)
-        finished = await asyncio.gather(*(_handle_lane(bot, dp, lane, stopping) for lane in lanes))
+        gate = asyncio.Semaphore(LANES)
+        finished = await asyncio.gather(*(_handle_lane(bot, dp, lane, stopping, gate) for lane in lanes_of(updates)))
         if not all(finished):
             return  # unconfirmed: Telegram delivers them again after the restart (handled ones are skipped)
         if updates:
             offset = updates[-1].update_id + 1
 
 
-async def _handle_lane(bot: Bot, dp: Dispatcher, lane: list[Update], stopping: asyncio.Event) -> bool:
+async def _handle_lane(bot: Bot, dp: Dispatcher, lane: list[Update], stopping: asyncio.Event,
+                       gate: asyncio.Semaphore) -> bool:
     """One chat's updates in order; False when a stop came first."""
+    async with gate:
+        return await _handle_in_order(bot, dp, lane, stopping)
+
+
+async def _handle_in_order(bot: Bot, dp: Dispatcher, lane: list[Update], stopping: asyncio.Event) -> bool:
     for update in lane:
         if stopping.is_set():
             return False

@@ -25,6 +25,7 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, ReplyParameters
+from tortoise.transactions import in_transaction
 
 import telemetry
 from domain import intake, outbox, people
@@ -133,11 +134,12 @@ class Dispatcher:
             await outbox.retry_later(row, self.clock.now() + timedelta(seconds=delay), str(exc))
             log.warning("outbox %s: %s; retry in %ss", row.id, type(exc).__name__, delay)
         else:
-            await outbox.mark_sent(row, message.message_id, self.clock.now())
-            if (row.incident_id is not None and row.chat_id <= 0) or row.kind == "ack":
-                # A message in the incident's chat: a customer's reply to it threads into the incident.
-                await intake.record_bot_message(row.incident_id, row.chat_id, message.message_id, row.text,
-                                                self.clock.now())
+            async with in_transaction():  # one commit: under an intake burst every round trip waits its turn
+                await outbox.mark_sent(row, message.message_id, self.clock.now())
+                if (row.incident_id is not None and row.chat_id <= 0) or row.kind == "ack":
+                    # A message in the incident's chat: a customer's reply to it threads into the incident.
+                    await intake.record_bot_message(row.incident_id, row.chat_id, message.message_id, row.text,
+                                                    self.clock.now())
             self.sent += 1
             telemetry.SENT.labels(row.kind).inc()
             log.info("sent %s #%s to chat %s (incident %s) in %.0f ms", row.kind, row.id, row.chat_id,
