@@ -137,16 +137,17 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as first, tempfile.TemporaryDirectory() as second:
         desk, startup = await dutydesk_throughput(n, Path(first))
         echo, echo_startup = await echo_throughput(n, Path(second))
-    print(f"intake: DutyDesk {desk:.0f} msg/s, echo bot {echo:.0f} msg/s, ratio {desk / echo:.2f}; "
-          f"start-up to first getUpdates: DutyDesk {startup:.2f} s, echo bot {echo_startup:.2f} s")
+    line = (f"intake: DutyDesk {desk:.0f} msg/s, echo bot {echo:.0f} msg/s, ratio {desk / echo:.2f}; "
+            f"start-up to first getUpdates: DutyDesk {startup:.2f} s, echo bot {echo_startup:.2f} s")
     if os.environ.get("BENCH_DATABASE_URL"):
-        print("(latency runs skipped with BENCH_DATABASE_URL: each needs a fresh database)")
+        print(line + " (latency runs skipped with BENCH_DATABASE_URL: each needs a fresh database)")
         return
     for rate in (25, 100):
         with tempfile.TemporaryDirectory() as folder:
             p50, p99, achieved = await latency(Path(folder), rate)
-        print(f"update→acknowledgement offered {rate} msg/s (acknowledged {achieved:.0f} msg/s): "
-              f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+        line += (f"; update→acknowledgement at {rate} msg/s offered ({achieved:.0f}/s acknowledged): "
+                 f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+    print(line)
 
 
 if __name__ == "__main__":

@@ -101,9 +101,9 @@ async def main(sizes: list[int]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         results = {size: await measure(size, Path(folder)) for size in sizes}
     base_idle, base_busy = results[sizes[0]]
-    for size, (idle, busy) in results.items():
-        print(f"tick with {size:>9,} open incidents: idle {idle * 1000:7.2f} ms "
-              f"(x{idle / base_idle:.2f}), {DUE} due {busy * 1000:7.1f} ms (x{busy / base_busy:.2f})")
+    print("tick: " + "; ".join(
+        f"{size:,} open incidents: idle {idle * 1000:.2f} ms (x{idle / base_idle:.2f}), "
+        f"{DUE} due {busy * 1000:.1f} ms (x{busy / base_busy:.2f})" for size, (idle, busy) in results.items()))
 
 
 if __name__ == "__main__":

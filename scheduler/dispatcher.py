@@ -1,6 +1,7 @@
 """The outbox dispatcher: sends owed notifications, paced within Telegram's limits, and never loses one.
 
-* network errors and 5xx: retried with exponential backoff (1 s, 2 s, 4 s … at most 5 min);
+* network errors and 5xx: retried with exponential backoff (1 s, 2 s, 4 s … at most 30 s: a ping must go
+  out soon after Telegram is back, and a premium reaction target is only 15 minutes);
 * 429: waits out `retry_after`, for that chat and for everyone (the limit is global);
 * 403 Forbidden or "chat not found" for a person: they cannot receive DMs; `/staff` shows it, and a
   ping goes to the staff chat and the leads instead;
@@ -34,7 +35,7 @@ from domain.models import Outbox, Staff
 from locales import t
 
 log = logging.getLogger(__name__)
-MAX_BACKOFF = 300
+MAX_BACKOFF = 30
 
 
 class Pacer:
