@@ -54,16 +54,24 @@ class Pacer:
         now = self.monotonic()
         return {chat for chat, at in self.next_chat.items() if at > now}
 
-    async def wait(self, chat_id: int) -> None:
-        now = self.monotonic()
-        ready = max(self.next_global, self.next_chat.get(chat_id, 0.0))
-        if ready > now:
-            await asyncio.sleep(ready - now)
-        now = self.monotonic()
-        self.next_global = now + self.global_gap
-        self.next_chat[chat_id] = now + (self.private_gap if chat_id > 0 else self.group_gap)
+    def reserve(self, chat_id: int) -> float:
+        """The next moment a message to this chat may leave, taken now: reservations made one after
+        another keep the limits even when the messages are then sent side by side."""
+        slot = max(self.monotonic(), self.next_global, self.next_chat.get(chat_id, 0.0))
+        self.next_global = slot + self.global_gap
+        self.next_chat[chat_id] = slot + (self.private_gap if chat_id > 0 else self.group_gap)
         if len(self.next_chat) > 10000:  # forget chats whose pause is over
+            now = self.monotonic()
             self.next_chat = {c: at for c, at in self.next_chat.items() if at > now}
+        return slot
+
+    async def until(self, slot: float) -> None:
+        delay = slot - self.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def wait(self, chat_id: int) -> None:
+        await self.until(self.reserve(chat_id))
 
     def pause(self, chat_id: int, seconds: float) -> None:
         until = self.monotonic() + seconds
@@ -96,16 +104,23 @@ class Dispatcher:
                     await asyncio.wait_for(self.wake.wait(), idle)
 
     async def drain_once(self, limit: int = 20) -> int:
+        """Send one round: at most one message per chat (so a chat's messages keep their order), each in
+        the slot reserved for it in the round's order (pings first), side by side — a slow answer from
+        Telegram or a wait for the database does not hold up the next slot."""
         rows = await outbox.claim(self.clock.now(), limit, self.pacer.busy())
-        for row in rows:
-            await self.deliver(row)
+        slots = [self.pacer.reserve(row.chat_id) for row in rows]
+        results = await asyncio.gather(*(self.deliver(row, slot) for row, slot in zip(rows, slots, strict=True)),
+                                       return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result  # the others finished; the failed row is `sending` until released
         return len(rows)
 
-    async def deliver(self, row: Outbox) -> None:
+    async def deliver(self, row: Outbox, slot: float) -> None:
         if await outbox.pointless(row):
             await outbox.mark_dropped(row, "answered before it was sent")
             return
-        await self.pacer.wait(row.chat_id)
+        await self.pacer.until(slot)
         started = time.monotonic()
         try:
             if row.photo:

@@ -14,7 +14,7 @@ from tests.stub_api import DROP_CONNECTION, SERVER_ERROR, too_many_requests
 
 def quick_pacer(desk) -> Pacer:
     """No spacing, and pauses measured on the test's clock."""
-    return Pacer(per_second=10_000, private_gap=0, group_gap=0, monotonic=lambda: desk.clock.now().timestamp())
+    return Pacer(per_second=float("inf"), private_gap=0, group_gap=0, monotonic=lambda: desk.clock.now().timestamp())
 
 
 @pytest.fixture
@@ -125,8 +125,26 @@ async def test_pacer_spaces_messages_to_one_chat():
     assert ENGINEER in pacer.busy()
 
 
+async def test_slots_reserved_in_turn_keep_the_global_rate_when_sent_side_by_side():
+    import asyncio
+    import time
+
+    pacer = Pacer(per_second=20, private_gap=1, group_gap=3)
+    slots = [pacer.reserve(chat) for chat in (ENGINEER, -100800, ENGINEER + 1, -100801)]
+    left: list[float] = []
+
+    async def send(slot: float) -> None:
+        await pacer.until(slot)
+        left.append(time.monotonic())
+
+    await asyncio.gather(*(send(slot) for slot in reversed(slots)))
+    gaps = [b - a for a, b in zip(sorted(left), sorted(left)[1:], strict=False)]
+    assert all(gap >= 0.045 for gap in gaps), gaps  # 20 a second overall, whatever order they ran in
+    assert pacer.reserve(ENGINEER) >= slots[0] + 1  # and a chat's own gap still counts
+
+
 async def test_a_flooded_chat_does_not_starve_the_others(desk):
-    paced = Pacer(per_second=10_000, private_gap=0, group_gap=3600, monotonic=lambda: desk.clock.now().timestamp())
+    paced = Pacer(per_second=float("inf"), private_gap=0, group_gap=3600, monotonic=lambda: desk.clock.now().timestamp())
     dispatcher = Dispatcher(desk.bot, desk.clock, desk.settings, paced)
     for n in range(200):
         await outbox.enqueue(-100800, f"flood {n}", desk.clock.now(), kind="ack", rank=outbox.RANK_PING)
