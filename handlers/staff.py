@@ -42,7 +42,8 @@ async def take(message: Message, command: CommandObject, actor: people.Actor, la
         await respond(message, t(lang, "take.already", key=incident.key,
                                  name=await people.display_name(result.holder_id)))
         return
-    await respond(message, t(lang, "take.done", key=incident.key))
+    # In the customer chat everyone reads the answer: it tells the customer, not the engineer.
+    await respond(message, t(lang, "take.customer" if in_customer_chat else "take.done", key=incident.key))
 
 
 async def resolve(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,

@@ -148,6 +148,15 @@ async def test_staff_message_is_the_first_response(acme):
     assert await IncidentMessage.filter(incident=incident, source="staff").count() == 1
 
 
+async def test_take_in_the_customer_chat_answers_the_customer(acme):
+    await acme.say(GROUP, customer, "Problem")
+    mark = acme.stub.mark()
+    await acme.say(GROUP, engineer, "/take")
+    answers = [c.params["text"] for c in acme.stub.find("sendMessage", mark)]
+    assert answers == ["ACME-1: an engineer is on it."]  # once, and addressed to the customer
+    assert (await Incident.get(key="ACME-1")).assignee_id == ENGINEER
+
+
 async def test_take_resolve_rate_and_reopen_by_reply(acme):
     await acme.say(GROUP, customer, "Problem")
     await acme.say(ENGINEER, engineer, "/take ACME-1")
