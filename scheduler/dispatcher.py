@@ -48,6 +48,7 @@ class Pacer:
         self.global_gap = 1 / per_second
         self.private_gap, self.group_gap = private_gap, group_gap
         self.next_global = 0.0
+        self.hold = 0.0  # after a 429, nothing leaves before this
         self.next_chat: dict[int, float] = {}
 
     def busy(self) -> set[int]:
@@ -66,7 +67,9 @@ class Pacer:
         return slot
 
     async def until(self, slot: float) -> None:
-        delay = slot - self.monotonic()
+        """Sleep until the slot, or until a 429's pause is over if one came meanwhile: the messages of a
+        round reserved their slots before Telegram asked everyone to wait."""
+        delay = max(slot, self.hold) - self.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
 
@@ -77,6 +80,7 @@ class Pacer:
         until = self.monotonic() + seconds
         self.next_chat[chat_id] = max(self.next_chat.get(chat_id, 0.0), until)
         self.next_global = max(self.next_global, until)
+        self.hold = max(self.hold, until)
 
 
 class Dispatcher:

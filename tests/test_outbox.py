@@ -143,6 +143,17 @@ async def test_slots_reserved_in_turn_keep_the_global_rate_when_sent_side_by_sid
     assert pacer.reserve(ENGINEER) >= slots[0] + 1  # and a chat's own gap still counts
 
 
+async def test_a_429_holds_back_messages_whose_slots_were_already_reserved():
+    import time
+
+    pacer = Pacer(per_second=1000, private_gap=0, group_gap=0)
+    slot = pacer.reserve(ENGINEER + 1)  # reserved in the round, before Telegram said "wait"
+    pacer.pause(ENGINEER, 0.3)
+    started = time.monotonic()
+    await pacer.until(slot)
+    assert time.monotonic() - started >= 0.25
+
+
 async def test_a_flooded_chat_does_not_starve_the_others(desk):
     paced = Pacer(per_second=float("inf"), private_gap=0, group_gap=3600, monotonic=lambda: desk.clock.now().timestamp())
     dispatcher = Dispatcher(desk.bot, desk.clock, desk.settings, paced)
