@@ -1,5 +1,8 @@
 """Pings with the injected clock: the on-call engineer hears in time, and nobody hears twice."""
 
+import re
+import time
+from collections import Counter
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,6 +13,7 @@ from domain.models import Incident, Outbox, Rotation
 from handlers.pings import make_render
 from scheduler.jobs import Heartbeat, Tick
 from tests.people import ARCHITECT, ENGINEER, GROUP, LEAD, architect, customer, customer_2, engineer
+from tests.stub_api import DROP_CONNECTION, SERVER_ERROR
 
 MSK = ZoneInfo("Europe/Moscow")
 NIGHT_ENGINEER = 2010
@@ -165,3 +169,35 @@ async def test_gap_warning_once_a_day_at_noon(desk_at):
     await run_until(desk, datetime(2026, 3, 16, 14, 0, tzinfo=MSK), step=timedelta(minutes=1))
     warning = dms(desk, LEAD, "nobody on duty")
     assert len(warning) == 1 and "night: 2026-03-16 19:00–10:00" in warning[0]["text"]
+
+
+async def test_a_minute_without_telegram_during_a_burst_and_a_due_reminder(desk_at):
+    """A simulated minute (the injected clock, no real waiting) in which every message Telegram is sent
+    fails with a 500 or a dropped connection, while a burst opens incidents and a reminder falls due:
+    afterwards everything owed has arrived, once. (The real-process fault test covers 429 too.)"""
+    desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
+    others = [GROUP - n for n in range(1, 5)]
+    for chat in others:
+        await customers.bind_by_code("ACME", chat, "Acme", "supergroup", LEAD, desk.clock.now())
+        desk.stub.chat(chat, "Acme")
+    await desk.say(GROUP, customer, "Всё упало")  # ACME-1: its reminder is due at 02:10
+    await run_until(desk, datetime(2026, 3, 16, 2, 9, 30, tzinfo=MSK))
+
+    desk.stub.outage_faults = [SERVER_ERROR, DROP_CONNECTION]
+    desk.stub.outage_until = time.monotonic() + 3600  # until the test ends it
+    for n in range(20):  # four new incidents, their acknowledgements and pings owed
+        await desk.say(others[n % 4], customer, f"message {n}: не работает выгрузка")
+    await run_until(desk, datetime(2026, 3, 16, 2, 10, 30, tzinfo=MSK), step=timedelta(seconds=5))
+    assert dms(desk, NIGHT_ENGINEER, "⏰") == [] and desk.stub.outage_count > 0  # nothing got through
+    desk.stub.outage_until = 0
+
+    await run_until(desk, datetime(2026, 3, 16, 2, 12, tzinfo=MSK), step=timedelta(seconds=5))
+    sent = Counter(m["text"] for m in desk.stub.delivered)
+    assert set(sent.values()) == {1}, sent  # nothing doubled
+    assert len(dms(desk, NIGHT_ENGINEER, "⏰ ACME-1")) == 1
+    assert sorted(re.search(r"ACME-\d+", m["text"]).group(0) for m in dms(desk, NIGHT_ENGINEER, "🆕")) == [
+        "ACME-1", "ACME-2", "ACME-3", "ACME-4", "ACME-5"]
+    acked = [m for m in desk.stub.delivered if "is registered" in m["text"]]
+    assert sorted(int(m["chat_id"]) for m in acked) == sorted([GROUP, *others])
+    assert await Outbox.filter(status__not="sent").count() == 0
+    assert max(await Outbox.all().values_list("attempts", flat=True)) >= 5  # the backoff grew through the minute
