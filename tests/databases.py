@@ -45,12 +45,21 @@ async def drop(url: str) -> None:
 
 
 async def truncate_all(url: str) -> None:
-    """Empty every table but the migrations' record: much faster than a new database per test."""
+    """Empty every table but the migrations' record, and restart the ids: much faster than a new
+    database per test. DELETE with the foreign-key triggers off (the tables are tiny) takes about a
+    millisecond where TRUNCATE takes tens."""
     connection = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
     try:
         tables = [r["tablename"] for r in await connection.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'tortoise_migrations'")]
-        await connection.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+        sequences = [r["sequencename"] for r in await connection.fetch(
+            "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public' "
+            "AND sequencename NOT LIKE 'tortoise_migrations%'")]
+        await connection.execute(
+            "SET session_replication_role = replica;"
+            + "".join(f'DELETE FROM "{t}";' for t in tables)
+            + "".join(f"SELECT setval('\"{q}\"', 1, false);" for q in sequences)
+        )
     finally:
         await connection.close()
 
