@@ -142,7 +142,8 @@ def lanes_of(updates: list[Update]) -> list[list[Update]]:
     return list(lanes.values())
 
 
-async def poll(bot: Bot, dp: Dispatcher, stopping: asyncio.Event, timeout: int = 25) -> None:
+async def poll(bot: Bot, dp: Dispatcher, stopping: asyncio.Event, heartbeat: Heartbeat, clock: Clock,
+               timeout: int = 25) -> None:
     """Long polling that never drops an update: each one is handled (retried while handling fails)
     before the next `getUpdates` confirms it. Within a chat, updates are handled one at a time in
     Telegram's order — a follow-up never overtakes the message that opened its incident; unrelated
@@ -169,7 +170,8 @@ async def poll(bot: Bot, dp: Dispatcher, stopping: asyncio.Event, timeout: int =
             await _sleep_unless(stopping, delay)
             continue
         gate = asyncio.Semaphore(LANES)
-        finished = await asyncio.gather(*(_handle_lane(bot, dp, lane, stopping, gate) for lane in lanes_of(updates)))
+        finished = await asyncio.gather(*(_handle_lane(bot, dp, lane, stopping, gate, heartbeat, clock)
+                                          for lane in lanes_of(updates)))
         if not all(finished):
             return  # unconfirmed: Telegram delivers them again after the restart (handled ones are skipped)
         if updates:
@@ -177,13 +179,14 @@ async def poll(bot: Bot, dp: Dispatcher, stopping: asyncio.Event, timeout: int =
 
 
 async def _handle_lane(bot: Bot, dp: Dispatcher, lane: list[Update], stopping: asyncio.Event,
-                       gate: asyncio.Semaphore) -> bool:
+                       gate: asyncio.Semaphore, heartbeat: Heartbeat, clock: Clock) -> bool:
     """One chat's updates in order; False when a stop came first."""
     async with gate:
-        return await _handle_in_order(bot, dp, lane, stopping)
+        return await _handle_in_order(bot, dp, lane, stopping, heartbeat, clock)
 
 
-async def _handle_in_order(bot: Bot, dp: Dispatcher, lane: list[Update], stopping: asyncio.Event) -> bool:
+async def _handle_in_order(bot: Bot, dp: Dispatcher, lane: list[Update], stopping: asyncio.Event,
+                           heartbeat: Heartbeat, clock: Clock) -> bool:
     for update in lane:
         if stopping.is_set():
             return False
@@ -191,8 +194,10 @@ async def _handle_in_order(bot: Bot, dp: Dispatcher, lane: list[Update], stoppin
         while True:
             try:
                 await dp.feed_update(bot, update)
+                heartbeat.update_handled(update.update_id)
                 break
             except Exception:
+                heartbeat.update_failed(update.update_id, clock.now())
                 attempt += 1
                 delay = min(2 ** attempt, 30)
                 log.exception("update %s failed (attempt %d); retrying in %ss", update.update_id, attempt, delay)
@@ -249,7 +254,7 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
             else:
                 await updates.release_unfinished()
                 await bot.delete_webhook(drop_pending_updates=False)
-                await poll(bot, dp, stopping)
+                await poll(bot, dp, stopping, background.heartbeat, clock)
         finally:
             log.info("stopping: finishing the work in hand")
             await runner.cleanup()  # webhook requests in flight finish first

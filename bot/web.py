@@ -21,6 +21,7 @@ from scheduler.jobs import Heartbeat
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
+STUCK_UPDATE = timedelta(minutes=1)  # a database blip shorter than this does not flip the health
 MAX_BODY = 1024 * 1024  # Telegram's updates are far smaller; anything bigger is refused with 413
 
 
@@ -60,6 +61,9 @@ def build_web_app(settings: Settings, dp: Dispatcher, bot: Bot, heartbeat: Heart
             problems.append(f"database: {type(exc).__name__}")
         if not healthy_tick(heartbeat, clock, settings.scheduler_tick):
             problems.append("scheduler: no recent tick")
+        stuck = heartbeat.stuck_update(clock.now(), STUCK_UPDATE)
+        if stuck is not None:
+            problems.append(f"updates: update {stuck[0]} failing for {int(stuck[1].total_seconds())} s")
         if problems:
             return web.json_response({"status": "unhealthy", "problems": problems}, status=503)
         return web.json_response({"status": "ok"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -30,11 +30,26 @@ REPORT_GRACE = timedelta(days=1)  # a report missed by a longer outage is sent b
 
 @dataclass
 class Heartbeat:
-    """When the tick last finished: /healthz reads it."""
+    """When the tick last finished, and which updates keep failing: /healthz reads it."""
 
     last_tick: datetime | None = None
     ticks: int = 0
     errors: int = 0
+    failing: dict[int, datetime] = field(default_factory=dict)  # update id → its first failure
+
+    def update_failed(self, update_id: int, now: datetime) -> None:
+        self.failing.setdefault(update_id, now)
+
+    def update_handled(self, update_id: int) -> None:
+        self.failing.pop(update_id, None)
+
+    def stuck_update(self, now: datetime, longer_than: timedelta) -> tuple[int, timedelta] | None:
+        """The update that has been failing longest, when that is longer than `longer_than`: intake of
+        its chat (and, until it passes, of the batch after it) is waiting on it."""
+        if not self.failing:
+            return None
+        update_id, since = min(self.failing.items(), key=lambda item: item[1])
+        return (update_id, now - since) if now - since > longer_than else None
 
 
 class Tick:

@@ -92,6 +92,22 @@ async def test_health_follows_the_database_and_the_scheduler(web, monkeypatch):
     assert (await client.get("/healthz")).status == 200
 
 
+async def test_health_names_an_update_that_keeps_failing(web):
+    desk, client, heartbeat = web
+    heartbeat.update_failed(41, desk.clock.now())
+    desk.clock.advance(timedelta(seconds=30))
+    heartbeat.last_tick = desk.clock.now()
+    heartbeat.update_failed(41, desk.clock.now())  # the retry fails too: still failing since the first
+    assert (await client.get("/healthz")).status == 200  # a short blip does not flip the health
+    desk.clock.advance(timedelta(seconds=31))
+    heartbeat.last_tick = desk.clock.now()
+    response = await client.get("/healthz")
+    assert response.status == 503
+    assert (await response.json())["problems"] == ["updates: update 41 failing for 61 s"]
+    heartbeat.update_handled(41)
+    assert (await client.get("/healthz")).status == 200
+
+
 async def test_metrics_parse(web):
     desk, client, _ = web
     await customers.add_customer("ACME", "premium", "Acme", desk.clock.now())
