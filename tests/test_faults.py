@@ -126,13 +126,14 @@ def pings_to_lead(stub) -> Counter:
 async def test_sqlite_locked_for_a_while(stub, tmp_path, database_url):
     import sqlite3
 
-    proc = await start(stub, tmp_path / "bot", database_url)
+    # A 2 s busy timeout (the default is 10 s) so that a 5 s lock outlasts it without a long test.
+    proc = await start(stub, tmp_path / "bot", database_url + "?busy_timeout=2000")
     await set_up_customer(stub, GROUPS[:2])
     blocker = sqlite3.connect(database_url.removeprefix("sqlite://"), timeout=1)
-    blocker.execute("BEGIN EXCLUSIVE")  # nobody else may write for twelve seconds: longer than busy_timeout
+    blocker.execute("BEGIN EXCLUSIVE")  # nobody else may write for five seconds: longer than busy_timeout
     for n in range(20):
         await stub.send(GROUPS[n % 2], customer, f"message {n}")
-    await asyncio.sleep(12)
+    await asyncio.sleep(5)
     blocker.rollback()
     blocker.close()
     deadline = time.monotonic() + 60
