@@ -34,19 +34,15 @@ async def seen(user_id: int, username: str | None, full_name: str, now: datetime
     username = username.lower() if username else None
     full_name = full_name[:256]
     person = await Person.get_or_none(id=user_id)
+    new_username = person is None or person.username != username
     if person is None:
         person, _ = await Person.get_or_create(
             id=user_id, defaults={"username": username, "full_name": full_name, "last_seen": now}
         )
-    elif person.username != username or person.full_name != full_name:
-        renamed = person.username != username
+    elif new_username or person.full_name != full_name:
         person.username, person.full_name, person.last_seen = username, full_name, now
         await person.save(update_fields=["username", "full_name", "last_seen"])
-        if not renamed:
-            return person
-    else:
-        return person
-    if username:
+    if username and new_username:
         # A username belongs to one account at a time: forget it on whoever had it before.
         await Person.filter(username=username).exclude(id=user_id).update(username=None)
     return person
