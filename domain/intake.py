@@ -56,6 +56,11 @@ def title_of(msg: IncomingMessage) -> str:
     return f"[{kinds}]" if kinds else "[…]"
 
 
+async def first_customer_message(incident_id: int) -> IncidentMessage | None:
+    """The message that opened the incident: the problem as the customer put it, and where to link."""
+    return await IncidentMessage.filter(incident_id=incident_id, source="customer").order_by("id").first()
+
+
 async def incident_of_message(chat_id: int, message_id: int | None) -> Incident | None:
     if message_id is None:
         return None

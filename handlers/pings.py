@@ -13,9 +13,9 @@ from aiogram import Router
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 
-from domain import alerts, incidents, outbox, people
+from domain import alerts, incidents, intake, outbox, people
 from domain.errors import DeskError
-from domain.models import CustomerChat, Incident, IncidentMessage, Person
+from domain.models import CustomerChat, Incident, Person
 from domain.sla import Sla
 from handlers.formatting import local, time_left, zone_of
 from handlers.keyboards import priority_keyboard, rating_keyboard
@@ -46,7 +46,7 @@ def make_render(settings):
     async def render_ping(ping: alerts.Ping, now: datetime) -> tuple[str, dict | None]:
         incident = ping.incident
         lang = await _lang_of(ping.user_id, settings.default_lang)
-        first = await IncidentMessage.filter(incident_id=incident.id, source="customer").order_by("id").first()
+        first = await intake.first_customer_message(incident.id)
         problem = "\n".join((first.text if first else incident.title).splitlines()[:FIRST_LINES])[:PREVIEW]
         text = t(lang, f"ping.{ping.kind}", key=incident.key, name=incident.customer.name, plan=incident.plan,
                  priority=incident.priority, left=time_left(lang, incident.deadline, now),
@@ -131,11 +131,11 @@ def resolved_notice(settings, now: datetime, summary: str):
     return owe
 
 
-def escalation_notice(incident: Incident, role: str, note: str, actor_id: int, settings, now: datetime):
+def escalation_notice(incident: Incident, note: str, actor_id: int, settings, now: datetime):
     """The expert's DM: the incident card in short, the note, who asked, and a link to the chat."""
     async def owe(user_id: int) -> None:
         lang = await _lang_of(user_id, settings.default_lang)
-        first = await IncidentMessage.filter(incident_id=incident.id, source="customer").order_by("id").first()
+        first = await intake.first_customer_message(incident.id)
         link = message_link(incident.chat_id, first.message_id if first else None)
         text = t(lang, "escalate.dm", key=incident.key, name=incident.customer.name, plan=incident.plan,
                  priority=incident.priority, status=t(lang, f"state.{incident.status}"), title=incident.title,

@@ -103,8 +103,7 @@ async def escalate(message: Message, command: CommandObject, actor: people.Actor
     incident = await incidents.by_key(words[0])
     note_text = words[2] if len(words) > 2 else ""
     experts = await incidents.escalate(incident, words[1], note_text, actor.user_id, clock.now(),
-                                       escalation_notice(incident, words[1].lower(), note_text, actor.user_id,
-                                                         settings, clock.now()))
+                                       escalation_notice(incident, note_text, actor.user_id, settings, clock.now()))
     await respond(message, t(lang, "escalate.done", key=incident.key, count=len(experts),
                              role=t(lang, f"role.{words[1].lower()}")))
 
