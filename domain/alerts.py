@@ -127,8 +127,9 @@ async def fire_due(now: datetime, sla: Sla, shifts: dict[str, ShiftSpec], lead_i
                 alert_stage=stage + 1, next_due_at=following
             )
             if advanced:
-                await _owe(kind_of(stage), incident, stage, now, audience, render)
-                fired[kind_of(stage)] = fired.get(kind_of(stage), 0) + 1
+                kind = kind_of(stage)
+                await _owe(kind, incident, stage, now, audience, render)
+                fired[kind] = fired.get(kind, 0) + 1
     return fired
 
 

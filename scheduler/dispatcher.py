@@ -73,9 +73,6 @@ class Pacer:
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def wait(self, chat_id: int) -> None:
-        await self.until(self.reserve(chat_id))
-
     def pause(self, chat_id: int, seconds: float) -> None:
         until = self.monotonic() + seconds
         self.next_chat[chat_id] = max(self.next_chat.get(chat_id, 0.0), until)

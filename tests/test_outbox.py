@@ -120,7 +120,7 @@ async def test_pacer_spaces_messages_to_one_chat():
     pacer = Pacer(per_second=1000, private_gap=0.2, group_gap=0.3)
     started = time.monotonic()
     for _ in range(3):
-        await pacer.wait(ENGINEER)
+        await pacer.until(pacer.reserve(ENGINEER))
     assert time.monotonic() - started >= 0.4
     assert ENGINEER in pacer.busy()
 
