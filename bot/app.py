@@ -180,29 +180,25 @@ async def poll(bot: Bot, dp: Dispatcher, stopping: asyncio.Event, heartbeat: Hea
 
 async def _handle_lane(bot: Bot, dp: Dispatcher, lane: list[Update], stopping: asyncio.Event,
                        gate: asyncio.Semaphore, heartbeat: Heartbeat, clock: Clock) -> bool:
-    """One chat's updates in order; False when a stop came first."""
+    """One lane's updates in order, each retried until it is handled; False when a stop came first."""
     async with gate:
-        return await _handle_in_order(bot, dp, lane, stopping, heartbeat, clock)
-
-
-async def _handle_in_order(bot: Bot, dp: Dispatcher, lane: list[Update], stopping: asyncio.Event,
-                           heartbeat: Heartbeat, clock: Clock) -> bool:
-    for update in lane:
-        if stopping.is_set():
-            return False
-        attempt = 0
-        while True:
-            try:
-                await dp.feed_update(bot, update)
-                heartbeat.update_handled(update.update_id)
-                break
-            except Exception:
-                heartbeat.update_failed(update.update_id, clock.now())
-                attempt += 1
-                delay = min(2 ** attempt, 30)
-                log.exception("update %s failed (attempt %d); retrying in %ss", update.update_id, attempt, delay)
-                if await _sleep_unless(stopping, delay):
-                    return False
+        for update in lane:
+            if stopping.is_set():
+                return False
+            attempt = 0
+            while True:
+                try:
+                    await dp.feed_update(bot, update)
+                    heartbeat.update_handled(update.update_id)
+                    break
+                except Exception:
+                    heartbeat.update_failed(update.update_id, clock.now())
+                    attempt += 1
+                    delay = min(2 ** attempt, 30)
+                    log.exception("update %s failed (attempt %d); retrying in %ss", update.update_id, attempt,
+                                  delay)
+                    if await _sleep_unless(stopping, delay):
+                        return False
     return True
 
 

@@ -1,8 +1,12 @@
 """How a batch of updates is split into lanes handled side by side (bot.app.lanes_of)."""
 
+import asyncio
+
 from aiogram.types import Update
 
-from bot.app import lanes_of
+from bot.app import _handle_lane, lanes_of
+from scheduler.jobs import Heartbeat
+from tests.clock import FrozenClock
 from tests.stub_api import StubBotAPI
 
 stub = StubBotAPI()
@@ -52,3 +56,25 @@ def test_a_button_press_joins_its_chat():
 def test_an_update_without_chat_or_person_is_a_lane_of_its_own():
     unknown = Update.model_validate({"update_id": 5})  # a kind of update this aiogram does not know
     assert ids(lanes_of([unknown, message(6, GROUP_A, ALICE)])) == [[5], [6]]
+
+
+class DatabaseAwayOnce:
+    """A dispatcher whose first attempt fails, as when the database is away."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    async def feed_update(self, bot, update) -> None:
+        self.attempts += 1
+        if self.attempts == 1:
+            raise ConnectionError("database away")
+
+
+async def test_a_failing_update_is_retried_and_reported_until_it_is_handled():
+    dp, heartbeat, clock = DatabaseAwayOnce(), Heartbeat(), FrozenClock()
+    lane = asyncio.create_task(_handle_lane(None, dp, [message(7, GROUP_A, ALICE)], asyncio.Event(),
+                                            asyncio.Semaphore(1), heartbeat, clock))
+    await asyncio.sleep(0.2)
+    assert heartbeat.failing == {7: clock.now()}  # /healthz counts from here
+    assert await lane is True
+    assert dp.attempts == 2 and heartbeat.failing == {}
