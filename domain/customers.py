@@ -59,11 +59,25 @@ async def list_customers() -> list[tuple[Customer, int]]:
     """Customers by code, each with its number of open incidents (one grouped query)."""
     counts = dict(await Incident.filter(status__in=("new", "in_progress")).annotate(n=Count("id"))
                   .group_by("customer_id").values_list("customer_id", "n"))
-    return [(c, counts.get(c.id, 0)) for c in await Customer.all().order_by("code")]
+    return [(c, counts.get(c.id, 0)) for c in await all_customers()]
 
 
 async def chats_of(customer: Customer) -> list[CustomerChat]:
     return await CustomerChat.filter(customer=customer).order_by("bound_at")
+
+
+async def all_customers() -> list[Customer]:
+    return await Customer.all().order_by("code")
+
+
+async def addressed(target: str) -> list[Customer]:
+    """Whom an announcement is for: `all`, every customer of a plan, or one customer by code."""
+    target = target.lower()
+    if target == "all":
+        return await all_customers()
+    if target in PLANS:
+        return await Customer.filter(plan=target).order_by("code")
+    return [await get_customer(target)]
 
 
 def _whole(value: str, field: str) -> int:

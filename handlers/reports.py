@@ -11,8 +11,7 @@ from aiogram.types import BufferedInputFile, Message
 
 from domain import customers, outbox, report_chart, reports
 from domain.errors import DeskError
-from domain.models import Customer, CustomerChat
-from domain.policy import HA_SETUPS, PLANS
+from domain.policy import HA_SETUPS
 from handlers.args import cmd, looks_like_command, split
 from handlers.formatting import zone_of
 from handlers.lead_admin import money
@@ -41,7 +40,7 @@ async def report(message: Message, command: CommandObject, lang: str, clock, set
 async def sla_report(message: Message, command: CommandObject, lang: str, clock, settings, sla) -> None:
     words = split(command, 0, 2)
     period = reports.parse_period(words, clock.now(), settings.timezone)
-    everyone = await Customer.all().order_by("code")
+    everyone = await customers.all_customers()
     built = await reports.build(everyone, period, clock.now(), sla, settings.timezone)
     await send_report(message, built, lang, t(lang, "report.all_customers"))
     lines = []
@@ -63,7 +62,7 @@ def _export_args(words: list[str]) -> tuple[str | None, list[str]]:
 
 async def export(message: Message, command: CommandObject, clock, settings, sla) -> None:
     code, period_words = _export_args(split(command, 0, 3))
-    chosen = [await customers.get_customer(code)] if code else await Customer.all().order_by("code")
+    chosen = [await customers.get_customer(code)] if code else await customers.all_customers()
     zone = zone_of(chosen[0], settings) if code else settings.timezone
     period = reports.parse_period(period_words, clock.now(), zone)
     rows = await reports.export_rows(chosen, period, clock.now(), sla)
@@ -97,16 +96,11 @@ async def announce(message: Message, command: CommandObject, lang: str, clock, s
     target, text = split(command, 2, 2, rest=True)
     if len(text) > ANNOUNCE_LIMIT:
         raise DeskError("err.too_long", limit=ANNOUNCE_LIMIT)
-    if target.lower() == "all":
-        chosen = await Customer.all()
-    elif target.lower() in PLANS:
-        chosen = await Customer.filter(plan=target.lower())
-    else:
-        chosen = [await customers.get_customer(target)]
+    chosen = await customers.addressed(target)
     count = 0
     now = clock.now()
     for customer in chosen:
-        for chat in await CustomerChat.filter(customer=customer):
+        for chat in await customers.chats_of(customer):
             chat_lang = chat.lang or customer.lang or settings.default_lang
             contacts = ", ".join(customer.contacts) or t(chat_lang, "announce.no_contacts")
             await outbox.enqueue(chat.chat_id, t(chat_lang, "announce.text", text=text, contacts=contacts), now,

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 import telemetry
-from domain import alerts, claims, incidents, intake, oncall, outbox, report_chart, reports, updates
+from domain import alerts, claims, customers, incidents, intake, oncall, outbox, report_chart, reports, updates
 from domain.alerts import Render
 from domain.clock import Clock
-from domain.models import Customer, CustomerChat
+from domain.models import Customer
 from domain.sla import Sla
 from locales import report_text, t
 from locales.format import local, time_left
@@ -139,7 +139,7 @@ class Tick:
             built = await reports.build([customer], period, now, self.sla, zone)
             name = f"{customer.name} ({customer.code})"
             chats = [(c.chat_id, c.lang or customer.lang or self.settings.default_lang)
-                     for c in await CustomerChat.filter(customer=customer)]
+                     for c in await customers.chats_of(customer)]
             copies = [(lead, self.settings.default_lang) for lead in await alerts.leads(self.settings.lead_ids)]
             for chat_id, lang in chats + copies:
                 key = f"{duty}:{chat_id}"

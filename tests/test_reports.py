@@ -197,6 +197,11 @@ async def test_announce_reaches_the_chosen_customers_naming_contacts(desk):
     assert not desk.replies(OTHER_GROUP)
     await desk.say(LEAD, lead, "/announce all Maintenance tonight")
     assert "queued for 2 chats of 2 customers" in desk.last_reply(LEAD)
+    await desk.say(LEAD, lead, "/announce beta Only for Beta")
+    assert "queued for 1 chats of 1 customers" in desk.last_reply(LEAD)
+    assert "Only for Beta" in desk.last_reply(OTHER_GROUP) and "Only for Beta" not in desk.last_reply(GROUP)
+    await desk.say(LEAD, lead, "/announce NOPE Hello")
+    assert "No customer with code NOPE" in desk.last_reply(LEAD)
 
 
 async def test_escalation_reaches_every_expert_and_nobody_else(desk):
