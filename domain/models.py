@@ -25,6 +25,10 @@ class Staff(Model):
     active = fields.BooleanField(default=True)  # removed staff keep their row: history points at them
     added_at = fields.DatetimeField()
     added_by = fields.BigIntField(null=True)
+    # A lead made by the LEAD_IDS setting, and the role they had before it (None: not staff before).
+    # Taken out of LEAD_IDS, they return to that role, or leave the staff.
+    via_config = fields.BooleanField(default=False)
+    role_before = fields.CharField(max_length=16, null=True)
 
     class Meta:
         table = "staff"
@@ -58,6 +62,8 @@ class CustomerChat(Model):
     lang = fields.CharField(max_length=2, null=True)  # None: the customer's language
     bound_at = fields.DatetimeField()
     bound_by = fields.BigIntField(null=True)
+    # The bot was removed from the chat (or a private chat blocked it): notices there fail fast.
+    unreachable_since = fields.DatetimeField(null=True)
 
     class Meta:
         table = "customer_chat"
@@ -184,6 +190,25 @@ class ProcessedUpdate(Model):
         table = "processed_update"
 
 
+class ParkedUpdate(Model):
+    """An update that could not be handled: unparseable, or still failing after a bounded time. Kept
+    whole with its error (never dropped), shown in /healthz and to the leads, replayable by a lead."""
+
+    id = fields.IntField(primary_key=True)
+    update_id = fields.BigIntField(null=True, db_index=True)
+    chat_id = fields.BigIntField(null=True)
+    payload = fields.TextField()  # the update as Telegram sent it (JSON)
+    error = fields.TextField(default="")
+    reason = fields.CharField(max_length=16)  # unparseable | failing
+    status = fields.CharField(max_length=16, default="parked", db_index=True)  # parked replayed dismissed
+    parked_at = fields.DatetimeField()
+    resolved_at = fields.DatetimeField(null=True)
+    resolved_by = fields.BigIntField(null=True)
+
+    class Meta:
+        table = "parked_update"
+
+
 class Rotation(Model):
     """The roster of one shift: people take turns daily or weekly, counted from `anchor` (a shift date)."""
 
@@ -221,6 +246,7 @@ class Outbox(Model):
     markup = fields.JSONField(null=True)  # inline keyboard as Telegram JSON
     photo = fields.BinaryField(null=True)  # a PNG sent as a photo, with `text` as its caption
     reply_to = fields.BigIntField(null=True)
+    thread_id = fields.BigIntField(null=True)  # forum topic of the incident
     incident = fields.ForeignKeyField("models.Incident", related_name="outbox", null=True)
     drop_if_answered = fields.BooleanField(default=False)  # a reminder that lost its point is dropped
     fallback = fields.BooleanField(default=False)  # a DM that could not be delivered goes to leads instead
