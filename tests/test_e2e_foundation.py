@@ -123,8 +123,9 @@ async def test_sigterm_finishes_the_update_in_hand(stub, running_bot):
 
     stub.delays["sendMessage"] = 2.0
     mark = stub.mark()
+    arrived = stub.mark("arrived")
     await stub.send(LEAD, lead, "/customer_add SLOW 8x5 Slow Co")
-    await stub.wait_for("sendMessage", since=mark, timeout=10)  # the handler is now waiting for the answer
+    await stub.wait_for("sendMessage", since=arrived, timeout=10, among="arrived")  # the handler waits for it
     started = time.monotonic()
     await asyncio.sleep(0.3)
     assert await running_bot.stop() == 0
