@@ -116,7 +116,8 @@ class StubBotAPI:
         self.enforce_limits = enforce_limits  # 429 beyond Telegram's published limits
         self.monotonic = monotonic
         self._sent_at: deque[float] = deque()  # accepted messages of the last second, all chats
-        self._chat_sent_at: dict[int, deque[float]] = {}
+        self._group_sent_at: dict[int, deque[float]] = {}
+        self._private_tokens: dict[int, tuple[float, float]] = {}  # chat: (tokens left, when counted)
         self.delays: dict[str, float] = {}  # seconds a method takes to answer
         self.outage_until = 0.0  # until then every method fails with the faults below, in turn
         self.outage_faults: list[tuple[int, dict[str, Any]]] = []
@@ -235,23 +236,28 @@ class StubBotAPI:
         overall = self._sent_at
         while overall and overall[0] <= now - 1:
             overall.popleft()
-        mine = self._chat_sent_at.setdefault(chat_id, deque())
-        if chat_id > 0:  # a private chat: a small burst, then 1 a second (a token bucket of PRIVATE_BURST)
-            window, allowed = float(PRIVATE_BURST), PRIVATE_BURST
-        else:
-            window, allowed = 60.0, PER_GROUP_MINUTE
-        while mine and mine[0] <= now - window:
-            mine.popleft()
         waits = []
         if len(overall) >= PER_SECOND:
             waits.append(overall[-PER_SECOND] + 1 - now)
-        if len(mine) >= allowed:
-            waits.append(mine[-allowed] + window - now)
+        if chat_id > 0:  # a private chat: a token bucket, PRIVATE_BURST deep, refilled at one a second
+            tokens, since = self._private_tokens.get(chat_id, (float(PRIVATE_BURST), now))
+            tokens = min(float(PRIVATE_BURST), tokens + (now - since))
+            if tokens < 1:
+                waits.append(1 - tokens)
+        else:  # a group: a sliding minute
+            mine = self._group_sent_at.setdefault(chat_id, deque())
+            while mine and mine[0] <= now - 60:
+                mine.popleft()
+            if len(mine) >= PER_GROUP_MINUTE:
+                waits.append(mine[-PER_GROUP_MINUTE] + 60 - now)
         if waits:
             retry_after = max(1, math.ceil(max(waits)))
             raise Refusal(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
         overall.append(now)
-        mine.append(now)
+        if chat_id > 0:
+            self._private_tokens[chat_id] = (tokens - 1, now)
+        else:
+            mine.append(now)
 
     # ---- methods --------------------------------------------------------------------------------
     def bot_user(self) -> dict[str, Any]:
