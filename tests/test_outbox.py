@@ -164,3 +164,47 @@ async def test_a_flooded_chat_does_not_starve_the_others(desk):
         await dispatcher.drain_once()
     assert len(delivered(desk, ENGINEER, "the ping behind the flood")) == 1
     assert len([m for m in desk.stub.delivered if m["text"].startswith("flood")]) == 1  # the group waits its turn
+
+
+async def run_until_delivered(dispatcher, desk, chat_id, text, *, sole_instance=False, before=None):
+    """Run the dispatcher as the program does until the message is delivered (or fail after 10 s)."""
+    import asyncio
+
+    stopping = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run(stopping, idle=0.001, sole_instance=sole_instance))
+    try:
+        if before is not None:
+            await before()
+        for _ in range(10_000):
+            if delivered(desk, chat_id, text) or task.done():
+                break
+            await asyncio.sleep(0.001)
+    finally:
+        stopping.set()
+        await asyncio.wait_for(task, 10)
+    return delivered(desk, chat_id, text)
+
+
+async def test_the_running_dispatcher_resends_what_a_dead_process_left_sending(desk, dispatcher):
+    """At start: a sole instance at once; several instances once the row is STUCK_AFTER old."""
+    await outbox.enqueue(LEAD, "claimed before the crash", desk.clock.now(), kind="ping")
+    await Outbox.filter(chat_id=LEAD).update(status="sending", claimed_at=desk.clock.now())
+    assert len(await run_until_delivered(dispatcher, desk, LEAD, "claimed before the crash", sole_instance=True)) == 1
+    await outbox.enqueue(ENGINEER, "claimed by a dead peer", desk.clock.now(), kind="ping")
+    await Outbox.filter(chat_id=ENGINEER).update(status="sending", claimed_at=desk.clock.now())
+    desk.clock.advance(outbox.STUCK_AFTER + timedelta(seconds=1))
+    assert len(await run_until_delivered(dispatcher, desk, ENGINEER, "claimed by a dead peer")) == 1
+
+
+async def test_the_running_dispatcher_looks_again_for_rows_left_sending_meanwhile(desk, dispatcher):
+    """A peer that dies while this instance runs: its row is released by the periodic look, not only at start."""
+    await outbox.enqueue(ENGINEER, "claimed by a peer that died later", desk.clock.now(), kind="ping")
+
+    async def peer_claims_and_dies():
+        await Outbox.filter(chat_id=ENGINEER).update(status="sending", claimed_at=desk.clock.now())
+        desk.clock.advance(outbox.STUCK_AFTER + timedelta(seconds=1))
+
+    await Outbox.filter(chat_id=ENGINEER).update(status="sending", claimed_at=desk.clock.now())
+    sent = await run_until_delivered(dispatcher, desk, ENGINEER, "claimed by a peer that died later",
+                                     before=peer_claims_and_dies)
+    assert len(sent) == 1
