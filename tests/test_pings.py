@@ -149,7 +149,31 @@ async def test_take_button(desk_at):
     assert "already taken by" in desk.stub.find("answerCallbackQuery")[-1].params["text"]
     incident = await Incident.get(key="ACME-1")
     assert incident.assignee_id == ENGINEER and incident.next_due_at is None
-    assert ARCHITECT != ENGINEER
+
+
+async def test_two_people_pressing_take_at_once(desk_at):
+    """Both presses are handled side by side: one gets the incident, the other is told who has it."""
+    import asyncio
+
+    from domain.models import IncidentEvent
+
+    desk = await desk_at("premium", datetime(2026, 3, 16, 12, 0, tzinfo=MSK))
+    await desk.say(GROUP, customer, "Problem")
+    ping = dms(desk, ENGINEER, "🆕 ACME-1")[0]
+    data = ping["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    dm = {"message_id": ping["message_id"], "date": 0, "chat": {"id": ENGINEER, "type": "private"}, "text": "x"}
+    mark = desk.stub.mark()
+    await asyncio.gather(*(desk.dp.feed_raw_update(desk.bot, {"update_id": 900 + n, "callback_query":
+                                                              desk.stub.callback_query(dm, who, data)})
+                           for n, who in enumerate((engineer, architect))))
+    await desk.flush()
+    answers = {c.params["callback_query_id"]: c.params["text"] for c in desk.stub.find("answerCallbackQuery", mark)}
+    assert sorted("ACME-1 is yours" in text for text in answers.values()) == [False, True], answers
+    assert len([text for text in answers.values() if "already taken by" in text]) == 1, answers
+    incident = await Incident.get(key="ACME-1")
+    assert incident.assignee_id in (ENGINEER, ARCHITECT)
+    assert await IncidentEvent.filter(incident=incident, kind="taken").count() == 1
+    assert len([t for t in desk.replies(GROUP, mark) if "ACME-1: an engineer is on it" in t]) == 1
 
 
 async def test_dedicated_engineer_of_a_premium_customer_gets_the_reminder(desk_at):
