@@ -209,7 +209,7 @@ async def test_random_updates(desk, batch, caplog):
     # The bot still answers.
     before = desk.stub.mark()
     await desk.say(STRANGER, stranger, "/help")
-    assert desk.replies(STRANGER, before)
+    assert [text for text in desk.replies(STRANGER, before) if "/help" in text and "/lang" in text]
     # The database is consistent.
     for incident in await Incident.all().select_related("customer"):
         assert re.fullmatch(rf"{incident.customer.code}-\d+", incident.key)
@@ -218,4 +218,3 @@ async def test_random_updates(desk, batch, caplog):
     assert numbers == list(range(1, len(numbers) + 1))
     orphans = await IncidentMessage.filter(incident_id__not_in=await Incident.all().values_list("id", flat=True))
     assert orphans == []
-    assert ENGINEER and OTHER_GROUP
