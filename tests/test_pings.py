@@ -231,3 +231,24 @@ async def test_a_minute_without_telegram_during_a_burst_and_a_due_reminder(desk_
     assert sorted(int(m["chat_id"]) for m in acked) == sorted([GROUP, *others])
     assert await Outbox.filter(status__not="sent").count() == 0
     assert max(await Outbox.all().values_list("attempts", flat=True)) >= 5  # the backoff grew through the minute
+
+
+async def test_the_leads_are_active_lead_staff_and_lead_ids(db):
+    from domain import alerts
+    from domain.models import Staff
+
+    now = datetime(2026, 3, 16, 12, 0, tzinfo=MSK)
+    for user_id, role in ((5001, "lead"), (5002, "lead"), (5003, "engineer")):
+        await people.register_staff(user_id, role, LEAD, now)
+    await Staff.filter(user_id=5002).update(active=False)  # removed: hears nothing any more
+    assert await alerts.leads([LEAD, 7]) == [7, LEAD, 5001]
+
+
+async def test_a_ping_the_on_call_engineer_cannot_receive_goes_to_the_leads(desk_at):
+    desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
+    desk.stub.forbidden_chats.add(NIGHT_ENGINEER)  # blocked the bot
+    await desk.say(GROUP, customer, "Всё упало")
+    await desk.flush()
+    assert dms(desk, NIGHT_ENGINEER) == []
+    rerouted = dms(desk, LEAD, "🆕 ACME-1")
+    assert len(rerouted) == 1 and "Could not deliver" in rerouted[0]["text"]
