@@ -54,9 +54,11 @@ async def test_follow_up_joins_and_reply_joins_its_incident_and_new_splits(acme)
     assert bot_replies(acme, GROUP, mark) == []
     await acme.say(GROUP, customer, "/new Problem two")
     assert "ACME-2" in bot_replies(acme, GROUP)[-1]["text"]
+    acme.clock.advance(timedelta(seconds=1))  # so that "most recent activity" is not a tie
     await acme.say(GROUP, customer_2, "about the first one", reply_to_message=first)
     one = await Incident.get(key="ACME-1")
     assert await IncidentMessage.filter(incident=one, source="customer").count() == 3
+    acme.clock.advance(timedelta(seconds=1))
     await acme.say(GROUP, customer, "and the second")  # most recent activity: ACME-1 (the reply above)
     assert await IncidentMessage.filter(incident=one, source="customer").count() == 4
 

@@ -86,6 +86,7 @@ async def test_two_instances_share_the_work(stub, tmp_path, database_url):
                     pass
                 await asyncio.sleep(0.1)
         stub.chat(GROUP, "Acme")
+        stub.messages.setdefault(GROUP, set()).update({2, *range(10, 10 + UPDATES)})  # they exist: replies find them
         # A warranty customer: its 500 incidents owe no pings, so the pings counted are the seeded ones.
         assert await post_to_both(session, ports, message(1, "/customer_add ACME warranty Acme", LEAD, lead)) == [200, 200]
         assert await post_to_both(session, ports, message(2, "/bind ACME", GROUP, lead)) == [200, 200]
