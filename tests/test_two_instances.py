@@ -49,7 +49,8 @@ async def seed_due_timers(url: str, codes: list[str]) -> None:
         for n, code in enumerate(codes):
             engineer = 500000 + abs(hash(code)) % 400000
             await connection.execute(
-                "INSERT INTO staff (user_id, role, active, added_at) VALUES ($1, 'engineer', true, $2)", engineer, past)
+                "INSERT INTO staff (user_id, role, active, added_at, via_config) VALUES ($1, 'engineer', true, $2, false)",
+                engineer, past)
             customer_id = await connection.fetchval(
                 "INSERT INTO customer (code, name, plan, users, cts, ha, report, contacts, incident_seq, created_at,"
                 " engineer_id) VALUES ($1, $1, 'premium', 0, 0, 'none', 'off', '[]', 1, $2, $3) RETURNING id",
