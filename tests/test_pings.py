@@ -252,3 +252,12 @@ async def test_a_ping_the_on_call_engineer_cannot_receive_goes_to_the_leads(desk
     assert dms(desk, NIGHT_ENGINEER) == []
     rerouted = dms(desk, LEAD, "🆕 ACME-1")
     assert len(rerouted) == 1 and "Could not deliver" in rerouted[0]["text"]
+
+
+async def test_each_ping_is_written_in_its_recipients_language(desk_at):
+    from domain.models import Person
+
+    desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
+    await Person.filter(id=NIGHT_ENGINEER).update(lang="ru")
+    await desk.say(GROUP, customer, "Всё упало")
+    assert "Реакция до" in dms(desk, NIGHT_ENGINEER, "🆕 ACME-1")[0]["text"]
