@@ -261,3 +261,17 @@ async def test_each_ping_is_written_in_its_recipients_language(desk_at):
     await Person.filter(id=NIGHT_ENGINEER).update(lang="ru")
     await desk.say(GROUP, customer, "Всё упало")
     assert "Реакция до" in dms(desk, NIGHT_ENGINEER, "🆕 ACME-1")[0]["text"]
+
+
+async def test_pings_are_owed_ahead_of_a_backlog_of_notices(desk_at):
+    from domain import outbox
+
+    desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
+    for n in range(30):
+        await outbox.enqueue(-1000 - n, f"notice {n}", desk.clock.now(), kind="notice", rank=outbox.RANK_NOTICE)
+    await desk.dp.feed_raw_update(desk.bot, {"update_id": 4242, "message": desk.stub.make_message(
+        GROUP, customer, "Всё упало", date=int(desk.clock.now().timestamp()))})
+    await desk.outbox.drain_once(limit=2)  # one round of two: the acknowledgement and the ping first
+    texts = [m["text"] for m in desk.stub.delivered]
+    assert any(text.startswith("🆕 ACME-1") for text in texts), texts
+    assert not [text for text in texts if text.startswith("notice")], texts
