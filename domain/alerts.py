@@ -56,16 +56,16 @@ def due_for_stage(stage: int, plan: str, deadline: datetime | None, opened_at: d
     return sla.repeat_at(plan, deadline, repeat)
 
 
-def may_fire(plan: str, due: datetime, now: datetime, sla: Sla) -> bool:
+def may_fire(plan: str, due: datetime, now: datetime, sla: Sla, grace: timedelta = LATE_GRACE) -> bool:
     """Whether a ping due at `due` may go out now: always while the plan's calendar is open; when it is
     closed, only a ping that fell due in its hours (or at the closing minute, as a deadline may) and is
-    at most LATE_GRACE late. Anything else (an outage over the evening, a moment computed by an older
+    at most `grace` late. Anything else (an outage over the evening, a moment computed by an older
     version in wall-clock time) waits for the next opening."""
     calendar = sla.calendar(plan)
     if calendar.is_open(now):
         return True
     in_hours = calendar.is_open(due) or calendar.is_open(due - _INSTANT)
-    return in_hours and now - due <= LATE_GRACE
+    return in_hours and now - due <= grace
 
 
 def kind_of(stage: int) -> str:
@@ -127,8 +127,9 @@ async def on_new_incident(incident: Incident, now: datetime, sla: Sla, shifts: d
 
 
 async def fire_due(now: datetime, sla: Sla, shifts: dict[str, ShiftSpec], lead_ids: frozenset[int],
-                   render: Render, limit: int = 200) -> dict[str, int]:
-    """Owe every ping that is due; returns how many incidents advanced, by kind of ping."""
+                   render: Render, limit: int = 200, late_grace: timedelta = LATE_GRACE) -> dict[str, int]:
+    """Owe every ping that is due; returns how many incidents advanced, by kind of ping. `late_grace`:
+    see `may_fire` (the tick passes at least two of its intervals)."""
     # Only `next_due_at` in the query, so the planner walks its index: the column is cleared whenever an
     # incident is answered or resolved, and the conditional UPDATE below re-checks the rest.
     due = await Incident.filter(next_due_at__lte=now).order_by("next_due_at").limit(limit).select_related("customer")
@@ -139,9 +140,10 @@ async def fire_due(now: datetime, sla: Sla, shifts: dict[str, ShiftSpec], lead_i
             await Incident.filter(id=incident.id).update(next_due_at=None)
             continue
         stage = incident.alert_stage
-        if not may_fire(incident.plan, incident.next_due_at, now, sla):
+        if not may_fire(incident.plan, incident.next_due_at, now, sla, late_grace):
             opening = sla.calendar(incident.plan).next_opening(now)
-            await Incident.filter(id=incident.id, alert_stage=stage).update(next_due_at=opening)
+            await Incident.filter(id=incident.id, alert_stage=stage, responded_at__isnull=True).update(
+                next_due_at=opening)
             continue
         following = due_for_stage(stage + 1, incident.plan, incident.deadline, incident.opened_at, sla)
         async with in_transaction():

@@ -82,8 +82,9 @@ class Tick:
             if not await self.leader.holds():  # another instance runs the jobs; this one stays ready
                 self.heartbeat.last_tick = self.clock.now()
                 return
+            late_grace = max(alerts.LATE_GRACE, 2 * self.settings.scheduler_tick)  # a slow tick is not an outage
             fired = await alerts.fire_due(now, self.sla, self.settings.policy.shifts, self.settings.lead_ids,
-                                          self.render)
+                                          self.render, late_grace=late_grace)
             for kind, count in fired.items():
                 telemetry.PINGS.labels(kind).inc(count)
                 log.info("tick: %d incidents owed a %s", count, kind)

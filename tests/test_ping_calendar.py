@@ -123,3 +123,5 @@ def test_which_late_pings_may_still_go_out():
     assert alerts.may_fire("8x5", msk(2026, 3, 13, 18, 50), msk(2026, 3, 16, 10, 0), sla)  # open again: go
     night = datetime(2026, 3, 16, 0, 0, tzinfo=UTC)
     assert alerts.may_fire("24x7", night - timedelta(hours=1), night, sla)  # the always-calendar is never closed
+    # A tick slower than the default grace (SCHEDULER_TICK=10m) still fires a breach at closing on time.
+    assert alerts.may_fire("8x5", closing, closing + timedelta(minutes=9), sla, grace=timedelta(minutes=20))
