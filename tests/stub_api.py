@@ -116,11 +116,28 @@ class StubBotAPI:
             return web.json_response(
                 {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}, status=403
             )
+        refused = self._refused_text(method, params)
+        if refused:
+            return web.json_response({"ok": False, "error_code": 400, "description": f"Bad Request: {refused}"},
+                                     status=400)
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
             return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
         result = await handler(params)
         return web.json_response({"ok": True, "result": result})
+
+    @staticmethod
+    def _refused_text(method: str, params: dict[str, Any]) -> str | None:
+        """Telegram's limits on text, counted as it counts them: UTF-16 code units."""
+        def units(text: Any) -> int:
+            return len(str(text or "").encode("utf-16-le")) // 2
+        if method == "sendMessage" and not str(params.get("text") or "").strip():
+            return "message text is empty"
+        if method == "sendMessage" and units(params.get("text")) > 4096:
+            return "message is too long"
+        if method == "sendPhoto" and units(params.get("caption")) > 1024:
+            return "message caption is too long"
+        return None
 
     # ---- methods --------------------------------------------------------------------------------
     def bot_user(self) -> dict[str, Any]:
