@@ -160,8 +160,14 @@ class Dispatcher:
             log.warning("outbox %s: 429, retry after %ss", row.id, exc.retry_after)
         except TelegramMigrateToChat as exc:
             await self._moved(row, exc.migrate_to_chat_id)
-        except (TelegramForbiddenError, TelegramNotFound) as exc:
+        except TelegramForbiddenError as exc:
             await self._undeliverable(row, str(exc))
+        except TelegramNotFound as exc:
+            if row.chat_id > 0:
+                await self._undeliverable(row, str(exc))
+            else:  # a 404 names no group: it must not mark a customer chat as lost
+                await outbox.mark_failed(row, str(exc))
+                log.error("outbox %s to chat %s: %s", row.id, row.chat_id, exc)
         except TelegramBadRequest as exc:
             reason = str(exc).lower()
             if any(sign in reason for sign in UNREACHABLE):

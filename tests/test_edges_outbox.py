@@ -400,3 +400,13 @@ async def test_a_refusal_retrying_cannot_cure_fails_the_row(desk, fault):
     assert (await Outbox.get(chat_id=ENGINEER)).status == "failed"
     assert (await Outbox.get(chat_id=LEAD)).status == "sent"
     assert len(desk.stub.find("sendMessage", where=lambda p: int(p["chat_id"]) == ENGINEER)) == 1
+
+
+async def test_a_404_does_not_mark_a_customer_chat_lost(acme):
+    await acme.say(GROUP, customer, "Problem")
+    await take_quietly(acme, "ACME-1")
+    acme.stub.faults["sendMessage"] = [(404, {"ok": False, "error_code": 404, "description": "Not Found"})]
+    await acme.flush()
+    assert (await CustomerChat.get(chat_id=GROUP)).unreachable_since is None
+    assert not [t for t in acme.replies(LEAD) if "can no longer write" in t]
+    assert (await Outbox.get(kind="customer")).status == "failed"
