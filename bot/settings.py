@@ -42,6 +42,8 @@ class Settings:
     thread_window: timedelta
     reopen_window: timedelta
     log_level: str
+    # How long an update's handling may keep failing (transient errors, retried) before it is parked.
+    park_after: timedelta = timedelta(minutes=3)
 
     @property
     def is_sqlite(self) -> bool:
@@ -149,4 +151,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         thread_window=duration("THREAD_WINDOW", "4h"),
         reopen_window=duration("REOPEN_WINDOW", "72h"),
         log_level=log_level,
+        park_after=duration("PARK_AFTER", "3m"),
     )

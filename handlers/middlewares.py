@@ -13,7 +13,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNotFound,
+)
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
@@ -56,9 +63,31 @@ def command_of(message: Message, bot_username: str | None) -> str | None:
     return parsed.command.lower()
 
 
+def refusal_of(exc: BaseException) -> str | None:
+    """The kind of a Telegram refusal that no retry can cure (the bot kicked from the group or blocked,
+    the message to reply to deleted, a button pressed so long ago that its query expired), else None:
+    network errors, 5xx, 429 and the database are transient and worth retrying."""
+    if isinstance(exc, TelegramForbiddenError):
+        return "forbidden"
+    if isinstance(exc, TelegramNotFound):
+        return "not_found"
+    if isinstance(exc, TelegramMigrateToChat):
+        return "migrated"
+    if isinstance(exc, TelegramBadRequest):
+        return "bad_request"
+    if isinstance(exc, TelegramEntityTooLarge):
+        return "too_large"
+    return None
+
+
 class OnceMiddleware(BaseMiddleware):
     """Outer middleware on updates: handle each update id once, count it, and log one line for it.
-    `exclusive` (polling) means no other instance takes updates: see `domain.updates`."""
+    `exclusive` (polling) means no other instance takes updates: see `domain.updates`.
+
+    A permanent Telegram refusal ends the update's handling: it is logged, counted, and recorded as
+    handled, so it is not retried (in webhook mode Telegram gets a 200 and does not redeliver it).
+    Handlers find the update id in `data["update_id"]`: the dedupe keys of what they owe derive from
+    it, so a retry of the same update owes nothing twice."""
 
     def __init__(self, clock: Any, exclusive: bool = False) -> None:
         self.clock = clock
@@ -74,13 +103,19 @@ class OnceMiddleware(BaseMiddleware):
         started = time.monotonic()
         trace: dict[str, Any] = {}
         data["trace"] = trace
+        data["update_id"] = update_id
+        result = None
         try:
             result = await handler(event, data)
-        except Exception:
-            telemetry.HANDLER_ERRORS.inc()
-            if not self.exclusive:
-                await updates.release(update_id)  # so that a redelivery is handled
-            raise
+        except Exception as exc:
+            refusal = refusal_of(exc)
+            if refusal is None:
+                telemetry.HANDLER_ERRORS.inc()
+                if not self.exclusive:
+                    await updates.release(update_id)  # so that a redelivery is handled
+                raise
+            telemetry.REFUSALS.labels(refusal).inc()
+            log.warning("update %s: Telegram refused (%s: %s); not retried", update_id, refusal, exc)
         if self.exclusive:
             await updates.record(update_id, self.clock.now())
         else:
