@@ -223,6 +223,7 @@ class Poller:
         self.bot, self.dp, self.stopping, self.heartbeat, self.clock = bot, dp, stopping, heartbeat, clock
         self.parking, self.park_after, self.timeout, self.monotonic = parking, park_after, timeout, monotonic
         self.gate = asyncio.Semaphore(LANES)
+        self.max_backoff = 30.0  # seconds between attempts at most
         self.in_hand: set[int] = set()  # taken, not yet handled or parked
         self.finished: set[int] = set()  # handled or parked, but Telegram may send them again
         self.tails: dict[Key, asyncio.Task] = {}  # the last lane of each chat and person
@@ -304,7 +305,7 @@ class Poller:
                 first_failure = now if first_failure is None else first_failure
                 if now - first_failure >= self.park_after and await self._park(update, exc):
                     return True
-                delay = min(2 ** attempt, 30, max(self.park_after - (now - first_failure), 0.1))
+                delay = min(2 ** attempt, self.max_backoff, max(self.park_after - (now - first_failure), 0.01))
                 log.exception("update %s failed (attempt %d); retrying in %.0fs", update.update_id, attempt, delay)
                 if await _sleep_unless(self.stopping, delay):
                     return False

@@ -23,19 +23,19 @@ Tell = Callable[[ParkedUpdate], Awaitable[None]]
 
 
 async def park(payload: str, *, update_id: int | None, chat_id: int | None, reason: str, error: str,
-               now: datetime, tell: Tell | None = None) -> ParkedUpdate:
+               now: datetime, tell: Tell | None = None) -> tuple[ParkedUpdate, bool]:
     """Keep the update; `tell` owes the leads' notices in the same transaction. Parking the same update
-    again (redelivered after a crash before it was confirmed) returns the row already kept."""
+    again (redelivered after a crash before it was confirmed) returns the row already kept, and False."""
     async with in_transaction():
         if update_id is not None:
             kept = await ParkedUpdate.filter(update_id=update_id, status__in=WAITING).first()
             if kept is not None:
-                return kept
+                return kept, False
         row = await ParkedUpdate.create(update_id=update_id, chat_id=chat_id, payload=payload,
                                         error=error[:ERROR_LIMIT], reason=reason, parked_at=now)
         if tell is not None:
             await tell(row)
-    return row
+    return row, True
 
 
 async def waiting() -> list[ParkedUpdate]:

@@ -60,8 +60,11 @@ class Parking:
 
     async def park(self, update: dict[str, Any], reason: str, error: str) -> ParkedUpdate:
         update_id = update.get("update_id") if isinstance(update.get("update_id"), int) else None
-        row = await parked.park(json.dumps(update, ensure_ascii=False), update_id=update_id, chat_id=chat_of(update),
-                                reason=reason, error=error, now=self.clock.now(), tell=self._tell)
+        row, new = await parked.park(json.dumps(update, ensure_ascii=False), update_id=update_id,
+                                     chat_id=chat_of(update), reason=reason, error=error, now=self.clock.now(),
+                                     tell=self._tell)
+        if not new:
+            return row
         telemetry.PARKED.labels(reason).inc()
         log.error("update %s parked (%s) as #%s: %s", update_id, reason, row.id, error.splitlines()[0][:300])
         return row
