@@ -23,6 +23,7 @@ from aiogram.exceptions import (
 )
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message, TelegramObject
+from tortoise.exceptions import DBConnectionError, OperationalError, TransactionManagementError
 
 import telemetry
 from domain import people, updates
@@ -78,6 +79,20 @@ def refusal_of(exc: BaseException) -> str | None:
     if isinstance(exc, TelegramEntityTooLarge):
         return "too_large"
     return None
+
+
+def database_away(exc: BaseException) -> bool:
+    """The database is locked, gone or refusing connections: the update is retried, not answered with
+    an error (its message would be lost). A constraint or a missing row is a bug, not a blip."""
+    if isinstance(exc, DBConnectionError | TransactionManagementError | ConnectionError | OSError | TimeoutError):
+        return True
+    if type(exc) is OperationalError:  # not IntegrityError, DoesNotExist and the like
+        return True
+    # asyncpg's own, when tortoise lets them through: a lost or refused connection, a closed pool.
+    return any(c.__module__.startswith("asyncpg") and c.__name__ in _PG_AWAY for c in type(exc).__mro__)
+
+
+_PG_AWAY = {"PostgresConnectionError", "InterfaceError", "CannotConnectNowError", "TooManyConnectionsError"}
 
 
 class OnceMiddleware(BaseMiddleware):
@@ -171,8 +186,10 @@ class DeskMiddleware(BaseMiddleware):
         except DeskError as exc:
             await self._tell(event, t(lang, exc.key, **exc.params))
         except TelegramAPIError:
-            raise  # the answer itself could not be sent; aiogram logs it
-        except Exception:
+            raise  # the answer itself could not be sent; OnceMiddleware decides: retry or end
+        except Exception as exc:
+            if database_away(exc):
+                raise  # transient: the update is retried (and parked if it lasts)
             # Never silence: the person learns something went wrong, the log has the details.
             telemetry.HANDLER_ERRORS.inc()
             log.exception("handler failed for %s", type(event).__name__)

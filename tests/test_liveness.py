@@ -390,3 +390,31 @@ async def test_webhook_parks_an_update_still_failing_after_the_budget(webhook):
     row = await ParkedUpdate.get(update_id=63)
     assert row.reason == "failing" and "TelegramRetryAfter" in row.error and json.loads(row.payload) == update
     assert await Outbox.filter(chat_id=LEAD, dedupe=f"parked:{row.id}:{LEAD}").exists()
+
+
+# ---- item 6: the database away inside a handler is transient too ----------------------------------------
+
+
+async def test_a_database_blip_inside_a_handler_is_retried_not_answered_with_an_error(desk, monkeypatch):
+    from tortoise.exceptions import OperationalError
+
+    from domain import intake
+
+    await bound(desk)
+    real = intake.record_customer_message
+    blips = [OperationalError("database is locked")]
+
+    async def locked_once(*args, **kwargs):
+        if blips:
+            raise blips.pop()
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(intake, "record_customer_message", locked_once)
+    update = {"update_id": 71, "message": desk.stub.make_message(GROUP, customer, "Portal is down")}
+    with pytest.raises(OperationalError):  # raised for the poller to retry
+        await desk.dp.feed_raw_update(desk.bot, update)
+    assert not desk.replies(GROUP) and not await updates.handled(71)  # no "something went wrong"
+    await desk.dp.feed_raw_update(desk.bot, update)  # the retry
+    await desk.flush()
+    assert await IncidentMessage.filter(message_id=update["message"]["message_id"]).count() == 1
+    assert "ACME-1 is registered" in desk.last_reply(GROUP)
