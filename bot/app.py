@@ -216,7 +216,8 @@ class Poller:
     `park_after`, then parked (`domain.parked`); meanwhile the next batches are taken and the other
     chats go on. Telegram is told to forget updates only up to the oldest one still in hand, so an
     update is confirmed only once it was handled or parked: after a crash the rest come again and
-    those handled already are skipped (`OnceMiddleware`)."""
+    those handled already are skipped (`OnceMiddleware`). Telegram sends at most 100 updates a batch,
+    so at most 100 beyond a failing update are taken before it is handled or parked."""
 
     def __init__(self, bot: Bot, dp: Dispatcher, stopping: asyncio.Event, heartbeat: Heartbeat, clock: Clock,
                  parking: Parking, park_after: float, timeout: int = 25, monotonic=time.monotonic) -> None:
