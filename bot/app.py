@@ -179,32 +179,35 @@ def payload_of(update: Update) -> dict:
     return update.model_dump(mode="json", exclude_unset=True, by_alias=True)
 
 
-async def fetch_updates(bot: Bot, offset: int | None, timeout: int, allowed: list[str],
-                        parking: Parking) -> tuple[list[Update], int | None]:
-    """One `getUpdates`: the updates, and the highest id in the batch (to confirm it).
+async def fetch_updates(bot: Bot, offset: int | None, timeout: int, allowed: list[str], parking: Parking,
+                        known: frozenset[int] = frozenset()) -> tuple[list[Update], list[int]]:
+    """One `getUpdates`: the updates it could read, and the ids of the whole batch (to confirm it).
+    `known`: ids taken already (sent again while an older one is in hand), not parked a second time.
 
     When aiogram cannot read the batch (Telegram added or changed a field), each update is read on its
     own: the readable ones are handled, the others parked whole — one unreadable update must not kill
     the poller at every start."""
     try:
         updates = await bot.get_updates(offset=offset, timeout=timeout, allowed_updates=allowed)
-        return updates, (updates[-1].update_id if updates else None)
+        return updates, [u.update_id for u in updates]
     except ClientDecodeError as exc:
         raw = exc.data.get("result") if isinstance(exc.data, dict) and exc.data.get("ok") else None
         if not isinstance(raw, list):
             raise
         readable: list[Update] = []
-        highest = None
+        ids = []
         for item in raw:
             update_id = item.get("update_id") if isinstance(item, dict) else None
             if not isinstance(update_id, int):
                 raise  # no id to confirm it by: nothing past it can be taken either
+            ids.append(update_id)
+            if update_id in known:
+                continue
             try:
                 readable.append(Update.model_validate(item, context={"bot": bot}))
             except ValidationError as error:
                 await parking.park(item, "unparseable", str(error))
-            highest = max(highest or update_id, update_id)
-        return readable, highest
+        return readable, ids
 
 
 class Poller:
@@ -235,8 +238,9 @@ class Poller:
         failures = 0
         while not self.stopping.is_set():
             # With updates in hand Telegram answers at once (it sends them again): do not wait for new ones.
+            known = frozenset(self.in_hand | self.finished)
             fetch = asyncio.ensure_future(fetch_updates(self.bot, offset, 0 if self.in_hand else self.timeout,
-                                                        allowed, self.parking))
+                                                        allowed, self.parking, known))
             stop = asyncio.ensure_future(self.stopping.wait())
             await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
             stop.cancel()
@@ -244,7 +248,7 @@ class Poller:
                 fetch.cancel()
                 break
             try:
-                batch, highest = fetch.result()
+                batch, ids = fetch.result()
                 failures = 0
             except Exception as exc:  # network, Telegram, or the database while parking: all pass
                 failures += 1
@@ -255,8 +259,9 @@ class Poller:
             fresh = [u for u in batch if u.update_id not in self.in_hand and u.update_id not in self.finished]
             for lane in lanes_of(fresh):
                 self._start(lane)
-            if highest is not None:
-                offset = max(offset or 0, highest + 1)
+            self.finished |= set(ids) - self.in_hand  # handled before, or parked just now
+            if ids:
+                offset = max(offset or 0, max(ids) + 1)
             if self.in_hand:
                 offset = min(self.in_hand)
             self.finished = {i for i in self.finished if offset is None or i >= offset}
