@@ -39,10 +39,9 @@ class WebhookHandler(SimpleRequestHandler):
     after its first failure is parked; both are answered 200. A permanent Telegram refusal inside the
     handling is already an end of it (`OnceMiddleware`): 200 too."""
 
-    def __init__(self, *args, parking: Parking, park_after: float, heartbeat: Heartbeat, clock: Clock,
-                 monotonic=time.monotonic, **kwargs) -> None:
+    def __init__(self, *args, parking: Parking, park_after: float, monotonic=time.monotonic, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.parking, self.park_after, self.heartbeat, self.clock = parking, park_after, heartbeat, clock
+        self.parking, self.park_after = parking, park_after
         self.monotonic = monotonic
         self.first_failure: dict[int, float] = {}  # update id → monotonic time of its first failure
 
@@ -63,9 +62,12 @@ class WebhookHandler(SimpleRequestHandler):
         try:
             await self.dispatcher.feed_update(self.bot, update, **self.data)
         except Exception as exc:
-            self.heartbeat.update_failed(update_id, self.clock.now())
-            first = self.first_failure.setdefault(update_id, self.monotonic())
-            if self.monotonic() - first >= self.park_after:
+            # Not reported to /healthz: the redelivery may reach another instance, and this one would never
+            # hear that it passed. Failures older than twice the budget are forgotten for the same reason.
+            now = self.monotonic()
+            self.first_failure = {k: v for k, v in self.first_failure.items() if now - v <= 2 * self.park_after}
+            first = self.first_failure.setdefault(update_id, now)
+            if now - first >= self.park_after:
                 return await self._park(raw, "failing", f"{type(exc).__name__}: {exc}")
             log.exception("update %s failed; Telegram will deliver it again", update_id)
             return web.Response(text="Retry later", status=500)
@@ -83,7 +85,6 @@ class WebhookHandler(SimpleRequestHandler):
 
     def _forget(self, update_id: int) -> None:
         self.first_failure.pop(update_id, None)
-        self.heartbeat.update_handled(update_id)
 
 
 def healthy_tick(heartbeat: Heartbeat, clock: Clock, every: timedelta) -> bool:
@@ -124,8 +125,8 @@ def build_web_app(settings: Settings, dp: Dispatcher, bot: Bot, heartbeat: Heart
     app.router.add_get("/metrics", metrics)
     if settings.mode == "webhook":
         WebhookHandler(dispatcher=dp, bot=bot, secret_token=settings.webhook_secret, handle_in_background=False,
-                       parking=parking or Parking(settings, clock), park_after=settings.park_after.total_seconds(),
-                       heartbeat=heartbeat, clock=clock).register(app, path=WEBHOOK_PATH)
+                       parking=parking or Parking(settings, clock),
+                       park_after=settings.park_after.total_seconds()).register(app, path=WEBHOOK_PATH)
     return app
 
 
