@@ -72,7 +72,7 @@ async def test_a_permanent_refusal_of_the_answer_ends_the_update(desk, fault, re
     await desk.dp.feed_raw_update(desk.bot, {"update_id": 41, "message": message})  # does not raise: not retried
     assert await updates.handled(41)  # recorded: a redelivery is skipped
     assert refusals(reason) == before + 1
-    assert desk.stub.find("sendMessage")  # the answer was tried once and refused
+    assert len(desk.stub.find("sendMessage", among="refused")) == 1  # the answer was tried once, refused
 
 
 async def test_a_transient_failure_is_still_raised_for_a_retry(desk):
