@@ -99,6 +99,11 @@ class Rendezvous:
         self.handled.append(update.update_id)
 
 
+class NoParking:
+    async def park(self, update: dict, reason: str, error: str) -> None:
+        raise AssertionError(f"nothing should be parked: {reason} {error}")
+
+
 async def test_unrelated_chats_of_one_batch_are_really_handled_side_by_side():
     from aiogram import Bot
     from aiogram.client.session.aiohttp import AiohttpSession
@@ -114,7 +119,8 @@ async def test_unrelated_chats_of_one_batch_are_really_handled_side_by_side():
     try:
         await server.send(GROUP_A, ALICE, "one")  # update 1
         await server.send(GROUP_B, BOB, "two")  # update 2
-        polling = asyncio.create_task(poll(bot, dp, stopping, heartbeat, FrozenClock(), timeout=1))
+        polling = asyncio.create_task(poll(bot, dp, stopping, heartbeat, FrozenClock(), NoParking(), park_after=600,
+                                           timeout=1))
         await server.wait_for("getUpdates", lambda p: int(p.get("offset") or 0) == 3, timeout=30)  # batch confirmed
         stopping.set()
         await polling
