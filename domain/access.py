@@ -34,6 +34,9 @@ class Where(StrEnum):
     PRIVATE = "private"
     GROUP = "group"  # group, supergroup or forum
     CUSTOMER_CHAT = "customer_chat"  # a chat bound to a customer, private or group
+    # Not in a customer's chat: the answer shows other customers' data, desk internals or secret links,
+    # which the customer's people there would read. Private chats and unbound groups (the staff chat).
+    DESK = "desk"
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ COMMANDS: dict[str, CommandRule] = {
     # customers, in their chat (staff may use them there too)
     "new": CommandRule(IN_CUSTOMER_CHAT, Where.CUSTOMER_CHAT),
     "status": CommandRule(IN_CUSTOMER_CHAT, Where.CUSTOMER_CHAT),
-    # staff
+    # staff; in a customer's chat the incident commands touch only that chat's incidents (handlers/staff.py)
     "take": CommandRule(STAFF),
     "resolve": CommandRule(STAFF),
     "reopen": CommandRule(STAFF),
@@ -60,32 +63,32 @@ COMMANDS: dict[str, CommandRule] = {
     "incident": CommandRule(STAFF),
     "incidents": CommandRule(STAFF),
     "my": CommandRule(STAFF),
-    "oncall": CommandRule(STAFF),
-    "schedule": CommandRule(STAFF),
+    "oncall": CommandRule(STAFF, Where.DESK),
+    "schedule": CommandRule(STAFF, Where.DESK),
     "escalate": CommandRule(STAFF),
     # leads: customers, chats, staff
-    "customer_add": CommandRule(LEADS),
-    "customers": CommandRule(LEADS),
-    "customer": CommandRule(LEADS),
-    "customer_set": CommandRule(LEADS),
-    "invite": CommandRule(LEADS),
+    "customer_add": CommandRule(LEADS, Where.DESK),
+    "customers": CommandRule(LEADS, Where.DESK),
+    "customer": CommandRule(LEADS, Where.DESK),
+    "customer_set": CommandRule(LEADS, Where.DESK),
+    "invite": CommandRule(LEADS, Where.DESK),
     "bind": CommandRule(LEADS, Where.GROUP),
     "unbind": CommandRule(LEADS, Where.GROUP),
-    "unbound": CommandRule(LEADS),
-    "staff_invite": CommandRule(LEADS),
-    "staff": CommandRule(LEADS),
-    "staff_role": CommandRule(LEADS),
-    "staff_remove": CommandRule(LEADS),
-    "sla": CommandRule(LEADS),
-    "rotation": CommandRule(LEADS),
-    "override": CommandRule(LEADS),
-    "overrides": CommandRule(LEADS),
-    "override_remove": CommandRule(LEADS),
-    "report": CommandRule(LEADS),
-    "sla_report": CommandRule(LEADS),
-    "export": CommandRule(LEADS),
-    "quote": CommandRule(LEADS),
-    "announce": CommandRule(LEADS),
+    "unbound": CommandRule(LEADS, Where.DESK),
+    "staff_invite": CommandRule(LEADS, Where.DESK),
+    "staff": CommandRule(LEADS, Where.DESK),
+    "staff_role": CommandRule(LEADS, Where.DESK),
+    "staff_remove": CommandRule(LEADS, Where.DESK),
+    "sla": CommandRule(LEADS, Where.DESK),
+    "rotation": CommandRule(LEADS, Where.DESK),
+    "override": CommandRule(LEADS, Where.DESK),
+    "overrides": CommandRule(LEADS, Where.DESK),
+    "override_remove": CommandRule(LEADS, Where.DESK),
+    "report": CommandRule(LEADS, Where.DESK),
+    "sla_report": CommandRule(LEADS, Where.DESK),
+    "export": CommandRule(LEADS, Where.DESK),
+    "quote": CommandRule(LEADS, Where.DESK),
+    "announce": CommandRule(LEADS, Where.DESK),
 }
 
 
@@ -100,6 +103,8 @@ def check(command: str, role: Role, chat_kind: str, chat_bound: bool) -> str | N
         return "refuse.group_only"
     if rule.where is Where.CUSTOMER_CHAT and not chat_bound:
         return "refuse.customer_chat_only"
+    if rule.where is Where.DESK and chat_bound:
+        return "access.not_in_customer_chat"
     return None
 
 

@@ -64,6 +64,15 @@ async def resolve_actor(user_id: int, chat_id: int, lead_ids: frozenset[int], pe
     return Actor(user_id=user_id, role=role, lang=person.lang if person else None, chat=chat)
 
 
+async def resolve_chat_sender(sender_chat_id: int, chat_id: int) -> Actor:
+    """A message sent on behalf of a chat (an anonymous group admin, or "as a channel"): its author is that
+    chat, a customer where the chat is bound and a stranger elsewhere; never staff, since nobody can tell
+    who is behind it."""
+    chat = await CustomerChat.get_or_none(chat_id=chat_id).select_related("customer")
+    return Actor(user_id=sender_chat_id, role=Role.CUSTOMER if chat is not None else Role.STRANGER, lang=None,
+                 chat=chat)
+
+
 async def ensure_leads(lead_ids: frozenset[int], now: datetime) -> None:
     """`LEAD_IDS` are leads from the start, listed in /staff like invited ones."""
     for user_id in lead_ids:

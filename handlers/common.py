@@ -15,11 +15,13 @@ from handlers.replies import respond
 from locales import LANGS, t
 
 
-def help_text(role: Role, lang: str, in_group: bool) -> str:
+def help_text(role: Role, lang: str, in_group: bool, in_customer_chat: bool = False) -> str:
     lines = [t(lang, f"help.header_{role.value}")]
     for name in commands_for(role):
         where = COMMANDS[name].where
         if (where is Where.GROUP and not in_group) or (where is Where.PRIVATE and in_group):
+            continue
+        if where is Where.DESK and in_customer_chat:
             continue
         lines.append(f"/{name} — {t(lang, f'help.{name}')}")
     return "\n".join(lines)
@@ -44,7 +46,8 @@ async def start(message: Message, command: CommandObject, bot: Bot, actor: peopl
         await people.mark_dm(actor.user_id, True, now)
     payload = args_of(command).strip()
     if not payload:
-        await respond(message, t(lang, "start.hello") + "\n\n" + help_text(actor.role, lang, not private))
+        await respond(message, t(lang, "start.hello") + "\n\n"
+                      + help_text(actor.role, lang, not private, actor.chat is not None))
         if private and actor.is_staff:
             await set_person_menu(bot, actor.user_id, actor.role, lang)
         return
@@ -65,7 +68,7 @@ async def start(message: Message, command: CommandObject, bot: Bot, actor: peopl
 
 
 async def show_help(message: Message, actor: people.Actor, lang: str) -> None:
-    await respond(message, help_text(actor.role, lang, message.chat.type != "private"))
+    await respond(message, help_text(actor.role, lang, message.chat.type != "private", actor.chat is not None))
 
 
 async def set_lang(message: Message, command: CommandObject, actor: people.Actor, clock) -> None:

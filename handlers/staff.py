@@ -19,10 +19,19 @@ from handlers.replies import respond
 from locales import t
 
 
-async def _target(message: Message, words: list[str]) -> tuple[Incident, list[str]]:
+def _only_chat(actor: people.Actor) -> int | None:
+    """In a customer's chat everyone there reads the answer: only that chat's incidents may be named."""
+    return actor.chat.chat_id if actor.chat is not None else None
+
+
+async def _by_key(key: str, actor: people.Actor) -> Incident:
+    return await incidents.by_key(key, only_chat=_only_chat(actor))
+
+
+async def _target(message: Message, words: list[str], actor: people.Actor) -> tuple[Incident, list[str]]:
     """Take a leading KEY off the words, or find the incident from the chat (reply, or its only open one)."""
     if words and incidents.looks_like_key(words[0]):
-        return await incidents.by_key(words[0]), words[1:]
+        return await _by_key(words[0], actor), words[1:]
     reply = message.reply_to_message.message_id if message.reply_to_message else None
     return await incidents.target(None, message.chat.id, reply), words
 
@@ -32,7 +41,7 @@ def _words(command: CommandObject) -> list[str]:
 
 
 async def take(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock, settings) -> None:
-    incident, rest = await _target(message, _words(command))
+    incident, rest = await _target(message, _words(command), actor)
     if rest:
         raise DeskError("usage.take")
     in_customer_chat = message.chat.id == incident.chat_id  # there the answer below is the notice
@@ -50,9 +59,9 @@ async def resolve(message: Message, command: CommandObject, actor: people.Actor,
                   settings) -> None:
     words = args_of(command).split(maxsplit=1)
     if words and incidents.looks_like_key(words[0]):
-        incident, summary = await incidents.by_key(words[0]), (words[1] if len(words) > 1 else "")
+        incident, summary = await _by_key(words[0], actor), (words[1] if len(words) > 1 else "")
     else:
-        incident, _ = await _target(message, [])
+        incident, _ = await _target(message, [], actor)
         summary = args_of(command).strip()
     resolved = await incidents.resolve(incident, actor.user_id, summary, clock.now(),
                                        resolved_notice(settings, clock.now(), summary))
@@ -64,13 +73,13 @@ async def reopen(message: Message, command: CommandObject, actor: people.Actor, 
     words = _words(command)
     if len(words) != 1 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.reopen")
-    incident = await incidents.reopen(await incidents.by_key(words[0]), actor.user_id, clock.now())
+    incident = await incidents.reopen(await _by_key(words[0], actor), actor.user_id, clock.now())
     await respond(message, t(lang, "reopen.done", key=incident.key))
 
 
 async def priority(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock, sla: Sla,
                    settings) -> None:
-    incident, rest = await _target(message, _words(command))
+    incident, rest = await _target(message, _words(command), actor)
     if len(rest) != 1:
         raise DeskError("usage.priority")
     updated = await incidents.set_priority(incident, rest[0], actor.user_id, clock.now(), sla)
@@ -82,7 +91,7 @@ async def assign(message: Message, command: CommandObject, actor: people.Actor, 
     if len(words) != 2 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.assign")
     staff_id = await people.resolve_person(words[1])
-    incident = await incidents.assign(await incidents.by_key(words[0]), staff_id, actor.user_id, clock.now())
+    incident = await incidents.assign(await _by_key(words[0], actor), staff_id, actor.user_id, clock.now())
     await respond(message, t(lang, "assign.done", key=incident.key, name=await people.display_name(staff_id)))
 
 
@@ -90,7 +99,7 @@ async def note(message: Message, command: CommandObject, actor: people.Actor, la
     words = args_of(command).split(maxsplit=1)
     if len(words) != 2 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.note")
-    incident = await incidents.by_key(words[0])
+    incident = await _by_key(words[0], actor)
     await incidents.note(incident, words[1], actor.user_id, clock.now())
     await respond(message, t(lang, "note.done", key=incident.key))
 
@@ -100,7 +109,7 @@ async def escalate(message: Message, command: CommandObject, actor: people.Actor
     words = args_of(command).split(maxsplit=2)
     if len(words) < 2 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.escalate")
-    incident = await incidents.by_key(words[0])
+    incident = await _by_key(words[0], actor)
     note_text = words[2] if len(words) > 2 else ""
     experts = await incidents.escalate(incident, words[1], note_text, actor.user_id, clock.now(),
                                        escalation_notice(incident, note_text, actor.user_id, settings, clock.now()))
@@ -112,12 +121,19 @@ def _when(moment, settings) -> str:
     return local(moment, settings.timezone)
 
 
-async def card(message: Message, command: CommandObject, lang: str, settings, clock, sla: Sla) -> None:
+# Staff-only entries of the history, left out of a card shown in the customer's chat.
+INTERNAL_EVENTS = ("note", "escalated")
+
+
+async def card(message: Message, command: CommandObject, actor: people.Actor, lang: str, settings, clock,
+               sla: Sla) -> None:
     words = _words(command)
     if len(words) != 1 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.incident")
-    incident = await incidents.by_key(words[0])
+    incident = await _by_key(words[0], actor)
     events, messages = await incidents.history(incident)
+    if actor.chat is not None:
+        events = [e for e in events if e.kind not in INTERNAL_EVENTS]
     lines = [t(lang, "card.head", key=incident.key, code=incident.customer.code, name=incident.customer.name,
                plan=incident.plan, priority=incident.priority, status=t(lang, f"state.{incident.status}"),
                opened=_when(incident.opened_at, settings), responded=_when(incident.responded_at, settings),
@@ -159,10 +175,15 @@ async def _listing(message: Message, found: list[Incident], lang: str, empty_key
     await respond(message, "\n".join(lines))
 
 
-async def open_list(message: Message, command: CommandObject, lang: str, clock) -> None:
+async def open_list(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock) -> None:
     words = _words(command)
     if len(words) > 1:
         raise DeskError("usage.incidents")
+    if actor.chat is not None:  # a customer's chat: its own incidents, never the whole desk's
+        if words:
+            raise DeskError("access.list_in_customer_chat")
+        await _listing(message, await incidents.in_chat(actor.chat.chat_id), lang, "list.none", clock.now())
+        return
     if words:
         await get_customer(words[0])  # an unknown code is answered, not listed as empty
     found = await incidents.open_incidents(words[0] if words else None)
@@ -172,7 +193,8 @@ async def open_list(message: Message, command: CommandObject, lang: str, clock) 
 async def my_list(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock) -> None:
     if _words(command):
         raise DeskError("usage.my")
-    await _listing(message, await incidents.mine(actor.user_id), lang, "list.none_mine", clock.now())
+    found = await incidents.mine(actor.user_id, only_chat=_only_chat(actor))
+    await _listing(message, found, lang, "list.none_mine", clock.now())
 
 
 def build_router() -> Router:
