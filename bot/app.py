@@ -221,7 +221,13 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         loop.add_signal_handler(sig, stopping.set)
     await open_database(settings.database_url)
     try:
-        await people.ensure_leads(settings.lead_ids, clock.now())
+        leads = await people.ensure_leads(settings.lead_ids, clock.now())
+        if leads.demoted or leads.removed:
+            log.info("no longer in LEAD_IDS: back to their former role %s, left the staff %s", leads.demoted,
+                     leads.removed)
+        if leads.kept:
+            log.warning("LEAD_IDS no longer lists %s, but they stay leads: the desk would have no lead. Put a "
+                        "lead into LEAD_IDS (or invite one) and restart.", leads.kept)
         # Open incidents follow the policy in force: recomputed once per policy, not at every start.
         policy_key = "policy:" + hashlib.sha256(repr(settings.policy).encode()).hexdigest()
         if not await claims.done(policy_key):
