@@ -55,13 +55,22 @@ ATTACHMENTS = st.sampled_from([
 def updates(draw):
     chat = draw(st.sampled_from(CHATS))
     user = draw(st.sampled_from(USERS))
-    kind = draw(st.sampled_from(["text", "text", "text", "attachment", "edit", "callback", "reply"]))
+    kind = draw(st.sampled_from(["text", "text", "text", "attachment", "edit", "callback", "reply", "caption",
+                                 "on_behalf"]))
     extra = {}
     if chat == FORUM:
         extra = {"message_thread_id": draw(st.integers(1, 3)), "is_topic_message": True}
     if kind == "attachment":
         extra.update(draw(ATTACHMENTS))
         return ("message", chat, user, None, extra)
+    if kind == "caption":  # a command (or any text) under a photo or a document
+        extra.update(draw(ATTACHMENTS))
+        extra["caption"] = draw(TEXTS)
+        return ("message", chat, user, None, extra)
+    if kind == "on_behalf" and chat < 0:  # an anonymous admin, a post as a channel, a linked channel's post
+        sender = draw(st.sampled_from(["group", "channel", "forward"]))
+        extra["on_behalf"] = sender
+        return ("message", chat, user, draw(TEXTS), extra)
     if kind == "callback":
         return ("callback", chat, user, draw(CALLBACKS), extra)
     if kind == "reply":
@@ -73,6 +82,15 @@ async def feed(desk, item) -> None:
     kind, chat, user, payload, extra = item
     if chat > 0:
         user = next((u for u in USERS if u["id"] == chat), user)  # private chats belong to their person
+    on_behalf = extra.pop("on_behalf", None)
+    if on_behalf == "group":
+        user = {"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
+        extra["sender_chat"] = desk.stub.chats.get(chat) or desk.stub.chat(chat)
+    elif on_behalf in ("channel", "forward"):
+        user = ({"id": 136817688, "is_bot": True, "first_name": "Channel", "username": "Channel_Bot"}
+                if on_behalf == "channel" else {"id": 777000, "is_bot": False, "first_name": "Telegram"})
+        extra["sender_chat"] = {"id": -100900, "type": "channel", "title": "Acme news"}
+        extra["is_automatic_forward"] = on_behalf == "forward"
     reply_to = extra.pop("reply_to_id", None)
     if reply_to is not None:
         extra["reply_to_message"] = {"message_id": reply_to, "date": 0, "chat": desk.stub.chats.get(chat)
