@@ -65,11 +65,14 @@ async def identify(bot: Bot) -> None:
         )
 
 
-async def set_menus(bot: Bot, settings: Settings) -> None:
+async def set_menus(bot: Bot, settings: Settings, left_staff: list[int] | None = None) -> None:
     """Command menus: a call per staff member, so they are set beside the polling, not before it —
-    a restart takes customers' messages again as soon as it can."""
+    a restart takes customers' messages again as soon as it can. `left_staff` (leads taken out of
+    LEAD_IDS who were not staff before) lose their lead menu."""
     try:
         await set_default_menus(bot, settings.default_lang)
+        for user_id in left_staff or []:
+            await set_person_menu(bot, user_id, Role.STRANGER, settings.default_lang)
         for member in await Staff.filter(active=True):
             person = await Person.get_or_none(id=member.user_id)
             role = Role.LEAD if member.user_id in settings.lead_ids else Role(member.role)
@@ -238,7 +241,7 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         bot = build_bot(settings)
         dp = build_dispatcher(settings, clock)
         await identify(bot)
-        menus = asyncio.create_task(set_menus(bot, settings), name="menus")
+        menus = asyncio.create_task(set_menus(bot, settings, leads.removed), name="menus")
         background = Background(bot, dp, settings, clock)
         dp["wake_outbox"] = background.dispatcher.wake.set
         background.start(sole_instance=settings.mode == "polling")  # polling: one instance by construction
