@@ -34,8 +34,8 @@ class Where(StrEnum):
     PRIVATE = "private"
     GROUP = "group"  # group, supergroup or forum
     CUSTOMER_CHAT = "customer_chat"  # a chat bound to a customer, private or group
-    # Not in a customer's chat: the answer shows other customers' data, desk internals or secret links,
-    # which the customer's people there would read. Private chats and unbound groups (the staff chat).
+    # The answer shows customers' data, desk internals or secret links: only where no outsider reads it,
+    # a private chat (not bound to a customer) or the staff chat (STAFF_CHAT_ID).
     DESK = "desk"
 
 
@@ -92,7 +92,7 @@ COMMANDS: dict[str, CommandRule] = {
 }
 
 
-def check(command: str, role: Role, chat_kind: str, chat_bound: bool) -> str | None:
+def check(command: str, role: Role, chat_kind: str, chat_bound: bool, staff_chat: bool = False) -> str | None:
     """None when allowed, else the catalog key of the refusal."""
     rule = COMMANDS[command]
     if role not in rule.who:
@@ -103,9 +103,14 @@ def check(command: str, role: Role, chat_kind: str, chat_bound: bool) -> str | N
         return "refuse.group_only"
     if rule.where is Where.CUSTOMER_CHAT and not chat_bound:
         return "refuse.customer_chat_only"
-    if rule.where is Where.DESK and chat_bound:
-        return "access.not_in_customer_chat"
+    if rule.where is Where.DESK and not desk_chat(chat_kind, chat_bound, staff_chat):
+        return "access.desk_only"
     return None
+
+
+def desk_chat(chat_kind: str, chat_bound: bool, staff_chat: bool) -> bool:
+    """Whether desk commands are answered in this chat: nobody but staff reads it."""
+    return staff_chat or (chat_kind == "private" and not chat_bound)
 
 
 def commands_for(role: Role) -> list[str]:

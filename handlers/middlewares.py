@@ -19,7 +19,7 @@ from aiogram.types import CallbackQuery, Message, TelegramObject
 
 import telemetry
 from domain import people, updates
-from domain.access import COMMANDS, check
+from domain.access import COMMANDS, check, desk_chat
 from domain.errors import DeskError
 from domain.text import clean
 from handlers.replies import respond
@@ -125,7 +125,11 @@ class DeskMiddleware(BaseMiddleware):
             actor = await people.resolve_actor(user.id, chat.id, self.settings.lead_ids, person)
             telegram_lang = user.language_code
         lang = reply_lang(actor, chat.type, telegram_lang, self.settings.default_lang)
-        data.update(actor=actor, lang=lang, clock=self.clock, settings=self.settings)
+        staff_chat = chat.id == self.settings.staff_chat_id
+        # Where others than staff read the answers (a customer's chat, any other group), incident commands
+        # may name only this chat's incidents; None in a private chat and the staff chat.
+        only_chat = None if desk_chat(chat.type, actor.chat is not None, staff_chat) else chat.id
+        data.update(actor=actor, lang=lang, clock=self.clock, settings=self.settings, only_chat=only_chat)
 
         if isinstance(event, Message) and (event.text or event.caption) is not None:
             bot: Bot = data["bot"]
@@ -137,7 +141,7 @@ class DeskMiddleware(BaseMiddleware):
                         return await self._run(handler, event, data, lang)  # "/var/log is full" is a problem report
                     await respond(event, t(lang, "err.unknown_command", command=name))
                     return None
-                refusal = check(name, actor.role, chat.type, actor.chat is not None)
+                refusal = check(name, actor.role, chat.type, actor.chat is not None, staff_chat)
                 if refusal is not None:
                     log.info("refused /%s for %s (%s) in chat %s", name, actor.user_id, actor.role, chat.id)
                     await respond(event, t(lang, refusal, command=name))

@@ -13,6 +13,9 @@ from domain.errors import DeskError
 from domain.models import Customer, Incident, IncidentEvent, IncidentMessage, Invitation, UnboundMessage
 from handlers import customer_chat
 from locales import t
+from bot.settings import load_settings
+from tests.clock import FrozenClock
+from tests.conftest import Desk, make_env
 from tests.people import (
     ENGINEER,
     GROUP,
@@ -28,6 +31,7 @@ from tests.people import (
 from tests.snapshot import snapshot
 
 UNBOUND = -100800
+STAFF_CHAT = -100850
 PHOTO = {"photo": [{"file_id": "p1", "file_unique_id": "p1", "width": 9, "height": 9}]}
 DOCUMENT = {"document": {"file_id": "d1", "file_unique_id": "d1"}}
 ANONYMOUS_ADMIN = {"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
@@ -150,7 +154,7 @@ async def test_incidents_and_my_in_a_customer_chat_list_only_that_chat(two):
         assert "ACME-1" in answer and "BETA" not in answer and "secret" not in answer
     mark = two.stub.mark()
     await two.say(GROUP, engineer, "/incidents BETA")
-    assert texts(two, GROUP, mark) == [t("en", "access.list_in_customer_chat")]
+    assert texts(two, GROUP, mark) == [t("en", "access.list_here_only")]
     mark = two.stub.mark()
     await two.say(ENGINEER, engineer, "/incidents")  # in private: the whole desk
     (answer,) = texts(two, ENGINEER, mark)
@@ -183,17 +187,35 @@ async def test_desk_commands_are_refused_in_a_customer_chat(two, command):
     before = await snapshot()
     mark = two.stub.mark()
     await two.say(GROUP, lead, f"/{command} {DESK_ARGS.get(command, '')}".strip())
-    assert texts(two, GROUP, mark) == [t("en", "access.not_in_customer_chat", command=command)]
+    assert texts(two, GROUP, mark) == [t("en", "access.desk_only", command=command)]
     assert two.stub.find("sendDocument", mark) == [] and two.stub.find("sendPhoto", mark) == []
     assert await snapshot() == before
 
 
-async def test_desk_commands_still_work_in_private_and_in_an_unbound_group(two):
-    mark = two.stub.mark()
-    await two.say(LEAD, lead, "/customer BETA")
-    assert "Beta" in texts(two, LEAD, mark)[0]
-    await two.say(UNBOUND, lead, "/customers")  # the staff chat is bound to no customer
-    assert "BETA" in texts(two, UNBOUND, mark)[-1]
+async def test_desk_commands_work_in_private_and_in_the_staff_chat_only(stub, db):
+    desk = Desk(stub, load_settings(make_env(stub.url, db, STAFF_CHAT_ID=str(STAFF_CHAT))), FrozenClock())
+    await people.ensure_leads(desk.settings.lead_ids, desk.clock.now())
+    await customers.add_customer("BETA", "24x7", "Beta", desk.clock.now())
+    await customers.bind_by_code("BETA", OTHER_GROUP, "Beta", "supergroup", LEAD, desk.clock.now())
+    await people.register_staff(ENGINEER, "engineer", LEAD, desk.clock.now())
+    desk.stub.chat(STAFF_CHAT, "Support team")
+    desk.stub.chat(UNBOUND, "Somebody's group")
+    await desk.say(OTHER_GROUP, customer_2, "Beta secret project database is down")
+    mark = desk.stub.mark()
+    await desk.say(LEAD, lead, "/customer BETA")
+    assert "Beta" in texts(desk, LEAD, mark)[0]
+    await desk.say(STAFF_CHAT, lead, "/customers")
+    assert "BETA" in texts(desk, STAFF_CHAT, mark)[-1]
+    await desk.say(STAFF_CHAT, engineer, "/incident BETA-1")
+    assert "secret project" in texts(desk, STAFF_CHAT, mark)[-1]
+    # Any other group may hold outsiders (a customer's group before it is bound, say).
+    await desk.say(UNBOUND, lead, "/customers")
+    assert texts(desk, UNBOUND, mark)[-1] == t("en", "access.desk_only", command="customers")
+    await desk.say(UNBOUND, engineer, "/incident BETA-1")
+    assert texts(desk, UNBOUND, mark)[-1] == t("en", "access.other_chat_incident", key="BETA-1")
+    await desk.say(UNBOUND, engineer, "/incidents")
+    assert texts(desk, UNBOUND, mark)[-1] == t("en", "list.none")
+    await desk.bot.session.close()
 
 
 async def test_help_in_a_customer_chat_leaves_out_what_is_refused_there(two):
