@@ -205,9 +205,7 @@ async def change_role(ref: str, role: str, lead_ids: frozenset[int]) -> Staff:
         if role != Role.LEAD.value:
             await _guard_last_lead(staff, lead_ids)
         staff.role = role
-        if staff.user_id not in lead_ids:  # promoted by a lead: no longer the setting's to take back
-            staff.via_config, staff.role_before = False, None
-        await staff.save(update_fields=["role", "via_config", "role_before"])
+        await staff.save(update_fields=["role"])
     return staff
 
 

@@ -7,13 +7,13 @@ import io
 import pytest
 
 import telemetry
+from bot.settings import load_settings
 from domain import customers, people, reports
 from domain.access import COMMANDS, Where
 from domain.errors import DeskError
 from domain.models import Customer, Incident, IncidentEvent, IncidentMessage, Invitation, UnboundMessage
 from handlers import customer_chat
 from locales import t
-from bot.settings import load_settings
 from tests.clock import FrozenClock
 from tests.conftest import Desk, make_env
 from tests.people import (

@@ -120,7 +120,7 @@ async def test_an_invited_lead_is_not_taken_away_by_the_setting(desk):
     assert await staff_row(ENGINEER) == ("lead", True, False, None)
 
 
-async def test_promoted_by_a_lead_while_in_lead_ids_is_a_lead_in_their_own_right(desk):
+async def test_an_invitation_redeemed_while_in_lead_ids_gives_the_role_kept_afterwards(desk):
     now = desk.clock.now()
     await people.ensure_leads(frozenset({LEAD, ENGINEER}), now)
     await people.register_staff(ENGINEER, "architect", LEAD, now)  # an invitation redeemed meanwhile
