@@ -86,7 +86,7 @@ def updates(draw):
     if kind == "real_button":
         return (kind, chat, user, draw(st.integers(0, 10_000)), extra)
     if kind == "reply":
-        extra["reply_to_id"] = draw(st.integers(100000, 100400))
+        extra["reply_to_id"] = draw(st.integers(1, 400))  # message ids count per chat
     if kind == "my_chat_member":
         return (kind, chat, user, draw(st.sampled_from(BOT_STATUSES)), extra)
     if kind in ("joined", "left", "migrate"):
@@ -172,7 +172,7 @@ async def feed(desk, item) -> None:
         await desk.say(chat, CHANNEL_BOT, payload, sender_chat=CHANNEL, is_automatic_forward=True,
                        forward_origin={"type": "channel", "chat": CHANNEL, "message_id": 7, "date": date}, **extra)
     elif kind == "channel_post":
-        message = {"message_id": next(stub.message_ids), "date": date, "chat": CHANNEL, "sender_chat": CHANNEL,
+        message = {"message_id": stub.new_message_id(CHANNEL["id"]), "date": date, "chat": CHANNEL, "sender_chat": CHANNEL,
                    "text": payload or "x"}
         await desk.feed({"channel_post": message})
     elif kind == "forward":
@@ -209,7 +209,7 @@ async def test_random_updates(desk, batch, caplog):
     # The bot still answers.
     before = desk.stub.mark()
     await desk.say(STRANGER, stranger, "/help")
-    assert desk.replies(STRANGER, before)
+    assert [text for text in desk.replies(STRANGER, before) if "/help" in text and "/lang" in text]
     # The database is consistent.
     for incident in await Incident.all().select_related("customer"):
         assert re.fullmatch(rf"{incident.customer.code}-\d+", incident.key)
@@ -218,4 +218,3 @@ async def test_random_updates(desk, batch, caplog):
     assert numbers == list(range(1, len(numbers) + 1))
     orphans = await IncidentMessage.filter(incident_id__not_in=await Incident.all().values_list("id", flat=True))
     assert orphans == []
-    assert ENGINEER and OTHER_GROUP
