@@ -14,7 +14,7 @@ from domain.sla import Sla
 from handlers.args import args_of, cmd, looks_like_command
 from handlers.customer_chat import priority_changed_text
 from handlers.formatting import local, short, time_left
-from handlers.pings import escalation_notice, resolved_notice, taken_notice
+from handlers.pings import escalation_notice, reopened_notice, resolved_notice, taken_notice
 from handlers.replies import respond
 from locales import t
 
@@ -35,12 +35,19 @@ def _words(command: CommandObject) -> list[str]:
     return args_of(command).split()
 
 
+def _in_place(message: Message, incident: Incident) -> bool:
+    """Typed where the incident lives (its chat, and its forum topic): there the answer itself tells the
+    customer; anywhere else the customer's notice goes through the outbox to the incident's topic."""
+    topic = message.message_thread_id if message.is_topic_message else None
+    return message.chat.id == incident.chat_id and topic == incident.thread_id
+
+
 async def take(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock, settings,
                only_chat: int | None) -> None:
     incident, rest = await _target(message, _words(command), only_chat)
     if rest:
         raise DeskError("usage.take")
-    in_customer_chat = message.chat.id == incident.chat_id  # there the answer below is the notice
+    in_customer_chat = _in_place(message, incident)  # there the answer below is the notice
     result = await incidents.take(incident, actor.user_id, clock.now(),
                                   None if in_customer_chat else taken_notice(settings, clock.now()))
     if not result.taken:
@@ -61,17 +68,19 @@ async def resolve(message: Message, command: CommandObject, actor: people.Actor,
         summary = args_of(command).strip()
     resolved = await incidents.resolve(incident, actor.user_id, summary, clock.now(),
                                        resolved_notice(settings, clock.now(), summary))
-    if message.chat.id != resolved.chat_id:
+    if not _in_place(message, resolved):
         await respond(message, t(lang, "resolve.done", key=resolved.key))
 
 
 async def reopen(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
-                 only_chat: int | None) -> None:
+                 settings, only_chat: int | None) -> None:
     words = _words(command)
     if len(words) != 1 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.reopen")
-    incident = await incidents.reopen(await _by_key(words[0], only_chat), actor.user_id, clock.now())
-    await respond(message, t(lang, "reopen.done", key=incident.key))
+    incident = await incidents.reopen(await _by_key(words[0], only_chat), actor.user_id, clock.now(),
+                                      reopened_notice(settings, clock.now()))
+    if not _in_place(message, incident):
+        await respond(message, t(lang, "reopen.done", key=incident.key))
 
 
 async def priority(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock, sla: Sla,

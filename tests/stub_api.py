@@ -76,11 +76,12 @@ def forbidden(description: str) -> Refusal:
 
 
 def _visible_length(text: str, parse_mode: str | None) -> int:
-    """Telegram counts the text after parsing its entities: markup does not count."""
+    """Telegram counts the text after parsing its entities (markup does not count), in UTF-16 code units
+    (an emoji outside the basic plane counts twice)."""
     if parse_mode and parse_mode.upper() == "HTML":
         text = re.sub(r"<[^>]+>", "", text)
         text = re.sub(r"&(lt|gt|amp|quot|#\d+);", "x", text)
-    return len(text)
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _decode(value: Any) -> Any:
@@ -213,6 +214,8 @@ class StubBotAPI:
                 raise forbidden(f"bot was kicked from the {'supergroup' if kind == 'supergroup' else 'group'} chat")
             if chat_id in self.unstarted_chats:
                 raise forbidden("bot can't initiate conversation with a user")
+        if method == "sendMessage" and not str(params.get("text") or "").strip():
+            raise bad_request("message text is empty")
         if method in ("sendMessage", "editMessageText") and \
                 _visible_length(str(params.get("text", "")), params.get("parse_mode")) > TEXT_LIMIT:
             raise bad_request("message is too long")
