@@ -89,6 +89,10 @@ COMMANDS: dict[str, CommandRule] = {
     "export": CommandRule(LEADS, Where.DESK),
     "quote": CommandRule(LEADS, Where.DESK),
     "announce": CommandRule(LEADS, Where.DESK),
+    # leads: updates the desk could not handle (domain.parked); they hold customers' raw texts
+    "parked": CommandRule(LEADS, Where.DESK),
+    "replay": CommandRule(LEADS, Where.DESK),
+    "dismiss": CommandRule(LEADS, Where.DESK),
 }
 
 

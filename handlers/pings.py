@@ -109,17 +109,19 @@ async def customer_lang(incident: Incident, default: str) -> str:
 
 
 async def tell_customer_chat(incident: Incident, text: str, now: datetime, kind: str,
-                             markup: InlineKeyboardMarkup | None = None) -> None:
+                             markup: InlineKeyboardMarkup | None = None, dedupe: str | None = None) -> None:
     """A notice about the incident in its chat, in its forum topic when it has one (not in General)."""
-    await outbox.enqueue(incident.chat_id, text, now, kind=kind, incident_id=incident.id,
+    await outbox.enqueue(incident.chat_id, text, now, kind=kind, incident_id=incident.id, dedupe=dedupe,
                          markup=markup.model_dump(exclude_none=True) if markup else None, thread_id=incident.thread_id)
 
 
-def taken_notice(settings, now: datetime):
-    """The customer chat hears that an engineer is on it (owed inside the take's transaction)."""
+def taken_notice(settings, now: datetime, update_id: int | None = None):
+    """The customer chat hears that an engineer is on it (owed inside the take's transaction); once per
+    update, however often a failing answer makes it be handled again."""
     async def owe(incident: Incident) -> None:
         lang = await customer_lang(incident, settings.default_lang)
-        await tell_customer_chat(incident, t(lang, "take.customer", key=incident.key), now, "customer")
+        await tell_customer_chat(incident, t(lang, "take.customer", key=incident.key), now, "customer",
+                                 dedupe=f"taken:{incident.id}:u{update_id}" if update_id is not None else None)
     return owe
 
 
@@ -140,8 +142,10 @@ def reopened_notice(settings, now: datetime):
     return owe
 
 
-def escalation_notice(incident: Incident, note: str, actor_id: int, settings, now: datetime):
-    """The expert's DM: the incident card in short, the note, who asked, and a link to the chat."""
+def escalation_notice(incident: Incident, note: str, actor_id: int, settings, now: datetime,
+                      update_id: int | None = None):
+    """The expert's DM: the incident card in short, the note, who asked, and a link to the chat. Keyed
+    by the update, not the clock: a retried /escalate DMs nobody twice."""
     async def owe(user_id: int) -> None:
         lang = await _lang_of(user_id, settings.default_lang)
         first = await intake.first_customer_message(incident.id)
@@ -150,18 +154,19 @@ def escalation_notice(incident: Incident, note: str, actor_id: int, settings, no
                  priority=incident.priority, status=t(lang, f"state.{incident.status}"), title=incident.title,
                  note=note or "—", who=await people.display_name(actor_id), link=link or "—")
         await outbox.enqueue(user_id, text, now, kind="escalation", incident_id=incident.id, fallback=True,
-                             dedupe=f"escalation:{incident.id}:{user_id}:{now.isoformat()}")
+                             dedupe=f"escalation:{incident.id}:{user_id}:"
+                                    + (f"u{update_id}" if update_id is not None else now.isoformat()))
     return owe
 
 
 async def take_pressed(query: CallbackQuery, callback_data: TakeButton, actor: people.Actor, lang: str,
-                       clock, settings) -> None:
+                       clock, settings, update_id: int | None = None) -> None:
     if not actor.is_staff:
         raise DeskError("err.take_staff_only")
     incident = await Incident.get_or_none(id=callback_data.incident).select_related("customer")
     if incident is None:
         raise DeskError("err.button_stale")
-    result = await incidents.take(incident, actor.user_id, clock.now(), taken_notice(settings, clock.now()))
+    result = await incidents.take(incident, actor.user_id, clock.now(), taken_notice(settings, clock.now(), update_id))
     if not result.taken:
         await query.answer(t(lang, "take.already", key=incident.key,
                              name=await people.display_name(result.holder_id)), show_alert=True)

@@ -43,13 +43,13 @@ def _in_place(message: Message, incident: Incident) -> bool:
 
 
 async def take(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock, settings,
-               only_chat: int | None) -> None:
+               only_chat: int | None, update_id: int | None = None) -> None:
     incident, rest = await _target(message, _words(command), only_chat)
     if rest:
         raise DeskError("usage.take")
     in_customer_chat = _in_place(message, incident)  # there the answer below is the notice
     result = await incidents.take(incident, actor.user_id, clock.now(),
-                                  None if in_customer_chat else taken_notice(settings, clock.now()))
+                                  None if in_customer_chat else taken_notice(settings, clock.now(), update_id))
     if not result.taken:
         await respond(message, t(lang, "take.already", key=incident.key,
                                  name=await people.display_name(result.holder_id)))
@@ -113,14 +113,15 @@ async def note(message: Message, command: CommandObject, actor: people.Actor, la
 
 
 async def escalate(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
-                   settings, only_chat: int | None) -> None:
+                   settings, only_chat: int | None, update_id: int | None = None) -> None:
     words = args_of(command).split(maxsplit=2)
     if len(words) < 2 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.escalate")
     incident = await _by_key(words[0], only_chat)
     note_text = words[2] if len(words) > 2 else ""
     experts = await incidents.escalate(incident, words[1], note_text, actor.user_id, clock.now(),
-                                       escalation_notice(incident, note_text, actor.user_id, settings, clock.now()))
+                                       escalation_notice(incident, note_text, actor.user_id, settings, clock.now(),
+                                                         update_id))
     await respond(message, t(lang, "escalate.done", key=incident.key, count=len(experts),
                              role=t(lang, f"role.{words[1].lower()}")))
 
