@@ -93,11 +93,14 @@ async def identify(bot: Bot) -> None:
         )
 
 
-async def set_menus(bot: Bot, settings: Settings) -> None:
+async def set_menus(bot: Bot, settings: Settings, left_staff: list[int] | None = None) -> None:
     """Command menus: a call per staff member, so they are set beside the polling, not before it —
-    a restart takes customers' messages again as soon as it can."""
+    a restart takes customers' messages again as soon as it can. `left_staff` (leads taken out of
+    LEAD_IDS who were not staff before) lose their lead menu."""
     try:
         await set_default_menus(bot, settings.default_lang)
+        for user_id in left_staff or []:
+            await set_person_menu(bot, user_id, Role.STRANGER, settings.default_lang)
         for member in await Staff.filter(active=True):
             person = await Person.get_or_none(id=member.user_id)
             role = Role.LEAD if member.user_id in settings.lead_ids else Role(member.role)
@@ -354,7 +357,13 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         loop.add_signal_handler(sig, stopping.set)
     await open_database(settings.database_url)
     try:
-        await people.ensure_leads(settings.lead_ids, clock.now())
+        leads = await people.ensure_leads(settings.lead_ids, clock.now())
+        if leads.demoted or leads.removed:
+            log.info("no longer in LEAD_IDS: back to their former role %s, left the staff %s", leads.demoted,
+                     leads.removed)
+        if leads.kept:
+            log.warning("LEAD_IDS no longer lists %s, but they stay leads: the desk would have no lead. Put a "
+                        "lead into LEAD_IDS (or invite one) and restart.", leads.kept)
         # Open incidents follow the policy in force: recomputed once per policy, not at every start.
         policy_key = "policy:" + hashlib.sha256(repr(settings.policy).encode()).hexdigest()
         if not await claims.done(policy_key):
@@ -365,7 +374,7 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         bot = build_bot(settings)
         dp = build_dispatcher(settings, clock)
         await identify(bot)
-        menus = asyncio.create_task(set_menus(bot, settings), name="menus")
+        menus = asyncio.create_task(set_menus(bot, settings, leads.removed), name="menus")
         parking = Parking(settings, clock)
         await parked.release_replaying()
         background = Background(bot, dp, settings, clock)

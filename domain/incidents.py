@@ -26,8 +26,12 @@ def looks_like_key(word: str) -> bool:
     return bool(KEY.match(word))
 
 
-async def by_key(key: str) -> Incident:
+async def by_key(key: str, only_chat: int | None = None) -> Incident:
+    """The incident with this KEY. With `only_chat` (a command typed in a customer's chat) it must be that
+    chat's: another's is refused with the same answer whether it exists or not, so nothing leaks."""
     incident = await Incident.get_or_none(key=key.upper()).select_related("customer")
+    if only_chat is not None and (incident is None or incident.chat_id != only_chat):
+        raise DeskError("access.other_chat_incident", key=key.upper())
     if incident is None:
         raise DeskError("err.unknown_incident", key=key.upper())
     return incident
@@ -267,8 +271,11 @@ async def open_incidents(customer_code: str | None = None) -> list[Incident]:
     return most_urgent_first(await query)
 
 
-async def mine(staff_id: int) -> list[Incident]:
-    return most_urgent_first(await Incident.filter(status__in=OPEN, assignee_id=staff_id).select_related("customer"))
+async def mine(staff_id: int, only_chat: int | None = None) -> list[Incident]:
+    query = Incident.filter(status__in=OPEN, assignee_id=staff_id)
+    if only_chat is not None:
+        query = query.filter(chat_id=only_chat)
+    return most_urgent_first(await query.select_related("customer"))
 
 
 async def in_chat(chat_id: int) -> list[Incident]:

@@ -65,12 +65,52 @@ async def resolve_actor(user_id: int, chat_id: int, lead_ids: frozenset[int], pe
     return Actor(user_id=user_id, role=role, lang=person.lang if person else None, chat=chat)
 
 
-async def ensure_leads(lead_ids: frozenset[int], now: datetime) -> None:
-    """`LEAD_IDS` are leads from the start, listed in /staff like invited ones."""
-    for user_id in lead_ids:
-        await Staff.update_or_create(
-            user_id=user_id, defaults={"role": Role.LEAD.value, "active": True, "added_at": now}
-        )
+async def resolve_chat_sender(sender_chat_id: int, chat_id: int) -> Actor:
+    """A message sent on behalf of a chat (an anonymous group admin, or "as a channel"): its author is that
+    chat, a customer where the chat is bound and a stranger elsewhere; never staff, since nobody can tell
+    who is behind it."""
+    chat = await CustomerChat.get_or_none(chat_id=chat_id).select_related("customer")
+    return Actor(user_id=sender_chat_id, role=Role.CUSTOMER if chat is not None else Role.STRANGER, lang=None,
+                 chat=chat)
+
+
+@dataclass(frozen=True)
+class LeadChanges:
+    """What `ensure_leads` did to leads that are no longer in LEAD_IDS."""
+
+    demoted: list[int]  # back to the role they had before the setting made them lead
+    removed: list[int]  # they were not staff before: they left the staff
+    kept: list[int]  # not taken away: the desk would have had no lead at all
+
+
+async def ensure_leads(lead_ids: frozenset[int], now: datetime) -> LeadChanges:
+    """At start: `LEAD_IDS` are leads, listed in /staff like invited ones, and remembered as made by the
+    setting (with the role they had before). A lead made only by the setting who is no longer in it goes
+    back to that role, or leaves the staff when they had none — unless no lead at all would be left
+    (LEAD_IDS emptied and nobody invited as a lead): a desk without a lead cannot be run."""
+    lead = Role.LEAD.value
+    async with in_transaction():
+        for user_id in lead_ids:
+            staff = await Staff.get_or_none(user_id=user_id)
+            if staff is None:
+                await Staff.create(user_id=user_id, role=lead, active=True, added_at=now, via_config=True)
+            elif not staff.active or staff.role != lead:
+                staff.role_before = staff.role if staff.active else None
+                staff.role, staff.active, staff.via_config = lead, True, True
+                await staff.save(update_fields=["role", "active", "via_config", "role_before"])
+        stale = [s for s in await Staff.filter(via_config=True, active=True) if s.user_id not in lead_ids]
+        stale_ids = [s.user_id for s in stale]
+        leads_now = await Staff.filter(role=lead, active=True).values_list("user_id", flat=True)
+        if stale and not set(leads_now) - set(stale_ids):
+            return LeadChanges([], [], stale_ids)
+        for staff in stale:
+            if staff.role_before:
+                staff.role = staff.role_before
+            else:
+                staff.active = False
+            staff.via_config, staff.role_before = False, None
+            await staff.save(update_fields=["role", "active", "via_config", "role_before"])
+    return LeadChanges([s.user_id for s in stale if s.active], [s.user_id for s in stale if not s.active], [])
 
 
 async def set_person_lang(user_id: int, lang: str, now: datetime) -> None:
@@ -113,6 +153,14 @@ async def resolve_person(ref: str) -> int:
 async def register_staff(user_id: int, role: str, added_by: int | None, now: datetime) -> Staff:
     if role not in INVITABLE_ROLES:
         raise DeskError("err.bad_role", role=role, allowed=" ".join(INVITABLE_ROLES))
+    current = await Staff.get_or_none(user_id=user_id, active=True, via_config=True)
+    if current is not None:
+        # A lead by LEAD_IDS stays one while listed there; the invitation's role is what they keep when
+        # taken out of it (an invitation as lead makes them a lead in their own right).
+        current.role_before = None if role == Role.LEAD.value else role
+        current.via_config = role != Role.LEAD.value
+        await current.save(update_fields=["role_before", "via_config"])
+        return current
     staff, _ = await Staff.update_or_create(
         user_id=user_id, defaults={"role": role, "active": True, "added_at": now, "added_by": added_by}
     )

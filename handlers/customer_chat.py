@@ -69,6 +69,8 @@ async def staff_answer(message: Message, actor: people.Actor, clock) -> None:
 
 async def new_incident(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
                        settings, sla: Sla, on_created, trace: dict, wake_outbox) -> None:
+    if actor.chat is None:  # the command table refuses this too; intake needs the customer's chat
+        raise DeskError("refuse.customer_chat_only", command="new")
     text = args_of(command).strip()
     if not text:
         raise DeskError("usage.new")

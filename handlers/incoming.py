@@ -25,11 +25,15 @@ def attachments_of(message: Message) -> list[dict[str, str]]:
 
 def incoming(message: Message, now: datetime) -> IncomingMessage:
     user = message.from_user
+    if message.sender_chat is not None:  # an anonymous admin or a channel: the chat is the author
+        user_id, author = message.sender_chat.id, message.sender_chat.title or ""
+    else:
+        user_id, author = (user.id, user.full_name) if user else (None, message.chat.title or "")
     return IncomingMessage(
         chat_id=message.chat.id,
         message_id=message.message_id,
-        user_id=user.id if user else None,
-        author=clean(user.full_name if user else (message.chat.title or "")),
+        user_id=user_id,
+        author=clean(author),
         text=clean(message.text or message.caption or ""),
         attachments=attachments_of(message),
         sent_at=message.date or now,

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from aiogram import Router
 from aiogram.filters import CommandObject
 from aiogram.types import BufferedInputFile, Message
@@ -66,17 +63,9 @@ async def export(message: Message, command: CommandObject, clock, settings, sla)
     zone = zone_of(chosen[0], settings) if code else settings.timezone
     period = reports.parse_period(period_words, clock.now(), zone)
     rows = await reports.export_rows(chosen, period, clock.now(), sla)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
+    text = reports.to_csv(reports.EXPORT_COLUMNS, rows)
     name = f"incidents-{code.upper() if code else 'all'}-{period.first_day}-{period.last_day}.csv"
-    await message.answer_document(BufferedInputFile(buffer.getvalue().encode("utf-8"), name))
-
-
-EXPORT_COLUMNS = ["key", "customer", "plan", "priority", "status", "opened_at", "deadline", "responded_at",
-                  "resolved_at", "closed_at", "reaction_seconds", "target_seconds", "sla", "rating", "assignee_id",
-                  "title"]
+    await message.answer_document(BufferedInputFile(text.encode("utf-8"), name))
 
 
 async def quote(message: Message, command: CommandObject, lang: str, settings) -> None:
