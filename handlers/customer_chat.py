@@ -15,7 +15,7 @@ from domain.text import clean
 from handlers.args import args_of
 from handlers.common import help_text
 from handlers.formatting import local, time_left, zone_of
-from handlers.incoming import incoming
+from handlers.incoming import incoming, is_service
 from handlers.keyboards import PriorityButton, RateButton
 from handlers.replies import respond
 from locales import t
@@ -42,6 +42,8 @@ async def take_in(message: Message, actor: people.Actor, lang: str, clock, setti
 
 async def chat_message(message: Message, actor: people.Actor, lang: str, clock, settings, sla: Sla,
                        on_created, trace: dict, wake_outbox) -> None:
+    if is_service(message):
+        return  # someone joined, left, pinned or renamed: nobody wrote to support
     if actor.chat is None:
         if message.chat.type == "private":
             await respond(message, help_text(actor.role, lang, False))

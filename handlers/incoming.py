@@ -10,6 +10,17 @@ from domain.inbox import IncomingMessage
 from domain.text import clean
 
 ATTACHMENT_KINDS = ("document", "video", "voice", "audio", "sticker", "video_note", "animation")
+# What a person writes. Everything else aiogram knows (joins and leaves, a new title, a pinned message, a
+# topic created, a video chat started…) is a service message: it opens no incident and fills no inbox. A
+# kind newer than aiogram ("unknown") counts as written: a lost customer message is worse than a stray one.
+WRITTEN = frozenset({
+    "text", "animation", "audio", "document", "live_photo", "paid_media", "photo", "sticker", "story", "video",
+    "video_note", "voice", "checklist", "contact", "dice", "poll", "venue", "location", "rich_message", "unknown",
+})
+
+
+def is_service(message: Message) -> bool:
+    return message.content_type not in WRITTEN
 
 
 def attachments_of(message: Message) -> list[dict[str, str]]:

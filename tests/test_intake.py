@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from domain import customers, people
-from domain.models import Incident, IncidentEvent, IncidentMessage
+from domain.models import Incident, IncidentEvent, IncidentMessage, UnboundMessage
 from tests.people import ENGINEER, GROUP, LEAD, OTHER_GROUP, STRANGER, customer, customer_2, engineer, lead, stranger
 
 
@@ -323,3 +323,18 @@ async def test_warranty_customer_is_asked_for_version_and_logs(acme):
     await customers.set_field("ACME", "plan", "warranty", acme.dp["sla"], acme.clock.now())
     await acme.say(GROUP, customer, "Problem")
     assert "product version and the server logs" in bot_replies(acme, GROUP)[-1]["text"]
+
+
+async def test_service_messages_open_no_incident_and_fill_no_inbox(acme):
+    """Joins, leaves, a new title, a pinned message, a topic created: nobody wrote to support."""
+    pinned = {"message_id": 1, "date": 0, "chat": acme.stub.chats[GROUP]}
+    for extra in ({"new_chat_members": [customer_2]}, {"left_chat_member": customer_2}, {"new_chat_title": "Acme!"},
+                  {"pinned_message": pinned}, {"forum_topic_created": {"name": "Q", "icon_color": 7322096}},
+                  {"video_chat_started": {}}):
+        await acme.say(GROUP, customer, None, **extra)
+        await acme.say(OTHER_GROUP, stranger, None, **extra)  # an unbound group: its inbox stays empty too
+    assert await Incident.all().count() == 0
+    assert await UnboundMessage.all().count() == 0
+    # A contact or a location from a customer is something they wrote.
+    await acme.say(GROUP, customer, None, location={"latitude": 55.75, "longitude": 37.62})
+    assert await Incident.all().count() == 1
