@@ -155,7 +155,11 @@ def keys_of(update: Update) -> list[Key]:
     chat = getattr(message, "chat", None)
     user = getattr(event, "from_user", None)
     mine: list[Key] = [("chat", chat.id)] if chat is not None else []
-    mine += [("user", user.id)] if user is not None else []
+    sender_chat = getattr(message, "sender_chat", None) if isinstance(event, Message) else None
+    if sender_chat is not None:  # an anonymous admin or a channel: one shared bot account writes for all of them
+        mine.append(("chat", sender_chat.id))
+    elif user is not None:
+        mine.append(("user", user.id))
     return mine or [("update", update.update_id)]
 
 
