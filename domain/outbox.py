@@ -12,7 +12,7 @@ from typing import Any
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from domain.models import Incident, Outbox
+from domain.models import Incident, Outbox, Staff
 
 RANK_PING = 0  # pings, reminders, breaches: ahead of everything
 RANK_NOTICE = 1  # customer notices, escalations, handovers, announcements
@@ -58,11 +58,19 @@ async def claim(now: datetime, limit: int, skip_chats: set[int]) -> list[Outbox]
     return claimed
 
 
-async def pointless(row: Outbox) -> bool:
-    """A reminder for an incident someone has responded to has lost its point."""
-    if not row.drop_if_answered or row.incident_id is None:
-        return False
-    return await Incident.filter(id=row.incident_id, responded_at__isnull=False).exists()
+# What only staff may read (customers' problem texts, the desk's state): never sent to someone who left.
+STAFF_ONLY = frozenset({"new", "reminder", "breach", "repeat", "escalation", "handover", "gaps"})
+
+
+async def pointless(row: Outbox) -> str | None:
+    """Why a row lost its point before it was sent (None: send it). A reminder for an incident someone has
+    responded to; anything for staff eyes owed to a person who has since left the staff."""
+    if row.kind in STAFF_ONLY and row.chat_id > 0 and not await Staff.exists(user_id=row.chat_id, active=True):
+        return "the recipient is no longer staff"
+    if row.drop_if_answered and row.incident_id is not None and \
+            await Incident.filter(id=row.incident_id, responded_at__isnull=False).exists():
+        return "answered before it was sent"
+    return None
 
 
 async def mark_sent(row: Outbox, message_id: int | None, now: datetime) -> None:

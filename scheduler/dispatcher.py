@@ -144,8 +144,9 @@ class Dispatcher:
         return len(rows)
 
     async def deliver(self, row: Outbox, slot: float) -> None:
-        if await outbox.pointless(row):
-            await outbox.mark_dropped(row, "answered before it was sent")
+        reason = await outbox.pointless(row)
+        if reason:
+            await outbox.mark_dropped(row, reason)
             return
         if row.chat_id < 0 and await customers.is_unreachable(row.chat_id):
             await self._undeliverable(row, "the bot is not in this chat")  # fail fast: no call to Telegram

@@ -51,6 +51,21 @@ async def test_removed_staff_get_no_pings_and_the_leads_cover_the_gap(premium):
     assert len(dms(premium, LEAD)) == 1  # nobody on call: the leads hear, as for any gap
 
 
+async def test_a_ping_owed_before_the_removal_is_not_sent_after_it(premium):
+    await premium.say(LEAD, lead, "/schedule")  # the handlers are warm; now hold the outbox back
+    premium.flush, flush = (lambda: _nothing()), premium.flush
+    await premium.say(GROUP, customer, "Everything is down, secret details inside")
+    await premium.say(LEAD, lead, "/staff_remove @eng_boris")
+    premium.flush = flush
+    await premium.flush()
+    assert dms(premium, ENGINEER) == []  # owed while they were on duty, dropped once they left
+    assert len(dms(premium, ARCHITECT)) == 1
+
+
+async def _nothing() -> None:
+    return None
+
+
 async def test_a_removed_dedicated_engineer_is_not_told(premium):
     await premium.say(LEAD, lead, "/staff_remove @arch_vera")
     await premium.say(GROUP, customer, "Everything is down")
