@@ -92,12 +92,13 @@ async def release_stuck(now: datetime, sole_instance: bool = False) -> int:
     return await rows.update(status="pending")
 
 
-async def reroute(row: Outbox, targets: list[int], note: str, now: datetime) -> None:
-    """A DM that cannot be delivered goes to the staff chat and the leads instead."""
+async def reroute(row: Outbox, targets: list[int], notes: dict[int, str], now: datetime) -> None:
+    """A DM that cannot be delivered goes to the staff chat and the leads instead, each with a note in the
+    reader's language saying whose it was."""
     for chat_id in targets:
         if chat_id != row.chat_id:
-            await enqueue(chat_id, f"{note}\n\n{row.text}", now, kind=row.kind, rank=row.rank, markup=row.markup,
-                          incident_id=row.incident_id, drop_if_answered=row.drop_if_answered,
+            await enqueue(chat_id, f"{notes[chat_id]}\n\n{row.text}", now, kind=row.kind, rank=row.rank,
+                          markup=row.markup, incident_id=row.incident_id, drop_if_answered=row.drop_if_answered,
                           dedupe=f"reroute:{row.id}:{chat_id}")
 
 

@@ -21,6 +21,7 @@ import telemetry
 from domain import people, updates
 from domain.access import COMMANDS, check
 from domain.errors import DeskError
+from domain.lang import of_chat_row
 from domain.text import clean
 from handlers.replies import respond
 from locales import t
@@ -30,18 +31,13 @@ log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
-def reply_lang(actor: people.Actor, chat_type: str, telegram_lang: str | None, default: str) -> str:
-    """Groups speak the chat's (or its customer's) language, else the default: everyone there reads the answer.
-    In private, a person gets the language they chose, else their Telegram app's."""
-    chat_lang = (actor.chat.lang or actor.chat.customer.lang) if actor.chat else None
-    if chat_type != "private":
-        return chat_lang or default
-    if actor.lang:
+def reply_lang(actor: people.Actor, chat_type: str, default: str) -> str:
+    """A customer's chat speaks the chat's language (everyone there reads the answer); elsewhere in private
+    the person's own (`domain.lang`); an unbound group the default."""
+    if actor.chat is not None:
+        return of_chat_row(actor.chat, default)
+    if chat_type == "private":
         return actor.lang
-    if chat_lang:
-        return chat_lang
-    if telegram_lang and telegram_lang[:2] in ("ru", "en"):
-        return telegram_lang[:2]
     return default
 
 
@@ -108,9 +104,9 @@ class DeskMiddleware(BaseMiddleware):
         if user is None or chat is None or user.is_bot:
             return None  # channel posts, service messages from bots: nothing to do
         now = self.clock.now()
-        person = await people.seen(user.id, user.username, clean(user.full_name), now)
-        actor = await people.resolve_actor(user.id, chat.id, self.settings.lead_ids, person)
-        lang = reply_lang(actor, chat.type, user.language_code, self.settings.default_lang)
+        person = await people.seen(user.id, user.username, clean(user.full_name), now, user.language_code)
+        actor = await people.resolve_actor(user.id, chat.id, self.settings.lead_ids, person, self.settings.default_lang)
+        lang = reply_lang(actor, chat.type, self.settings.default_lang)
         data.update(actor=actor, lang=lang, clock=self.clock, settings=self.settings)
 
         if isinstance(event, Message) and event.text is not None:

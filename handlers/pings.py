@@ -15,7 +15,9 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from domain import alerts, incidents, intake, outbox, people
 from domain.errors import DeskError
-from domain.models import CustomerChat, Incident, Person
+from domain.lang import of_chat as lang_of_chat
+from domain.lang import of_person as lang_of_person
+from domain.models import Incident
 from domain.sla import Sla
 from handlers.formatting import local, time_left, zone_of
 from handlers.keyboards import priority_keyboard, rating_keyboard
@@ -37,15 +39,10 @@ def message_link(chat_id: int, message_id: int | None) -> str | None:
     return f"https://t.me/c/{text[4:]}/{message_id}"
 
 
-async def _lang_of(user_id: int, default: str) -> str:
-    person = await Person.get_or_none(id=user_id)
-    return (person.lang if person and person.lang else None) or default
-
-
 def make_render(settings):
     async def render_ping(ping: alerts.Ping, now: datetime) -> tuple[str, dict | None]:
         incident = ping.incident
-        lang = await _lang_of(ping.user_id, settings.default_lang)
+        lang = await lang_of_person(ping.user_id, settings.default_lang)
         first = await intake.first_customer_message(incident.id)
         problem = "\n".join((first.text if first else incident.title).splitlines()[:FIRST_LINES])[:PREVIEW]
         text = t(lang, f"ping.{ping.kind}", key=incident.key, name=incident.customer.name, plan=incident.plan,
@@ -92,7 +89,7 @@ def make_on_created(settings, sla: Sla):
                                  title=incident.title), now, kind="announce", dedupe=f"announce:{incident.id}")
         if incident.contract_expired:
             for lead_id in await alerts.leads(settings.lead_ids):
-                await outbox.enqueue(lead_id, t(await _lang_of(lead_id, lang), "intake.expired_lead",
+                await outbox.enqueue(lead_id, t(await lang_of_person(lead_id, lang), "intake.expired_lead",
                                      key=incident.key, code=incident.customer.code,
                                      until=incident.customer.contract_until.isoformat()),
                                      now, kind="notice", dedupe=f"expired:{incident.id}:{lead_id}")
@@ -101,11 +98,8 @@ def make_on_created(settings, sla: Sla):
 
 
 async def customer_lang(incident: Incident, default: str) -> str:
-    """The language of the incident's chat: the chat's own, else its customer's, else the default."""
-    chat = await CustomerChat.get_or_none(chat_id=incident.chat_id).select_related("customer")
-    if chat is not None:
-        return chat.lang or chat.customer.lang or default
-    return default
+    """The language of the incident's chat (`domain.lang`)."""
+    return await lang_of_chat(incident.chat_id, default)
 
 
 async def tell_customer_chat(incident: Incident, text: str, now: datetime, kind: str,
@@ -134,7 +128,7 @@ def resolved_notice(settings, now: datetime, summary: str):
 def escalation_notice(incident: Incident, note: str, actor_id: int, settings, now: datetime):
     """The expert's DM: the incident card in short, the note, who asked, and a link to the chat."""
     async def owe(user_id: int) -> None:
-        lang = await _lang_of(user_id, settings.default_lang)
+        lang = await lang_of_person(user_id, settings.default_lang)
         first = await intake.first_customer_message(incident.id)
         link = message_link(incident.chat_id, first.message_id if first else None)
         text = t(lang, "escalate.dm", key=incident.key, name=incident.customer.name, plan=incident.plan,

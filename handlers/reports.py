@@ -11,6 +11,7 @@ from aiogram.types import BufferedInputFile, Message
 
 from domain import customers, outbox, report_chart, reports
 from domain.errors import DeskError
+from domain.lang import decide_chat
 from domain.policy import HA_SETUPS
 from handlers.args import cmd, looks_like_command, split
 from handlers.formatting import zone_of
@@ -101,7 +102,7 @@ async def announce(message: Message, command: CommandObject, lang: str, clock, s
     now = clock.now()
     for customer in chosen:
         for chat in await customers.chats_of(customer):
-            chat_lang = chat.lang or customer.lang or settings.default_lang
+            chat_lang = decide_chat(chat.lang, customer.lang, settings.default_lang)
             contacts = ", ".join(customer.contacts) or t(chat_lang, "announce.no_contacts")
             await outbox.enqueue(chat.chat_id, t(chat_lang, "announce.text", text=text, contacts=contacts), now,
                                  kind="announce")

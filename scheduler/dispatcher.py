@@ -29,7 +29,7 @@ from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, ReplyParamete
 from tortoise.transactions import in_transaction
 
 import telemetry
-from domain import intake, outbox, people
+from domain import intake, lang, outbox, people
 from domain.clock import Clock
 from domain.models import Outbox, Staff
 from locales import t
@@ -174,6 +174,8 @@ class Dispatcher:
             targets = sorted(leads | set(self.settings.lead_ids))
             if self.settings.staff_chat_id:
                 targets.insert(0, self.settings.staff_chat_id)
-            note = t(self.settings.default_lang, "outbox.rerouted", name=await people.display_name(row.chat_id))
-            await outbox.reroute(row, targets, note, self.clock.now())
+            name = await people.display_name(row.chat_id)
+            notes = {target: t(await lang.of_recipient(target, self.settings.default_lang), "outbox.rerouted",
+                               name=name) for target in targets}
+            await outbox.reroute(row, targets, notes, self.clock.now())
         self.wake.set()

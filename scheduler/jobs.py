@@ -13,6 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 import telemetry
 from domain import alerts, claims, customers, incidents, intake, oncall, outbox, report_chart, reports, updates
+from domain import lang as language
 from domain.alerts import Render
 from domain.clock import Clock
 from domain.models import Customer
@@ -93,7 +94,7 @@ class Tick:
                 continue
             watch = [i for i in await incidents.open_incidents() if self.sla.plan(i.plan).ping]
             for user_id in await oncall.on_duty_for(occ, shifts):
-                lang = self.settings.default_lang
+                lang = await language.of_person(user_id, self.settings.default_lang)
                 lines = [t(lang, "handover.header", shift=occ.shift, count=len(watch))]
                 for incident in watch:
                     left = (t(lang, "list.answered") if incident.responded_at
@@ -116,12 +117,12 @@ class Tick:
         if not found:
             await claims.mark_done(duty, now)
             return
-        lang = self.settings.default_lang
         zone = self.settings.timezone
-        lines = [t(lang, "gaps.header", count=len(found))]
-        lines += [t(lang, "gaps.row", shift=g.shift, start=local(g.start, zone), end=local(g.end, zone)[-5:])
-                  for g in found]
         for lead_id in await alerts.leads(self.settings.lead_ids):
+            lang = await language.of_person(lead_id, self.settings.default_lang)
+            lines = [t(lang, "gaps.header", count=len(found))]
+            lines += [t(lang, "gaps.row", shift=g.shift, start=local(g.start, zone), end=local(g.end, zone)[-5:])
+                      for g in found]
             await outbox.enqueue(lead_id, "\n".join(lines), now, kind="gaps", dedupe=f"{duty}:{lead_id}")
         await claims.mark_done(duty, now)
 
@@ -138,9 +139,11 @@ class Tick:
                 continue
             built = await reports.build([customer], period, now, self.sla, zone)
             name = f"{customer.name} ({customer.code})"
-            chats = [(c.chat_id, c.lang or customer.lang or self.settings.default_lang)
+            default = self.settings.default_lang
+            chats = [(c.chat_id, language.decide_chat(c.lang, customer.lang, default))
                      for c in await customers.chats_of(customer)]
-            copies = [(lead, self.settings.default_lang) for lead in await alerts.leads(self.settings.lead_ids)]
+            copies = [(lead, await language.of_person(lead, default))
+                      for lead in await alerts.leads(self.settings.lead_ids)]
             for chat_id, lang in chats + copies:
                 key = f"{duty}:{chat_id}"
                 await outbox.enqueue(chat_id, report_text.render(built, lang, name), now, kind="report",
