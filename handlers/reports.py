@@ -10,14 +10,14 @@ from aiogram.filters import CommandObject
 from aiogram.types import BufferedInputFile, Message
 
 from domain import customers, outbox, report_chart, reports
-from domain.errors import DeskError
+from domain.errors import Counted, DeskError
 from domain.lang import decide_chat
 from domain.policy import HA_SETUPS
 from handlers.args import cmd, looks_like_command, split
 from handlers.formatting import zone_of
 from handlers.lead_admin import money
 from handlers.replies import respond
-from locales import report_text, t
+from locales import named, report_text, t
 
 PERIOD_WORDS = ("week", "month", "quarter")
 ANNOUNCE_LIMIT = 3000
@@ -89,8 +89,9 @@ async def quote(message: Message, command: CommandObject, lang: str, settings) -
         raise DeskError("err.bad_choice", field="ha", value=ha, allowed=" ".join(HA_SETUPS))
     tariff = settings.policy.tariff
     price = customers.price_estimate(tariff, plan, int(users), int(cts), ha)
-    await respond(message, t(lang, "quote.result", plan=plan, users=int(users), cts=int(cts), ha=ha,
-                             price=money(price, tariff.currency, lang)))
+    await respond(message, t(lang, "quote.result", plan=named(lang, "words.plan", plan),
+                             users=Counted("words.n.users", int(users)), servers=Counted("words.n.servers", int(cts)),
+                             ha=named(lang, "words.ha", ha), price=money(price, tariff.currency, lang)))
 
 
 async def announce(message: Message, command: CommandObject, lang: str, clock, settings) -> None:
@@ -107,7 +108,8 @@ async def announce(message: Message, command: CommandObject, lang: str, clock, s
             await outbox.enqueue(chat.chat_id, t(chat_lang, "announce.text", text=text, contacts=contacts), now,
                                  kind="announce")
             count += 1
-    await respond(message, t(lang, "announce.queued", count=count, customers=len(chosen)))
+    await respond(message, t(lang, "announce.queued", chats=Counted("words.n.chats", count),
+                             customers=Counted("words.n.customers", len(chosen))))
 
 
 def build_router() -> Router:

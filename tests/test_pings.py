@@ -168,7 +168,7 @@ async def test_gap_warning_once_a_day_at_noon(desk_at):
     assert dms(desk, LEAD, "nobody on duty") == []
     await run_until(desk, datetime(2026, 3, 16, 14, 0, tzinfo=MSK), step=timedelta(minutes=1))
     warning = dms(desk, LEAD, "nobody on duty")
-    assert len(warning) == 1 and "night: 2026-03-16 19:00–10:00" in warning[0]["text"]
+    assert len(warning) == 1 and "night: 16.03 19:00 – 17.03 10:00" in warning[0]["text"]
 
 
 async def test_a_minute_without_telegram_during_a_burst_and_a_due_reminder(desk_at):
