@@ -24,11 +24,13 @@ from domain.clock import Clock, SystemClock
 from domain.lang import of_person_row
 from domain.models import Person, Staff
 from domain.sla import Sla
-from handlers import common, customer_chat, lead_admin, oncall, pings, reports, staff
+from handlers import common, customer_chat, lead_admin, membership, oncall, pings, reports, staff
+from handlers.membership import ChatMigration
 from handlers.menus import set_default_menus, set_person_menu
 from handlers.middlewares import DeskMiddleware, OnceMiddleware
 from handlers.pings import make_on_created, make_render
 from scheduler.dispatcher import Dispatcher as OutboxDispatcher
+from scheduler.dispatcher import chat_notice
 from scheduler.jobs import Heartbeat, Tick, build_scheduler
 from scheduler.leader import leader_for
 
@@ -44,12 +46,15 @@ def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
     sla = Sla(settings.policy)
     # `wake_outbox` is replaced by the running dispatcher's wake-up; in tests it does nothing.
     # No FSM: nothing here is a conversation with steps, and it costs a lookup per update.
-    dp = Dispatcher(sla=sla, on_created=make_on_created(settings, sla), wake_outbox=lambda: None, disable_fsm=True)
+    dp = Dispatcher(sla=sla, on_created=make_on_created(settings, sla), wake_outbox=lambda: None, disable_fsm=True,
+                    clock=clock, settings=settings, chat_notice=chat_notice)
     dp.update.outer_middleware(OnceMiddleware(clock, exclusive=settings.mode == "polling"))
+    dp.message.outer_middleware(ChatMigration())  # before anyone is resolved in the chat's old id
     middleware = DeskMiddleware(settings, clock)
     for observer in (dp.message, dp.edited_message, dp.callback_query):
         observer.outer_middleware(middleware)
-    dp.include_routers(common.build_router(), lead_admin.build_router(), oncall.build_router(), reports.build_router(),
+    dp.include_routers(membership.build_router(), common.build_router(), lead_admin.build_router(),
+                       oncall.build_router(), reports.build_router(),
                        staff.build_router(), pings.build_router(), customer_chat.build_router())
     return dp
 

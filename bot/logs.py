@@ -12,21 +12,32 @@ def hide(secret: str | None) -> None:
         _SECRETS.add(secret)
 
 
+def _masked(text: str) -> str:
+    for secret in _SECRETS:
+        text = text.replace(secret, "***")
+    return text
+
+
 class RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if _SECRETS:
             text = record.getMessage()
-            masked = text
-            for secret in _SECRETS:
-                masked = masked.replace(secret, "***")
+            masked = _masked(text)
             if masked != text:
                 record.msg, record.args = masked, None
         return True
 
 
+class RedactingFormatter(logging.Formatter):
+    """The whole line, traceback included: an exception's text may carry a request URL with the token."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _masked(super().format(record))
+
+
 def setup(level: str) -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]

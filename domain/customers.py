@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,7 +12,7 @@ from tortoise.transactions import in_transaction
 
 from domain import incidents, invitations
 from domain.errors import DeskError
-from domain.models import Customer, CustomerChat, Incident, Staff
+from domain.models import Customer, CustomerChat, Incident, Outbox, Staff
 from domain.people import resolve_person
 from domain.policy import HA_SETUPS, PLANS, Tariff
 from domain.sla import Sla
@@ -205,3 +206,52 @@ async def set_chat_lang(chat: CustomerChat, lang: str) -> None:
     chat.lang = lang
     await chat.save(update_fields=["lang"])
 
+
+
+async def chat_of(chat_id: int) -> CustomerChat | None:
+    """The customer chat with this Telegram id, with its customer; None for any other chat."""
+    return await CustomerChat.get_or_none(chat_id=chat_id).select_related("customer")
+
+
+async def is_unreachable(chat_id: int) -> bool:
+    return await CustomerChat.exists(chat_id=chat_id, unreachable_since__isnull=False)
+
+
+Tell = Callable[[CustomerChat], Awaitable[None]]
+
+
+async def set_reachable(chat_id: int, reachable: bool, now: datetime, tell: Tell) -> CustomerChat | None:
+    """The bot was removed from a customer chat (or muted there), or is back. Only a change counts: `tell`
+    owes the leads' notice in the same transaction, so a repeated update or two instances tell them once.
+    Returns the chat when its state changed, else None (also for a chat bound to nobody)."""
+    async with in_transaction():
+        changed = await CustomerChat.filter(chat_id=chat_id, unreachable_since__isnull=not reachable).update(
+            unreachable_since=None if reachable else now)
+        if not changed:
+            return None
+        chat = await chat_of(chat_id)
+        await tell(chat)
+        return chat
+
+
+async def move_chat(old: int, new: int) -> CustomerChat | None:
+    """A group upgraded to a supergroup gets a new id (Telegram tells it three ways: `migrate_to_chat_id`
+    in the old group, `migrate_from_chat_id` in the new one, and an error on a send to the old id). The
+    binding, the chat's incidents and its notices not yet sent follow the new id, in one transaction;
+    doing it twice changes nothing.
+
+    Stored messages keep the id of the chat they were written in: the supergroup numbers its messages
+    afresh, so (new id, old message id) would collide with a later message of the supergroup and make it
+    look like one seen before. Notices lose their reply: the message replied to stays in the old group."""
+    if old == new:
+        return None
+    async with in_transaction():
+        chat = await CustomerChat.get_or_none(chat_id=old)
+        if chat is not None:
+            if await CustomerChat.exists(chat_id=new):
+                await chat.delete()  # the new chat was bound meanwhile (/bind in it): that binding stands
+            else:
+                await CustomerChat.filter(id=chat.id).update(chat_id=new, kind="supergroup", unreachable_since=None)
+        await Incident.filter(chat_id=old).update(chat_id=new)
+        await Outbox.filter(chat_id=old, status__in=("pending", "sending")).update(chat_id=new, reply_to=None)
+    return await chat_of(new) if chat is not None else None

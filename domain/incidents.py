@@ -134,7 +134,8 @@ async def resolve(incident: Incident, staff_id: int, summary: str, now: datetime
     return resolved
 
 
-async def reopen(incident: Incident, actor_id: int, now: datetime) -> Incident:
+async def reopen(incident: Incident, actor_id: int, now: datetime, on_reopened: Notice | None = None) -> Incident:
+    """Staff reopen a resolved or closed incident; `on_reopened` owes the customer's notice with it."""
     async with in_transaction():
         updated = await Incident.filter(id=incident.id, status__in=("resolved", "closed")).update(
             status="in_progress", resolved_at=None, closed_at=None, last_activity_at=now
@@ -142,7 +143,10 @@ async def reopen(incident: Incident, actor_id: int, now: datetime) -> Incident:
         if not updated:
             raise DeskError("err.already_open", key=incident.key)
         await _event(incident, actor_id, "reopened", now)
-    return await _reload(incident)
+        reopened = await _reload(incident)
+        if on_reopened is not None:
+            await on_reopened(reopened)
+    return reopened
 
 
 async def set_priority(incident: Incident, priority: str, actor_id: int, now: datetime, sla: Sla) -> Incident:

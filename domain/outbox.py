@@ -23,12 +23,13 @@ STUCK_AFTER = timedelta(minutes=2)
 async def enqueue(chat_id: int, text: str, now: datetime, *, kind: str, rank: int = RANK_NOTICE,
                   markup: dict[str, Any] | None = None, reply_to: int | None = None, incident_id: int | None = None,
                   drop_if_answered: bool = False, fallback: bool = False, dedupe: str | None = None,
-                  photo: bytes | None = None) -> None:
-    """Owe a message (or a photo with `text` as its caption). With `dedupe`, a second row with the same
-    key is silently not written."""
+                  photo: bytes | None = None, thread_id: int | None = None) -> None:
+    """Owe a message (or a photo with `text` as its caption), in a forum topic when `thread_id` is given.
+    With `dedupe`, a second row with the same key is silently not written. A text of any length may be
+    owed: the dispatcher sends it in parts that fit."""
     row = Outbox(kind=kind, rank=rank, chat_id=chat_id, text=text, markup=markup, reply_to=reply_to, photo=photo,
-                 incident_id=incident_id, drop_if_answered=drop_if_answered, fallback=fallback, dedupe=dedupe,
-                 due_at=now, created_at=now)
+                 thread_id=thread_id, incident_id=incident_id, drop_if_answered=drop_if_answered, fallback=fallback,
+                 dedupe=dedupe, due_at=now, created_at=now)
     await Outbox.bulk_create([row], ignore_conflicts=True)
 
 
@@ -76,8 +77,15 @@ async def mark_failed(row: Outbox, reason: str) -> None:
     await Outbox.filter(id=row.id).update(status="failed", error=reason[:500])
 
 
-async def retry_later(row: Outbox, due_at: datetime, reason: str) -> None:
-    await Outbox.filter(id=row.id).update(status="pending", due_at=due_at, error=reason[:500])
+async def retry_later(row: Outbox, due_at: datetime, reason: str, **changes: Any) -> None:
+    await Outbox.filter(id=row.id).update(status="pending", due_at=due_at, error=reason[:500], **changes)
+
+
+async def part_sent(row: Outbox, message_id: int, rest: str) -> None:
+    """A part of a long row went out: the row now holds only what is still owed (no photo, no reply: the
+    first part carried them), so a retry or a restart sends the rest and never a part twice."""
+    await Outbox.filter(id=row.id).update(text=rest, photo=None, reply_to=None, message_id=message_id)
+    row.text, row.photo, row.reply_to, row.message_id = rest, None, None, message_id
 
 
 async def release_stuck(now: datetime, sole_instance: bool = False) -> int:
@@ -92,13 +100,16 @@ async def release_stuck(now: datetime, sole_instance: bool = False) -> int:
     return await rows.update(status="pending")
 
 
-async def reroute(row: Outbox, targets: list[int], notes: dict[int, str], now: datetime) -> None:
-    """A DM that cannot be delivered goes to the staff chat and the leads instead, each with a note in the
-    reader's language saying whose it was."""
+async def reroute(row: Outbox, targets: list[int], notes: dict[int, str], now: datetime,
+                  keep_buttons: bool = True) -> None:
+    """A notice that cannot be delivered goes to the staff chat and the leads instead, each with a note in
+    the reader's language saying whose it was. A customer chat's buttons (priority, rating) mean nothing
+    elsewhere: `keep_buttons=False` leaves them off."""
     for chat_id in targets:
         if chat_id != row.chat_id:
             await enqueue(chat_id, f"{notes[chat_id]}\n\n{row.text}", now, kind=row.kind, rank=row.rank,
-                          markup=row.markup, incident_id=row.incident_id, drop_if_answered=row.drop_if_answered,
+                          markup=row.markup if keep_buttons else None,
+                          incident_id=row.incident_id, drop_if_answered=row.drop_if_answered,
                           dedupe=f"reroute:{row.id}:{chat_id}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -84,6 +85,18 @@ async def set_person_lang(user_id: int, lang: str, now: datetime) -> None:
 
 async def mark_dm(user_id: int, reachable: bool, now: datetime) -> None:
     await Person.update_or_create(id=user_id, defaults={"can_dm": reachable, "last_seen": now})
+
+
+async def blocked_bot(user_id: int, blocked: bool, now: datetime, tell: Callable[[], Awaitable[None]]) -> None:
+    """A person blocked the bot in private (or unblocked it). When an active staff member newly blocks it,
+    `tell` owes the leads' notice in the same transaction: their pings go to the staff chat and the leads
+    from now on. A repeated update finds nothing changed and tells nobody."""
+    async with in_transaction():
+        person = await Person.get_or_none(id=user_id)
+        was = person.can_dm if person else None
+        await mark_dm(user_id, not blocked, now)
+        if blocked and was is not False and await Staff.exists(user_id=user_id, active=True):
+            await tell()
 
 
 _USERNAME = re.compile(r"^@([A-Za-z0-9_]{3,64})$")

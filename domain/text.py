@@ -1,5 +1,58 @@
-"""Free text from Telegram, made storable everywhere: PostgreSQL rejects NUL characters in text."""
+"""Free text from Telegram, made storable everywhere, and cut to fit Telegram's limits."""
+
+TEXT_LIMIT = 4096  # a message's text
+CAPTION_LIMIT = 1024  # a photo's caption
 
 
 def clean(text: str) -> str:
+    """PostgreSQL rejects NUL characters in text."""
     return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+def units(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP counts twice)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _cut(line: str, limit: int) -> tuple[str, str]:
+    """The longest head of `line` within `limit` units, ended at its last space when there is one in the
+    second half (a word is not broken), and the rest."""
+    size, end = 0, 0
+    for end, char in enumerate(line):  # noqa: B007 — `end` is used after the loop
+        size += 2 if ord(char) > 0xFFFF else 1
+        if size > limit:
+            break
+    else:
+        return line, ""
+    end = max(end, 1)  # a limit below one character still makes progress
+    space = line.rfind(" ", 0, end)
+    if space > end // 2:
+        return line[:space], line[space + 1:]
+    return line[:end], line[end:]
+
+
+def split(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Parts of at most `limit` units, cut at line breaks, so a long list arrives as whole lines; a line
+    longer than a part is cut between words. Blank parts (Telegram rejects them) are left out."""
+    parts: list[str] = []
+    current, size = "", 0
+    for line in text.split("\n"):
+        length = units(line)
+        while length > limit:
+            if current:
+                parts.append(current)
+                current, size = "", 0
+            head, line = _cut(line, limit)
+            parts.append(head)
+            length = units(line)
+        if current and size + 1 + length > limit:
+            parts.append(current)
+            current, size = "", 0
+        if current:
+            current, size = f"{current}\n{line}", size + 1 + length
+        elif line.strip():  # a part does not start with blank lines
+            current, size = line, length
+    if current:
+        parts.append(current)
+    parts = [part for part in parts if part.strip()]
+    return parts or [text]

@@ -72,7 +72,7 @@ def make_render(settings):
         text = ping_text(ping.kind, incident, lang, now, settings.timezone, target, first, more)
         rows = [[InlineKeyboardButton(text=t(lang, "ping.take"),
                                       callback_data=TakeButton(incident=incident.id).pack())]]
-        link = message_link(incident.chat_id, first.message_id if first else None)
+        link = message_link(first.chat_id, first.message_id) if first else None
         if link:
             rows[0].append(InlineKeyboardButton(text=t(lang, "ping.open"), url=link))
         return text, InlineKeyboardMarkup(inline_keyboard=rows).model_dump(exclude_none=True)
@@ -109,7 +109,7 @@ def make_on_created(settings, sla: Sla):
         await outbox.enqueue(incident.chat_id, ack_text(incident, chat_lang, sla, settings, now), now, kind="ack",
                              rank=outbox.RANK_PING, reply_to=message_id, incident_id=incident.id,
                              markup=priority_keyboard(incident.id, chat_lang).model_dump(exclude_none=True),
-                             dedupe=f"ack:{incident.id}")
+                             dedupe=f"ack:{incident.id}", thread_id=incident.thread_id)
         lang = settings.default_lang
         if settings.staff_chat_id:
             await outbox.enqueue(settings.staff_chat_id, t(lang, "intake.announce", key=incident.key,
@@ -133,8 +133,9 @@ async def customer_lang(incident: Incident, default: str) -> str:
 
 async def tell_customer_chat(incident: Incident, text: str, now: datetime, kind: str,
                              markup: InlineKeyboardMarkup | None = None) -> None:
+    """A notice about the incident in its chat, in its forum topic when it has one (not in General)."""
     await outbox.enqueue(incident.chat_id, text, now, kind=kind, incident_id=incident.id,
-                         markup=markup.model_dump(exclude_none=True) if markup else None)
+                         markup=markup.model_dump(exclude_none=True) if markup else None, thread_id=incident.thread_id)
 
 
 def taken_notice(settings, now: datetime):
@@ -154,12 +155,20 @@ def resolved_notice(settings, now: datetime, summary: str):
     return owe
 
 
+def reopened_notice(settings, now: datetime):
+    """The customer chat hears that staff reopened the incident (owed inside the reopen's transaction)."""
+    async def owe(incident: Incident) -> None:
+        lang = await customer_lang(incident, settings.default_lang)
+        await tell_customer_chat(incident, t(lang, "intake.reopened", key=incident.key), now, "customer")
+    return owe
+
+
 def escalation_notice(incident: Incident, note: str, actor_id: int, settings, now: datetime):
     """The expert's DM: the incident card in short, the note, who asked, and a link to the chat."""
     async def owe(user_id: int) -> None:
         lang = await lang_of_person(user_id, settings.default_lang)
         first = await intake.first_customer_message(incident.id)
-        link = message_link(incident.chat_id, first.message_id if first else None)
+        link = message_link(first.chat_id, first.message_id) if first else None
         text = t(lang, "escalate.dm", key=incident.key, name=incident.customer.name,
                  plan=named(lang, "words.plan", incident.plan),
                  priority=incident.priority, status=t(lang, f"state.{incident.status}"), title=incident.title,

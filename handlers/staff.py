@@ -14,7 +14,7 @@ from domain.sla import Sla
 from handlers import views
 from handlers.args import args_of, cmd, looks_like_command
 from handlers.customer_chat import priority_changed_text
-from handlers.pings import escalation_notice, resolved_notice, taken_notice
+from handlers.pings import escalation_notice, reopened_notice, resolved_notice, taken_notice
 from handlers.replies import respond
 from locales import t
 
@@ -31,11 +31,18 @@ def _words(command: CommandObject) -> list[str]:
     return args_of(command).split()
 
 
+def _in_place(message: Message, incident: Incident) -> bool:
+    """Typed where the incident lives (its chat, and its forum topic): there the answer itself tells the
+    customer; anywhere else the customer's notice goes through the outbox to the incident's topic."""
+    topic = message.message_thread_id if message.is_topic_message else None
+    return message.chat.id == incident.chat_id and topic == incident.thread_id
+
+
 async def take(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock, settings) -> None:
     incident, rest = await _target(message, _words(command))
     if rest:
         raise DeskError("usage.take")
-    in_customer_chat = message.chat.id == incident.chat_id  # there the answer below is the notice
+    in_customer_chat = _in_place(message, incident)  # there the answer below is the notice
     result = await incidents.take(incident, actor.user_id, clock.now(),
                                   None if in_customer_chat else taken_notice(settings, clock.now()))
     if not result.taken:
@@ -56,16 +63,19 @@ async def resolve(message: Message, command: CommandObject, actor: people.Actor,
         summary = args_of(command).strip()
     resolved = await incidents.resolve(incident, actor.user_id, summary, clock.now(),
                                        resolved_notice(settings, clock.now(), summary))
-    if message.chat.id != resolved.chat_id:
+    if not _in_place(message, resolved):
         await respond(message, t(lang, "resolve.done", key=resolved.key))
 
 
-async def reopen(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock) -> None:
+async def reopen(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
+                 settings) -> None:
     words = _words(command)
     if len(words) != 1 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.reopen")
-    incident = await incidents.reopen(await incidents.by_key(words[0]), actor.user_id, clock.now())
-    await respond(message, t(lang, "reopen.done", key=incident.key))
+    incident = await incidents.reopen(await incidents.by_key(words[0]), actor.user_id, clock.now(),
+                                      reopened_notice(settings, clock.now()))
+    if not _in_place(message, incident):
+        await respond(message, t(lang, "reopen.done", key=incident.key))
 
 
 async def priority(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock, sla: Sla,

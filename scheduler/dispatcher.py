@@ -5,6 +5,11 @@
 * 429: waits out `retry_after`, for that chat and for everyone (the limit is global);
 * 403 Forbidden or "chat not found" for a person: they cannot receive DMs; `/staff` shows it, and a
   ping goes to the staff chat and the leads instead;
+* the same for a customer chat: it is marked unreachable (the leads are told once), its notices go to
+  the staff chat and the leads, and later ones fail fast without a call until the bot is back;
+* a group that became a supergroup (400 with `migrate_to_chat_id`): the chat's binding, incidents and
+  notices follow the new id, and the notice is sent there at once;
+* a text over Telegram's limits goes in parts (see `_send`); any other refusal fails the row, logged;
 * a reminder whose incident has been answered in the meantime is dropped, not sent.
 """
 
@@ -14,28 +19,49 @@ import asyncio
 import contextlib
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aiogram import Bot
 from aiogram.exceptions import (
+    TelegramAPIError,
     TelegramBadRequest,
+    TelegramEntityTooLarge,
     TelegramForbiddenError,
+    TelegramMigrateToChat,
     TelegramNetworkError,
     TelegramNotFound,
     TelegramRetryAfter,
     TelegramServerError,
+    TelegramUnauthorizedError,
 )
-from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, ReplyParameters
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message, ReplyParameters
 from tortoise.transactions import in_transaction
 
 import telemetry
-from domain import intake, lang, outbox, people
+from domain import alerts, customers, intake, lang, outbox, people
 from domain.clock import Clock
-from domain.models import Outbox, Staff
+from domain.models import CustomerChat, Outbox, Person
+from domain.text import CAPTION_LIMIT, TEXT_LIMIT, split, units
 from locales import t
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = 30
+# How Telegram says in a 400 that the bot cannot write to a chat at all (a 403 says it plainly).
+UNREACHABLE = ("chat not found", "bot can't initiate", "bot is not a member", "bot was kicked",
+               "have no rights to send", "not enough rights to send")
+
+
+def chat_notice(settings, reachable: bool, now: datetime) -> customers.Tell:
+    """The leads' notice that the bot lost (or got back) a customer chat, each in their language. Owed by
+    the outbox on a refused send and by the `my_chat_member` handler (the composition root passes it)."""
+    async def tell(chat: CustomerChat) -> None:
+        key = "edges_outbox.chat_back" if reachable else "edges_outbox.chat_lost"
+        for lead_id in await alerts.leads(settings.lead_ids):
+            person = await Person.get_or_none(id=lead_id)
+            lang = (person.lang if person else None) or settings.default_lang
+            await outbox.enqueue(lead_id, t(lang, key, code=chat.customer.code, name=chat.customer.name,
+                                            title=chat.title or str(chat.chat_id)), now, kind="notice")
+    return tell
 
 
 class Pacer:
@@ -121,61 +147,148 @@ class Dispatcher:
         if await outbox.pointless(row):
             await outbox.mark_dropped(row, "answered before it was sent")
             return
+        if row.chat_id < 0 and await customers.is_unreachable(row.chat_id):
+            await self._undeliverable(row, "the bot is not in this chat")  # fail fast: no call to Telegram
+            return
         await self.pacer.until(slot)
         started = time.monotonic()
         try:
-            if row.photo:
-                message = await self.bot.send_photo(row.chat_id, BufferedInputFile(bytes(row.photo), "report.png"),
-                                                    caption=row.text[:1024])
-            else:
-                message = await self.bot.send_message(
-                    row.chat_id, row.text,
-                    reply_markup=InlineKeyboardMarkup.model_validate(row.markup) if row.markup else None,
-                    reply_parameters=ReplyParameters(message_id=row.reply_to, allow_sending_without_reply=True)
-                    if row.reply_to else None,
-                )
+            message = await self._send(row)
         except TelegramRetryAfter as exc:
             self.pacer.pause(row.chat_id, exc.retry_after)
             await outbox.retry_later(row, self.clock.now() + timedelta(seconds=exc.retry_after), "429")
             log.warning("outbox %s: 429, retry after %ss", row.id, exc.retry_after)
-        except (TelegramForbiddenError, TelegramNotFound) as exc:
+        except TelegramMigrateToChat as exc:
+            await self._moved(row, exc.migrate_to_chat_id)
+        except TelegramForbiddenError as exc:
             await self._undeliverable(row, str(exc))
-        except TelegramBadRequest as exc:
-            if "chat not found" in str(exc).lower() or "bot can't initiate" in str(exc).lower():
+        except TelegramNotFound as exc:
+            if row.chat_id > 0:
                 await self._undeliverable(row, str(exc))
+            else:  # a 404 names no group: it must not mark a customer chat as lost
+                await outbox.mark_failed(row, str(exc))
+                log.error("outbox %s to chat %s: %s", row.id, row.chat_id, exc)
+        except TelegramBadRequest as exc:
+            reason = str(exc).lower()
+            if any(sign in reason for sign in UNREACHABLE):
+                await self._undeliverable(row, str(exc))
+            elif "thread not found" in reason and row.thread_id is not None:
+                # The topic was deleted: the notice goes to the chat's General topic instead of nowhere.
+                await outbox.retry_later(row, self.clock.now(), str(exc), thread_id=None)
+                self.wake.set()
             else:
                 await outbox.mark_failed(row, str(exc))
                 log.error("outbox %s to chat %s rejected: %s", row.id, row.chat_id, exc)
-        except (TelegramNetworkError, TelegramServerError, OSError, TimeoutError) as exc:
+        except TelegramEntityTooLarge as exc:  # a 413 is no network trouble: sending it again cannot help
+            await outbox.mark_failed(row, str(exc))
+            log.error("outbox %s to chat %s too large: %s", row.id, row.chat_id, exc)
+        except (TelegramNetworkError, TelegramServerError, TelegramUnauthorizedError, OSError, TimeoutError) as exc:
+            # A revoked token (401) is retried too: the rows wait for the restart with a new one.
             delay = min(2 ** max(row.attempts - 1, 0), MAX_BACKOFF)
             await outbox.retry_later(row, self.clock.now() + timedelta(seconds=delay), str(exc))
             log.warning("outbox %s: %s; retry in %ss", row.id, type(exc).__name__, delay)
+        except TelegramAPIError as exc:  # any other answer Telegram gives is final for this row
+            await outbox.mark_failed(row, str(exc))
+            log.error("outbox %s to chat %s rejected: %s", row.id, row.chat_id, exc)
         else:
             async with in_transaction():  # one commit: under an intake burst every round trip waits its turn
                 await outbox.mark_sent(row, message.message_id, self.clock.now())
-                if (row.incident_id is not None and row.chat_id <= 0) or row.kind == "ack":
-                    # A message in the incident's chat: a customer's reply to it threads into the incident.
-                    await intake.record_bot_message(row.incident_id, row.chat_id, message.message_id, row.text,
-                                                    self.clock.now())
+                await self._threads(row, message.message_id, row.text)
             self.sent += 1
             telemetry.SENT.labels(row.kind).inc()
             log.info("sent %s #%s to chat %s (incident %s) in %.0f ms", row.kind, row.id, row.chat_id,
                      row.incident_id, (time.monotonic() - started) * 1000)
 
+    async def _send(self, row: Outbox) -> Message:
+        """Send the row, in parts when it is over Telegram's limits (a photo whose caption is too long goes
+        alone, its text after it): the first part replies, the last carries the buttons, every part goes to
+        the row's topic and is recorded, so a reply to any part threads. Each part but the last is written
+        off the row as it goes, so a retry sends only the rest."""
+        markup = InlineKeyboardMarkup.model_validate(row.markup) if row.markup else None
+        if row.photo and units(row.text) <= CAPTION_LIMIT:
+            return await self._one(row, row.text, markup)
+        if row.photo:
+            sent = await self._one(row, "", None)
+            await self._part_done(row, sent.message_id, "", row.text)
+        parts = split(row.text, TEXT_LIMIT)
+        for index, part in enumerate(parts[:-1]):
+            sent = await self._one(row, part, None)
+            await self._part_done(row, sent.message_id, part, "\n".join(parts[index + 1:]))
+            await self.pacer.until(self.pacer.reserve(row.chat_id))  # each part keeps the chat's pace
+        return await self._one(row, parts[-1], markup)
+
+    async def _one(self, row: Outbox, text: str, markup: InlineKeyboardMarkup | None) -> Message:
+        reply = (ReplyParameters(message_id=row.reply_to, allow_sending_without_reply=True)
+                 if row.reply_to else None)
+        if row.photo:
+            return await self.bot.send_photo(row.chat_id, BufferedInputFile(bytes(row.photo), "report.png"),
+                                             caption=text or None, reply_markup=markup, reply_parameters=reply,
+                                             message_thread_id=row.thread_id)
+        return await self.bot.send_message(row.chat_id, text, reply_markup=markup, reply_parameters=reply,
+                                           message_thread_id=row.thread_id)
+
+    async def _part_done(self, row: Outbox, message_id: int, text: str, rest: str) -> None:
+        async with in_transaction():
+            await outbox.part_sent(row, message_id, rest)
+            if text:
+                await self._threads(row, message_id, text)
+
+    async def _threads(self, row: Outbox, message_id: int, text: str) -> None:
+        if (row.incident_id is not None and row.chat_id <= 0) or row.kind == "ack":
+            # A message in the incident's chat: a customer's reply to it threads into the incident.
+            await intake.record_bot_message(row.incident_id, row.chat_id, message_id, text, self.clock.now())
+
+    async def _moved(self, row: Outbox, new_chat_id: int) -> None:
+        """The group became a supergroup: the binding, its incidents and its notices (this one too) follow
+        the new id, and this notice goes out there at once."""
+        await customers.move_chat(row.chat_id, new_chat_id)
+        await outbox.retry_later(row, self.clock.now(), f"chat moved to {new_chat_id}", chat_id=new_chat_id,
+                                 reply_to=None)
+        if row.chat_id == self.settings.staff_chat_id:
+            log.error("the staff chat %s became the supergroup %s: set STAFF_CHAT_ID=%s", row.chat_id,
+                      new_chat_id, new_chat_id)
+        log.warning("outbox %s: chat %s moved to %s; sending there", row.id, row.chat_id, new_chat_id)
+        self.wake.set()
+
     async def _undeliverable(self, row: Outbox, reason: str) -> None:
         await outbox.mark_failed(row, reason)
-        if row.chat_id <= 0:
-            log.error("outbox %s: group %s cannot be reached: %s", row.id, row.chat_id, reason)
+        if row.chat_id < 0:
+            await self._chat_lost(row, reason)
             return
         await people.mark_dm(row.chat_id, False, self.clock.now())
         log.warning("outbox %s: user %s cannot receive DMs (%s)", row.id, row.chat_id, reason)
         if row.fallback:
-            leads = set(await Staff.filter(role="lead", active=True).values_list("user_id", flat=True))
-            targets = sorted(leads | set(self.settings.lead_ids))
-            if self.settings.staff_chat_id:
-                targets.insert(0, self.settings.staff_chat_id)
-            name = await people.display_name(row.chat_id)
-            notes = {target: t(await lang.of_recipient(target, self.settings.default_lang), "outbox.rerouted",
-                               name=name) for target in targets}
+            targets = await self._fallback_targets()
+            notes = await self._notes(targets, "outbox.rerouted", name=await people.display_name(row.chat_id))
             await outbox.reroute(row, targets, notes, self.clock.now())
         self.wake.set()
+
+    async def _chat_lost(self, row: Outbox, reason: str) -> None:
+        """A customer chat the bot cannot write to any more is marked so (the leads are told once), and its
+        notices go to the staff chat and the leads instead, without the chat's buttons; reports are left
+        out, the leads get their own copy. Any other group (the staff chat) can only be logged."""
+        now = self.clock.now()
+        chat = await customers.chat_of(row.chat_id)
+        if chat is None:
+            log.error("outbox %s: group %s cannot be reached: %s", row.id, row.chat_id, reason)
+            return
+        if await customers.set_reachable(row.chat_id, False, now, chat_notice(self.settings, False, now)):
+            log.warning("outbox %s: the bot cannot write to %s's chat %s (%s)", row.id, chat.customer.code,
+                        row.chat_id, reason)
+        if row.kind != "report":
+            targets = await self._fallback_targets()
+            notes = await self._notes(targets, "edges_outbox.rerouted_chat", code=chat.customer.code,
+                                      title=chat.title or str(chat.chat_id))
+            await outbox.reroute(row, targets, notes, now, keep_buttons=False)
+        self.wake.set()
+
+    async def _notes(self, targets: list[int], key: str, **params) -> dict[int, str]:
+        """The rerouting note in each reader's language (`domain.lang`)."""
+        return {target: t(await lang.of_recipient(target, self.settings.default_lang), key, **params)
+                for target in targets}
+
+    async def _fallback_targets(self) -> list[int]:
+        targets = await alerts.leads(self.settings.lead_ids)
+        if self.settings.staff_chat_id:
+            targets.insert(0, self.settings.staff_chat_id)
+        return targets

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 
 from domain import customers, invitations, people
+from domain.models import CustomerChat
 from locales import t
 from tests.people import ENGINEER, GROUP, LEAD, OTHER_GROUP, STRANGER, engineer, lead, stranger
 from tests.snapshot import snapshot
@@ -154,7 +155,8 @@ async def test_chat_invitation_in_an_already_bound_chat_is_not_used_up(setup_des
     assert setup_desk.last_reply(GROUP) == en("err.already_bound", code="ACME")
     await setup_desk.say(OTHER_GROUP, lead, f"/start {token}")
     assert "BETA" in setup_desk.last_reply(OTHER_GROUP)
-    assert acme.code == "ACME"
+    bound = {chat.chat_id: chat.customer.code for chat in await CustomerChat.all().select_related("customer")}
+    assert bound[GROUP] == acme.code and bound[OTHER_GROUP] == "BETA"  # read again after the action
 
 
 async def test_tokens_are_random_and_stored_hashed(setup_desk):

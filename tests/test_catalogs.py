@@ -41,6 +41,25 @@ def test_every_key_used_in_code_exists():
     assert not missing, f"missing from the catalogs: {sorted(missing)}"
 
 
+# Keys the code builds from a prefix and a value: every value the models allow (their field comments).
+PREFIXED = {"err.invite_wrong_place_": ("Invitation", "kind"), "card.source_": ("IncidentMessage", "source")}
+
+
+def test_every_key_built_from_a_prefix_exists():
+    from domain import models
+
+    prefixes = {k for k in keys_used_in_code() if k.endswith("_")}
+    assert prefixes == set(PREFIXED), "a new prefix: say where its values come from"
+    source = (ROOT / "domain" / "models.py").read_text()
+    for prefix, (model, field) in PREFIXED.items():
+        assert hasattr(models, model)
+        comment = re.search(rf"class {model}\b.*?\n    {field} = fields\.\w+\([^)]*\)  # ([a-z |]+)", source, re.S)
+        values = set(re.findall(r"[a-z]+", comment.group(1)))
+        assert len(values) >= 2, (prefix, values)
+        for lang in LANGS:
+            assert {f"{prefix}{value}" for value in values} <= set(catalog(lang)), (lang, prefix, values)
+
+
 def test_every_command_has_help_usage_and_role_names():
     for lang in LANGS:
         texts = catalog(lang)

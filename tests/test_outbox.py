@@ -114,44 +114,57 @@ async def test_answered_reminder_is_dropped(desk, dispatcher):
     assert (await Outbox.get()).status == "dropped"
 
 
-async def test_pacer_spaces_messages_to_one_chat():
-    import time
+class PacerTime:
+    """The pacer's monotonic clock, and its sleeps recorded as the moment each would wake: the spacing is
+    checked exactly, whatever the machine's speed."""
 
-    pacer = Pacer(per_second=1000, private_gap=0.2, group_gap=0.3)
-    started = time.monotonic()
+    def __init__(self, monkeypatch) -> None:
+        import scheduler.dispatcher
+
+        self.now = 100.0
+        self.woke: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            self.woke.append(self.now + seconds)
+
+        monkeypatch.setattr(scheduler.dispatcher.asyncio, "sleep", sleep)
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+async def test_pacer_spaces_messages_to_one_chat(monkeypatch):
+    time = PacerTime(monkeypatch)
+    pacer = Pacer(per_second=1000, private_gap=0.2, group_gap=0.3, monotonic=time.monotonic)
     for _ in range(3):
         await pacer.until(pacer.reserve(ENGINEER))
-    assert time.monotonic() - started >= 0.4
+    assert time.woke == pytest.approx([100.2, 100.4])  # the first left at once
+    assert pacer.reserve(-100800) == pytest.approx(100.401)  # another chat only keeps the global rate
+    assert pacer.reserve(-100800) == pytest.approx(100.701)  # a group's own gap
     assert ENGINEER in pacer.busy()
+    time.now = 100.61
+    assert ENGINEER not in pacer.busy()
 
 
-async def test_slots_reserved_in_turn_keep_the_global_rate_when_sent_side_by_side():
+async def test_slots_reserved_in_turn_keep_the_global_rate_when_sent_side_by_side(monkeypatch):
     import asyncio
-    import time
 
-    pacer = Pacer(per_second=20, private_gap=1, group_gap=3)
+    time = PacerTime(monkeypatch)
+    pacer = Pacer(per_second=20, private_gap=1, group_gap=3, monotonic=time.monotonic)
     slots = [pacer.reserve(chat) for chat in (ENGINEER, -100800, ENGINEER + 1, -100801)]
-    left: list[float] = []
-
-    async def send(slot: float) -> None:
-        await pacer.until(slot)
-        left.append(time.monotonic())
-
-    await asyncio.gather(*(send(slot) for slot in reversed(slots)))
-    gaps = [b - a for a, b in zip(sorted(left), sorted(left)[1:], strict=False)]
-    assert all(gap >= 0.045 for gap in gaps), gaps  # 20 a second overall, whatever order they ran in
+    assert slots == pytest.approx([100.0, 100.05, 100.1, 100.15])  # 20 a second overall
+    await asyncio.gather(*(pacer.until(slot) for slot in reversed(slots)))
+    assert sorted(time.woke) == pytest.approx(slots[1:])  # each waits for its own slot, whatever order they ran in
     assert pacer.reserve(ENGINEER) >= slots[0] + 1  # and a chat's own gap still counts
 
 
-async def test_a_429_holds_back_messages_whose_slots_were_already_reserved():
-    import time
-
-    pacer = Pacer(per_second=1000, private_gap=0, group_gap=0)
+async def test_a_429_holds_back_messages_whose_slots_were_already_reserved(monkeypatch):
+    time = PacerTime(monkeypatch)
+    pacer = Pacer(per_second=1000, private_gap=0, group_gap=0, monotonic=time.monotonic)
     slot = pacer.reserve(ENGINEER + 1)  # reserved in the round, before Telegram said "wait"
     pacer.pause(ENGINEER, 0.3)
-    started = time.monotonic()
     await pacer.until(slot)
-    assert time.monotonic() - started >= 0.25
+    assert time.woke == pytest.approx([100.3])
 
 
 async def test_a_flooded_chat_does_not_starve_the_others(desk):
@@ -164,3 +177,47 @@ async def test_a_flooded_chat_does_not_starve_the_others(desk):
         await dispatcher.drain_once()
     assert len(delivered(desk, ENGINEER, "the ping behind the flood")) == 1
     assert len([m for m in desk.stub.delivered if m["text"].startswith("flood")]) == 1  # the group waits its turn
+
+
+async def run_until_delivered(dispatcher, desk, chat_id, text, *, sole_instance=False, before=None):
+    """Run the dispatcher as the program does until the message is delivered (or fail after 10 s)."""
+    import asyncio
+
+    stopping = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run(stopping, idle=0.001, sole_instance=sole_instance))
+    try:
+        if before is not None:
+            await before()
+        for _ in range(10_000):
+            if delivered(desk, chat_id, text) or task.done():
+                break
+            await asyncio.sleep(0.001)
+    finally:
+        stopping.set()
+        await asyncio.wait_for(task, 10)
+    return delivered(desk, chat_id, text)
+
+
+async def test_the_running_dispatcher_resends_what_a_dead_process_left_sending(desk, dispatcher):
+    """At start: a sole instance at once; several instances once the row is STUCK_AFTER old."""
+    await outbox.enqueue(LEAD, "claimed before the crash", desk.clock.now(), kind="ping")
+    await Outbox.filter(chat_id=LEAD).update(status="sending", claimed_at=desk.clock.now())
+    assert len(await run_until_delivered(dispatcher, desk, LEAD, "claimed before the crash", sole_instance=True)) == 1
+    await outbox.enqueue(ENGINEER, "claimed by a dead peer", desk.clock.now(), kind="ping")
+    await Outbox.filter(chat_id=ENGINEER).update(status="sending", claimed_at=desk.clock.now())
+    desk.clock.advance(outbox.STUCK_AFTER + timedelta(seconds=1))
+    assert len(await run_until_delivered(dispatcher, desk, ENGINEER, "claimed by a dead peer")) == 1
+
+
+async def test_the_running_dispatcher_looks_again_for_rows_left_sending_meanwhile(desk, dispatcher):
+    """A peer that dies while this instance runs: its row is released by the periodic look, not only at start."""
+    await outbox.enqueue(ENGINEER, "claimed by a peer that died later", desk.clock.now(), kind="ping")
+
+    async def peer_claims_and_dies():
+        await Outbox.filter(chat_id=ENGINEER).update(status="sending", claimed_at=desk.clock.now())
+        desk.clock.advance(outbox.STUCK_AFTER + timedelta(seconds=1))
+
+    await Outbox.filter(chat_id=ENGINEER).update(status="sending", claimed_at=desk.clock.now())
+    sent = await run_until_delivered(dispatcher, desk, ENGINEER, "claimed by a peer that died later",
+                                     before=peer_claims_and_dies)
+    assert len(sent) == 1

@@ -71,6 +71,12 @@ async def test_premium_at_night_new_reminder_breach_repeats(desk_at):
     assert len(dms(desk, NIGHT_ENGINEER, "Still no response")) == 3  # max_repeats
     assert len(dms(desk, LEAD, "Still no response")) == 3
     assert (await Incident.get(key="ACME-1")).next_due_at is None
+    # The repeats are owed every repeat_every (15 min) after the 02:15 deadline, each within a tick (15 s).
+    owed = sorted(await Outbox.filter(chat_id=NIGHT_ENGINEER, text__contains="Still no response")
+                  .values_list("created_at", flat=True))
+    deadline = datetime(2026, 3, 16, 2, 15, tzinfo=MSK)
+    assert [timedelta(0) <= at - (deadline + n * timedelta(minutes=15)) <= timedelta(seconds=15)
+            for n, at in enumerate(owed, start=1)] == [True, True, True], owed
 
 
 async def test_pings_fire_within_one_tick_of_their_moment(desk_at):

@@ -15,7 +15,7 @@ from domain.sla import Sla
 from handlers.pings import make_render
 from locales import report_text
 from scheduler.jobs import Heartbeat, Tick
-from tests.people import ARCHITECT, ENGINEER, GROUP, LEAD, OTHER_GROUP, architect, customer, engineer, lead
+from tests.people import ARCHITECT, ENGINEER, GROUP, LEAD, OTHER_GROUP, architect, engineer, lead
 
 MSK = ZoneInfo("Europe/Moscow")
 EKB = ZoneInfo("Asia/Yekaterinburg")
@@ -126,7 +126,7 @@ async def test_report_and_export_commands(march):
     desk.clock.set(msk(2026, 4, 2, 12, 0))
     await desk.say(LEAD, lead, "/report ACME 2026-03")
     assert "Incidents opened: 4" in desk.last_reply(LEAD)
-    assert desk.stub.find("sendPhoto")
+    assert [int(c.params["chat_id"]) for c in desk.stub.find("sendPhoto")] == [LEAD]  # the chart
     await desk.say(LEAD, lead, "/export ACME 2026-03")
     call = desk.stub.find("sendDocument")[-1]
     attached = call.params["document"].removeprefix("attach://")
@@ -229,4 +229,3 @@ async def test_escalation_reaches_every_expert_and_nobody_else(desk):
     assert "escalated to architect: cluster failover does not start" in desk.last_reply(ARCHITECT)
     await desk.say(ENGINEER, engineer, "/escalate ACME-1 manager")
     assert desk.last_reply(ENGINEER) == "Usage: /escalate KEY architect|developer [note]"
-    assert customer and engineer

@@ -8,4 +8,6 @@ async def test_lead_adds_customer_and_binds_group(desk):
     await desk.say(GROUP, lead, "/bind ACME")
     assert "ACME" in desk.last_reply(GROUP)
     await desk.say(GROUP, customer, "/help")
-    print(desk.last_reply(GROUP))
+    help_text = desk.last_reply(GROUP)
+    assert "/status" in help_text and "/new" in help_text  # the customer's commands
+    assert "/customer_add" not in help_text and "/take" not in help_text  # nobody else's

@@ -122,3 +122,31 @@ async def test_metrics_parse(web):
     for name in ("dutydesk_updates_handled", "dutydesk_handler_errors", "dutydesk_notifications_sent",
                  "dutydesk_outbox_backlog", "dutydesk_outbox_oldest_pending_seconds", "dutydesk_pings_owed"):
         assert name in families
+
+
+async def test_a_command_delivered_twice_is_answered_once(web):
+    """The update claim, not a message's own key, stops the double: a command stores no message."""
+    desk, client, _ = web
+    good = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    for _ in range(2):
+        assert (await client.post(WEBHOOK_PATH, json=update(20, "/customer_add ACME premium Acme"),
+                                  headers=good)).status == 200
+    assert desk.replies(LEAD) == [desk.replies(LEAD)[0]] and "ACME" in desk.replies(LEAD)[0]
+
+
+async def test_a_claim_left_by_a_dead_instance_is_taken_over_after_two_minutes(web):
+    from domain import updates
+    from domain.models import ProcessedUpdate
+
+    desk, client, _ = web
+    good = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    await ProcessedUpdate.create(update_id=30, state="handling", handled_at=desk.clock.now())  # then it died
+    desk.clock.advance(updates.STALE - timedelta(seconds=1))
+    assert (await client.post(WEBHOOK_PATH, json=update(30, "/customers"), headers=good)).status == 200
+    assert desk.replies(LEAD) == []  # maybe still being handled elsewhere: left alone
+    desk.clock.advance(timedelta(seconds=2))
+    assert (await client.post(WEBHOOK_PATH, json=update(30, "/customers"), headers=good)).status == 200
+    assert len(desk.replies(LEAD)) == 1  # stale: taken over and handled
+    assert (await ProcessedUpdate.get(update_id=30)).state == "done"
+    assert (await client.post(WEBHOOK_PATH, json=update(30, "/customers"), headers=good)).status == 200
+    assert len(desk.replies(LEAD)) == 1  # done is never taken over
