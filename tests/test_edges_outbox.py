@@ -32,7 +32,8 @@ async def acme(desk):
 
 
 def sent_to(desk, chat_id, method="sendMessage", since=0):
-    return [c.params for c in desk.stub.find(method, since) if int(c.params["chat_id"]) == chat_id]
+    """Every attempt to send there, refused or accepted (`since` counts arrivals too)."""
+    return [c.params for c in desk.stub.find(method, since, among="arrived") if int(c.params["chat_id"]) == chat_id]
 
 
 def keyboard(markup):
@@ -67,7 +68,7 @@ def test_direct_answers_are_cut_to_telegram_units():
 async def test_a_long_card_answered_directly_arrives_whole(acme):
     for n in range(20):
         await acme.say(LEAD, lead, f"/customer_set ACME contact Контакт {n} " + "📞" * 150)
-    mark = acme.stub.mark()
+    mark = acme.stub.mark("arrived")
     await acme.say(LEAD, lead, "/customer ACME")
     answers = sent_to(acme, LEAD, since=mark)
     assert len(answers) >= 2, [a["text"][:40] for a in answers]
@@ -82,7 +83,7 @@ async def test_a_long_outbox_text_goes_in_parts_with_the_buttons_on_the_last(acm
     markup = {"inline_keyboard": [[{"text": "5", "callback_data": "rate:1:5"}]]}
     await outbox.enqueue(GROUP, text, acme.clock.now(), kind="customer", incident_id=incident.id, markup=markup,
                          reply_to=777)
-    mark = acme.stub.mark()
+    mark = acme.stub.mark("arrived")
     await acme.flush()
     parts = sent_to(acme, GROUP, since=mark)
     assert len(parts) == len(split(text)) >= 3
@@ -138,7 +139,7 @@ async def test_the_handover_of_many_open_incidents_arrives(acme):
     now = acme.clock.now()
     await Rotation.create(shift="day", mode="daily", members=[ENGINEER], anchor=date(2026, 1, 1), updated_at=now)
     tick = Tick(acme.settings, acme.clock, acme.dp["sla"], make_render(acme.settings), Heartbeat())
-    mark = acme.stub.mark()
+    mark = acme.stub.mark("arrived")
     for _ in range(24 * 4):  # some shift starts within a day
         acme.clock.advance(timedelta(minutes=15))
         await tick.handovers(acme.clock.now())
@@ -159,7 +160,7 @@ async def test_an_incidents_notices_go_to_its_forum_topic(acme):
     ack = sent_to(acme, GROUP)[-1]
     assert "ACME-1" in ack["text"] and int(ack["message_thread_id"]) == 11
 
-    mark = acme.stub.mark()
+    mark = acme.stub.mark("arrived")
     await acme.say(ENGINEER, engineer, "/take ACME-1")
     await acme.say(ENGINEER, engineer, "/resolve ACME-1 Restarted")
     await acme.say(ENGINEER, engineer, "/reopen ACME-1")
@@ -174,7 +175,7 @@ async def test_an_incidents_notices_go_to_its_forum_topic(acme):
 async def test_take_typed_in_general_tells_the_topic(acme):
     acme.stub.chat(GROUP, "Acme", forum=True)
     await acme.say(GROUP, customer, "Problem in a topic", message_thread_id=11, is_topic_message=True)
-    mark = acme.stub.mark()
+    mark = acme.stub.mark("arrived")
     await acme.say(GROUP, engineer, "/take ACME-1")  # in General, not in the incident's topic
     said = sent_to(acme, GROUP, since=mark)
     in_topic = [s for s in said if int(s.get("message_thread_id", 0)) == 11]
@@ -229,7 +230,7 @@ async def test_removed_from_a_customer_chat_the_leads_are_told_and_notices_reach
     told = [t for t in acme.replies(LEAD) if "can no longer write" in t]
     assert len(told) == 1 and "ACME" in told[0]
 
-    mark = acme.stub.mark()
+    mark = acme.stub.mark("arrived")
     await acme.say(ENGINEER, engineer, "/resolve ACME-1 Restarted")
     assert sent_to(acme, GROUP, since=mark) == []  # fail fast: Telegram is not even asked
     rerouted = [p for p in sent_to(acme, LEAD, since=mark) if "ACME-1 is resolved" in p["text"]]
@@ -263,7 +264,7 @@ async def test_pings_for_the_customer_go_on_while_its_chat_is_unreachable(acme):
 async def test_a_refused_send_marks_the_chat_and_the_next_notice_fails_fast(acme):
     await acme.say(GROUP, customer, "Problem")
     acme.stub.forbidden_chats.add(GROUP)
-    mark = acme.stub.mark()
+    mark = acme.stub.mark("arrived")
     await acme.say(ENGINEER, engineer, "/take ACME-1")
     await acme.say(ENGINEER, engineer, "/resolve ACME-1 Done")
     assert len(sent_to(acme, GROUP, since=mark)) == 1  # the first was refused; the second was not tried
@@ -333,11 +334,13 @@ async def test_an_upgraded_group_keeps_its_customer_incidents_and_notices(basic)
     assert sent_to(basic, BASIC_GROUP, since=0)[1:] == []  # nothing more to the old id after the ack
 
     # The supergroup numbers its messages afresh: one with the id of an old stored message is still new.
-    mark = basic.stub.mark()
-    await basic.say(NEW_GROUP, customer, "Still broken", message_id=first["message_id"])
+    mark = basic.stub.mark("arrived")
+    old_ids = set(await IncidentMessage.filter(chat_id=BASIC_GROUP).values_list("message_id", flat=True))
+    new_ids = set(await IncidentMessage.filter(chat_id=NEW_GROUP).values_list("message_id", flat=True))
+    reused = min(old_ids - new_ids)
+    await basic.say(NEW_GROUP, customer, "Still broken", message_id=reused)
     assert await UnboundMessage.all().count() == 0
     assert await IncidentMessage.filter(incident=incident, source="customer").count() == 2
-    assert await IncidentMessage.filter(chat_id=BASIC_GROUP, message_id=first["message_id"]).exists()
     assert sent_to(basic, NEW_GROUP, since=mark) == []  # a follow-up, silently joined
     await basic.say(ENGINEER, engineer, "/resolve ACME-1 Fixed")
     assert "ACME-1 is resolved" in sent_to(basic, NEW_GROUP)[-1]["text"]
@@ -399,7 +402,7 @@ async def test_a_refusal_retrying_cannot_cure_fails_the_row(desk, fault):
         desk.clock.advance(timedelta(seconds=5))
     assert (await Outbox.get(chat_id=ENGINEER)).status == "failed"
     assert (await Outbox.get(chat_id=LEAD)).status == "sent"
-    assert len(desk.stub.find("sendMessage", where=lambda p: int(p["chat_id"]) == ENGINEER)) == 1
+    assert len(desk.stub.find("sendMessage", where=lambda p: int(p["chat_id"]) == ENGINEER, among="arrived")) == 1
 
 
 async def test_a_404_does_not_mark_a_customer_chat_lost(acme):

@@ -162,7 +162,6 @@ async def test_a_long_direct_answer_is_split_to_fit(desk):
     assert all(f"C{n:03d}" in "\n".join(parts) for n in range(60))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 item 13: the outbox splits texts over 4096 characters")
 async def test_a_long_outbox_text_is_split_not_lost(desk):
     dispatcher = quick_dispatcher(desk)
     text = "\n".join(f"ACME-{n} P3 the handover line of an open incident" for n in range(120))
@@ -173,7 +172,6 @@ async def test_a_long_outbox_text_is_split_not_lost(desk):
     assert "\n".join(m["text"] for m in desk.stub.delivered) == text
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 item 8: a kicked group is marked unreachable and the leads told")
 async def test_a_kicked_group_is_marked_unreachable_and_the_leads_hear(desk):
     now = desk.clock.now()
     await customers.add_customer("ACME", "8x5", "Acme", now)
