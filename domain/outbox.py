@@ -18,6 +18,9 @@ RANK_PING = 0  # pings, reminders, breaches: ahead of everything
 RANK_NOTICE = 1  # customer notices, escalations, handovers, announcements
 RANK_REPORT = 2  # periodic reports
 STUCK_AFTER = timedelta(minutes=2)
+# A row that rewrites a message sent earlier (its id in `reply_to`), as the pings once someone took the incident.
+EDIT = "edit"
+PING_KINDS = ("new", "reminder", "breach", "repeat")
 
 
 async def enqueue(chat_id: int, text: str, now: datetime, *, kind: str, rank: int = RANK_NOTICE,
@@ -118,3 +121,9 @@ async def backlog(now: datetime) -> tuple[int, datetime | None]:
     pending = Outbox.filter(status__in=("pending", "sending"))
     oldest = await pending.order_by("created_at").first()
     return await pending.count(), oldest.created_at if oldest else None
+
+
+async def sent_pings(incident_id: int) -> list[Outbox]:
+    """Every copy of the incident's pings Telegram accepted, with where it is (chat and message id)."""
+    return await Outbox.filter(incident_id=incident_id, kind__in=PING_KINDS, status="sent",
+                               message_id__isnull=False).order_by("id")

@@ -17,6 +17,7 @@ from domain import alerts, incidents, intake, outbox, people
 from domain.errors import DeskError
 from domain.lang import of_chat as lang_of_chat
 from domain.lang import of_person as lang_of_person
+from domain.lang import of_recipient as lang_of_recipient
 from domain.models import Incident
 from domain.sla import Sla
 from handlers.formatting import zone_of
@@ -138,11 +139,15 @@ async def tell_customer_chat(incident: Incident, text: str, now: datetime, kind:
                          markup=markup.model_dump(exclude_none=True) if markup else None, thread_id=incident.thread_id)
 
 
-def taken_notice(settings, now: datetime):
-    """The customer chat hears that an engineer is on it (owed inside the take's transaction)."""
+def taken_notice(settings, now: datetime, holder_id: int | None = None, tell_customer: bool = True):
+    """The customer chat hears that an engineer is on it, and (given the holder) every copy of the ping
+    says who took it: owed inside the take's transaction, so both happen with the take or not at all."""
     async def owe(incident: Incident) -> None:
-        lang = await customer_lang(incident, settings.default_lang)
-        await tell_customer_chat(incident, t(lang, "take.customer", key=incident.key), now, "customer")
+        if tell_customer:
+            lang = await customer_lang(incident, settings.default_lang)
+            await tell_customer_chat(incident, t(lang, "take.customer", key=incident.key), now, "customer")
+        if holder_id is not None:
+            await edit_pings(incident, holder_id, settings, now)
     return owe
 
 
@@ -178,6 +183,22 @@ def escalation_notice(incident: Incident, note: str, actor_id: int, settings, no
     return owe
 
 
+async def edit_pings(incident: Incident, holder_id: int, settings, now: datetime) -> int:
+    """Every copy of the incident's ping (new, reminder, breach, repeat; rerouted ones too) is rewritten
+    to say who has it and since when, and loses its Take button, so nobody else gets up for it."""
+    rows = await outbox.sent_pings(incident.id)
+    name = await people.display_name(holder_id)
+    for row in rows:
+        lang = await lang_of_recipient(row.chat_id, settings.default_lang)
+        taken = t(lang, "words.ping.taken", name=name, at=fmt.when(lang, now, settings.timezone, now))
+        links = [[b for b in r if b.get("url")] for r in (row.markup or {}).get("inline_keyboard", [])]
+        links = [r for r in links if r]
+        await outbox.enqueue(row.chat_id, f"{row.text}\n\n{taken}", now, kind=outbox.EDIT, rank=outbox.RANK_PING,
+                             reply_to=row.message_id, incident_id=incident.id,
+                             markup={"inline_keyboard": links} if links else None, dedupe=f"edit:{row.id}")
+    return len(rows)
+
+
 async def take_pressed(query: CallbackQuery, callback_data: TakeButton, actor: people.Actor, lang: str,
                        clock, settings) -> None:
     if not actor.is_staff:
@@ -185,7 +206,8 @@ async def take_pressed(query: CallbackQuery, callback_data: TakeButton, actor: p
     incident = await Incident.get_or_none(id=callback_data.incident).select_related("customer")
     if incident is None:
         raise DeskError("err.button_stale")
-    result = await incidents.take(incident, actor.user_id, clock.now(), taken_notice(settings, clock.now()))
+    result = await incidents.take(incident, actor.user_id, clock.now(),
+                                  taken_notice(settings, clock.now(), actor.user_id))
     if not result.taken:
         await query.answer(t(lang, "take.already", key=incident.key,
                              name=await people.display_name(result.holder_id)), show_alert=True)

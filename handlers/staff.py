@@ -43,8 +43,8 @@ async def take(message: Message, command: CommandObject, actor: people.Actor, la
     if rest:
         raise DeskError("usage.take")
     in_customer_chat = _in_place(message, incident)  # there the answer below is the notice
-    result = await incidents.take(incident, actor.user_id, clock.now(),
-                                  None if in_customer_chat else taken_notice(settings, clock.now()))
+    owed = taken_notice(settings, clock.now(), actor.user_id, tell_customer=not in_customer_chat)
+    result = await incidents.take(incident, actor.user_id, clock.now(), owed)
     if not result.taken:
         await respond(message, t(lang, "take.already", key=incident.key,
                                  name=await people.display_name(result.holder_id)))

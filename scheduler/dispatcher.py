@@ -205,6 +205,10 @@ class Dispatcher:
         the row's topic and is recorded, so a reply to any part threads. Each part but the last is written
         off the row as it goes, so a retry sends only the rest."""
         markup = InlineKeyboardMarkup.model_validate(row.markup) if row.markup else None
+        if row.kind == outbox.EDIT:  # a message sent earlier, rewritten in place (`reply_to` names it)
+            edited = await self.bot.edit_message_text(text=row.text, chat_id=row.chat_id, message_id=row.reply_to,
+                                                      reply_markup=markup)
+            return edited if isinstance(edited, Message) else Message.model_construct(message_id=row.reply_to)
         if row.photo and units(row.text) <= CAPTION_LIMIT:
             return await self._one(row, row.text, markup)
         if row.photo:
@@ -234,6 +238,8 @@ class Dispatcher:
                 await self._threads(row, message_id, text)
 
     async def _threads(self, row: Outbox, message_id: int, text: str) -> None:
+        if row.kind == outbox.EDIT:
+            return  # the message was recorded when it was first sent
         if (row.incident_id is not None and row.chat_id <= 0) or row.kind == "ack":
             # A message in the incident's chat: a customer's reply to it threads into the incident.
             await intake.record_bot_message(row.incident_id, row.chat_id, message_id, text, self.clock.now())

@@ -102,3 +102,33 @@ async def test_each_engineer_reads_ping_buttons_handover_and_gap_warning_in_thei
         take = ping["reply_markup"]["inline_keyboard"][0][0]["text"]
         assert take == t(reader, "ping.take") != t(other, "ping.take")
         assert reads(ping["text"], reader), ping["text"]
+
+
+async def test_every_copy_of_the_ping_is_edited_after_take(desk_ru):
+    """Both copies (the on-call engineer's and the premium customer's dedicated engineer's) say who took it
+    and since when, in each reader's language, and lose the Take button; the Open chat link stays."""
+    desk = await _staffed(desk_ru, datetime(2026, 3, 16, 11, 0, tzinfo=MSK))
+    await customers.set_field("ACME", "engineer", str(RU_ENGINEER), desk.dp["sla"], desk.clock.now())
+    await desk.say(GROUP, customer, FIRST)
+    copies = {int(m["chat_id"]): m for m in desk.stub.delivered if m.get("reply_markup") and int(m["chat_id"]) > 0}
+    assert set(copies) == {EN_ENGINEER, RU_ENGINEER}
+    take = copies[RU_ENGINEER]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    pressed = {"message_id": copies[RU_ENGINEER]["message_id"], "date": 0, "chat": desk.stub.chats[RU_ENGINEER],
+               "text": copies[RU_ENGINEER]["text"]}
+    desk.clock.advance(timedelta(minutes=3))
+    mark = desk.stub.mark()
+    await desk.press(pressed, ru_engineer, take)
+
+    edits = {int(c.params["chat_id"]): c.params for c in desk.stub.find("editMessageText", mark)}
+    assert set(edits) == {EN_ENGINEER, RU_ENGINEER}
+    for user_id, words in ((EN_ENGINEER, "✅ Taken by User2102 (@eng_rita), today 11:03 MSK."),
+                           (RU_ENGINEER, "✅ Взял User2102 (@eng_rita), сегодня 11:03 МСК.")):
+        edit = edits[user_id]
+        assert int(edit["message_id"]) == copies[user_id]["message_id"]
+        assert edit["text"].startswith(copies[user_id]["text"]) and edit["text"].endswith(words)
+        buttons = [b for row in (edit.get("reply_markup") or {}).get("inline_keyboard", []) for b in row]
+        assert all("url" in b for b in buttons), buttons  # no Take left on any copy
+    # Pressed again (a stale copy, or twice): nothing is edited twice.
+    mark = desk.stub.mark()
+    await desk.press(pressed, ru_engineer, take)
+    assert desk.stub.find("editMessageText", mark) == []
