@@ -193,7 +193,9 @@ async def edit_pings(incident: Incident, holder_id: int, settings, now: datetime
         taken = t(lang, "words.ping.taken", name=name, at=fmt.when(lang, now, settings.timezone, now))
         links = [[b for b in r if b.get("url")] for r in (row.markup or {}).get("inline_keyboard", [])]
         links = [r for r in links if r]
-        await outbox.enqueue(row.chat_id, f"{row.text}\n\n{taken}", now, kind=outbox.EDIT, rank=outbox.RANK_PING,
+        hint = t(lang, "words.ping.take_hint")  # what Take does is moot now: the line says who took it
+        text = row.text.replace(hint, taken) if hint in row.text else f"{row.text}\n\n{taken}"
+        await outbox.enqueue(row.chat_id, text, now, kind=outbox.EDIT, rank=outbox.RANK_PING,
                              reply_to=row.message_id, incident_id=incident.id,
                              markup={"inline_keyboard": links} if links else None, dedupe=f"edit:{row.id}")
     return len(rows)
