@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -17,6 +17,8 @@ from domain.durations import ALLOWED as DURATION_ALLOWED
 from domain.durations import parse_positive_duration
 from domain.errors import ConfigError
 from domain.policy import Policy, load_policy
+from domain.retention import SHORTEST as RETENTION_SHORTEST
+from domain.retention import Retention
 
 LANGS = ("ru", "en")
 _TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
@@ -42,6 +44,7 @@ class Settings:
     thread_window: timedelta
     reopen_window: timedelta
     log_level: str
+    retention: Retention = field(default_factory=Retention)
 
     @property
     def is_sqlite(self) -> bool:
@@ -129,6 +132,27 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise _fail("LOG_LEVEL", log_level, "DEBUG, INFO, WARNING, ERROR or CRITICAL")
 
+    def retention(name: str, default: str) -> timedelta:
+        value = get(name, default)
+        try:
+            kept = parse_positive_duration(value)
+        except ValueError:
+            kept = None
+        if kept is None or kept < RETENTION_SHORTEST:
+            raise _fail(name, value, "a duration of at least 1d, like 7d, 30d or 90d")
+        return kept
+
+    per_chat = get("UNBOUND_PER_CHAT", str(Retention.unbound_per_chat))
+    if not per_chat.isdigit() or not 1 <= int(per_chat) <= 100_000:
+        raise _fail("UNBOUND_PER_CHAT", per_chat, "a whole number from 1 to 100000")
+    retained = Retention(
+        outbox=retention("RETENTION_OUTBOX", "30d"),
+        invitations=retention("RETENTION_INVITATIONS", "30d"),
+        claims=retention("RETENTION_CLAIMS", "30d"),
+        unbound=retention("RETENTION_UNBOUND", "30d"),
+        unbound_per_chat=int(per_chat),
+    )
+
     policy_file = get("POLICY_FILE") or None
     return Settings(
         bot_token=token,
@@ -149,4 +173,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         thread_window=duration("THREAD_WINDOW", "4h"),
         reopen_window=duration("REOPEN_WINDOW", "72h"),
         log_level=log_level,
+        retention=retained,
     )

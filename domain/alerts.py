@@ -2,7 +2,9 @@
 
 Each open incident of a plan with `ping = true` carries its next due moment (`next_due_at`, indexed)
 and a stage: 0 the reminder is next (at deadline − remind_before), 1 the breach (at the deadline), 2…
-the repeats (every `repeat_every`, at most `max_repeats`). The tick asks only for incidents due now,
+the repeats (every `repeat_every`, at most `max_repeats`). Reminder and repeats are counted in the
+plan's working time, so an 8x5 incident is never pinged outside its hours (the deadline itself always
+falls in them, or at their closing minute). The tick asks only for incidents due now,
 advances each one's stage with a conditional UPDATE (so two schedulers never fire the same stage), and
 writes the pings to the outbox in that same transaction.
 
@@ -23,6 +25,10 @@ from domain.policy import Policy, ShiftSpec
 from domain.sla import Sla
 
 KINDS = ("new", "reminder", "breach", "repeat")
+# A ping found due this long after its moment while its plan's calendar is closed (the process was away)
+# waits for the calendar to open instead of waking the night shift; within it, it is just a late tick.
+LATE_GRACE = timedelta(minutes=5)
+_INSTANT = timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True)
@@ -41,13 +47,25 @@ def due_for_stage(stage: int, plan: str, deadline: datetime | None, opened_at: d
     if deadline is None or not policy.plans[plan].ping:
         return None
     if stage == 0:
-        return max(opened_at, deadline - policy.plans[plan].remind_before)
+        return sla.remind_at(plan, deadline, opened_at)
     if stage == 1:
         return deadline
     repeat = stage - 1
     if repeat > policy.max_repeats:
         return None
-    return deadline + repeat * policy.repeat_every
+    return sla.repeat_at(plan, deadline, repeat)
+
+
+def may_fire(plan: str, due: datetime, now: datetime, sla: Sla, grace: timedelta = LATE_GRACE) -> bool:
+    """Whether a ping due at `due` may go out now: always while the plan's calendar is open; when it is
+    closed, only a ping that fell due in its hours (or at the closing minute, as a deadline may) and is
+    at most `grace` late. Anything else (an outage over the evening, a moment computed by an older
+    version in wall-clock time) waits for the next opening."""
+    calendar = sla.calendar(plan)
+    if calendar.is_open(now):
+        return True
+    in_hours = calendar.is_open(due) or calendar.is_open(due - _INSTANT)
+    return in_hours and now - due <= grace
 
 
 def kind_of(stage: int) -> str:
@@ -109,8 +127,9 @@ async def on_new_incident(incident: Incident, now: datetime, sla: Sla, shifts: d
 
 
 async def fire_due(now: datetime, sla: Sla, shifts: dict[str, ShiftSpec], lead_ids: frozenset[int],
-                   render: Render, limit: int = 200) -> dict[str, int]:
-    """Owe every ping that is due; returns how many incidents advanced, by kind of ping."""
+                   render: Render, limit: int = 200, late_grace: timedelta = LATE_GRACE) -> dict[str, int]:
+    """Owe every ping that is due; returns how many incidents advanced, by kind of ping. `late_grace`:
+    see `may_fire` (the tick passes at least two of its intervals)."""
     # Only `next_due_at` in the query, so the planner walks its index: the column is cleared whenever an
     # incident is answered or resolved, and the conditional UPDATE below re-checks the rest.
     due = await Incident.filter(next_due_at__lte=now).order_by("next_due_at").limit(limit).select_related("customer")
@@ -121,6 +140,11 @@ async def fire_due(now: datetime, sla: Sla, shifts: dict[str, ShiftSpec], lead_i
             await Incident.filter(id=incident.id).update(next_due_at=None)
             continue
         stage = incident.alert_stage
+        if not may_fire(incident.plan, incident.next_due_at, now, sla, late_grace):
+            opening = sla.calendar(incident.plan).next_opening(now)
+            await Incident.filter(id=incident.id, alert_stage=stage, responded_at__isnull=True).update(
+                next_due_at=opening)
+            continue
         following = due_for_stage(stage + 1, incident.plan, incident.deadline, incident.opened_at, sla)
         async with in_transaction():
             advanced = await Incident.filter(id=incident.id, alert_stage=stage, responded_at__isnull=True).update(

@@ -9,8 +9,10 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from domain.models import CustomerChat, UnboundChat, UnboundMessage
+from domain.retention import Retention, cap_unbound_chat
 
 NOTICE_EVERY = timedelta(hours=1)
+UNBOUND_PER_CHAT = Retention.unbound_per_chat
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,9 @@ class IncomingMessage:
     thread_id: int | None = None
 
 
-async def keep_unbound(msg: IncomingMessage, now: datetime) -> bool:
-    """Store the message; True when the chat is due its hourly "not connected yet" answer."""
+async def keep_unbound(msg: IncomingMessage, now: datetime, keep: int = UNBOUND_PER_CHAT) -> bool:
+    """Store the message, keeping the chat's newest `keep`; True when the chat is due its hourly "not
+    connected yet" answer."""
     async with in_transaction():
         await UnboundChat.get_or_create(
             chat_id=msg.chat_id, defaults={"title": msg.chat_title[:256], "first_seen": now}
@@ -42,6 +45,8 @@ async def keep_unbound(msg: IncomingMessage, now: datetime) -> bool:
             )
         except IntegrityError:
             return False  # the same message seen twice
+        # A stranger can flood a group the bot was added to: the chat keeps only its newest messages.
+        await cap_unbound_chat(msg.chat_id, keep)
         # Claim the notice with a conditional update so two workers never both answer.
         due = UnboundChat.filter(chat_id=msg.chat_id).filter(last_notice_at__isnull=True)
         claimed = await due.update(last_notice_at=now)

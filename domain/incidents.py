@@ -91,7 +91,7 @@ async def staff_message(incident: Incident, staff_id: int, author: str, chat_id:
 
 async def awaiting_response(chat_id: int, thread_id: int | None) -> Incident | None:
     return await Incident.filter(chat_id=chat_id, status="new", responded_at__isnull=True,
-                                 thread_id=thread_id).order_by("-last_activity_at").first()
+                                 thread_id=thread_id).order_by("-last_activity_at", "-id").first()
 
 
 Notice = Callable[[Incident], Awaitable[None]]

@@ -3,10 +3,14 @@
 How a message is threaded, in order:
 1. `/new` always opens a new incident.
 2. A reply to a message of an incident (the customer's, staff's or the bot's) joins that incident;
-   if it was resolved within REOPEN_WINDOW it is reopened; a closed one is left alone and rule 3 applies.
+   if it was resolved within REOPEN_WINDOW it is reopened; a reply to a closed one (or one resolved
+   longer ago) opens a new incident: it is about that old problem, not whatever else is open now.
 3. In a forum topic, the topic's open incident with the latest activity.
 4. Otherwise the chat's open incident (same topic or none) with activity within THREAD_WINDOW.
 5. Otherwise a new incident.
+
+Among open incidents with the same latest activity the newest (highest id) wins, so the choice is the
+same on every database.
 
 Everything happens in one transaction per message. The (chat_id, message_id) unique key makes the same
 Telegram message seen twice a no-op, and the customer's counter row is locked while a key is taken, so
@@ -32,6 +36,7 @@ from domain.sla import Sla
 
 OPEN = ("new", "in_progress")
 TITLE_LIMIT = 120
+LATEST = ("-last_activity_at", "-id")  # ties broken by the newest incident, the same on every database
 
 
 @dataclass(frozen=True)
@@ -80,13 +85,14 @@ async def _thread(msg: IncomingMessage, windows: Windows, now: datetime) -> tupl
             return replied, False
         if replied.status == "resolved" and replied.resolved_at and now - replied.resolved_at <= windows.reopen:
             return replied, True
-        if replied.status == "resolved":  # past REOPEN_WINDOW: it is closed now, the reply opens a new one
+        if replied.status == "resolved":  # past REOPEN_WINDOW: it is closed now
             await close(replied, now)
+        return None, False  # a reply to a closed incident opens a new one
     open_here = Incident.filter(chat_id=msg.chat_id, status__in=OPEN, thread_id=msg.thread_id)
     if msg.thread_id is not None:
-        return await open_here.order_by("-last_activity_at").first(), False
+        return await open_here.order_by(*LATEST).first(), False
     recent = open_here.filter(last_activity_at__gte=now - windows.thread)
-    return await recent.order_by("-last_activity_at").first(), False
+    return await recent.order_by(*LATEST).first(), False
 
 
 async def close(incident: Incident, now: datetime) -> None:

@@ -195,6 +195,11 @@ def parse_days(text: str) -> frozenset[int]:
     return frozenset(days)
 
 
+def _keyword_ok(phrase: str) -> bool:
+    """A `*` may only end a word, after at least one other character (`недоступ*`, not `*` or `a*b`)."""
+    return all("*" not in word.removesuffix("*") and word != "*" for word in phrase.split())
+
+
 def parse_policy(data: dict[str, Any], source: str) -> Policy:
     r = _Reader(source)
     r.only(data, "", ("calendars", "plans", "escalation", "shifts", "priority_rules", "tariff"))
@@ -277,6 +282,10 @@ def parse_policy(data: dict[str, Any], source: str) -> Policy:
     for prio, words in rules.items():
         if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
             raise r.fail(f"priority_rules.{prio}", words, "a list of non-empty phrases")
+        for phrase in words:
+            if not _keyword_ok(phrase):
+                raise r.fail(f"priority_rules.{prio}", phrase,
+                             "whole words, where a word may end in * to match words that start with it")
         priority_rules[prio] = tuple(w.strip().lower() for w in words)
 
     tariff = r.table(data.get("tariff", {}), "tariff")

@@ -16,7 +16,7 @@ from domain.worktime import WorkCalendar
 class Timing:
     clock_starts: datetime  # the first working moment at or after the start
     deadline: datetime
-    remind_at: datetime  # deadline − remind_before, never before the incident exists
+    remind_at: datetime  # deadline − remind_before in working time, never before the clock starts
 
 
 class Sla:
@@ -39,8 +39,17 @@ class Sla:
     def timing(self, plan: str, priority: str, opened_at: datetime) -> Timing:
         calendar = self.calendar(plan)
         deadline = calendar.add(opened_at, self.target(plan, priority))
-        remind_at = max(opened_at, deadline - self.plan(plan).remind_before)
-        return Timing(calendar.next_opening(opened_at), deadline, remind_at)
+        return Timing(calendar.next_opening(opened_at), deadline, self.remind_at(plan, deadline, opened_at))
+
+    # Pings follow the plan's calendar: an 8x5 incident is never reminded or repeated outside its hours.
+    def remind_at(self, plan: str, deadline: datetime, opened_at: datetime) -> datetime:
+        """`remind_before` of working time before the deadline, and not before the clock starts."""
+        calendar = self.calendar(plan)
+        return max(calendar.next_opening(opened_at), calendar.subtract(deadline, self.plan(plan).remind_before))
+
+    def repeat_at(self, plan: str, deadline: datetime, repeat: int) -> datetime:
+        """The n-th repeat of a breach: `repeat_every` of working time apart, counted from the deadline."""
+        return self.calendar(plan).add(deadline, repeat * self.policy.repeat_every)
 
     def is_open(self, plan: str, moment: datetime) -> bool:
         return self.calendar(plan).is_open(moment)

@@ -90,6 +90,29 @@ class WorkCalendar:
             day += ONE_DAY
         raise ValueError(f"calendar {self.spec.name} has no working time within ten years of {start}")
 
+    def subtract(self, end: datetime, duration: timedelta) -> datetime:
+        """The latest moment from which `duration` of working time runs out at `end`: `add` backwards.
+
+        Lands inside working time (at a range's start when the duration runs out there), so a reminder
+        at "deadline − 15 working minutes" is never at night; a zero duration gives `end` itself.
+        """
+        ts = end.timestamp()
+        remaining = duration.total_seconds()
+        if remaining <= 0:
+            return end
+        day = self._local_day(ts)
+        for _ in range(HORIZON_DAYS):
+            for a, b in reversed(self._intervals(day)):
+                if a >= ts:
+                    continue
+                finish = b if b < ts else ts
+                available = finish - a
+                if remaining <= available:
+                    return datetime.fromtimestamp(finish - remaining, UTC)
+                remaining -= available
+            day -= ONE_DAY
+        raise ValueError(f"calendar {self.spec.name} has no working time within ten years before {end}")
+
     def working_between(self, a: datetime, b: datetime) -> timedelta:
         """Working time inside [a, b); zero when b is not after a."""
         start, end = a.timestamp(), b.timestamp()

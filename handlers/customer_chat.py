@@ -46,7 +46,8 @@ async def chat_message(message: Message, actor: people.Actor, lang: str, clock, 
     if actor.chat is None:
         if message.chat.type == "private":
             await respond(message, help_text(actor.role, lang, False))
-        elif not actor.is_staff and await inbox.keep_unbound(incoming(message, clock.now()), clock.now()):
+        elif not actor.is_staff and await inbox.keep_unbound(incoming(message, clock.now()), clock.now(),
+                                                             settings.retention.unbound_per_chat):
             await respond(message, t(lang, "unbound.notice"))
         return
     if actor.is_staff:

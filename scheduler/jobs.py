@@ -12,7 +12,19 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 import telemetry
-from domain import alerts, claims, customers, incidents, intake, oncall, outbox, report_chart, reports, updates
+from domain import (
+    alerts,
+    claims,
+    customers,
+    incidents,
+    intake,
+    oncall,
+    outbox,
+    report_chart,
+    reports,
+    retention,
+    updates,
+)
 from domain import lang as language
 from domain.alerts import Render
 from domain.clock import Clock
@@ -26,6 +38,7 @@ HANDOVER_GRACE = timedelta(hours=1)  # a handover missed by a longer outage is n
 GAP_WARNING_AT = time(12, 0)
 GAP_HORIZON = timedelta(days=7)
 REPORT_GRACE = timedelta(days=1)  # a report missed by a longer outage is sent by a lead with /report instead
+CLEAN_UP_AT = time(3, 0)  # the daily clean-up runs at the first tick after this (TIMEZONE): a quiet hour
 
 
 @dataclass
@@ -69,8 +82,9 @@ class Tick:
             if not await self.leader.holds():  # another instance runs the jobs; this one stays ready
                 self.heartbeat.last_tick = self.clock.now()
                 return
+            late_grace = max(alerts.LATE_GRACE, 2 * self.settings.scheduler_tick)  # a slow tick is not an outage
             fired = await alerts.fire_due(now, self.sla, self.settings.policy.shifts, self.settings.lead_ids,
-                                          self.render)
+                                          self.render, late_grace=late_grace)
             for kind, count in fired.items():
                 telemetry.PINGS.labels(kind).inc(count)
                 log.info("tick: %d incidents owed a %s", count, kind)
@@ -79,11 +93,22 @@ class Tick:
             await self.periodic_reports(now)
             await intake.close_expired(now, self.settings.reopen_window)
             await updates.forget_old(now)
+            await self.clean_up(now)
         except Exception:
             self.heartbeat.errors += 1
             log.exception("scheduler tick failed")
             return
         self.heartbeat.last_tick, self.heartbeat.ticks = self.clock.now(), self.heartbeat.ticks + 1
+
+    async def clean_up(self, now: datetime) -> None:
+        """Once a day, across restarts and instances: delete what is past its retention."""
+        today = now.astimezone(self.settings.timezone)
+        duty = f"cleanup:{today.date().isoformat()}"
+        if today.time() < CLEAN_UP_AT or await claims.done(duty):
+            return
+        removed = await retention.clean(now, self.settings.retention)
+        await claims.mark_done(duty, now)
+        log.info("clean-up: %s", ", ".join(f"{count} {kind}" for kind, count in removed.items()))
 
     async def handovers(self, now: datetime) -> None:
         shifts = self.settings.policy.shifts

@@ -125,6 +125,10 @@ def test_partial_policy_file_merges_over_defaults(tmp_path):
     ('[escalation]\nmax_repeats = -1', "escalation.max_repeats = -1 is invalid; expected a whole number from 0 to 100"),
     ('[shifts.day]\nstart = "25:00"', "shifts.day.start = '25:00' is invalid; expected a time HH:MM"),
     ('[priority_rules]\nP1 = "down"', "priority_rules.P1 = 'down' is invalid; expected a list of non-empty phrases"),
+    ('[priority_rules]\nP1 = ["*"]', "priority_rules.P1 = '*' is invalid; expected whole words, where a word may "
+                                     "end in * to match words that start with it"),
+    ('[priority_rules]\nP2 = ["crash*es"]', "priority_rules.P2 = 'crash*es' is invalid; expected whole words, where a "
+                                           "word may end in * to match words that start with it"),
     ('[tariff]\nper_cts = -5', "tariff.per_cts = -5 is invalid; expected a number >= 0"),
     ('[tariff.ha]\ncluster = 0', "tariff.ha.cluster = 0 is invalid; expected a positive number"),
     ("colour = 'red'", "colour = 'red' is invalid; expected one of the keys calendars, plans, escalation, shifts, "

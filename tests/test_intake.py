@@ -55,6 +55,7 @@ async def test_follow_up_joins_and_reply_joins_its_incident_and_new_splits(acme)
     assert bot_replies(acme, GROUP, mark) == []
     await acme.say(GROUP, customer, "/new Problem two")
     assert "ACME-2" in bot_replies(acme, GROUP)[-1]["text"]
+    acme.clock.advance(timedelta(minutes=1))  # the reply comes later: at an equal moment the newest would win
     await acme.say(GROUP, customer_2, "about the first one", reply_to_message=first)
     one = await Incident.get(key="ACME-1")
     assert await IncidentMessage.filter(incident=one, source="customer").count() == 3

@@ -126,3 +126,46 @@ async def test_resolved_incidents_close_after_the_reopen_window(chat):
     assert await close_expired(T0 + WINDOWS.reopen, WINDOWS.reopen) == 1
     incident = await Incident.get(id=first.incident.id)
     assert incident.status == "closed" and await IncidentEvent.exists(incident=incident, kind="closed")
+
+
+async def test_a_reply_to_a_closed_incident_opens_a_new_one(chat):
+    write = Writer(chat)
+    old = await write("old problem", T0, message_id=1)
+    await Incident.filter(id=old.incident.id).update(status="closed", closed_at=T0 + timedelta(minutes=1))
+    other = await write("another problem", T0 + timedelta(minutes=2), message_id=2)
+    assert other.created and other.incident.key == "ACME-2"
+    # The reply is about the closed problem, not the open one active a minute ago.
+    reply = await write("the old thing is back", T0 + timedelta(minutes=3), reply_to=1, message_id=3)
+    assert reply.created and reply.incident.key == "ACME-3"
+    assert (await Incident.get(key="ACME-2")).last_activity_at == T0 + timedelta(minutes=2)
+    assert (await Incident.get(key="ACME-1")).status == "closed"
+
+
+async def test_a_reply_to_an_incident_resolved_long_ago_opens_a_new_one(chat):
+    write = Writer(chat)
+    old = await write("old problem", T0, message_id=1)
+    await Incident.filter(id=old.incident.id).update(status="resolved", resolved_at=T0)
+    later = T0 + WINDOWS.reopen + timedelta(hours=1)
+    await write("another problem", later, message_id=2)
+    reply = await write("re: old", later + timedelta(minutes=1), reply_to=1, message_id=3)
+    assert reply.created and reply.incident.key == "ACME-3"
+    assert (await Incident.get(key="ACME-1")).status == "closed"
+
+
+@pytest.mark.parametrize("thread_id", [None, 5])
+async def test_equal_activity_picks_the_newest_incident(chat, thread_id):
+    write = Writer(chat)
+    ids = []
+    for n in range(4):  # four incidents opened in the same instant: their activity ties
+        result = await write(f"problem {n}", T0, thread_id=thread_id, force_new=True)
+        ids.append(result.incident.id)
+    follow = await write("more", T0, thread_id=thread_id)
+    assert follow.incident.id == max(ids)
+
+
+async def test_a_staff_answer_with_equal_activity_goes_to_the_newest(chat):
+    from domain.incidents import awaiting_response
+
+    write = Writer(chat)
+    ids = [(await write(f"problem {n}", T0, force_new=True)).incident.id for n in range(4)]
+    assert (await awaiting_response(CHAT, None)).id == max(ids)

@@ -79,6 +79,31 @@ def test_remind_at_is_never_before_the_incident():
     assert night.remind_at == msk(2026, 3, 16, 10, 45)
 
 
+def test_reminder_and_repeats_follow_the_plans_calendar():
+    # Friday 18:05, 8x5 P1: due Monday 10:05; 15 working minutes before it is Friday 18:50, not Monday 09:50.
+    friday = SLA.timing("8x5", "P1", msk(2026, 3, 13, 18, 5))
+    assert friday.deadline == msk(2026, 3, 16, 10, 5) and friday.remind_at == msk(2026, 3, 13, 18, 50)
+    # A breach at 19:00 repeats in the next morning's hours, not at 19:15, 19:30, 19:45.
+    evening = msk(2026, 3, 16, 19, 0)
+    assert [SLA.repeat_at("8x5", evening, n) for n in (1, 2, 3)] == [
+        msk(2026, 3, 17, 10, 15), msk(2026, 3, 17, 10, 30), msk(2026, 3, 17, 10, 45)]
+    # 24x7 plans are the same in working and wall-clock time.
+    assert SLA.repeat_at("24x7", evening, 2) == msk(2026, 3, 16, 19, 30)
+    assert SLA.timing("premium", "P1", msk(2026, 3, 13, 18, 5)).remind_at == msk(2026, 3, 13, 18, 15)
+
+
+@pytest.mark.parametrize(("end", "minutes", "start"), [
+    (msk(2026, 3, 16, 10, 5), 15, msk(2026, 3, 13, 18, 50)),  # over a weekend
+    (msk(2026, 3, 16, 10, 15), 15, msk(2026, 3, 16, 10, 0)),  # exactly the day's first quarter-hour
+    (msk(2026, 3, 16, 19, 0), 15, msk(2026, 3, 16, 18, 45)),  # from the closing minute
+    (msk(2026, 3, 16, 23, 0), 15, msk(2026, 3, 16, 18, 45)),  # from the night: the evening's last minutes
+    (msk(2026, 2, 24, 10, 10), 60, msk(2026, 2, 20, 18, 10)),  # over a weekend and a public holiday (Feb 23)
+    (msk(2026, 3, 16, 12, 0), 0, msk(2026, 3, 16, 12, 0)),
+])
+def test_subtract(end, minutes, start):
+    assert BUSINESS.subtract(end, timedelta(minutes=minutes)) == start
+
+
 # ---- properties ---------------------------------------------------------------------------------
 UTC_SPEC = CalendarSpec("utc", ZoneInfo("UTC"), parse_hours("09:00-12:00,13:00-17:30"), parse_days("mon-fri"),
                         None, frozenset({date(2026, 5, 1)}), frozenset({date(2026, 5, 2)}))
@@ -132,3 +157,16 @@ def brute_force_add(cal: WorkCalendar, start: datetime, minutes: int) -> datetim
 def test_agrees_with_a_minute_by_minute_reference(name, start, minutes):
     cal = CALENDARS[name]
     assert cal.add(start, timedelta(minutes=minutes)) == brute_force_add(cal, start, minutes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(calendar_names, moments, durations.filter(lambda d: d > timedelta(0)))
+def test_subtract_is_add_backwards(name, end, duration):
+    """The latest moment with exactly `duration` of working time before `end`, and in working time."""
+    cal = CALENDARS[name]
+    start = cal.subtract(end, duration)
+    assert cal.working_between(start, end) == duration
+    assert cal.is_open(start)
+    assert cal.working_between(start + timedelta(seconds=1), end) < duration
+    if cal.is_open(end):
+        assert cal.add(start, duration) == end
