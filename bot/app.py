@@ -7,27 +7,34 @@ import contextlib
 import hashlib
 import logging
 import signal
+import time
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import ClientDecodeError, TelegramBadRequest
+from aiogram.methods import AnswerCallbackQuery, TelegramMethod
 from aiogram.types import Message, Update
 from aiohttp import web
+from pydantic import ValidationError
 
+import telemetry
 from bot.db import close_database, open_database
 from bot.settings import Settings
 from bot.web import build_web_app
-from domain import claims, incidents, people, updates
+from domain import claims, incidents, parked, people, updates
 from domain.access import Role
 from domain.clock import Clock, SystemClock
 from domain.lang import of_person_row
 from domain.models import Person, Staff
 from domain.sla import Sla
 from handlers import common, customer_chat, lead_admin, membership, oncall, pings, reports, staff
+from handlers import parked as parked_handlers
 from handlers.membership import ChatMigration
 from handlers.menus import set_default_menus, set_person_menu
 from handlers.middlewares import DeskMiddleware, OnceMiddleware
+from handlers.parked import Parking
 from handlers.pings import make_on_created, make_render
 from scheduler.dispatcher import Dispatcher as OutboxDispatcher
 from scheduler.dispatcher import chat_notice
@@ -37,8 +44,24 @@ from scheduler.leader import leader_for
 log = logging.getLogger("dutydesk")
 
 
+class ExpiredButtonAnswers(BaseRequestMiddleware):
+    """A button pressed while the bot was down can no longer be answered (400 "query is too old"): the
+    press still takes effect and the handler goes on; only the little pop-up is lost."""
+
+    async def __call__(self, make_request: NextRequestMiddlewareType, bot: Bot, method: TelegramMethod):
+        try:
+            return await make_request(bot, method)
+        except TelegramBadRequest as exc:
+            if not isinstance(method, AnswerCallbackQuery):
+                raise
+            telemetry.REFUSALS.labels("old_query").inc()
+            log.info("a button press could not be answered (%s); its effect stands", exc)
+            return True
+
+
 def build_bot(settings: Settings) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session.middleware(ExpiredButtonAnswers())
     return Bot(settings.bot_token, session=session)
 
 
@@ -54,8 +77,8 @@ def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
     for observer in (dp.message, dp.edited_message, dp.callback_query):
         observer.outer_middleware(middleware)
     dp.include_routers(membership.build_router(), common.build_router(), lead_admin.build_router(),
-                       oncall.build_router(), reports.build_router(),
-                       staff.build_router(), pings.build_router(), customer_chat.build_router())
+                       oncall.build_router(), reports.build_router(), staff.build_router(), pings.build_router(),
+                       parked_handlers.build_router(), customer_chat.build_router())
     return dp
 
 
@@ -117,95 +140,200 @@ class Background:
 LANES = 8
 
 
+Key = tuple[str, int]
+
+
+def keys_of(update: Update) -> list[Key]:
+    """The chat and the person an update belongs to (the update itself when it has neither)."""
+    try:
+        event = update.event
+    except LookupError:  # a kind of update this aiogram does not know: a lane of its own
+        event = None
+    message = event if isinstance(event, Message) else getattr(event, "message", None)
+    chat = getattr(message, "chat", None)
+    user = getattr(event, "from_user", None)
+    mine: list[Key] = [("chat", chat.id)] if chat is not None else []
+    mine += [("user", user.id)] if user is not None else []
+    return mine or [("update", update.update_id)]
+
+
 def lanes_of(updates: list[Update]) -> list[list[Update]]:
     """Split a batch into lanes handled side by side: updates that share a chat or a person stay in one
     lane, in Telegram's order (a lead's /customer_add in private comes before their /bind in the group)."""
-    parent: dict[tuple[str, int], tuple[str, int]] = {}
+    parent: dict[Key, Key] = {}
 
-    def root(key: tuple[str, int]) -> tuple[str, int]:
+    def root(key: Key) -> Key:
         while parent.setdefault(key, key) != key:
             key = parent[key]
         return key
 
-    keys = []
+    firsts = []
     for update in updates:
-        try:
-            event = update.event
-        except LookupError:  # a kind of update this aiogram does not know: a lane of its own
-            event = None
-        message = event if isinstance(event, Message) else getattr(event, "message", None)
-        chat = getattr(message, "chat", None)
-        user = getattr(event, "from_user", None)
-        mine: list[tuple[str, int]] = [("chat", chat.id)] if chat is not None else []
-        mine += [("user", user.id)] if user is not None else []
-        mine = mine or [("update", update.update_id)]
+        mine = keys_of(update)
         for other in mine[1:]:
             parent[root(other)] = root(mine[0])
-        keys.append(mine[0])
-    lanes: dict[tuple[str, int], list[Update]] = {}
-    for update, key in zip(updates, keys, strict=True):
+        firsts.append(mine[0])
+    lanes: dict[Key, list[Update]] = {}
+    for update, key in zip(updates, firsts, strict=True):
         lanes.setdefault(root(key), []).append(update)
     return list(lanes.values())
 
 
-async def poll(bot: Bot, dp: Dispatcher, stopping: asyncio.Event, heartbeat: Heartbeat, clock: Clock,
-               timeout: int = 25) -> None:
-    """Long polling that never drops an update: each one is handled (retried while handling fails)
-    before the next `getUpdates` confirms it. Within a chat, updates are handled one at a time in
-    Telegram's order — a follow-up never overtakes the message that opened its incident; unrelated
-    chats of one batch are handled side by side (`lanes_of`). A stop request ends the loop between
-    updates."""
-    offset: int | None = None
-    allowed = dp.resolve_used_update_types()
-    failures = 0
-    while not stopping.is_set():
-        fetch = asyncio.ensure_future(bot.get_updates(offset=offset, timeout=timeout, allowed_updates=allowed))
-        stop = asyncio.ensure_future(stopping.wait())
-        await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
+def payload_of(update: Update) -> dict:
+    """The update as Telegram sent it (the fields it had, under Telegram's names): what is parked."""
+    return update.model_dump(mode="json", exclude_unset=True, by_alias=True)
+
+
+async def fetch_updates(bot: Bot, offset: int | None, timeout: int, allowed: list[str], parking: Parking,
+                        known: frozenset[int] = frozenset()) -> tuple[list[Update], list[int]]:
+    """One `getUpdates`: the updates it could read, and the ids of the whole batch (to confirm it).
+    `known`: ids taken already (sent again while an older one is in hand), not parked a second time.
+
+    When aiogram cannot read the batch (Telegram added or changed a field), each update is read on its
+    own: the readable ones are handled, the others parked whole — one unreadable update must not kill
+    the poller at every start."""
+    try:
+        updates = await bot.get_updates(offset=offset, timeout=timeout, allowed_updates=allowed)
+        return updates, [u.update_id for u in updates]
+    except ClientDecodeError as exc:
+        raw = exc.data.get("result") if isinstance(exc.data, dict) and exc.data.get("ok") else None
+        if not isinstance(raw, list):
+            raise
+        readable: list[Update] = []
+        ids = []
+        for item in raw:
+            update_id = item.get("update_id") if isinstance(item, dict) else None
+            if not isinstance(update_id, int):
+                raise  # no id to confirm it by: nothing past it can be taken either
+            ids.append(update_id)
+            if update_id in known:
+                continue
+            try:
+                readable.append(Update.model_validate(item, context={"bot": bot}))
+            except ValidationError as error:
+                await parking.park(item, "unparseable", str(error))
+        return readable, ids
+
+
+class Poller:
+    """Long polling that never drops an update and never lets one hold the others.
+
+    Updates that share a chat or a person are handled one at a time in Telegram's order (a follow-up
+    never overtakes the message that opened its incident), across batches too; unrelated chats are
+    handled side by side. A failing update is retried (transient errors) with backoff for at most
+    `park_after`, then parked (`domain.parked`); meanwhile the next batches are taken and the other
+    chats go on. Telegram is told to forget updates only up to the oldest one still in hand, so an
+    update is confirmed only once it was handled or parked: after a crash the rest come again and
+    those handled already are skipped (`OnceMiddleware`). Telegram sends at most 100 updates a batch,
+    so at most 100 beyond a failing update are taken before it is handled or parked."""
+
+    def __init__(self, bot: Bot, dp: Dispatcher, stopping: asyncio.Event, heartbeat: Heartbeat, clock: Clock,
+                 parking: Parking, park_after: float, timeout: int = 25, monotonic=time.monotonic) -> None:
+        self.bot, self.dp, self.stopping, self.heartbeat, self.clock = bot, dp, stopping, heartbeat, clock
+        self.parking, self.park_after, self.timeout, self.monotonic = parking, park_after, timeout, monotonic
+        self.gate = asyncio.Semaphore(LANES)
+        self.max_backoff = 30.0  # seconds between attempts at most
+        self.in_hand: set[int] = set()  # taken, not yet handled or parked
+        self.finished: set[int] = set()  # handled or parked, but Telegram may send them again
+        self.tails: dict[Key, asyncio.Task] = {}  # the last lane of each chat and person
+
+    async def run(self) -> None:
+        offset: int | None = None
+        allowed = self.dp.resolve_used_update_types()
+        failures = 0
+        while not self.stopping.is_set():
+            # With updates in hand Telegram answers at once (it sends them again): do not wait for new ones.
+            known = frozenset(self.in_hand | self.finished)
+            fetch = asyncio.ensure_future(fetch_updates(self.bot, offset, 0 if self.in_hand else self.timeout,
+                                                        allowed, self.parking, known))
+            stop = asyncio.ensure_future(self.stopping.wait())
+            await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            if not fetch.done():
+                fetch.cancel()
+                break
+            try:
+                batch, ids = fetch.result()
+                failures = 0
+            except Exception as exc:  # network, Telegram, or the database while parking: all pass
+                failures += 1
+                delay = min(2 ** failures, 10)  # come back soon after Telegram does
+                log.warning("getUpdates failed (%s); again in %ss", str(exc).splitlines()[0][:300], delay)
+                await _sleep_unless(self.stopping, delay)
+                continue
+            fresh = [u for u in batch if u.update_id not in self.in_hand and u.update_id not in self.finished]
+            for lane in lanes_of(fresh):
+                self._start(lane)
+            self.finished |= set(ids) - self.in_hand  # handled before, or parked just now
+            if ids:
+                offset = max(offset or 0, max(ids) + 1)
+            if self.in_hand:
+                offset = min(self.in_hand)
+            self.finished = {i for i in self.finished if offset is None or i >= offset}
+            if self.in_hand and not fresh:
+                await self._until_progress()
+        await asyncio.gather(*set(self.tails.values()))  # each lane stops after the update in hand
+
+    def _start(self, lane: list[Update]) -> None:
+        keys = {key for update in lane for key in keys_of(update)}
+        before = {self.tails[key] for key in keys if key in self.tails and not self.tails[key].done()}
+        task = asyncio.create_task(self._lane(lane, before))
+        self.in_hand.update(u.update_id for u in lane)
+        self.tails = {key: tail for key, tail in self.tails.items() if not tail.done()}
+        for key in keys:
+            self.tails[key] = task
+
+    async def _until_progress(self) -> None:
+        """Wait for an update in hand to finish, a stop, or a second (new updates may have come)."""
+        stop = asyncio.ensure_future(self.stopping.wait())
+        await asyncio.wait({*self.tails.values(), stop}, timeout=1, return_when=asyncio.FIRST_COMPLETED)
         stop.cancel()
-        if not fetch.done():
-            fetch.cancel()
-            break
-        try:
-            updates = fetch.result()
-            failures = 0
-        except TelegramAPIError as exc:
-            failures += 1
-            delay = min(2 ** failures, 10)  # come back soon after Telegram does
-            log.warning("getUpdates failed (%s); again in %ss", exc, delay)
-            await _sleep_unless(stopping, delay)
-            continue
-        gate = asyncio.Semaphore(LANES)
-        finished = await asyncio.gather(*(_handle_lane(bot, dp, lane, stopping, gate, heartbeat, clock)
-                                          for lane in lanes_of(updates)))
-        if not all(finished):
-            return  # unconfirmed: Telegram delivers them again after the restart (handled ones are skipped)
-        if updates:
-            offset = updates[-1].update_id + 1
 
-
-async def _handle_lane(bot: Bot, dp: Dispatcher, lane: list[Update], stopping: asyncio.Event,
-                       gate: asyncio.Semaphore, heartbeat: Heartbeat, clock: Clock) -> bool:
-    """One lane's updates in order, each retried until it is handled; False when a stop came first."""
-    async with gate:
+    async def _lane(self, lane: list[Update], before: set[asyncio.Task]) -> None:
+        if before:
+            await asyncio.wait(before)  # the same chat's or person's earlier updates come first
         for update in lane:
-            if stopping.is_set():
-                return False
-            attempt = 0
-            while True:
-                try:
-                    await dp.feed_update(bot, update)
-                    heartbeat.update_handled(update.update_id)
-                    break
-                except Exception:
-                    heartbeat.update_failed(update.update_id, clock.now())
-                    attempt += 1
-                    delay = min(2 ** attempt, 30)
-                    log.exception("update %s failed (attempt %d); retrying in %ss", update.update_id, attempt,
-                                  delay)
-                    if await _sleep_unless(stopping, delay):
-                        return False
-    return True
+            if self.stopping.is_set() or not await self.handle(update):
+                return  # not confirmed: Telegram sends it again after the restart
+            self.in_hand.discard(update.update_id)
+            self.finished.add(update.update_id)
+
+    async def handle(self, update: Update) -> bool:
+        """Handle one update, retrying while it fails, parking it when it fails for longer than the
+        budget (monotonic time: a retry budget, not SLA time); False when a stop came first."""
+        first_failure = None
+        attempt = 0
+        while True:
+            try:
+                async with self.gate:
+                    await self.dp.feed_update(self.bot, update)
+                self.heartbeat.update_handled(update.update_id)
+                return True
+            except Exception as exc:
+                self.heartbeat.update_failed(update.update_id, self.clock.now())
+                attempt += 1
+                now = self.monotonic()
+                first_failure = now if first_failure is None else first_failure
+                if now - first_failure >= self.park_after and await self._park(update, exc):
+                    return True
+                delay = min(2 ** attempt, self.max_backoff, max(self.park_after - (now - first_failure), 0.01))
+                log.exception("update %s failed (attempt %d); retrying in %.0fs", update.update_id, attempt, delay)
+                if await _sleep_unless(self.stopping, delay):
+                    return False
+
+    async def _park(self, update: Update, exc: Exception) -> bool:
+        try:
+            await self.parking.park(payload_of(update), "failing", f"{type(exc).__name__}: {exc}")
+        except Exception:  # the database is away too: keep retrying, never drop it
+            log.exception("update %s could not be parked; retrying it", update.update_id)
+            return False
+        self.heartbeat.update_handled(update.update_id)
+        return True
+
+
+async def poll(bot: Bot, dp: Dispatcher, stopping: asyncio.Event, heartbeat: Heartbeat, clock: Clock,
+               parking: Parking, park_after: float, timeout: int = 25) -> None:
+    await Poller(bot, dp, stopping, heartbeat, clock, parking, park_after, timeout).run()
 
 
 async def _sleep_unless(stopping: asyncio.Event, seconds: float) -> bool:
@@ -239,10 +367,12 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         dp = build_dispatcher(settings, clock)
         await identify(bot)
         menus = asyncio.create_task(set_menus(bot, settings), name="menus")
+        parking = Parking(settings, clock)
+        await parked.release_replaying()
         background = Background(bot, dp, settings, clock)
         dp["wake_outbox"] = background.dispatcher.wake.set
         background.start(sole_instance=settings.mode == "polling")  # polling: one instance by construction
-        runner = web.AppRunner(build_web_app(settings, dp, bot, background.heartbeat, clock), access_log=None,
+        runner = web.AppRunner(build_web_app(settings, dp, bot, background.heartbeat, clock, parking), access_log=None,
                                shutdown_timeout=8)
         await runner.setup()
         await web.TCPSite(runner, settings.web_host, settings.web_port).start()
@@ -256,7 +386,8 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
             else:
                 await updates.release_unfinished()
                 await bot.delete_webhook(drop_pending_updates=False)
-                await poll(bot, dp, stopping, background.heartbeat, clock)
+                await poll(bot, dp, stopping, background.heartbeat, clock, parking,
+                           settings.park_after.total_seconds())
         finally:
             log.info("stopping: finishing the work in hand")
             await runner.cleanup()  # webhook requests in flight finish first

@@ -45,6 +45,8 @@ class Settings:
     reopen_window: timedelta
     log_level: str
     retention: Retention = field(default_factory=Retention)
+    # How long an update's handling may keep failing (transient errors, retried) before it is parked.
+    park_after: timedelta = timedelta(minutes=3)
 
     @property
     def is_sqlite(self) -> bool:
@@ -174,4 +176,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         reopen_window=duration("REOPEN_WINDOW", "72h"),
         log_level=log_level,
         retention=retained,
+        park_after=duration("PARK_AFTER", "3m"),
     )

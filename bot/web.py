@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from datetime import timedelta
 
 from aiogram import Bot, Dispatcher
+from aiogram.types import Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
 from tortoise import Tortoise
 from tortoise.functions import Count
 
 import telemetry
 from bot.settings import Settings
-from domain import outbox
+from domain import outbox, parked
 from domain.clock import Clock
 from domain.models import Incident
+from handlers.parked import Parking
 from scheduler.jobs import Heartbeat
 
 log = logging.getLogger(__name__)
@@ -27,30 +32,67 @@ MAX_BODY = 1024 * 1024  # Telegram's updates are far smaller; anything bigger is
 
 class WebhookHandler(SimpleRequestHandler):
     """aiogram's handler, answering bad requests with 400 and handling each update before answering,
-    so Telegram redelivers an update whose handling failed (500) instead of it being lost."""
+    so Telegram redelivers an update whose handling failed (500) instead of it being lost.
+
+    Telegram holds back the updates after one it redelivers, so an update is never answered 500 for
+    long: one this version cannot read is parked at once, one still failing `park_after` (monotonic)
+    after its first failure is parked; both are answered 200. A permanent Telegram refusal inside the
+    handling is already an end of it (`OnceMiddleware`): 200 too."""
+
+    def __init__(self, *args, parking: Parking, park_after: float, monotonic=time.monotonic, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.parking, self.park_after = parking, park_after
+        self.monotonic = monotonic
+        self.first_failure: dict[int, float] = {}  # update id → monotonic time of its first failure
 
     async def handle(self, request: web.Request) -> web.Response:
         if not self.verify_secret(request.headers.get("X-Telegram-Bot-Api-Secret-Token", ""), self.bot):
             return web.Response(text="Unauthorized", status=401)
         try:
-            update = await request.json()
+            raw = await request.json()
         except ValueError:
             return web.Response(text="Malformed JSON", status=400)
-        if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+        if not isinstance(raw, dict) or not isinstance(raw.get("update_id"), int):
             return web.Response(text="Not a Telegram update", status=400)
+        update_id = raw["update_id"]
         try:
-            await self.dispatcher.feed_raw_update(self.bot, update, **self.data)
-        except Exception:
-            log.exception("update %s failed; Telegram will deliver it again", update.get("update_id"))
+            update = Update.model_validate(raw, context={"bot": self.bot})
+        except ValidationError as error:
+            return await self._park(raw, "unparseable", str(error))
+        try:
+            await self.dispatcher.feed_update(self.bot, update, **self.data)
+        except Exception as exc:
+            # Not reported to /healthz: the redelivery may reach another instance, and this one would never
+            # hear that it passed. Failures older than twice the budget are forgotten for the same reason.
+            now = self.monotonic()
+            self.first_failure = {k: v for k, v in self.first_failure.items() if now - v <= 2 * self.park_after}
+            first = self.first_failure.setdefault(update_id, now)
+            if now - first >= self.park_after:
+                return await self._park(raw, "failing", f"{type(exc).__name__}: {exc}")
+            log.exception("update %s failed; Telegram will deliver it again", update_id)
             return web.Response(text="Retry later", status=500)
+        self._forget(update_id)
         return web.json_response({})
+
+    async def _park(self, raw: dict, reason: str, error: str) -> web.Response:
+        try:
+            await self.parking.park(raw, reason, error)
+        except Exception:
+            log.exception("update %s could not be parked; Telegram will deliver it again", raw["update_id"])
+            return web.Response(text="Retry later", status=500)
+        self._forget(raw["update_id"])
+        return web.json_response({})
+
+    def _forget(self, update_id: int) -> None:
+        self.first_failure.pop(update_id, None)
 
 
 def healthy_tick(heartbeat: Heartbeat, clock: Clock, every: timedelta) -> bool:
     return heartbeat.last_tick is not None and clock.now() - heartbeat.last_tick <= 3 * every + timedelta(seconds=10)
 
 
-def build_web_app(settings: Settings, dp: Dispatcher, bot: Bot, heartbeat: Heartbeat, clock: Clock) -> web.Application:
+def build_web_app(settings: Settings, dp: Dispatcher, bot: Bot, heartbeat: Heartbeat, clock: Clock,
+                  parking: Parking | None = None) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
 
     async def healthz(request: web.Request) -> web.Response:
@@ -64,9 +106,13 @@ def build_web_app(settings: Settings, dp: Dispatcher, bot: Bot, heartbeat: Heart
         stuck = heartbeat.stuck_update(clock.now(), STUCK_UPDATE)
         if stuck is not None:
             problems.append(f"updates: update {stuck[0]} failing for {int(stuck[1].total_seconds())} s")
+        body: dict = {}
+        # Parked updates wait for a lead; the process is healthy (a restart would not help them).
+        with contextlib.suppress(Exception):  # a database problem is reported above
+            body["parked"] = await parked.count_waiting()
         if problems:
-            return web.json_response({"status": "unhealthy", "problems": problems}, status=503)
-        return web.json_response({"status": "ok"})
+            return web.json_response({"status": "unhealthy", "problems": problems, **body}, status=503)
+        return web.json_response({"status": "ok", **body})
 
     async def metrics(request: web.Request) -> web.Response:
         try:
@@ -78,8 +124,9 @@ def build_web_app(settings: Settings, dp: Dispatcher, bot: Bot, heartbeat: Heart
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     if settings.mode == "webhook":
-        WebhookHandler(dispatcher=dp, bot=bot, secret_token=settings.webhook_secret,
-                       handle_in_background=False).register(app, path=WEBHOOK_PATH)
+        WebhookHandler(dispatcher=dp, bot=bot, secret_token=settings.webhook_secret, handle_in_background=False,
+                       parking=parking or Parking(settings, clock),
+                       park_after=settings.park_after.total_seconds()).register(app, path=WEBHOOK_PATH)
     return app
 
 
@@ -94,4 +141,5 @@ async def refresh_gauges(clock: Clock) -> None:
                                                  deadline__lt=now).count())
     backlog, oldest = await outbox.backlog(now)
     telemetry.BACKLOG.set(backlog)
+    telemetry.PARKED_WAITING.set(await parked.count_waiting())
     telemetry.OLDEST.set((now - oldest).total_seconds() if oldest else 0)

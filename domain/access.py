@@ -86,6 +86,10 @@ COMMANDS: dict[str, CommandRule] = {
     "export": CommandRule(LEADS),
     "quote": CommandRule(LEADS),
     "announce": CommandRule(LEADS),
+    # leads: updates the desk could not handle (domain.parked)
+    "parked": CommandRule(LEADS),
+    "replay": CommandRule(LEADS),
+    "dismiss": CommandRule(LEADS),
 }
 
 

@@ -1,6 +1,7 @@
 """Retention: what the desk stops keeping after a while (SPEC section 9).
 
-Delivered, dropped and failed outbox rows (report PNGs with them), used or expired invitations, the
+Delivered, dropped and failed outbox rows (report PNGs with them), parked updates a lead replayed or
+dismissed, used or expired invitations, the
 records of done periodic duties (claims) and the unbound inbox are deleted once older than their
 retention; the unbound inbox is also capped per chat, newest kept, since any stranger can fill it by
 adding the bot to groups. Incidents, their messages and events are the record and are never touched.
@@ -18,7 +19,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 
-from domain.models import Invitation, JobClaim, Outbox, UnboundChat, UnboundMessage
+from domain.models import Invitation, JobClaim, Outbox, ParkedUpdate, UnboundChat, UnboundMessage
 
 DAY = timedelta(days=1)
 # Once-only duties are re-checked for at most a day (a report's grace), so a claim must outlive that.
@@ -64,6 +65,9 @@ async def clean(now: datetime, retention: Retention) -> dict[str, int]:
     cut = now - retention.invitations
     removed["invitations"] = await _purge(Invitation.filter(
         Q(used_at__lt=cut) | Q(used_at__isnull=True, expires_at__lt=cut)))
+    # A parked update a lead replayed or dismissed is done with: it goes with the delivered notices.
+    removed["parked"] = await _purge(ParkedUpdate.filter(status__in=("replayed", "dismissed"),
+                                                         resolved_at__lt=now - retention.outbox))
     removed["claims"] = await _purge(JobClaim.filter(claimed_at__lt=now - retention.claims), key="key")
     cut = now - retention.unbound
     removed["unbound"] = await _purge(UnboundMessage.filter(received_at__lt=cut))

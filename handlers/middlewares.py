@@ -13,9 +13,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNotFound,
+)
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message, TelegramObject
+from tortoise.exceptions import DBConnectionError, OperationalError, TransactionManagementError
 
 import telemetry
 from domain import people, updates
@@ -52,9 +60,45 @@ def command_of(message: Message, bot_username: str | None) -> str | None:
     return parsed.command.lower()
 
 
+def refusal_of(exc: BaseException) -> str | None:
+    """The kind of a Telegram refusal that no retry can cure (the bot kicked from the group or blocked,
+    the message to reply to deleted, a button pressed so long ago that its query expired), else None:
+    network errors, 5xx, 429 and the database are transient and worth retrying."""
+    if isinstance(exc, TelegramForbiddenError):
+        return "forbidden"
+    if isinstance(exc, TelegramNotFound):
+        return "not_found"
+    if isinstance(exc, TelegramMigrateToChat):
+        return "migrated"
+    if isinstance(exc, TelegramBadRequest):
+        return "bad_request"
+    if isinstance(exc, TelegramEntityTooLarge):
+        return "too_large"
+    return None
+
+
+def database_away(exc: BaseException) -> bool:
+    """The database is locked, gone or refusing connections: the update is retried, not answered with
+    an error (its message would be lost). A constraint or a missing row is a bug, not a blip."""
+    if isinstance(exc, DBConnectionError | TransactionManagementError | ConnectionError | OSError | TimeoutError):
+        return True
+    if type(exc) is OperationalError:  # not IntegrityError, DoesNotExist and the like
+        return True
+    # asyncpg's own, when tortoise lets them through: a lost or refused connection, a closed pool.
+    return any(c.__module__.startswith("asyncpg") and c.__name__ in _PG_AWAY for c in type(exc).__mro__)
+
+
+_PG_AWAY = {"PostgresConnectionError", "InterfaceError", "CannotConnectNowError", "TooManyConnectionsError"}
+
+
 class OnceMiddleware(BaseMiddleware):
     """Outer middleware on updates: handle each update id once, count it, and log one line for it.
-    `exclusive` (polling) means no other instance takes updates: see `domain.updates`."""
+    `exclusive` (polling) means no other instance takes updates: see `domain.updates`.
+
+    A permanent Telegram refusal ends the update's handling: it is logged, counted, and recorded as
+    handled, so it is not retried (in webhook mode Telegram gets a 200 and does not redeliver it).
+    Handlers find the update id in `data["update_id"]`: the dedupe keys of what they owe derive from
+    it, so a retry of the same update owes nothing twice."""
 
     def __init__(self, clock: Any, exclusive: bool = False) -> None:
         self.clock = clock
@@ -70,13 +114,19 @@ class OnceMiddleware(BaseMiddleware):
         started = time.monotonic()
         trace: dict[str, Any] = {}
         data["trace"] = trace
+        data["update_id"] = update_id
+        result = None
         try:
             result = await handler(event, data)
-        except Exception:
-            telemetry.HANDLER_ERRORS.inc()
-            if not self.exclusive:
-                await updates.release(update_id)  # so that a redelivery is handled
-            raise
+        except Exception as exc:
+            refusal = refusal_of(exc)
+            if refusal is None:
+                telemetry.HANDLER_ERRORS.inc()
+                if not self.exclusive:
+                    await updates.release(update_id)  # so that a redelivery is handled
+                raise
+            telemetry.REFUSALS.labels(refusal).inc()
+            log.warning("update %s: Telegram refused (%s: %s); not retried", update_id, refusal, exc)
         if self.exclusive:
             await updates.record(update_id, self.clock.now())
         else:
@@ -132,8 +182,10 @@ class DeskMiddleware(BaseMiddleware):
         except DeskError as exc:
             await self._tell(event, t(lang, exc.key, **exc.params))
         except TelegramAPIError:
-            raise  # the answer itself could not be sent; aiogram logs it
-        except Exception:
+            raise  # the answer itself could not be sent; OnceMiddleware decides: retry or end
+        except Exception as exc:
+            if database_away(exc):
+                raise  # transient: the update is retried (and parked if it lasts)
             # Never silence: the person learns something went wrong, the log has the details.
             telemetry.HANDLER_ERRORS.inc()
             log.exception("handler failed for %s", type(event).__name__)

@@ -133,19 +133,22 @@ async def customer_lang(incident: Incident, default: str) -> str:
 
 
 async def tell_customer_chat(incident: Incident, text: str, now: datetime, kind: str,
-                             markup: InlineKeyboardMarkup | None = None) -> None:
+                             markup: InlineKeyboardMarkup | None = None, dedupe: str | None = None) -> None:
     """A notice about the incident in its chat, in its forum topic when it has one (not in General)."""
-    await outbox.enqueue(incident.chat_id, text, now, kind=kind, incident_id=incident.id,
+    await outbox.enqueue(incident.chat_id, text, now, kind=kind, incident_id=incident.id, dedupe=dedupe,
                          markup=markup.model_dump(exclude_none=True) if markup else None, thread_id=incident.thread_id)
 
 
-def taken_notice(settings, now: datetime, holder_id: int | None = None, tell_customer: bool = True):
-    """The customer chat hears that an engineer is on it, and (given the holder) every copy of the ping
-    says who took it: owed inside the take's transaction, so both happen with the take or not at all."""
+def taken_notice(settings, now: datetime, update_id: int | None = None, holder_id: int | None = None,
+                 tell_customer: bool = True):
+    """The customer chat hears that an engineer is on it (once per update, however often a failing answer
+    makes it be handled again), and (given the holder) every copy of the ping says who took it: owed inside
+    the take's transaction, so both happen with the take or not at all."""
     async def owe(incident: Incident) -> None:
         if tell_customer:
             lang = await customer_lang(incident, settings.default_lang)
-            await tell_customer_chat(incident, t(lang, "take.customer", key=incident.key), now, "customer")
+            await tell_customer_chat(incident, t(lang, "take.customer", key=incident.key), now, "customer",
+                                     dedupe=f"taken:{incident.id}:u{update_id}" if update_id is not None else None)
         if holder_id is not None:
             await edit_pings(incident, holder_id, settings, now)
     return owe
@@ -168,8 +171,10 @@ def reopened_notice(settings, now: datetime):
     return owe
 
 
-def escalation_notice(incident: Incident, note: str, actor_id: int, settings, now: datetime):
-    """The expert's DM: the incident card in short, the note, who asked, and a link to the chat."""
+def escalation_notice(incident: Incident, note: str, actor_id: int, settings, now: datetime,
+                      update_id: int | None = None):
+    """The expert's DM: the incident card in short, the note, who asked, and a link to the chat. Keyed
+    by the update, not the clock: a retried /escalate DMs nobody twice."""
     async def owe(user_id: int) -> None:
         lang = await lang_of_person(user_id, settings.default_lang)
         first = await intake.first_customer_message(incident.id)
@@ -179,7 +184,8 @@ def escalation_notice(incident: Incident, note: str, actor_id: int, settings, no
                  priority=incident.priority, status=t(lang, f"state.{incident.status}"), title=incident.title,
                  note=note or "—", who=await people.display_name(actor_id), link=link or "—")
         await outbox.enqueue(user_id, text, now, kind="escalation", incident_id=incident.id, fallback=True,
-                             dedupe=f"escalation:{incident.id}:{user_id}:{now.isoformat()}")
+                             dedupe=f"escalation:{incident.id}:{user_id}:"
+                                    + (f"u{update_id}" if update_id is not None else now.isoformat()))
     return owe
 
 
@@ -202,14 +208,14 @@ async def edit_pings(incident: Incident, holder_id: int, settings, now: datetime
 
 
 async def take_pressed(query: CallbackQuery, callback_data: TakeButton, actor: people.Actor, lang: str,
-                       clock, settings) -> None:
+                       clock, settings, update_id: int | None = None) -> None:
     if not actor.is_staff:
         raise DeskError("err.take_staff_only")
     incident = await Incident.get_or_none(id=callback_data.incident).select_related("customer")
     if incident is None:
         raise DeskError("err.button_stale")
     result = await incidents.take(incident, actor.user_id, clock.now(),
-                                  taken_notice(settings, clock.now(), actor.user_id))
+                                  taken_notice(settings, clock.now(), update_id, holder_id=actor.user_id))
     if not result.taken:
         await query.answer(t(lang, "take.already", key=incident.key,
                              name=await people.display_name(result.holder_id)), show_alert=True)

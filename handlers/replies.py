@@ -16,12 +16,15 @@ async def respond(message: Message, text: str, **kwargs) -> Message:
     """Answer in the same chat (and forum topic), replying to the message in groups.
 
     A text over Telegram's limit goes as several messages; a keyboard, if any, goes with the last part.
+    A message deleted before the answer still gets it, as a plain message: "message to be replied not
+    found" would end the update with nothing said.
     """
     parts = chunks(text)
     markup = kwargs.pop("reply_markup", None)
-    send = message.answer if message.chat.type == "private" else message.reply
+    if message.chat.type != "private":
+        kwargs.setdefault("reply_parameters", message.as_reply_parameters(allow_sending_without_reply=True))
     sent = None
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
-        sent = await send(part, reply_markup=markup if last else None, **kwargs)
+        sent = await message.answer(part, reply_markup=markup if last else None, **kwargs)
     return sent

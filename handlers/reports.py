@@ -94,7 +94,8 @@ async def quote(message: Message, command: CommandObject, lang: str, settings) -
                              ha=named(lang, "words.ha", ha), price=money(price, tariff.currency, lang)))
 
 
-async def announce(message: Message, command: CommandObject, lang: str, clock, settings) -> None:
+async def announce(message: Message, command: CommandObject, lang: str, clock, settings,
+                   update_id: int | None = None) -> None:
     target, text = split(command, 2, 2, rest=True)
     if len(text) > ANNOUNCE_LIMIT:
         raise DeskError("err.too_long", limit=ANNOUNCE_LIMIT)
@@ -105,8 +106,11 @@ async def announce(message: Message, command: CommandObject, lang: str, clock, s
         for chat in await customers.chats_of(customer):
             chat_lang = decide_chat(chat.lang, customer.lang, settings.default_lang)
             contacts = ", ".join(customer.contacts) or t(chat_lang, "announce.no_contacts")
+            # Keyed by the update: when the answer below fails and the update is handled again, no
+            # customer gets the notice twice.
             await outbox.enqueue(chat.chat_id, t(chat_lang, "announce.text", text=text, contacts=contacts), now,
-                                 kind="announce")
+                                 kind="announce",
+                                 dedupe=f"announce:u{update_id}:{chat.chat_id}" if update_id is not None else None)
             count += 1
     await respond(message, t(lang, "announce.queued", chats=Counted("words.n.chats", count),
                              customers=Counted("words.n.customers", len(chosen))))

@@ -38,12 +38,13 @@ def _in_place(message: Message, incident: Incident) -> bool:
     return message.chat.id == incident.chat_id and topic == incident.thread_id
 
 
-async def take(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock, settings) -> None:
+async def take(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock, settings,
+               update_id: int | None = None) -> None:
     incident, rest = await _target(message, _words(command))
     if rest:
         raise DeskError("usage.take")
     in_customer_chat = _in_place(message, incident)  # there the answer below is the notice
-    owed = taken_notice(settings, clock.now(), actor.user_id, tell_customer=not in_customer_chat)
+    owed = taken_notice(settings, clock.now(), update_id, holder_id=actor.user_id, tell_customer=not in_customer_chat)
     result = await incidents.take(incident, actor.user_id, clock.now(), owed)
     if not result.taken:
         await respond(message, t(lang, "take.already", key=incident.key,
@@ -106,14 +107,15 @@ async def note(message: Message, command: CommandObject, actor: people.Actor, la
 
 
 async def escalate(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
-                   settings) -> None:
+                   settings, update_id: int | None = None) -> None:
     words = args_of(command).split(maxsplit=2)
     if len(words) < 2 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.escalate")
     incident = await incidents.by_key(words[0])
     note_text = words[2] if len(words) > 2 else ""
     experts = await incidents.escalate(incident, words[1], note_text, actor.user_id, clock.now(),
-                                       escalation_notice(incident, note_text, actor.user_id, settings, clock.now()))
+                                       escalation_notice(incident, note_text, actor.user_id, settings, clock.now(),
+                                                         update_id))
     await respond(message, t(lang, "escalate.done", key=incident.key, count=Counted("words.n.people", len(experts)),
                              role=t(lang, f"role.{words[1].lower()}")))
 

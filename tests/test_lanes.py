@@ -4,7 +4,7 @@ import asyncio
 
 from aiogram.types import Update
 
-from bot.app import _handle_lane, lanes_of
+from bot.app import Poller, lanes_of
 from scheduler.jobs import Heartbeat
 from tests.clock import FrozenClock
 from tests.stub_api import StubBotAPI
@@ -72,9 +72,9 @@ class DatabaseAwayOnce:
 
 async def test_a_failing_update_is_retried_and_reported_until_it_is_handled():
     dp, heartbeat, clock = DatabaseAwayOnce(), Heartbeat(), FrozenClock()
-    lane = asyncio.create_task(_handle_lane(None, dp, [message(7, GROUP_A, ALICE)], asyncio.Event(),
-                                            asyncio.Semaphore(1), heartbeat, clock))
+    poller = Poller(None, dp, asyncio.Event(), heartbeat, clock, parking=None, park_after=600)
+    handled = asyncio.create_task(poller.handle(message(7, GROUP_A, ALICE)))
     await asyncio.sleep(0.2)
     assert heartbeat.failing == {7: clock.now()}  # /healthz counts from here
-    assert await lane is True
+    assert await handled is True
     assert dp.attempts == 2 and heartbeat.failing == {}

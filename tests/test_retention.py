@@ -19,6 +19,7 @@ from domain.models import (
     Invitation,
     JobClaim,
     Outbox,
+    ParkedUpdate,
     UnboundChat,
     UnboundMessage,
 )
@@ -112,6 +113,9 @@ async def test_clean_deletes_only_what_is_past_its_retention(db):
     await invitation("expired_recently", RECENT - timedelta(days=7))  # expired at RECENT
     await invitation("still_valid", NOW - timedelta(days=1))
 
+    for status, resolved in (("replayed", OLD), ("dismissed", OLD), ("dismissed", RECENT), ("parked", None)):
+        await ParkedUpdate.create(payload="{}", reason="failing", status=status, parked_at=OLD, resolved_at=resolved)
+
     await JobClaim.create(key="handover:day:2026-04-30", claimed_at=OLD)
     await JobClaim.create(key="handover:day:2026-05-30", claimed_at=RECENT)
 
@@ -121,7 +125,8 @@ async def test_clean_deletes_only_what_is_past_its_retention(db):
 
     removed = await clean(NOW, DAYS_30)
 
-    assert removed == {"outbox": 3, "invitations": 2, "claims": 1, "unbound": 2, "unbound_chats": 1}
+    assert removed == {"outbox": 3, "parked": 2, "invitations": 2, "claims": 1, "unbound": 2, "unbound_chats": 1}
+    assert sorted(await ParkedUpdate.all().values_list("status", flat=True)) == ["dismissed", "parked"]
     assert sorted(await Outbox.all().values_list("id", flat=True)) == sorted(kept)
     assert not await Outbox.filter(id__in=gone).exists()
     assert sorted(await Invitation.all().values_list("token_hash", flat=True)) == sorted(
