@@ -52,6 +52,9 @@ def test_table_decisions():
     for role in STAFF:
         assert check("lang", role, "supergroup", True) is None
     assert check("staff", Role.CUSTOMER, "supergroup", True) == "refuse.role_customer"
+    assert check("new", Role.LEAD, "supergroup", False) == "refuse.customer_chat_only"  # a group bound to no one
+    assert check("new", Role.LEAD, "private", False) == "refuse.customer_chat_only"
+    assert check("status", Role.CUSTOMER, "supergroup", True) is None
 
 
 async def test_customer_reading_help_sees_no_lead_commands(bound_desk):

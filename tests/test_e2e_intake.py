@@ -84,3 +84,46 @@ async def test_customer_incident_lifecycle(stub, running_bot):
     await stub.send(GROUP, customer, "Снова не работает", reply_to_message=first)
     await stub.wait_text(GROUP, "ACME-1 is reopened", since=mark)
     assert await running_bot.stop() == 0
+
+
+async def test_open_incidents_follow_a_policy_changed_between_starts(stub, tmp_path, database_url):
+    """The README's SLA arithmetic: deadlines are recomputed from their inputs when the policy changes (at
+    start), from the incident's start, not from the restart."""
+    from datetime import datetime, timedelta
+
+    from tests import databases
+
+    def policy(target: str) -> str:
+        path = tmp_path / f"policy-{target}.toml"
+        path.write_text(f'[plans.premium]\nreaction = {{ P1 = "{target}", P2 = "{target}", P3 = "{target}", '
+                        f'P4 = "{target}" }}\n')
+        return str(path)
+
+    async def start(folder: str, target: str) -> BotProcess:
+        (tmp_path / folder).mkdir()
+        proc = BotProcess(make_env(stub.url, database_url, POLICY_FILE=policy(target)), tmp_path / folder)
+        mark = stub.mark()
+        await proc.start()
+        await stub.wait_for("getUpdates", since=mark, timeout=30)
+        return proc
+
+    async def deadline() -> tuple[datetime, datetime]:
+        (opened, due), = await databases.fetch(database_url, "SELECT opened_at, deadline FROM incident")
+        return tuple(v if isinstance(v, datetime) else datetime.fromisoformat(str(v)) for v in (opened, due))
+
+    first = await start("first", "4h")
+    stub.chat(GROUP, "Acme support")
+    mark = stub.mark()
+    await stub.send(LEAD, lead, "/customer_add ACME premium Acme")
+    await stub.send(GROUP, lead, "/bind ACME")
+    await stub.wait_text(GROUP, "now connected", since=mark)
+    await stub.send(GROUP, customer, "Отчёт не строится")
+    await stub.wait_text(GROUP, "ACME-1", since=mark)
+    assert await first.stop() == 0
+    opened, due = await deadline()
+    assert due - opened == timedelta(hours=4)
+
+    second = await start("second", "1h")
+    opened_again, due = await deadline()
+    assert await second.stop() == 0
+    assert opened_again == opened and due - opened == timedelta(hours=1)

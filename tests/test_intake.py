@@ -59,6 +59,7 @@ async def test_follow_up_joins_and_reply_joins_its_incident_and_new_splits(acme)
     await acme.say(GROUP, customer_2, "about the first one", reply_to_message=first)
     one = await Incident.get(key="ACME-1")
     assert await IncidentMessage.filter(incident=one, source="customer").count() == 3
+    acme.clock.advance(timedelta(seconds=1))
     await acme.say(GROUP, customer, "and the second")  # most recent activity: ACME-1 (the reply above)
     assert await IncidentMessage.filter(incident=one, source="customer").count() == 4
 

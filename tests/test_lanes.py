@@ -78,3 +78,53 @@ async def test_a_failing_update_is_retried_and_reported_until_it_is_handled():
     assert heartbeat.failing == {7: clock.now()}  # /healthz counts from here
     assert await handled is True
     assert dp.attempts == 2 and heartbeat.failing == {}
+
+
+class Rendezvous:
+    """A dispatcher whose update in each chat waits until the other chat's update has started: only lanes
+    handled side by side can both finish."""
+
+    def __init__(self, chats: tuple[int, int]) -> None:
+        self.started = {chat: asyncio.Event() for chat in chats}
+        self.handled: list[int] = []
+
+    def resolve_used_update_types(self) -> list[str]:
+        return ["message"]
+
+    async def feed_update(self, bot, update) -> None:
+        chat = update.message.chat.id
+        self.started[chat].set()
+        other = next(c for c in self.started if c != chat)
+        await asyncio.wait_for(self.started[other].wait(), 10)  # handled one after the other: never set
+        self.handled.append(update.update_id)
+
+
+class NoParking:
+    async def park(self, update: dict, reason: str, error: str) -> None:
+        raise AssertionError(f"nothing should be parked: {reason} {error}")
+
+
+async def test_unrelated_chats_of_one_batch_are_really_handled_side_by_side():
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    from bot.app import poll
+    from tests.stub_api import TOKEN
+
+    server = StubBotAPI()
+    await server.start()
+    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(server.url)))
+    dp, stopping, heartbeat = Rendezvous((GROUP_A, GROUP_B)), asyncio.Event(), Heartbeat()
+    try:
+        await server.send(GROUP_A, ALICE, "one")  # update 1
+        await server.send(GROUP_B, BOB, "two")  # update 2
+        polling = asyncio.create_task(poll(bot, dp, stopping, heartbeat, FrozenClock(), NoParking(), park_after=600,
+                                           timeout=1))
+        await server.wait_for("getUpdates", lambda p: int(p.get("offset") or 0) == 3, timeout=30)  # batch confirmed
+        stopping.set()
+        await polling
+    finally:
+        await bot.session.close()
+        await server.stop()
+    assert sorted(dp.handled) == [1, 2] and heartbeat.failing == {}

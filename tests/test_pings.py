@@ -149,7 +149,31 @@ async def test_take_button(desk_at):
     assert "already taken by" in desk.stub.find("answerCallbackQuery")[-1].params["text"]
     incident = await Incident.get(key="ACME-1")
     assert incident.assignee_id == ENGINEER and incident.next_due_at is None
-    assert ARCHITECT != ENGINEER
+
+
+async def test_two_people_pressing_take_at_once(desk_at):
+    """Both presses are handled side by side: one gets the incident, the other is told who has it."""
+    import asyncio
+
+    from domain.models import IncidentEvent
+
+    desk = await desk_at("premium", datetime(2026, 3, 16, 12, 0, tzinfo=MSK))
+    await desk.say(GROUP, customer, "Problem")
+    ping = dms(desk, ENGINEER, "🆕 ACME-1")[0]
+    data = ping["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    dm = {"message_id": ping["message_id"], "date": 0, "chat": {"id": ENGINEER, "type": "private"}, "text": "x"}
+    mark = desk.stub.mark()
+    await asyncio.gather(*(desk.dp.feed_raw_update(desk.bot, {"update_id": 900 + n, "callback_query":
+                                                              desk.stub.callback_query(dm, who, data)})
+                           for n, who in enumerate((engineer, architect))))
+    await desk.flush()
+    answers = {c.params["callback_query_id"]: c.params["text"] for c in desk.stub.find("answerCallbackQuery", mark)}
+    assert sorted("ACME-1 is yours" in text for text in answers.values()) == [False, True], answers
+    assert len([text for text in answers.values() if "already taken by" in text]) == 1, answers
+    incident = await Incident.get(key="ACME-1")
+    assert incident.assignee_id in (ENGINEER, ARCHITECT)
+    assert await IncidentEvent.filter(incident=incident, kind="taken").count() == 1
+    assert len([t for t in desk.replies(GROUP, mark) if "ACME-1: an engineer is on it" in t]) == 1
 
 
 async def test_dedicated_engineer_of_a_premium_customer_gets_the_reminder(desk_at):
@@ -207,3 +231,47 @@ async def test_a_minute_without_telegram_during_a_burst_and_a_due_reminder(desk_
     assert sorted(int(m["chat_id"]) for m in acked) == sorted([GROUP, *others])
     assert await Outbox.filter(status__not="sent").count() == 0
     assert max(await Outbox.all().values_list("attempts", flat=True)) >= 5  # the backoff grew through the minute
+
+
+async def test_the_leads_are_active_lead_staff_and_lead_ids(db):
+    from domain import alerts
+    from domain.models import Staff
+
+    now = datetime(2026, 3, 16, 12, 0, tzinfo=MSK)
+    for user_id, role in ((5001, "lead"), (5002, "lead"), (5003, "engineer")):
+        await people.register_staff(user_id, role, LEAD, now)
+    await Staff.filter(user_id=5002).update(active=False)  # removed: hears nothing any more
+    assert await alerts.leads([LEAD, 7]) == [7, LEAD, 5001]
+
+
+async def test_a_ping_the_on_call_engineer_cannot_receive_goes_to_the_leads(desk_at):
+    desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
+    desk.stub.forbidden_chats.add(NIGHT_ENGINEER)  # blocked the bot
+    await desk.say(GROUP, customer, "Всё упало")
+    await desk.flush()
+    assert dms(desk, NIGHT_ENGINEER) == []
+    rerouted = dms(desk, LEAD, "🆕 ACME-1")
+    assert len(rerouted) == 1 and "Could not deliver" in rerouted[0]["text"]
+
+
+async def test_each_ping_is_written_in_its_recipients_language(desk_at):
+    from domain.models import Person
+
+    desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
+    await Person.filter(id=NIGHT_ENGINEER).update(lang="ru")
+    await desk.say(GROUP, customer, "Всё упало")
+    assert "Реакция до" in dms(desk, NIGHT_ENGINEER, "🆕 ACME-1")[0]["text"]
+
+
+async def test_pings_are_owed_ahead_of_a_backlog_of_notices(desk_at):
+    from domain import outbox
+
+    desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
+    for n in range(30):
+        await outbox.enqueue(-1000 - n, f"notice {n}", desk.clock.now(), kind="notice", rank=outbox.RANK_NOTICE)
+    await desk.dp.feed_raw_update(desk.bot, {"update_id": 4242, "message": desk.stub.make_message(
+        GROUP, customer, "Всё упало", date=int(desk.clock.now().timestamp()))})
+    await desk.outbox.drain_once(limit=2)  # one round of two: the acknowledgement and the ping first
+    texts = [m["text"] for m in desk.stub.delivered]
+    assert any(text.startswith("🆕 ACME-1") for text in texts), texts
+    assert not [text for text in texts if text.startswith("notice")], texts

@@ -229,3 +229,21 @@ async def test_escalation_reaches_every_expert_and_nobody_else(desk):
     assert "escalated to architect: cluster failover does not start" in desk.last_reply(ARCHITECT)
     await desk.say(ENGINEER, engineer, "/escalate ACME-1 manager")
     assert desk.last_reply(ENGINEER) == "Usage: /escalate KEY architect|developer [note]"
+
+
+@pytest.mark.parametrize(("late", "sent"), [(timedelta(hours=23, minutes=59), True),
+                                           (timedelta(days=1, minutes=1), False)], ids=["within-a-day", "over-a-day"])
+async def test_a_report_missed_by_over_a_day_is_left_to_the_command(desk, late, sent):
+    """The bot was down at Monday 10:00 (the weekly report's moment): it catches up within a day, not after."""
+    now = datetime(2026, 3, 13, 12, 0, tzinfo=MSK)
+    await customers.add_customer("ACME", "24x7", "Acme", now)
+    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.set_field("ACME", "report", "weekly", desk.dp["sla"], now)
+    desk.clock.set(datetime(2026, 3, 16, 10, 0, tzinfo=MSK) + late)  # the first tick after the outage
+    tick = Tick(desk.settings, desk.clock, desk.dp["sla"], make_render(desk.settings), Heartbeat())
+    await tick.run()
+    desk.clock.advance(timedelta(minutes=1))
+    await tick.run()
+    await desk.flush()
+    chats = sorted(int(m["chat_id"]) for m in desk.stub.delivered if "Support report" in m.get("text", ""))
+    assert chats == (sorted([GROUP, LEAD]) if sent else [])

@@ -128,6 +128,21 @@ async def test_resolved_incidents_close_after_the_reopen_window(chat):
     assert incident.status == "closed" and await IncidentEvent.exists(incident=incident, kind="closed")
 
 
+async def test_a_reply_to_staffs_message_joins_its_incident(chat):
+    """Rule 2 for staff: even when another incident of the chat is more recent."""
+    from domain import incidents
+
+    write = Writer(chat)
+    first = await write("Problem one", T0)
+    second = await write("/new Problem two", T0 + timedelta(minutes=1), force_new=True)
+    await incidents.staff_message(first.incident, 2002, "Boris", CHAT, 50, "Looking into it", [],
+                                  T0 + timedelta(minutes=2))
+    await write("more on two", T0 + timedelta(minutes=3), reply_to=2)  # ACME-2 is now the most recent
+    reply = await write("thanks, that helped", T0 + timedelta(minutes=4), reply_to=50)
+    assert reply.incident.key == "ACME-1"
+    assert second.incident.key == "ACME-2"
+
+
 async def test_a_reply_to_a_closed_incident_opens_a_new_one(chat):
     write = Writer(chat)
     old = await write("old problem", T0, message_id=1)

@@ -49,7 +49,8 @@ async def seed_due_timers(url: str, codes: list[str]) -> None:
         for n, code in enumerate(codes):
             engineer = 500000 + abs(hash(code)) % 400000
             await connection.execute(
-                "INSERT INTO staff (user_id, role, active, added_at) VALUES ($1, 'engineer', true, $2)", engineer, past)
+                "INSERT INTO staff (user_id, role, active, added_at, via_config) VALUES ($1, 'engineer', true, $2, false)",
+                engineer, past)
             customer_id = await connection.fetchval(
                 "INSERT INTO customer (code, name, plan, users, cts, ha, report, contacts, incident_seq, created_at,"
                 " engineer_id) VALUES ($1, $1, 'premium', 0, 0, 'none', 'off', '[]', 1, $2, $3) RETURNING id",
@@ -86,6 +87,7 @@ async def test_two_instances_share_the_work(stub, tmp_path, database_url):
                     pass
                 await asyncio.sleep(0.1)
         stub.chat(GROUP, "Acme")
+        stub.messages.setdefault(GROUP, set()).update({2, *range(10, 10 + UPDATES)})  # they exist: replies find them
         # A warranty customer: its 500 incidents owe no pings, so the pings counted are the seeded ones.
         assert await post_to_both(session, ports, message(1, "/customer_add ACME warranty Acme", LEAD, lead)) == [200, 200]
         assert await post_to_both(session, ports, message(2, "/bind ACME", GROUP, lead)) == [200, 200]
@@ -126,3 +128,32 @@ async def test_two_instances_share_the_work(stub, tmp_path, database_url):
     assert "now runs the scheduler's jobs" in other.log()
     assert await other.stop() == 0
 
+
+
+async def test_migrations_at_start_take_turns_under_the_lock(stub, tmp_path, database_url):
+    """Two instances migrating an empty database: both wait while the lock is held elsewhere, then take
+    turns; each migration is applied once and both exit 0."""
+    import time
+
+    from bot.db import MIGRATION_LOCK
+
+    url = database_url.replace("postgres://", "postgresql://", 1)
+    holder = await asyncpg.connect(url)
+    await holder.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    procs = []
+    for n in range(2):
+        (tmp_path / f"i{n}").mkdir()
+        procs.append(BotProcess(make_env(stub.url, database_url), tmp_path / f"i{n}"))
+        await procs[-1].start("migrate")
+    waiting = 0
+    deadline = time.monotonic() + 60
+    while waiting < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        waiting = await holder.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                                        "AND objid = $1", MIGRATION_LOCK)
+    assert waiting == 2, "both instances should be waiting for the migration lock"
+    assert await holder.fetchval("SELECT to_regclass('tortoise_migrations')") is None  # nobody went ahead
+    await holder.close()
+    assert [await asyncio.wait_for(p.proc.wait(), 60) for p in procs] == [0, 0]
+    rows = await databases.fetch(database_url, "SELECT name, count(*) FROM tortoise_migrations GROUP BY name")
+    assert rows and {count for _, count in rows} == {1}, rows

@@ -159,6 +159,16 @@ def test_agrees_with_a_minute_by_minute_reference(name, start, minutes):
     assert cal.add(start, timedelta(minutes=minutes)) == brute_force_add(cal, start, minutes)
 
 
+def test_hours_that_start_and_end_on_the_half_hour():
+    """Minutes of the opening and closing times count (a mutant dropped them: only whole hours were tested)."""
+    spec = CalendarSpec("half", MSK, parse_hours("09:30-18:15"), parse_days("mon-fri"), None, frozenset(),
+                        frozenset())
+    cal = WorkCalendar(spec)
+    assert cal.add(msk(2026, 3, 16, 8, 0), timedelta(minutes=10)) == msk(2026, 3, 16, 9, 40)
+    assert cal.add(msk(2026, 3, 16, 18, 0), timedelta(minutes=30)) == msk(2026, 3, 17, 9, 45)
+    assert cal.is_open(msk(2026, 3, 16, 18, 14)) and not cal.is_open(msk(2026, 3, 16, 18, 15))
+
+
 @settings(max_examples=300, deadline=None)
 @given(calendar_names, moments, durations.filter(lambda d: d > timedelta(0)))
 def test_subtract_is_add_backwards(name, end, duration):
