@@ -260,7 +260,7 @@ async def test_each_ping_is_written_in_its_recipients_language(desk_at):
     desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
     await Person.filter(id=NIGHT_ENGINEER).update(lang="ru")
     await desk.say(GROUP, customer, "Всё упало")
-    assert "Реакция до" in dms(desk, NIGHT_ENGINEER, "🆕 ACME-1")[0]["text"]
+    assert "Срок ответа (SLA)" in dms(desk, NIGHT_ENGINEER, "🆕 ACME-1")[0]["text"]
 
 
 async def test_pings_are_owed_ahead_of_a_backlog_of_notices(desk_at):
