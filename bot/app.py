@@ -26,6 +26,7 @@ from bot.web import build_web_app
 from domain import claims, incidents, parked, people, updates
 from domain.access import Role
 from domain.clock import Clock, SystemClock
+from domain.lang import of_person_row
 from domain.models import Person, Staff
 from domain.sla import Sla
 from handlers import common, customer_chat, lead_admin, membership, oncall, pings, reports, staff
@@ -104,7 +105,7 @@ async def set_menus(bot: Bot, settings: Settings, left_staff: list[int] | None =
         for member in await Staff.filter(active=True):
             person = await Person.get_or_none(id=member.user_id)
             role = Role.LEAD if member.user_id in settings.lead_ids else Role(member.role)
-            lang = (person.lang if person else None) or settings.default_lang
+            lang = of_person_row(person, settings.default_lang)
             await set_person_menu(bot, member.user_id, role, lang)
     except Exception:
         log.exception("setting the command menus failed; they are set again at the next start")

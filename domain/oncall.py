@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from tortoise.transactions import in_transaction
 
 from domain.durations import parse_positive_duration
-from domain.errors import DeskError
+from domain.errors import Counted, DeskError
 from domain.models import Override, Rotation, Staff
 from domain.people import resolve_person
 from domain.policy import ShiftSpec
@@ -241,7 +241,7 @@ def parse_range(words: list[str], now: datetime, zone: ZoneInfo) -> tuple[dateti
     if end <= start or end <= now:
         raise DeskError("err.bad_range")
     if end - start > MAX_OVERRIDE:
-        raise DeskError("err.range_too_long", days=MAX_OVERRIDE.days)
+        raise DeskError("err.range_too_long", days=Counted("words.n.days_gen", MAX_OVERRIDE.days))
     return start, end
 
 

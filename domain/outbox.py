@@ -18,6 +18,9 @@ RANK_PING = 0  # pings, reminders, breaches: ahead of everything
 RANK_NOTICE = 1  # customer notices, escalations, handovers, announcements
 RANK_REPORT = 2  # periodic reports
 STUCK_AFTER = timedelta(minutes=2)
+# A row that rewrites a message sent earlier (its id in `reply_to`), as the pings once someone took the incident.
+EDIT = "edit"
+PING_KINDS = ("new", "reminder", "breach", "repeat")
 
 
 async def enqueue(chat_id: int, text: str, now: datetime, *, kind: str, rank: int = RANK_NOTICE,
@@ -108,12 +111,14 @@ async def release_stuck(now: datetime, sole_instance: bool = False) -> int:
     return await rows.update(status="pending")
 
 
-async def reroute(row: Outbox, targets: list[int], note: str, now: datetime, keep_buttons: bool = True) -> None:
-    """A notice that cannot be delivered goes to the staff chat and the leads instead. A customer chat's
-    buttons (priority, rating) mean nothing elsewhere: `keep_buttons=False` leaves them off."""
+async def reroute(row: Outbox, targets: list[int], notes: dict[int, str], now: datetime,
+                  keep_buttons: bool = True) -> None:
+    """A notice that cannot be delivered goes to the staff chat and the leads instead, each with a note in
+    the reader's language saying whose it was. A customer chat's buttons (priority, rating) mean nothing
+    elsewhere: `keep_buttons=False` leaves them off."""
     for chat_id in targets:
         if chat_id != row.chat_id:
-            await enqueue(chat_id, f"{note}\n\n{row.text}", now, kind=row.kind, rank=row.rank,
+            await enqueue(chat_id, f"{notes[chat_id]}\n\n{row.text}", now, kind=row.kind, rank=row.rank,
                           markup=row.markup if keep_buttons else None,
                           incident_id=row.incident_id, drop_if_answered=row.drop_if_answered,
                           dedupe=f"reroute:{row.id}:{chat_id}")
@@ -124,3 +129,9 @@ async def backlog(now: datetime) -> tuple[int, datetime | None]:
     pending = Outbox.filter(status__in=("pending", "sending"))
     oldest = await pending.order_by("created_at").first()
     return await pending.count(), oldest.created_at if oldest else None
+
+
+async def sent_pings(incident_id: int) -> list[Outbox]:
+    """Every copy of the incident's pings Telegram accepted, with where it is (chat and message id)."""
+    return await Outbox.filter(incident_id=incident_id, kind__in=PING_KINDS, status="sent",
+                               message_id__isnull=False).order_by("id")

@@ -12,6 +12,7 @@ from tortoise.transactions import in_transaction
 from domain import invitations
 from domain.access import INVITABLE_ROLES, Role
 from domain.errors import DeskError
+from domain.lang import of_chat_row, of_person_row
 from domain.models import CustomerChat, Person, Staff
 
 
@@ -21,7 +22,7 @@ class Actor:
 
     user_id: int
     role: Role
-    lang: str | None  # the person's own choice with /lang
+    lang: str  # the person's language (domain.lang.of_person_row): their choice, else their Telegram app's
     chat: CustomerChat | None  # the customer chat the update came from, with its customer loaded
 
     @property
@@ -29,27 +30,32 @@ class Actor:
         return self.role not in (Role.CUSTOMER, Role.STRANGER)
 
 
-async def seen(user_id: int, username: str | None, full_name: str, now: datetime) -> Person:
-    """Remember a person (and their current username) so `@username` resolves later. Writes only when
-    something changed: this runs for every update."""
+async def seen(user_id: int, username: str | None, full_name: str, now: datetime,
+               telegram_lang: str | None = None) -> Person:
+    """Remember a person (their current username, so `@username` resolves later, and their Telegram app's
+    language, so texts written later are in it). Writes only when something changed: this runs for every
+    update. An update without a language code keeps the one remembered."""
     username = username.lower() if username else None
     full_name = full_name[:256]
+    tg_lang = (telegram_lang or "")[:8] or None
     person = await Person.get_or_none(id=user_id)
     new_username = person is None or person.username != username
     if person is None:
         person, _ = await Person.get_or_create(
-            id=user_id, defaults={"username": username, "full_name": full_name, "last_seen": now}
+            id=user_id, defaults={"username": username, "full_name": full_name, "last_seen": now, "tg_lang": tg_lang}
         )
-    elif new_username or person.full_name != full_name:
+    elif new_username or person.full_name != full_name or (tg_lang and person.tg_lang != tg_lang):
         person.username, person.full_name, person.last_seen = username, full_name, now
-        await person.save(update_fields=["username", "full_name", "last_seen"])
+        person.tg_lang = tg_lang or person.tg_lang
+        await person.save(update_fields=["username", "full_name", "last_seen", "tg_lang"])
     if username and new_username:
         # A username belongs to one account at a time: forget it on whoever had it before.
         await Person.filter(username=username).exclude(id=user_id).update(username=None)
     return person
 
 
-async def resolve_actor(user_id: int, chat_id: int, lead_ids: frozenset[int], person: Person | None = None) -> Actor:
+async def resolve_actor(user_id: int, chat_id: int, lead_ids: frozenset[int], person: Person | None = None,
+                        default_lang: str = "ru") -> Actor:
     if person is None:
         person = await Person.get_or_none(id=user_id)
     staff = await Staff.get_or_none(user_id=user_id, active=True)
@@ -62,16 +68,16 @@ async def resolve_actor(user_id: int, chat_id: int, lead_ids: frozenset[int], pe
         role = Role.CUSTOMER
     else:
         role = Role.STRANGER
-    return Actor(user_id=user_id, role=role, lang=person.lang if person else None, chat=chat)
+    return Actor(user_id=user_id, role=role, lang=of_person_row(person, default_lang), chat=chat)
 
 
-async def resolve_chat_sender(sender_chat_id: int, chat_id: int) -> Actor:
+async def resolve_chat_sender(sender_chat_id: int, chat_id: int, default_lang: str = "ru") -> Actor:
     """A message sent on behalf of a chat (an anonymous group admin, or "as a channel"): its author is that
     chat, a customer where the chat is bound and a stranger elsewhere; never staff, since nobody can tell
     who is behind it."""
     chat = await CustomerChat.get_or_none(chat_id=chat_id).select_related("customer")
-    return Actor(user_id=sender_chat_id, role=Role.CUSTOMER if chat is not None else Role.STRANGER, lang=None,
-                 chat=chat)
+    return Actor(user_id=sender_chat_id, role=Role.CUSTOMER if chat is not None else Role.STRANGER,
+                 lang=of_chat_row(chat, default_lang), chat=chat)
 
 
 @dataclass(frozen=True)

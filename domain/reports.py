@@ -208,7 +208,7 @@ def recommend(report: Report, customers: list[Customer]) -> list[tuple[str, dict
         advice.append(("recommend.staffing", {"share": round(100 * share)}))
     average = report.average_rating
     if average is not None and len(report.ratings) >= 3 and average < 3.5:
-        advice.append(("recommend.quality", {"rating": f"{average:.1f}"}))
+        advice.append(("recommend.quality", {"rating": round(average, 1)}))
     if len(report.still_open) >= 5:
         advice.append(("recommend.backlog", {"count": len(report.still_open)}))
     return advice

@@ -77,8 +77,8 @@ async def set_lang(message: Message, command: CommandObject, actor: people.Actor
     choice = choice.lower()
     if choice not in LANGS:
         raise DeskError("usage.lang")
-    group_chat = actor.chat is not None and message.chat.type != "private"
-    if group_chat and actor.role in (Role.LEAD, Role.CUSTOMER):
+    # A customer's chat (a group, or a customer's bound private chat) has one language for everyone there.
+    if actor.chat is not None and actor.role in (Role.LEAD, Role.CUSTOMER):
         await customers.set_chat_lang(actor.chat, choice)
         await respond(message, t(choice, "lang.chat_set"))
         return

@@ -29,6 +29,7 @@ import telemetry
 from domain import people, updates
 from domain.access import COMMANDS, check, desk_chat
 from domain.errors import DeskError
+from domain.lang import of_chat_row
 from domain.text import clean
 from handlers.replies import respond
 from locales import t
@@ -38,18 +39,13 @@ log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
-def reply_lang(actor: people.Actor, chat_type: str, telegram_lang: str | None, default: str) -> str:
-    """Groups speak the chat's (or its customer's) language, else the default: everyone there reads the answer.
-    In private, a person gets the language they chose, else their Telegram app's."""
-    chat_lang = (actor.chat.lang or actor.chat.customer.lang) if actor.chat else None
-    if chat_type != "private":
-        return chat_lang or default
-    if actor.lang:
+def reply_lang(actor: people.Actor, chat_type: str, default: str) -> str:
+    """A customer's chat speaks the chat's language (everyone there reads the answer); elsewhere in private
+    the person's own (`domain.lang`); an unbound group the default."""
+    if actor.chat is not None:
+        return of_chat_row(actor.chat, default)
+    if chat_type == "private":
         return actor.lang
-    if chat_lang:
-        return chat_lang
-    if telegram_lang and telegram_lang[:2] in ("ru", "en"):
-        return telegram_lang[:2]
     return default
 
 
@@ -165,16 +161,16 @@ class DeskMiddleware(BaseMiddleware):
         if sender_chat is not None:
             # An anonymous group admin (sender_chat = the group) or someone posting as a channel: whoever
             # is behind it, the chat is the author — a customer in a bound chat, never staff.
-            actor = await people.resolve_chat_sender(sender_chat.id, chat.id)
-            telegram_lang = None
+            actor = await people.resolve_chat_sender(sender_chat.id, chat.id, self.settings.default_lang)
         else:
             user = getattr(event, "from_user", None)
             if user is None or user.is_bot:
                 return None  # service messages from bots: nothing to do
-            person = await people.seen(user.id, user.username, clean(user.full_name), self.clock.now())
-            actor = await people.resolve_actor(user.id, chat.id, self.settings.lead_ids, person)
-            telegram_lang = user.language_code
-        lang = reply_lang(actor, chat.type, telegram_lang, self.settings.default_lang)
+            person = await people.seen(user.id, user.username, clean(user.full_name), self.clock.now(),
+                                       user.language_code)
+            actor = await people.resolve_actor(user.id, chat.id, self.settings.lead_ids, person,
+                                               self.settings.default_lang)
+        lang = reply_lang(actor, chat.type, self.settings.default_lang)
         staff_chat = chat.id == self.settings.staff_chat_id
         # Where others than staff read the answers (a customer's chat, any other group), incident commands
         # may name only this chat's incidents; None in a private chat and the staff chat.

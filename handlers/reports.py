@@ -7,13 +7,14 @@ from aiogram.filters import CommandObject
 from aiogram.types import BufferedInputFile, Message
 
 from domain import customers, outbox, report_chart, reports
-from domain.errors import DeskError
+from domain.errors import Counted, DeskError
+from domain.lang import decide_chat
 from domain.policy import HA_SETUPS
 from handlers.args import cmd, looks_like_command, split
 from handlers.formatting import zone_of
 from handlers.lead_admin import money
 from handlers.replies import respond
-from locales import report_text, t
+from locales import named, report_text, t
 
 PERIOD_WORDS = ("week", "month", "quarter")
 ANNOUNCE_LIMIT = 3000
@@ -77,8 +78,9 @@ async def quote(message: Message, command: CommandObject, lang: str, settings) -
         raise DeskError("err.bad_choice", field="ha", value=ha, allowed=" ".join(HA_SETUPS))
     tariff = settings.policy.tariff
     price = customers.price_estimate(tariff, plan, int(users), int(cts), ha)
-    await respond(message, t(lang, "quote.result", plan=plan, users=int(users), cts=int(cts), ha=ha,
-                             price=money(price, tariff.currency, lang)))
+    await respond(message, t(lang, "quote.result", plan=named(lang, "words.plan", plan),
+                             users=Counted("words.n.users", int(users)), servers=Counted("words.n.servers", int(cts)),
+                             ha=named(lang, "words.ha", ha), price=money(price, tariff.currency, lang)))
 
 
 async def announce(message: Message, command: CommandObject, lang: str, clock, settings,
@@ -91,7 +93,7 @@ async def announce(message: Message, command: CommandObject, lang: str, clock, s
     now = clock.now()
     for customer in chosen:
         for chat in await customers.chats_of(customer):
-            chat_lang = chat.lang or customer.lang or settings.default_lang
+            chat_lang = decide_chat(chat.lang, customer.lang, settings.default_lang)
             contacts = ", ".join(customer.contacts) or t(chat_lang, "announce.no_contacts")
             # Keyed by the update: when the answer below fails and the update is handled again, no
             # customer gets the notice twice.
@@ -99,7 +101,8 @@ async def announce(message: Message, command: CommandObject, lang: str, clock, s
                                  kind="announce",
                                  dedupe=f"announce:u{update_id}:{chat.chat_id}" if update_id is not None else None)
             count += 1
-    await respond(message, t(lang, "announce.queued", count=count, customers=len(chosen)))
+    await respond(message, t(lang, "announce.queued", chats=Counted("words.n.chats", count),
+                             customers=Counted("words.n.customers", len(chosen))))
 
 
 def build_router() -> Router:

@@ -31,7 +31,8 @@ async def test_first_message_opens_an_incident_and_is_acknowledged(acme):
     assert "ACME-1" in ack["text"] and "P1" in ack["text"]
     assert ack["reply_parameters"]["message_id"] == message["message_id"]
     buttons = [b["text"] for row in ack["reply_markup"]["inline_keyboard"] for b in row]
-    assert buttons == ["P1", "P2", "P3", "P4"]
+    # Each button says what its priority means (the group speaks the default language, English here).
+    assert buttons == ["P1 · down for everyone", "P2 · key feature broken", "P3 · workaround exists", "P4 · a question"]
     incident = await Incident.get(key="ACME-1")
     assert (incident.status, incident.priority, incident.reporter_id) == ("new", "P1", customer["id"])
     assert await IncidentEvent.filter(incident=incident, kind="opened").count() == 1
@@ -202,7 +203,7 @@ async def test_reply_after_the_reopen_window_opens_a_new_incident(acme):
 async def test_priority_buttons(acme):
     await acme.say(GROUP, customer, "Problem")
     ack = bot_replies(acme, GROUP)[-1]
-    data = {b["text"]: b["callback_data"] for b in ack["reply_markup"]["inline_keyboard"][0]}
+    data = {b["text"][:2]: b["callback_data"] for row in ack["reply_markup"]["inline_keyboard"] for b in row}
     ack_message = {"message_id": 5, "date": 0, "chat": acme.stub.chats[GROUP], "text": ack["text"]}
     await acme.press(ack_message, customer, data["P1"])
     assert (await Incident.get(key="ACME-1")).priority == "P1"
@@ -280,7 +281,7 @@ async def test_contract_expired_is_flagged_and_leads_told(acme):
     await customers.set_field("ACME", "contract_until", "2026-01-31", acme.dp["sla"], acme.clock.now())
     await acme.say(GROUP, customer, "Problem")
     assert (await Incident.get(key="ACME-1")).contract_expired
-    assert "contract ended on 2026-01-31" in acme.last_reply(LEAD)
+    assert "contract ended on 31.01.2026" in acme.last_reply(LEAD)
 
 
 async def test_staff_chat_announcement(stub, db):
@@ -293,7 +294,7 @@ async def test_staff_chat_announcement(stub, db):
     await customers.add_customer("ACME", "24x7", "Acme", desk.clock.now())
     await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, desk.clock.now())
     await desk.say(GROUP, customer, "Outage!")
-    assert "New incident ACME-1 — Acme (24x7), P1: Outage!" in desk.last_reply(OTHER_GROUP)
+    assert "New incident ACME-1 · P1 · Acme (24x7): Outage!" in desk.last_reply(OTHER_GROUP)
     await desk.bot.session._session.close()
 
 
