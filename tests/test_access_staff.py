@@ -88,7 +88,7 @@ async def test_a_removed_persons_turns_are_gaps_in_the_schedule_and_the_handover
     mark = premium.stub.mark()
     await premium.say(LEAD, lead, "/schedule 1")
     (table,) = premium.replies(LEAD, mark)
-    assert "2026-03-16 10:00–19:00 day: nobody ⚠ GAP" in table and "eng_boris" not in table
+    assert "16.03 10:00–19:00 day: nobody ⚠ GAP" in table and "eng_boris" not in table
     # The next day shift's handover DM goes to nobody: its rostered person left.
     premium.tick = Tick(premium.settings, premium.clock, premium.dp["sla"], make_render(premium.settings),
                         Heartbeat())
