@@ -222,3 +222,170 @@ async def test_the_running_dispatcher_looks_again_for_rows_left_sending_meanwhil
     sent = await run_until_delivered(dispatcher, desk, ENGINEER, "claimed by a peer that died later",
                                      before=peer_claims_and_dies)
     assert len(sent) == 1
+
+
+# Outbox functions one by one: what each writes is what the dispatcher and the pings' edits rely on (the
+# mutation run over domain/outbox.py showed these as unchecked).
+
+async def incident_pair(now):
+    """ACME-1 answered, ACME-2 not."""
+    await customers.add_customer("ACME", "premium", "Acme", now)
+    customer = await customers.get_customer("ACME")
+    made = []
+    for number, responded in ((1, now), (2, None)):
+        made.append(await Incident.create(key=f"ACME-{number}", number=number, customer=customer, plan="premium",
+                                          chat_id=-5, priority="P1", opened_at=now, last_activity_at=now,
+                                          responded_at=responded))
+    return made
+
+
+async def test_enqueue_writes_every_field_and_plain_defaults(desk):
+    now = desk.clock.now()
+    _, open_incident = await incident_pair(now)
+    markup = {"inline_keyboard": [[{"text": "Take", "callback_data": "take:2"}]]}
+    await outbox.enqueue(-100800, "caption", now, kind="new", rank=outbox.RANK_PING, markup=markup, reply_to=7,
+                         incident_id=open_incident.id, drop_if_answered=True, fallback=True, dedupe="k:1",
+                         photo=b"\x89PNG", thread_id=42)
+    await outbox.enqueue(ENGINEER, "plain", now, kind="ack")
+    full, plain = await Outbox.all().order_by("id")
+    assert (full.kind, full.rank, full.chat_id, full.text, full.markup, full.reply_to, full.photo, full.thread_id,
+            full.incident_id, full.drop_if_answered, full.fallback, full.dedupe, full.due_at, full.created_at) == \
+        ("new", outbox.RANK_PING, -100800, "caption", markup, 7, b"\x89PNG", 42, open_incident.id, True, True, "k:1",
+         now, now)
+    assert (plain.rank, plain.markup, plain.reply_to, plain.photo, plain.thread_id, plain.incident_id,
+            plain.drop_if_answered, plain.fallback, plain.dedupe) == \
+        (outbox.RANK_NOTICE, None, None, None, None, None, False, False, None)
+
+
+async def test_claim_takes_due_pending_rows_one_per_chat_up_to_the_limit(desk):
+    now = desk.clock.now()
+    for n in range(8):  # already sent, ahead in the order: they must not fill the candidates
+        await outbox.enqueue(-200 - n, f"old {n}", now, kind="ack")
+    await Outbox.all().update(status="sent")
+    for chat_id, text in ((ENGINEER, "a1"), (ENGINEER, "a2"), (LEAD, "b"), (-100800, "c")):
+        await outbox.enqueue(chat_id, text, now, kind="ack")
+    await outbox.enqueue(-100801, "later", now + timedelta(seconds=1), kind="ack")  # not due yet
+
+    first = await outbox.claim(now, 2, set())
+    assert [row.text for row in first] == ["a1", "b"]  # a2 waits for a1: one per chat, in order; then the limit
+    assert [(row.status, row.attempts) for row in first] == [("sending", 1)] * 2
+    stored = await Outbox.get(text="a1")
+    assert (stored.status, stored.claimed_at, stored.attempts) == ("sending", now, 1)
+    assert [row.text for row in await outbox.claim(now, 10, set())] == ["a2", "c"]
+    assert await outbox.claim(now, 10, set()) == []
+    assert [row.text for row in await outbox.claim(now + timedelta(seconds=1), 10, set())] == ["later"]
+
+
+async def test_release_stuck_waits_for_rows_a_live_peer_may_be_sending(desk):
+    now = desk.clock.now()
+    await outbox.enqueue(ENGINEER, "stuck", now, kind="ack")
+    await outbox.claim(now, 1, set())
+    assert await outbox.release_stuck(now + outbox.STUCK_AFTER) == 0  # a peer may still be sending it
+    assert (await Outbox.get()).status == "sending"
+    assert await outbox.release_stuck(now + outbox.STUCK_AFTER + timedelta(seconds=1)) == 1
+    assert (await Outbox.get()).status == "pending"
+    await outbox.claim(now, 1, set())
+    assert await outbox.release_stuck(now, sole_instance=True) == 1  # a sole instance: every such row is dead
+    assert (await Outbox.get()).status == "pending"
+
+
+async def test_a_sent_row_records_when_and_which_message(desk, dispatcher):
+    await outbox.enqueue(ENGINEER, "hello", desk.clock.now(), kind="ack")
+    await dispatcher.drain_once()
+    row = await Outbox.get()
+    assert (row.status, row.sent_at, row.message_id) == ("sent", desk.clock.now(),
+                                                         desk.stub.next_message_id[ENGINEER] - 1)
+
+
+async def test_a_failing_row_backs_off_by_its_attempts(desk, dispatcher):
+    desk.stub.faults["sendMessage"] = [SERVER_ERROR, SERVER_ERROR]
+    await outbox.enqueue(ENGINEER, "ping", desk.clock.now(), kind="ping")
+    start = desk.clock.now()
+    await dispatcher.drain_once()
+    row = await Outbox.get()
+    assert (row.status, row.due_at) == ("pending", start + timedelta(seconds=1))
+    assert row.error
+    desk.clock.advance(timedelta(seconds=1))
+    await dispatcher.drain_once()
+    assert (await Outbox.get()).due_at == desk.clock.now() + timedelta(seconds=2)  # the second wait is longer
+
+
+async def test_errors_are_kept_and_capped(desk):
+    await outbox.enqueue(ENGINEER, "x", desk.clock.now(), kind="ack")
+    await outbox.enqueue(LEAD, "y", desk.clock.now(), kind="ack")
+    failed, dropped = await Outbox.all().order_by("id")
+    await outbox.mark_failed(failed, "f" * 600)
+    await outbox.mark_dropped(dropped, "d" * 600)
+    assert [(row.status, row.error) for row in await Outbox.all().order_by("id")] == \
+        [("failed", "f" * 500), ("dropped", "d" * 500)]
+
+
+async def test_only_answered_reminders_and_staff_only_rows_to_former_staff_are_dropped(desk, dispatcher):
+    now = desk.clock.now()
+    answered, open_incident = await incident_pair(now)
+    await people.register_staff(ENGINEER, "engineer", LEAD, now)
+    await outbox.enqueue(ENGINEER, "open one", now, kind="reminder", incident_id=open_incident.id, drop_if_answered=True)
+    await outbox.enqueue(ENGINEER, "no drop asked", now, kind="reminder", incident_id=answered.id)
+    await outbox.enqueue(ENGINEER, "no incident", now, kind="reminder", drop_if_answered=True)
+    await outbox.enqueue(ENGINEER, "answered", now, kind="reminder", incident_id=answered.id, drop_if_answered=True)
+    await outbox.enqueue(STRANGER, "not staff", now, kind="reminder")
+    await outbox.enqueue(STRANGER, "a notice anyone may read", now, kind="ack")
+    await outbox.enqueue(-100800, "a group", now, kind="reminder")
+    await drain(dispatcher, desk, rounds=5)
+    rows = {row.text: (row.status, row.error) for row in await Outbox.all()}
+    assert rows == {"open one": ("sent", ""), "no drop asked": ("sent", ""), "no incident": ("sent", ""),
+                    "answered": ("dropped", "answered before it was sent"),
+                    "not staff": ("dropped", "the recipient is no longer staff"),
+                    "a notice anyone may read": ("sent", ""), "a group": ("sent", "")}
+
+
+async def test_reroute_copies_the_row_once_per_target_with_its_note(desk):
+    now = desk.clock.now()
+    _, open_incident = await incident_pair(now)
+    markup = {"inline_keyboard": [[{"text": "P1", "callback_data": "prio:1"}]]}
+    await outbox.enqueue(STRANGER, "the notice", now, kind="escalation", rank=outbox.RANK_PING, markup=markup,
+                         incident_id=open_incident.id, drop_if_answered=True)
+    row = await Outbox.get()
+    notes = {STRANGER: "never used", OTHER_GROUP: "for the group", LEAD: "for the lead"}
+    for _ in range(2):  # a second reroute of the same row owes nothing more
+        await outbox.reroute(row, [STRANGER, OTHER_GROUP, LEAD], notes, now)
+    copies = await Outbox.exclude(id=row.id).order_by("id")
+    assert [(c.chat_id, c.text, c.kind, c.rank, c.markup, c.incident_id, c.drop_if_answered) for c in copies] == [
+        (OTHER_GROUP, "for the group\n\nthe notice", "escalation", outbox.RANK_PING, markup, open_incident.id, True),
+        (LEAD, "for the lead\n\nthe notice", "escalation", outbox.RANK_PING, markup, open_incident.id, True)]
+    await outbox.reroute(row, [OTHER_GROUP], notes, now + timedelta(seconds=1), keep_buttons=False)
+    assert await Outbox.filter(chat_id=OTHER_GROUP).count() == 1  # keyed by row and target
+    await Outbox.exclude(id=row.id).delete()
+    await outbox.reroute(row, [OTHER_GROUP], notes, now, keep_buttons=False)
+    assert (await Outbox.get(chat_id=OTHER_GROUP)).markup is None
+
+
+async def test_part_sent_keeps_only_what_is_still_owed(desk):
+    await outbox.enqueue(ENGINEER, "part one part two", desk.clock.now(), kind="handover", reply_to=3, photo=b"png")
+    row = await Outbox.get()
+    await outbox.part_sent(row, 9, "part two")
+    stored = await Outbox.get()
+    for kept in (row, stored):
+        assert (kept.text, kept.photo, kept.reply_to, kept.message_id) == ("part two", None, None, 9)
+
+
+async def test_backlog_counts_rows_not_yet_sent_and_the_oldest(desk):
+    start = desk.clock.now()
+    assert await outbox.backlog(start) == (0, None)
+    for n, status in enumerate(("sent", "sending", "pending", "failed", "pending")):
+        await outbox.enqueue(ENGINEER + n, status, start + timedelta(minutes=n), kind="ack")
+        await Outbox.filter(chat_id=ENGINEER + n).update(status=status)
+    assert await outbox.backlog(start) == (3, start + timedelta(minutes=1))
+
+
+async def test_sent_pings_are_the_incidents_delivered_pings_in_order(desk):
+    now = desk.clock.now()
+    answered, other = await incident_pair(now)
+    rows = [("new", answered.id, "sent", 11), ("ack", answered.id, "sent", 12), ("reminder", answered.id, "pending", None),
+            ("breach", other.id, "sent", 13), ("repeat", answered.id, "sent", None), ("reminder", answered.id, "sent", 14),
+            ("breach", answered.id, "sent", 15), ("repeat", answered.id, "sent", 16)]
+    for n, (kind, incident_id, status, message_id) in enumerate(rows):
+        await outbox.enqueue(-300 - n, kind, now, kind=kind, incident_id=incident_id)
+        await Outbox.filter(chat_id=-300 - n).update(status=status, message_id=message_id)
+    assert [(row.kind, row.message_id) for row in await outbox.sent_pings(answered.id)] == \
+        [("new", 11), ("reminder", 14), ("breach", 15), ("repeat", 16)]
