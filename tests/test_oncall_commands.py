@@ -1,6 +1,6 @@
 """/rotation, /override, /overrides, /override_remove, /oncall and /schedule as a lead and an engineer use them."""
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -85,3 +85,31 @@ async def test_bad_oncall_commands(team, command, key, params):
     await team.say(LEAD, lead, command)
     assert team.replies(LEAD, mark) == [t("en", key, **params)]
     assert await snapshot() == before
+
+
+async def test_rotation_set_between_shifts_and_what_the_schedule_loads(team):
+    """A rotation set when its shift is not running counts from the next occurrence; only current staff
+    can be rostered, and someone who leaves afterwards leaves a gap, not a turn."""
+    from datetime import time
+
+    from domain import oncall
+    from domain.errors import DeskError
+    from domain.models import Staff
+    from domain.policy import ShiftSpec
+
+    shifts = {"evening": ShiftSpec("evening", time(19), time(23), MSK)}
+    now = team.clock.now()  # noon: between two evenings
+    rotation = await oncall.set_rotation("evening", "daily", [str(ENGINEER), str(ARCHITECT)], shifts, LEAD, now)
+    assert rotation.anchor.isoformat() == "2026-03-16"
+    late = datetime(2026, 3, 16, 23, 30, tzinfo=MSK)
+    assert (await oncall.set_rotation("evening", "weekly", [str(ENGINEER)], shifts, LEAD, late)).anchor.isoformat() \
+        == "2026-03-17"
+    override = await oncall.add_override(str(ARCHITECT), ["now", "2h"], MSK, LEAD, now)
+    assert override.created_by == LEAD
+    await Staff.filter(user_id=ENGINEER).update(active=False)
+    with pytest.raises(DeskError) as refused:
+        await oncall.set_rotation("evening", "daily", [str(ENGINEER)], shifts, LEAD, now)
+    assert refused.value.key == "err.not_staff"
+    rotations, overrides = await oncall.load(now)
+    assert rotations["evening"] == oncall.RotationPlan("evening", "weekly", (None,), date(2026, 3, 17))
+    assert overrides == [oncall.OverrideSpan(override.id, ARCHITECT, now, now + timedelta(hours=2))]
