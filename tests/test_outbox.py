@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from domain import customers, outbox, people
-from domain.models import Incident, Outbox, Person
+from domain.models import Incident, Outbox, Person, Staff
 from scheduler.dispatcher import Dispatcher, Pacer
 from tests.people import ENGINEER, LEAD, OTHER_GROUP, STRANGER
 from tests.stub_api import DROP_CONNECTION, SERVER_ERROR, too_many_requests
@@ -383,9 +383,29 @@ async def test_sent_pings_are_the_incidents_delivered_pings_in_order(desk):
     answered, other = await incident_pair(now)
     rows = [("new", answered.id, "sent", 11), ("ack", answered.id, "sent", 12), ("reminder", answered.id, "pending", None),
             ("breach", other.id, "sent", 13), ("repeat", answered.id, "sent", None), ("reminder", answered.id, "sent", 14),
-            ("breach", answered.id, "sent", 15), ("repeat", answered.id, "sent", 16)]
+            ("breach", answered.id, "sent", 15), ("repeat", answered.id, "sent", 16),
+            ("new", answered.id, "pending", 17)]  # a long ping with only its first part out so far
     for n, (kind, incident_id, status, message_id) in enumerate(rows):
         await outbox.enqueue(-300 - n, kind, now, kind=kind, incident_id=incident_id)
         await Outbox.filter(chat_id=-300 - n).update(status=status, message_id=message_id)
     assert [(row.kind, row.message_id) for row in await outbox.sent_pings(answered.id)] == \
         [("new", 11), ("reminder", 14), ("breach", 15), ("repeat", 16)]
+
+
+async def test_a_row_owed_to_someone_who_left_the_staff_is_dropped(desk, dispatcher):
+    now = desk.clock.now()
+    await people.register_staff(ENGINEER, "engineer", LEAD, now)
+    await Staff.filter(user_id=ENGINEER).update(active=False)  # the staff row stays, inactive
+    await outbox.enqueue(ENGINEER, "for staff eyes", now, kind="escalation")
+    await dispatcher.drain_once()
+    assert delivered(desk, ENGINEER, "for staff eyes") == []
+    assert ((await Outbox.get()).status, (await Outbox.get()).error) == ("dropped", "the recipient is no longer staff")
+
+
+async def test_retry_later_applies_the_changes_it_is_given(desk):
+    await outbox.enqueue(-100800, "in a topic", desk.clock.now(), kind="ack", thread_id=5)
+    row = await Outbox.get()
+    later = desk.clock.now() + timedelta(seconds=3)
+    await outbox.retry_later(row, later, "thread not found", thread_id=None)  # the topic is gone: the General topic
+    stored = await Outbox.get()
+    assert (stored.status, stored.due_at, stored.error, stored.thread_id) == ("pending", later, "thread not found", None)
