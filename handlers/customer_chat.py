@@ -4,7 +4,7 @@ staff answers; and the unbound inbox for groups bound to nobody."""
 from __future__ import annotations
 
 from aiogram import F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, Message
 
 from domain import inbox, incidents, intake, people
@@ -12,7 +12,7 @@ from domain.errors import DeskError
 from domain.models import Incident
 from domain.sla import Sla
 from domain.text import clean
-from handlers.args import args_of
+from handlers.args import args_of, cmd, looks_like_command
 from handlers.common import help_text
 from handlers.formatting import time_left, zone_of
 from handlers.incoming import incoming, is_service
@@ -145,8 +145,8 @@ async def unknown_button(query: CallbackQuery, lang: str) -> None:
 
 def build_router() -> Router:
     router = Router(name="customer_chat")
-    router.message.register(new_incident, Command("new", ignore_case=True))
-    router.message.register(status, Command("status", ignore_case=True))
+    router.message.register(new_incident, looks_like_command, cmd("new"))
+    router.message.register(status, looks_like_command, cmd("status"))
     router.message.register(chat_message, F.chat.type.in_({"private", "group", "supergroup"}))
     router.edited_message.register(edited)
     router.callback_query.register(priority_pressed, PriorityButton.filter())
