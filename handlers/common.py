@@ -61,6 +61,8 @@ async def start(message: Message, command: CommandObject, bot: Bot, actor: peopl
                       + "\n\n" + help_text(role, lang, False))
         await set_person_menu(bot, actor.user_id, role, lang)
         return
+    if message.chat.id == settings.staff_chat_id:
+        raise DeskError("err.staff_chat_not_customer")  # the link stays unused for the customer's group
     chat = await customers.bind_by_invitation(
         payload, message.chat.id, message.chat.title or "", message.chat.type, actor.user_id, now
     )

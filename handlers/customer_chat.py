@@ -63,7 +63,7 @@ async def staff_answer(message: Message, actor: people.Actor, clock) -> None:
     msg = incoming(message, clock.now())
     incident = await intake.incident_of_message(msg.chat_id, msg.reply_to)
     if incident is None:
-        incident = await incidents.awaiting_response(msg.chat_id, msg.thread_id)
+        incident = await incidents.awaiting_response(msg.chat_id, msg.thread_id, actor.chat.customer_id)
     if incident is None or incident.status not in intake.OPEN:
         return  # staff chatter that answers no open incident
     await incidents.staff_message(incident, actor.user_id, msg.author, msg.chat_id, msg.message_id, msg.text,
@@ -83,7 +83,7 @@ async def new_incident(message: Message, command: CommandObject, actor: people.A
 
 async def status(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
                  settings) -> None:
-    open_here = await incidents.in_chat(message.chat.id)
+    open_here = await incidents.in_chat(message.chat.id, actor.chat.customer_id)
     if not open_here:
         await respond(message, t(lang, "status.none"))
         return
