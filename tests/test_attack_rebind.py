@@ -33,9 +33,6 @@ async def test_after_rebinding_status_shows_no_other_customers_incidents(rebound
     assert "ACME-1" not in answer and "portal is down" not in answer, answer
 
 
-@pytest.mark.xfail(strict=True, reason="a customer's message written before the chat was bound is answered 'saved; a "
-                                       "lead will connect the chat soon', but binding the chat neither opens an "
-                                       "incident for it nor tells the binding lead: it waits in /unbound with no SLA")
 async def test_a_message_written_before_binding_is_not_left_behind(desk):
     await customers.add_customer("ACME", "premium", "Acme", desk.clock.now())
     desk.stub.chat(GROUP, "Acme")
