@@ -116,7 +116,10 @@ class OnceMiddleware(BaseMiddleware):
         if update_id is None:
             return await handler(event, data)
         if not await self._claim(update_id):
-            log.info("update %s: handled already or being handled elsewhere; skipped", update_id)
+            if not self.exclusive and not await updates.handled(update_id):
+                log.info("update %s: in hand on another instance; Telegram is to deliver it again", update_id)
+                raise updates.InHandElsewhere(update_id)
+            log.info("update %s: handled already; skipped", update_id)
             return None
         started = time.monotonic()
         trace: dict[str, Any] = {}
