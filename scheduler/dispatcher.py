@@ -153,7 +153,8 @@ class Dispatcher:
         if reason:
             await outbox.mark_dropped(row, reason)
             return
-        if row.chat_id < 0 and await customers.is_unreachable(row.chat_id):
+        lost_since = await customers.unreachable_since(row.chat_id) if row.chat_id < 0 else None
+        if lost_since is not None and self.clock.now() - lost_since < customers.RETRY_UNREACHABLE:
             await self._undeliverable(row, "the bot is not in this chat")  # fail fast: no call to Telegram
             return
         await self.pacer.until(slot)
@@ -204,6 +205,9 @@ class Dispatcher:
             async with in_transaction():  # one commit: under an intake burst every round trip waits its turn
                 await outbox.mark_sent(row, message.message_id, self.clock.now())
                 await self._threads(row, message.message_id, row.text)
+            if lost_since is not None:  # a retry after RETRY_UNREACHABLE went through: the mute is over
+                now = self.clock.now()
+                await customers.set_reachable(row.chat_id, True, now, chat_notice(self.settings, True, now))
             self.sent += 1
             telemetry.SENT.labels(row.kind).inc()
             log.info("sent %s #%s to chat %s (incident %s) in %.0f ms", row.kind, row.id, row.chat_id,
