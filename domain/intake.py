@@ -182,8 +182,17 @@ async def record_bot_message(incident_id: int, chat_id: int, message_id: int, te
 
 
 async def record_edit(chat_id: int, message_id: int, text: str, now: datetime) -> bool:
-    """An edited message updates the stored text; False when the message is in no incident."""
-    updated = await IncidentMessage.filter(chat_id=chat_id, message_id=message_id).update(text=text, edited_at=now)
+    """An edited message updates the stored text, and the incident's title when it is the message that
+    opened it (a customer correcting "hello" into the problem); False when the message is in no incident."""
+    async with in_transaction():
+        updated = await IncidentMessage.filter(chat_id=chat_id, message_id=message_id).update(text=text,
+                                                                                             edited_at=now)
+        stored = await IncidentMessage.get_or_none(chat_id=chat_id, message_id=message_id, source="customer")
+        if stored is not None and text.strip():
+            first = await first_customer_message(stored.incident_id)
+            if first is not None and first.id == stored.id:
+                title = title_of(IncomingMessage(chat_id, message_id, None, "", text, stored.attachments, now))
+                await Incident.filter(id=stored.incident_id).update(title=title)
     return bool(updated)
 
 
