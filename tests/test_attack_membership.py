@@ -31,8 +31,6 @@ def demoted(desk, owner):
                                "old_chat_member": admin, "new_chat_member": {"status": "member", "user": bot}}}
 
 
-@pytest.mark.xfail(strict=True, reason="with group privacy on, a customer admin taking the bot's admin rights away "
-                                       "makes it deaf to every plain customer message from then on; nobody is told")
 async def test_bot_demoted_from_admin_with_privacy_on_tells_the_leads(private_bot):
     mark = private_bot.stub.mark()
     private_bot.stub.admin_in.discard(GROUP)
