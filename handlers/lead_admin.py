@@ -105,8 +105,10 @@ async def invite(message: Message, command: CommandObject, bot: Bot, actor: peop
 
 
 async def bind(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str,
-               clock) -> None:
+               clock, settings) -> None:
     (code,) = split(command, 1, 1)
+    if message.chat.id == settings.staff_chat_id:
+        raise DeskError("err.staff_chat_not_customer")  # every customer's announcements land there
     chat = await customers.bind_by_code(code, message.chat.id, message.chat.title or "", message.chat.type,
                                         actor.user_id, clock.now())
     await respond(message, t(lang, "bind.done", code=chat.customer.code, name=chat.customer.name)
@@ -172,11 +174,14 @@ async def staff_role(message: Message, command: CommandObject, bot: Bot, lang: s
     await respond(message, t(lang, "staff.role_changed", ref=ref, role=t(lang, f"role.{staff.role}")))
 
 
-async def staff_remove(message: Message, command: CommandObject, bot: Bot, lang: str, settings) -> None:
+async def staff_remove(message: Message, command: CommandObject, bot: Bot, lang: str, settings, clock) -> None:
     (ref,) = split(command, 1, 1)
-    staff = await people.remove_staff(ref, settings.lead_ids)
+    staff = await people.remove_staff(ref, settings.lead_ids, clock.now())
     await set_person_menu(bot, staff.user_id, Role.STRANGER, lang)
-    await respond(message, t(lang, "staff.removed", ref=ref))
+    text = t(lang, "staff.removed", ref=ref)
+    if staff.released:
+        text += "\n" + t(lang, "staff.released", keys=", ".join(staff.released))
+    await respond(message, text)
 
 
 
