@@ -339,3 +339,32 @@ async def test_service_messages_open_no_incident_and_fill_no_inbox(acme):
     # A contact or a location from a customer is something they wrote.
     await acme.say(GROUP, customer, None, location={"latitude": 55.75, "longitude": 37.62})
     assert await Incident.all().count() == 1
+
+
+async def test_message_lookups_and_edits_stay_in_their_own_chat(acme):
+    """Message ids are counted per chat: the same id in two chats is two messages (mutation run survivors)."""
+    from domain import intake
+
+    now = acme.clock.now()
+    customer_row = await customers.get_customer("ACME")
+    made = []
+    for number, chat_id in ((1, GROUP), (2, OTHER_GROUP)):
+        made.append(await Incident.create(key=f"ACME-{number}", number=number, customer=customer_row, plan="24x7",
+                                          chat_id=chat_id, priority="P2", opened_at=now, last_activity_at=now))
+    here, there = made
+    for incident, chat_id in ((here, GROUP), (there, OTHER_GROUP)):
+        await IncidentMessage.create(incident=incident, chat_id=chat_id, message_id=5, source="customer",
+                                     text=f"first in {chat_id}", sent_at=now)
+    await IncidentMessage.create(incident=here, chat_id=GROUP, message_id=6, source="bot", text="ack", sent_at=now)
+    await IncidentMessage.create(incident=here, chat_id=GROUP, message_id=7, source="customer", text="more", sent_at=now)
+    assert (await intake.incident_of_message(OTHER_GROUP, 5)).id == there.id
+    assert (await intake.first_customer_message(there.id)).text == f"first in {OTHER_GROUP}"
+    assert (await intake.first_customer_message(here.id)).message_id == 5
+    assert await intake.customer_message_count(here.id) == 2  # the bot's own message is not the customer's
+    later = acme.clock.advance(timedelta(minutes=1))
+    assert await intake.record_edit(OTHER_GROUP, 5, "edited", later) is True
+    assert await intake.record_edit(OTHER_GROUP, 6, "no such message there", later) is False
+    stored = {(m.chat_id, m.message_id): (m.text, m.edited_at) for m in await IncidentMessage.all()}
+    assert stored[(OTHER_GROUP, 5)] == ("edited", later)
+    assert stored[(GROUP, 5)] == (f"first in {GROUP}", None)
+    assert stored[(GROUP, 6)] == ("ack", None)
