@@ -1,0 +1,45 @@
+"""Hostile button presses: real buttons pressed at the wrong moment or by the wrong people."""
+
+from datetime import timedelta
+
+import pytest
+
+from domain import customers, people
+from domain.models import Incident, IncidentMessage
+from tests.people import ENGINEER, GROUP, LEAD, customer, customer_2, engineer
+
+
+@pytest.fixture
+async def acme(desk):
+    now = desk.clock.now()
+    await customers.add_customer("ACME", "24x7", "Acme", now)
+    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await people.register_staff(ENGINEER, "engineer", None, now)
+    await people.seen(ENGINEER, "eng_boris", "Boris", now)
+    desk.stub.chat(GROUP, "Acme")
+    return desk
+
+
+def last_to(desk, chat):
+    return [c.params for c in desk.stub.find("sendMessage") if int(c.params["chat_id"]) == chat][-1]
+
+
+@pytest.mark.xfail(strict=True, reason="a star on an old resolved notice rates an incident that was reopened "
+                                       "(still open), and the real rating after the next resolve is refused")
+async def test_old_rating_button_does_not_rate_a_reopened_incident(acme):
+    first = await acme.say(GROUP, customer, "Problem")
+    await acme.say(GROUP, engineer, "/resolve first try")
+    stars = last_to(acme, GROUP)["reply_markup"]["inline_keyboard"][0]
+    resolved_message = {"message_id": 90, "date": int(acme.clock.now().timestamp()),
+                        "chat": acme.stub.chats[GROUP], "text": "resolved"}
+    acme.clock.advance(timedelta(minutes=5))
+    await acme.say(GROUP, customer, "still broken", reply_to_message=first)  # reopens ACME-1
+    assert (await Incident.get(key="ACME-1")).status in ("open", "in_progress", "new")
+    # a colleague scrolls up and presses 1 star on the old notice while the incident is open again
+    await acme.press(resolved_message, customer_2, stars[0]["callback_data"])
+    incident = await Incident.get(key="ACME-1")
+    assert incident.rating is None, "an open incident got a rating"
+    await acme.say(GROUP, engineer, "/resolve ACME-1 really fixed")
+    new_stars = last_to(acme, GROUP)["reply_markup"]["inline_keyboard"][0]
+    await acme.press(resolved_message, customer, new_stars[4]["callback_data"])
+    assert (await Incident.get(key="ACME-1")).rating == 5
