@@ -1,0 +1,33 @@
+"""Hostile role changes: paths that change a staff member's role around the guards of /staff_role."""
+
+import re
+
+import pytest
+
+from domain import people
+from domain.models import Staff
+from tests.people import ARCHITECT, LEAD, architect, lead
+
+
+async def invitation(desk, role: str) -> str:
+    await desk.say(LEAD, lead, f"/staff_invite {role}")
+    return re.search(r"\?start=([A-Za-z0-9_-]+)", desk.last_reply(LEAD)).group(1)
+
+
+@pytest.mark.xfail(strict=True, reason="a lead from LEAD_IDS who opens a staff invitation link has their staff "
+                                       "row rewritten to the link's role, though such leads change only via the setting")
+async def test_invitation_does_not_rewrite_a_config_lead(desk):
+    token = await invitation(desk, "developer")
+    await desk.say(LEAD, lead, f"/staff {LEAD} developer".replace("/staff ", "/staff_role "))
+    assert (await Staff.get(user_id=LEAD)).role == "lead"  # /staff_role refuses: LEAD_IDS only
+    await desk.say(LEAD, lead, f"/start {token}")
+    assert (await Staff.get(user_id=LEAD)).role == "lead"
+
+
+@pytest.mark.xfail(strict=True, reason="an existing lead who opens a staff invitation for a lower role is "
+                                       "silently demoted (and the link used up) instead of being told they are staff")
+async def test_invitation_does_not_demote_a_lead(desk):
+    await people.register_staff(ARCHITECT, "lead", LEAD, desk.clock.now())
+    token = await invitation(desk, "developer")
+    await desk.say(ARCHITECT, architect, f"/start {token}")
+    assert (await Staff.get(user_id=ARCHITECT)).role == "lead"
