@@ -1,0 +1,36 @@
+"""Hostile and odd input in a customer chat, as real Telegram clients send it."""
+
+import pytest
+
+from domain import customers, people
+from domain.models import IncidentMessage
+from tests.people import ENGINEER, GROUP, LEAD, customer, engineer
+
+
+@pytest.fixture
+async def acme(desk):
+    now = desk.clock.now()
+    await customers.add_customer("ACME", "24x7", "Acme", now)
+    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await people.register_staff(ENGINEER, "engineer", None, now)
+    await people.seen(ENGINEER, "eng_boris", "Boris", now)
+    desk.stub.chat(GROUP, "Acme")
+    return desk
+
+
+@pytest.mark.xfail(strict=True, reason="a contact card, a location or a venue sent by a customer opens an incident "
+                                       "titled '[…]' and its content (the phone number, the place) is stored nowhere")
+@pytest.mark.parametrize(("extra", "needle"), [
+    ({"contact": {"phone_number": "+79001234567", "first_name": "Ivan", "last_name": "Admin"}}, "+79001234567"),
+    ({"location": {"latitude": 55.751244, "longitude": 37.618423}}, "55.75"),
+    ({"venue": {"location": {"latitude": 55.75, "longitude": 37.61}, "title": "DC-2 server room",
+                "address": "Moscow, Lenina 1"}}, "DC-2 server room"),
+])
+async def test_contact_location_venue_are_not_lost(acme, extra, needle):
+    await acme.say(GROUP, customer, None, **extra)
+    stored = await IncidentMessage.filter(chat_id=GROUP, source="customer").first()
+    assert stored is not None
+    mark = acme.stub.mark()
+    await acme.say(ENGINEER, engineer, "/incident ACME-1")
+    card = "\n".join(acme.replies(ENGINEER, mark))
+    assert needle in card or needle in (stored.text or "") + str(stored.attachments)
