@@ -1,0 +1,41 @@
+"""The bot's place in a customer group changing under it, as Telegram reports it (`my_chat_member`)."""
+
+import pytest
+
+from domain import customers
+from tests.people import GROUP, LEAD, customer
+from tests.stub_api import BOT_ID
+
+
+@pytest.fixture
+async def private_bot(desk):
+    """Group privacy on (the README's second option: the bot is an admin of each customer group instead)."""
+    desk.stub.can_read_all = False
+    now = desk.clock.now()
+    await customers.add_customer("ACME", "24x7", "Acme", now)
+    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    desk.stub.chat(GROUP, "Acme")
+    desk.stub.admin_in.add(GROUP)
+    return desk
+
+
+def demoted(desk, owner):
+    bot = {"id": BOT_ID, "is_bot": True, "first_name": "DutyDesk", "username": desk.stub.username}
+    admin = {"status": "administrator", "user": bot, "can_be_edited": False, "is_anonymous": False,
+             "can_manage_chat": True, "can_delete_messages": True, "can_manage_video_chats": True,
+             "can_restrict_members": True, "can_promote_members": False, "can_change_info": True,
+             "can_invite_users": True, "can_post_stories": False, "can_edit_stories": False,
+             "can_delete_stories": False, "can_send_welcome_messages": False}
+    return {"my_chat_member": {"chat": desk.stub.chats[GROUP], "from": owner,
+                               "date": int(desk.clock.now().timestamp()),
+                               "old_chat_member": admin, "new_chat_member": {"status": "member", "user": bot}}}
+
+
+@pytest.mark.xfail(strict=True, reason="with group privacy on, a customer admin taking the bot's admin rights away "
+                                       "makes it deaf to every plain customer message from then on; nobody is told")
+async def test_bot_demoted_from_admin_with_privacy_on_tells_the_leads(private_bot):
+    mark = private_bot.stub.mark()
+    private_bot.stub.admin_in.discard(GROUP)
+    await private_bot.feed(demoted(private_bot, customer))
+    told = private_bot.replies(LEAD, mark)
+    assert any("ACME" in text for text in told), told
