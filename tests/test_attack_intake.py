@@ -34,3 +34,31 @@ async def test_contact_location_venue_are_not_lost(acme, extra, needle):
     await acme.say(ENGINEER, engineer, "/incident ACME-1")
     card = "\n".join(acme.replies(ENGINEER, mark))
     assert needle in card or needle in (stored.text or "") + str(stored.attachments)
+
+
+SERVICE_MESSAGES = {
+    "colleague added": {"new_chat_members": [{"id": 3005, "is_bot": False, "first_name": "Newcomer"}]},
+    "colleague left": {"left_chat_member": {"id": 3005, "is_bot": False, "first_name": "Leaver"}},
+    "chat renamed": {"new_chat_title": "Acme ↔ Vendor support"},
+    "message pinned": {"pinned_message": {"message_id": 1, "date": 0, "chat": {"id": GROUP, "type": "supergroup"}}},
+    "topic created": {"forum_topic_created": {"name": "VPN", "icon_color": 7322096}, "message_thread_id": 5,
+                      "is_topic_message": True},
+    "auto-delete timer": {"message_auto_delete_timer_changed": {"message_auto_delete_time": 86400}},
+    "video chat started": {"video_chat_started": {}},
+    "chat photo removed": {"delete_chat_photo": True},
+}
+
+
+@pytest.mark.xfail(strict=True, reason="Telegram service messages in a customer group (a colleague added or leaving, "
+                                       "a pin, a rename, a new topic, a video chat) open an incident '[…]' and page "
+                                       "the on-call engineer of a premium customer, at night too")
+@pytest.mark.parametrize("kind", list(SERVICE_MESSAGES))
+async def test_service_messages_open_no_incident_and_page_nobody(desk, kind):
+    from domain.models import Incident, Outbox
+    now = desk.clock.now()
+    await customers.add_customer("PREM", "premium", "Premium Co", now)
+    await customers.bind_by_code("PREM", GROUP, "Premium Co", "supergroup", LEAD, now)
+    desk.stub.chat(GROUP, "Premium Co")
+    await desk.say(GROUP, customer, None, **SERVICE_MESSAGES[kind])
+    assert await Incident.all().count() == 0
+    assert await Outbox.filter(kind__in=("ack", "new", "ping")).count() == 0
