@@ -26,6 +26,7 @@ from bot.web import build_web_app
 from domain import claims, incidents, parked, people, updates
 from domain.access import Role
 from domain.clock import Clock, SystemClock
+from domain.lang import of_person_row
 from domain.models import Person, Staff
 from domain.sla import Sla
 from handlers import common, customer_chat, lead_admin, membership, oncall, pings, reports, staff
@@ -93,15 +94,18 @@ async def identify(bot: Bot) -> None:
         )
 
 
-async def set_menus(bot: Bot, settings: Settings) -> None:
+async def set_menus(bot: Bot, settings: Settings, left_staff: list[int] | None = None) -> None:
     """Command menus: a call per staff member, so they are set beside the polling, not before it —
-    a restart takes customers' messages again as soon as it can."""
+    a restart takes customers' messages again as soon as it can. `left_staff` (leads taken out of
+    LEAD_IDS who were not staff before) lose their lead menu."""
     try:
         await set_default_menus(bot, settings.default_lang)
+        for user_id in left_staff or []:
+            await set_person_menu(bot, user_id, Role.STRANGER, settings.default_lang)
         for member in await Staff.filter(active=True):
             person = await Person.get_or_none(id=member.user_id)
             role = Role.LEAD if member.user_id in settings.lead_ids else Role(member.role)
-            lang = (person.lang if person else None) or settings.default_lang
+            lang = of_person_row(person, settings.default_lang)
             await set_person_menu(bot, member.user_id, role, lang)
     except Exception:
         log.exception("setting the command menus failed; they are set again at the next start")
@@ -152,7 +156,11 @@ def keys_of(update: Update) -> list[Key]:
     chat = getattr(message, "chat", None)
     user = getattr(event, "from_user", None)
     mine: list[Key] = [("chat", chat.id)] if chat is not None else []
-    mine += [("user", user.id)] if user is not None else []
+    sender_chat = getattr(message, "sender_chat", None) if isinstance(event, Message) else None
+    if sender_chat is not None:  # an anonymous admin or a channel: one shared bot account writes for all of them
+        mine.append(("chat", sender_chat.id))
+    elif user is not None:
+        mine.append(("user", user.id))
     return mine or [("update", update.update_id)]
 
 
@@ -354,7 +362,13 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         loop.add_signal_handler(sig, stopping.set)
     await open_database(settings.database_url)
     try:
-        await people.ensure_leads(settings.lead_ids, clock.now())
+        leads = await people.ensure_leads(settings.lead_ids, clock.now())
+        if leads.demoted or leads.removed:
+            log.info("no longer in LEAD_IDS: back to their former role %s, left the staff %s", leads.demoted,
+                     leads.removed)
+        if leads.kept:
+            log.warning("LEAD_IDS no longer lists %s, but they stay leads: the desk would have no lead. Put a "
+                        "lead into LEAD_IDS (or invite one) and restart.", leads.kept)
         # Open incidents follow the policy in force: recomputed once per policy, not at every start.
         policy_key = "policy:" + hashlib.sha256(repr(settings.policy).encode()).hexdigest()
         if not await claims.done(policy_key):
@@ -365,7 +379,7 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         bot = build_bot(settings)
         dp = build_dispatcher(settings, clock)
         await identify(bot)
-        menus = asyncio.create_task(set_menus(bot, settings), name="menus")
+        menus = asyncio.create_task(set_menus(bot, settings, leads.removed), name="menus")
         parking = Parking(settings, clock)
         await parked.release_replaying()
         background = Background(bot, dp, settings, clock)

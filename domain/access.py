@@ -34,6 +34,9 @@ class Where(StrEnum):
     PRIVATE = "private"
     GROUP = "group"  # group, supergroup or forum
     CUSTOMER_CHAT = "customer_chat"  # a chat bound to a customer, private or group
+    # The answer shows customers' data, desk internals or secret links: only where no outsider reads it,
+    # a private chat (not bound to a customer) or the staff chat (STAFF_CHAT_ID).
+    DESK = "desk"
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ COMMANDS: dict[str, CommandRule] = {
     # customers, in their chat (staff may use them there too)
     "new": CommandRule(IN_CUSTOMER_CHAT, Where.CUSTOMER_CHAT),
     "status": CommandRule(IN_CUSTOMER_CHAT, Where.CUSTOMER_CHAT),
-    # staff
+    # staff; in a customer's chat the incident commands touch only that chat's incidents (handlers/staff.py)
     "take": CommandRule(STAFF),
     "resolve": CommandRule(STAFF),
     "reopen": CommandRule(STAFF),
@@ -60,40 +63,40 @@ COMMANDS: dict[str, CommandRule] = {
     "incident": CommandRule(STAFF),
     "incidents": CommandRule(STAFF),
     "my": CommandRule(STAFF),
-    "oncall": CommandRule(STAFF),
-    "schedule": CommandRule(STAFF),
+    "oncall": CommandRule(STAFF, Where.DESK),
+    "schedule": CommandRule(STAFF, Where.DESK),
     "escalate": CommandRule(STAFF),
     # leads: customers, chats, staff
-    "customer_add": CommandRule(LEADS),
-    "customers": CommandRule(LEADS),
-    "customer": CommandRule(LEADS),
-    "customer_set": CommandRule(LEADS),
-    "invite": CommandRule(LEADS),
+    "customer_add": CommandRule(LEADS, Where.DESK),
+    "customers": CommandRule(LEADS, Where.DESK),
+    "customer": CommandRule(LEADS, Where.DESK),
+    "customer_set": CommandRule(LEADS, Where.DESK),
+    "invite": CommandRule(LEADS, Where.DESK),
     "bind": CommandRule(LEADS, Where.GROUP),
     "unbind": CommandRule(LEADS, Where.GROUP),
-    "unbound": CommandRule(LEADS),
-    "staff_invite": CommandRule(LEADS),
-    "staff": CommandRule(LEADS),
-    "staff_role": CommandRule(LEADS),
-    "staff_remove": CommandRule(LEADS),
-    "sla": CommandRule(LEADS),
-    "rotation": CommandRule(LEADS),
-    "override": CommandRule(LEADS),
-    "overrides": CommandRule(LEADS),
-    "override_remove": CommandRule(LEADS),
-    "report": CommandRule(LEADS),
-    "sla_report": CommandRule(LEADS),
-    "export": CommandRule(LEADS),
-    "quote": CommandRule(LEADS),
-    "announce": CommandRule(LEADS),
-    # leads: updates the desk could not handle (domain.parked)
-    "parked": CommandRule(LEADS),
-    "replay": CommandRule(LEADS),
-    "dismiss": CommandRule(LEADS),
+    "unbound": CommandRule(LEADS, Where.DESK),
+    "staff_invite": CommandRule(LEADS, Where.DESK),
+    "staff": CommandRule(LEADS, Where.DESK),
+    "staff_role": CommandRule(LEADS, Where.DESK),
+    "staff_remove": CommandRule(LEADS, Where.DESK),
+    "sla": CommandRule(LEADS, Where.DESK),
+    "rotation": CommandRule(LEADS, Where.DESK),
+    "override": CommandRule(LEADS, Where.DESK),
+    "overrides": CommandRule(LEADS, Where.DESK),
+    "override_remove": CommandRule(LEADS, Where.DESK),
+    "report": CommandRule(LEADS, Where.DESK),
+    "sla_report": CommandRule(LEADS, Where.DESK),
+    "export": CommandRule(LEADS, Where.DESK),
+    "quote": CommandRule(LEADS, Where.DESK),
+    "announce": CommandRule(LEADS, Where.DESK),
+    # leads: updates the desk could not handle (domain.parked); they hold customers' raw texts
+    "parked": CommandRule(LEADS, Where.DESK),
+    "replay": CommandRule(LEADS, Where.DESK),
+    "dismiss": CommandRule(LEADS, Where.DESK),
 }
 
 
-def check(command: str, role: Role, chat_kind: str, chat_bound: bool) -> str | None:
+def check(command: str, role: Role, chat_kind: str, chat_bound: bool, staff_chat: bool = False) -> str | None:
     """None when allowed, else the catalog key of the refusal."""
     rule = COMMANDS[command]
     if role not in rule.who:
@@ -104,7 +107,14 @@ def check(command: str, role: Role, chat_kind: str, chat_bound: bool) -> str | N
         return "refuse.group_only"
     if rule.where is Where.CUSTOMER_CHAT and not chat_bound:
         return "refuse.customer_chat_only"
+    if rule.where is Where.DESK and not desk_chat(chat_kind, chat_bound, staff_chat):
+        return "access.desk_only"
     return None
+
+
+def desk_chat(chat_kind: str, chat_bound: bool, staff_chat: bool) -> bool:
+    """Whether desk commands are answered in this chat: nobody but staff reads it."""
+    return staff_chat or (chat_kind == "private" and not chat_bound)
 
 
 def commands_for(role: Role) -> list[str]:

@@ -83,10 +83,12 @@ class Audience:
 
     on_call: list[int]
     leads: list[int]
+    staff: frozenset[int] = frozenset()  # active staff: a dedicated engineer who left is not told
 
     @classmethod
     async def at(cls, now: datetime, shifts: dict[str, ShiftSpec], lead_ids: frozenset[int]) -> Audience:
-        return cls(await oncall.on_call_now(now, shifts), await leads(lead_ids))
+        staff = frozenset(await Staff.filter(active=True).values_list("user_id", flat=True))
+        return cls(await oncall.on_call_now(now, shifts), await leads(lead_ids), staff)
 
 
 def recipients(incident: Incident, kind: str, audience: Audience) -> list[int]:
@@ -96,7 +98,7 @@ def recipients(incident: Incident, kind: str, audience: Audience) -> list[int]:
     """
     people = list(audience.on_call)
     engineer = incident.customer.engineer_id
-    if engineer and incident.plan == "premium" and engineer not in people:
+    if engineer and incident.plan == "premium" and engineer in audience.staff and engineer not in people:
         people.append(engineer)
     if kind in ("breach", "repeat") or not people:
         people += [lead for lead in audience.leads if lead not in people]

@@ -11,7 +11,7 @@ from datetime import datetime
 from tortoise.transactions import in_transaction
 
 from domain import alerts
-from domain.errors import DeskError
+from domain.errors import DeskError, Named
 from domain.intake import OPEN, incident_of_message
 from domain.models import Incident, IncidentEvent, IncidentMessage, Staff
 from domain.policy import PRIORITIES
@@ -26,8 +26,12 @@ def looks_like_key(word: str) -> bool:
     return bool(KEY.match(word))
 
 
-async def by_key(key: str) -> Incident:
+async def by_key(key: str, only_chat: int | None = None) -> Incident:
+    """The incident with this KEY. With `only_chat` (a command typed in a customer's chat) it must be that
+    chat's: another's is refused with the same answer whether it exists or not, so nothing leaks."""
     incident = await Incident.get_or_none(key=key.upper()).select_related("customer")
+    if only_chat is not None and (incident is None or incident.chat_id != only_chat):
+        raise DeskError("access.other_chat_incident", key=key.upper())
     if incident is None:
         raise DeskError("err.unknown_incident", key=key.upper())
     return incident
@@ -101,7 +105,7 @@ async def take(incident: Incident, staff_id: int, now: datetime, on_taken: Notic
     """Assign to the first who takes it; `on_taken` owes the customer's notice in the same transaction."""
     async with in_transaction():
         if incident.status not in OPEN:
-            raise DeskError("err.not_open", key=incident.key, status=incident.status)
+            raise DeskError("err.not_open", key=incident.key, status=Named("state", incident.status))
         claimed = await Incident.filter(id=incident.id).filter(assignee_id__isnull=True).update(assignee_id=staff_id)
         current = await _reload(incident)
         if not claimed and current.assignee_id != staff_id:
@@ -124,7 +128,7 @@ async def resolve(incident: Incident, staff_id: int, summary: str, now: datetime
             status="resolved", resolved_at=now, summary=summary
         )
         if not updated:
-            raise DeskError("err.not_open", key=incident.key, status=incident.status)
+            raise DeskError("err.not_open", key=incident.key, status=Named("state", incident.status))
         await first_response(incident, staff_id, now, "resolve")
         await Incident.filter(id=incident.id).update(status="resolved")
         await _event(incident, staff_id, "resolved", now, summary=summary)
@@ -154,7 +158,7 @@ async def set_priority(incident: Incident, priority: str, actor_id: int, now: da
     if priority not in PRIORITIES:
         raise DeskError("err.bad_priority", value=priority)
     if incident.status not in OPEN:
-        raise DeskError("err.not_open", key=incident.key, status=incident.status)
+        raise DeskError("err.not_open", key=incident.key, status=Named("state", incident.status))
     if incident.priority == priority:
         return incident
     async with in_transaction():
@@ -170,7 +174,7 @@ async def assign(incident: Incident, staff_id: int, actor_id: int, now: datetime
     if not await Staff.exists(user_id=staff_id, active=True):
         raise DeskError("err.not_staff", ref=staff_id)
     if incident.status not in OPEN:
-        raise DeskError("err.not_open", key=incident.key, status=incident.status)
+        raise DeskError("err.not_open", key=incident.key, status=Named("state", incident.status))
     async with in_transaction():
         await Incident.filter(id=incident.id).update(assignee_id=staff_id)
         await _event(incident, actor_id, "assigned", now, to=staff_id)
@@ -267,8 +271,11 @@ async def open_incidents(customer_code: str | None = None) -> list[Incident]:
     return most_urgent_first(await query)
 
 
-async def mine(staff_id: int) -> list[Incident]:
-    return most_urgent_first(await Incident.filter(status__in=OPEN, assignee_id=staff_id).select_related("customer"))
+async def mine(staff_id: int, only_chat: int | None = None) -> list[Incident]:
+    query = Incident.filter(status__in=OPEN, assignee_id=staff_id)
+    if only_chat is not None:
+        query = query.filter(chat_id=only_chat)
+    return most_urgent_first(await query.select_related("customer"))
 
 
 async def in_chat(chat_id: int) -> list[Incident]:

@@ -66,6 +66,10 @@ async def first_customer_message(incident_id: int) -> IncidentMessage | None:
     return await IncidentMessage.filter(incident_id=incident_id, source="customer").order_by("id").first()
 
 
+async def customer_message_count(incident_id: int) -> int:
+    return await IncidentMessage.filter(incident_id=incident_id, source="customer").count()
+
+
 async def incident_of_message(chat_id: int, message_id: int | None) -> Incident | None:
     if message_id is None:
         return None

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from tortoise.transactions import in_transaction
 
 from domain.durations import parse_positive_duration
-from domain.errors import DeskError
+from domain.errors import Counted, DeskError
 from domain.models import Override, Rotation, Staff
 from domain.people import resolve_person
 from domain.policy import ShiftSpec
@@ -43,7 +43,7 @@ class Occurrence:
 class RotationPlan:
     shift: str
     mode: str
-    members: tuple[int, ...]
+    members: tuple[int | None, ...]  # None: a member who has left the staff; their turns are gaps
     anchor: date
 
 
@@ -164,9 +164,15 @@ def gaps(a: datetime, b: datetime, shifts: dict[str, ShiftSpec], rotations: dict
 # ---- loaders and services -------------------------------------------------------------------------
 async def load(now: datetime, horizon: timedelta = timedelta(days=400)) -> tuple[dict[str, RotationPlan],
                                                                                list[OverrideSpan]]:
-    rotations = {r.shift: RotationPlan(r.shift, r.mode, tuple(r.members), r.anchor) for r in await Rotation.all()}
+    """Rotations and overrides as the schedule sees them: people removed from the staff are never on call.
+    Their rotation turns become gaps (the leads are pinged, the gap warning names them) rather than
+    shifting everyone else's turns; their overrides are left out."""
+    active = set(await Staff.filter(active=True).values_list("user_id", flat=True))
+    rotations = {r.shift: RotationPlan(r.shift, r.mode, tuple(m if m in active else None for m in r.members),
+                                       r.anchor) for r in await Rotation.all()}
     overrides = [OverrideSpan(o.id, o.user_id, o.starts_at, o.ends_at)
-                 for o in await Override.filter(ends_at__gt=now, starts_at__lt=now + horizon).order_by("starts_at")]
+                 for o in await Override.filter(ends_at__gt=now, starts_at__lt=now + horizon).order_by("starts_at")
+                 if o.user_id in active]
     return rotations, overrides
 
 
@@ -235,7 +241,7 @@ def parse_range(words: list[str], now: datetime, zone: ZoneInfo) -> tuple[dateti
     if end <= start or end <= now:
         raise DeskError("err.bad_range")
     if end - start > MAX_OVERRIDE:
-        raise DeskError("err.range_too_long", days=MAX_OVERRIDE.days)
+        raise DeskError("err.range_too_long", days=Counted("words.n.days_gen", MAX_OVERRIDE.days))
     return start, end
 
 

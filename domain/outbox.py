@@ -12,12 +12,15 @@ from typing import Any
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from domain.models import Incident, Outbox
+from domain.models import Incident, Outbox, Staff
 
 RANK_PING = 0  # pings, reminders, breaches: ahead of everything
 RANK_NOTICE = 1  # customer notices, escalations, handovers, announcements
 RANK_REPORT = 2  # periodic reports
 STUCK_AFTER = timedelta(minutes=2)
+# A row that rewrites a message sent earlier (its id in `reply_to`), as the pings once someone took the incident.
+EDIT = "edit"
+PING_KINDS = ("new", "reminder", "breach", "repeat")
 
 
 async def enqueue(chat_id: int, text: str, now: datetime, *, kind: str, rank: int = RANK_NOTICE,
@@ -58,11 +61,19 @@ async def claim(now: datetime, limit: int, skip_chats: set[int]) -> list[Outbox]
     return claimed
 
 
-async def pointless(row: Outbox) -> bool:
-    """A reminder for an incident someone has responded to has lost its point."""
-    if not row.drop_if_answered or row.incident_id is None:
-        return False
-    return await Incident.filter(id=row.incident_id, responded_at__isnull=False).exists()
+# What only staff may read (customers' problem texts, the desk's state): never sent to someone who left.
+STAFF_ONLY = frozenset({"new", "reminder", "breach", "repeat", "escalation", "handover", "gaps"})
+
+
+async def pointless(row: Outbox) -> str | None:
+    """Why a row lost its point before it was sent (None: send it). A reminder for an incident someone has
+    responded to; anything for staff eyes owed to a person who has since left the staff."""
+    if row.kind in STAFF_ONLY and row.chat_id > 0 and not await Staff.exists(user_id=row.chat_id, active=True):
+        return "the recipient is no longer staff"
+    if row.drop_if_answered and row.incident_id is not None and \
+            await Incident.filter(id=row.incident_id, responded_at__isnull=False).exists():
+        return "answered before it was sent"
+    return None
 
 
 async def mark_sent(row: Outbox, message_id: int | None, now: datetime) -> None:
@@ -100,12 +111,14 @@ async def release_stuck(now: datetime, sole_instance: bool = False) -> int:
     return await rows.update(status="pending")
 
 
-async def reroute(row: Outbox, targets: list[int], note: str, now: datetime, keep_buttons: bool = True) -> None:
-    """A notice that cannot be delivered goes to the staff chat and the leads instead. A customer chat's
-    buttons (priority, rating) mean nothing elsewhere: `keep_buttons=False` leaves them off."""
+async def reroute(row: Outbox, targets: list[int], notes: dict[int, str], now: datetime,
+                  keep_buttons: bool = True) -> None:
+    """A notice that cannot be delivered goes to the staff chat and the leads instead, each with a note in
+    the reader's language saying whose it was. A customer chat's buttons (priority, rating) mean nothing
+    elsewhere: `keep_buttons=False` leaves them off."""
     for chat_id in targets:
         if chat_id != row.chat_id:
-            await enqueue(chat_id, f"{note}\n\n{row.text}", now, kind=row.kind, rank=row.rank,
+            await enqueue(chat_id, f"{notes[chat_id]}\n\n{row.text}", now, kind=row.kind, rank=row.rank,
                           markup=row.markup if keep_buttons else None,
                           incident_id=row.incident_id, drop_if_answered=row.drop_if_answered,
                           dedupe=f"reroute:{row.id}:{chat_id}")
@@ -116,3 +129,9 @@ async def backlog(now: datetime) -> tuple[int, datetime | None]:
     pending = Outbox.filter(status__in=("pending", "sending"))
     oldest = await pending.order_by("created_at").first()
     return await pending.count(), oldest.created_at if oldest else None
+
+
+async def sent_pings(incident_id: int) -> list[Outbox]:
+    """Every copy of the incident's pings Telegram accepted, with where it is (chat and message id)."""
+    return await Outbox.filter(incident_id=incident_id, kind__in=PING_KINDS, status="sent",
+                               message_id__isnull=False).order_by("id")

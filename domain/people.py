@@ -12,6 +12,7 @@ from tortoise.transactions import in_transaction
 from domain import invitations
 from domain.access import INVITABLE_ROLES, Role
 from domain.errors import DeskError
+from domain.lang import of_chat_row, of_person_row
 from domain.models import CustomerChat, Person, Staff
 
 
@@ -21,7 +22,7 @@ class Actor:
 
     user_id: int
     role: Role
-    lang: str | None  # the person's own choice with /lang
+    lang: str  # the person's language (domain.lang.of_person_row): their choice, else their Telegram app's
     chat: CustomerChat | None  # the customer chat the update came from, with its customer loaded
 
     @property
@@ -29,27 +30,32 @@ class Actor:
         return self.role not in (Role.CUSTOMER, Role.STRANGER)
 
 
-async def seen(user_id: int, username: str | None, full_name: str, now: datetime) -> Person:
-    """Remember a person (and their current username) so `@username` resolves later. Writes only when
-    something changed: this runs for every update."""
+async def seen(user_id: int, username: str | None, full_name: str, now: datetime,
+               telegram_lang: str | None = None) -> Person:
+    """Remember a person (their current username, so `@username` resolves later, and their Telegram app's
+    language, so texts written later are in it). Writes only when something changed: this runs for every
+    update. An update without a language code keeps the one remembered."""
     username = username.lower() if username else None
     full_name = full_name[:256]
+    tg_lang = (telegram_lang or "")[:8] or None
     person = await Person.get_or_none(id=user_id)
     new_username = person is None or person.username != username
     if person is None:
         person, _ = await Person.get_or_create(
-            id=user_id, defaults={"username": username, "full_name": full_name, "last_seen": now}
+            id=user_id, defaults={"username": username, "full_name": full_name, "last_seen": now, "tg_lang": tg_lang}
         )
-    elif new_username or person.full_name != full_name:
+    elif new_username or person.full_name != full_name or (tg_lang and person.tg_lang != tg_lang):
         person.username, person.full_name, person.last_seen = username, full_name, now
-        await person.save(update_fields=["username", "full_name", "last_seen"])
+        person.tg_lang = tg_lang or person.tg_lang
+        await person.save(update_fields=["username", "full_name", "last_seen", "tg_lang"])
     if username and new_username:
         # A username belongs to one account at a time: forget it on whoever had it before.
         await Person.filter(username=username).exclude(id=user_id).update(username=None)
     return person
 
 
-async def resolve_actor(user_id: int, chat_id: int, lead_ids: frozenset[int], person: Person | None = None) -> Actor:
+async def resolve_actor(user_id: int, chat_id: int, lead_ids: frozenset[int], person: Person | None = None,
+                        default_lang: str = "ru") -> Actor:
     if person is None:
         person = await Person.get_or_none(id=user_id)
     staff = await Staff.get_or_none(user_id=user_id, active=True)
@@ -62,15 +68,55 @@ async def resolve_actor(user_id: int, chat_id: int, lead_ids: frozenset[int], pe
         role = Role.CUSTOMER
     else:
         role = Role.STRANGER
-    return Actor(user_id=user_id, role=role, lang=person.lang if person else None, chat=chat)
+    return Actor(user_id=user_id, role=role, lang=of_person_row(person, default_lang), chat=chat)
 
 
-async def ensure_leads(lead_ids: frozenset[int], now: datetime) -> None:
-    """`LEAD_IDS` are leads from the start, listed in /staff like invited ones."""
-    for user_id in lead_ids:
-        await Staff.update_or_create(
-            user_id=user_id, defaults={"role": Role.LEAD.value, "active": True, "added_at": now}
-        )
+async def resolve_chat_sender(sender_chat_id: int, chat_id: int, default_lang: str = "ru") -> Actor:
+    """A message sent on behalf of a chat (an anonymous group admin, or "as a channel"): its author is that
+    chat, a customer where the chat is bound and a stranger elsewhere; never staff, since nobody can tell
+    who is behind it."""
+    chat = await CustomerChat.get_or_none(chat_id=chat_id).select_related("customer")
+    return Actor(user_id=sender_chat_id, role=Role.CUSTOMER if chat is not None else Role.STRANGER,
+                 lang=of_chat_row(chat, default_lang), chat=chat)
+
+
+@dataclass(frozen=True)
+class LeadChanges:
+    """What `ensure_leads` did to leads that are no longer in LEAD_IDS."""
+
+    demoted: list[int]  # back to the role they had before the setting made them lead
+    removed: list[int]  # they were not staff before: they left the staff
+    kept: list[int]  # not taken away: the desk would have had no lead at all
+
+
+async def ensure_leads(lead_ids: frozenset[int], now: datetime) -> LeadChanges:
+    """At start: `LEAD_IDS` are leads, listed in /staff like invited ones, and remembered as made by the
+    setting (with the role they had before). A lead made only by the setting who is no longer in it goes
+    back to that role, or leaves the staff when they had none — unless no lead at all would be left
+    (LEAD_IDS emptied and nobody invited as a lead): a desk without a lead cannot be run."""
+    lead = Role.LEAD.value
+    async with in_transaction():
+        for user_id in lead_ids:
+            staff = await Staff.get_or_none(user_id=user_id)
+            if staff is None:
+                await Staff.create(user_id=user_id, role=lead, active=True, added_at=now, via_config=True)
+            elif not staff.active or staff.role != lead:
+                staff.role_before = staff.role if staff.active else None
+                staff.role, staff.active, staff.via_config = lead, True, True
+                await staff.save(update_fields=["role", "active", "via_config", "role_before"])
+        stale = [s for s in await Staff.filter(via_config=True, active=True) if s.user_id not in lead_ids]
+        stale_ids = [s.user_id for s in stale]
+        leads_now = await Staff.filter(role=lead, active=True).values_list("user_id", flat=True)
+        if stale and not set(leads_now) - set(stale_ids):
+            return LeadChanges([], [], stale_ids)
+        for staff in stale:
+            if staff.role_before:
+                staff.role = staff.role_before
+            else:
+                staff.active = False
+            staff.via_config, staff.role_before = False, None
+            await staff.save(update_fields=["role", "active", "via_config", "role_before"])
+    return LeadChanges([s.user_id for s in stale if s.active], [s.user_id for s in stale if not s.active], [])
 
 
 async def set_person_lang(user_id: int, lang: str, now: datetime) -> None:
@@ -113,6 +159,14 @@ async def resolve_person(ref: str) -> int:
 async def register_staff(user_id: int, role: str, added_by: int | None, now: datetime) -> Staff:
     if role not in INVITABLE_ROLES:
         raise DeskError("err.bad_role", role=role, allowed=" ".join(INVITABLE_ROLES))
+    current = await Staff.get_or_none(user_id=user_id, active=True, via_config=True)
+    if current is not None:
+        # A lead by LEAD_IDS stays one while listed there; the invitation's role is what they keep when
+        # taken out of it (an invitation as lead makes them a lead in their own right).
+        current.role_before = None if role == Role.LEAD.value else role
+        current.via_config = role != Role.LEAD.value
+        await current.save(update_fields=["role_before", "via_config"])
+        return current
     staff, _ = await Staff.update_or_create(
         user_id=user_id, defaults={"role": role, "active": True, "added_at": now, "added_by": added_by}
     )

@@ -12,6 +12,8 @@ and left out of the share.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import re
 import statistics
@@ -206,10 +208,33 @@ def recommend(report: Report, customers: list[Customer]) -> list[tuple[str, dict
         advice.append(("recommend.staffing", {"share": round(100 * share)}))
     average = report.average_rating
     if average is not None and len(report.ratings) >= 3 and average < 3.5:
-        advice.append(("recommend.quality", {"rating": f"{average:.1f}"}))
+        advice.append(("recommend.quality", {"rating": round(average, 1)}))
     if len(report.still_open) >= 5:
         advice.append(("recommend.backlog", {"count": len(report.still_open)}))
     return advice
+
+
+EXPORT_COLUMNS = ["key", "customer", "plan", "priority", "status", "opened_at", "deadline", "responded_at",
+                  "resolved_at", "closed_at", "reaction_seconds", "target_seconds", "sla", "rating", "assignee_id",
+                  "title"]
+# Excel and LibreOffice read a cell that starts with one of these as a formula (`=HYPERLINK(…)` would be a
+# live link, `=cmd|…` worse): customer text in a CSV cell gets the usual leading apostrophe.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def to_csv(columns: list[str], rows: list[dict]) -> str:
+    """Every CSV the desk writes goes through here, so no cell of it is a formula."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
+    return buffer.getvalue()
 
 
 async def export_rows(customers: list[Customer], period: Period, now: datetime, sla: Sla) -> list[dict]:

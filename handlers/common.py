@@ -15,11 +15,14 @@ from handlers.replies import respond
 from locales import LANGS, t
 
 
-def help_text(role: Role, lang: str, in_group: bool) -> str:
+def help_text(role: Role, lang: str, in_group: bool, desk: bool = True) -> str:
+    """The commands this role may use here; `desk`: the chat is one where desk commands are answered."""
     lines = [t(lang, f"help.header_{role.value}")]
     for name in commands_for(role):
         where = COMMANDS[name].where
         if (where is Where.GROUP and not in_group) or (where is Where.PRIVATE and in_group):
+            continue
+        if where is Where.DESK and not desk:
             continue
         lines.append(f"/{name} — {t(lang, f'help.{name}')}")
     return "\n".join(lines)
@@ -37,14 +40,15 @@ async def privacy_warning(bot: Bot, chat_id: int, lang: str) -> str:
 
 
 async def start(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str,
-                clock, settings) -> None:
+                clock, settings, only_chat: int | None) -> None:
     now = clock.now()
     private = message.chat.type == "private"
     if private:
         await people.mark_dm(actor.user_id, True, now)
     payload = args_of(command).strip()
     if not payload:
-        await respond(message, t(lang, "start.hello") + "\n\n" + help_text(actor.role, lang, not private))
+        await respond(message, t(lang, "start.hello") + "\n\n"
+                      + help_text(actor.role, lang, not private, only_chat is None))
         if private and actor.is_staff:
             await set_person_menu(bot, actor.user_id, actor.role, lang)
         return
@@ -64,8 +68,8 @@ async def start(message: Message, command: CommandObject, bot: Bot, actor: peopl
                   + await privacy_warning(bot, message.chat.id, lang))
 
 
-async def show_help(message: Message, actor: people.Actor, lang: str) -> None:
-    await respond(message, help_text(actor.role, lang, message.chat.type != "private"))
+async def show_help(message: Message, actor: people.Actor, lang: str, only_chat: int | None) -> None:
+    await respond(message, help_text(actor.role, lang, message.chat.type != "private", only_chat is None))
 
 
 async def set_lang(message: Message, command: CommandObject, actor: people.Actor, clock) -> None:
@@ -73,8 +77,8 @@ async def set_lang(message: Message, command: CommandObject, actor: people.Actor
     choice = choice.lower()
     if choice not in LANGS:
         raise DeskError("usage.lang")
-    group_chat = actor.chat is not None and message.chat.type != "private"
-    if group_chat and actor.role in (Role.LEAD, Role.CUSTOMER):
+    # A customer's chat (a group, or a customer's bound private chat) has one language for everyone there.
+    if actor.chat is not None and actor.role in (Role.LEAD, Role.CUSTOMER):
         await customers.set_chat_lang(actor.chat, choice)
         await respond(message, t(choice, "lang.chat_set"))
         return

@@ -14,10 +14,11 @@ from domain.sla import Sla
 from domain.text import clean
 from handlers.args import args_of
 from handlers.common import help_text
-from handlers.formatting import local, time_left, zone_of
-from handlers.incoming import incoming
+from handlers.formatting import time_left, zone_of
+from handlers.incoming import incoming, is_service
 from handlers.keyboards import PriorityButton, RateButton
 from handlers.replies import respond
+from locales import format as fmt
 from locales import t
 
 
@@ -42,6 +43,8 @@ async def take_in(message: Message, actor: people.Actor, lang: str, clock, setti
 
 async def chat_message(message: Message, actor: people.Actor, lang: str, clock, settings, sla: Sla,
                        on_created, trace: dict, wake_outbox) -> None:
+    if is_service(message):
+        return  # someone joined, left, pinned or renamed: nobody wrote to support
     if actor.chat is None:
         if message.chat.type == "private":
             await respond(message, help_text(actor.role, lang, False))
@@ -69,6 +72,8 @@ async def staff_answer(message: Message, actor: people.Actor, clock) -> None:
 
 async def new_incident(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
                        settings, sla: Sla, on_created, trace: dict, wake_outbox) -> None:
+    if actor.chat is None:  # the command table refuses this too; intake needs the customer's chat
+        raise DeskError("refuse.customer_chat_only", command="new")
     text = args_of(command).strip()
     if not text:
         raise DeskError("usage.new")
@@ -88,7 +93,7 @@ async def status(message: Message, command: CommandObject, actor: people.Actor, 
         if incident.assignee_id:
             who = t(lang, "status.taken", name=await people.display_name(incident.assignee_id))
         elif incident.responded_at is None and incident.deadline:
-            who = t(lang, "status.waiting_until", deadline=local(incident.deadline, zone),
+            who = t(lang, "status.waiting_until", deadline=fmt.when(lang, incident.deadline, zone, clock.now()),
                     left=time_left(lang, incident.deadline, clock.now()))
         else:
             who = t(lang, "status.waiting")
@@ -111,15 +116,15 @@ async def priority_pressed(query: CallbackQuery, callback_data: PriorityButton, 
         raise DeskError("err.not_your_button")
     updated = await incidents.set_priority(incident, callback_data.priority, actor.user_id, clock.now(), sla)
     await query.answer(t(lang, "priority.changed", key=updated.key, priority=updated.priority))
-    await query.message.answer(priority_changed_text(updated, lang, settings))
+    await query.message.answer(priority_changed_text(updated, lang, settings, clock.now()))
 
 
-def priority_changed_text(incident: Incident, lang: str, settings) -> str:
+def priority_changed_text(incident: Incident, lang: str, settings, now) -> str:
     text = t(lang, "priority.changed_chat", key=incident.key, priority=incident.priority,
              meaning=t(lang, f"priority.{incident.priority}"))
     if incident.responded_at is None and incident.deadline:
         zone = zone_of(incident.customer, settings)
-        text += "\n" + t(lang, "intake.deadline", deadline=local(incident.deadline, zone), tz=zone.key)
+        text += "\n" + t(lang, "words.status.due", deadline=fmt.when(lang, incident.deadline, zone, now))
     return text
 
 

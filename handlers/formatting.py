@@ -1,13 +1,13 @@
-"""How times are shown: local to the customer (or the desk), and time left as a compact duration."""
+"""Whose zone a time is shown in: the customer's, else the desk's (see `locales.format` for how)."""
 
 from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
 from domain.models import Customer
-from locales.format import local, short, time_left
+from locales.format import time_left
 
-__all__ = ["local", "short", "time_left", "zone_of"]
+__all__ = ["time_left", "zone_of"]
 
 
 def zone_of(customer: Customer | None, settings) -> ZoneInfo:

@@ -10,6 +10,17 @@ from domain.inbox import IncomingMessage
 from domain.text import clean
 
 ATTACHMENT_KINDS = ("document", "video", "voice", "audio", "sticker", "video_note", "animation")
+# What a person writes. Everything else aiogram knows (joins and leaves, a new title, a pinned message, a
+# topic created, a video chat started…) is a service message: it opens no incident and fills no inbox. A
+# kind newer than aiogram ("unknown") counts as written: a lost customer message is worse than a stray one.
+WRITTEN = frozenset({
+    "text", "animation", "audio", "document", "live_photo", "paid_media", "photo", "sticker", "story", "video",
+    "video_note", "voice", "checklist", "contact", "dice", "poll", "venue", "location", "rich_message", "unknown",
+})
+
+
+def is_service(message: Message) -> bool:
+    return message.content_type not in WRITTEN
 
 
 def attachments_of(message: Message) -> list[dict[str, str]]:
@@ -25,11 +36,15 @@ def attachments_of(message: Message) -> list[dict[str, str]]:
 
 def incoming(message: Message, now: datetime) -> IncomingMessage:
     user = message.from_user
+    if message.sender_chat is not None:  # an anonymous admin or a channel: the chat is the author
+        user_id, author = message.sender_chat.id, message.sender_chat.title or ""
+    else:
+        user_id, author = (user.id, user.full_name) if user else (None, message.chat.title or "")
     return IncomingMessage(
         chat_id=message.chat.id,
         message_id=message.message_id,
-        user_id=user.id if user else None,
-        author=clean(user.full_name if user else (message.chat.title or "")),
+        user_id=user_id,
+        author=clean(author),
         text=clean(message.text or message.caption or ""),
         attachments=attachments_of(message),
         sent_at=message.date or now,

@@ -7,6 +7,7 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from domain.policy import PRIORITIES
+from locales import t
 
 
 class PriorityButton(CallbackData, prefix="prio"):
@@ -19,10 +20,13 @@ class RateButton(CallbackData, prefix="rate"):
     stars: int
 
 
-def priority_keyboard(incident_id: int) -> InlineKeyboardMarkup:
+def priority_keyboard(incident_id: int, lang: str) -> InlineKeyboardMarkup:
+    """The buttons say what each priority means, two to a row so the words fit."""
     builder = InlineKeyboardBuilder()
     for priority in PRIORITIES:
-        builder.button(text=priority, callback_data=PriorityButton(incident=incident_id, priority=priority))
+        builder.button(text=t(lang, f"words.button.{priority}"),
+                       callback_data=PriorityButton(incident=incident_id, priority=priority))
+    builder.adjust(2)
     return builder.as_markup()
 
 

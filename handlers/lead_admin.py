@@ -12,15 +12,15 @@ from aiogram.types import Message
 
 from domain import customers, inbox, invitations, people
 from domain.access import INVITABLE_ROLES, Role
-from domain.durations import format_duration
-from domain.errors import DeskError
+from domain.errors import Counted, DeskError
 from domain.models import Customer, Person
-from domain.policy import format_days, format_hours
 from handlers.args import cmd, looks_like_command, split
 from handlers.common import privacy_warning
+from handlers.formatting import zone_of
 from handlers.menus import set_person_menu
 from handlers.replies import respond
-from locales import t
+from locales import format as fmt
+from locales import named, t
 
 
 def person_label(user_id: int | None, people_by_id: dict[int, Person]) -> str:
@@ -36,13 +36,14 @@ def person_label(user_id: int | None, people_by_id: dict[int, Person]) -> str:
 def money(amount: float | None, currency: str, lang: str) -> str:
     if amount is None:
         return t(lang, "customer.no_price")
-    return f"{amount:,.0f}".replace(",", " ") + f" {currency}"
+    return fmt.money(lang, amount, currency)
 
 
 async def customer_add(message: Message, command: CommandObject, lang: str, clock) -> None:
     code, plan, name = split(command, 3, 3, rest=True)
     customer = await customers.add_customer(code, plan, name, clock.now())
-    await respond(message, t(lang, "customer.added", code=customer.code, name=customer.name, plan=customer.plan))
+    await respond(message, t(lang, "customer.added", code=customer.code, name=customer.name,
+                             plan=named(lang, "words.plan", customer.plan)))
 
 
 async def customer_list(message: Message, command: CommandObject, lang: str) -> None:
@@ -53,13 +54,14 @@ async def customer_list(message: Message, command: CommandObject, lang: str) -> 
         return
     lines = [t(lang, "customer.list_header")]
     for c, open_count in rows:
-        until = c.contract_until.isoformat() if c.contract_until else "—"
-        lines.append(t(lang, "customer.list_row", code=c.code, name=c.name, plan=c.plan, open=open_count,
+        until = fmt.date(c.contract_until)
+        lines.append(t(lang, "customer.list_row", code=c.code, name=c.name, plan=named(lang, "words.plan", c.plan),
+                       open=open_count,
                        until=until))
     await respond(message, "\n".join(lines))
 
 
-async def customer_card(customer: Customer, lang: str, settings) -> str:
+async def customer_card(customer: Customer, lang: str, settings, now) -> str:
     chats = await customers.chats_of(customer)
     ids = [i for i in (customer.engineer_id,) if i]
     people_by_id = {p.id: p for p in await Person.filter(id__in=ids)}
@@ -68,27 +70,28 @@ async def customer_card(customer: Customer, lang: str, settings) -> str:
     contacts = "\n".join(f"  • {c}" for c in customer.contacts) or "  —"
     return t(
         lang, "customer.card",
-        code=customer.code, name=customer.name, plan=customer.plan, users=customer.users, cts=customer.cts,
-        ha=customer.ha, tz=customer.tz or settings.timezone.key, lang=customer.lang or settings.default_lang,
-        report=customer.report,
-        until=customer.contract_until.isoformat() if customer.contract_until else "—",
+        code=customer.code, name=customer.name, plan=named(lang, "words.plan", customer.plan),
+        users=fmt.number(lang, customer.users), cts=customer.cts, ha=named(lang, "words.ha", customer.ha),
+        tz=fmt.zone_name(lang, zone_of(customer, settings), now),
+        lang=named(lang, "words.lang", customer.lang or settings.default_lang),
+        report=named(lang, "words.report", customer.report), until=fmt.date(customer.contract_until),
         engineer=person_label(customer.engineer_id, people_by_id),
         contacts=contacts, chats=chat_lines,
         price=money(price, settings.policy.tariff.currency, lang),
     )
 
 
-async def customer_show(message: Message, command: CommandObject, lang: str, settings) -> None:
+async def customer_show(message: Message, command: CommandObject, lang: str, settings, clock) -> None:
     (code,) = split(command, 1, 1)
     customer = await customers.get_customer(code)
-    await respond(message, await customer_card(customer, lang, settings))
+    await respond(message, await customer_card(customer, lang, settings, clock.now()))
 
 
 async def customer_set(message: Message, command: CommandObject, lang: str, settings, clock, sla) -> None:
     code, field, value = split(command, 3, 3, rest=True)
     customer = await customers.set_field(code, field, value, sla, clock.now())
     await respond(message, t(lang, "customer.updated", code=customer.code, field=field.lower())
-                  + "\n\n" + await customer_card(customer, lang, settings))
+                  + "\n\n" + await customer_card(customer, lang, settings, clock.now()))
 
 
 async def invite(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str,
@@ -98,7 +101,7 @@ async def invite(message: Message, command: CommandObject, bot: Bot, actor: peop
     me = await bot.me()
     await respond(message, t(lang, "invite.chat", code=customer.code, name=customer.name,
                              link=f"https://t.me/{me.username}?startgroup={token}", token=token,
-                             days=invitations.VALID_FOR.days))
+                             days=Counted("words.n.days", invitations.VALID_FOR.days)))
 
 
 async def bind(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str,
@@ -116,8 +119,9 @@ async def unbind(message: Message, command: CommandObject, lang: str) -> None:
     await respond(message, t(lang, "bind.undone", code=customer.code))
 
 
-async def unbound(message: Message, command: CommandObject, lang: str, settings) -> None:
+async def unbound(message: Message, command: CommandObject, lang: str, settings, clock) -> None:
     split(command, 0, 0)
+    now = clock.now()
     views = await inbox.unbound_inbox()
     if not views:
         await respond(message, t(lang, "unbound.empty"))
@@ -126,11 +130,11 @@ async def unbound(message: Message, command: CommandObject, lang: str, settings)
     for view in views:
         lines.append("")
         lines.append(t(lang, "unbound.chat", title=view.chat.title or "—", chat_id=view.chat.chat_id,
-                       total=view.total))
+                       messages=Counted("words.n.messages", view.total)))
         if view.bound_to:
             lines.append(t(lang, "unbound.now_bound", code=view.bound_to))
         for m in view.messages:
-            when = m.received_at.astimezone(settings.timezone).strftime("%Y-%m-%d %H:%M")
+            when = fmt.local(m.received_at, settings.timezone, now, lang=lang)
             body = m.text or t(lang, "unbound.attachment", kinds=", ".join(a["kind"] for a in m.attachments))
             lines.append(f"  {when} {m.author}: {body[:300]}")
     await respond(message, "\n".join(lines))
@@ -178,34 +182,38 @@ async def staff_remove(message: Message, command: CommandObject, bot: Bot, lang:
 
 
 def dates(days) -> str:
-    return ", ".join(sorted(d.isoformat() for d in days))
+    return ", ".join(fmt.date(d) for d in sorted(days))
 
 
-async def sla_policy(message: Message, command: CommandObject, lang: str, sla) -> None:
+async def sla_policy(message: Message, command: CommandObject, lang: str, sla, clock) -> None:
     split(command, 0, 0)
+    now = clock.now()
     policy = sla.policy
     yes_no = {True: t(lang, "sla.yes"), False: t(lang, "sla.no")}
     lines = [t(lang, "sla.plans_header")]
     for plan in policy.plans.values():
-        lines.append(t(lang, "sla.plan_row", plan=plan.name, calendar=plan.calendar,
-                       targets=" ".join(f"{p}={format_duration(d)}" for p, d in plan.reaction.items()),
-                       remind=format_duration(plan.remind_before), ping=yes_no[plan.ping]))
+        lines.append(t(lang, "sla.plan_row", plan=named(lang, "words.plan", plan.name),
+                       calendar=named(lang, "words.calendar", plan.calendar), targets=fmt.targets(lang, plan.reaction),
+                       remind=fmt.duration(lang, plan.remind_before), ping=yes_no[plan.ping]))
     lines += ["", t(lang, "sla.calendars_header")]
     for cal in policy.calendars.values():
         extras = []
         if cal.country_holidays:
-            extras.append(t(lang, "sla.holidays", country=cal.country_holidays))
+            extras.append(t(lang, "sla.holidays", country=named(lang, "words.country", cal.country_holidays)))
         if cal.extra_holidays:
             extras.append(t(lang, "sla.extra_holidays", days=dates(cal.extra_holidays)))
         if cal.extra_workdays:
             extras.append(t(lang, "sla.extra_workdays", days=dates(cal.extra_workdays)))
-        lines.append(t(lang, "sla.calendar_row", name=cal.name, tz=cal.timezone.key, hours=format_hours(cal.hours),
-                       days=format_days(cal.days), extras="; ".join(extras)).rstrip(" ;"))
-    lines += ["", t(lang, "sla.escalation", every=format_duration(policy.repeat_every), times=policy.max_repeats),
+        lines.append(t(lang, "sla.calendar_row", name=named(lang, "words.calendar", cal.name),
+                       tz=fmt.zone_name(lang, cal.timezone, now), hours=fmt.hours(cal.hours),
+                       days=fmt.weekdays(lang, cal.days), extras="; ".join(extras)).rstrip(" ;"))
+    lines += ["", t(lang, "sla.escalation", every=fmt.duration(lang, policy.repeat_every),
+                    times=Counted("words.n.times", policy.max_repeats)),
               "", t(lang, "sla.shifts_header")]
     for shift in policy.shifts.values():
-        lines.append(t(lang, "sla.shift_row", name=shift.name, start=shift.start.strftime("%H:%M"),
-                       end=shift.end.strftime("%H:%M"), tz=shift.timezone.key))
+        lines.append(t(lang, "sla.shift_row", name=named(lang, "words.shift", shift.name),
+                       start=shift.start.strftime("%H:%M"), end=shift.end.strftime("%H:%M"),
+                       tz=fmt.zone_label(lang, shift.timezone, now)))
     await respond(message, "\n".join(lines))
 
 

@@ -27,8 +27,9 @@ from tortoise.exceptions import DBConnectionError, OperationalError, Transaction
 
 import telemetry
 from domain import people, updates
-from domain.access import COMMANDS, check
+from domain.access import COMMANDS, check, desk_chat
 from domain.errors import DeskError
+from domain.lang import of_chat_row
 from domain.text import clean
 from handlers.replies import respond
 from locales import t
@@ -38,24 +39,22 @@ log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
-def reply_lang(actor: people.Actor, chat_type: str, telegram_lang: str | None, default: str) -> str:
-    """Groups speak the chat's (or its customer's) language, else the default: everyone there reads the answer.
-    In private, a person gets the language they chose, else their Telegram app's."""
-    chat_lang = (actor.chat.lang or actor.chat.customer.lang) if actor.chat else None
-    if chat_type != "private":
-        return chat_lang or default
-    if actor.lang:
+def reply_lang(actor: people.Actor, chat_type: str, default: str) -> str:
+    """A customer's chat speaks the chat's language (everyone there reads the answer); elsewhere in private
+    the person's own (`domain.lang`); an unbound group the default."""
+    if actor.chat is not None:
+        return of_chat_row(actor.chat, default)
+    if chat_type == "private":
         return actor.lang
-    if chat_lang:
-        return chat_lang
-    if telegram_lang and telegram_lang[:2] in ("ru", "en"):
-        return telegram_lang[:2]
     return default
 
 
 def command_of(message: Message, bot_username: str | None) -> str | None:
-    """The command name when the message is a command for this bot, else None."""
-    text = message.text or ""
+    """The command name when the message is a command for this bot, else None.
+
+    A caption counts like a text: aiogram's `Command` filter matches captions too, so a command under a
+    photo or a document is a command, and it passes the same table as a typed one."""
+    text = message.text or message.caption or ""
     if not text.startswith("/") or len(text) < 2:
         return None
     parsed = Command.extract_command(text)
@@ -152,18 +151,33 @@ class DeskMiddleware(BaseMiddleware):
         self.clock = clock
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        user = getattr(event, "from_user", None)
         message = event if isinstance(event, Message) else getattr(event, "message", None)
         chat = getattr(message, "chat", None)
-        if user is None or chat is None or user.is_bot:
-            return None  # channel posts, service messages from bots: nothing to do
-        now = self.clock.now()
-        person = await people.seen(user.id, user.username, clean(user.full_name), now)
-        actor = await people.resolve_actor(user.id, chat.id, self.settings.lead_ids, person)
-        lang = reply_lang(actor, chat.type, user.language_code, self.settings.default_lang)
-        data.update(actor=actor, lang=lang, clock=self.clock, settings=self.settings)
+        if chat is None:
+            return None
+        if isinstance(event, Message) and event.is_automatic_forward:
+            return None  # a linked channel's post copied into its discussion group: nobody asked for help
+        sender_chat = event.sender_chat if isinstance(event, Message) else None
+        if sender_chat is not None:
+            # An anonymous group admin (sender_chat = the group) or someone posting as a channel: whoever
+            # is behind it, the chat is the author — a customer in a bound chat, never staff.
+            actor = await people.resolve_chat_sender(sender_chat.id, chat.id, self.settings.default_lang)
+        else:
+            user = getattr(event, "from_user", None)
+            if user is None or user.is_bot:
+                return None  # service messages from bots: nothing to do
+            person = await people.seen(user.id, user.username, clean(user.full_name), self.clock.now(),
+                                       user.language_code)
+            actor = await people.resolve_actor(user.id, chat.id, self.settings.lead_ids, person,
+                                               self.settings.default_lang)
+        lang = reply_lang(actor, chat.type, self.settings.default_lang)
+        staff_chat = chat.id == self.settings.staff_chat_id
+        # Where others than staff read the answers (a customer's chat, any other group), incident commands
+        # may name only this chat's incidents; None in a private chat and the staff chat.
+        only_chat = None if desk_chat(chat.type, actor.chat is not None, staff_chat) else chat.id
+        data.update(actor=actor, lang=lang, clock=self.clock, settings=self.settings, only_chat=only_chat)
 
-        if isinstance(event, Message) and event.text is not None:
+        if isinstance(event, Message) and (event.text or event.caption) is not None:
             bot: Bot = data["bot"]
             me = await bot.me()
             name = command_of(event, me.username)
@@ -173,9 +187,9 @@ class DeskMiddleware(BaseMiddleware):
                         return await self._run(handler, event, data, lang)  # "/var/log is full" is a problem report
                     await respond(event, t(lang, "err.unknown_command", command=name))
                     return None
-                refusal = check(name, actor.role, chat.type, actor.chat is not None)
+                refusal = check(name, actor.role, chat.type, actor.chat is not None, staff_chat)
                 if refusal is not None:
-                    log.info("refused /%s for user %s (%s) in chat %s", name, user.id, actor.role, chat.id)
+                    log.info("refused /%s for %s (%s) in chat %s", name, actor.user_id, actor.role, chat.id)
                     await respond(event, t(lang, refusal, command=name))
                     return None
         return await self._run(handler, event, data, lang)

@@ -9,11 +9,11 @@ from aiogram.filters import CommandObject
 from aiogram.types import Message
 
 from domain import oncall, people
-from domain.errors import DeskError
+from domain.errors import Counted, DeskError
 from handlers.args import cmd, looks_like_command, split
-from handlers.formatting import local
 from handlers.replies import respond
-from locales import t
+from locales import format as fmt
+from locales import named, t
 
 MAX_DAYS = 31
 
@@ -24,8 +24,8 @@ async def rotation(message: Message, command: CommandObject, actor: people.Actor
     shift, mode, refs = words[0].lower(), words[1].lower(), words[2:]
     saved = await oncall.set_rotation(shift, mode, refs, settings.policy.shifts, actor.user_id, clock.now())
     names = ", ".join([await people.display_name(m) for m in saved.members])
-    await respond(message, t(lang, "oncall.rotation_set", shift=shift, mode=t(lang, f"oncall.mode_{mode}"),
-                             names=names, day=saved.anchor.isoformat()))
+    await respond(message, t(lang, "oncall.rotation_set", shift=named(lang, "words.shift", shift),
+                             mode=t(lang, f"oncall.mode_{mode}"), names=names, day=fmt.date(saved.anchor)))
 
 
 async def override(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
@@ -34,7 +34,7 @@ async def override(message: Message, command: CommandObject, actor: people.Actor
     saved = await oncall.add_override(words[0], words[1:], settings.timezone, actor.user_id, clock.now())
     zone = settings.timezone
     await respond(message, t(lang, "oncall.override_set", id=saved.id, name=await people.display_name(saved.user_id),
-                             start=local(saved.starts_at, zone), end=local(saved.ends_at, zone)))
+                             span=fmt.span(lang, saved.starts_at, saved.ends_at, zone, with_zone=True)))
 
 
 async def overrides(message: Message, command: CommandObject, lang: str, clock, settings) -> None:
@@ -46,7 +46,7 @@ async def overrides(message: Message, command: CommandObject, lang: str, clock, 
     lines = [t(lang, "oncall.overrides_header")]
     for row in rows:
         lines.append(t(lang, "oncall.override_row", id=row.id, name=await people.display_name(row.user_id),
-                       start=local(row.starts_at, settings.timezone), end=local(row.ends_at, settings.timezone)))
+                       span=fmt.span(lang, row.starts_at, row.ends_at, settings.timezone, with_zone=True)))
     await respond(message, "\n".join(lines))
 
 
@@ -61,15 +61,17 @@ async def on_call(message: Message, command: CommandObject, lang: str, clock, se
     now = clock.now()
     shifts = settings.policy.shifts
     rotations, spans = await oncall.load(now, timedelta(days=2))
-    lines = [t(lang, "oncall.now_header", now=local(now, settings.timezone))]
+    lines = [t(lang, "oncall.now_header", now=fmt.when(lang, now, settings.timezone, now))]
     for duty in oncall.on_call_at(now, shifts, rotations, spans):
         who = await people.display_name(duty.user_id) if duty.user_id else t(lang, "oncall.nobody")
         source = t(lang, "oncall.by_override") if duty.source == "override" else ""
-        lines.append(t(lang, "oncall.duty_row", shift=duty.shift or "—", name=who, source=source).rstrip())
+        lines.append(t(lang, "oncall.duty_row", shift=named(lang, "words.shift", duty.shift) if duty.shift else "—",
+                       name=who, source=source).rstrip())
     handoffs = sorted((oncall.next_start(spec, now) for spec in shifts.values()), key=lambda o: o.start)
     nxt = handoffs[0]
     incoming = oncall.rostered(rotations.get(nxt.shift), nxt)
-    lines.append(t(lang, "oncall.next_handoff", shift=nxt.shift, at=local(nxt.start, settings.timezone),
+    lines.append(t(lang, "oncall.next_handoff", shift=named(lang, "words.shift", nxt.shift),
+                   at=fmt.when(lang, nxt.start, settings.timezone, now),
                    name=await people.display_name(incoming) if incoming else t(lang, "oncall.nobody")))
     await respond(message, "\n".join(lines))
 
@@ -85,18 +87,17 @@ async def schedule(message: Message, command: CommandObject, lang: str, clock, s
     occurrences = sorted((occ for spec in settings.policy.shifts.values()
                           for occ in oncall.occurrences_between(spec, now, end)), key=lambda o: o.start)
     gap_starts = {(g.shift, g.start) for g in oncall.gaps(now, end, settings.policy.shifts, rotations, spans)}
-    lines = [t(lang, "oncall.schedule_header", days=days)]
+    lines = [t(lang, "oncall.schedule_header", days=Counted("words.n.days", days))]
     for occ in occurrences:
         person = oncall.rostered(rotations.get(occ.shift), occ)
-        name = await people.display_name(person) if person else t(lang, "oncall.nobody")
+        who = await people.display_name(person) if person else t(lang, "oncall.nobody")
         extra = ""
         for span in (s for s in spans if s.start < occ.end and s.end > occ.start):
             extra += t(lang, "oncall.schedule_override", name=await people.display_name(span.user_id),
-                       start=local(span.start, settings.timezone), end=local(span.end, settings.timezone))
+                       span=fmt.span(lang, span.start, span.end, settings.timezone))
         mark = t(lang, "oncall.gap") if (occ.shift, occ.start) in gap_starts else ""
-        lines.append(t(lang, "oncall.schedule_row", start=local(occ.start, settings.timezone),
-                       end=local(occ.end, settings.timezone)[-5:], shift=occ.shift, name=name,
-                       extra=extra, gap=mark).rstrip())
+        lines.append(t(lang, "oncall.schedule_row", span=fmt.span(lang, occ.start, occ.end, settings.timezone),
+                       shift=named(lang, "words.shift", occ.shift), name=who, extra=extra, gap=mark).rstrip())
     await respond(message, "\n".join(lines))
 
 

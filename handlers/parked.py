@@ -20,8 +20,8 @@ from domain import alerts, outbox, parked, people
 from domain.errors import DeskError
 from domain.models import ParkedUpdate, Person
 from handlers.args import cmd, looks_like_command, split
-from handlers.formatting import local
 from handlers.replies import respond
+from locales import format as fmt
 from locales import t
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class Parking:
             await outbox.enqueue(lead_id, text, row.parked_at, kind="notice", dedupe=f"parked:{row.id}:{lead_id}")
 
 
-async def list_parked(message: Message, lang: str, settings) -> None:
+async def list_parked(message: Message, lang: str, settings, clock) -> None:
     rows = await parked.waiting()
     if not rows:
         await respond(message, t(lang, "liveness.none"))
@@ -87,7 +87,8 @@ async def list_parked(message: Message, lang: str, settings) -> None:
     lines = [t(lang, "liveness.header", count=len(rows))]
     for row in rows:
         lines.append(t(lang, "liveness.line", id=row.id, update=row.update_id or "—",
-                       reason=t(lang, f"liveness.reason_{row.reason}"), at=local(row.parked_at, settings.timezone),
+                       reason=t(lang, f"liveness.reason_{row.reason}"),
+                       at=fmt.when(lang, row.parked_at, settings.timezone, clock.now()),
                        chat=row.chat_id or "—", preview=preview(row.payload),
                        error=row.error.splitlines()[0][:200] if row.error else "—"))
     lines.append(t(lang, "liveness.hint"))

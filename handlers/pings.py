@@ -15,11 +15,15 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from domain import alerts, incidents, intake, outbox, people
 from domain.errors import DeskError
-from domain.models import CustomerChat, Incident, Person
+from domain.lang import of_chat as lang_of_chat
+from domain.lang import of_person as lang_of_person
+from domain.lang import of_recipient as lang_of_recipient
+from domain.models import Incident
 from domain.sla import Sla
-from handlers.formatting import local, time_left, zone_of
+from handlers.formatting import zone_of
 from handlers.keyboards import priority_keyboard, rating_keyboard
-from locales import t
+from locales import format as fmt
+from locales import named, t
 
 FIRST_LINES = 3
 PREVIEW = 300
@@ -37,20 +41,36 @@ def message_link(chat_id: int, message_id: int | None) -> str | None:
     return f"https://t.me/c/{text[4:]}/{message_id}"
 
 
-async def _lang_of(user_id: int, default: str) -> str:
-    person = await Person.get_or_none(id=user_id)
-    return (person.lang if person and person.lang else None) or default
+def ping_text(kind: str, incident: Incident, lang: str, now: datetime, zone, target, first, more: int) -> str:
+    """How bad and whose (the first line), by when (the absolute moment and the fixed target: nothing
+    updates a pushed message), what (the customer's words), who wrote it and how many messages followed,
+    and what Take does."""
+    plan = named(lang, "words.plan", incident.plan)
+    lines = [t(lang, f"ping.{kind}", key=incident.key, priority=incident.priority, name=incident.customer.name,
+               plan=plan)]
+    due = "words.ping.due" if kind in ("new", "reminder") else "words.ping.was_due"
+    lines.append(t(lang, due, deadline=fmt.when(lang, incident.deadline, zone, now),
+                   target=fmt.duration(lang, target)))
+    problem = "\n".join((first.text if first and first.text else incident.title).splitlines()[:FIRST_LINES])
+    lines += ["", t(lang, "words.ping.problem", problem=problem[:PREVIEW] or "—")]
+    author = first.author if first and first.author else None
+    if author:
+        lines.append(t(lang, "words.ping.more", author=author, count=more) if more
+                     else t(lang, "words.ping.author", author=author))
+    lines += ["", t(lang, "words.ping.take_hint")]
+    return "\n".join(lines)
 
 
 def make_render(settings):
+    sla = Sla(settings.policy)
+
     async def render_ping(ping: alerts.Ping, now: datetime) -> tuple[str, dict | None]:
         incident = ping.incident
-        lang = await _lang_of(ping.user_id, settings.default_lang)
+        lang = await lang_of_person(ping.user_id, settings.default_lang)
         first = await intake.first_customer_message(incident.id)
-        problem = "\n".join((first.text if first else incident.title).splitlines()[:FIRST_LINES])[:PREVIEW]
-        text = t(lang, f"ping.{ping.kind}", key=incident.key, name=incident.customer.name, plan=incident.plan,
-                 priority=incident.priority, left=time_left(lang, incident.deadline, now),
-                 deadline=local(incident.deadline, settings.timezone), problem=problem or "—")
+        more = max(await intake.customer_message_count(incident.id) - 1, 0)
+        target = sla.target(incident.plan, incident.priority)
+        text = ping_text(ping.kind, incident, lang, now, settings.timezone, target, first, more)
         rows = [[InlineKeyboardButton(text=t(lang, "ping.take"),
                                       callback_data=TakeButton(incident=incident.id).pack())]]
         link = message_link(first.chat_id, first.message_id) if first else None
@@ -60,17 +80,23 @@ def make_render(settings):
     return render_ping
 
 
-def ack_text(incident: Incident, lang: str, sla: Sla, settings) -> str:
+def ack_text(incident: Incident, lang: str, sla: Sla, settings, now: datetime | None = None) -> str:
+    """What we received, how urgent, by when we answer (in the customer's time and as the fixed target),
+    where to add details, and what the buttons do."""
+    now = now or incident.opened_at
     zone = zone_of(incident.customer, settings)
-    text = t(lang, "intake.ack", key=incident.key, priority=incident.priority,
-             meaning=t(lang, f"priority.{incident.priority}"))
+    lines = [t(lang, "intake.ack", key=incident.key, priority=incident.priority,
+               meaning=t(lang, f"priority.{incident.priority}"))]
     timing = sla.timing(incident.plan, incident.priority, incident.opened_at)
-    text += "\n" + t(lang, "intake.deadline", deadline=local(timing.deadline, zone), tz=zone.key)
+    target = fmt.duration(lang, sla.target(incident.plan, incident.priority))
     if timing.clock_starts > incident.opened_at:
-        text += "\n" + t(lang, "intake.clock_starts", start=local(timing.clock_starts, zone))
+        lines.append(t(lang, "intake.clock_starts", start=fmt.when(lang, timing.clock_starts, zone, now)))
+        target = t(lang, "words.ack.working", target=target)
+    lines.append(t(lang, "intake.deadline", deadline=fmt.when(lang, timing.deadline, zone, now), target=target))
     if incident.plan == "warranty":
-        text += "\n\n" + t(lang, "intake.warranty")
-    return text
+        lines.append(t(lang, "intake.warranty"))
+    lines += ["", t(lang, "words.ack.details"), t(lang, "words.ack.buttons")]
+    return "\n".join(lines)
 
 
 def make_on_created(settings, sla: Sla):
@@ -81,31 +107,29 @@ def make_on_created(settings, sla: Sla):
     async def on_created(incident: Incident, message_id: int, now: datetime) -> None:
         # The acknowledgement first: it replies to the customer's message and carries the P1–P4 buttons.
         chat_lang = await customer_lang(incident, settings.default_lang)
-        await outbox.enqueue(incident.chat_id, ack_text(incident, chat_lang, sla, settings), now, kind="ack",
+        await outbox.enqueue(incident.chat_id, ack_text(incident, chat_lang, sla, settings, now), now, kind="ack",
                              rank=outbox.RANK_PING, reply_to=message_id, incident_id=incident.id,
-                             markup=priority_keyboard(incident.id).model_dump(exclude_none=True),
+                             markup=priority_keyboard(incident.id, chat_lang).model_dump(exclude_none=True),
                              dedupe=f"ack:{incident.id}", thread_id=incident.thread_id)
         lang = settings.default_lang
         if settings.staff_chat_id:
             await outbox.enqueue(settings.staff_chat_id, t(lang, "intake.announce", key=incident.key,
-                                 name=incident.customer.name, plan=incident.plan, priority=incident.priority,
+                                 name=incident.customer.name, plan=named(lang, "words.plan", incident.plan),
+                                 priority=incident.priority,
                                  title=incident.title), now, kind="announce", dedupe=f"announce:{incident.id}")
         if incident.contract_expired:
             for lead_id in await alerts.leads(settings.lead_ids):
-                await outbox.enqueue(lead_id, t(await _lang_of(lead_id, lang), "intake.expired_lead",
+                await outbox.enqueue(lead_id, t(await lang_of_person(lead_id, lang), "intake.expired_lead",
                                      key=incident.key, code=incident.customer.code,
-                                     until=incident.customer.contract_until.isoformat()),
+                                     until=fmt.date(incident.customer.contract_until)),
                                      now, kind="notice", dedupe=f"expired:{incident.id}:{lead_id}")
         await alerts.on_new_incident(incident, now, sla, settings.policy.shifts, settings.lead_ids, render)
     return on_created
 
 
 async def customer_lang(incident: Incident, default: str) -> str:
-    """The language of the incident's chat: the chat's own, else its customer's, else the default."""
-    chat = await CustomerChat.get_or_none(chat_id=incident.chat_id).select_related("customer")
-    if chat is not None:
-        return chat.lang or chat.customer.lang or default
-    return default
+    """The language of the incident's chat (`domain.lang`)."""
+    return await lang_of_chat(incident.chat_id, default)
 
 
 async def tell_customer_chat(incident: Incident, text: str, now: datetime, kind: str,
@@ -115,13 +139,18 @@ async def tell_customer_chat(incident: Incident, text: str, now: datetime, kind:
                          markup=markup.model_dump(exclude_none=True) if markup else None, thread_id=incident.thread_id)
 
 
-def taken_notice(settings, now: datetime, update_id: int | None = None):
-    """The customer chat hears that an engineer is on it (owed inside the take's transaction); once per
-    update, however often a failing answer makes it be handled again."""
+def taken_notice(settings, now: datetime, update_id: int | None = None, holder_id: int | None = None,
+                 tell_customer: bool = True):
+    """The customer chat hears that an engineer is on it (once per update, however often a failing answer
+    makes it be handled again), and (given the holder) every copy of the ping says who took it: owed inside
+    the take's transaction, so both happen with the take or not at all."""
     async def owe(incident: Incident) -> None:
-        lang = await customer_lang(incident, settings.default_lang)
-        await tell_customer_chat(incident, t(lang, "take.customer", key=incident.key), now, "customer",
-                                 dedupe=f"taken:{incident.id}:u{update_id}" if update_id is not None else None)
+        if tell_customer:
+            lang = await customer_lang(incident, settings.default_lang)
+            await tell_customer_chat(incident, t(lang, "take.customer", key=incident.key), now, "customer",
+                                     dedupe=f"taken:{incident.id}:u{update_id}" if update_id is not None else None)
+        if holder_id is not None:
+            await edit_pings(incident, holder_id, settings, now)
     return owe
 
 
@@ -147,16 +176,35 @@ def escalation_notice(incident: Incident, note: str, actor_id: int, settings, no
     """The expert's DM: the incident card in short, the note, who asked, and a link to the chat. Keyed
     by the update, not the clock: a retried /escalate DMs nobody twice."""
     async def owe(user_id: int) -> None:
-        lang = await _lang_of(user_id, settings.default_lang)
+        lang = await lang_of_person(user_id, settings.default_lang)
         first = await intake.first_customer_message(incident.id)
         link = message_link(first.chat_id, first.message_id) if first else None
-        text = t(lang, "escalate.dm", key=incident.key, name=incident.customer.name, plan=incident.plan,
+        text = t(lang, "escalate.dm", key=incident.key, name=incident.customer.name,
+                 plan=named(lang, "words.plan", incident.plan),
                  priority=incident.priority, status=t(lang, f"state.{incident.status}"), title=incident.title,
                  note=note or "—", who=await people.display_name(actor_id), link=link or "—")
         await outbox.enqueue(user_id, text, now, kind="escalation", incident_id=incident.id, fallback=True,
                              dedupe=f"escalation:{incident.id}:{user_id}:"
                                     + (f"u{update_id}" if update_id is not None else now.isoformat()))
     return owe
+
+
+async def edit_pings(incident: Incident, holder_id: int, settings, now: datetime) -> int:
+    """Every copy of the incident's ping (new, reminder, breach, repeat; rerouted ones too) is rewritten
+    to say who has it and since when, and loses its Take button, so nobody else gets up for it."""
+    rows = await outbox.sent_pings(incident.id)
+    name = await people.display_name(holder_id)
+    for row in rows:
+        lang = await lang_of_recipient(row.chat_id, settings.default_lang)
+        taken = t(lang, "words.ping.taken", name=name, at=fmt.when(lang, now, settings.timezone, now))
+        links = [[b for b in r if b.get("url")] for r in (row.markup or {}).get("inline_keyboard", [])]
+        links = [r for r in links if r]
+        hint = t(lang, "words.ping.take_hint")  # what Take does is moot now: the line says who took it
+        text = row.text.replace(hint, taken) if hint in row.text else f"{row.text}\n\n{taken}"
+        await outbox.enqueue(row.chat_id, text, now, kind=outbox.EDIT, rank=outbox.RANK_PING,
+                             reply_to=row.message_id, incident_id=incident.id,
+                             markup={"inline_keyboard": links} if links else None, dedupe=f"edit:{row.id}")
+    return len(rows)
 
 
 async def take_pressed(query: CallbackQuery, callback_data: TakeButton, actor: people.Actor, lang: str,
@@ -166,7 +214,8 @@ async def take_pressed(query: CallbackQuery, callback_data: TakeButton, actor: p
     incident = await Incident.get_or_none(id=callback_data.incident).select_related("customer")
     if incident is None:
         raise DeskError("err.button_stale")
-    result = await incidents.take(incident, actor.user_id, clock.now(), taken_notice(settings, clock.now(), update_id))
+    result = await incidents.take(incident, actor.user_id, clock.now(),
+                                  taken_notice(settings, clock.now(), update_id, holder_id=actor.user_id))
     if not result.taken:
         await query.answer(t(lang, "take.already", key=incident.key,
                              name=await people.display_name(result.holder_id)), show_alert=True)

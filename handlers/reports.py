@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from aiogram import Router
 from aiogram.filters import CommandObject
 from aiogram.types import BufferedInputFile, Message
 
 from domain import customers, outbox, report_chart, reports
-from domain.errors import DeskError
+from domain.errors import Counted, DeskError
+from domain.lang import decide_chat
 from domain.policy import HA_SETUPS
 from handlers.args import cmd, looks_like_command, split
 from handlers.formatting import zone_of
 from handlers.lead_admin import money
 from handlers.replies import respond
-from locales import report_text, t
+from locales import named, report_text, t
 
 PERIOD_WORDS = ("week", "month", "quarter")
 ANNOUNCE_LIMIT = 3000
@@ -66,17 +64,9 @@ async def export(message: Message, command: CommandObject, clock, settings, sla)
     zone = zone_of(chosen[0], settings) if code else settings.timezone
     period = reports.parse_period(period_words, clock.now(), zone)
     rows = await reports.export_rows(chosen, period, clock.now(), sla)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
+    text = reports.to_csv(reports.EXPORT_COLUMNS, rows)
     name = f"incidents-{code.upper() if code else 'all'}-{period.first_day}-{period.last_day}.csv"
-    await message.answer_document(BufferedInputFile(buffer.getvalue().encode("utf-8"), name))
-
-
-EXPORT_COLUMNS = ["key", "customer", "plan", "priority", "status", "opened_at", "deadline", "responded_at",
-                  "resolved_at", "closed_at", "reaction_seconds", "target_seconds", "sla", "rating", "assignee_id",
-                  "title"]
+    await message.answer_document(BufferedInputFile(text.encode("utf-8"), name))
 
 
 async def quote(message: Message, command: CommandObject, lang: str, settings) -> None:
@@ -88,8 +78,9 @@ async def quote(message: Message, command: CommandObject, lang: str, settings) -
         raise DeskError("err.bad_choice", field="ha", value=ha, allowed=" ".join(HA_SETUPS))
     tariff = settings.policy.tariff
     price = customers.price_estimate(tariff, plan, int(users), int(cts), ha)
-    await respond(message, t(lang, "quote.result", plan=plan, users=int(users), cts=int(cts), ha=ha,
-                             price=money(price, tariff.currency, lang)))
+    await respond(message, t(lang, "quote.result", plan=named(lang, "words.plan", plan),
+                             users=Counted("words.n.users", int(users)), servers=Counted("words.n.servers", int(cts)),
+                             ha=named(lang, "words.ha", ha), price=money(price, tariff.currency, lang)))
 
 
 async def announce(message: Message, command: CommandObject, lang: str, clock, settings,
@@ -102,7 +93,7 @@ async def announce(message: Message, command: CommandObject, lang: str, clock, s
     now = clock.now()
     for customer in chosen:
         for chat in await customers.chats_of(customer):
-            chat_lang = chat.lang or customer.lang or settings.default_lang
+            chat_lang = decide_chat(chat.lang, customer.lang, settings.default_lang)
             contacts = ", ".join(customer.contacts) or t(chat_lang, "announce.no_contacts")
             # Keyed by the update: when the answer below fails and the update is handled again, no
             # customer gets the notice twice.
@@ -110,7 +101,8 @@ async def announce(message: Message, command: CommandObject, lang: str, clock, s
                                  kind="announce",
                                  dedupe=f"announce:u{update_id}:{chat.chat_id}" if update_id is not None else None)
             count += 1
-    await respond(message, t(lang, "announce.queued", count=count, customers=len(chosen)))
+    await respond(message, t(lang, "announce.queued", chats=Counted("words.n.chats", count),
+                             customers=Counted("words.n.customers", len(chosen))))
 
 
 def build_router() -> Router:

@@ -8,21 +8,25 @@ from aiogram.types import Message
 
 from domain import incidents, people
 from domain.customers import get_customer
-from domain.errors import DeskError
+from domain.errors import Counted, DeskError
 from domain.models import Incident
 from domain.sla import Sla
+from handlers import views
 from handlers.args import args_of, cmd, looks_like_command
 from handlers.customer_chat import priority_changed_text
-from handlers.formatting import local, short, time_left
 from handlers.pings import escalation_notice, reopened_notice, resolved_notice, taken_notice
 from handlers.replies import respond
 from locales import t
 
 
-async def _target(message: Message, words: list[str]) -> tuple[Incident, list[str]]:
+async def _by_key(key: str, only_chat: int | None) -> Incident:
+    return await incidents.by_key(key, only_chat=only_chat)
+
+
+async def _target(message: Message, words: list[str], only_chat: int | None) -> tuple[Incident, list[str]]:
     """Take a leading KEY off the words, or find the incident from the chat (reply, or its only open one)."""
     if words and incidents.looks_like_key(words[0]):
-        return await incidents.by_key(words[0]), words[1:]
+        return await _by_key(words[0], only_chat), words[1:]
     reply = message.reply_to_message.message_id if message.reply_to_message else None
     return await incidents.target(None, message.chat.id, reply), words
 
@@ -39,13 +43,13 @@ def _in_place(message: Message, incident: Incident) -> bool:
 
 
 async def take(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock, settings,
-               update_id: int | None = None) -> None:
-    incident, rest = await _target(message, _words(command))
+               only_chat: int | None, update_id: int | None = None) -> None:
+    incident, rest = await _target(message, _words(command), only_chat)
     if rest:
         raise DeskError("usage.take")
     in_customer_chat = _in_place(message, incident)  # there the answer below is the notice
-    result = await incidents.take(incident, actor.user_id, clock.now(),
-                                  None if in_customer_chat else taken_notice(settings, clock.now(), update_id))
+    owed = taken_notice(settings, clock.now(), update_id, holder_id=actor.user_id, tell_customer=not in_customer_chat)
+    result = await incidents.take(incident, actor.user_id, clock.now(), owed)
     if not result.taken:
         await respond(message, t(lang, "take.already", key=incident.key,
                                  name=await people.display_name(result.holder_id)))
@@ -55,12 +59,12 @@ async def take(message: Message, command: CommandObject, actor: people.Actor, la
 
 
 async def resolve(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
-                  settings) -> None:
+                  settings, only_chat: int | None) -> None:
     words = args_of(command).split(maxsplit=1)
     if words and incidents.looks_like_key(words[0]):
-        incident, summary = await incidents.by_key(words[0]), (words[1] if len(words) > 1 else "")
+        incident, summary = await _by_key(words[0], only_chat), (words[1] if len(words) > 1 else "")
     else:
-        incident, _ = await _target(message, [])
+        incident, _ = await _target(message, [], only_chat)
         summary = args_of(command).strip()
     resolved = await incidents.resolve(incident, actor.user_id, summary, clock.now(),
                                        resolved_notice(settings, clock.now(), summary))
@@ -69,122 +73,102 @@ async def resolve(message: Message, command: CommandObject, actor: people.Actor,
 
 
 async def reopen(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
-                 settings) -> None:
+                 settings, only_chat: int | None) -> None:
     words = _words(command)
     if len(words) != 1 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.reopen")
-    incident = await incidents.reopen(await incidents.by_key(words[0]), actor.user_id, clock.now(),
+    incident = await incidents.reopen(await _by_key(words[0], only_chat), actor.user_id, clock.now(),
                                       reopened_notice(settings, clock.now()))
     if not _in_place(message, incident):
         await respond(message, t(lang, "reopen.done", key=incident.key))
 
 
 async def priority(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock, sla: Sla,
-                   settings) -> None:
-    incident, rest = await _target(message, _words(command))
+                   settings, only_chat: int | None) -> None:
+    incident, rest = await _target(message, _words(command), only_chat)
     if len(rest) != 1:
         raise DeskError("usage.priority")
     updated = await incidents.set_priority(incident, rest[0], actor.user_id, clock.now(), sla)
-    await respond(message, priority_changed_text(updated, lang, settings))
+    await respond(message, priority_changed_text(updated, lang, settings, clock.now()))
 
 
-async def assign(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock) -> None:
+async def assign(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
+                 only_chat: int | None) -> None:
     words = _words(command)
     if len(words) != 2 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.assign")
     staff_id = await people.resolve_person(words[1])
-    incident = await incidents.assign(await incidents.by_key(words[0]), staff_id, actor.user_id, clock.now())
+    incident = await incidents.assign(await _by_key(words[0], only_chat), staff_id, actor.user_id, clock.now())
     await respond(message, t(lang, "assign.done", key=incident.key, name=await people.display_name(staff_id)))
 
 
-async def note(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock) -> None:
+async def note(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
+               only_chat: int | None) -> None:
     words = args_of(command).split(maxsplit=1)
     if len(words) != 2 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.note")
-    incident = await incidents.by_key(words[0])
+    incident = await _by_key(words[0], only_chat)
     await incidents.note(incident, words[1], actor.user_id, clock.now())
     await respond(message, t(lang, "note.done", key=incident.key))
 
 
 async def escalate(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
-                   settings, update_id: int | None = None) -> None:
+                   settings, only_chat: int | None, update_id: int | None = None) -> None:
     words = args_of(command).split(maxsplit=2)
     if len(words) < 2 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.escalate")
-    incident = await incidents.by_key(words[0])
+    incident = await _by_key(words[0], only_chat)
     note_text = words[2] if len(words) > 2 else ""
     experts = await incidents.escalate(incident, words[1], note_text, actor.user_id, clock.now(),
                                        escalation_notice(incident, note_text, actor.user_id, settings, clock.now(),
                                                          update_id))
-    await respond(message, t(lang, "escalate.done", key=incident.key, count=len(experts),
+    await respond(message, t(lang, "escalate.done", key=incident.key, count=Counted("words.n.people", len(experts)),
                              role=t(lang, f"role.{words[1].lower()}")))
 
 
-def _when(moment, settings) -> str:
-    return local(moment, settings.timezone)
+# Staff-only entries of the history, left out of a card shown in the customer's chat.
+INTERNAL_EVENTS = ("note", "escalated")
 
 
-async def card(message: Message, command: CommandObject, lang: str, settings, clock, sla: Sla) -> None:
+async def card(message: Message, command: CommandObject, lang: str, settings, clock, sla: Sla,
+               only_chat: int | None) -> None:
     words = _words(command)
     if len(words) != 1 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.incident")
-    incident = await incidents.by_key(words[0])
+    incident = await _by_key(words[0], only_chat)
     events, messages = await incidents.history(incident)
-    lines = [t(lang, "card.head", key=incident.key, code=incident.customer.code, name=incident.customer.name,
-               plan=incident.plan, priority=incident.priority, status=t(lang, f"state.{incident.status}"),
-               opened=_when(incident.opened_at, settings), responded=_when(incident.responded_at, settings),
-               assignee=await people.display_name(incident.assignee_id), title=incident.title)]
-    if incident.responded_at is None:
-        lines.append(t(lang, "card.deadline", deadline=_when(incident.deadline, settings),
-                       left=time_left(lang, incident.deadline, clock.now())))
-    else:
-        waited = sla.reaction_time(incident.plan, incident.opened_at, incident.responded_at)
-        met = incident.deadline is None or incident.responded_at <= incident.deadline
-        lines.append(t(lang, "card.reaction", waited=short(waited),
-                       target=short(sla.target(incident.plan, incident.priority)),
-                       verdict=t(lang, "card.met" if met else "card.breached")))
-    if incident.contract_expired:
-        lines.append(t(lang, "card.expired"))
-    timeline = [(e.at, "event", e) for e in events] + [(m.sent_at, "message", m) for m in messages]
-    lines.append(t(lang, "card.history"))
-    for at, kind, item in sorted(timeline, key=lambda x: (x[0], x[1])):
-        if kind == "message":
-            body = item.text or "[" + ", ".join(a["kind"] for a in item.attachments) + "]"
-            lines.append(f"{_when(at, settings)} {t(lang, 'card.source_' + item.source)} {item.author}: {body[:400]}")
-        else:
-            who = await people.display_name(item.actor_id) if item.actor_id else ""
-            detail = t(lang, f"event.{item.kind}", **{k: v for k, v in item.data.items()})
-            lines.append(f"{_when(at, settings)} {detail} {who}".rstrip())
-    await respond(message, "\n".join(lines))
+    if only_chat is not None:  # read by others than staff
+        events = [e for e in events if e.kind not in INTERNAL_EVENTS]
+    await respond(message, await views.card_text(incident, events, messages, lang, settings.timezone, clock.now(),
+                                                 sla))
 
 
-async def _listing(message: Message, found: list[Incident], lang: str, empty_key: str, now) -> None:
-    if not found:
-        await respond(message, t(lang, empty_key))
-        return
-    lines = [t(lang, "list.header")]
-    for incident in found:
-        who = await people.display_name(incident.assignee_id) if incident.assignee_id else t(lang, "list.nobody")
-        left = time_left(lang, incident.deadline, now) if incident.responded_at is None else t(lang, "list.answered")
-        lines.append(t(lang, "list.row", key=incident.key, priority=incident.priority, plan=incident.plan,
-                       status=t(lang, f"state.{incident.status}"), who=who, title=incident.title, left=left))
-    await respond(message, "\n".join(lines))
+async def _listing(message: Message, found: list[Incident], lang: str, empty_key: str, now, settings) -> None:
+    await respond(message, await views.listing_text(found, lang, settings.timezone, now, empty_key))
 
 
-async def open_list(message: Message, command: CommandObject, lang: str, clock) -> None:
+async def open_list(message: Message, command: CommandObject, lang: str, clock, settings,
+                    only_chat: int | None) -> None:
     words = _words(command)
     if len(words) > 1:
         raise DeskError("usage.incidents")
+    if only_chat is not None:  # e.g. a customer's chat: its own incidents, never the whole desk's
+        if words:
+            raise DeskError("access.list_here_only")
+        await _listing(message, await incidents.in_chat(only_chat), lang, "list.none", clock.now(), settings)
+        return
     if words:
         await get_customer(words[0])  # an unknown code is answered, not listed as empty
     found = await incidents.open_incidents(words[0] if words else None)
-    await _listing(message, found, lang, "list.none", clock.now())
+    await _listing(message, found, lang, "list.none", clock.now(), settings)
 
 
-async def my_list(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock) -> None:
+async def my_list(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
+                  settings, only_chat: int | None) -> None:
     if _words(command):
         raise DeskError("usage.my")
-    await _listing(message, await incidents.mine(actor.user_id), lang, "list.none_mine", clock.now())
+    found = await incidents.mine(actor.user_id, only_chat=only_chat)
+    await _listing(message, found, lang, "list.none_mine", clock.now(), settings)
 
 
 def build_router() -> Router:

@@ -38,7 +38,7 @@ from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message, Repl
 from tortoise.transactions import in_transaction
 
 import telemetry
-from domain import alerts, customers, intake, outbox, people
+from domain import alerts, customers, intake, lang, outbox, people
 from domain.clock import Clock
 from domain.models import CustomerChat, Outbox, Person
 from domain.text import CAPTION_LIMIT, TEXT_LIMIT, split, units
@@ -144,8 +144,9 @@ class Dispatcher:
         return len(rows)
 
     async def deliver(self, row: Outbox, slot: float) -> None:
-        if await outbox.pointless(row):
-            await outbox.mark_dropped(row, "answered before it was sent")
+        reason = await outbox.pointless(row)
+        if reason:
+            await outbox.mark_dropped(row, reason)
             return
         if row.chat_id < 0 and await customers.is_unreachable(row.chat_id):
             await self._undeliverable(row, "the bot is not in this chat")  # fail fast: no call to Telegram
@@ -205,6 +206,10 @@ class Dispatcher:
         the row's topic and is recorded, so a reply to any part threads. Each part but the last is written
         off the row as it goes, so a retry sends only the rest."""
         markup = InlineKeyboardMarkup.model_validate(row.markup) if row.markup else None
+        if row.kind == outbox.EDIT:  # a message sent earlier, rewritten in place (`reply_to` names it)
+            edited = await self.bot.edit_message_text(text=row.text, chat_id=row.chat_id, message_id=row.reply_to,
+                                                      reply_markup=markup)
+            return edited if isinstance(edited, Message) else Message.model_construct(message_id=row.reply_to)
         if row.photo and units(row.text) <= CAPTION_LIMIT:
             return await self._one(row, row.text, markup)
         if row.photo:
@@ -234,6 +239,8 @@ class Dispatcher:
                 await self._threads(row, message_id, text)
 
     async def _threads(self, row: Outbox, message_id: int, text: str) -> None:
+        if row.kind == outbox.EDIT:
+            return  # the message was recorded when it was first sent
         if (row.incident_id is not None and row.chat_id <= 0) or row.kind == "ack":
             # A message in the incident's chat: a customer's reply to it threads into the incident.
             await intake.record_bot_message(row.incident_id, row.chat_id, message_id, text, self.clock.now())
@@ -258,8 +265,9 @@ class Dispatcher:
         await people.mark_dm(row.chat_id, False, self.clock.now())
         log.warning("outbox %s: user %s cannot receive DMs (%s)", row.id, row.chat_id, reason)
         if row.fallback:
-            note = t(self.settings.default_lang, "outbox.rerouted", name=await people.display_name(row.chat_id))
-            await outbox.reroute(row, await self._fallback_targets(), note, self.clock.now())
+            targets = await self._fallback_targets()
+            notes = await self._notes(targets, "outbox.rerouted", name=await people.display_name(row.chat_id))
+            await outbox.reroute(row, targets, notes, self.clock.now())
         self.wake.set()
 
     async def _chat_lost(self, row: Outbox, reason: str) -> None:
@@ -275,10 +283,16 @@ class Dispatcher:
             log.warning("outbox %s: the bot cannot write to %s's chat %s (%s)", row.id, chat.customer.code,
                         row.chat_id, reason)
         if row.kind != "report":
-            note = t(self.settings.default_lang, "edges_outbox.rerouted_chat", code=chat.customer.code,
-                     title=chat.title or str(chat.chat_id))
-            await outbox.reroute(row, await self._fallback_targets(), note, now, keep_buttons=False)
+            targets = await self._fallback_targets()
+            notes = await self._notes(targets, "edges_outbox.rerouted_chat", code=chat.customer.code,
+                                      title=chat.title or str(chat.chat_id))
+            await outbox.reroute(row, targets, notes, now, keep_buttons=False)
         self.wake.set()
+
+    async def _notes(self, targets: list[int], key: str, **params) -> dict[int, str]:
+        """The rerouting note in each reader's language (`domain.lang`)."""
+        return {target: t(await lang.of_recipient(target, self.settings.default_lang), key, **params)
+                for target in targets}
 
     async def _fallback_targets(self) -> list[int]:
         targets = await alerts.leads(self.settings.lead_ids)

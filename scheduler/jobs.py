@@ -25,12 +25,12 @@ from domain import (
     retention,
     updates,
 )
+from domain import lang as language
 from domain.alerts import Render
 from domain.clock import Clock
 from domain.models import Customer
 from domain.sla import Sla
-from locales import report_text, t
-from locales.format import local, time_left
+from locales import duty_text, report_text
 from scheduler.leader import AlwaysLeader, PostgresLeader
 
 log = logging.getLogger(__name__)
@@ -118,16 +118,9 @@ class Tick:
                 continue
             watch = [i for i in await incidents.open_incidents() if self.sla.plan(i.plan).ping]
             for user_id in await oncall.on_duty_for(occ, shifts):
-                lang = self.settings.default_lang
-                lines = [t(lang, "handover.header", shift=occ.shift, count=len(watch))]
-                for incident in watch:
-                    left = (t(lang, "list.answered") if incident.responded_at
-                            else time_left(lang, incident.deadline, now))
-                    lines.append(t(lang, "handover.row", key=incident.key, priority=incident.priority,
-                                   plan=incident.plan, left=left, title=incident.title))
-                if not watch:
-                    lines.append(t(lang, "handover.quiet"))
-                await outbox.enqueue(user_id, "\n".join(lines), now, kind="handover", fallback=True,
+                lang = await language.of_person(user_id, self.settings.default_lang)
+                text = duty_text.handover(lang, occ, watch, self.settings.timezone, now)
+                await outbox.enqueue(user_id, text, now, kind="handover", fallback=True,
                                      dedupe=f"{duty}:{user_id}")
             await claims.mark_done(duty, now)
 
@@ -141,13 +134,11 @@ class Tick:
         if not found:
             await claims.mark_done(duty, now)
             return
-        lang = self.settings.default_lang
         zone = self.settings.timezone
-        lines = [t(lang, "gaps.header", count=len(found))]
-        lines += [t(lang, "gaps.row", shift=g.shift, start=local(g.start, zone), end=local(g.end, zone)[-5:])
-                  for g in found]
         for lead_id in await alerts.leads(self.settings.lead_ids):
-            await outbox.enqueue(lead_id, "\n".join(lines), now, kind="gaps", dedupe=f"{duty}:{lead_id}")
+            lang = await language.of_person(lead_id, self.settings.default_lang)
+            await outbox.enqueue(lead_id, duty_text.gaps(lang, found, zone, now), now, kind="gaps",
+                                 dedupe=f"{duty}:{lead_id}")
         await claims.mark_done(duty, now)
 
     async def periodic_reports(self, now: datetime) -> None:
@@ -163,12 +154,15 @@ class Tick:
                 continue
             built = await reports.build([customer], period, now, self.sla, zone)
             name = f"{customer.name} ({customer.code})"
-            chats = [(c.chat_id, c.lang or customer.lang or self.settings.default_lang)
+            default = self.settings.default_lang
+            chats = [(c.chat_id, language.decide_chat(c.lang, customer.lang, default))
                      for c in await customers.chats_of(customer)]
-            copies = [(lead, self.settings.default_lang) for lead in await alerts.leads(self.settings.lead_ids)]
+            leads = await alerts.leads(self.settings.lead_ids)
+            copies = [(lead, await language.of_person(lead, default)) for lead in leads]
             for chat_id, lang in chats + copies:
                 key = f"{duty}:{chat_id}"
-                await outbox.enqueue(chat_id, report_text.render(built, lang, name), now, kind="report",
+                text = report_text.render(built, lang, name, for_leads=chat_id in leads)
+                await outbox.enqueue(chat_id, text, now, kind="report",
                                      rank=outbox.RANK_REPORT, dedupe=key)
                 png = report_chart.render(built, report_text.chart_labels(built, lang, name))
                 await outbox.enqueue(chat_id, report_text.title(built, lang, name), now, kind="report",

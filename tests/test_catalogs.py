@@ -10,8 +10,12 @@ from locales import LANGS, catalog
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def placeholders(text: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+def placeholders(entry) -> set[str]:
+    """The placeholders of a text, or of every form of a plural table together (a form may leave out
+    `{count}`, as in «один день»; a plural table always takes `count`)."""
+    texts = entry.values() if isinstance(entry, dict) else [entry]
+    found = {name for text in texts for _, name, _, _ in string.Formatter().parse(text) if name}
+    return found | {"count"} if isinstance(entry, dict) else found
 
 
 def test_same_keys_and_placeholders_in_every_language():

@@ -57,7 +57,10 @@ async def test_customer_incident_lifecycle(stub, running_bot):
     mark = stub.mark()
     await stub.send(ENGINEER, engineer, "/incidents")
     listing = (await stub.wait_text(ENGINEER, "ACME-2", since=mark))["text"]
-    assert "ACME-2 — P4 — 24x7 — in progress" in listing and "ACME-1 — P1 — 24x7 — new" in listing
+    # Totals first, then the unanswered (ACME-1), then those in progress with their assignee (ACME-2).
+    assert listing.startswith("Open: 2 · overdue: 0 · unanswered: 1")
+    assert "ACME-1 P1 · Acme · 59 min left" in listing and "ACME-2 P4 · Acme · User2002 (@eng_boris)" in listing
+    assert listing.index("ACME-1 P1") < listing.index("In progress:") < listing.index("ACME-2 P4")
     mark = stub.mark()
     await stub.send(ENGINEER, engineer, "/take ACME-1")
     await stub.wait_text(GROUP, "ACME-1: an engineer is on it", since=mark)

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from domain import customers, people
-from domain.models import Incident, IncidentEvent, IncidentMessage
+from domain.models import Incident, IncidentEvent, IncidentMessage, UnboundMessage
 from tests.people import ENGINEER, GROUP, LEAD, OTHER_GROUP, STRANGER, customer, customer_2, engineer, lead, stranger
 
 
@@ -31,7 +31,8 @@ async def test_first_message_opens_an_incident_and_is_acknowledged(acme):
     assert "ACME-1" in ack["text"] and "P1" in ack["text"]
     assert ack["reply_parameters"]["message_id"] == message["message_id"]
     buttons = [b["text"] for row in ack["reply_markup"]["inline_keyboard"] for b in row]
-    assert buttons == ["P1", "P2", "P3", "P4"]
+    # Each button says what its priority means (the group speaks the default language, English here).
+    assert buttons == ["P1 · down for everyone", "P2 · key feature broken", "P3 · workaround exists", "P4 · a question"]
     incident = await Incident.get(key="ACME-1")
     assert (incident.status, incident.priority, incident.reporter_id) == ("new", "P1", customer["id"])
     assert await IncidentEvent.filter(incident=incident, kind="opened").count() == 1
@@ -202,7 +203,7 @@ async def test_reply_after_the_reopen_window_opens_a_new_incident(acme):
 async def test_priority_buttons(acme):
     await acme.say(GROUP, customer, "Problem")
     ack = bot_replies(acme, GROUP)[-1]
-    data = {b["text"]: b["callback_data"] for b in ack["reply_markup"]["inline_keyboard"][0]}
+    data = {b["text"][:2]: b["callback_data"] for row in ack["reply_markup"]["inline_keyboard"] for b in row}
     ack_message = {"message_id": 5, "date": 0, "chat": acme.stub.chats[GROUP], "text": ack["text"]}
     await acme.press(ack_message, customer, data["P1"])
     assert (await Incident.get(key="ACME-1")).priority == "P1"
@@ -280,7 +281,7 @@ async def test_contract_expired_is_flagged_and_leads_told(acme):
     await customers.set_field("ACME", "contract_until", "2026-01-31", acme.dp["sla"], acme.clock.now())
     await acme.say(GROUP, customer, "Problem")
     assert (await Incident.get(key="ACME-1")).contract_expired
-    assert "contract ended on 2026-01-31" in acme.last_reply(LEAD)
+    assert "contract ended on 31.01.2026" in acme.last_reply(LEAD)
 
 
 async def test_staff_chat_announcement(stub, db):
@@ -293,7 +294,7 @@ async def test_staff_chat_announcement(stub, db):
     await customers.add_customer("ACME", "24x7", "Acme", desk.clock.now())
     await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, desk.clock.now())
     await desk.say(GROUP, customer, "Outage!")
-    assert "New incident ACME-1 — Acme (24x7), P1: Outage!" in desk.last_reply(OTHER_GROUP)
+    assert "New incident ACME-1 · P1 · Acme (24x7): Outage!" in desk.last_reply(OTHER_GROUP)
     await desk.bot.session._session.close()
 
 
@@ -323,3 +324,18 @@ async def test_warranty_customer_is_asked_for_version_and_logs(acme):
     await customers.set_field("ACME", "plan", "warranty", acme.dp["sla"], acme.clock.now())
     await acme.say(GROUP, customer, "Problem")
     assert "product version and the server logs" in bot_replies(acme, GROUP)[-1]["text"]
+
+
+async def test_service_messages_open_no_incident_and_fill_no_inbox(acme):
+    """Joins, leaves, a new title, a pinned message, a topic created: nobody wrote to support."""
+    pinned = {"message_id": 1, "date": 0, "chat": acme.stub.chats[GROUP]}
+    for extra in ({"new_chat_members": [customer_2]}, {"left_chat_member": customer_2}, {"new_chat_title": "Acme!"},
+                  {"pinned_message": pinned}, {"forum_topic_created": {"name": "Q", "icon_color": 7322096}},
+                  {"video_chat_started": {}}):
+        await acme.say(GROUP, customer, None, **extra)
+        await acme.say(OTHER_GROUP, stranger, None, **extra)  # an unbound group: its inbox stays empty too
+    assert await Incident.all().count() == 0
+    assert await UnboundMessage.all().count() == 0
+    # A contact or a location from a customer is something they wrote.
+    await acme.say(GROUP, customer, None, location={"latitude": 55.75, "longitude": 37.62})
+    assert await Incident.all().count() == 1

@@ -53,6 +53,17 @@ def test_a_button_press_joins_its_chat():
     assert ids(lanes_of([message(1, GROUP_A, ALICE), press])) == [[1, 2]]
 
 
+def test_anonymous_admins_of_different_groups_do_not_share_a_lane():
+    # Every anonymous admin writes through one bot account (GroupAnonymousBot): the group is the author.
+    anonymous = {"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
+
+    def as_group(update_id: int, chat: int) -> Update:
+        raw = stub.make_message(chat, anonymous, "down", sender_chat=stub.chats.get(chat) or stub.chat(chat))
+        return Update.model_validate({"update_id": update_id, "message": raw})
+
+    assert ids(lanes_of([as_group(1, GROUP_A), as_group(2, GROUP_B), as_group(3, GROUP_A)])) == [[1, 3], [2]]
+
+
 def test_an_update_without_chat_or_person_is_a_lane_of_its_own():
     unknown = Update.model_validate({"update_id": 5})  # a kind of update this aiogram does not know
     assert ids(lanes_of([unknown, message(6, GROUP_A, ALICE)])) == [[5], [6]]

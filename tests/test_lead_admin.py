@@ -61,12 +61,12 @@ async def test_customer_card_and_list(acme):
     await acme.say(LEAD, lead, "/customer ACME")
     card = acme.last_reply(LEAD)
     # (50 000 + 20 × 1000 + 15 000 × 2) × 1.2 = 120 000
-    assert "Price estimate: 120 000 RUB per month" in card
-    assert "Plan: 8x5" in card and "Users: 1000" in card
+    assert "Price estimate: 120,000\u00a0₽ per month" in card
+    assert "Plan: 8x5" in card and "Users: 1,000" in card and "Fault tolerance: standby server" in card
     await acme.say(LEAD, lead, "/customer_add BETA warranty Beta LLC")
     await acme.say(LEAD, lead, "/customers")
     listing = acme.last_reply(LEAD)
-    assert listing.index("ACME — Acme Corp — 8x5 — 0 open") < listing.index("BETA — Beta LLC — warranty")
+    assert listing.index("ACME — Acme Corp — 8x5 — 0 open") < listing.index("BETA — Beta LLC — Warranty")
 
 
 async def test_bind_unbind_and_rebind(acme):

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from domain import customers, outbox
+from domain import customers, outbox, people
 from domain.models import Incident, Outbox, Person
 from scheduler.dispatcher import Dispatcher, Pacer
 from tests.people import ENGINEER, LEAD, OTHER_GROUP, STRANGER
@@ -88,6 +88,7 @@ async def test_restart_between_writing_and_sending(desk, dispatcher):
 
 
 async def test_same_dedupe_key_is_owed_once(desk, dispatcher):
+    await people.register_staff(ENGINEER, "engineer", LEAD, desk.clock.now())  # reminders go only to staff
     for _ in range(3):
         await outbox.enqueue(ENGINEER, "reminder", desk.clock.now(), kind="reminder", dedupe="reminder:1:0")
     await drain(dispatcher, desk, rounds=2)

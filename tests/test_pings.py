@@ -198,7 +198,7 @@ async def test_gap_warning_once_a_day_at_noon(desk_at):
     assert dms(desk, LEAD, "nobody on duty") == []
     await run_until(desk, datetime(2026, 3, 16, 14, 0, tzinfo=MSK), step=timedelta(minutes=1))
     warning = dms(desk, LEAD, "nobody on duty")
-    assert len(warning) == 1 and "night: 2026-03-16 19:00–10:00" in warning[0]["text"]
+    assert len(warning) == 1 and "night: 16.03 19:00 – 17.03 10:00" in warning[0]["text"]
 
 
 async def test_a_minute_without_telegram_during_a_burst_and_a_due_reminder(desk_at):
@@ -260,7 +260,7 @@ async def test_each_ping_is_written_in_its_recipients_language(desk_at):
     desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
     await Person.filter(id=NIGHT_ENGINEER).update(lang="ru")
     await desk.say(GROUP, customer, "Всё упало")
-    assert "Реакция до" in dms(desk, NIGHT_ENGINEER, "🆕 ACME-1")[0]["text"]
+    assert "Срок ответа (SLA)" in dms(desk, NIGHT_ENGINEER, "🆕 ACME-1")[0]["text"]
 
 
 async def test_pings_are_owed_ahead_of_a_backlog_of_notices(desk_at):

@@ -62,13 +62,18 @@ async def test_report_numbers_match_the_hand_computed_fixture(march):
     assert [i.key for i in report.still_open] == ["ACME-3", "ACME-5"]
     assert [key for key, _ in report.recommendations] == ["recommend.staffing"]
     text = report_text.render(report, "en", "Acme (ACME)")
-    for line in ("Support report: Acme (ACME), 2026-03-01 – 2026-03-31",
+    for line in ("Support report: Acme (ACME), 01.03.2026 – 31.03.2026",
                  "Incidents opened: 4 (P1 2, P2 1, P3 0, P4 1)",
-                 "Reaction time: median 30m, 90th percentile 1h15m",
-                 "Within the reaction target: 50% (2 of 4)",
-                 "Breaches (2): ACME-2 P2 late by 15m, ACME-5 P1 unanswered",
-                 "Average rating: 4.0 of 5 (3 ratings)", "Still open (2): ACME-3 (P4), ACME-5 (P1)"):
+                 "Response time: median 30 min, 90th percentile 1 h 15 min",
+                 "Answered in time: 50% (2 of 4)",
+                 "Breaches (2): ACME-2 P2 late by 15 min, ACME-5 P1 unanswered",
+                 "Average rating: 4 of 5 (3 ratings)", "Still open (2): ACME-3 (P4), ACME-5 (P1)",
+                 "Recommendations:"):
         assert line in text
+    ru = report_text.render(report, "ru", "Acme (ACME)", for_leads=False)
+    for line in ("Время ответа: медиана 30 мин, 90-й перцентиль 1 ч 15 мин", "Средняя оценка: 4 из 5 (3 оценки)"):
+        assert line in ru
+    assert "Рекомендации" not in ru  # advice to the team stays out of the customer's copy
 
 
 async def test_empty_period(march):
@@ -77,7 +82,7 @@ async def test_empty_period(march):
     report = await reports.build([acme], period, msk(2026, 4, 2), sla, MSK)
     assert report.total_opened == 0 and report.median is None and report.share_met is None
     text = report_text.render(report, "ru", "Acme")
-    assert "Время реакции: ответов за период не было" in text and "Нарушений нет" in text
+    assert "Время ответа: ответов за период не было" in text and "Нарушений нет" in text
     assert len(report.weekly) == 6  # June 2025 (1st a Sunday) touches six weeks; empty ones still get a bar
 
 
@@ -130,7 +135,7 @@ async def test_report_and_export_commands(march):
     assert [r["sla"] for r in parsed] == ["met", "breached", "met", "breached"]
     assert parsed[1]["reaction_seconds"] == "4500" and parsed[0]["rating"] == "5"
     await desk.say(LEAD, lead, "/sla_report 2026-03")
-    assert "ACME: opened 4, within target 50%, breaches 2" in desk.last_reply(LEAD)
+    assert "ACME: opened 4, in time 50%, breaches 2" in desk.last_reply(LEAD)
     await desk.say(LEAD, lead, "/report ACME 2026-13")
     assert "is not a period" in desk.last_reply(LEAD)
 
@@ -155,7 +160,7 @@ async def test_periodic_weekly_report_in_the_customers_zone_once_across_a_restar
     await desk.flush()
     texts = [(int(m["chat_id"]), m["text"]) for m in desk.stub.delivered if "Support report" in m.get("text", "")]
     assert sorted(chat for chat, _ in texts) == sorted([GROUP, LEAD])
-    assert "2026-03-09 – 2026-03-15" in texts[0][1]
+    assert "09.03.2026 – 15.03.2026" in texts[0][1]
     photos = [c for c in desk.stub.calls if c.method == "sendPhoto"]
     assert len(photos) == 2
 
@@ -170,10 +175,11 @@ def test_scheduled_moments():
 
 
 @pytest.mark.parametrize(("command", "expected"), [
-    ("/quote 24x7 1000 2 cluster", "24x7, 1000 users, 2 CTS servers, fault tolerance cluster: 217 000 RUB per month"),
-    ("/quote 8x5 0 0 none", "8x5, 0 users, 0 CTS servers, fault tolerance none: 50 000 RUB per month"),
-    ("/quote premium 10000 4 standby", "premium, 10000 users, 4 CTS servers, fault tolerance standby: 852 000 RUB per month"),
-    ("/quote warranty 100 1 none", "warranty, 100 users, 1 CTS servers, fault tolerance none: not priced per month"),
+    ("/quote 24x7 1000 2 cluster", "24x7: 1,000 users, 2 CTS servers, fault tolerance: cluster — 217,000\u00a0₽ per month"),
+    ("/quote 8x5 0 0 none", "8x5: 0 users, 0 CTS servers, fault tolerance: none — 50,000\u00a0₽ per month"),
+    ("/quote premium 10000 4 standby",
+     "Premium: 10,000 users, 4 CTS servers, fault tolerance: standby server — 852,000\u00a0₽ per month"),
+    ("/quote warranty 1 1 none", "Warranty: 1 user, 1 CTS server, fault tolerance: none — not priced per month"),
     ("/quote gold 1 1 none", "Unknown plan “gold”. Plans: warranty 8x5 24x7 premium."),
     ("/quote 8x5 many 1 none", "Usage: /quote PLAN USERS CTS HA — PLAN 8x5|24x7|premium, USERS and CTS whole numbers, HA none|standby|cluster"),
     ("/quote 8x5 1 1 raid", "ha must be one of: none standby cluster (not “raid”)."),
@@ -192,13 +198,13 @@ async def test_announce_reaches_the_chosen_customers_naming_contacts(desk):
     await customers.bind_by_code("BETA", OTHER_GROUP, "Beta", "supergroup", LEAD, now)
     await customers.set_field("ACME", "contact", "Ivan Petrov (CIO)", sla, now)
     await desk.say(LEAD, lead, "/announce premium Planned update on Sunday 02:00–04:00")
-    assert "queued for 1 chats of 1 customers" in desk.last_reply(LEAD)
+    assert "queued: 1 chat, 1 customer." in desk.last_reply(LEAD)
     assert "Planned update on Sunday" in desk.last_reply(GROUP) and "Ivan Petrov (CIO)" in desk.last_reply(GROUP)
     assert not desk.replies(OTHER_GROUP)
     await desk.say(LEAD, lead, "/announce all Maintenance tonight")
-    assert "queued for 2 chats of 2 customers" in desk.last_reply(LEAD)
+    assert "queued: 2 chats, 2 customers." in desk.last_reply(LEAD)
     await desk.say(LEAD, lead, "/announce beta Only for Beta")
-    assert "queued for 1 chats of 1 customers" in desk.last_reply(LEAD)
+    assert "queued: 1 chat, 1 customer." in desk.last_reply(LEAD)
     assert "Only for Beta" in desk.last_reply(OTHER_GROUP) and "Only for Beta" not in desk.last_reply(GROUP)
     await desk.say(LEAD, lead, "/announce NOPE Hello")
     assert "No customer with code NOPE" in desk.last_reply(LEAD)
@@ -214,7 +220,7 @@ async def test_escalation_reaches_every_expert_and_nobody_else(desk):
                           (2005, "developer")):
         await people.register_staff(user_id, role, LEAD, now)
     await desk.say(ENGINEER, engineer, "/escalate ACME-1 architect cluster failover does not start")
-    assert "ACME-1 escalated to 2 × architect" in desk.last_reply(ENGINEER)
+    assert "ACME-1 escalated — architect, 2 recipients." in desk.last_reply(ENGINEER)
     got = {int(m["chat_id"]) for m in desk.stub.delivered if m["text"].startswith("🧭 Escalation: ACME-1")}
     assert got == {ARCHITECT, second_architect}
     event = await IncidentEvent.get(kind="escalated")

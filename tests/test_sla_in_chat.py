@@ -28,7 +28,8 @@ async def test_friday_evening_8x5_p1(desk_with):
     desk = await desk_with("8x5", datetime(2026, 3, 13, 18, 30, tzinfo=MSK))
     await desk.say(GROUP, customer, "Сервис недоступен")
     ack = desk.last_reply(GROUP)
-    assert "Reaction by 2026-03-16 10:30 (Europe/Moscow)." in ack
+    # The customer's time with its zone label, a weekday within the week, and the fixed target.
+    assert "We will answer by Mon 16.03 10:30 MSK (within 1 h)." in ack
     assert "clock starts" not in ack
 
 
@@ -36,15 +37,17 @@ async def test_night_8x5_says_when_the_clock_starts(desk_with):
     desk = await desk_with("8x5", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
     await desk.say(GROUP, customer, "Ошибка в отчёте")
     ack = desk.last_reply(GROUP)
-    assert "Reaction by 2026-03-16 11:00 (Europe/Moscow)." in ack
-    assert "Outside support hours: the clock starts at 2026-03-16 10:00." in ack
+    assert "We will answer by today 11:00 MSK (within 1 h of working time)." in ack
+    assert "Outside support hours: the clock starts today 10:00 MSK." in ack
+    assert ack.index("clock starts") < ack.index("We will answer")
 
 
 async def test_premium_before_midnight_in_the_customers_zone(desk_with):
     desk = await desk_with("premium", datetime(2026, 3, 13, 23, 50, tzinfo=MSK))
     await customers.set_field("ACME", "tz", "Asia/Yekaterinburg", desk.dp["sla"], desk.clock.now())
     await desk.say(GROUP, customer, "Всё упало")
-    assert "Reaction by 2026-03-14 02:05 (Asia/Yekaterinburg)." in desk.last_reply(GROUP)
+    # 23:50 in Moscow is 01:50 on the 14th in Yekaterinburg: "today" is the customer's day.
+    assert "We will answer by today 02:05 MSK+2 (within 15 min)." in desk.last_reply(GROUP)
 
 
 async def test_status_and_incidents_show_time_left(desk_with):
@@ -52,15 +55,15 @@ async def test_status_and_incidents_show_time_left(desk_with):
     await desk.say(GROUP, customer, "Problem")
     desk.clock.advance(timedelta(minutes=20))
     await desk.say(GROUP, customer, "/status")
-    assert "reaction by 2026-03-13 13:00 (40m left)" in desk.last_reply(GROUP)
+    assert "we will answer by today 13:00 MSK (40 min left)" in desk.last_reply(GROUP)
     desk.clock.advance(timedelta(minutes=50))
     await desk.say(ENGINEER, engineer, "/incidents")
-    assert "overdue by 10m" in desk.last_reply(ENGINEER)
+    assert "overdue by 10 min" in desk.last_reply(ENGINEER)
     await desk.say(ENGINEER, engineer, "/incident ACME-1")
-    assert "Reaction deadline: 2026-03-13 13:00 (overdue by 10m)." in desk.last_reply(ENGINEER)
+    assert "Response due (SLA): today 13:00 MSK (overdue by 10 min)." in desk.last_reply(ENGINEER)
     await desk.say(ENGINEER, engineer, "/take ACME-1")
     await desk.say(ENGINEER, engineer, "/incident ACME-1")
-    assert "Reaction: 1h10m of working time, target 1h: breached." in desk.last_reply(ENGINEER)
+    assert "Responded in 1 h 10 min of working time, target 1 h: breached." in desk.last_reply(ENGINEER)
 
 
 async def test_priority_change_recomputes_from_the_start(desk_with):
@@ -70,7 +73,7 @@ async def test_priority_change_recomputes_from_the_start(desk_with):
     desk.clock.advance(timedelta(hours=3))
     await desk.say(ENGINEER, engineer, "/priority ACME-1 P1")  # P1: 8 working hours from 10:00, not from now
     assert (await Incident.get(key="ACME-1")).deadline == datetime(2026, 3, 16, 18, 0, tzinfo=MSK)
-    assert "Reaction by 2026-03-16 18:00" in desk.last_reply(ENGINEER)
+    assert "We will answer by today 18:00 MSK." in desk.last_reply(ENGINEER)
 
 
 async def test_plan_change_moves_open_deadlines(desk_with):
@@ -86,8 +89,8 @@ async def test_sla_command_shows_the_policy(desk_with):
     desk = await desk_with("8x5", datetime(2026, 3, 16, 12, 0, tzinfo=MSK))
     await desk.say(LEAD, lead, "/sla")
     text = desk.last_reply(LEAD)
-    assert "premium — always — P1=15m P2=15m P3=15m P4=15m — 5m — yes" in text
-    assert "warranty — business — P1=8h P2=8h P3=16h P4=16h — 1h — no" in text
-    assert "business: Europe/Moscow, 10:00-19:00, mon-fri; public holidays of RU" in text
-    assert "night: 19:00–10:00 (Europe/Moscow)" in text
-    assert "repeated every 15m, at most 3 times" in text
+    assert "Premium — always — P1–P4: 15 min — 5 min — yes" in text
+    assert "Warranty — business — P1, P2: 8 h; P3, P4: 16 h — 1 h — no" in text
+    assert "business: MSK (Europe/Moscow), 10:00–19:00, Mon–Fri; public holidays of Russia" in text
+    assert "night: 19:00–10:00 (MSK)" in text
+    assert "repeated every 15 min, at most 3 times" in text
