@@ -49,9 +49,6 @@ SERVICE_MESSAGES = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="Telegram service messages in a customer group (a colleague added or leaving, "
-                                       "a pin, a rename, a new topic, a video chat) open an incident '[…]' and page "
-                                       "the on-call engineer of a premium customer, at night too")
 @pytest.mark.parametrize("kind", list(SERVICE_MESSAGES))
 async def test_service_messages_open_no_incident_and_page_nobody(desk, kind):
     from domain.models import Incident, Outbox

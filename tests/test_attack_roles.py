@@ -14,8 +14,6 @@ async def invitation(desk, role: str) -> str:
     return re.search(r"\?start=([A-Za-z0-9_-]+)", desk.last_reply(LEAD)).group(1)
 
 
-@pytest.mark.xfail(strict=True, reason="a lead from LEAD_IDS who opens a staff invitation link has their staff "
-                                       "row rewritten to the link's role, though such leads change only via the setting")
 async def test_invitation_does_not_rewrite_a_config_lead(desk):
     token = await invitation(desk, "developer")
     await desk.say(LEAD, lead, f"/staff {LEAD} developer".replace("/staff ", "/staff_role "))
