@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from domain import customers, people
-from domain.models import Incident, IncidentMessage
+from domain.models import Incident
 from tests.people import ENGINEER, GROUP, LEAD, customer, customer_2, engineer
 
 
