@@ -39,3 +39,32 @@ async def test_bot_demoted_from_admin_with_privacy_on_tells_the_leads(private_bo
     await private_bot.feed(demoted(private_bot, customer))
     told = private_bot.replies(LEAD, mark)
     assert any("ACME" in text for text in told), told
+
+
+def muted_until(desk, until: int):
+    bot = {"id": BOT_ID, "is_bot": True, "first_name": "DutyDesk", "username": desk.stub.username}
+    new = {"status": "restricted", "user": bot, "is_member": True, "until_date": until, "can_send_messages": False}
+    for right in ("can_send_audios", "can_send_documents", "can_send_photos", "can_send_videos",
+                  "can_send_video_notes", "can_send_voice_notes", "can_send_polls", "can_send_other_messages",
+                  "can_add_web_page_previews", "can_change_info", "can_invite_users", "can_pin_messages",
+                  "can_manage_topics", "can_react_to_messages", "can_edit_tag"):
+        new.setdefault(right, False)
+    return {"my_chat_member": {"chat": desk.stub.chats[GROUP], "from": customer,
+                               "date": int(desk.clock.now().timestamp()),
+                               "old_chat_member": {"status": "member", "user": bot}, "new_chat_member": new}}
+
+
+@pytest.mark.xfail(strict=True, reason="a customer admin mutes the bot for one hour: Telegram sends no update when the "
+                                       "mute expires, so the chat stays 'unreachable' for good and every later "
+                                       "acknowledgement there fails without being tried")
+async def test_a_temporary_mute_ends(desk):
+    from datetime import timedelta
+    now = desk.clock.now()
+    await customers.add_customer("ACME", "24x7", "Acme", now)
+    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    desk.stub.chat(GROUP, "Acme")
+    await desk.feed(muted_until(desk, int((now + timedelta(hours=1)).timestamp())))
+    desk.clock.advance(timedelta(hours=2))  # the mute is over; Telegram says nothing about it
+    mark = desk.stub.mark()
+    await desk.say(GROUP, customer, "Portal is down", date=int(desk.clock.now().timestamp()))
+    assert any("ACME-1" in text for text in desk.replies(GROUP, mark)), "the acknowledgement was never tried"
