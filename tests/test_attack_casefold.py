@@ -55,3 +55,21 @@ async def test_stranger_in_private_gets_unknown_command(acme):
     """Held: outside a customer chat an unknown-looking command is answered 'unknown' and nothing runs."""
     await acme.say(STRANGER, stranger, "/ſtaff_invite lead")
     assert await Invitation.filter(kind="staff").count() == 0
+
+
+@pytest.mark.xfail(strict=True, reason="SECURITY: a customer lists every other customer (names, plans, contract ends) "
+                                       "and reads another's card with contacts: '/cuſtomers', '/cuſtomer BETA' in their group")
+@pytest.mark.parametrize("text", ["/cuſtomers", "/cuſtomer BETA", "/\ufb06aff"])
+async def test_customer_cannot_read_other_customers(acme, text):
+    await customers.add_customer("BETA", "premium", "Beta Secret Bank", acme.clock.now())
+    mark = acme.stub.mark()
+    await acme.say(GROUP, customer, text)
+    answers = "\n".join(acme.replies(GROUP, mark))
+    assert "Beta Secret Bank" not in answers and "BETA" not in answers and str(ENGINEER) not in answers, answers
+
+
+@pytest.mark.xfail(strict=True, reason="SECURITY: the same bypass under a photo: caption '/ſtaff_invite lead'")
+async def test_customer_caption_cannot_make_a_lead_invitation(acme):
+    await acme.say(GROUP, customer, None, caption="/ſtaff_invite lead",
+                   photo=[{"file_id": "p1", "file_unique_id": "u1", "width": 10, "height": 10}])
+    assert await Invitation.filter(kind="staff").count() == 0
