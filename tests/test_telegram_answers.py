@@ -11,7 +11,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
 from aiogram.types import ReplyParameters
 
-from domain import customers, outbox
+from domain import customers, outbox, people
 from domain.models import CustomerChat, Incident, Outbox, Person
 from scheduler.dispatcher import Dispatcher, Pacer
 from tests.conftest import Desk, make_env
@@ -174,6 +174,7 @@ async def test_a_long_outbox_text_is_split_not_lost(desk):
     dispatcher = quick_dispatcher(desk)
     text = "\n".join(f"ACME-{n} P3 the handover line of an open incident" for n in range(120))
     assert len(text) > TEXT_LIMIT
+    await people.register_staff(ENGINEER_CHAT, "engineer", LEAD, desk.clock.now())  # a handover is for staff
     await outbox.enqueue(ENGINEER_CHAT, text, desk.clock.now(), kind="handover")
     await drain(desk, dispatcher)
     assert desk.stub.refused == []
