@@ -29,3 +29,17 @@ async def test_invitation_does_not_demote_a_lead(desk):
     token = await invitation(desk, "developer")
     await desk.say(ARCHITECT, architect, f"/start {token}")
     assert (await Staff.get(user_id=ARCHITECT)).role == "lead"
+
+
+@pytest.mark.xfail(strict=True, reason="a forwarded message is run as a command of whoever forwarded it: a lead who "
+                                       "forwards a customer's '/customer_set ACME plan premium' to the bot (to ask "
+                                       "about it) changes the customer's plan")
+async def test_a_forwarded_command_is_not_run_as_the_forwarders(desk):
+    from domain import customers
+    from domain.models import Customer
+    from tests.people import CUSTOMER
+    await customers.add_customer("ACME", "warranty", "Acme", desk.clock.now())
+    origin = {"type": "user", "sender_user": {"id": CUSTOMER, "is_bot": False, "first_name": "Cat"},
+              "date": int(desk.clock.now().timestamp()) - 60}
+    await desk.say(LEAD, lead, "/customer_set ACME plan premium", forward_origin=origin)
+    assert (await Customer.get(code="ACME")).plan == "warranty"
