@@ -1,0 +1,38 @@
+"""A chat unbound and bound to another customer (a binding corrected, or a group handed on)."""
+
+import pytest
+
+from domain import customers, people
+from domain.models import Incident
+from tests.people import ENGINEER, GROUP, LEAD, customer, lead
+
+
+@pytest.fixture
+async def rebound(desk):
+    now = desk.clock.now()
+    await customers.add_customer("ACME", "premium", "Acme", now)
+    await customers.add_customer("BETA", "warranty", "Beta", now)
+    await people.register_staff(ENGINEER, "engineer", None, now)
+    desk.stub.chat(GROUP, "Shared group")
+    await desk.say(GROUP, lead, "/bind ACME")
+    await desk.say(GROUP, customer, "Our portal is down")  # ACME-1
+    await desk.say(GROUP, lead, "/unbind")
+    await desk.say(GROUP, lead, "/bind BETA")  # the group now belongs to BETA
+    return desk
+
+
+@pytest.mark.xfail(strict=True, reason="after /unbind and /bind to another customer, a new message in the chat joins "
+                                       "the previous customer's open incident (ACME-1, under ACME's plan and SLA) "
+                                       "instead of opening one for the customer the chat now belongs to")
+async def test_after_rebinding_messages_go_to_the_new_customer(rebound):
+    await rebound.say(GROUP, customer, "Another problem")
+    assert await Incident.filter(customer__code="BETA").count() == 1
+
+
+@pytest.mark.xfail(strict=True, reason="after /unbind and /bind to another customer, /status in the chat lists the "
+                                       "previous customer's open incidents (their keys and problem titles)")
+async def test_after_rebinding_status_shows_no_other_customers_incidents(rebound):
+    mark = rebound.stub.mark()
+    await rebound.say(GROUP, customer, "/status")
+    answer = "\n".join(rebound.replies(GROUP, mark))
+    assert "ACME-1" not in answer and "portal is down" not in answer, answer
