@@ -4,7 +4,7 @@ import pytest
 
 from domain import customers, people
 from domain.models import Incident
-from tests.people import ENGINEER, GROUP, LEAD, customer, lead
+from tests.people import ENGINEER, GROUP, customer, lead
 
 
 @pytest.fixture
