@@ -36,3 +36,18 @@ async def test_after_rebinding_status_shows_no_other_customers_incidents(rebound
     await rebound.say(GROUP, customer, "/status")
     answer = "\n".join(rebound.replies(GROUP, mark))
     assert "ACME-1" not in answer and "portal is down" not in answer, answer
+
+
+@pytest.mark.xfail(strict=True, reason="a customer's message written before the chat was bound is answered 'saved; a "
+                                       "lead will connect the chat soon', but binding the chat neither opens an "
+                                       "incident for it nor tells the binding lead: it waits in /unbound with no SLA")
+async def test_a_message_written_before_binding_is_not_left_behind(desk):
+    await customers.add_customer("ACME", "premium", "Acme", desk.clock.now())
+    desk.stub.chat(GROUP, "Acme")
+    await desk.say(GROUP, customer, "Payments are down for everyone")
+    assert "saved" in desk.last_reply(GROUP)
+    mark = desk.stub.mark()
+    await desk.say(GROUP, lead, "/bind ACME")
+    bind_answer = "\n".join(desk.replies(GROUP, mark))
+    opened = await Incident.filter(customer__code="ACME").count()
+    assert opened == 1 or "Payments are down" in bind_answer or "unbound" in bind_answer.lower(), bind_answer
