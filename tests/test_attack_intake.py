@@ -59,3 +59,14 @@ async def test_service_messages_open_no_incident_and_page_nobody(desk, kind):
     await desk.say(GROUP, customer, None, **SERVICE_MESSAGES[kind])
     assert await Incident.all().count() == 0
     assert await Outbox.filter(kind__in=("ack", "new", "ping")).count() == 0
+
+
+async def test_general_topic_message_does_not_join_another_topics_incident(acme):
+    """Held: a message in General opens its own incident."""
+    from domain.models import Incident
+    acme.stub.chat(GROUP, "Acme", forum=True)
+    await acme.say(GROUP, customer, "VPN is down", message_thread_id=11, is_topic_message=True)
+    mark = acme.stub.mark()
+    await acme.say(GROUP, customer, "Also the mail server rejects all logins")  # General: no thread id
+    assert await Incident.all().count() == 2
+    assert any("ACME-2" in text for text in acme.replies(GROUP, mark))
