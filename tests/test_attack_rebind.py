@@ -51,3 +51,25 @@ async def test_a_message_written_before_binding_is_not_left_behind(desk):
     bind_answer = "\n".join(desk.replies(GROUP, mark))
     opened = await Incident.filter(customer__code="ACME").count()
     assert opened == 1 or "Payments are down" in bind_answer or "unbound" in bind_answer.lower(), bind_answer
+
+
+@pytest.mark.xfail(strict=True, reason="the staff chat (STAFF_CHAT_ID) can be bound to a customer with /bind (or a group "
+                                       "invitation): every incident announcement of every customer then lands in a "
+                                       "chat that counts as that customer's")
+async def test_the_staff_chat_cannot_be_bound_to_a_customer(stub, db):
+    from bot.settings import load_settings
+    from domain.models import CustomerChat
+    from tests.clock import FrozenClock
+    from tests.conftest import Desk, make_env
+    staff_chat = -100777
+    settings = load_settings(make_env(stub.url, db, STAFF_CHAT_ID=str(staff_chat)))
+    clock = FrozenClock()
+    await people.ensure_leads(settings.lead_ids, clock.now())
+    desk = Desk(stub, settings, clock)
+    try:
+        await customers.add_customer("ACME", "24x7", "Acme", clock.now())
+        stub.chat(staff_chat, "Support team")
+        await desk.say(staff_chat, lead, "/bind ACME")
+        assert not await CustomerChat.filter(chat_id=staff_chat).exists()
+    finally:
+        await desk.bot.session.close()
