@@ -73,3 +73,8 @@ async def unbound_inbox(per_chat: int = 5, chats: int = 20) -> list[UnboundView]
         bound = await CustomerChat.get_or_none(chat_id=chat.chat_id).select_related("customer")
         views.append(UnboundView(chat, list(reversed(messages)), total, bound.customer.code if bound else None))
     return views
+
+
+async def waiting_in(chat_id: int) -> int:
+    """Messages a chat wrote before it was bound, still in the unbound inbox."""
+    return await UnboundMessage.filter(chat_id=chat_id).count()

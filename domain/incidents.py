@@ -93,9 +93,11 @@ async def staff_message(incident: Incident, staff_id: int, author: str, chat_id:
         await first_response(incident, staff_id, now, "message")
 
 
-async def awaiting_response(chat_id: int, thread_id: int | None) -> Incident | None:
-    return await Incident.filter(chat_id=chat_id, status="new", responded_at__isnull=True,
-                                 thread_id=thread_id).order_by("-last_activity_at", "-id").first()
+async def awaiting_response(chat_id: int, thread_id: int | None, customer_id: int | None = None) -> Incident | None:
+    found = Incident.filter(chat_id=chat_id, status="new", responded_at__isnull=True, thread_id=thread_id)
+    if customer_id is not None:  # the customer the chat belongs to now (it may have been bound to another)
+        found = found.filter(customer_id=customer_id)
+    return await found.order_by("-last_activity_at", "-id").first()
 
 
 Notice = Callable[[Incident], Awaitable[None]]
@@ -278,8 +280,12 @@ async def mine(staff_id: int, only_chat: int | None = None) -> list[Incident]:
     return most_urgent_first(await query.select_related("customer"))
 
 
-async def in_chat(chat_id: int) -> list[Incident]:
-    return most_urgent_first(await Incident.filter(chat_id=chat_id, status__in=OPEN).select_related("customer"))
+async def in_chat(chat_id: int, customer_id: int | None = None) -> list[Incident]:
+    """The chat's open incidents; with `customer_id`, only those of the customer it belongs to now."""
+    found = Incident.filter(chat_id=chat_id, status__in=OPEN)
+    if customer_id is not None:
+        found = found.filter(customer_id=customer_id)
+    return most_urgent_first(await found.select_related("customer"))
 
 
 async def history(incident: Incident) -> tuple[list[IncidentEvent], list[IncidentMessage]]:

@@ -77,9 +77,13 @@ async def incident_of_message(chat_id: int, message_id: int | None) -> Incident 
     return row.incident if row else None
 
 
-async def _thread(msg: IncomingMessage, windows: Windows, now: datetime) -> tuple[Incident | None, bool]:
-    """The incident this message continues, and whether it must be reopened."""
+async def _thread(msg: IncomingMessage, customer_id: int, windows: Windows,
+                  now: datetime) -> tuple[Incident | None, bool]:
+    """The incident this message continues, and whether it must be reopened. Only the incidents of the
+    customer the chat belongs to now: a chat unbound and bound to another customer starts afresh."""
     replied = await incident_of_message(msg.chat_id, msg.reply_to)
+    if replied is not None and replied.customer_id != customer_id:
+        replied = None
     if replied is not None:
         if replied.status in OPEN:
             return replied, False
@@ -88,7 +92,7 @@ async def _thread(msg: IncomingMessage, windows: Windows, now: datetime) -> tupl
         if replied.status == "resolved":  # past REOPEN_WINDOW: it is closed now
             await close(replied, now)
         return None, False  # a reply to a closed incident opens a new one
-    open_here = Incident.filter(chat_id=msg.chat_id, status__in=OPEN, thread_id=msg.thread_id)
+    open_here = Incident.filter(chat_id=msg.chat_id, customer_id=customer_id, status__in=OPEN, thread_id=msg.thread_id)
     if msg.thread_id is not None:
         return await open_here.order_by(*LATEST).first(), False
     recent = open_here.filter(last_activity_at__gte=now - windows.thread)
@@ -137,7 +141,7 @@ async def record_customer_message(msg: IncomingMessage, chat: CustomerChat, sla:
 async def _record(msg: IncomingMessage, chat: CustomerChat, sla: Sla, windows: Windows, now: datetime,
                   force_new: bool) -> IntakeResult:
     # A message seen before fails on the (chat_id, message_id) key at `_store`, rolling all of this back.
-    incident, reopen = (None, False) if force_new else await _thread(msg, windows, now)
+    incident, reopen = (None, False) if force_new else await _thread(msg, chat.customer_id, windows, now)
     created = incident is None
     if created:
         customer = await Customer.get(id=chat.customer_id)

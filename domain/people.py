@@ -241,6 +241,11 @@ async def join_staff(token: str, user_id: int, chat_id: int, now: datetime) -> S
     """Redeem a staff invitation: the person who opened the link gets its role."""
     async with in_transaction():
         invitation = await invitations.redeem(token, "staff", user_id, chat_id, now)
+        # A lead in their own right is not demoted by opening a link meant for someone else: the link is
+        # left unused (the transaction rolls back) and roles change with /staff_role.
+        if invitation.role != Role.LEAD.value and await Staff.exists(
+                user_id=user_id, active=True, role=Role.LEAD.value, via_config=False):
+            raise DeskError("err.already_lead")
         return await register_staff(user_id, invitation.role, invitation.created_by, now)
 
 

@@ -28,8 +28,9 @@ def split(command: CommandObject, minimum: int, maximum: int | None = None, *, r
 
 
 def looks_like_command(message: Message) -> bool:
-    """A router of commands only filters on this first: one check per message instead of one per command."""
-    return (message.text or message.caption or "").startswith("/")
+    """A router of commands only filters on this first: one check per message instead of one per command.
+    A forwarded message is no command (the permission gate in handlers/middlewares.py says the same)."""
+    return message.forward_origin is None and (message.text or message.caption or "").startswith("/")
 
 
 def cmd(name: str) -> Command:

@@ -6,7 +6,7 @@ from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import Message
 
-from domain import customers, invitations, people
+from domain import customers, inbox, invitations, people
 from domain.access import COMMANDS, Role, Where, commands_for
 from domain.errors import DeskError
 from handlers.args import args_of, looks_like_command, split
@@ -29,14 +29,17 @@ def help_text(role: Role, lang: str, in_group: bool, desk: bool = True) -> str:
 
 
 async def privacy_warning(bot: Bot, chat_id: int, lang: str) -> str:
-    """Tell the lead to make the bot an admin when Telegram would hide group messages from it."""
+    """Tell the lead to make the bot an admin when Telegram would hide group messages from it, and that
+    messages written before the binding wait in /unbound (they are not lost, and not incidents yet)."""
+    waiting = await inbox.waiting_in(chat_id)
+    note = "\n\n" + t(lang, "bind.waiting", count=waiting) if waiting else ""
     me = await bot.me()
     if me.can_read_all_group_messages:
-        return ""
+        return note
     member = await bot.get_chat_member(chat_id, me.id)
     if member.status in ("administrator", "creator"):
-        return ""
-    return "\n\n" + t(lang, "bind.privacy_warning")
+        return note
+    return "\n\n" + t(lang, "bind.privacy_warning") + note
 
 
 async def start(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str,
@@ -61,6 +64,8 @@ async def start(message: Message, command: CommandObject, bot: Bot, actor: peopl
                       + "\n\n" + help_text(role, lang, False))
         await set_person_menu(bot, actor.user_id, role, lang)
         return
+    if message.chat.id == settings.staff_chat_id:
+        raise DeskError("err.staff_chat_not_customer")  # the link stays unused for the customer's group
     chat = await customers.bind_by_invitation(
         payload, message.chat.id, message.chat.title or "", message.chat.type, actor.user_id, now
     )

@@ -4,7 +4,7 @@ staff answers; and the unbound inbox for groups bound to nobody."""
 from __future__ import annotations
 
 from aiogram import F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, Message
 
 from domain import inbox, incidents, intake, people
@@ -12,7 +12,7 @@ from domain.errors import DeskError
 from domain.models import Incident
 from domain.sla import Sla
 from domain.text import clean
-from handlers.args import args_of
+from handlers.args import args_of, cmd, looks_like_command
 from handlers.common import help_text
 from handlers.formatting import time_left, zone_of
 from handlers.incoming import incoming, is_service
@@ -63,7 +63,7 @@ async def staff_answer(message: Message, actor: people.Actor, clock) -> None:
     msg = incoming(message, clock.now())
     incident = await intake.incident_of_message(msg.chat_id, msg.reply_to)
     if incident is None:
-        incident = await incidents.awaiting_response(msg.chat_id, msg.thread_id)
+        incident = await incidents.awaiting_response(msg.chat_id, msg.thread_id, actor.chat.customer_id)
     if incident is None or incident.status not in intake.OPEN:
         return  # staff chatter that answers no open incident
     await incidents.staff_message(incident, actor.user_id, msg.author, msg.chat_id, msg.message_id, msg.text,
@@ -83,7 +83,7 @@ async def new_incident(message: Message, command: CommandObject, actor: people.A
 
 async def status(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
                  settings) -> None:
-    open_here = await incidents.in_chat(message.chat.id)
+    open_here = await incidents.in_chat(message.chat.id, actor.chat.customer_id)
     if not open_here:
         await respond(message, t(lang, "status.none"))
         return
@@ -145,8 +145,8 @@ async def unknown_button(query: CallbackQuery, lang: str) -> None:
 
 def build_router() -> Router:
     router = Router(name="customer_chat")
-    router.message.register(new_incident, Command("new", ignore_case=True))
-    router.message.register(status, Command("status", ignore_case=True))
+    router.message.register(new_incident, looks_like_command, cmd("new"))
+    router.message.register(status, looks_like_command, cmd("status"))
     router.message.register(chat_message, F.chat.type.in_({"private", "group", "supergroup"}))
     router.edited_message.register(edited)
     router.callback_query.register(priority_pressed, PriorityButton.filter())

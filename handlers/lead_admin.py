@@ -105,8 +105,10 @@ async def invite(message: Message, command: CommandObject, bot: Bot, actor: peop
 
 
 async def bind(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str,
-               clock) -> None:
+               clock, settings) -> None:
     (code,) = split(command, 1, 1)
+    if message.chat.id == settings.staff_chat_id:
+        raise DeskError("err.staff_chat_not_customer")  # every customer's announcements land there
     chat = await customers.bind_by_code(code, message.chat.id, message.chat.title or "", message.chat.type,
                                         actor.user_id, clock.now())
     await respond(message, t(lang, "bind.done", code=chat.customer.code, name=chat.customer.name)

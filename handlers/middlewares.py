@@ -53,14 +53,18 @@ def command_of(message: Message, bot_username: str | None) -> str | None:
     """The command name when the message is a command for this bot, else None.
 
     A caption counts like a text: aiogram's `Command` filter matches captions too, so a command under a
-    photo or a document is a command, and it passes the same table as a typed one."""
+    photo or a document is a command, and it passes the same table as a typed one. The name is casefolded
+    as that filter does it (`/ſtaff_invite` is `/staff_invite` to it): the table must see what the
+    handlers will run. A forwarded message is no command: whoever forwards it does not issue it."""
+    if message.forward_origin is not None:
+        return None
     text = message.text or message.caption or ""
     if not text.startswith("/") or len(text) < 2:
         return None
     parsed = Command.extract_command(text)
     if parsed.mention and bot_username and parsed.mention.lower() != bot_username.lower():
         return None  # addressed to another bot: an ordinary message for us
-    return parsed.command.lower()
+    return parsed.command.casefold()
 
 
 def refusal_of(exc: BaseException) -> str | None:

@@ -21,9 +21,6 @@ async def acme(desk):
     return desk
 
 
-@pytest.mark.xfail(strict=True, reason="SECURITY: a customer sends '/ſtaff_invite lead' (long s) in their group: the "
-                                       "table sees an unknown command (a problem report), aiogram's casefolding "
-                                       "Command filter runs /staff_invite: a lead invitation link is posted to the customer")
 @pytest.mark.parametrize("spelling", ["/ſtaff_invite lead", "/\ufb06aff_invite lead"])
 async def test_customer_cannot_make_a_lead_invitation_with_a_casefolded_command(acme, spelling):
     mark = acme.stub.mark()
@@ -33,8 +30,6 @@ async def test_customer_cannot_make_a_lead_invitation_with_a_casefolded_command(
     assert await Invitation.filter(kind="staff").count() == 0
 
 
-@pytest.mark.xfail(strict=True, reason="SECURITY: a customer becomes a lead: the casefolded /staff_invite link "
-                                       "posted in their group is redeemed by them in private")
 async def test_customer_cannot_become_lead(acme):
     await acme.say(GROUP, customer, "/ſtaff_invite lead")
     links = [t for t in acme.replies(GROUP) if "?start=" in t]
@@ -44,8 +39,6 @@ async def test_customer_cannot_become_lead(acme):
     assert not await Staff.filter(user_id=customer["id"]).exists()
 
 
-@pytest.mark.xfail(strict=True, reason="SECURITY: a customer changes their own plan with '/cuſtomer_set ACME plan "
-                                       "premium' (casefolded command, not in the table)")
 async def test_customer_cannot_change_their_plan(acme):
     await acme.say(GROUP, customer, "/cuſtomer_set ACME plan premium")
     assert (await Customer.get(code="ACME")).plan == "warranty"
@@ -57,8 +50,6 @@ async def test_stranger_in_private_gets_unknown_command(acme):
     assert await Invitation.filter(kind="staff").count() == 0
 
 
-@pytest.mark.xfail(strict=True, reason="SECURITY: a customer lists every other customer (names, plans, contract ends) "
-                                       "and reads another's card with contacts: '/cuſtomers', '/cuſtomer BETA' in their group")
 @pytest.mark.parametrize("text", ["/cuſtomers", "/cuſtomer BETA", "/\ufb06aff"])
 async def test_customer_cannot_read_other_customers(acme, text):
     await customers.add_customer("BETA", "premium", "Beta Secret Bank", acme.clock.now())
@@ -68,7 +59,6 @@ async def test_customer_cannot_read_other_customers(acme, text):
     assert "Beta Secret Bank" not in answers and "BETA" not in answers and str(ENGINEER) not in answers, answers
 
 
-@pytest.mark.xfail(strict=True, reason="SECURITY: the same bypass under a photo: caption '/ſtaff_invite lead'")
 async def test_customer_caption_cannot_make_a_lead_invitation(acme):
     await acme.say(GROUP, customer, None, caption="/ſtaff_invite lead",
                    photo=[{"file_id": "p1", "file_unique_id": "u1", "width": 10, "height": 10}])

@@ -21,16 +21,11 @@ async def rebound(desk):
     return desk
 
 
-@pytest.mark.xfail(strict=True, reason="after /unbind and /bind to another customer, a new message in the chat joins "
-                                       "the previous customer's open incident (ACME-1, under ACME's plan and SLA) "
-                                       "instead of opening one for the customer the chat now belongs to")
 async def test_after_rebinding_messages_go_to_the_new_customer(rebound):
     await rebound.say(GROUP, customer, "Another problem")
     assert await Incident.filter(customer__code="BETA").count() == 1
 
 
-@pytest.mark.xfail(strict=True, reason="after /unbind and /bind to another customer, /status in the chat lists the "
-                                       "previous customer's open incidents (their keys and problem titles)")
 async def test_after_rebinding_status_shows_no_other_customers_incidents(rebound):
     mark = rebound.stub.mark()
     await rebound.say(GROUP, customer, "/status")
@@ -38,9 +33,6 @@ async def test_after_rebinding_status_shows_no_other_customers_incidents(rebound
     assert "ACME-1" not in answer and "portal is down" not in answer, answer
 
 
-@pytest.mark.xfail(strict=True, reason="a customer's message written before the chat was bound is answered 'saved; a "
-                                       "lead will connect the chat soon', but binding the chat neither opens an "
-                                       "incident for it nor tells the binding lead: it waits in /unbound with no SLA")
 async def test_a_message_written_before_binding_is_not_left_behind(desk):
     await customers.add_customer("ACME", "premium", "Acme", desk.clock.now())
     desk.stub.chat(GROUP, "Acme")
@@ -53,9 +45,6 @@ async def test_a_message_written_before_binding_is_not_left_behind(desk):
     assert opened == 1 or "Payments are down" in bind_answer or "unbound" in bind_answer.lower(), bind_answer
 
 
-@pytest.mark.xfail(strict=True, reason="the staff chat (STAFF_CHAT_ID) can be bound to a customer with /bind (or a group "
-                                       "invitation): every incident announcement of every customer then lands in a "
-                                       "chat that counts as that customer's")
 async def test_the_staff_chat_cannot_be_bound_to_a_customer(stub, db):
     from bot.settings import load_settings
     from domain.models import CustomerChat
