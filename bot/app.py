@@ -44,11 +44,17 @@ from scheduler.leader import leader_for
 log = logging.getLogger("dutydesk")
 
 
+POPUP_LIMIT = 200  # Telegram refuses a longer answerCallbackQuery text
+
+
 class ExpiredButtonAnswers(BaseRequestMiddleware):
     """A button pressed while the bot was down can no longer be answered (400 "query is too old"): the
-    press still takes effect and the handler goes on; only the little pop-up is lost."""
+    press still takes effect and the handler goes on; only the little pop-up is lost. A pop-up text over
+    Telegram's 200 characters (long names, long codes) is cut to fit rather than refused."""
 
     async def __call__(self, make_request: NextRequestMiddlewareType, bot: Bot, method: TelegramMethod):
+        if isinstance(method, AnswerCallbackQuery) and method.text and len(method.text) > POPUP_LIMIT:
+            method.text = method.text[:POPUP_LIMIT - 1] + "…"
         try:
             return await make_request(bot, method)
         except TelegramBadRequest as exc:

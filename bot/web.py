@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import time
 from datetime import timedelta
 
@@ -18,7 +19,7 @@ from tortoise.functions import Count
 
 import telemetry
 from bot.settings import Settings
-from domain import outbox, parked
+from domain import outbox, parked, updates
 from domain.clock import Clock
 from domain.models import Incident
 from handlers.parked import Parking
@@ -45,6 +46,14 @@ class WebhookHandler(SimpleRequestHandler):
         self.monotonic = monotonic
         self.first_failure: dict[int, float] = {}  # update id → monotonic time of its first failure
 
+    def verify_secret(self, telegram_secret_token: str, bot: Bot) -> bool:
+        """Compared as bytes: aiogram's str comparison raises on a non-ASCII header (a 500 with a traceback
+        for any stranger who sends one) instead of refusing it."""
+        if not self.secret_token:
+            return True
+        return secrets.compare_digest(telegram_secret_token.encode("utf-8", "surrogateescape"),
+                                      self.secret_token.encode("utf-8"))
+
     async def handle(self, request: web.Request) -> web.Response:
         if not self.verify_secret(request.headers.get("X-Telegram-Bot-Api-Secret-Token", ""), self.bot):
             return web.Response(text="Unauthorized", status=401)
@@ -61,6 +70,10 @@ class WebhookHandler(SimpleRequestHandler):
             return await self._park(raw, "unparseable", str(error))
         try:
             await self.dispatcher.feed_update(self.bot, update, **self.data)
+        except updates.InHandElsewhere:
+            # Another instance claimed it and has not finished: it may be working on it, or dead. Not 200,
+            # or Telegram would never send it again; the redelivery finds it done, or the claim stale.
+            return web.Response(text="In hand elsewhere; deliver it again", status=503)
         except Exception as exc:
             # Not reported to /healthz: the redelivery may reach another instance, and this one would never
             # hear that it passed. Failures older than twice the budget are forgotten for the same reason.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tortoise.functions import Count
@@ -213,8 +213,20 @@ async def chat_of(chat_id: int) -> CustomerChat | None:
     return await CustomerChat.get_or_none(chat_id=chat_id).select_related("customer")
 
 
-async def is_unreachable(chat_id: int) -> bool:
-    return await CustomerChat.exists(chat_id=chat_id, unreachable_since__isnull=False)
+# How long a chat the bot could not write to is given up without asking Telegram. Then one send is tried
+# again: Telegram says nothing when a mute ends, and a chat must not stay deaf for good because of one.
+RETRY_UNREACHABLE = timedelta(hours=1)
+
+
+async def unreachable_since(chat_id: int) -> datetime | None:
+    chat = await CustomerChat.get_or_none(chat_id=chat_id).only("id", "unreachable_since")
+    return chat.unreachable_since if chat else None
+
+
+async def is_unreachable(chat_id: int, now: datetime | None = None) -> bool:
+    """Unreachable now; with `now`, only while the last refusal is fresher than RETRY_UNREACHABLE."""
+    since = await unreachable_since(chat_id)
+    return since is not None and (now is None or now - since < RETRY_UNREACHABLE)
 
 
 Tell = Callable[[CustomerChat], Awaitable[None]]
@@ -228,6 +240,8 @@ async def set_reachable(chat_id: int, reachable: bool, now: datetime, tell: Tell
         changed = await CustomerChat.filter(chat_id=chat_id, unreachable_since__isnull=not reachable).update(
             unreachable_since=None if reachable else now)
         if not changed:
+            if not reachable:  # refused again after a retry: given up for another while, nobody told twice
+                await CustomerChat.filter(chat_id=chat_id).update(unreachable_since=now)
             return None
         chat = await chat_of(chat_id)
         await tell(chat)

@@ -217,8 +217,11 @@ async def rate(incident_id: int, user_id: int, stars: int, now: datetime) -> Inc
         raise DeskError("err.button_stale")
     if not 1 <= stars <= 5:
         raise DeskError("err.bad_button")
+    if incident.status not in ("resolved", "closed"):  # an old notice's stars while it is open again
+        raise DeskError("err.rate_when_resolved", key=incident.key)
     async with in_transaction():
-        updated = await Incident.filter(id=incident.id, rating__isnull=True).update(rating=stars)
+        updated = await Incident.filter(id=incident.id, rating__isnull=True,
+                                        status__in=("resolved", "closed")).update(rating=stars)
         if not updated:
             raise DeskError("err.already_rated", key=incident.key)
         await _event(incident, user_id, "rated", now, stars=stars)

@@ -124,15 +124,19 @@ OnCreated = Callable[[Incident, int, datetime], Awaitable[None]]  # the incident
 
 async def record_customer_message(msg: IncomingMessage, chat: CustomerChat, sla: Sla, windows: Windows,
                                   now: datetime, force_new: bool = False,
-                                  on_created: OnCreated | None = None) -> IntakeResult:
-    """Store the message in its incident. `on_created` runs inside the same transaction when the message
-    opened a new incident, so the notifications it owes are written together with it."""
+                                  on_created: OnCreated | None = None,
+                                  on_reopened: Callable[[Incident], Awaitable[None]] | None = None) -> IntakeResult:
+    """Store the message in its incident. `on_created` (a new incident) and `on_reopened` (a reply reopened
+    one) run inside the same transaction, so the notifications owed are written together with it: a retry
+    of the same update finds the message stored and owes nothing twice, and nothing is lost either."""
     try:
         async with in_transaction():
             result = await _record(msg, chat, sla, windows, now, force_new)
             if result.created and on_created is not None:
                 opened = await Incident.get(id=result.incident.id).select_related("customer")
                 await on_created(opened, msg.message_id, now)
+            if result.reopened and on_reopened is not None:
+                await on_reopened(await Incident.get(id=result.incident.id).select_related("customer"))
             return result
     except IntegrityError:  # the same message raced in through another worker: its transaction won
         return IntakeResult(None, duplicate=True)
@@ -182,8 +186,17 @@ async def record_bot_message(incident_id: int, chat_id: int, message_id: int, te
 
 
 async def record_edit(chat_id: int, message_id: int, text: str, now: datetime) -> bool:
-    """An edited message updates the stored text; False when the message is in no incident."""
-    updated = await IncidentMessage.filter(chat_id=chat_id, message_id=message_id).update(text=text, edited_at=now)
+    """An edited message updates the stored text, and the incident's title when it is the message that
+    opened it (a customer correcting "hello" into the problem); False when the message is in no incident."""
+    async with in_transaction():
+        updated = await IncidentMessage.filter(chat_id=chat_id, message_id=message_id).update(text=text,
+                                                                                             edited_at=now)
+        stored = await IncidentMessage.get_or_none(chat_id=chat_id, message_id=message_id, source="customer")
+        if stored is not None and text.strip():
+            first = await first_customer_message(stored.incident_id)
+            if first is not None and first.id == stored.id:
+                title = title_of(IncomingMessage(chat_id, message_id, None, "", text, stored.attachments, now))
+                await Incident.filter(id=stored.incident_id).update(title=title)
     return bool(updated)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from domain.models import Incident, Outbox, Staff
+from domain.models import CustomerChat, Incident, Outbox, Staff
 
 RANK_PING = 0  # pings, reminders, breaches: ahead of everything
 RANK_NOTICE = 1  # customer notices, escalations, handovers, announcements
@@ -70,6 +70,10 @@ async def pointless(row: Outbox) -> str | None:
     responded to; anything for staff eyes owed to a person who has since left the staff."""
     if row.kind in STAFF_ONLY and row.chat_id > 0 and not await Staff.exists(user_id=row.chat_id, active=True):
         return "the recipient is no longer staff"
+    if row.incident_id is not None and row.chat_id < 0:
+        chat = await CustomerChat.get_or_none(chat_id=row.chat_id).only("id", "customer_id")
+        if chat is not None and not await Incident.exists(id=row.incident_id, customer_id=chat.customer_id):
+            return "the chat belongs to another customer now"  # never one customer's words in another's chat
     if row.drop_if_answered and row.incident_id is not None and \
             await Incident.filter(id=row.incident_id, responded_at__isnull=False).exists():
         return "answered before it was sent"

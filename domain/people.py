@@ -13,7 +13,7 @@ from domain import invitations
 from domain.access import INVITABLE_ROLES, Role
 from domain.errors import DeskError
 from domain.lang import of_chat_row, of_person_row
-from domain.models import CustomerChat, Person, Staff
+from domain.models import CustomerChat, Incident, IncidentEvent, Person, Staff
 
 
 @dataclass(frozen=True)
@@ -228,12 +228,20 @@ async def change_role(ref: str, role: str, lead_ids: frozenset[int]) -> Staff:
     return staff
 
 
-async def remove_staff(ref: str, lead_ids: frozenset[int]) -> Staff:
+async def remove_staff(ref: str, lead_ids: frozenset[int], now: datetime | None = None) -> Staff:
+    """Take someone off the staff; their open incidents lose their assignee (an event says so), so none is
+    left "in progress" with someone gone. `staff.released` lists those incidents' keys."""
     async with in_transaction():
         staff = await _active_staff(ref)
         await _guard_last_lead(staff, lead_ids)
         staff.active = False
         await staff.save(update_fields=["active"])
+        held = await Incident.filter(assignee_id=staff.user_id, status__in=("new", "in_progress")).order_by("id")
+        if held:
+            await Incident.filter(id__in=[i.id for i in held]).update(assignee_id=None)
+            await IncidentEvent.bulk_create([IncidentEvent(incident_id=i.id, at=now or i.last_activity_at,
+                                                           kind="released", data={}) for i in held])
+    staff.released = [i.key for i in held]
     return staff
 
 

@@ -23,6 +23,11 @@ KEEP = timedelta(days=3)
 STALE = timedelta(minutes=2)
 
 
+class InHandElsewhere(Exception):
+    """Another instance claimed the update and has not finished it (it may have died): not handled here,
+    and not to be confirmed either, so that Telegram delivers it again."""
+
+
 async def claim(update_id: int, now: datetime) -> bool:
     """True when this caller must handle the update."""
     try:

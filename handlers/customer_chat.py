@@ -17,6 +17,7 @@ from handlers.common import help_text
 from handlers.formatting import time_left, zone_of
 from handlers.incoming import incoming, is_service
 from handlers.keyboards import PriorityButton, RateButton
+from handlers.pings import reopened_notice
 from handlers.replies import respond
 from locales import format as fmt
 from locales import t
@@ -32,13 +33,12 @@ async def take_in(message: Message, actor: people.Actor, lang: str, clock, setti
     if text is not None:
         msg = msg.__class__(**{**msg.__dict__, "text": text})
     result = await intake.record_customer_message(msg, actor.chat, sla, windows(settings), clock.now(),
-                                                  force_new=force_new, on_created=on_created)
+                                                  force_new=force_new, on_created=on_created,
+                                                  on_reopened=reopened_notice(settings, clock.now()))
     if result.duplicate or result.incident is None:
         return
     trace["incident"] = result.incident.key
-    wake_outbox()  # the acknowledgement, owed with the incident, goes out now
-    if result.reopened:
-        await respond(message, t(lang, "intake.reopened", key=result.incident.key))
+    wake_outbox()  # the acknowledgement or the reopen notice, owed with the message, goes out now
 
 
 async def chat_message(message: Message, actor: people.Actor, lang: str, clock, settings, sla: Sla,

@@ -19,6 +19,20 @@ WRITTEN = frozenset({
 })
 
 
+def shared_of(message: Message) -> str:
+    """What a contact card, a venue or a location says, as text: the phone number or the place is the
+    customer's message (written in no language, so every reader reads it the same)."""
+    if message.contact:
+        person = " ".join(p for p in (message.contact.first_name, message.contact.last_name) if p)
+        return f"📇 {person} {message.contact.phone_number}".strip()
+    if message.venue:
+        place = message.venue.location
+        return f"📍 {message.venue.title}, {message.venue.address} ({place.latitude:.6f}, {place.longitude:.6f})"
+    if message.location:
+        return f"📍 {message.location.latitude:.6f}, {message.location.longitude:.6f}"
+    return ""
+
+
 def is_service(message: Message) -> bool:
     return message.content_type not in WRITTEN
 
@@ -45,7 +59,7 @@ def incoming(message: Message, now: datetime) -> IncomingMessage:
         message_id=message.message_id,
         user_id=user_id,
         author=clean(author),
-        text=clean(message.text or message.caption or ""),
+        text=clean(message.text or message.caption or shared_of(message)),
         attachments=attachments_of(message),
         sent_at=message.date or now,
         chat_title=clean(message.chat.title or message.chat.full_name or ""),

@@ -174,11 +174,14 @@ async def staff_role(message: Message, command: CommandObject, bot: Bot, lang: s
     await respond(message, t(lang, "staff.role_changed", ref=ref, role=t(lang, f"role.{staff.role}")))
 
 
-async def staff_remove(message: Message, command: CommandObject, bot: Bot, lang: str, settings) -> None:
+async def staff_remove(message: Message, command: CommandObject, bot: Bot, lang: str, settings, clock) -> None:
     (ref,) = split(command, 1, 1)
-    staff = await people.remove_staff(ref, settings.lead_ids)
+    staff = await people.remove_staff(ref, settings.lead_ids, clock.now())
     await set_person_menu(bot, staff.user_id, Role.STRANGER, lang)
-    await respond(message, t(lang, "staff.removed", ref=ref))
+    text = t(lang, "staff.removed", ref=ref)
+    if staff.released:
+        text += "\n" + t(lang, "staff.released", keys=", ".join(staff.released))
+    await respond(message, text)
 
 
 

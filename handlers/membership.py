@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware, F, Router
+from aiogram import BaseMiddleware, Bot, F, Router
 from aiogram.types import ChatMemberUpdated, Message, TelegramObject
 
 from domain import alerts, customers, outbox, people
+from domain.lang import of_person
 from domain.models import Person
 from locales import t
 
@@ -36,7 +37,22 @@ def staff_blocked_notice(settings, user_id: int, now):
     return tell
 
 
-async def bot_membership(event: ChatMemberUpdated, clock, settings, chat_notice) -> None:
+def deafness_notice(settings, chat_id: int, now):
+    """The leads hear that the bot, with group privacy on, lost the admin rights that let it read a customer
+    chat: from now on it sees only commands and replies to it there."""
+    async def tell() -> None:
+        chat = await customers.chat_of(chat_id)
+        if chat is None:
+            return
+        for lead_id in await alerts.leads(settings.lead_ids):
+            lang = await of_person(lead_id, settings.default_lang)
+            await outbox.enqueue(lead_id, t(lang, "edges_outbox.chat_deaf", code=chat.customer.code,
+                                            name=chat.customer.name), now, kind="notice",
+                                 dedupe=f"deaf:{chat_id}:{int(now.timestamp())}:{lead_id}")
+    return tell
+
+
+async def bot_membership(event: ChatMemberUpdated, clock, settings, chat_notice, bot: Bot) -> None:
     now = clock.now()
     if event.chat.type == "private":  # the person blocked the bot, or unblocked it (/start comes too)
         await people.blocked_bot(event.chat.id, event.new_chat_member.status == "kicked", now,
@@ -45,6 +61,11 @@ async def bot_membership(event: ChatMemberUpdated, clock, settings, chat_notice)
     reachable = can_write(event)
     # Only a bound chat changes, and only on a change are the leads told: pings for the customer go on.
     await customers.set_reachable(event.chat.id, reachable, now, chat_notice(settings, reachable, now))
+    was_admin = event.old_chat_member.status in ("administrator", "creator")
+    if reachable and was_admin and event.new_chat_member.status not in ("administrator", "creator"):
+        me = await bot.me()
+        if not me.can_read_all_group_messages:  # privacy on: only admin rights let it read the chat
+            await deafness_notice(settings, event.chat.id, now)()
 
 
 def migration_of(message: Message) -> tuple[int, int] | None:

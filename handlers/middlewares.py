@@ -116,7 +116,10 @@ class OnceMiddleware(BaseMiddleware):
         if update_id is None:
             return await handler(event, data)
         if not await self._claim(update_id):
-            log.info("update %s: handled already or being handled elsewhere; skipped", update_id)
+            if not self.exclusive and not await updates.handled(update_id):
+                log.info("update %s: in hand on another instance; Telegram is to deliver it again", update_id)
+                raise updates.InHandElsewhere(update_id)
+            log.info("update %s: handled already; skipped", update_id)
             return None
         started = time.monotonic()
         trace: dict[str, Any] = {}
@@ -181,6 +184,13 @@ class DeskMiddleware(BaseMiddleware):
         only_chat = None if desk_chat(chat.type, actor.chat is not None, staff_chat) else chat.id
         data.update(actor=actor, lang=lang, clock=self.clock, settings=self.settings, only_chat=only_chat)
 
+        update = data.get("event_update")
+        if update is not None and update.edited_message is event:
+            # An edit only updates the stored text: it never runs a command. In private, where only the
+            # person reads it, a command fixed by an edit is told to be sent again rather than met with silence.
+            if chat.type == "private" and command_of(event, (await data["bot"].me()).username) is not None:
+                await respond(event, t(lang, "err.edit_not_run"))
+            return await self._run(handler, event, data, lang)
         if isinstance(event, Message) and (event.text or event.caption) is not None:
             bot: Bot = data["bot"]
             me = await bot.me()

@@ -49,6 +49,11 @@ MAX_BACKOFF = 30
 # How Telegram says in a 400 that the bot cannot write to a chat at all (a 403 says it plainly).
 UNREACHABLE = ("chat not found", "bot can't initiate", "bot is not a member", "bot was kicked",
                "have no rights to send", "not enough rights to send")
+# A group that forbids photos or documents but not text (checked before UNREACHABLE, which it resembles).
+MEDIA_FORBIDDEN = ("rights to send photos", "rights to send documents", "rights to send media",
+                   "chat_send_photos_forbidden", "chat_send_media_forbidden")
+# A forum topic that no longer takes messages.
+TOPIC_GONE = ("thread not found", "topic_closed", "topic_deleted", "topic was deleted")
 
 
 def chat_notice(settings, reachable: bool, now: datetime) -> customers.Tell:
@@ -148,7 +153,8 @@ class Dispatcher:
         if reason:
             await outbox.mark_dropped(row, reason)
             return
-        if row.chat_id < 0 and await customers.is_unreachable(row.chat_id):
+        lost_since = await customers.unreachable_since(row.chat_id) if row.chat_id < 0 else None
+        if lost_since is not None and self.clock.now() - lost_since < customers.RETRY_UNREACHABLE:
             await self._undeliverable(row, "the bot is not in this chat")  # fail fast: no call to Telegram
             return
         await self.pacer.until(slot)
@@ -171,10 +177,14 @@ class Dispatcher:
                 log.error("outbox %s to chat %s: %s", row.id, row.chat_id, exc)
         except TelegramBadRequest as exc:
             reason = str(exc).lower()
-            if any(sign in reason for sign in UNREACHABLE):
+            if row.photo and any(sign in reason for sign in MEDIA_FORBIDDEN):
+                # The group forbids media (a common anti-spam setting), not the bot: the text goes alone.
+                await outbox.retry_later(row, self.clock.now(), str(exc), photo=None)
+                self.wake.set()
+            elif any(sign in reason for sign in UNREACHABLE):
                 await self._undeliverable(row, str(exc))
-            elif "thread not found" in reason and row.thread_id is not None:
-                # The topic was deleted: the notice goes to the chat's General topic instead of nowhere.
+            elif row.thread_id is not None and any(sign in reason for sign in TOPIC_GONE):
+                # The topic was deleted or closed: the notice goes to the chat's General topic, not nowhere.
                 await outbox.retry_later(row, self.clock.now(), str(exc), thread_id=None)
                 self.wake.set()
             else:
@@ -195,6 +205,9 @@ class Dispatcher:
             async with in_transaction():  # one commit: under an intake burst every round trip waits its turn
                 await outbox.mark_sent(row, message.message_id, self.clock.now())
                 await self._threads(row, message.message_id, row.text)
+            if lost_since is not None:  # a retry after RETRY_UNREACHABLE went through: the mute is over
+                now = self.clock.now()
+                await customers.set_reachable(row.chat_id, True, now, chat_notice(self.settings, True, now))
             self.sent += 1
             telemetry.SENT.labels(row.kind).inc()
             log.info("sent %s #%s to chat %s (incident %s) in %.0f ms", row.kind, row.id, row.chat_id,

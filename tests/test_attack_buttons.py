@@ -24,8 +24,6 @@ def last_to(desk, chat):
     return [c.params for c in desk.stub.find("sendMessage") if int(c.params["chat_id"]) == chat][-1]
 
 
-@pytest.mark.xfail(strict=True, reason="a star on an old resolved notice rates an incident that was reopened "
-                                       "(still open), and the real rating after the next resolve is refused")
 async def test_old_rating_button_does_not_rate_a_reopened_incident(acme):
     first = await acme.say(GROUP, customer, "Problem")
     await acme.say(GROUP, engineer, "/resolve first try")
@@ -46,9 +44,6 @@ async def test_old_rating_button_does_not_rate_a_reopened_incident(acme):
 
 
 
-@pytest.mark.xfail(strict=True, reason="the Take pop-up 'already taken by <name>' exceeds Telegram's 200-character "
-                                       "limit for answerCallbackQuery (a 16-letter code, a holder with 64+64-letter "
-                                       "names and a 32-letter username): Telegram refuses it and nobody learns who holds it")
 async def test_take_popup_fits_telegrams_200_characters(desk):
     from handlers.pings import TakeButton
     from tests.people import OTHER_GROUP, lead

@@ -31,8 +31,6 @@ def demoted(desk, owner):
                                "old_chat_member": admin, "new_chat_member": {"status": "member", "user": bot}}}
 
 
-@pytest.mark.xfail(strict=True, reason="with group privacy on, a customer admin taking the bot's admin rights away "
-                                       "makes it deaf to every plain customer message from then on; nobody is told")
 async def test_bot_demoted_from_admin_with_privacy_on_tells_the_leads(private_bot):
     mark = private_bot.stub.mark()
     private_bot.stub.admin_in.discard(GROUP)
@@ -54,9 +52,6 @@ def muted_until(desk, until: int):
                                "old_chat_member": {"status": "member", "user": bot}, "new_chat_member": new}}
 
 
-@pytest.mark.xfail(strict=True, reason="a customer admin mutes the bot for one hour: Telegram sends no update when the "
-                                       "mute expires, so the chat stays 'unreachable' for good and every later "
-                                       "acknowledgement there fails without being tried")
 async def test_a_temporary_mute_ends(desk):
     from datetime import timedelta
     now = desk.clock.now()
@@ -68,3 +63,26 @@ async def test_a_temporary_mute_ends(desk):
     mark = desk.stub.mark()
     await desk.say(GROUP, customer, "Portal is down", date=int(desk.clock.now().timestamp()))
     assert any("ACME-1" in text for text in desk.replies(GROUP, mark)), "the acknowledgement was never tried"
+
+
+async def test_a_chat_still_refusing_after_the_retry_is_given_up_again_quietly(desk):
+    from datetime import timedelta
+
+    from domain.models import CustomerChat
+    now = desk.clock.now()
+    await customers.add_customer("ACME", "24x7", "Acme", now)
+    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    desk.stub.chat(GROUP, "Acme")
+    desk.stub.kicked_chats.add(GROUP)
+    await desk.say(GROUP, customer, "Portal is down")  # the acknowledgement is refused: the chat is lost
+    assert (await CustomerChat.get(chat_id=GROUP)).unreachable_since == now
+    told = [m for m in desk.stub.delivered if int(m["chat_id"]) == LEAD and "ACME" in m["text"]]
+    desk.clock.advance(timedelta(hours=2))
+    tries = len(desk.stub.find("sendMessage", among="arrived", where=lambda p: int(p["chat_id"]) == GROUP))
+    await desk.say(GROUP, customer, "/new Another one")  # tried once more after an hour: refused again
+    await desk.say(GROUP, customer, "/new And another")  # given up again: Telegram is not asked
+    after = len(desk.stub.find("sendMessage", among="arrived", where=lambda p: int(p["chat_id"]) == GROUP))
+    assert after == tries + 1
+    assert (await CustomerChat.get(chat_id=GROUP)).unreachable_since == desk.clock.now()
+    lost_notices = [m for m in desk.stub.delivered if int(m["chat_id"]) == LEAD and "can no longer" in m["text"]]
+    assert len(lost_notices) == 1 and told  # the leads heard once, not at every retry

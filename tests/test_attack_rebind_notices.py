@@ -21,8 +21,6 @@ async def rebound(desk):
     return desk
 
 
-@pytest.mark.xfail(strict=True, reason="after the chat is bound to BETA, resolving ACME's old incident posts ACME's "
-                                       "summary and rating buttons into BETA's chat, and a BETA member can rate it")
 async def test_previous_customers_notices_do_not_reach_the_new_customer(rebound):
     mark = rebound.stub.mark()
     await rebound.say(ENGINEER, engineer, "/resolve ACME-1 Rotated ACME's leaked API keys")

@@ -21,9 +21,6 @@ def bad_request(description):
     return (400, {"ok": False, "error_code": 400, "description": f"Bad Request: {description}"})
 
 
-@pytest.mark.xfail(strict=True, reason="a customer group that forbids media (a common anti-spam setting) refuses the "
-                                       "report chart with 'not enough rights to send photos': the outbox marks the "
-                                       "whole chat unreachable and every later acknowledgement there fails unsent")
 async def test_no_photo_rights_does_not_make_the_chat_unreachable(acme):
     acme.stub.faults["sendPhoto"] = [bad_request("not enough rights to send photos to the chat")]
     await outbox.enqueue(GROUP, "Monthly report", acme.clock.now(), kind="report", photo=b"\x89PNG fake")
@@ -34,8 +31,6 @@ async def test_no_photo_rights_does_not_make_the_chat_unreachable(acme):
     assert any("ACME-1" in text for text in acme.replies(GROUP, mark)), "the acknowledgement never reached the chat"
 
 
-@pytest.mark.xfail(strict=True, reason="a notice to a forum topic the customer closed (400 TOPIC_CLOSED) is failed "
-                                       "and lost: the resolved notice with the rating buttons reaches nobody")
 async def test_notice_to_a_closed_topic_is_not_lost(acme):
     acme.stub.chat(GROUP, "Acme", forum=True)
     await acme.say(GROUP, customer, "VPN is down", message_thread_id=11, is_topic_message=True)
