@@ -64,6 +64,12 @@ async def seed_due_timers(url: str, codes: list[str]) -> None:
         await connection.close()
 
 
+def once(statuses: list[int]) -> bool:
+    """The same update posted to both at once: one handles it (200); the other answers 200 when it finds it
+    done, or 503 while the first still has it in hand, so that Telegram would deliver it again."""
+    return 200 in statuses and all(status in (200, 503) for status in statuses)
+
+
 async def test_two_instances_share_the_work(stub, tmp_path, database_url):
     ports = [free_port(), free_port()]
     procs = []
@@ -89,15 +95,15 @@ async def test_two_instances_share_the_work(stub, tmp_path, database_url):
         stub.chat(GROUP, "Acme")
         stub.messages.setdefault(GROUP, set()).update({2, *range(10, 10 + UPDATES)})  # they exist: replies find them
         # A warranty customer: its 500 incidents owe no pings, so the pings counted are the seeded ones.
-        assert await post_to_both(session, ports, message(1, "/customer_add ACME warranty Acme", LEAD, lead)) == [200, 200]
-        assert await post_to_both(session, ports, message(2, "/bind ACME", GROUP, lead)) == [200, 200]
+        assert once(await post_to_both(session, ports, message(1, "/customer_add ACME warranty Acme", LEAD, lead)))
+        assert once(await post_to_both(session, ports, message(2, "/bind ACME", GROUP, lead)))
         await seed_due_timers(database_url, [f"T{n}" for n in range(TIMERS)])
 
         # The same 500 updates to both instances at once, a few at a time.
         bodies = [message(10 + n, f"/new problem number {n}", GROUP, customer) for n in range(UPDATES)]
         for start in range(0, UPDATES, 10):
             results = await asyncio.gather(*(post_to_both(session, ports, b) for b in bodies[start:start + 10]))
-            assert all(status == 200 for pair in results for status in pair)
+            assert all(once(pair) for pair in results)
 
     # Every update handled once: 500 incidents, 500 stored messages, one acknowledgement owed for each.
     # (The acknowledgements themselves leave at Telegram's pace, 20 a minute in one group: those sent so
