@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise.expressions import F
+from tortoise.expressions import F, Subquery
 from tortoise.transactions import in_transaction
 
 from domain.models import CustomerChat, Incident, Outbox, Staff
@@ -71,8 +71,9 @@ async def pointless(row: Outbox) -> str | None:
     if row.kind in STAFF_ONLY and row.chat_id > 0 and not await Staff.exists(user_id=row.chat_id, active=True):
         return "the recipient is no longer staff"
     if row.incident_id is not None and row.chat_id < 0:
-        chat = await CustomerChat.get_or_none(chat_id=row.chat_id).only("id", "customer_id")
-        if chat is not None and not await Incident.exists(id=row.incident_id, customer_id=chat.customer_id):
+        # One query: the chat is bound, and to another customer than the incident's.
+        owner = Subquery(Incident.filter(id=row.incident_id).values("customer_id"))
+        if await CustomerChat.filter(chat_id=row.chat_id).exclude(customer_id=owner).exists():
             return "the chat belongs to another customer now"  # never one customer's words in another's chat
     if row.drop_if_answered and row.incident_id is not None and \
             await Incident.filter(id=row.incident_id, responded_at__isnull=False).exists():

@@ -228,9 +228,9 @@ async def change_role(ref: str, role: str, lead_ids: frozenset[int]) -> Staff:
     return staff
 
 
-async def remove_staff(ref: str, lead_ids: frozenset[int], now: datetime | None = None) -> Staff:
+async def remove_staff(ref: str, lead_ids: frozenset[int], now: datetime | None = None) -> tuple[Staff, list[str]]:
     """Take someone off the staff; their open incidents lose their assignee (an event says so), so none is
-    left "in progress" with someone gone. `staff.released` lists those incidents' keys."""
+    left "in progress" with someone gone. Returns the staff row and those incidents' keys."""
     async with in_transaction():
         staff = await _active_staff(ref)
         await _guard_last_lead(staff, lead_ids)
@@ -241,8 +241,7 @@ async def remove_staff(ref: str, lead_ids: frozenset[int], now: datetime | None 
             await Incident.filter(id__in=[i.id for i in held]).update(assignee_id=None)
             await IncidentEvent.bulk_create([IncidentEvent(incident_id=i.id, at=now or i.last_activity_at,
                                                            kind="released", data={}) for i in held])
-    staff.released = [i.key for i in held]
-    return staff
+    return staff, [i.key for i in held]
 
 
 async def join_staff(token: str, user_id: int, chat_id: int, now: datetime) -> Staff:

@@ -176,11 +176,11 @@ async def staff_role(message: Message, command: CommandObject, bot: Bot, lang: s
 
 async def staff_remove(message: Message, command: CommandObject, bot: Bot, lang: str, settings, clock) -> None:
     (ref,) = split(command, 1, 1)
-    staff = await people.remove_staff(ref, settings.lead_ids, clock.now())
+    staff, released = await people.remove_staff(ref, settings.lead_ids, clock.now())
     await set_person_menu(bot, staff.user_id, Role.STRANGER, lang)
     text = t(lang, "staff.removed", ref=ref)
-    if staff.released:
-        text += "\n" + t(lang, "staff.released", keys=", ".join(staff.released))
+    if released:
+        text += "\n" + t(lang, "staff.released", keys=", ".join(released))
     await respond(message, text)
 
 
