@@ -182,7 +182,7 @@ class DeskMiddleware(BaseMiddleware):
         # Where others than staff read the answers (a customer's chat, any other group), incident commands
         # may name only this chat's incidents; None in a private chat and the staff chat.
         only_chat = None if desk_chat(chat.type, actor.chat is not None, staff_chat) else chat.id
-        data.update(actor=actor, lang=lang, clock=self.clock, settings=self.settings, only_chat=only_chat)
+        data.update(actor=actor, lang=lang, only_chat=only_chat)  # beside the one `desk` (handlers.desk)
 
         update = data.get("event_update")
         if update is not None and update.edited_message is event:

@@ -69,7 +69,7 @@ async def desk_in(desk):
     async def make(lang: str, plan: str, at: datetime, night: list[int] | None = None):
         desk.clock.set(at)
         now = desk.clock.now()
-        sla = desk.dp["sla"]
+        sla = desk.dp["desk"].sla
         await customers.add_customer("ACME", plan, "Acme Corp", now)
         await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
         await customers.set_field("ACME", "lang", lang, sla, now)

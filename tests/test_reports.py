@@ -35,7 +35,7 @@ async def incident(customer, n, priority, opened, sla, responded=None, resolved=
 
 @pytest.fixture
 async def march(desk):
-    sla = desk.dp["sla"]
+    sla = desk.dp["desk"].sla
     acme = await customers.add_customer("ACME", "8x5", "Acme", msk(2026, 1, 1))
     await incident(acme, 1, "P1", msk(2026, 3, 2, 10, 0), sla, msk(2026, 3, 2, 10, 30), msk(2026, 3, 2, 12, 0), 5)
     await incident(acme, 2, "P2", msk(2026, 3, 3, 18, 30), sla, msk(2026, 3, 4, 10, 45), msk(2026, 3, 5, 12, 0), 3)
@@ -144,17 +144,17 @@ async def test_periodic_weekly_report_in_the_customers_zone_once_across_a_restar
     now = datetime(2026, 3, 16, 9, 0, tzinfo=EKB)
     await customers.add_customer("ACME", "24x7", "Acme", now)
     await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
-    await customers.set_field("ACME", "tz", "Asia/Yekaterinburg", desk.dp["sla"], now)
-    await customers.set_field("ACME", "report", "weekly", desk.dp["sla"], now)
+    await customers.set_field("ACME", "tz", "Asia/Yekaterinburg", desk.dp["desk"].sla, now)
+    await customers.set_field("ACME", "report", "weekly", desk.dp["desk"].sla, now)
     desk.stub.chat(GROUP, "Acme")
     desk.clock.set(datetime(2026, 3, 16, 9, 59, tzinfo=EKB))  # Monday, a minute before 10:00 local
-    tick = Tick(desk.settings, desk.clock, desk.dp["sla"], make_render(desk.settings), Heartbeat())
+    tick = Tick(desk.settings, desk.clock, desk.dp["desk"].sla, make_render(desk.settings), Heartbeat())
     await tick.run()
     await desk.flush()
     assert not [m for m in desk.stub.delivered if "Support report" in m.get("text", "")]
     desk.clock.set(datetime(2026, 3, 16, 10, 0, tzinfo=EKB))
     await tick.run()
-    restarted = Tick(desk.settings, desk.clock, desk.dp["sla"], make_render(desk.settings), Heartbeat())
+    restarted = Tick(desk.settings, desk.clock, desk.dp["desk"].sla, make_render(desk.settings), Heartbeat())
     desk.clock.advance(timedelta(minutes=1))
     await restarted.run()
     await desk.flush()
@@ -191,7 +191,7 @@ async def test_quotes(desk, command, expected):
 
 async def test_announce_reaches_the_chosen_customers_naming_contacts(desk):
     now = desk.clock.now()
-    sla = desk.dp["sla"]
+    sla = desk.dp["desk"].sla
     await customers.add_customer("ACME", "premium", "Acme", now)
     await customers.add_customer("BETA", "8x5", "Beta", now)
     await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
@@ -238,9 +238,9 @@ async def test_a_report_missed_by_over_a_day_is_left_to_the_command(desk, late, 
     now = datetime(2026, 3, 13, 12, 0, tzinfo=MSK)
     await customers.add_customer("ACME", "24x7", "Acme", now)
     await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
-    await customers.set_field("ACME", "report", "weekly", desk.dp["sla"], now)
+    await customers.set_field("ACME", "report", "weekly", desk.dp["desk"].sla, now)
     desk.clock.set(datetime(2026, 3, 16, 10, 0, tzinfo=MSK) + late)  # the first tick after the outage
-    tick = Tick(desk.settings, desk.clock, desk.dp["sla"], make_render(desk.settings), Heartbeat())
+    tick = Tick(desk.settings, desk.clock, desk.dp["desk"].sla, make_render(desk.settings), Heartbeat())
     await tick.run()
     desk.clock.advance(timedelta(minutes=1))
     await tick.run()
