@@ -102,6 +102,19 @@ def next_start(spec: ShiftSpec, moment: datetime) -> Occurrence:
         day += ONE_DAY
 
 
+def next_handoff(moment: datetime, shifts: dict[str, ShiftSpec],
+                 rotations: dict[str, RotationPlan]) -> tuple[Occurrence, int | None]:
+    """The first shift occurrence to start after the moment, and who its rotation puts on it (None: nobody).
+    Ties (two shifts starting at once) go to the shift listed first in the policy."""
+    nxt = min((next_start(spec, moment) for spec in shifts.values()), key=lambda o: o.start)
+    return nxt, rostered(rotations.get(nxt.shift), nxt)
+
+
+def overlapping(spans: list[OverrideSpan], occ: Occurrence) -> list[OverrideSpan]:
+    """The overrides that share any time with the occurrence (touching at an end is no overlap), in order."""
+    return [s for s in spans if s.start < occ.end and s.end > occ.start]
+
+
 def rostered(plan: RotationPlan | None, occ: Occurrence) -> int | None:
     if plan is None or not plan.members:
         return None

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from domain.errors import DeskError
 from domain.models import Customer, Incident
 from domain.policy import PRIORITIES
-from domain.sla import Sla
+from domain.sla import BREACHED, MET, Sla, verdict
 
 REPORT_HOUR = time(10, 0)
 
@@ -175,12 +175,12 @@ async def build(customers: list[Customer], period: Period, now: datetime, sla: S
             took = sla.reaction_time(incident.plan, incident.opened_at, incident.responded_at)
             report.reactions.append((incident.opened_at, took, target, incident.key))
             report.measured += 1
-            if incident.deadline is None or incident.responded_at <= incident.deadline:
+            if verdict(incident.deadline, incident.responded_at, now) == MET:
                 report.met += 1
             else:
                 late = sla.reaction_time(incident.plan, incident.deadline, incident.responded_at)  # working time
                 report.breaches.append((incident.key, incident.priority, late))
-        elif incident.deadline is not None and incident.deadline <= now:
+        elif verdict(incident.deadline, None, now) == BREACHED:
             report.measured += 1
             report.breaches.append((incident.key, incident.priority, None))
     resolved = await Incident.filter(customer_id__in=ids, resolved_at__gte=period.start, resolved_at__lt=period.end)
@@ -244,10 +244,6 @@ async def export_rows(customers: list[Customer], period: Period, now: datetime, 
                                           opened_at__lt=period.end).order_by("opened_at", "id"):
         took = (sla.reaction_time(incident.plan, incident.opened_at, incident.responded_at)
                 if incident.responded_at else None)
-        if incident.responded_at is not None:
-            met = "met" if incident.deadline is None or incident.responded_at <= incident.deadline else "breached"
-        else:
-            met = "breached" if incident.deadline and incident.deadline <= now else "pending"
         rows.append({
             "key": incident.key, "customer": codes[incident.customer_id], "plan": incident.plan,
             "priority": incident.priority, "status": incident.status,
@@ -258,7 +254,8 @@ async def export_rows(customers: list[Customer], period: Period, now: datetime, 
             "closed_at": incident.closed_at.isoformat() if incident.closed_at else "",
             "reaction_seconds": int(took.total_seconds()) if took is not None else "",
             "target_seconds": int(sla.target(incident.plan, incident.priority).total_seconds()),
-            "sla": met, "rating": incident.rating or "", "assignee_id": incident.assignee_id or "",
+            "sla": verdict(incident.deadline, incident.responded_at, now), "rating": incident.rating or "",
+            "assignee_id": incident.assignee_id or "",
             "title": incident.title,
         })
     return rows

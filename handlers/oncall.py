@@ -66,9 +66,7 @@ async def on_call(message: Message, command: CommandObject, lang: str, desk: Des
         source = t(lang, "oncall.by_override") if duty.source == "override" else ""
         lines.append(t(lang, "oncall.duty_row", shift=named(lang, "words.shift", duty.shift) if duty.shift else "—",
                        name=who, source=source).rstrip())
-    handoffs = sorted((oncall.next_start(spec, now) for spec in shifts.values()), key=lambda o: o.start)
-    nxt = handoffs[0]
-    incoming = oncall.rostered(rotations.get(nxt.shift), nxt)
+    nxt, incoming = oncall.next_handoff(now, shifts, rotations)
     lines.append(t(lang, "oncall.next_handoff", shift=named(lang, "words.shift", nxt.shift),
                    at=fmt.when(lang, nxt.start, desk.settings.timezone, now),
                    name=await people.display_name(incoming) if incoming else t(lang, "oncall.nobody")))
@@ -91,7 +89,7 @@ async def schedule(message: Message, command: CommandObject, lang: str, desk: De
         person = oncall.rostered(rotations.get(occ.shift), occ)
         who = await people.display_name(person) if person else t(lang, "oncall.nobody")
         extra = ""
-        for span in (s for s in spans if s.start < occ.end and s.end > occ.start):
+        for span in oncall.overlapping(spans, occ):
             extra += t(lang, "oncall.schedule_override", name=await people.display_name(span.user_id),
                        span=fmt.span(lang, span.start, span.end, desk.settings.timezone))
         mark = t(lang, "oncall.gap") if (occ.shift, occ.start) in gap_starts else ""
