@@ -15,18 +15,18 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from domain.errors import DeskError
 from domain.models import Customer, Incident
 from domain.policy import PRIORITIES
 from domain.sla import BREACHED, MET, Sla, verdict
 
 REPORT_HOUR = time(10, 0)
+UNITS = ("week", "month", "quarter")  # the full periods `previous` knows
+MAX_DAYS = 3660  # a range of days: about ten years at most
 
 
 @dataclass(frozen=True)
@@ -67,23 +67,18 @@ def previous(kind: str, today: date, zone: ZoneInfo) -> Period:
     return _period(_add_months(this_quarter, -3), this_quarter, zone)
 
 
-def parse_period(words: list[str], now: datetime, zone: ZoneInfo) -> Period:
-    today = now.astimezone(zone).date()
-    if not words:
-        return previous("month", today, zone)
-    if len(words) == 1 and words[0].lower() in ("week", "month", "quarter"):
-        return previous(words[0].lower(), today, zone)
-    try:
-        if len(words) == 1 and re.fullmatch(r"\d{4}-\d{2}", words[0]):
-            first = date.fromisoformat(words[0] + "-01")
-            return _period(first, _add_months(first, 1), zone)
-        if len(words) == 2:
-            first, last = date.fromisoformat(words[0]), date.fromisoformat(words[1])
-            if last >= first and (last - first).days <= 3660:
-                return _period(first, last + timedelta(days=1), zone)
-    except ValueError:
-        pass
-    raise DeskError("err.bad_period", value=" ".join(words))
+def month(day: date, zone: ZoneInfo) -> Period:
+    """The calendar month `day` falls in."""
+    first = _month_start(day)
+    return _period(first, _add_months(first, 1), zone)
+
+
+def days(first: date, last: date, zone: ZoneInfo) -> Period:
+    """The days from `first` to `last`, both included; ValueError when `last` comes before `first` or the
+    range is longer than MAX_DAYS."""
+    if last < first or (last - first).days > MAX_DAYS:
+        raise ValueError(f"not a period: {first} to {last}")
+    return _period(first, last + timedelta(days=1), zone)
 
 
 def scheduled(kind: str, now: datetime, zone: ZoneInfo) -> tuple[datetime, Period] | None:

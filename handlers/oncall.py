@@ -10,7 +10,7 @@ from aiogram.types import Message
 
 from domain import oncall, people
 from domain.errors import Counted, DeskError
-from handlers.args import cmd, looks_like_command, split
+from handlers.args import cmd, looks_like_command, parse_range, split
 from handlers.desk import Desk
 from handlers.replies import respond
 from locales import format as fmt
@@ -30,7 +30,9 @@ async def rotation(message: Message, command: CommandObject, actor: people.Actor
 
 async def override(message: Message, command: CommandObject, actor: people.Actor, lang: str, desk: Desk) -> None:
     words = split(command, 3, 5)
-    saved = await oncall.add_override(words[0], words[1:], desk.settings.timezone, actor.user_id, desk.now())
+    (user_id,) = await oncall.staff_ids([words[0]])
+    start, end = parse_range(words[1:], desk.now(), desk.settings.timezone)
+    saved = await oncall.add_override(user_id, start, end, actor.user_id, desk.now())
     zone = desk.settings.timezone
     await respond(message, t(lang, "oncall.override_set", id=saved.id, name=await people.display_name(saved.user_id),
                              span=fmt.span(lang, saved.starts_at, saved.ends_at, zone, with_zone=True)))

@@ -10,14 +10,13 @@ from domain import customers, outbox, report_chart, reports
 from domain.errors import Counted, DeskError
 from domain.lang import decide_chat
 from domain.policy import HA_SETUPS
-from handlers.args import cmd, looks_like_command, split
+from handlers.args import cmd, looks_like_command, parse_period, split
 from handlers.desk import Desk
 from handlers.formatting import zone_of
 from handlers.lead_admin import money
 from handlers.replies import respond
 from locales import named, report_text, t
 
-PERIOD_WORDS = ("week", "month", "quarter")
 ANNOUNCE_LIMIT = 3000
 
 
@@ -31,14 +30,14 @@ async def report(message: Message, command: CommandObject, lang: str, desk: Desk
     words = split(command, 1, 3)
     customer = await customers.get_customer(words[0])
     zone = zone_of(customer, desk.settings)
-    period = reports.parse_period(words[1:], desk.now(), zone)
+    period = parse_period(words[1:], desk.now(), zone)
     built = await reports.build([customer], period, desk.now(), desk.sla, zone)
     await send_report(message, built, lang, f"{customer.name} ({customer.code})")
 
 
 async def sla_report(message: Message, command: CommandObject, lang: str, desk: Desk) -> None:
     words = split(command, 0, 2)
-    period = reports.parse_period(words, desk.now(), desk.settings.timezone)
+    period = parse_period(words, desk.now(), desk.settings.timezone)
     everyone = await customers.all_customers()
     built = await reports.build(everyone, period, desk.now(), desk.sla, desk.settings.timezone)
     await send_report(message, built, lang, t(lang, "report.all_customers"))
@@ -54,7 +53,7 @@ async def sla_report(message: Message, command: CommandObject, lang: str, desk: 
 
 def _export_args(words: list[str]) -> tuple[str | None, list[str]]:
     """`[CODE] [PERIOD]`: a first word that is no period word and no date is the customer code."""
-    if words and words[0].lower() not in PERIOD_WORDS and not words[0][:1].isdigit():
+    if words and words[0].lower() not in reports.UNITS and not words[0][:1].isdigit():
         return words[0], words[1:]
     return None, words
 
@@ -63,7 +62,7 @@ async def export(message: Message, command: CommandObject, desk: Desk) -> None:
     code, period_words = _export_args(split(command, 0, 3))
     chosen = [await customers.get_customer(code)] if code else await customers.all_customers()
     zone = zone_of(chosen[0], desk.settings) if code else desk.settings.timezone
-    period = reports.parse_period(period_words, desk.now(), zone)
+    period = parse_period(period_words, desk.now(), zone)
     rows = await reports.export_rows(chosen, period, desk.now(), desk.sla)
     text = reports.to_csv(reports.EXPORT_COLUMNS, rows)
     name = f"incidents-{code.upper() if code else 'all'}-{period.first_day}-{period.last_day}.csv"

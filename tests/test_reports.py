@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from domain import customers, people, report_chart, reports
-from domain.errors import DeskError
 from domain.models import Customer, Incident, IncidentEvent
 from domain.sla import Sla
 from handlers.pings import make_render
@@ -46,7 +45,7 @@ async def march(desk):
     return desk, acme, sla
 
 
-MARCH = reports.parse_period(["2026-03"], msk(2026, 4, 2), MSK)
+MARCH = reports.month(date(2026, 3, 1), MSK)
 
 
 async def test_report_numbers_match_the_hand_computed_fixture(march):
@@ -78,7 +77,7 @@ async def test_report_numbers_match_the_hand_computed_fixture(march):
 
 async def test_empty_period(march):
     _, acme, sla = march
-    period = reports.parse_period(["2025-06"], msk(2026, 4, 2), MSK)
+    period = reports.month(date(2025, 6, 1), MSK)
     report = await reports.build([acme], period, msk(2026, 4, 2), sla, MSK)
     assert report.total_opened == 0 and report.median is None and report.share_met is None
     text = report_text.render(report, "ru", "Acme")
@@ -99,26 +98,6 @@ async def test_chart_is_a_real_png_of_the_expected_size(march):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
     assert (width, height) == (1000, 700)
-
-
-@pytest.mark.parametrize(("words", "first", "last"), [
-    ([], date(2026, 3, 1), date(2026, 3, 31)),
-    (["month"], date(2026, 3, 1), date(2026, 3, 31)),
-    (["week"], date(2026, 3, 30), date(2026, 4, 5)),
-    (["quarter"], date(2026, 1, 1), date(2026, 3, 31)),
-    (["2025-12"], date(2025, 12, 1), date(2025, 12, 31)),
-    (["2026-02-10", "2026-02-20"], date(2026, 2, 10), date(2026, 2, 20)),
-])
-def test_periods(words, first, last):
-    period = reports.parse_period(words, msk(2026, 4, 8, 12, 0), MSK)
-    assert (period.first_day, period.last_day) == (first, last)
-    assert period.start == datetime.combine(first, datetime.min.time(), MSK)
-
-
-@pytest.mark.parametrize("words", [["year"], ["2026-13"], ["2026-02-20", "2026-02-10"], ["2026-02-10", "soon"]])
-def test_bad_periods(words):
-    with pytest.raises(DeskError):
-        reports.parse_period(words, msk(2026, 4, 8), MSK)
 
 
 async def test_report_and_export_commands(march):
