@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
@@ -96,3 +96,29 @@ def parse_period(words: list[str], now: datetime, zone: ZoneInfo) -> reports.Per
     except ValueError:
         pass
     raise DeskError("err.bad_period", value=" ".join(words))
+
+
+CLEAR = ("-", "none")  # `/customer_set CODE contract_until -`: no value
+
+
+def customer_value(field: str, text: str) -> object:
+    """The typed value of `/customer_set CODE FIELD VALUE` that `domain.customers.set_field` takes: whole
+    numbers, a time zone, a date, or None for a cleared field; other fields stay text (the domain checks
+    them against its choices)."""
+    if field in ("users", "cts"):
+        if not re.fullmatch(r"\d{1,9}", text):
+            raise DeskError("err.bad_number", field=field, value=text)
+        return int(text)
+    if field == "tz":
+        try:
+            return ZoneInfo(text)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise DeskError("err.bad_tz", value=text) from None
+    if field in ("contract_until", "engineer", "contact") and text.lower() in CLEAR:
+        return None
+    if field == "contract_until":
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise DeskError("err.bad_date", value=text) from None
+    return text

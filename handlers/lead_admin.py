@@ -14,7 +14,7 @@ from domain import customers, inbox, invitations, people
 from domain.access import INVITABLE_ROLES, Role
 from domain.errors import Counted, DeskError
 from domain.models import Customer, Person
-from handlers.args import cmd, looks_like_command, split
+from handlers.args import cmd, customer_value, looks_like_command, split
 from handlers.common import privacy_warning
 from handlers.desk import Desk
 from handlers.formatting import zone_of
@@ -90,9 +90,13 @@ async def customer_show(message: Message, command: CommandObject, lang: str, des
 
 
 async def customer_set(message: Message, command: CommandObject, lang: str, desk: Desk) -> None:
-    code, field, value = split(command, 3, 3, rest=True)
-    customer = await customers.set_field(code, field, value, desk.sla, desk.now())
-    await respond(message, t(lang, "customer.updated", code=customer.code, field=field.lower())
+    code, field, text = split(command, 3, 3, rest=True)
+    field, text = customers.check_field(field), text.strip()
+    if not text:
+        raise DeskError("usage.customer_set")
+    customer = await customers.get_customer(code)  # an unknown customer is named before a bad value
+    customer = await customers.set_field(customer, field, customer_value(field, text), desk.sla, desk.now())
+    await respond(message, t(lang, "customer.updated", code=customer.code, field=field)
                   + "\n\n" + await customer_card(customer, lang, desk, desk.now()))
 
 

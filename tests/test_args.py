@@ -1,5 +1,5 @@
 """Reading command arguments into the typed values the domain takes (moved here from the domain with
-the parsers): override ranges, report periods."""
+the parsers): override ranges, report periods, customer fields."""
 
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from domain.errors import DeskError
-from handlers.args import parse_period, parse_range
+from handlers.args import customer_value, parse_period, parse_range
 
 MSK = ZoneInfo("Europe/Moscow")
 
@@ -53,3 +53,24 @@ def test_periods(words, first, last):
 def test_bad_periods(words):
     with pytest.raises(DeskError):
         parse_period(words, msk(2026, 4, 8), MSK)
+
+
+@pytest.mark.parametrize(("field", "text", "value"), [
+    ("users", "1000", 1000), ("cts", "0", 0), ("tz", "Asia/Yekaterinburg", ZoneInfo("Asia/Yekaterinburg")),
+    ("contract_until", "2027-01-01", date(2027, 1, 1)), ("contract_until", "-", None), ("engineer", "None", None),
+    ("contact", "-", None), ("contact", "Ivan Petrov (CIO)", "Ivan Petrov (CIO)"), ("ha", "Standby", "Standby"),
+    ("name", "Acme - Logistics", "Acme - Logistics"),
+])
+def test_customer_fields_are_read_into_the_types_the_domain_takes(field, text, value):
+    assert customer_value(field, text) == value
+
+
+@pytest.mark.parametrize(("field", "text", "key"), [
+    ("users", "many", "err.bad_number"), ("cts", "-1", "err.bad_number"), ("users", "1234567890", "err.bad_number"),
+    ("tz", "Mars/Base", "err.bad_tz"), ("tz", "../etc/passwd", "err.bad_tz"),
+    ("contract_until", "31.12.2026", "err.bad_date"),
+])
+def test_bad_customer_field_values_are_refused_with_their_reason(field, text, key):
+    with pytest.raises(DeskError) as refused:
+        customer_value(field, text)
+    assert refused.value.key == key

@@ -123,7 +123,7 @@ async def test_periodic_weekly_report_in_the_customers_zone_once_across_a_restar
     now = datetime(2026, 3, 16, 9, 0, tzinfo=EKB)
     await customers.add_customer("ACME", "24x7", "Acme", now)
     await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
-    await customers.set_field("ACME", "tz", "Asia/Yekaterinburg", desk.dp["desk"].sla, now)
+    await customers.set_field("ACME", "tz", ZoneInfo("Asia/Yekaterinburg"), desk.dp["desk"].sla, now)
     await customers.set_field("ACME", "report", "weekly", desk.dp["desk"].sla, now)
     desk.stub.chat(GROUP, "Acme")
     desk.clock.set(datetime(2026, 3, 16, 9, 59, tzinfo=EKB))  # Monday, a minute before 10:00 local
