@@ -43,8 +43,8 @@ async def privacy_warning(bot: Bot, chat_id: int, lang: str) -> str:
     return "\n\n" + t(lang, "bind.privacy_warning") + note
 
 
-async def start(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str, desk: Desk,
-                only_chat: int | None) -> None:
+async def start(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, desk: Desk) -> None:
+    lang, only_chat = desk.lang, desk.only_chat
     now = desk.now()
     private = message.chat.type == "private"
     if private:
@@ -74,7 +74,8 @@ async def start(message: Message, command: CommandObject, bot: Bot, actor: peopl
                   + await privacy_warning(bot, message.chat.id, lang))
 
 
-async def show_help(message: Message, actor: people.Actor, lang: str, only_chat: int | None) -> None:
+async def show_help(message: Message, actor: people.Actor, desk: Desk) -> None:
+    lang, only_chat = desk.lang, desk.only_chat
     await respond(message, help_text(actor.role, lang, message.chat.type != "private", only_chat is None))
 
 

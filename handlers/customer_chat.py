@@ -27,7 +27,7 @@ def windows(settings) -> intake.Windows:
     return intake.Windows(thread=settings.thread_window, reopen=settings.reopen_window)
 
 
-async def take_in(message: Message, actor: people.Actor, desk: Desk, trace: dict, force_new: bool = False,
+async def take_in(message: Message, actor: people.Actor, desk: Desk, force_new: bool = False,
                   text: str | None = None) -> None:
     now = desk.now()
     msg = incoming(message, now)
@@ -38,11 +38,12 @@ async def take_in(message: Message, actor: people.Actor, desk: Desk, trace: dict
                                                   on_reopened=reopened_notice(desk.settings, now))
     if result.duplicate or result.incident is None:
         return
-    trace["incident"] = result.incident.key
+    desk.trace["incident"] = result.incident.key
     desk.wake_outbox()  # the acknowledgement or the reopen notice, owed with the message, goes out now
 
 
-async def chat_message(message: Message, actor: people.Actor, lang: str, desk: Desk, trace: dict) -> None:
+async def chat_message(message: Message, actor: people.Actor, desk: Desk) -> None:
+    lang = desk.lang
     if is_service(message):
         return  # someone joined, left, pinned or renamed: nobody wrote to support
     if actor.chat is None:
@@ -55,7 +56,7 @@ async def chat_message(message: Message, actor: people.Actor, lang: str, desk: D
     if actor.is_staff:
         await staff_answer(message, actor, desk)
         return
-    await take_in(message, actor, desk, trace)
+    await take_in(message, actor, desk)
 
 
 async def staff_answer(message: Message, actor: people.Actor, desk: Desk) -> None:
@@ -70,17 +71,17 @@ async def staff_answer(message: Message, actor: people.Actor, desk: Desk) -> Non
                                   msg.attachments, desk.now())
 
 
-async def new_incident(message: Message, command: CommandObject, actor: people.Actor, desk: Desk,
-                       trace: dict) -> None:
+async def new_incident(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
     if actor.chat is None:  # the command table refuses this too; intake needs the customer's chat
         raise DeskError("refuse.customer_chat_only", command="new")
     text = args_of(command).strip()
     if not text:
         raise DeskError("usage.new")
-    await take_in(message, actor, desk, trace, force_new=True, text=text)
+    await take_in(message, actor, desk, force_new=True, text=text)
 
 
-async def status(message: Message, actor: people.Actor, lang: str, desk: Desk) -> None:
+async def status(message: Message, actor: people.Actor, desk: Desk) -> None:
+    lang = desk.lang
     open_here = await incidents.in_chat(message.chat.id, actor.chat.customer_id)
     if not open_here:
         await respond(message, t(lang, "status.none"))
@@ -105,8 +106,9 @@ async def edited(message: Message, desk: Desk) -> None:
     await intake.record_edit(message.chat.id, message.message_id, text, desk.now())
 
 
-async def priority_pressed(query: CallbackQuery, callback_data: PriorityButton, actor: people.Actor, lang: str,
+async def priority_pressed(query: CallbackQuery, callback_data: PriorityButton, actor: people.Actor,
                            desk: Desk) -> None:
+    lang = desk.lang
     incident = await Incident.get_or_none(id=callback_data.incident).select_related("customer")
     if incident is None or query.message is None or incident.chat_id != query.message.chat.id:
         raise DeskError("err.button_stale")
@@ -126,8 +128,8 @@ def priority_changed_text(incident: Incident, lang: str, settings, now) -> str:
     return text
 
 
-async def rate_pressed(query: CallbackQuery, callback_data: RateButton, actor: people.Actor, lang: str,
-                       desk: Desk) -> None:
+async def rate_pressed(query: CallbackQuery, callback_data: RateButton, actor: people.Actor, desk: Desk) -> None:
+    lang = desk.lang
     if actor.is_staff:
         raise DeskError("err.staff_cannot_rate")
     incident = await Incident.get_or_none(id=callback_data.incident)
@@ -137,7 +139,8 @@ async def rate_pressed(query: CallbackQuery, callback_data: RateButton, actor: p
     await query.answer(t(lang, "rating.thanks", key=rated.key, stars=rated.rating))
 
 
-async def unknown_button(query: CallbackQuery, lang: str) -> None:
+async def unknown_button(query: CallbackQuery, desk: Desk) -> None:
+    lang = desk.lang
     await query.answer(t(lang, "err.bad_button"), show_alert=True)
 
 

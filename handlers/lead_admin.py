@@ -40,14 +40,16 @@ def money(amount: float | None, currency: str, lang: str) -> str:
     return fmt.money(lang, amount, currency)
 
 
-async def customer_add(message: Message, command: CommandObject, lang: str, desk: Desk) -> None:
+async def customer_add(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang = desk.lang
     code, plan, name = split(command, 3, 3, rest=True)
     customer = await customers.add_customer(code, plan, name, desk.now())
     await respond(message, t(lang, "customer.added", code=customer.code, name=customer.name,
                              plan=named(lang, "words.plan", customer.plan)))
 
 
-async def customer_list(message: Message, command: CommandObject, lang: str) -> None:
+async def customer_list(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang = desk.lang
     split(command, 0, 0)
     rows = await customers.list_customers()
     if not rows:
@@ -83,13 +85,15 @@ async def customer_card(customer: Customer, lang: str, desk: Desk, now) -> str:
     )
 
 
-async def customer_show(message: Message, command: CommandObject, lang: str, desk: Desk) -> None:
+async def customer_show(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang = desk.lang
     (code,) = split(command, 1, 1)
     customer = await customers.get_customer(code)
     await respond(message, await customer_card(customer, lang, desk, desk.now()))
 
 
-async def customer_set(message: Message, command: CommandObject, lang: str, desk: Desk) -> None:
+async def customer_set(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang = desk.lang
     code, field, text = split(command, 3, 3, rest=True)
     field, text = customers.check_field(field), text.strip()
     if not text:
@@ -100,8 +104,8 @@ async def customer_set(message: Message, command: CommandObject, lang: str, desk
                   + "\n\n" + await customer_card(customer, lang, desk, desk.now()))
 
 
-async def invite(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str,
-                 desk: Desk) -> None:
+async def invite(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, desk: Desk) -> None:
+    lang = desk.lang
     (code,) = split(command, 1, 1)
     customer, token = await customers.invite_chat(code, actor.user_id, desk.now())
     me = await bot.me()
@@ -110,7 +114,8 @@ async def invite(message: Message, command: CommandObject, bot: Bot, actor: peop
                              days=Counted("words.n.days", invitations.VALID_FOR.days)))
 
 
-async def bind(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str, desk: Desk) -> None:
+async def bind(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, desk: Desk) -> None:
+    lang = desk.lang
     (code,) = split(command, 1, 1)
     if message.chat.id == desk.settings.staff_chat_id:
         raise DeskError("err.staff_chat_not_customer")  # every customer's announcements land there
@@ -120,13 +125,15 @@ async def bind(message: Message, command: CommandObject, bot: Bot, actor: people
                   + await privacy_warning(bot, message.chat.id, lang))
 
 
-async def unbind(message: Message, command: CommandObject, lang: str) -> None:
+async def unbind(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang = desk.lang
     split(command, 0, 0)
     customer = await customers.unbind(message.chat.id)
     await respond(message, t(lang, "bind.undone", code=customer.code))
 
 
-async def unbound(message: Message, command: CommandObject, lang: str, desk: Desk) -> None:
+async def unbound(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang = desk.lang
     split(command, 0, 0)
     now = desk.now()
     views = await inbox.unbound_inbox()
@@ -147,8 +154,8 @@ async def unbound(message: Message, command: CommandObject, lang: str, desk: Des
     await respond(message, "\n".join(lines))
 
 
-async def staff_invite(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str,
-                       desk: Desk) -> None:
+async def staff_invite(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, desk: Desk) -> None:
+    lang = desk.lang
     (role,) = split(command, 1, 1)
     role = role.lower()
     if role not in INVITABLE_ROLES:
@@ -159,7 +166,8 @@ async def staff_invite(message: Message, command: CommandObject, bot: Bot, actor
                              link=f"https://t.me/{me.username}?start={token}", days=invitations.VALID_FOR.days))
 
 
-async def staff_list(message: Message, command: CommandObject, lang: str) -> None:
+async def staff_list(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang = desk.lang
     split(command, 0, 0)
     entries = await people.list_staff()
     lines = [t(lang, "staff.header")]
@@ -172,14 +180,16 @@ async def staff_list(message: Message, command: CommandObject, lang: str) -> Non
     await respond(message, "\n".join(lines))
 
 
-async def staff_role(message: Message, command: CommandObject, bot: Bot, lang: str, desk: Desk) -> None:
+async def staff_role(message: Message, command: CommandObject, bot: Bot, desk: Desk) -> None:
+    lang = desk.lang
     ref, role = split(command, 2, 2)
     staff = await people.change_role(ref, role.lower(), desk.settings.lead_ids)
     await set_person_menu(bot, staff.user_id, Role(staff.role), lang)
     await respond(message, t(lang, "staff.role_changed", ref=ref, role=t(lang, f"role.{staff.role}")))
 
 
-async def staff_remove(message: Message, command: CommandObject, bot: Bot, lang: str, desk: Desk) -> None:
+async def staff_remove(message: Message, command: CommandObject, bot: Bot, desk: Desk) -> None:
+    lang = desk.lang
     (ref,) = split(command, 1, 1)
     staff, released = await people.remove_staff(ref, desk.settings.lead_ids, desk.now())
     await set_person_menu(bot, staff.user_id, Role.STRANGER, lang)
@@ -195,7 +205,8 @@ def dates(days) -> str:
     return ", ".join(fmt.date(d) for d in sorted(days))
 
 
-async def sla_policy(message: Message, command: CommandObject, lang: str, desk: Desk) -> None:
+async def sla_policy(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang = desk.lang
     split(command, 0, 0)
     now = desk.now()
     policy = desk.sla.policy

@@ -19,7 +19,8 @@ from locales import named, t
 MAX_DAYS = 31
 
 
-async def rotation(message: Message, command: CommandObject, actor: people.Actor, lang: str, desk: Desk) -> None:
+async def rotation(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
+    lang = desk.lang
     words = split(command, 3)
     shift, mode, refs = words[0].lower(), words[1].lower(), words[2:]
     saved = await oncall.set_rotation(shift, mode, refs, desk.settings.policy.shifts, actor.user_id, desk.now())
@@ -28,7 +29,8 @@ async def rotation(message: Message, command: CommandObject, actor: people.Actor
                              mode=t(lang, f"oncall.mode_{mode}"), names=names, day=fmt.date(saved.anchor)))
 
 
-async def override(message: Message, command: CommandObject, actor: people.Actor, lang: str, desk: Desk) -> None:
+async def override(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
+    lang = desk.lang
     words = split(command, 3, 5)
     (user_id,) = await oncall.staff_ids([words[0]])
     start, end = parse_range(words[1:], desk.now(), desk.settings.timezone)
@@ -38,7 +40,8 @@ async def override(message: Message, command: CommandObject, actor: people.Actor
                              span=fmt.span(lang, saved.starts_at, saved.ends_at, zone, with_zone=True)))
 
 
-async def overrides(message: Message, command: CommandObject, lang: str, desk: Desk) -> None:
+async def overrides(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang = desk.lang
     split(command, 0, 0)
     rows = await oncall.list_overrides(desk.now())
     if not rows:
@@ -51,13 +54,15 @@ async def overrides(message: Message, command: CommandObject, lang: str, desk: D
     await respond(message, "\n".join(lines))
 
 
-async def override_remove(message: Message, command: CommandObject, lang: str) -> None:
+async def override_remove(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang = desk.lang
     (ref,) = split(command, 1, 1)
     removed = await oncall.remove_override(ref)
     await respond(message, t(lang, "oncall.override_removed", id=removed.id))
 
 
-async def on_call(message: Message, command: CommandObject, lang: str, desk: Desk) -> None:
+async def on_call(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang = desk.lang
     split(command, 0, 0)
     now = desk.now()
     shifts = desk.settings.policy.shifts
@@ -75,7 +80,8 @@ async def on_call(message: Message, command: CommandObject, lang: str, desk: Des
     await respond(message, "\n".join(lines))
 
 
-async def schedule(message: Message, command: CommandObject, lang: str, desk: Desk) -> None:
+async def schedule(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang = desk.lang
     words = split(command, 0, 1)
     if words and (not words[0].isdigit() or not 1 <= int(words[0]) <= MAX_DAYS):
         raise DeskError("err.bad_days", limit=MAX_DAYS)

@@ -80,7 +80,8 @@ class Parking:
             await outbox.enqueue(lead_id, text, row.parked_at, kind="notice", dedupe=f"parked:{row.id}:{lead_id}")
 
 
-async def list_parked(message: Message, lang: str, desk: Desk) -> None:
+async def list_parked(message: Message, desk: Desk) -> None:
+    lang = desk.lang
     rows = await parked.waiting()
     if not rows:
         await respond(message, t(lang, "liveness.none"))
@@ -103,8 +104,9 @@ def _row_id(command: CommandObject) -> int:
     return int(word.lstrip("#"))
 
 
-async def replay(message: Message, command: CommandObject, actor: people.Actor, lang: str, desk: Desk, bot: Bot,
+async def replay(message: Message, command: CommandObject, actor: people.Actor, desk: Desk, bot: Bot,
                  dispatcher: Dispatcher) -> None:
+    lang = desk.lang
     row = await parked.take_for_replay(_row_id(command))
     try:
         update = Update.model_validate(json.loads(row.payload), context={"bot": bot})
@@ -120,7 +122,8 @@ async def replay(message: Message, command: CommandObject, actor: people.Actor, 
     await respond(message, t(lang, "liveness.replayed", id=row.id))
 
 
-async def dismiss(message: Message, command: CommandObject, actor: people.Actor, lang: str, desk: Desk) -> None:
+async def dismiss(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
+    lang = desk.lang
     row = await parked.dismiss(_row_id(command), actor.user_id, desk.now())
     log.info("parked update #%s (update %s) dismissed by %s", row.id, row.update_id, actor.user_id)
     await respond(message, t(lang, "liveness.dismissed", id=row.id))

@@ -208,8 +208,8 @@ async def edit_pings(incident: Incident, holder_id: int, settings, now: datetime
     return len(rows)
 
 
-async def take_pressed(query: CallbackQuery, callback_data: TakeButton, actor: people.Actor, lang: str, desk: Desk,
-                       update_id: int | None = None) -> None:
+async def take_pressed(query: CallbackQuery, callback_data: TakeButton, actor: people.Actor, desk: Desk) -> None:
+    lang, update_id = desk.lang, desk.update_id
     if not actor.is_staff:
         raise DeskError("err.take_staff_only")
     incident = await Incident.get_or_none(id=callback_data.incident).select_related("customer")

@@ -26,7 +26,8 @@ async def send_report(message: Message, report: reports.Report, lang: str, name:
     await message.answer_photo(BufferedInputFile(png, "report.png"))
 
 
-async def report(message: Message, command: CommandObject, lang: str, desk: Desk) -> None:
+async def report(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang = desk.lang
     words = split(command, 1, 3)
     customer = await customers.get_customer(words[0])
     zone = zone_of(customer, desk.settings)
@@ -35,7 +36,8 @@ async def report(message: Message, command: CommandObject, lang: str, desk: Desk
     await send_report(message, built, lang, f"{customer.name} ({customer.code})")
 
 
-async def sla_report(message: Message, command: CommandObject, lang: str, desk: Desk) -> None:
+async def sla_report(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang = desk.lang
     words = split(command, 0, 2)
     period = parse_period(words, desk.now(), desk.settings.timezone)
     everyone = await customers.all_customers()
@@ -69,7 +71,8 @@ async def export(message: Message, command: CommandObject, desk: Desk) -> None:
     await message.answer_document(BufferedInputFile(text.encode("utf-8"), name))
 
 
-async def quote(message: Message, command: CommandObject, lang: str, desk: Desk) -> None:
+async def quote(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang = desk.lang
     plan, users, cts, ha = split(command, 4, 4)
     plan, ha = customers.check_plan(plan), ha.lower()
     if not users.isdigit() or not cts.isdigit():
@@ -83,8 +86,8 @@ async def quote(message: Message, command: CommandObject, lang: str, desk: Desk)
                              ha=named(lang, "words.ha", ha), price=money(price, tariff.currency, lang)))
 
 
-async def announce(message: Message, command: CommandObject, lang: str, desk: Desk,
-                   update_id: int | None = None) -> None:
+async def announce(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang, update_id = desk.lang, desk.update_id
     target, text = split(command, 2, 2, rest=True)
     if len(text) > ANNOUNCE_LIMIT:
         raise DeskError("err.too_long", limit=ANNOUNCE_LIMIT)

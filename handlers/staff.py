@@ -42,8 +42,8 @@ def _in_place(message: Message, incident: Incident) -> bool:
     return message.chat.id == incident.chat_id and topic == incident.thread_id
 
 
-async def take(message: Message, command: CommandObject, actor: people.Actor, lang: str, desk: Desk,
-               only_chat: int | None, update_id: int | None = None) -> None:
+async def take(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
+    lang, only_chat, update_id = desk.lang, desk.only_chat, desk.update_id
     incident, rest = await _target(message, _words(command), only_chat)
     if rest:
         raise DeskError("usage.take")
@@ -59,8 +59,8 @@ async def take(message: Message, command: CommandObject, actor: people.Actor, la
     await respond(message, t(lang, "take.customer" if in_customer_chat else "take.done", key=incident.key))
 
 
-async def resolve(message: Message, command: CommandObject, actor: people.Actor, lang: str, desk: Desk,
-                  only_chat: int | None) -> None:
+async def resolve(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
+    lang, only_chat = desk.lang, desk.only_chat
     words = args_of(command).split(maxsplit=1)
     if words and incidents.looks_like_key(words[0]):
         incident, summary = await _by_key(words[0], only_chat), (words[1] if len(words) > 1 else "")
@@ -73,8 +73,8 @@ async def resolve(message: Message, command: CommandObject, actor: people.Actor,
         await respond(message, t(lang, "resolve.done", key=resolved.key))
 
 
-async def reopen(message: Message, command: CommandObject, actor: people.Actor, lang: str, desk: Desk,
-                 only_chat: int | None) -> None:
+async def reopen(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
+    lang, only_chat = desk.lang, desk.only_chat
     words = _words(command)
     if len(words) != 1 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.reopen")
@@ -84,8 +84,8 @@ async def reopen(message: Message, command: CommandObject, actor: people.Actor, 
         await respond(message, t(lang, "reopen.done", key=incident.key))
 
 
-async def priority(message: Message, command: CommandObject, actor: people.Actor, lang: str, desk: Desk,
-                   only_chat: int | None) -> None:
+async def priority(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
+    lang, only_chat = desk.lang, desk.only_chat
     incident, rest = await _target(message, _words(command), only_chat)
     if len(rest) != 1:
         raise DeskError("usage.priority")
@@ -93,8 +93,8 @@ async def priority(message: Message, command: CommandObject, actor: people.Actor
     await respond(message, priority_changed_text(updated, lang, desk.settings, desk.now()))
 
 
-async def assign(message: Message, command: CommandObject, actor: people.Actor, lang: str, desk: Desk,
-                 only_chat: int | None) -> None:
+async def assign(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
+    lang, only_chat = desk.lang, desk.only_chat
     words = _words(command)
     if len(words) != 2 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.assign")
@@ -103,8 +103,8 @@ async def assign(message: Message, command: CommandObject, actor: people.Actor, 
     await respond(message, t(lang, "assign.done", key=incident.key, name=await people.display_name(staff_id)))
 
 
-async def note(message: Message, command: CommandObject, actor: people.Actor, lang: str, desk: Desk,
-               only_chat: int | None) -> None:
+async def note(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
+    lang, only_chat = desk.lang, desk.only_chat
     words = args_of(command).split(maxsplit=1)
     if len(words) != 2 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.note")
@@ -113,8 +113,8 @@ async def note(message: Message, command: CommandObject, actor: people.Actor, la
     await respond(message, t(lang, "note.done", key=incident.key))
 
 
-async def escalate(message: Message, command: CommandObject, actor: people.Actor, lang: str, desk: Desk,
-                   only_chat: int | None, update_id: int | None = None) -> None:
+async def escalate(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
+    lang, only_chat, update_id = desk.lang, desk.only_chat, desk.update_id
     words = args_of(command).split(maxsplit=2)
     if len(words) < 2 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.escalate")
@@ -131,7 +131,8 @@ async def escalate(message: Message, command: CommandObject, actor: people.Actor
 INTERNAL_EVENTS = ("note", "escalated")
 
 
-async def card(message: Message, command: CommandObject, lang: str, desk: Desk, only_chat: int | None) -> None:
+async def card(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang, only_chat = desk.lang, desk.only_chat
     words = _words(command)
     if len(words) != 1 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.incident")
@@ -147,7 +148,8 @@ async def _listing(message: Message, found: list[Incident], lang: str, empty_key
     await respond(message, await views.listing_text(found, lang, desk.settings.timezone, now, empty_key))
 
 
-async def open_list(message: Message, command: CommandObject, lang: str, desk: Desk, only_chat: int | None) -> None:
+async def open_list(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang, only_chat = desk.lang, desk.only_chat
     words = _words(command)
     if len(words) > 1:
         raise DeskError("usage.incidents")
@@ -162,8 +164,8 @@ async def open_list(message: Message, command: CommandObject, lang: str, desk: D
     await _listing(message, found, lang, "list.none", desk.now(), desk)
 
 
-async def my_list(message: Message, command: CommandObject, actor: people.Actor, lang: str, desk: Desk,
-                  only_chat: int | None) -> None:
+async def my_list(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
+    lang, only_chat = desk.lang, desk.only_chat
     if _words(command):
         raise DeskError("usage.my")
     found = await incidents.mine(actor.user_id, only_chat=only_chat)
