@@ -1,8 +1,8 @@
 """Support reports: what happened in a period, measured against the SLA, and what to recommend.
 
-Periods are whole local days in the customer's (or the desk's) time zone, end exclusive:
-`week`, `month` (the default) and `quarter` are the previous full calendar week (Mon–Sun), month and
-quarter; `YYYY-MM` is that month; `YYYY-MM-DD YYYY-MM-DD` is that range of days, both included.
+Periods are whole local days in the customer's (or the desk's) time zone, end exclusive: the previous
+full calendar week (Mon–Sun), month or quarter (`previous`), a calendar month (`month`), or a range of days,
+both included (`days`). `handlers.args.parse_period` reads them from a command.
 
 An incident counts as *opened* in the period it was opened in and as *resolved* in the period it was
 resolved in, so one that spans a border appears in each. Reaction times are working time on the plan's
