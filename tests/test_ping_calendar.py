@@ -12,7 +12,7 @@ from domain.policy import load_policy
 from domain.sla import Sla
 from handlers.pings import make_render
 from scheduler.jobs import Heartbeat, Tick
-from tests.people import ENGINEER, GROUP, LEAD, customer, engineer
+from tests.people import ENGINEER, GROUP, LEAD, customer, engineer, lead
 
 MSK = ZoneInfo("Europe/Moscow")
 NIGHT_ENGINEER = 2010
@@ -125,3 +125,35 @@ def test_which_late_pings_may_still_go_out():
     assert alerts.may_fire("24x7", night - timedelta(hours=1), night, sla)  # the always-calendar is never closed
     # A tick slower than the default grace (SCHEDULER_TICK=10m) still fires a breach at closing on time.
     assert alerts.may_fire("8x5", closing, closing + timedelta(minutes=9), sla, grace=timedelta(minutes=20))
+
+
+async def test_a_plan_change_moves_the_next_ping_to_the_new_deadline(desk_8x5):
+    desk = await desk_8x5(msk(2026, 3, 14, 12, 0))  # a Saturday: 8x5 is closed, its reminder is Monday's
+    await desk.say(GROUP, customer, "Сервер недоступен")
+    assert (await Incident.get(key="ACME-1")).next_due_at == msk(2026, 3, 16, 10, 45)
+    await desk.say(LEAD, lead, "/customer_set ACME plan premium")  # premium: due 12:15, reminded at 12:10
+    assert (await Incident.get(key="ACME-1")).next_due_at == msk(2026, 3, 14, 12, 10)
+    await run_until(desk, msk(2026, 3, 14, 12, 16), timedelta(seconds=15))
+    owed = [(k, t) for k, t, who in await pings() if who == ENGINEER]  # on call on Saturday's day shift
+    assert owed == [("reminder", msk(2026, 3, 14, 12, 10)), ("breach", msk(2026, 3, 14, 12, 15))]
+
+
+async def test_a_plan_change_after_the_reminder_keeps_the_stage(desk_8x5):
+    desk = await desk_8x5(msk(2026, 3, 16, 10, 0))  # Monday, open: reminder 10:45, breach 11:00
+    await desk.say(GROUP, customer, "Сервер недоступен")
+    await run_until(desk, msk(2026, 3, 16, 10, 46), timedelta(seconds=15))
+    await desk.say(LEAD, lead, "/customer_set ACME plan premium")  # due 10:15 now: the breach is next, at once
+    assert (await Incident.get(key="ACME-1")).next_due_at == msk(2026, 3, 16, 10, 15)
+    await run_until(desk, msk(2026, 3, 16, 10, 47), timedelta(seconds=15))
+    owed = [(k, t) for k, t, who in await pings() if who == ENGINEER]
+    assert owed[:3] == [("new", msk(2026, 3, 16, 10, 0)), ("reminder", msk(2026, 3, 16, 10, 45)),
+                        ("breach", msk(2026, 3, 16, 10, 46, 15))]  # no second reminder
+
+
+async def test_a_plan_change_after_a_response_owes_no_ping(desk_8x5):
+    desk = await desk_8x5(msk(2026, 3, 16, 10, 0))
+    await desk.say(GROUP, customer, "Сервер недоступен")
+    await desk.say(ENGINEER, engineer, "/take ACME-1")
+    await desk.say(LEAD, lead, "/customer_set ACME plan premium")
+    incident = await Incident.get(key="ACME-1")
+    assert incident.plan == "premium" and incident.next_due_at is None
