@@ -157,3 +157,10 @@ async def test_a_plan_change_after_a_response_owes_no_ping(desk_8x5):
     await desk.say(LEAD, lead, "/customer_set ACME plan premium")
     incident = await Incident.get(key="ACME-1")
     assert incident.plan == "premium" and incident.next_due_at is None
+
+
+def test_a_ping_exactly_the_grace_late_still_goes_out():
+    sla = Sla(load_policy(None))
+    closing = msk(2026, 3, 16, 19, 0)
+    assert alerts.may_fire("8x5", closing, closing + alerts.LATE_GRACE, sla)
+    assert not alerts.may_fire("8x5", closing, closing + alerts.LATE_GRACE + timedelta(seconds=1), sla)

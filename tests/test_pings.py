@@ -184,6 +184,15 @@ async def test_dedicated_engineer_of_a_premium_customer_gets_the_reminder(desk_a
     assert len(dms(desk, ARCHITECT, "⏰ ACME-1")) == 1 and len(dms(desk, NIGHT_ENGINEER, "⏰ ACME-1")) == 1
 
 
+async def test_a_dedicated_engineer_of_a_non_premium_customer_is_not_pinged(desk_at):
+    desk = await desk_at("24x7", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
+    await customers.set_field("ACME", "engineer", str(ARCHITECT), desk.dp["desk"].sla, desk.clock.now())
+    await desk.say(GROUP, customer, "Problem")
+    await run_until(desk, datetime(2026, 3, 16, 2, 45, 15, tzinfo=MSK))  # the reminder is at 02:45
+    assert len(dms(desk, NIGHT_ENGINEER, "⏰ ACME-1")) == 1
+    assert [m["text"] for m in desk.stub.delivered if int(m["chat_id"]) == ARCHITECT] == []
+
+
 async def test_nobody_on_call_means_the_leads_hear(desk_at):
     desk = await desk_at("24x7", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
     await Rotation.filter(shift="night").delete()
