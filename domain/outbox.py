@@ -14,7 +14,8 @@ Kinds and their parameters (besides the incident):
 * `announce`: the staff chat's line about a new incident, or (with `say`) a lead's announcement;
 * `customer`, `notice`: a catalog text, `say` and `args` (see `say`), with `buttons` (`rating`) and `topic`;
 * `escalation`: the expert's DM: `note`, `actor`;
-* `handover`: `shift`, `day`, `start`, `end`; `gaps`: `found`, a list of such shifts;
+* `handover`: `shift`, `day`, `start`, `end` (see `shift`) and `watch`, the incidents open then;
+  `gaps`: `found`, a list of such shifts;
 * `report`: `customer` (its code), `start`, `end`, `first`, `last`; `chart` for the picture;
 * `edit`: rewrites the sent row `of` to say that `holder` took the incident `at`.
 Any row may carry `note` (a `say` of a rerouting note, put first) and `buttons: false` (none).
@@ -31,6 +32,7 @@ from tortoise.expressions import F, Q, Subquery
 from tortoise.transactions import in_transaction
 
 from domain.models import CustomerChat, Incident, Outbox, Staff
+from domain.oncall import Occurrence
 
 RANK_PING = 0  # pings, reminders, breaches: ahead of everything
 RANK_NOTICE = 1  # customer notices, escalations, handovers, announcements
@@ -88,6 +90,16 @@ def day(value: date) -> dict[str, str]:
     return {"date": value.isoformat()}
 
 
+def shift(occ: Occurrence) -> dict[str, str]:
+    """A shift occurrence as parameters (`shift_of` reads it back)."""
+    return {"shift": occ.shift, "day": occ.day.isoformat(), "start": occ.start.isoformat(), "end": occ.end.isoformat()}
+
+
+def shift_of(params: dict[str, str]) -> Occurrence:
+    return Occurrence(params["shift"], date.fromisoformat(params["day"]), datetime.fromisoformat(params["start"]),
+                      datetime.fromisoformat(params["end"]))
+
+
 def say(key: str, **args: Any) -> dict[str, Any]:
     """The parameters of a notice that is one catalog text: `key` rendered with `args` (plain values, or
     `word`, `named`, `day`)."""
@@ -127,7 +139,7 @@ async def claim(now: datetime, limit: int, busy: set[str]) -> list[Outbox]:
     async with in_transaction():
         due = Outbox.filter(status="pending", due_at__lte=now)
         waiting = _not_busy(busy)
-        if waiting is not None:  # lanes that must wait are left out of the query: a flooded chat must not starve the rest
+        if waiting is not None:  # busy lanes are left out of the query: a flooded chat must not starve the rest
             due = due.filter(waiting)
         candidates = await due.order_by("rank", "id").limit(limit * 4).select_for_update(skip_locked=True)
         for row in candidates:
