@@ -250,7 +250,8 @@ class Outbox(Model):
     channel = fields.CharField(max_length=16, default="telegram")
     person_id = fields.BigIntField(null=True)  # a person recipient: the internal person id
     chat_id = fields.BigIntField(null=True)  # a conversation recipient: the channel's chat (Telegram chat id)
-    params = fields.JSONField(default=dict)  # what the renderer needs: plain values, never finished text
+    # What the renderer needs: plain values, never finished text (never NULL: the schema cannot say so).
+    params = fields.JSONField(default=dict, null=True)
     # The rendered rest of a notice sent in parts: the channel writes it after each part, so a restart sends
     # only what is still owed (in the words the first part was written in) and never a part twice.
     rest = fields.TextField(null=True)

@@ -124,9 +124,12 @@ def _not_busy(busy: set[str]) -> Q | None:
     for key in busy:
         channel, _, who = key.partition(":")
         (people if who[:1] == "p" else chats).setdefault(channel, []).append(int(who[1:]))
-    wait = [Q(channel=channel, person_id__in=ids) for channel, ids in people.items()]
-    wait += [Q(channel=channel, chat_id__in=ids) for channel, ids in chats.items()]
-    return ~Q(*wait, join_type="OR") if wait else None
+    # Spelled out with IS NULL: NOT (chat_id IN …) is NULL, not true, for a row addressed to a person.
+    free = [Q(Q(channel__not=channel), Q(person_id__isnull=True), ~Q(person_id__in=ids), join_type="OR")
+            for channel, ids in people.items()]
+    free += [Q(Q(channel__not=channel), Q(chat_id__isnull=True), ~Q(chat_id__in=ids), join_type="OR")
+             for channel, ids in chats.items()]
+    return Q(*free) if free else None
 
 
 async def claim(now: datetime, limit: int, busy: set[str]) -> list[Outbox]:

@@ -24,7 +24,6 @@ from domain.models import (
     UnboundMessage,
 )
 from domain.retention import Retention, clean
-from handlers.pings import make_render
 from scheduler.jobs import Heartbeat, Tick
 from tests.clock import FrozenClock
 from tests.conftest import Desk, make_env
@@ -177,7 +176,7 @@ async def small_desk(stub, db):
     settings = load_settings(make_env(stub.url, db, UNBOUND_PER_CHAT="3"))
     await people.ensure_leads(settings.lead_ids, clock.now())
     desk = Desk(stub, settings, clock)
-    desk.tick = Tick(settings, clock, desk.dp["sla"], make_render(settings), Heartbeat())
+    desk.tick = Tick(settings, clock, desk.dp["sla"], Heartbeat())
     yield desk
     if desk.bot.session._session is not None:
         await desk.bot.session._session.close()

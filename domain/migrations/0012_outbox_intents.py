@@ -55,10 +55,10 @@ class Migration(migrations.Migration):
                      field=fields.CharField(default='telegram', max_length=16)),
         ops.AddField(model_name='Outbox', name='person_id', field=fields.BigIntField(null=True)),
         ops.AlterField(model_name='Outbox', name='chat_id', field=fields.BigIntField(null=True)),
-        ops.AddField(model_name='Outbox', name='params', field=fields.JSONField(null=True)),
+        # Nullable in the schema only: a callable default cannot be written into the table's DDL.
+        ops.AddField(model_name='Outbox', name='params', field=fields.JSONField(default=dict, null=True)),
         ops.AddField(model_name='Outbox', name='rest', field=fields.TextField(null=True, unique=False)),
         ops.RunPython(to_intents),
-        ops.AlterField(model_name='Outbox', name='params', field=fields.JSONField(default=dict)),
         ops.RemoveField(model_name='Outbox', name='text'),
         ops.RemoveField(model_name='Outbox', name='markup'),
         ops.RemoveField(model_name='Outbox', name='photo'),
