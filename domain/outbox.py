@@ -100,7 +100,7 @@ def shift_of(params: dict[str, str]) -> Occurrence:
                       datetime.fromisoformat(params["end"]))
 
 
-def say(key: str, **args: Any) -> dict[str, Any]:
+def say(key: str, /, **args: Any) -> dict[str, Any]:
     """The parameters of a notice that is one catalog text: `key` rendered with `args` (plain values, or
     `word`, `named`, `day`)."""
     return {"say": key, "args": args}

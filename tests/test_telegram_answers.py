@@ -14,6 +14,7 @@ from aiogram.types import ReplyParameters
 from domain import customers, people
 from domain.models import CustomerChat, Incident, Outbox, Person
 from handlers.telegram_channel import Pacer
+from scheduler.courier import Courier
 from tests.conftest import Desk, make_env
 from tests.owed import courier, owe_text
 from tests.people import CUSTOMER, GROUP, LEAD, OTHER_GROUP, customer, lead
