@@ -18,7 +18,7 @@ Kinds and their parameters (besides the incident):
   `gaps`: `found`, a list of such shifts;
 * `report`: `customer` (its code), `start`, `end`, `first`, `last`; `chart` for the picture;
 * `edit`: rewrites the sent row `of` to say that `holder` took the incident `at`.
-Any row may carry `note` (a `say` of a rerouting note, put first) and `buttons: false` (none).
+Any row may carry `rerouted` (a `say` of the rerouting note, put first) and `buttons: false` (none).
 Rows written before the intents (migration 0012) carry their finished `text` and are sent as written.
 """
 
@@ -228,7 +228,7 @@ async def reroute(row: Outbox, targets: list[Recipient], note: dict[str, Any], n
     for its reader with `note` (a `say`) first, saying whose it was. A customer chat's buttons (priority,
     rating) mean nothing elsewhere: `keep_buttons=False` leaves them off."""
     params = {name: value for name, value in row.params.items() if name not in _PLACED}
-    params["note"] = note
+    params["rerouted"] = note
     if not keep_buttons:
         params["buttons"] = False
     for target in targets:

@@ -189,8 +189,8 @@ class TelegramChannel:
 
     async def _body(self, row: Outbox, reader: str, now: datetime) -> tuple[str, object, bytes | None]:
         text, markup, photo = await self._words(row, reader, now)
-        if "note" in row.params:  # a rerouted copy says first whose it was
-            text = f"{said(reader, row.params['note'])}\n\n{text}"
+        if "rerouted" in row.params:  # a rerouted copy says first whose it was
+            text = f"{said(reader, row.params['rerouted'])}\n\n{text}"
         return text, markup, photo
 
     async def _words(self, row: Outbox, reader: str, now: datetime) -> tuple[str, object, bytes | None]:

@@ -356,7 +356,7 @@ async def test_reroute_copies_the_row_once_per_target_with_its_note(desk):
         await outbox.reroute(row, targets, note, now)
     copies = await Outbox.exclude(id=row.id).order_by("id")
     # The copy keeps what it says and its buttons, gets the note, and loses where it sat in the first chat.
-    copied = {"text": "the notice", "markup": markup, "note": note}
+    copied = {"text": "the notice", "markup": markup, "rerouted": note}
     assert [(c.person_id, c.chat_id, c.params, c.kind, c.rank, c.incident_id, c.drop_if_answered) for c in copies] == [
         (None, OTHER_GROUP, copied, "escalation", outbox.RANK_PING, open_incident.id, True),
         (LEAD, None, copied, "escalation", outbox.RANK_PING, open_incident.id, True)]
