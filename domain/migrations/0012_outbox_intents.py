@@ -40,7 +40,8 @@ async def to_intents(apps, schema_editor) -> None:
             params["topic"] = row["thread_id"]
         person = row["chat_id"] > 0 and row["chat_id"] not in customer_chats
         await client.execute_query(
-            f"UPDATE outbox SET params = {mark(1)}, person_id = {mark(2)}, chat_id = {mark(3)} WHERE id = {mark(4)}",
+            f"UPDATE outbox SET channel = 'telegram', params = {mark(1)}, person_id = {mark(2)}, chat_id = {mark(3)} "
+            f"WHERE id = {mark(4)}",
             [json.dumps(params, ensure_ascii=False), row["chat_id"] if person else None,
              None if person else row["chat_id"], row["id"]])
 
@@ -51,14 +52,16 @@ class Migration(migrations.Migration):
     initial = False
 
     operations = [
-        ops.AddField(model_name='Outbox', name='channel',
-                     field=fields.CharField(default='telegram', max_length=16)),
+        # Added nullable, filled below, then made NOT NULL: the schema editor writes no DEFAULT when adding.
+        ops.AddField(model_name='Outbox', name='channel', field=fields.CharField(null=True, max_length=16)),
         ops.AddField(model_name='Outbox', name='person_id', field=fields.BigIntField(null=True)),
         ops.AlterField(model_name='Outbox', name='chat_id', field=fields.BigIntField(null=True)),
         # Nullable in the schema only: a callable default cannot be written into the table's DDL.
         ops.AddField(model_name='Outbox', name='params', field=fields.JSONField(default=dict, null=True)),
         ops.AddField(model_name='Outbox', name='rest', field=fields.TextField(null=True, unique=False)),
         ops.RunPython(to_intents),
+        ops.AlterField(model_name='Outbox', name='channel',
+                       field=fields.CharField(default='telegram', max_length=16)),
         ops.RemoveField(model_name='Outbox', name='text'),
         ops.RemoveField(model_name='Outbox', name='markup'),
         ops.RemoveField(model_name='Outbox', name='photo'),
