@@ -19,6 +19,7 @@ from domain.lang import of_chat as lang_of_chat
 from domain.lang import of_person as lang_of_person
 from domain.models import Incident
 from domain.sla import Sla
+from handlers.desk import Desk
 from handlers.formatting import zone_of
 from locales import format as fmt
 from locales import named, t
@@ -210,15 +211,15 @@ def taken_text(text: str, lang: str, taken: str) -> str:
     return text.replace(hint, taken) if hint in text else f"{text}\n\n{taken}"
 
 
-async def take_pressed(query: CallbackQuery, callback_data: TakeButton, actor: people.Actor, lang: str,
-                       clock, settings, update_id: int | None = None) -> None:
+async def take_pressed(query: CallbackQuery, callback_data: TakeButton, actor: people.Actor, desk: Desk) -> None:
+    lang, update_id = desk.lang, desk.update_id
     if not actor.is_staff:
         raise DeskError("err.take_staff_only")
     incident = await Incident.get_or_none(id=callback_data.incident).select_related("customer")
     if incident is None:
         raise DeskError("err.button_stale")
-    result = await incidents.take(incident, actor.user_id, clock.now(),
-                                  taken_notice(settings, clock.now(), update_id, holder_id=actor.user_id))
+    result = await incidents.take(incident, actor.user_id, desk.now(),
+                                  taken_notice(desk.settings, desk.now(), update_id, holder_id=actor.user_id))
     if not result.taken:
         await query.answer(t(lang, "take.already", key=incident.key,
                              name=await people.display_name(result.holder_id)), show_alert=True)

@@ -37,7 +37,7 @@ async def desk_8x5(desk):
         await Rotation.create(shift="night", mode="daily", members=[NIGHT_ENGINEER], anchor=date(2026, 3, 1),
                               updated_at=now)
         desk.stub.chat(GROUP, "Acme")
-        desk.tick = Tick(desk.settings, desk.clock, desk.dp["sla"], Heartbeat())
+        desk.tick = Tick(desk.settings, desk.clock, desk.dp["desk"].sla, Heartbeat())
         return desk
     return make
 
