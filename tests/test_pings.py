@@ -3,7 +3,7 @@
 import re
 import time
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -191,6 +191,28 @@ async def test_a_dedicated_engineer_of_a_non_premium_customer_is_not_pinged(desk
     await run_until(desk, datetime(2026, 3, 16, 2, 45, 15, tzinfo=MSK))  # the reminder is at 02:45
     assert len(dms(desk, NIGHT_ENGINEER, "⏰ ACME-1")) == 1
     assert [m["text"] for m in desk.stub.delivered if int(m["chat_id"]) == ARCHITECT] == []
+
+
+async def test_a_due_moment_left_on_an_answered_incident_is_cleared_and_holds_nothing_up(desk_at):
+    """Answering clears `next_due_at`; a row where it was left set (an older version, an edit by hand) is
+    cleared by the tick, owes no ping, and the incidents after it in the same tick still get theirs."""
+    desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
+    other = GROUP - 1
+    await customers.bind_by_code("ACME", other, "Acme", "supergroup", LEAD, desk.clock.now())
+    desk.stub.chat(other, "Acme")
+    await desk.say(GROUP, customer, "Всё упало")  # ACME-1
+    desk.clock.advance(timedelta(minutes=1))
+    await desk.say(other, customer, "Не работает выгрузка")  # ACME-2: its reminder is due at 02:11
+    await desk.say(ENGINEER, engineer, "/take ACME-1")
+    await run_until(desk, datetime(2026, 3, 16, 2, 10, 45, tzinfo=MSK))
+    left = datetime(2026, 3, 16, 2, 5, tzinfo=MSK).astimezone(UTC)  # in UTC, as the desk writes its moments
+    await Incident.filter(key="ACME-1").update(next_due_at=left)
+    desk.clock.set(datetime(2026, 3, 16, 2, 11, tzinfo=MSK))
+    await desk.tick.run()  # one tick finds both: ACME-1 first
+    assert (await Incident.get(key="ACME-1")).next_due_at is None
+    reminders = await Outbox.filter(kind="reminder").values_list("incident__key", "created_at")
+    assert {(key, at.astimezone(MSK)) for key, at in reminders} == {
+        ("ACME-2", datetime(2026, 3, 16, 2, 11, tzinfo=MSK))}
 
 
 async def test_nobody_on_call_means_the_leads_hear(desk_at):
