@@ -1,6 +1,7 @@
 """Reminders and breach repeats follow the plan's calendar: an 8x5 incident is never pinged outside its
 hours (the injected clock runs across a Friday evening, a weekend and a night)."""
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -163,3 +164,18 @@ def test_a_ping_exactly_the_grace_late_still_goes_out():
     closing = msk(2026, 3, 16, 19, 0)
     assert alerts.may_fire("8x5", closing, closing + alerts.LATE_GRACE, sla)
     assert not alerts.may_fire("8x5", closing, closing + alerts.LATE_GRACE + timedelta(seconds=1), sla)
+
+
+async def test_a_slow_tick_still_fires_a_breach_at_closing(desk_8x5):
+    """With SCHEDULER_TICK=10m the first tick after a 19:00 deadline may come at 19:09, past LATE_GRACE:
+    the tick's grace (two of its intervals) lets the breach go out then rather than at the next opening."""
+    desk = await desk_8x5(msk(2026, 3, 16, 18, 0))  # Monday; P1 due 19:00, reminded at 18:45
+    desk.tick = Tick(replace(desk.settings, scheduler_tick=timedelta(minutes=10)), desk.clock,
+                     desk.dp["desk"].sla, Heartbeat())
+    await desk.say(GROUP, customer, "Всё упало")
+    await run_until(desk, msk(2026, 3, 16, 18, 59), timedelta(minutes=1))
+    desk.clock.set(msk(2026, 3, 16, 19, 9))
+    await desk.tick.run()
+    breach = msk(2026, 3, 16, 19, 9)  # the night shift's now, and the lead's
+    assert [(k, t, who) for k, t, who in await pings() if k == "breach"] == [
+        ("breach", breach, NIGHT_ENGINEER), ("breach", breach, LEAD)]
