@@ -12,7 +12,7 @@ from domain.models import Incident, Outbox, Rotation
 from domain.policy import load_policy
 from domain.sla import Sla
 from scheduler.jobs import Heartbeat, Tick
-from tests.people import ENGINEER, GROUP, LEAD, customer, engineer, lead
+from tests.people import ENGINEER, GROUP, LEAD, OTHER_GROUP, customer, engineer, lead
 
 MSK = ZoneInfo("Europe/Moscow")
 NIGHT_ENGINEER = 2010
@@ -179,3 +179,26 @@ async def test_a_slow_tick_still_fires_a_breach_at_closing(desk_8x5):
     breach = msk(2026, 3, 16, 19, 9)  # the night shift's now, and the lead's
     assert [(k, t, who) for k, t, who in await pings() if k == "breach"] == [
         ("breach", breach, NIGHT_ENGINEER), ("breach", breach, LEAD)]
+
+
+async def test_an_8x5_ping_put_off_to_monday_holds_up_no_other_incident(desk_8x5):
+    """The process was away from Friday evening; at its first tick an 8x5 reminder waits for Monday, while
+    a premium customer's incidents, due in the same tick and later, get theirs on time."""
+    desk = await desk_8x5(msk(2026, 3, 13, 18, 5))  # Friday: ACME (8x5) is reminded at 18:50
+    await desk.say(GROUP, customer, "Сервер недоступен")
+    desk.clock.set(msk(2026, 3, 14, 2, 50))  # Saturday night; nothing ticked since Friday
+    await customers.add_customer("BETA", "premium", "Beta", desk.clock.now())
+    for chat in (OTHER_GROUP, OTHER_GROUP - 1):
+        await customers.bind_by_code("BETA", chat, "Beta", "supergroup", LEAD, desk.clock.now())
+        desk.stub.chat(chat, "Beta")
+    await desk.say(OTHER_GROUP, customer, "Всё упало")  # BETA-1: reminded at 03:00
+    desk.clock.set(msk(2026, 3, 14, 2, 55))
+    await desk.say(OTHER_GROUP - 1, customer, "Всё упало")  # BETA-2: reminded at 03:05
+    desk.clock.set(msk(2026, 3, 14, 3, 0))
+    await desk.tick.run()  # ACME-1 (Friday 18:50) first, then BETA-1
+    await run_until(desk, msk(2026, 3, 14, 3, 6), timedelta(seconds=15))
+    reminders = await Outbox.filter(kind="reminder", person_id=NIGHT_ENGINEER).values_list(
+        "incident__key", "created_at")
+    assert sorted((key, at.astimezone(MSK)) for key, at in reminders) == [
+        ("BETA-1", msk(2026, 3, 14, 3, 0)), ("BETA-2", msk(2026, 3, 14, 3, 5))]
+    assert (await Incident.get(key="ACME-1")).next_due_at == msk(2026, 3, 16, 10, 0)
