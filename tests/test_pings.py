@@ -11,6 +11,7 @@ import pytest
 from domain import customers, people
 from domain.models import Incident, Outbox, Rotation
 from scheduler.jobs import Heartbeat, Tick
+from telemetry import REGISTRY
 from tests.owed import owe_text
 from tests.people import ARCHITECT, ENGINEER, GROUP, LEAD, architect, customer, customer_2, engineer
 from tests.stub_api import DROP_CONNECTION, SERVER_ERROR
@@ -213,6 +214,18 @@ async def test_a_due_moment_left_on_an_answered_incident_is_cleared_and_holds_no
     reminders = await Outbox.filter(kind="reminder").values_list("incident__key", "created_at")
     assert {(key, at.astimezone(MSK)) for key, at in reminders} == {
         ("ACME-2", datetime(2026, 3, 16, 2, 11, tzinfo=MSK))}
+
+
+async def test_the_pings_a_tick_owes_are_counted_in_the_metrics(desk_at):
+    def owed(kind: str) -> float:
+        return REGISTRY.get_sample_value("dutydesk_pings_owed_total", {"kind": kind}) or 0.0
+
+    desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
+    await desk.say(GROUP, customer, "Problem")  # one incident: reminded at 02:10
+    before = owed("reminder")
+    await run_until(desk, datetime(2026, 3, 16, 2, 10, 15, tzinfo=MSK))
+    assert owed("reminder") == before + 1  # incidents reminded, not people told
+    assert desk.tick.heartbeat.errors == 0
 
 
 async def test_nobody_on_call_means_the_leads_hear(desk_at):
