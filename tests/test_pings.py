@@ -221,10 +221,13 @@ async def test_the_pings_a_tick_owes_are_counted_in_the_metrics(desk_at):
         return REGISTRY.get_sample_value("dutydesk_pings_owed_total", {"kind": kind}) or 0.0
 
     desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
-    await desk.say(GROUP, customer, "Problem")  # one incident: reminded at 02:10
+    await customers.bind_by_code("ACME", GROUP - 1, "Acme", "supergroup", LEAD, desk.clock.now())
+    desk.stub.chat(GROUP - 1, "Acme")
+    for chat in (GROUP, GROUP - 1):  # two incidents, both reminded in the 02:10 tick
+        await desk.say(chat, customer, "Problem")
     before = owed("reminder")
     await run_until(desk, datetime(2026, 3, 16, 2, 10, 15, tzinfo=MSK))
-    assert owed("reminder") == before + 1  # incidents reminded, not people told
+    assert owed("reminder") == before + 2  # incidents reminded, not people told
     assert desk.tick.heartbeat.errors == 0
 
 
