@@ -29,7 +29,7 @@ from domain.clock import Clock, SystemClock
 from domain.lang import of_person_row
 from domain.models import Person, Staff
 from domain.sla import Sla
-from handlers import common, customer_chat, lead_admin, membership, oncall, pings, reports, staff
+from handlers import common, customer_chat, desk, lead_admin, membership, oncall, pings, reports, staff
 from handlers import parked as parked_handlers
 from handlers.membership import ChatMigration
 from handlers.menus import set_default_menus, set_person_menu
@@ -84,7 +84,7 @@ def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
         observer.outer_middleware(middleware)
     dp.include_routers(membership.build_router(), common.build_router(), lead_admin.build_router(),
                        oncall.build_router(), reports.build_router(), staff.build_router(), pings.build_router(),
-                       parked_handlers.build_router(), customer_chat.build_router())
+                       parked_handlers.build_router(), desk.build_router(), customer_chat.build_router())
     return dp
 
 
