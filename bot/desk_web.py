@@ -220,7 +220,8 @@ class DeskPages:
         try:
             context = await self._card_context(reader, key)
         except DeskError as error:
-            return self._message(request, reader, t(reader, "desk.not_found"), [t(reader, error.key, **error.params)], 404)
+            return self._message(request, reader, t(reader, "desk.not_found"), [t(reader, error.key, **error.params)],
+                                 404)
         return self._render("page.html", request, reader, kind="desk", heading=context["c"]["key"], home="/desk",
                             who=t(reader, "desk.signed_in_as", name=await people.display_name(user_id)),
                             live_src=f"/desk/incident/{context['c']['key']}/live", fragment="_card.html", **context)

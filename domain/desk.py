@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
@@ -125,7 +125,7 @@ async def sign_out(token: str) -> None:
 async def forget_expired(now: datetime) -> int:
     """Sessions and sign-in links past their time: nothing can use them any more."""
     gone = await DeskSession.filter(expires_at__lte=now).delete()
-    return gone + await DeskLogin.filter(expires_at__lte=now - LOGIN_VALID).delete()
+    return gone + await DeskLogin.filter(expires_at__lte=now).delete()
 
 
 # ---- wallboard links ----------------------------------------------------------------------------------
@@ -209,8 +209,9 @@ class Board:
 
 
 def day_start(now: datetime, zone: ZoneInfo) -> datetime:
+    """Midnight in the desk's zone, in UTC (SQLite compares stored times as text: one zone for all)."""
     local = now.astimezone(zone)
-    return datetime.combine(local.date(), time(0), zone)
+    return datetime.combine(local.date(), time(0), zone).astimezone(UTC)
 
 
 async def _name(user_id: int | None) -> str | None:
