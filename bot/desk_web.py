@@ -254,7 +254,7 @@ class DeskPages:
             session = await desk.redeem_login(token if len(token) <= TOKEN_MAX else "", self.clock.now())
         except DeskError as error:
             return self._refused(request, error)
-        response = web.HTTPSeeOther("/desk")
+        response = web.Response(status=303, headers={"Location": "/desk"})
         response.set_cookie(COOKIE, session.token, max_age=int(desk.SESSION_VALID.total_seconds()), path="/desk",
                             httponly=True, samesite="Strict", secure=self.settings.secure_cookies)
         return response
@@ -263,7 +263,7 @@ class DeskPages:
         token = request.cookies.get(COOKIE)
         if token:
             await desk.sign_out(token)
-        response = web.HTTPSeeOther("/desk")
+        response = web.Response(status=303, headers={"Location": "/desk"})
         response.del_cookie(COOKIE, path="/desk")
         return response
 
