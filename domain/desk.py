@@ -243,6 +243,7 @@ async def on_call(now: datetime, shifts: dict[str, ShiftSpec]) -> tuple[list[Dut
 
 
 async def today(now: datetime, zone: ZoneInfo) -> Today:
+    now = now.astimezone(UTC)
     start = day_start(now, zone)
     opened = await Incident.filter(opened_at__gte=start, opened_at__lte=now).count()
     answered = await Incident.filter(responded_at__gte=start, responded_at__lte=now).values_list(

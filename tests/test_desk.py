@@ -183,6 +183,7 @@ async def test_today_counts_opened_answered_in_time_and_breaches_in_the_desk_zon
     assert counted.opened == opened_today == 1
     assert counted.met == 1
     assert counted.breached == 1  # ACME-1's deadline passed this morning with no answer
+    assert await page.today(busy.clock.now().astimezone(MSK), MSK) == counted  # any zone in, the same moment
 
 
 async def test_today_counts_a_late_answer_as_a_breach_not_as_in_time(busy):
