@@ -278,7 +278,7 @@ class JobClaim(Model):
 
 # ---- the desk page (domain.desk) ------------------------------------------------------------------
 class DeskLogin(Model):
-    """A one-time sign-in link to the desk page: valid 10 minutes, used once; only its SHA-256 is kept."""
+    """A one-time sign-in link to the desk page: valid 10 minutes, used once. Only its SHA-256 is kept."""
 
     token_hash = fields.CharField(max_length=64, unique=True)
     user_id = fields.BigIntField()
@@ -291,7 +291,7 @@ class DeskLogin(Model):
 
 
 class DeskSession(Model):
-    """A browser signed in to the desk page (12 hours); only the cookie's SHA-256 is kept."""
+    """A browser signed in to the desk page (12 hours). Only a SHA-256 of its cookie is kept."""
 
     token_hash = fields.CharField(max_length=64, unique=True)
     user_id = fields.BigIntField(db_index=True)
@@ -303,7 +303,7 @@ class DeskSession(Model):
 
 
 class WallboardLink(Model):
-    """A link a lead made for a screen in the support room, until revoked; only its SHA-256 is kept."""
+    """A link a lead made for a screen in the support room, until revoked. Only its SHA-256 is kept."""
 
     token_hash = fields.CharField(max_length=64, unique=True)
     created_by = fields.BigIntField()

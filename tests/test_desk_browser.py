@@ -143,6 +143,7 @@ async def test_an_incident_from_a_telegram_message_appears_without_a_reload(site
     await expect(row).to_contain_text("P1")
     await expect(row.locator(".countdown")).to_have_text(re.compile(r"^0:1[45]:\d\d$"), timeout=WAIT)
     assert await page.evaluate("window.sameDocument === true")
+    await expect(page.locator(".live-note")).to_be_visible()
     await page.screenshot(path=shots / "incident-appears.png", full_page=True)
 
 
@@ -197,6 +198,7 @@ async def test_without_javascript_the_page_is_a_static_snapshot(site, browser, s
     row = page.locator('tr[data-key="ACME-1"]')
     await expect(row.locator(".countdown")).to_have_text("−0:05:00")
     await expect(row).to_have_class(re.compile(r"\bband-breached\b"))
+    await expect(page.locator(".live-note")).to_be_hidden()  # it does not say "updates itself"
     await page.click('a[href="/desk/incident/ACME-1"]')
     await expect(page.locator(".timeline")).to_contain_text("Сервер недоступен")
     await page.screenshot(path=shots / "no-javascript.png", full_page=True)

@@ -170,6 +170,17 @@ async def test_a_removed_engineers_session_stops_at_once(web):
     assert (await client.get("/desk", cookies={COOKIE: session})).status == 401
 
 
+async def test_signing_out_ends_the_session(web):
+    desk, client = web
+    session = await sign_in(desk, client)
+    page = await (await client.get("/desk", cookies={COOKIE: session})).text()
+    assert 'action="/desk/logout"' in page
+    response = await client.post("/desk/logout", cookies={COOKIE: session}, allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"] == "/desk"
+    assert 'desk_session=""' in response.headers["Set-Cookie"] and "Path=/desk" in response.headers["Set-Cookie"]
+    assert (await client.get("/desk", cookies={COOKIE: session})).status == 401
+
+
 async def test_the_page_is_in_the_readers_language(web):
     desk, client = web
     await desk.say(ENGINEER, engineer, "/lang ru")

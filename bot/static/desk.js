@@ -46,8 +46,9 @@
   }
 
   function stale(on) {
-    var mark = live.querySelector(".stale");
+    var mark = live.querySelector(".stale"), note = live.querySelector(".live-note");
     if (mark) { mark.hidden = !on; }
+    if (note) { note.hidden = on; } // "updates itself" only where it does
   }
 
   function refresh() {
@@ -62,6 +63,7 @@
         live.innerHTML = html; // the server's own escaped HTML, from this origin only (CSP)
         sync();
         tick();
+        stale(false);
       })
       .catch(function () { stale(true); })
       .then(function () { window.setTimeout(refresh, REFRESH_MS); });
@@ -69,6 +71,7 @@
 
   sync();
   tick();
+  stale(false);
   window.setInterval(tick, 1000);
   window.setTimeout(refresh, REFRESH_MS);
 }());

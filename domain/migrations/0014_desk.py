@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
                 ('expires_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('used_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'desk_login', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A one-time sign-in link to the desk page: valid 10 minutes, used once; only its SHA-256 is kept.'},
+            options={'table': 'desk_login', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A one-time sign-in link to the desk page: valid 10 minutes, used once. Only its SHA-256 is kept.'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('expires_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'desk_session', 'app': 'models', 'pk_attr': 'id', 'table_description': "A browser signed in to the desk page (12 hours); only the cookie's SHA-256 is kept."},
+            options={'table': 'desk_session', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A browser signed in to the desk page (12 hours). Only a SHA-256 of its cookie is kept.'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('revoked_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'wallboard_link', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A link a lead made for a screen in the support room, until revoked; only its SHA-256 is kept.'},
+            options={'table': 'wallboard_link', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A link a lead made for a screen in the support room, until revoked. Only its SHA-256 is kept.'},
             bases=['Model'],
         ),
     ]
