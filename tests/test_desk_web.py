@@ -117,7 +117,7 @@ async def test_an_expired_link_is_refused(web):
 
 
 async def test_desk_is_for_staff_in_a_private_chat_only(web):
-    desk, client = web
+    desk, _ = web
     await desk.say(STRANGER, stranger, "/desk")
     assert "/desk/login/" not in desk.last_reply(STRANGER)
     before = len(desk.stub.find("sendMessage"))
