@@ -138,11 +138,11 @@ def build_web_app(settings: Settings, dp: Dispatcher, bot: Bot, heartbeat: Heart
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    DeskPages(settings, clock, dp["sla"]).register(app)
     if settings.mode == "webhook":
         WebhookHandler(dispatcher=dp, bot=bot, secret_token=settings.webhook_secret, handle_in_background=False,
                        parking=parking or Parking(settings, clock),
                        park_after=settings.park_after.total_seconds()).register(app, path=WEBHOOK_PATH)
+    DeskPages(settings, clock, dp["sla"]).register(app)
     return app
 
 
