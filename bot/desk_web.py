@@ -5,7 +5,7 @@ fragments again every few seconds and ticks the countdowns. Every response under
 strict Content-Security-Policy (scripts and styles from this origin only, no inline code), is not cached,
 and sends no Referer (a sign-in link's token must not travel anywhere).
 
-Who gets in (the rules are in `domain.desk`): a staff member through a one-time link from `/desk`, which
+Who gets in (the rules are in `domain.desk_page`): a staff member through a one-time link from `/desk`, which
 shows a button; pressing it (a POST, so link previews and prefetching cannot burn the link) sets the
 session cookie. A wallboard link shows no message text and no customers' people.
 """
@@ -21,7 +21,7 @@ import jinja2
 from aiohttp import web
 
 from bot.settings import Settings
-from domain import desk, lang, people
+from domain import desk_page, lang, people
 from domain.clock import Clock
 from domain.errors import DeskError
 from domain.intake import OPEN
@@ -108,7 +108,7 @@ class DeskPages:
 
     async def _board_context(self, reader: str, wall: bool) -> dict[str, Any]:
         now, zone = self.clock.now(), self.settings.timezone
-        board = await desk.board(now, self.sla, self.settings.policy.shifts, zone)
+        board = await desk_page.board(now, self.sla, self.settings.policy.shifts, zone)
         rows = []
         for row in board.incidents:
             view = {"key": row.key, "code": row.code, "customer": row.customer, "title": row.title,
@@ -148,13 +148,13 @@ class DeskPages:
 
     async def _card_context(self, reader: str, key: str) -> dict[str, Any]:
         now, zone = self.clock.now(), self.settings.timezone
-        card = await desk.card(key, self.sla)
+        card = await desk_page.card(key, self.sla)
         i = card.incident
         when = lambda moment: fmt.when(reader, moment, zone, now)  # noqa: E731
         view: dict[str, Any] = {
             "key": i.key, "code": i.customer.code, "customer": i.customer.name, "title": i.title,
             "plan": named(reader, "words.plan", i.plan), "priority": i.priority,
-            "status": t(reader, f"state.{i.status}"), "channel": named(reader, "desk.channel", desk.TELEGRAM),
+            "status": t(reader, f"state.{i.status}"), "channel": named(reader, "desk.channel", desk_page.TELEGRAM),
             "assignee": card.assignee or t(reader, "list.nobody"), "opened": when(i.opened_at),
             "responded": when(i.responded_at), "deadline_iso": None, "band": "", "countdown": "",
         }
@@ -184,14 +184,14 @@ class DeskPages:
 
     # ---- who is asking --------------------------------------------------------------------------------
     async def _reader(self, request: web.Request) -> tuple[int, str] | None:
-        user_id = await desk.session_user(request.cookies.get(COOKIE), self.clock.now())
+        user_id = await desk_page.session_user(request.cookies.get(COOKIE), self.clock.now())
         if user_id is None:
             return None
         return user_id, await lang.of_person(user_id, self.settings.default_lang)
 
     async def _wall_reader(self, request: web.Request) -> str | None:
         token = request.match_info["token"]
-        link = await desk.wallboard(token) if len(token) <= TOKEN_MAX else None
+        link = await desk_page.wallboard(token) if len(token) <= TOKEN_MAX else None
         return link.lang if link else None
 
     # ---- pages ------------------------------------------------------------------------------------------
@@ -241,7 +241,7 @@ class DeskPages:
         token = request.match_info["token"]
         reader = self.settings.default_lang
         try:
-            user_id = await desk.check_login(token if len(token) <= TOKEN_MAX else "", self.clock.now())
+            user_id = await desk_page.check_login(token if len(token) <= TOKEN_MAX else "", self.clock.now())
         except DeskError as error:
             return self._refused(request, error)
         reader = await lang.of_person(user_id, reader)
@@ -251,18 +251,18 @@ class DeskPages:
     async def login(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
         try:
-            session = await desk.redeem_login(token if len(token) <= TOKEN_MAX else "", self.clock.now())
+            session = await desk_page.redeem_login(token if len(token) <= TOKEN_MAX else "", self.clock.now())
         except DeskError as error:
             return self._refused(request, error)
         response = web.Response(status=303, headers={"Location": "/desk"})
-        response.set_cookie(COOKIE, session.token, max_age=int(desk.SESSION_VALID.total_seconds()), path="/desk",
+        response.set_cookie(COOKIE, session.token, max_age=int(desk_page.SESSION_VALID.total_seconds()), path="/desk",
                             httponly=True, samesite="Strict", secure=self.settings.secure_cookies)
         return response
 
     async def logout(self, request: web.Request) -> web.Response:
         token = request.cookies.get(COOKIE)
         if token:
-            await desk.sign_out(token)
+            await desk_page.sign_out(token)
         response = web.Response(status=303, headers={"Location": "/desk"})
         response.del_cookie(COOKIE, path="/desk")
         return response

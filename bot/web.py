@@ -142,7 +142,7 @@ def build_web_app(settings: Settings, dp: Dispatcher, bot: Bot, heartbeat: Heart
         WebhookHandler(dispatcher=dp, bot=bot, secret_token=settings.webhook_secret, handle_in_background=False,
                        parking=parking or Parking(settings, clock),
                        park_after=settings.park_after.total_seconds()).register(app, path=WEBHOOK_PATH)
-    DeskPages(settings, clock, dp["sla"]).register(app)
+    DeskPages(settings, clock, dp["desk"].sla).register(app)
     return app
 
 

@@ -276,7 +276,7 @@ class JobClaim(Model):
         table = "job_claim"
 
 
-# ---- the desk page (domain.desk) ------------------------------------------------------------------
+# ---- the desk page (domain.desk_page) --------------------------------------------------------------------
 class DeskLogin(Model):
     """A one-time sign-in link to the desk page: valid 10 minutes, used once. Only its SHA-256 is kept."""
 

@@ -1,4 +1,4 @@
-"""The desk page's rules and reads (domain.desk) on a real database: who gets in, for how long, and what
+"""The desk page's rules and reads (domain.desk_page) on a real database: who gets in, for how long, and what
 the page shows. The browser tests (test_desk_browser.py) show the same through Chromium."""
 
 from datetime import date, datetime, timedelta
@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from domain import customers, people
-from domain import desk as page
+from domain import desk_page as page
 from domain.errors import DeskError
 from domain.models import DeskLogin, DeskSession, Incident, Outbox, Override, Rotation, UnboundMessage, WallboardLink
 from tests.people import ARCHITECT, CUSTOMER, ENGINEER, GROUP, LEAD, OTHER_GROUP, customer, engineer
@@ -148,7 +148,7 @@ async def test_open_incidents_most_urgent_first_with_what_the_page_shows(busy):
     await busy.say(GROUP, customer, "Всё упало")  # ACME-1, premium: 15 min, due before BETA-1
     await busy.say(ENGINEER, engineer, "/take BETA-1")
     now = busy.clock.now()
-    rows = await page.open_rows(now, busy.dp["sla"])
+    rows = await page.open_rows(now, busy.dp["desk"].sla)
     assert [r.key for r in rows] == ["ACME-1", "BETA-1"]  # waiting first, then answered
     acme, beta = rows
     assert (acme.code, acme.customer, acme.plan, acme.priority, acme.channel, acme.status) == (
@@ -161,10 +161,10 @@ async def test_open_incidents_most_urgent_first_with_what_the_page_shows(busy):
 async def test_an_8x5_incident_after_hours_shows_its_clock_paused_until_the_calendar_opens(busy):
     busy.clock.set(datetime(2026, 2, 27, 18, 30, tzinfo=MSK))  # Friday, half an hour before closing
     await busy.say(OTHER_GROUP, customer, "Вопрос по отчётам")
-    rows = await page.open_rows(busy.clock.now(), busy.dp["sla"])
+    rows = await page.open_rows(busy.clock.now(), busy.dp["desk"].sla)
     assert rows[0].paused_until is None  # the calendar is open: the clock runs
     busy.clock.set(datetime(2026, 2, 27, 20, 0, tzinfo=MSK))
-    (row,) = await page.open_rows(busy.clock.now(), busy.dp["sla"])
+    (row,) = await page.open_rows(busy.clock.now(), busy.dp["desk"].sla)
     monday = datetime(2026, 3, 2, 10, 0, tzinfo=MSK)
     assert row.paused_until == monday and row.deadline == monday + timedelta(minutes=30)
 
@@ -235,10 +235,10 @@ async def test_the_card_holds_the_timeline_and_the_verdict(busy):
     await busy.say(GROUP, customer, "Всё упало")
     busy.clock.advance(timedelta(minutes=5))
     await busy.say(GROUP, engineer, "Смотрим")
-    card = await page.card("acme-1", busy.dp["sla"])
+    card = await page.card("acme-1", busy.dp["desk"].sla)
     assert card.incident.key == "ACME-1" and card.met is True and card.waited == timedelta(minutes=5)
     assert card.target == timedelta(minutes=15)
     assert [(m.source, m.text) for m in card.messages if m.source != "bot"] == [("customer", "Всё упало"),
                                                                                 ("staff", "Смотрим")]
     assert {e.kind for e, _ in card.events} >= {"opened", "responded"}
-    assert await reason(page.card("ACME-99", busy.dp["sla"])) == "err.unknown_incident"
+    assert await reason(page.card("ACME-99", busy.dp["desk"].sla)) == "err.unknown_incident"

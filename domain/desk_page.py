@@ -36,7 +36,7 @@ from domain.models import (
     WallboardLink,
 )
 from domain.policy import ShiftSpec
-from domain.sla import Sla
+from domain.sla import BREACHED, MET, Sla, verdict
 
 LOGIN_VALID = timedelta(minutes=10)
 SESSION_VALID = timedelta(hours=12)
@@ -247,10 +247,10 @@ async def today(now: datetime, zone: ZoneInfo) -> Today:
     start = day_start(now, zone)
     opened = await Incident.filter(opened_at__gte=start, opened_at__lte=now).count()
     answered = await Incident.filter(responded_at__gte=start, responded_at__lte=now).values_list(
-        "responded_at", "deadline")
-    met = sum(1 for responded, deadline in answered if deadline is None or responded <= deadline)
-    due = await Incident.filter(deadline__gte=start, deadline__lt=now).values_list("responded_at", "deadline")
-    breached = sum(1 for responded, deadline in due if responded is None or responded > deadline)
+        "deadline", "responded_at")
+    met = sum(1 for deadline, responded in answered if verdict(deadline, responded, now) == MET)
+    due = await Incident.filter(deadline__gte=start, deadline__lt=now).values_list("deadline", "responded_at")
+    breached = sum(1 for deadline, responded in due if verdict(deadline, responded, now) == BREACHED)
     return Today(opened, met, breached)
 
 
@@ -285,6 +285,6 @@ async def card(key: str, sla: Sla) -> Card:
     waited = met = None
     if incident.responded_at is not None:
         waited = sla.reaction_time(incident.plan, incident.opened_at, incident.responded_at)
-        met = incident.deadline is None or incident.responded_at <= incident.deadline
+        met = verdict(incident.deadline, incident.responded_at, incident.responded_at) == MET
     return Card(incident, await _name(incident.assignee_id), named, messages, waited,
                 sla.target(incident.plan, incident.priority), met)
