@@ -242,3 +242,15 @@ async def test_the_card_holds_the_timeline_and_the_verdict(busy):
                                                                                 ("staff", "Смотрим")]
     assert {e.kind for e, _ in card.events} >= {"opened", "responded"}
     assert await reason(page.card("ACME-99", busy.dp["desk"].sla)) == "err.unknown_incident"
+
+
+async def test_the_daily_clean_up_forgets_dead_sign_ins_and_sessions(desk):
+    from handlers.pings import make_render
+    from scheduler.jobs import Heartbeat, Tick
+
+    now = desk.clock.now()
+    await people.register_staff(ENGINEER, "engineer", LEAD, now)
+    await page.redeem_login(await page.create_login(ENGINEER, now), now)
+    tick = Tick(desk.settings, desk.clock, desk.dp["desk"].sla, make_render(desk.settings), Heartbeat())
+    await tick.clean_up(datetime(2026, 3, 3, 3, 5, tzinfo=MSK))  # the next night: the session is 15 h old
+    assert await DeskSession.all().count() == 0 and await DeskLogin.all().count() == 0
