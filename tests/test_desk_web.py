@@ -227,3 +227,17 @@ def test_countdown_and_bands_match_the_page_script():
     assert [band(now + d, now) for d in (timedelta(hours=1), timedelta(minutes=59), timedelta(minutes=15),
                                          timedelta(minutes=14), timedelta(seconds=1), timedelta(0))] == [
         "band-ok", "band-warn", "band-warn", "band-hot", "band-hot", "band-breached"]
+
+
+def test_web_public_url_is_checked_and_defaults_to_the_listening_address():
+    from bot.settings import load_settings as load
+    from domain.errors import ConfigError
+
+    base = {"BOT_TOKEN": "123456:" + "A" * 30, "WEB_HOST": "10.0.0.5", "WEB_PORT": "8181"}
+    assert load(base).web_public_url == "http://10.0.0.5:8181" and not load(base).secure_cookies
+    assert load({**base, "WEB_PUBLIC_URL": ""}).web_public_url == "http://10.0.0.5:8181"
+    https = load({**base, "WEB_PUBLIC_URL": "https://desk.example.com/"})
+    assert https.web_public_url == "https://desk.example.com" and https.secure_cookies
+    for bad in ("desk.example.com", "ftp://desk.example.com", "https://", "https://desk.example.com/?a=1"):
+        with pytest.raises(ConfigError, match="WEB_PUBLIC_URL"):
+            load({**base, "WEB_PUBLIC_URL": bad})
