@@ -220,9 +220,9 @@ async def test_stuck_counts_the_backlog_its_age_failures_parked_and_the_unbound_
     await busy.say(-700, customer, "Hello?")
     await busy.say(-700, customer, "Anyone?")
     await Outbox.filter(status="pending").delete()  # the desk's own answers to the strangers above
-    await Outbox.create(kind="customer", chat_id=GROUP, text="x", due_at=now, created_at=now - timedelta(minutes=7))
-    await Outbox.create(kind="customer", chat_id=GROUP, text="y", due_at=now, created_at=now, status="failed")
-    await Outbox.create(kind="customer", chat_id=GROUP, text="z", due_at=now, created_at=now - timedelta(days=2),
+    await Outbox.create(kind="customer", chat_id=GROUP, params={"text": "x"}, due_at=now, created_at=now - timedelta(minutes=7))
+    await Outbox.create(kind="customer", chat_id=GROUP, params={"text": "y"}, due_at=now, created_at=now, status="failed")
+    await Outbox.create(kind="customer", chat_id=GROUP, params={"text": "z"}, due_at=now, created_at=now - timedelta(days=2),
                         status="failed")
     stuck = await page.stuck(now)
     assert stuck.backlog == 1 and stuck.oldest_age == timedelta(minutes=7)

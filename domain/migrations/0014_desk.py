@@ -3,8 +3,8 @@ from tortoise.migrations import operations as ops
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    # Numbered 0014 (0011-0013 are being written on other branches): re-pointed to the newest one at merge.
-    dependencies = [('models', '0010_person_tg_lang')]
+    # Numbered 0014 (0011 and 0013 are being written on other branches): re-pointed to the newest one at merge.
+    dependencies = [('models', '0012_outbox_intents')]
 
     initial = False
 
