@@ -281,3 +281,42 @@ class JobClaim(Model):
 
     class Meta:
         table = "job_claim"
+
+
+# ---- the desk page (domain.desk_page) --------------------------------------------------------------------
+class DeskLogin(Model):
+    """A one-time sign-in link to the desk page: valid 10 minutes, used once. Only its SHA-256 is kept."""
+
+    token_hash = fields.CharField(max_length=64, unique=True)
+    user_id = fields.BigIntField()
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "desk_login"
+
+
+class DeskSession(Model):
+    """A browser signed in to the desk page (12 hours). Only a SHA-256 of its cookie is kept."""
+
+    token_hash = fields.CharField(max_length=64, unique=True)
+    user_id = fields.BigIntField(db_index=True)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "desk_session"
+
+
+class WallboardLink(Model):
+    """A link a lead made for a screen in the support room, until revoked. Only its SHA-256 is kept."""
+
+    token_hash = fields.CharField(max_length=64, unique=True)
+    created_by = fields.BigIntField()
+    lang = fields.CharField(max_length=2)  # the language of the lead who made it
+    created_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "wallboard_link"

@@ -16,6 +16,7 @@ from domain import (
     alerts,
     claims,
     customers,
+    desk_page,
     incidents,
     intake,
     oncall,
@@ -103,6 +104,7 @@ class Tick:
         if today.time() < CLEAN_UP_AT or await claims.done(duty):
             return
         removed = await retention.clean(now, self.settings.retention)
+        removed["desk sign-ins and sessions"] = await desk_page.forget_expired(now)  # dead already: nothing to keep
         await claims.mark_done(duty, now)
         log.info("clean-up: %s", ", ".join(f"{count} {kind}" for kind, count in removed.items()))
 
