@@ -245,7 +245,7 @@ class Outbox(Model):
     identity on the channel is found at send time, their language is theirs) or a chat (a conversation:
     the chat's language); `channel` names who delivers it."""
 
-    kind = fields.CharField(max_length=32)  # see domain.outbox for the kinds and their parameters
+    kind = fields.CharField(max_length=16)  # see domain.outbox for the kinds and their parameters
     rank = fields.SmallIntField(default=1)  # 0 pings first, then notices, then reports
     channel = fields.CharField(max_length=16, default="telegram")
     person_id = fields.BigIntField(null=True)  # a person recipient: the internal person id
