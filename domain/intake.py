@@ -29,8 +29,8 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from domain.alerts import due_for_stage
-from domain.inbox import IncomingMessage
 from domain.channels import any_conversation
+from domain.inbox import IncomingMessage
 from domain.models import Conversation, Customer, Incident, IncidentEvent, IncidentMessage
 from domain.priority import classify
 from domain.sla import Sla
@@ -64,7 +64,8 @@ def title_of(msg: IncomingMessage) -> str:
 
 async def first_customer_message(incident_id: int) -> IncidentMessage | None:
     """The message that opened the incident: the problem as the customer put it, and where to link."""
-    return await IncidentMessage.filter(incident_id=incident_id, source="customer").order_by("id").first()
+    return await (IncidentMessage.filter(incident_id=incident_id, source="customer").order_by("id").first()
+                  .select_related("conversation"))
 
 
 async def customer_message_count(incident_id: int) -> int:

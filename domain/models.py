@@ -170,7 +170,8 @@ class Incident(Model):
     class Meta:
         table = "incident"
         # The conversation's open incidents; what the tick finds due; what to close; a customer's open ones.
-        indexes = (("conversation_id", "status"), ("next_due_at",), ("status", "resolved_at"), ("customer_id", "status"))
+        indexes = (("conversation_id", "status"), ("next_due_at",), ("status", "resolved_at"),
+                   ("customer_id", "status"))
 
 
 class IncidentMessage(Model):
