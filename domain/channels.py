@@ -62,6 +62,13 @@ async def _new_person(channel: str, ref: str, now: datetime, full_name: str) -> 
     return await Person.create(id=(lowest.id if lowest else 0) - 1, full_name=full_name[:256], last_seen=now)
 
 
+async def telegram_person_id(user_id: str | int) -> int:
+    """The person a Telegram user is, or will be when first seen (a lead may name someone by their
+    Telegram id before they ever wrote): people first seen on Telegram keep their user id."""
+    person = await person_of(TELEGRAM, user_id)
+    return person.id if person is not None else int(normalize_ref(TELEGRAM, user_id))
+
+
 async def address_of(person_id: int, channel: str) -> str | None:
     """This person's address on `channel` (e.g. their Telegram user id, as text), None when they have none."""
     return await Identity.filter(person_id=person_id, channel=channel).order_by("id").first().values_list(

@@ -11,7 +11,7 @@ from tortoise.transactions import in_transaction
 
 from domain import invitations
 from domain.access import INVITABLE_ROLES, Role
-from domain.channels import TELEGRAM, person_for
+from domain.channels import TELEGRAM, person_for, telegram_person_id
 from domain.errors import DeskError
 from domain.lang import of_chat_row, of_person_row
 from domain.models import Conversation, Incident, IncidentEvent, Person, Staff
@@ -141,10 +141,10 @@ _USERNAME = re.compile(r"^@([A-Za-z0-9_]{3,64})$")
 
 
 async def resolve_person(ref: str) -> int:
-    """`@username` (of someone the bot has seen) or a numeric Telegram id → the user id."""
+    """`@username` (of someone the bot has seen) or a numeric Telegram user id → the person id."""
     ref = ref.strip()
     if re.fullmatch(r"\d{1,15}", ref):
-        return int(ref)
+        return await telegram_person_id(ref)
     match = _USERNAME.match(ref)
     if not match:
         raise DeskError("err.bad_person", ref=ref)
