@@ -71,7 +71,7 @@ async def test_reply_to_the_bots_acknowledgement_joins(acme):
     ack_one = bot_replies(acme, GROUP)[0]
     bot_message = {"message_id": acme.stub.message_ids.__next__() - 1, "date": 0, "chat": acme.stub.chats[GROUP]}
     row = await IncidentMessage.get(source="bot", incident__key="ACME-1")
-    bot_message["message_id"] = row.message_id
+    bot_message["message_id"] = int(row.ref)
     await acme.say(GROUP, customer, "replying to the bot", reply_to_message=bot_message)
     assert await IncidentMessage.filter(incident__key="ACME-1", source="customer").count() == 2
     assert "ACME-1" in ack_one["text"]
@@ -182,7 +182,7 @@ async def test_take_resolve_rate_and_reopen_by_reply(acme):
     assert (await Incident.get(key="ACME-1")).rating == 4
 
     first = await IncidentMessage.filter(source="customer").first()
-    original = {"message_id": first.message_id, "date": 0, "chat": acme.stub.chats[GROUP]}
+    original = {"message_id": int(first.ref), "date": 0, "chat": acme.stub.chats[GROUP]}
     acme.clock.advance(timedelta(hours=1))
     await acme.say(GROUP, customer, "It is broken again", reply_to_message=original)
     incident = await Incident.get(key="ACME-1")

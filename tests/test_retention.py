@@ -135,7 +135,7 @@ async def test_clean_deletes_only_what_is_past_its_retention(db):
     assert sorted(await Invitation.all().values_list("token_hash", flat=True)) == sorted(
         n.ljust(64, "0") for n in ("used_recently", "expired_recently", "still_valid"))
     assert await JobClaim.all().values_list("key", flat=True) == ["handover:day:2026-05-30"]
-    assert await UnboundMessage.all().values_list("chat_id", "message_id") == [(-2, 2)]
+    assert await UnboundMessage.all().values_list("conversation__ref", "ref") == [("-2", "2")]
     assert await UnboundConversation.all().values_list("ref", flat=True) == ["-2"]
     # The record is kept whole.
     assert await Incident.filter(key="ACME-1").exists()
