@@ -267,7 +267,7 @@ async def test_an_anonymous_admin_is_never_staff(two):
 async def test_an_anonymous_admin_in_an_unbound_group_is_kept_in_the_inbox(two):
     await two.say(UNBOUND, ANONYMOUS_ADMIN, "hello?", sender_chat=two.stub.chats[UNBOUND])
     kept = await UnboundMessage.get(conversation__ref=str(UNBOUND))
-    assert (kept.author, kept.user_id) == ("Somebody's group", UNBOUND)
+    assert (kept.author, kept.person_id) == ("Somebody's group", UNBOUND)
     assert not await IncidentEvent.filter(incident__conversation__ref=str(UNBOUND)).exists()
 
 
