@@ -7,7 +7,7 @@ at once or queued for later, asks one of these two.
 
 from __future__ import annotations
 
-from domain.channels import conversation_of, person_of
+from domain.identities import conversation_of, person_of
 from domain.models import Conversation, Person
 
 LANGS = ("ru", "en")
