@@ -1,5 +1,5 @@
-"""Channels: the one place that goes between a channel's own addresses and the desk's people and
-conversations.
+"""Identities and conversations: the one place that goes between a channel's own addresses and the desk's
+people and conversations.
 
 A person has identities, `(channel, ref)` -> person; a customer has conversations, `(channel, ref)`.
 A `ref` is always the channel's own address as a string: a Telegram user or chat id, an e-mail address or
