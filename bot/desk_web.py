@@ -154,7 +154,7 @@ class DeskPages:
         view: dict[str, Any] = {
             "key": i.key, "code": i.customer.code, "customer": i.customer.name, "title": i.title,
             "plan": named(reader, "words.plan", i.plan), "priority": i.priority,
-            "status": t(reader, f"state.{i.status}"), "channel": named(reader, "desk.channel", desk_page.TELEGRAM),
+            "status": t(reader, f"state.{i.status}"), "channel": named(reader, "desk.channel", i.conversation.channel),
             "assignee": card.assignee or t(reader, "list.nobody"), "opened": when(i.opened_at),
             "responded": when(i.responded_at), "deadline_iso": None, "band": "", "countdown": "",
         }

@@ -31,7 +31,7 @@ from domain.models import (
     IncidentMessage,
     Outbox,
     Staff,
-    UnboundChat,
+    UnboundConversation,
     UnboundMessage,
     WallboardLink,
 )
@@ -43,7 +43,6 @@ SESSION_VALID = timedelta(hours=12)
 GAP_HORIZON = timedelta(days=7)
 FAILED_WINDOW = timedelta(days=1)  # undeliverable notices shown as "stuck" for a day
 # Until the core's conversations land every incident comes from a Telegram chat.
-TELEGRAM = "telegram"
 
 
 def _hash(token: str) -> str:
@@ -220,11 +219,11 @@ async def _name(user_id: int | None) -> str | None:
 
 async def open_rows(now: datetime, sla: Sla) -> list[Row]:
     rows = []
-    for i in await incidents.open_incidents():
+    for i in await incidents.open_incidents(with_conversation=True):
         paused = None
         if i.responded_at is None and i.deadline is not None and i.deadline > now and not sla.is_open(i.plan, now):
             paused = sla.calendar(i.plan).next_opening(now)
-        rows.append(Row(i.key, i.customer.code, i.customer.name, i.plan, i.priority, TELEGRAM,
+        rows.append(Row(i.key, i.customer.code, i.customer.name, i.plan, i.priority, i.conversation.channel,
                         await _name(i.assignee_id), i.status, i.title, i.deadline, i.responded_at is not None, paused))
     return rows
 
@@ -258,7 +257,7 @@ async def stuck(now: datetime) -> Stuck:
     backlog, oldest = await outbox.backlog(now)
     failed = await Outbox.filter(status="failed", created_at__gte=now - FAILED_WINDOW).count()
     return Stuck(backlog, now - oldest if oldest else None, failed, await parked.count_waiting(),
-                 await UnboundMessage.all().count(), await UnboundChat.all().count())
+                 await UnboundMessage.all().count(), await UnboundConversation.all().count())
 
 
 async def board(now: datetime, sla: Sla, shifts: dict[str, ShiftSpec], zone: ZoneInfo) -> Board:
@@ -280,6 +279,7 @@ class Card:
 async def card(key: str, sla: Sla) -> Card:
     """The incident's card, read-only; an unknown key is DeskError (the page answers 404)."""
     incident = await incidents.by_key(key)
+    await incident.fetch_related("conversation")
     events, messages = await incidents.history(incident)
     named = [(e, await _name(e.actor_id)) for e in events]
     waited = met = None

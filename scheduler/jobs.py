@@ -26,6 +26,7 @@ from domain import (
     updates,
 )
 from domain.clock import Clock
+from domain.identities import TELEGRAM
 from domain.models import Customer
 from domain.sla import Sla
 from scheduler.leader import AlwaysLeader, PostgresLeader
@@ -148,7 +149,8 @@ class Tick:
             duty = f"report:{customer.code}:{period.first_day}:{period.last_day}"
             if await claims.done(duty):
                 continue
-            chats = [outbox.chat(c.chat_id) for c in await customers.chats_of(customer)]
+            chats = [outbox.chat(int(c.ref)) for c in await customers.conversations_of(customer)
+                     if c.channel == TELEGRAM]
             copies = [outbox.person(lead) for lead in await alerts.leads(self.settings.lead_ids)]
             params = {"customer": customer.code, "start": period.start.isoformat(), "end": period.end.isoformat(),
                       "first": period.first_day.isoformat(), "last": period.last_day.isoformat()}

@@ -131,9 +131,9 @@ async def busy(desk):
     desk.clock.set(datetime(2026, 3, 2, 13, 0, tzinfo=MSK))
     now = desk.clock.now()
     await customers.add_customer("ACME", "premium", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     await customers.add_customer("BETA", "8x5", "Beta", now)
-    await customers.bind_by_code("BETA", OTHER_GROUP, "Beta", "supergroup", LEAD, now)
+    await customers.bind_by_code("BETA", "telegram", str(OTHER_GROUP), "Beta", "supergroup", LEAD, now)
     await people.register_staff(ENGINEER, "engineer", LEAD, now)
     await people.seen(ENGINEER, "eng_boris", "Boris", now)
     await Rotation.create(shift="day", mode="daily", members=[ENGINEER], anchor=date(2026, 3, 1), updated_at=now)
@@ -228,7 +228,7 @@ async def test_stuck_counts_the_backlog_its_age_failures_parked_and_the_unbound_
     assert stuck.backlog == 1 and stuck.oldest_age == timedelta(minutes=7)
     assert stuck.failed == 1  # the one from two days ago is history
     assert (stuck.unbound_messages, stuck.unbound_chats) == (2, 1)
-    assert await UnboundMessage.filter(chat_id=-700).count() == 2
+    assert await UnboundMessage.filter(conversation__channel="telegram", conversation__ref="-700").count() == 2
 
 
 async def test_the_card_holds_the_timeline_and_the_verdict(busy):

@@ -34,7 +34,7 @@ async def web(stub, db):
     desk, client = await serve(stub, db)
     now = desk.clock.now()
     await customers.add_customer("ACME", "premium", "Acme Corporation", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     await people.register_staff(ENGINEER, "engineer", LEAD, now)
     desk.stub.chat(GROUP, "Acme")
     yield desk, client

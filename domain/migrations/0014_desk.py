@@ -4,7 +4,7 @@ from tortoise import fields
 
 class Migration(migrations.Migration):
     # Numbered 0014 (0011 and 0013 are being written on other branches): re-pointed to the newest one at merge.
-    dependencies = [('models', '0012_outbox_intents')]
+    dependencies = [('models', '0011_channels')]
 
     initial = False
 
