@@ -47,6 +47,12 @@ class Settings:
     retention: Retention = field(default_factory=Retention)
     # How long an update's handling may keep failing (transient errors, retried) before it is parked.
     park_after: timedelta = timedelta(minutes=3)
+    # The address the desk page's links use (sign-in, wallboard), without a trailing slash.
+    web_public_url: str = "http://127.0.0.1:8080"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.web_public_url.startswith("https://")
 
     @property
     def is_sqlite(self) -> bool:
@@ -155,6 +161,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         unbound_per_chat=int(per_chat),
     )
 
+    web_host = get("WEB_HOST", "127.0.0.1")
+    public_url = (get("WEB_PUBLIC_URL") or f"http://{web_host}:{port}").rstrip("/")
+    public = urlparse(public_url)
+    if public.scheme not in ("http", "https") or not public.netloc or public.query or public.fragment:
+        raise _fail("WEB_PUBLIC_URL", public_url, "the http(s) address people open the desk page at, like "
+                                                  "https://desk.example.com")
+
     policy_file = get("POLICY_FILE") or None
     return Settings(
         bot_token=token,
@@ -169,7 +182,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         mode=mode,
         webhook_url=webhook_url,
         webhook_secret=webhook_secret,
-        web_host=get("WEB_HOST", "127.0.0.1"),
+        web_host=web_host,
         web_port=int(port),
         scheduler_tick=duration("SCHEDULER_TICK", "15s"),
         thread_window=duration("THREAD_WINDOW", "4h"),
@@ -177,4 +190,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         retention=retained,
         park_after=duration("PARK_AFTER", "3m"),
+        web_public_url=public_url,
     )
