@@ -189,7 +189,7 @@ async def test_an_8x5_ping_put_off_to_monday_holds_up_no_other_incident(desk_8x5
     desk.clock.set(msk(2026, 3, 14, 2, 50))  # Saturday night; nothing ticked since Friday
     await customers.add_customer("BETA", "premium", "Beta", desk.clock.now())
     for chat in (OTHER_GROUP, OTHER_GROUP - 1):
-        await customers.bind_by_code("BETA", chat, "Beta", "supergroup", LEAD, desk.clock.now())
+        await customers.bind_by_code("BETA", "telegram", str(chat), "Beta", "supergroup", LEAD, desk.clock.now())
         desk.stub.chat(chat, "Beta")
     await desk.say(OTHER_GROUP, customer, "Всё упало")  # BETA-1: reminded at 03:00
     desk.clock.set(msk(2026, 3, 14, 2, 55))

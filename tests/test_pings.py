@@ -199,7 +199,7 @@ async def test_a_due_moment_left_on_an_answered_incident_is_cleared_and_holds_no
     cleared by the tick, owes no ping, and the incidents after it in the same tick still get theirs."""
     desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
     other = GROUP - 1
-    await customers.bind_by_code("ACME", other, "Acme", "supergroup", LEAD, desk.clock.now())
+    await customers.bind_by_code("ACME", "telegram", str(other), "Acme", "supergroup", LEAD, desk.clock.now())
     desk.stub.chat(other, "Acme")
     await desk.say(GROUP, customer, "Всё упало")  # ACME-1
     desk.clock.advance(timedelta(minutes=1))
@@ -221,7 +221,7 @@ async def test_the_pings_a_tick_owes_are_counted_in_the_metrics(desk_at):
         return REGISTRY.get_sample_value("dutydesk_pings_owed_total", {"kind": kind}) or 0.0
 
     desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
-    await customers.bind_by_code("ACME", GROUP - 1, "Acme", "supergroup", LEAD, desk.clock.now())
+    await customers.bind_by_code("ACME", "telegram", str(GROUP - 1), "Acme", "supergroup", LEAD, desk.clock.now())
     desk.stub.chat(GROUP - 1, "Acme")
     for chat in (GROUP, GROUP - 1):  # two incidents, both reminded in the 02:10 tick
         await desk.say(chat, customer, "Problem")
