@@ -159,11 +159,15 @@ async def test_a_plan_change_after_a_response_owes_no_ping(desk_8x5):
     assert incident.plan == "premium" and incident.next_due_at is None
 
 
-def test_a_ping_exactly_the_grace_late_still_goes_out():
-    sla = Sla(load_policy(None))
-    closing = msk(2026, 3, 16, 19, 0)
-    assert alerts.may_fire("8x5", closing, closing + alerts.LATE_GRACE, sla)
-    assert not alerts.may_fire("8x5", closing, closing + alerts.LATE_GRACE + timedelta(seconds=1), sla)
+async def test_a_breach_at_closing_found_exactly_the_grace_late_still_goes_out(desk_8x5):
+    desk = await desk_8x5(msk(2026, 3, 16, 18, 0))  # Monday; P1 due 19:00, reminded at 18:45
+    await desk.say(GROUP, customer, "Всё упало")
+    await run_until(desk, msk(2026, 3, 16, 18, 59), timedelta(minutes=1))
+    desk.clock.set(msk(2026, 3, 16, 19, 0) + alerts.LATE_GRACE)  # the process was away until 19:05
+    await desk.tick.run()
+    breach = msk(2026, 3, 16, 19, 5)
+    assert [(k, t, who) for k, t, who in await pings() if k == "breach"] == [
+        ("breach", breach, NIGHT_ENGINEER), ("breach", breach, LEAD)]
 
 
 async def test_a_slow_tick_still_fires_a_breach_at_closing(desk_8x5):
