@@ -161,7 +161,3 @@ async def reschedule(incident_id: int, sla: Sla) -> None:
         return
     due = due_for_stage(incident.alert_stage, incident.plan, incident.deadline, incident.opened_at, sla)
     await Incident.filter(id=incident_id).update(next_due_at=due)
-
-
-def overdue_by(incident: Incident, now: datetime) -> timedelta:
-    return now - incident.deadline if incident.deadline else timedelta(0)
