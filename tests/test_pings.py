@@ -80,6 +80,22 @@ async def test_premium_at_night_new_reminder_breach_repeats(desk_at):
             for n, at in enumerate(owed, start=1)] == [True, True, True], owed
 
 
+async def test_repeats_missed_while_away_are_not_sent_in_a_burst(desk_at):
+    """The desk was away from 02:05 to 02:50: the reminder and the breach go out on its return, then one
+    repeat at the next moment still ahead (03:00), not the 02:30 and 02:45 ones a tick apart."""
+    desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
+    await desk.say(GROUP, customer, "Всё упало")  # deadline 02:15, repeats 02:30, 02:45, 03:00
+    desk.clock.set(datetime(2026, 3, 16, 2, 50, tzinfo=MSK))
+    await run_until(desk, datetime(2026, 3, 16, 2, 59, 45, tzinfo=MSK))
+    assert len(dms(desk, LEAD, "🚨 SLA breached: ACME-1")) == 1
+    assert dms(desk, LEAD, "Still no response") == []  # nothing caught up in a burst
+    await run_until(desk, datetime(2026, 3, 16, 3, 0, 15, tzinfo=MSK))
+    assert len(dms(desk, LEAD, "Still no response")) == 1
+    await run_until(desk, datetime(2026, 3, 16, 4, 0, tzinfo=MSK))
+    assert len(dms(desk, LEAD, "Still no response")) == 1  # 03:00 was the last of max_repeats' moments
+    assert (await Incident.get(key="ACME-1")).next_due_at is None
+
+
 async def test_pings_fire_within_one_tick_of_their_moment(desk_at):
     desk = await desk_at("24x7", datetime(2026, 3, 16, 12, 0, tzinfo=MSK))
     await desk.say(GROUP, customer, "Problem")  # deadline 13:00, reminder 12:45
