@@ -96,3 +96,11 @@ def test_check_config_names_the_key_and_hides_the_password():
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("configuration error: MAIL_IMAP_URL='imapx://desk:***@mail.example'")
     assert "hunter22" not in done.stderr + done.stdout
+
+
+def test_every_mail_variable_is_in_the_example_env():
+    from pathlib import Path
+
+    example = (Path(__file__).resolve().parent.parent / "config.example.env").read_text()
+    for name in ("MAIL_IMAP_URL", "MAIL_SMTP_URL", "MAIL_FROM", "MAIL_MAX_SIZE", "MAIL_POLL"):
+        assert f"\n{name}=" in example, name
