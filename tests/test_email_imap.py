@@ -237,3 +237,22 @@ async def test_a_renumbered_mailbox_doubles_nothing(db, imap_server, folder):
     assert (await MailboxState.get()).uidvalidity != before
     assert intake.subjects == ["problem 1", "problem 2"]
     assert all("\\Seen" in f for f in (await imap_server.flags(folder)).values())
+
+
+async def test_a_failing_intake_is_retried_and_the_mail_is_not_lost(db, imap_server, folder):
+    await imap_server.deliver(folder, mail(1), mail(2))
+    failures = []
+
+    class Flaky(Intake):
+        async def __call__(self, parsed):
+            if parsed.subject == "problem 1" and len(failures) < 2:
+                failures.append(parsed.subject)
+                raise RuntimeError("database is away")
+            return await super().__call__(parsed)
+
+    intake = Flaky()
+    loop = make_loop(imap_server.url(folder), intake, FrozenClock())
+    async with running(loop):
+        await wait_for(lambda: intake.subjects == ["problem 1", "problem 2"])
+    assert failures == ["problem 1", "problem 1"]
+    assert all("\\Seen" in f for f in (await imap_server.flags(folder)).values())

@@ -5,6 +5,8 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from handlers.email.parser import (
     TEXT_LIMIT,
@@ -213,3 +215,22 @@ def test_delivery_report_is_seen():
 def test_html_helper_handles_broken_markup():
     assert html_to_text("<div><p>one<p>two</div><blockquote>q<div>deep</blockquote>after") == (
         "one\ntwo\n> q\n> deep\n\nafter")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2000))
+def test_any_bytes_parse_without_raising(raw):
+    parsed = parse_mail(raw)
+    assert parsed.message_id.startswith("<") and isinstance(parsed.text, str)
+
+
+HEADERS = st.sampled_from(["From", "Subject", "Message-ID", "In-Reply-To", "References", "Date", "Content-Type",
+                           "Content-Transfer-Encoding", "Auto-Submitted", "Reply-To", "To"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(HEADERS, st.text(max_size=60)), max_size=8), st.text(max_size=300))
+def test_garbled_headers_parse_without_raising(headers, body):
+    raw = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("utf-8", "surrogatepass")
+    parsed = parse_mail(raw + b"\r\n" + body.encode("utf-8", "surrogatepass"))
+    assert isinstance(parsed.title, str) and isinstance(parsed.fresh, str)

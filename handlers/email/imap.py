@@ -100,6 +100,9 @@ class ImapLoop:
                     delay = self.backoff[0]  # the session worked for a while: start the backoff over
                 self._set(False, f"{type(exc).__name__}: {exc}"[:300])
                 log.warning("mailbox %s: %s; reconnecting in %.0fs", self.name, self.health.last_error, delay)
+            except Exception as exc:  # the intake failed (the database is away): the mail stays unread, retried
+                self._set(False, f"{type(exc).__name__}: {exc}"[:300])
+                log.exception("mailbox %s: taking a mail in failed; trying again in %.0fs", self.name, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.backoff[1])
 
