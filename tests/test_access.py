@@ -124,7 +124,7 @@ async def test_new_where_no_customer_is_bound_is_refused_without_an_error(two, c
 async def test_new_handler_refuses_without_a_customer_chat():
     actor = people.Actor(user_id=LEAD, role=people.Role.LEAD, lang=None, chat=None)
     with pytest.raises(DeskError) as caught:
-        await customer_chat.new_incident(None, None, actor, "en", None, None, None, None, {}, lambda: None)
+        await customer_chat.new_incident(None, None, actor, None)
     assert caught.value.key == "refuse.customer_chat_only"
 
 

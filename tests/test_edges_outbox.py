@@ -138,7 +138,7 @@ async def test_the_handover_of_many_open_incidents_arrives(acme):
         await acme.say(GROUP, customer, f"/new Problem number {n} " + "with a long description " * 4)
     now = acme.clock.now()
     await Rotation.create(shift="day", mode="daily", members=[ENGINEER], anchor=date(2026, 1, 1), updated_at=now)
-    tick = Tick(acme.settings, acme.clock, acme.dp["sla"], make_render(acme.settings), Heartbeat())
+    tick = Tick(acme.settings, acme.clock, acme.dp["desk"].sla, make_render(acme.settings), Heartbeat())
     mark = acme.stub.mark("arrived")
     for _ in range(24 * 4):  # some shift starts within a day
         acme.clock.advance(timedelta(minutes=15))
@@ -251,7 +251,7 @@ async def test_pings_for_the_customer_go_on_while_its_chat_is_unreachable(acme):
     await Rotation.create(shift="night", mode="daily", members=[ENGINEER], anchor=date(2026, 1, 1), updated_at=now)
     await acme.say(GROUP, customer, "Всё упало")
     await acme.feed(member_update(acme, GROUP, "kicked"))
-    tick = Tick(acme.settings, acme.clock, acme.dp["sla"], make_render(acme.settings), Heartbeat())
+    tick = Tick(acme.settings, acme.clock, acme.dp["desk"].sla, make_render(acme.settings), Heartbeat())
     deadline = (await Incident.get(key="ACME-1")).deadline
     while acme.clock.now() < deadline + timedelta(minutes=1):
         acme.clock.advance(timedelta(minutes=1))

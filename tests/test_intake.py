@@ -1,7 +1,7 @@
 """Intake and the incident lifecycle through the real Dispatcher: what customers and staff see and what is kept."""
 
 import asyncio
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -278,7 +278,7 @@ async def test_slash_text_from_a_customer_is_a_problem_report(acme):
 
 
 async def test_contract_expired_is_flagged_and_leads_told(acme):
-    await customers.set_field("ACME", "contract_until", "2026-01-31", acme.dp["sla"], acme.clock.now())
+    await customers.set_field("ACME", "contract_until", date(2026, 1, 31), acme.dp["desk"].sla, acme.clock.now())
     await acme.say(GROUP, customer, "Problem")
     assert (await Incident.get(key="ACME-1")).contract_expired
     assert "contract ended on 31.01.2026" in acme.last_reply(LEAD)
@@ -321,7 +321,7 @@ async def test_the_same_update_id_twice_is_handled_once(acme):
 
 
 async def test_warranty_customer_is_asked_for_version_and_logs(acme):
-    await customers.set_field("ACME", "plan", "warranty", acme.dp["sla"], acme.clock.now())
+    await customers.set_field("ACME", "plan", "warranty", acme.dp["desk"].sla, acme.clock.now())
     await acme.say(GROUP, customer, "Problem")
     assert "product version and the server logs" in bot_replies(acme, GROUP)[-1]["text"]
 

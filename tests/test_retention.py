@@ -177,7 +177,7 @@ async def small_desk(stub, db):
     settings = load_settings(make_env(stub.url, db, UNBOUND_PER_CHAT="3"))
     await people.ensure_leads(settings.lead_ids, clock.now())
     desk = Desk(stub, settings, clock)
-    desk.tick = Tick(settings, clock, desk.dp["sla"], make_render(settings), Heartbeat())
+    desk.tick = Tick(settings, clock, desk.dp["desk"].sla, make_render(settings), Heartbeat())
     yield desk
     if desk.bot.session._session is not None:
         await desk.bot.session._session.close()
