@@ -114,10 +114,11 @@ class ImapLoop:
             self.health.idle = False
 
     def _client(self) -> IMAP4:
-        self._lost = asyncio.Event()
+        # This connection's own event: a previous connection's late close must not mark this one lost.
+        self._lost = event = asyncio.Event()
 
         def lost(_exc: Exception | None) -> None:
-            self._lost.set()
+            event.set()
 
         if self.server.tls:
             client = IMAP4_SSL(self.server.host, self.server.port, timeout=COMMAND_TIMEOUT)
