@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -79,8 +80,9 @@ def uid_sizes(lines: list) -> list[tuple[int, int]]:
 class ImapLoop:
     def __init__(self, server: MailServer, clock: Clock, deliver: Deliver, max_size: int, poll: timedelta,
                  idle_renew: timedelta = IDLE_RENEW, backoff: tuple[float, float] = (BACKOFF_FIRST, BACKOFF_MAX),
-                 use_idle: bool = True) -> None:
+                 use_idle: bool = True, ssl_context: ssl.SSLContext | None = None) -> None:
         self.server, self.clock, self.deliver = server, clock, deliver
+        self.ssl_context = ssl_context  # None: the system's trusted authorities (a test passes its own)
         self.max_size, self.poll, self.idle_renew = max_size, poll, idle_renew
         self.backoff, self.use_idle = backoff, use_idle
         self.name = f"{server.user}@{server.host}/{server.mailbox}"
@@ -121,7 +123,8 @@ class ImapLoop:
             event.set()
 
         if self.server.tls:
-            client = IMAP4_SSL(self.server.host, self.server.port, timeout=COMMAND_TIMEOUT)
+            client = IMAP4_SSL(self.server.host, self.server.port, timeout=COMMAND_TIMEOUT,
+                               ssl_context=self.ssl_context)
             client.protocol.conn_lost_cb = lost
             return client
         return IMAP4(self.server.host, self.server.port, timeout=COMMAND_TIMEOUT, conn_lost_cb=lost)
