@@ -10,9 +10,9 @@ from typing import Any
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
-from domain import incidents, invitations
+from domain import incidents, invitations, outbox
 from domain.errors import DeskError
-from domain.models import Customer, CustomerChat, Incident, Outbox, Staff
+from domain.models import Customer, CustomerChat, Incident, Staff
 from domain.people import resolve_person
 from domain.policy import HA_SETUPS, PLANS, Tariff
 from domain.sla import Sla
@@ -257,5 +257,5 @@ async def move_chat(old: int, new: int) -> CustomerChat | None:
             else:
                 await CustomerChat.filter(id=chat.id).update(chat_id=new, kind="supergroup", unreachable_since=None)
         await Incident.filter(chat_id=old).update(chat_id=new)
-        await Outbox.filter(chat_id=old, status__in=("pending", "sending")).update(chat_id=new, reply_to=None)
+        await outbox.move_chat(old, new)
     return await chat_of(new) if chat is not None else None

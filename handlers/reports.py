@@ -8,7 +8,6 @@ from aiogram.types import BufferedInputFile, Message
 
 from domain import customers, outbox, report_chart, reports
 from domain.errors import Counted, DeskError
-from domain.lang import decide_chat
 from domain.policy import HA_SETUPS
 from handlers.args import cmd, looks_like_command, parse_period, split
 from handlers.desk import Desk
@@ -96,12 +95,11 @@ async def announce(message: Message, command: CommandObject, desk: Desk) -> None
     now = desk.now()
     for customer in chosen:
         for chat in await customers.chats_of(customer):
-            chat_lang = decide_chat(chat.lang, customer.lang, desk.settings.default_lang)
-            contacts = ", ".join(customer.contacts) or t(chat_lang, "announce.no_contacts")
+            contacts = ", ".join(customer.contacts) or outbox.word("announce.no_contacts")
             # Keyed by the update: when the answer below fails and the update is handled again, no
             # customer gets the notice twice.
-            await outbox.enqueue(chat.chat_id, t(chat_lang, "announce.text", text=text, contacts=contacts), now,
-                                 kind="announce",
+            await outbox.enqueue("announce", outbox.chat(chat.chat_id), now,
+                                 params=outbox.say("announce.text", text=text, contacts=contacts),
                                  dedupe=f"announce:u{update_id}:{chat.chat_id}" if update_id is not None else None)
             count += 1
     await respond(message, t(lang, "announce.queued", chats=Counted("words.n.chats", count),

@@ -24,7 +24,6 @@ from domain.models import (
     UnboundMessage,
 )
 from domain.retention import Retention, clean
-from handlers.pings import make_render
 from scheduler.jobs import Heartbeat, Tick
 from tests.clock import FrozenClock
 from tests.conftest import Desk, make_env
@@ -76,7 +75,7 @@ def test_every_retention_setting_is_in_the_example_env():
 
 # ---- what the clean-up deletes -----------------------------------------------------------------
 async def outbox_row(status: str, created: datetime, **extra) -> int:
-    row = await Outbox.create(kind="report", chat_id=LEAD, text=f"{status} {created}", status=status,
+    row = await Outbox.create(kind="report", person_id=LEAD, params={"text": f"{status} {created}"}, status=status,
                               due_at=created, created_at=created, **extra)
     return row.id
 
@@ -142,7 +141,7 @@ async def test_clean_deletes_only_what_is_past_its_retention(db):
 
 
 async def test_clean_works_through_a_backlog_in_batches(db):
-    await Outbox.bulk_create([Outbox(kind="ack", chat_id=LEAD, text="x", status="sent", due_at=OLD, created_at=OLD)
+    await Outbox.bulk_create([Outbox(kind="ack", person_id=LEAD, params={"text": "x"}, status="sent", due_at=OLD, created_at=OLD)
                               for _ in range(2500)])
     await outbox_row("pending", OLD)
     assert (await clean(NOW, DAYS_30))["outbox"] == 2500
@@ -177,7 +176,7 @@ async def small_desk(stub, db):
     settings = load_settings(make_env(stub.url, db, UNBOUND_PER_CHAT="3"))
     await people.ensure_leads(settings.lead_ids, clock.now())
     desk = Desk(stub, settings, clock)
-    desk.tick = Tick(settings, clock, desk.dp["desk"].sla, make_render(settings), Heartbeat())
+    desk.tick = Tick(settings, clock, desk.dp["desk"].sla, Heartbeat())
     yield desk
     if desk.bot.session._session is not None:
         await desk.bot.session._session.close()
