@@ -3,8 +3,8 @@ from tortoise.migrations import operations as ops
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    # 0011 and 0012 belong to the channel core; this depends on them once they have landed.
-    dependencies = [('models', '0010_person_tg_lang')]
+    # After the outbox intents (0012); the channel core's 0011 comes before 0012 once it has landed.
+    dependencies = [('models', '0012_outbox_intents')]
 
     initial = False
 
