@@ -83,7 +83,10 @@ class ImapLoop:
                  use_idle: bool = True, ssl_context: ssl.SSLContext | None = None) -> None:
         self.server, self.clock, self.deliver = server, clock, deliver
         self.ssl_context = ssl_context  # None: the system's trusted authorities (a test passes its own)
-        self.max_size, self.poll, self.idle_renew = max_size, poll, idle_renew
+        # IDLE is renewed at least every `poll` too: a mail that arrives between a fetch and the next IDLE is
+        # announced while no command is pending, and aioimaplib drops that announcement; the renewal's
+        # fetch finds the mail within `poll` at worst.
+        self.max_size, self.poll, self.idle_renew = max_size, poll, min(idle_renew, poll)
         self.backoff, self.use_idle = backoff, use_idle
         self.name = f"{server.user}@{server.host}/{server.mailbox}"
         self.health = MailboxHealth()
