@@ -30,7 +30,7 @@ from domain.clock import Clock, SystemClock
 from domain.lang import of_person_row
 from domain.models import Person, Staff
 from domain.sla import Sla
-from handlers import common, customer_chat, lead_admin, membership, oncall, pings, reports, staff
+from handlers import common, customer_chat, desk_page, lead_admin, membership, oncall, pings, reports, staff
 from handlers import parked as parked_handlers
 from handlers.desk import Desk
 from handlers.membership import ChatMigration
@@ -87,7 +87,7 @@ def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
         observer.outer_middleware(middleware)
     dp.include_routers(membership.build_router(), common.build_router(), lead_admin.build_router(),
                        oncall.build_router(), reports.build_router(), staff.build_router(), pings.build_router(),
-                       parked_handlers.build_router(), customer_chat.build_router())
+                       parked_handlers.build_router(), desk_page.build_router(), customer_chat.build_router())
     return dp
 
 

@@ -49,6 +49,12 @@ class Settings:
     # How long an update's handling may keep failing (transient errors, retried) before it is parked.
     park_after: timedelta = timedelta(minutes=3)
     mail: MailSettings | None = None  # None: e-mail is off (SPEC section 10)
+    # The address the desk page's links use (sign-in, wallboard), without a trailing slash.
+    web_public_url: str = "http://127.0.0.1:8080"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.web_public_url.startswith("https://")
 
     @property
     def is_sqlite(self) -> bool:
@@ -157,6 +163,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         unbound_per_chat=int(per_chat),
     )
 
+    web_host = get("WEB_HOST", "127.0.0.1")
+    public_url = (get("WEB_PUBLIC_URL") or f"http://{web_host}:{port}").rstrip("/")
+    public = urlparse(public_url)
+    if public.scheme not in ("http", "https") or not public.netloc or public.query or public.fragment:
+        raise _fail("WEB_PUBLIC_URL", public_url, "the http(s) address people open the desk page at, like "
+                                                  "https://desk.example.com")
+
     policy_file = get("POLICY_FILE") or None
     return Settings(
         bot_token=token,
@@ -171,7 +184,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         mode=mode,
         webhook_url=webhook_url,
         webhook_secret=webhook_secret,
-        web_host=get("WEB_HOST", "127.0.0.1"),
+        web_host=web_host,
         web_port=int(port),
         scheduler_tick=duration("SCHEDULER_TICK", "15s"),
         thread_window=duration("THREAD_WINDOW", "4h"),
@@ -180,4 +193,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         retention=retained,
         park_after=duration("PARK_AFTER", "3m"),
         mail=load_mail(get),
+        web_public_url=public_url,
     )

@@ -1,4 +1,5 @@
-"""The aiohttp app: POST /telegram/webhook (webhook mode), GET /healthz and GET /metrics."""
+"""The aiohttp app: POST /telegram/webhook (webhook mode), GET /healthz, GET /metrics, and the desk page
+(`bot.desk_web`: /desk, /wallboard)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tortoise import Tortoise
 from tortoise.functions import Count
 
 import telemetry
+from bot.desk_web import DeskPages
 from bot.settings import Settings
 from domain import outbox, parked, updates
 from domain.clock import Clock
@@ -151,6 +153,7 @@ def build_web_app(settings: Settings, dp: Dispatcher, bot: Bot, heartbeat: Heart
         WebhookHandler(dispatcher=dp, bot=bot, secret_token=settings.webhook_secret, handle_in_background=False,
                        parking=parking or Parking(settings, clock),
                        park_after=settings.park_after.total_seconds()).register(app, path=WEBHOOK_PATH)
+    DeskPages(settings, clock, dp["desk"].sla).register(app)
     return app
 
 

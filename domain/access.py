@@ -93,6 +93,10 @@ COMMANDS: dict[str, CommandRule] = {
     "parked": CommandRule(LEADS, Where.DESK),
     "replay": CommandRule(LEADS, Where.DESK),
     "dismiss": CommandRule(LEADS, Where.DESK),
+    # the desk page (domain.desk_page): a sign-in link is personal, so it is given in a private chat only
+    "desk": CommandRule(STAFF, Where.PRIVATE),
+    "wallboard": CommandRule(LEADS, Where.DESK),
+    "wallboard_revoke": CommandRule(LEADS, Where.DESK),
 }
 
 

@@ -31,7 +31,7 @@ from typing import Any
 from tortoise.expressions import F, Q, Subquery
 from tortoise.transactions import in_transaction
 
-from domain.models import CustomerChat, Incident, Outbox, Staff
+from domain.models import Conversation, Incident, Outbox, Staff
 from domain.oncall import Occurrence
 
 RANK_PING = 0  # pings, reminders, breaches: ahead of everything
@@ -171,7 +171,8 @@ async def pointless(row: Outbox) -> str | None:
     if row.incident_id is not None and row.chat_id is not None:
         # One query: the chat is bound, and to another customer than the incident's.
         owner = Subquery(Incident.filter(id=row.incident_id).values("customer_id"))
-        if await CustomerChat.filter(chat_id=row.chat_id).exclude(customer_id=owner).exists():
+        bound = Conversation.filter(channel="telegram", ref=str(row.chat_id), customer_id__isnull=False)
+        if await bound.exclude(customer_id=owner).exists():
             return "the chat belongs to another customer now"  # never one customer's words in another's chat
     if row.drop_if_answered and row.incident_id is not None and \
             await Incident.filter(id=row.incident_id, responded_at__isnull=False).exists():

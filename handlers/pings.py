@@ -15,9 +15,10 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from domain import alerts, incidents, intake, outbox, people
 from domain.errors import DeskError
-from domain.lang import of_chat as lang_of_chat
+from domain.identities import TELEGRAM
+from domain.lang import of_conversation as lang_of_conversation
 from domain.lang import of_person as lang_of_person
-from domain.models import Incident
+from domain.models import Conversation, Incident, IncidentMessage
 from domain.sla import Sla
 from handlers.desk import Desk
 from handlers.formatting import zone_of
@@ -30,6 +31,24 @@ PREVIEW = 300
 
 class TakeButton(CallbackData, prefix="take"):
     incident: int
+
+
+def message_link_of(message: IncidentMessage | None) -> str | None:
+    """A link to a stored message (its conversation loaded) when Telegram can show one."""
+    if message is None or message.conversation.channel != TELEGRAM:
+        return None
+    return message_link(int(message.conversation.ref), int(message.ref))
+
+
+async def telegram_chat_of(incident: Incident) -> int:
+    """The Telegram chat of the incident's conversation, where its notices go (the outbox still addresses
+    Telegram chats)."""
+    conversation = await Conversation.get(id=incident.conversation_id)
+    return int(conversation.ref)
+
+
+def topic_of(incident: Incident) -> int | None:
+    return int(incident.topic) if incident.topic else None
 
 
 def message_link(chat_id: int, message_id: int | None) -> str | None:
@@ -72,7 +91,7 @@ def make_render(settings):
         text = ping_text(kind, incident, lang, now, settings.timezone, target, first, more)
         rows = [[InlineKeyboardButton(text=t(lang, "ping.take"),
                                       callback_data=TakeButton(incident=incident.id).pack())]]
-        link = message_link(first.chat_id, first.message_id) if first else None
+        link = message_link_of(first)
         if link:
             rows[0].append(InlineKeyboardButton(text=t(lang, "ping.open"), url=link))
         return text, InlineKeyboardMarkup(inline_keyboard=rows).model_dump(exclude_none=True)
@@ -106,10 +125,10 @@ def ack_text(incident: Incident, lang: str, sla: Sla, settings, now: datetime | 
 def make_on_created(settings, sla: Sla):
     """Called inside intake's transaction when a message opened an incident: the notices are owed
     together with the incident, or not at all."""
-    async def on_created(incident: Incident, message_id: int, now: datetime) -> None:
+    async def on_created(incident: Incident, message_ref: str, now: datetime) -> None:
         # The acknowledgement first: it replies to the customer's message and carries the P1–P4 buttons.
-        await outbox.enqueue("ack", outbox.chat(incident.chat_id), now, rank=outbox.RANK_PING,
-                             params=_placed({"reply_to": message_id}, incident), incident_id=incident.id,
+        await outbox.enqueue("ack", outbox.chat(await telegram_chat_of(incident)), now, rank=outbox.RANK_PING,
+                             params=_placed({"reply_to": int(message_ref)}, incident), incident_id=incident.id,
                              dedupe=f"ack:{incident.id}")
         if settings.staff_chat_id:
             await outbox.enqueue("announce", outbox.chat(settings.staff_chat_id), now, incident_id=incident.id,
@@ -125,14 +144,14 @@ def make_on_created(settings, sla: Sla):
 
 def _placed(params: dict, incident: Incident) -> dict:
     """In the incident's forum topic when it has one (not in General)."""
-    if incident.thread_id is not None:
-        params["topic"] = incident.thread_id
+    if incident.topic is not None:
+        params["topic"] = topic_of(incident)
     return params
 
 
 async def customer_lang(incident: Incident, default: str) -> str:
     """The language of the incident's chat (`domain.lang`)."""
-    return await lang_of_chat(incident.chat_id, default)
+    return await lang_of_conversation(incident.conversation_id, default)
 
 
 async def tell_customer_chat(incident: Incident, say: dict, now: datetime, kind: str, buttons: str | None = None,
@@ -141,8 +160,8 @@ async def tell_customer_chat(incident: Incident, say: dict, now: datetime, kind:
     params = _placed(dict(say), incident)
     if buttons:
         params["buttons"] = buttons
-    await outbox.enqueue(kind, outbox.chat(incident.chat_id), now, params=params, incident_id=incident.id,
-                         dedupe=dedupe)
+    await outbox.enqueue(kind, outbox.chat(await telegram_chat_of(incident)), now, params=params,
+                         incident_id=incident.id, dedupe=dedupe)
 
 
 def taken_notice(settings, now: datetime, update_id: int | None = None, holder_id: int | None = None,
@@ -187,7 +206,7 @@ def escalation_notice(incident: Incident, note: str, actor_id: int, settings, no
 
 
 def escalation_text(incident: Incident, lang: str, note: str, who: str, first) -> str:
-    link = message_link(first.chat_id, first.message_id) if first else None
+    link = message_link_of(first)
     return t(lang, "escalate.dm", key=incident.key, name=incident.customer.name,
              plan=named(lang, "words.plan", incident.plan), priority=incident.priority,
              status=t(lang, f"state.{incident.status}"), title=incident.title, note=note or "—", who=who,

@@ -8,6 +8,7 @@ from aiogram.types import BufferedInputFile, Message
 
 from domain import customers, outbox, report_chart, reports
 from domain.errors import Counted, DeskError
+from domain.identities import TELEGRAM
 from domain.policy import HA_SETUPS
 from handlers.args import cmd, looks_like_command, parse_period, split
 from handlers.desk import Desk
@@ -94,13 +95,15 @@ async def announce(message: Message, command: CommandObject, desk: Desk) -> None
     count = 0
     now = desk.now()
     for customer in chosen:
-        for chat in await customers.chats_of(customer):
+        for chat in await customers.conversations_of(customer):
+            if chat.channel != TELEGRAM:
+                continue  # only Telegram conversations take notices so far
             contacts = ", ".join(customer.contacts) or outbox.word("announce.no_contacts")
             # Keyed by the update: when the answer below fails and the update is handled again, no
             # customer gets the notice twice.
-            await outbox.enqueue("announce", outbox.chat(chat.chat_id), now,
+            await outbox.enqueue("announce", outbox.chat(int(chat.ref)), now,
                                  params=outbox.say("announce.text", text=text, contacts=contacts),
-                                 dedupe=f"announce:u{update_id}:{chat.chat_id}" if update_id is not None else None)
+                                 dedupe=f"announce:u{update_id}:{chat.ref}" if update_id is not None else None)
             count += 1
     await respond(message, t(lang, "announce.queued", chats=Counted("words.n.chats", count),
                              customers=Counted("words.n.customers", len(chosen))))

@@ -42,6 +42,7 @@ from tortoise.transactions import in_transaction
 from domain import customers, incidents, intake, lang, outbox, people, report_chart, reports
 from domain.channels import Delivered, Failed, Retry, Unreachable, Verdict
 from domain.clock import Clock
+from domain.identities import TELEGRAM, conversation_of, telegram_address
 from domain.models import Customer, Incident, Outbox
 from domain.sla import Sla
 from domain.text import CAPTION_LIMIT, TEXT_LIMIT, split, units
@@ -148,16 +149,17 @@ class TelegramChannel:
         self.render_ping = make_render(settings)
         self._lanes: dict[str, int] = {}  # lane → the Telegram chat it is paced as
 
-    # Where a row goes. A person's Telegram identity is their person id until identities (migration 0011)
-    # map one to the other; then this is the one place that looks it up.
+    # Where a row goes: a person through their Telegram identity (`domain.identities`), a chat by its id.
     async def address(self, row: Outbox) -> int:
-        return row.person_id if row.person_id is not None else row.chat_id
+        if row.person_id is None:
+            return row.chat_id
+        return int(await telegram_address(row.person_id))
 
     async def reader_lang(self, row: Outbox) -> str:
         """The language of the row's reader now (`domain.lang`): a person's or a chat's."""
         if row.person_id is not None:
             return await lang.of_person(row.person_id, self.settings.default_lang)
-        return await lang.of_chat(row.chat_id, self.settings.default_lang)
+        return lang.of_chat_row(await conversation_of(TELEGRAM, row.chat_id), self.settings.default_lang)
 
     # Pacing (`domain.channels.Channel`).
     async def reserve(self, row: Outbox) -> float:
@@ -318,7 +320,8 @@ class TelegramChannel:
     async def _thread(self, row: Outbox, chat_id: int, message_id: int, text: str) -> None:
         if row.incident_id is not None and (chat_id <= 0 or row.kind == "ack"):
             # A message in the incident's chat: a customer's reply to it threads into the incident.
-            await intake.record_bot_message(row.incident_id, chat_id, message_id, text, self.clock.now())
+            await intake.record_bot_message(row.incident_id, TELEGRAM, str(chat_id), str(message_id), text,
+                                            self.clock.now())
 
     # Refusals.
     async def classify(self, row: Outbox, error: BaseException) -> Verdict | None:
@@ -364,7 +367,7 @@ class TelegramChannel:
     async def _moved(self, row: Outbox, new_chat_id: int) -> Retry:
         """The group became a supergroup: the binding, its incidents and its notices (this one too) follow
         the new id, and this notice goes out there at once."""
-        await customers.move_chat(row.chat_id, new_chat_id)
+        await customers.move_conversation(TELEGRAM, str(row.chat_id), str(new_chat_id))
         if row.chat_id == self.settings.staff_chat_id:
             log.error("the staff chat %s became the supergroup %s: set STAFF_CHAT_ID=%s", row.chat_id,
                       new_chat_id, new_chat_id)

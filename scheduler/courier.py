@@ -28,7 +28,8 @@ import telemetry
 from domain import alerts, customers, outbox, people
 from domain.channels import Channels, Failed, Retry, Unreachable
 from domain.clock import Clock
-from domain.models import CustomerChat, Outbox
+from domain.identities import conversation_of
+from domain.models import Conversation, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +37,11 @@ log = logging.getLogger(__name__)
 def chat_notice(settings, reachable: bool, now: datetime) -> customers.Tell:
     """The leads' notice that the bot lost (or got back) a customer chat, each in their language. Owed by
     the courier on a refused send and by the `my_chat_member` handler (the composition root passes it)."""
-    async def tell(chat: CustomerChat) -> None:
+    async def tell(chat: Conversation) -> None:
         key = "edges_outbox.chat_back" if reachable else "edges_outbox.chat_lost"
         for lead_id in await alerts.leads(settings.lead_ids):
             await outbox.enqueue("notice", outbox.person(lead_id), now, params=outbox.say(
-                key, code=chat.customer.code, name=chat.customer.name, title=chat.title or str(chat.chat_id)))
+                key, code=chat.customer.code, name=chat.customer.name, title=chat.title or chat.ref))
     return tell
 
 
@@ -96,7 +97,9 @@ class Courier:
         if reason:
             await outbox.mark_dropped(row, reason)
             return
-        lost_since = await customers.unreachable_since(row.chat_id) if row.chat_id is not None else None
+        lost_since = None
+        if row.chat_id is not None:
+            lost_since = await customers.unreachable_since(row.channel, str(row.chat_id))
         if lost_since is not None and self.clock.now() - lost_since < customers.RETRY_UNREACHABLE:
             await self._undeliverable(row, "the bot is not in this chat")  # fail fast: no call to the channel
             return
@@ -115,7 +118,8 @@ class Courier:
             await channel.record(row, delivered)
         if lost_since is not None:  # a retry after RETRY_UNREACHABLE went through: the mute is over
             now = self.clock.now()
-            await customers.set_reachable(row.chat_id, True, now, chat_notice(self.settings, True, now))
+            await customers.set_reachable(row.channel, str(row.chat_id), True, now,
+                                          chat_notice(self.settings, True, now))
         self.sent += 1
         telemetry.SENT.labels(row.kind).inc()
         log.info("sent %s #%s by %s to %s (incident %s) in %.0f ms", row.kind, row.id, row.channel,
@@ -152,16 +156,17 @@ class Courier:
         notices go to the staff chat and the leads instead, without the chat's buttons; reports are left
         out, the leads get their own copy. Any other chat (the staff chat) can only be logged."""
         now = self.clock.now()
-        chat = await customers.chat_of(row.chat_id)
+        chat = await conversation_of(row.channel, row.chat_id)
         if chat is None:
             log.error("outbox %s: chat %s cannot be reached: %s", row.id, row.chat_id, reason)
             return
-        if await customers.set_reachable(row.chat_id, False, now, chat_notice(self.settings, False, now)):
+        if await customers.set_reachable(row.channel, str(row.chat_id), False, now,
+                                         chat_notice(self.settings, False, now)):
             log.warning("outbox %s: the bot cannot write to %s's chat %s (%s)", row.id, chat.customer.code,
                         row.chat_id, reason)
         if row.kind != "report":
             note = outbox.say("edges_outbox.rerouted_chat", code=chat.customer.code,
-                              title=chat.title or str(chat.chat_id))
+                              title=chat.title or chat.ref)
             await outbox.reroute(row, await self._fallback_targets(), note, now, keep_buttons=False)
         self.wake.set()
 

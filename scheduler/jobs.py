@@ -16,6 +16,7 @@ from domain import (
     alerts,
     claims,
     customers,
+    desk_page,
     incidents,
     intake,
     oncall,
@@ -25,6 +26,7 @@ from domain import (
     updates,
 )
 from domain.clock import Clock
+from domain.identities import TELEGRAM
 from domain.models import Customer
 from domain.sla import Sla
 from scheduler.leader import AlwaysLeader, PostgresLeader
@@ -103,6 +105,7 @@ class Tick:
         if today.time() < CLEAN_UP_AT or await claims.done(duty):
             return
         removed = await retention.clean(now, self.settings.retention)
+        removed["desk sign-ins and sessions"] = await desk_page.forget_expired(now)  # dead already: nothing to keep
         await claims.mark_done(duty, now)
         log.info("clean-up: %s", ", ".join(f"{count} {kind}" for kind, count in removed.items()))
 
@@ -146,7 +149,8 @@ class Tick:
             duty = f"report:{customer.code}:{period.first_day}:{period.last_day}"
             if await claims.done(duty):
                 continue
-            chats = [outbox.chat(c.chat_id) for c in await customers.chats_of(customer)]
+            chats = [outbox.chat(int(c.ref)) for c in await customers.conversations_of(customer)
+                     if c.channel == TELEGRAM]
             copies = [outbox.person(lead) for lead in await alerts.leads(self.settings.lead_ids)]
             params = {"customer": customer.code, "start": period.start.isoformat(), "end": period.end.isoformat(),
                       "first": period.first_day.isoformat(), "last": period.last_day.isoformat()}

@@ -22,7 +22,7 @@ COMPACT_DURATION = re.compile(r"\b\d+[smhd]\b|\b\d+h\d+m\b")
 LATIN_UNIT = re.compile(r"\d\s*(?:min|sec|ms|h|m|s|d)\b")
 # Latin words a Russian text may hold outside the command syntax it quotes: names and abbreviations.
 ALLOWED_LATIN = {"DutyDesk", "Telegram", "id", "username", "LEAD_IDS", "A-Z", "Europe", "IANA", "BotFather",
-                 "privacy", "mode", "CTS", "SLA", "P", "x", "ID",
+                 "privacy", "mode", "CTS", "SLA", "P", "x", "ID", "eXpress", "MAX",  # brands as written in Russian
                  # words typed as command input, quoted in the error that explains it
                  "contact", "now", "h", "week", "month", "quarter"}
 SYNTAX = ("usage.", "help.")  # these quote command syntax, internal words included

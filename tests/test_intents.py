@@ -26,7 +26,7 @@ from tests.stub_api import SERVER_ERROR
 async def acme(desk):
     now = desk.clock.now()
     await customers.add_customer("ACME", "24x7", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     await people.register_staff(ENGINEER, "engineer", None, now)
     await people.seen(ENGINEER, "eng_boris", "Boris", now)
     desk.stub.chat(GROUP, "Acme")
@@ -164,7 +164,7 @@ async def test_rows_owed_before_the_upgrade_still_go_out_and_a_sent_ping_is_stil
 
         # The ping sent before the upgrade is rewritten once someone takes its incident.
         await customers.add_customer("ACME", "24x7", "Acme", clock.now())
-        await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, clock.now())
+        await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, clock.now())
         stub.chat(GROUP, "Acme")
         await desk.say(GROUP, customer, "Не работает")
         incident = await Incident.get(key="ACME-1").select_related("customer")

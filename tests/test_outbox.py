@@ -8,6 +8,7 @@ import pytest
 from domain import customers, outbox, people
 from domain.models import Incident, Outbox, Person, Staff
 from handlers.telegram_channel import Pacer
+from tests.channels import tg_conversation
 from tests.owed import courier, owe_text, pacer_of
 from tests.people import ENGINEER, LEAD, OTHER_GROUP, STRANGER
 from tests.stub_api import DROP_CONNECTION, SERVER_ERROR, too_many_requests
@@ -108,7 +109,8 @@ async def test_answered_reminder_is_dropped(desk, dispatcher):
     now = desk.clock.now()
     await customers.add_customer("ACME", "premium", "Acme", now)
     customer = await customers.get_customer("ACME")
-    incident = await Incident.create(key="ACME-1", number=1, customer=customer, plan="premium", chat_id=-5,
+    incident = await Incident.create(key="ACME-1", number=1, customer=customer, plan="premium",
+                                     conversation=await tg_conversation(-5),
                                      priority="P1", opened_at=now, last_activity_at=now, responded_at=now)
     await owe_text(ENGINEER, "remind", now, kind="reminder", incident_id=incident.id, drop_if_answered=True)
     await dispatcher.drain_once()
@@ -235,7 +237,8 @@ async def incident_pair(now):
     made = []
     for number, responded in ((1, now), (2, None)):
         made.append(await Incident.create(key=f"ACME-{number}", number=number, customer=customer, plan="premium",
-                                          chat_id=-5, priority="P1", opened_at=now, last_activity_at=now,
+                                          conversation=await tg_conversation(-5), priority="P1", opened_at=now,
+                                          last_activity_at=now,
                                           responded_at=responded))
     return made
 

@@ -5,11 +5,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain import customers
-from domain.inbox import IncomingMessage
 from domain.intake import Windows, record_bot_message, record_customer_message
-from domain.models import CustomerChat, Incident, IncidentEvent, IncidentMessage
+from domain.models import Conversation, Incident, IncidentEvent, IncidentMessage
 from domain.policy import load_policy
 from domain.sla import Sla
+from tests.channels import chat_of, telegram_message, tg, tg_conversation
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 WINDOWS = Windows(thread=timedelta(hours=4), reopen=timedelta(hours=72))
@@ -20,8 +20,8 @@ CHAT = -100900
 @pytest.fixture
 async def chat(db):
     await customers.add_customer("ACME", "8x5", "Acme", T0)
-    await customers.bind_by_code("ACME", CHAT, "Acme", "supergroup", 1, T0)
-    return await CustomerChat.get(chat_id=CHAT)
+    await customers.bind_by_code("ACME", "telegram", str(CHAT), "Acme", "supergroup", 1, T0)
+    return await Conversation.get(**tg(CHAT))
 
 
 class Writer:
@@ -32,9 +32,9 @@ class Writer:
                        sent_at=None, author="Client", attachments=()):
         message_id = message_id or self.next_id
         self.next_id = max(self.next_id, message_id) + 1
-        msg = IncomingMessage(chat_id=self.chat.chat_id, message_id=message_id, user_id=7, author=author, text=text,
-                              attachments=list(attachments), sent_at=sent_at or at, reply_to=reply_to,
-                              thread_id=thread_id)
+        msg = telegram_message(chat_id=int(self.chat.ref), message_id=message_id, user_id=7, author=author, text=text,
+                               attachments=list(attachments), sent_at=sent_at or at, reply_to=reply_to,
+                               thread_id=thread_id)
         # `force_new` only when set, as a plain message arrives: the default must be "thread it".
         extra = {"force_new": True} if force_new else {}
         result = await record_customer_message(msg, self.chat, SLA, WINDOWS, at, **extra)
@@ -76,7 +76,7 @@ async def test_reply_to_a_message_the_bot_never_saw_falls_back_to_the_window(cha
 async def test_reply_to_the_bots_message_joins(chat):
     write = Writer(chat)
     first = await write("problem", T0)
-    await record_bot_message(first.incident.id, CHAT, 5000, "ack", T0)
+    await record_bot_message(first.incident.id, "telegram", str(CHAT), "5000", "ack", T0)
     await write("other", T0 + timedelta(minutes=1), force_new=True)
     result = await write("re: ack", T0 + timedelta(minutes=2), reply_to=5000)
     assert result.incident.key == "ACME-1"
@@ -145,7 +145,7 @@ async def test_a_reply_to_staffs_message_joins_its_incident(chat):
     write = Writer(chat)
     first = await write("Problem one", T0)
     second = await write("/new Problem two", T0 + timedelta(minutes=1), force_new=True)
-    await incidents.staff_message(first.incident, 2002, "Boris", CHAT, 50, "Looking into it", [],
+    await incidents.staff_message(first.incident, 2002, "Boris", chat.id, "50", "Looking into it", [],
                                   T0 + timedelta(minutes=2))
     await write("more on two", T0 + timedelta(minutes=3), reply_to=2)  # ACME-2 is now the most recent
     reply = await write("thanks, that helped", T0 + timedelta(minutes=4), reply_to=50)
@@ -193,7 +193,7 @@ async def test_a_staff_answer_with_equal_activity_goes_to_the_newest(chat):
 
     write = Writer(chat)
     ids = [(await write(f"problem {n}", T0, force_new=True)).incident.id for n in range(4)]
-    assert (await awaiting_response(CHAT, None)).id == max(ids)
+    assert (await awaiting_response(chat.id, None)).id == max(ids)
 
 
 # What a new incident holds, beyond its key (mutation run survivors: nothing read these back).
@@ -207,13 +207,13 @@ async def test_a_new_incident_holds_its_deadline_first_ping_and_who_opened_it(ch
     assert (incident.opened_at, incident.deadline, incident.next_due_at) == (
         written, written + timedelta(hours=1), written + timedelta(minutes=45))
     assert (incident.plan, incident.priority, incident.status, incident.title) == ("8x5", "P1", "new", "Portal is down")
-    assert (incident.chat_id, incident.thread_id, incident.reporter_id) == (CHAT, None, 7)
+    assert (await chat_of(incident), incident.topic, incident.reporter_id) == (CHAT, None, 7)
     assert (incident.last_activity_at, incident.contract_expired) == (T0, False)
     opened = await IncidentEvent.get(incident_id=incident.id, kind="opened")
     assert (opened.at, opened.actor_id, opened.data) == (T0, 7, {"priority": "P1", "expired": False})
     stored = await IncidentMessage.get(incident_id=incident.id)
-    assert (stored.chat_id, stored.message_id, stored.author_id, stored.author, stored.source, stored.sent_at) == (
-        CHAT, 1, 7, "Client", "customer", written)
+    assert (stored.conversation_id, stored.ref, stored.author_id, stored.author, stored.source, stored.sent_at) == (
+        chat.id, "1", 7, "Client", "customer", written)
 
 
 @pytest.mark.parametrize(("contract_until", "expired"), [("2026-03-01", True), ("2026-03-02", False)])
@@ -239,18 +239,18 @@ async def test_a_long_author_name_is_cut_to_the_column(chat):
 
 
 async def test_another_chat_of_the_same_customer_opens_its_own_incident(chat):
-    other = await customers.bind_by_code("ACME", CHAT - 1, "Acme 2", "supergroup", 1, T0)
+    other = await customers.bind_by_code("ACME", "telegram", str(CHAT - 1), "Acme 2", "supergroup", 1, T0)
     first = await Writer(chat)("problem here", T0)
     there = await Writer(other)("problem there", T0 + timedelta(minutes=1))
-    assert there.created and there.incident.key == "ACME-2" and there.incident.chat_id == CHAT - 1
+    assert there.created and there.incident.key == "ACME-2" and there.incident.conversation_id == other.id
     assert (await Incident.get(id=first.incident.id)).last_activity_at == T0
 
 
 async def test_a_chat_bound_to_another_customer_starts_afresh(chat):
     old = await Writer(chat)("problem", T0, message_id=1)
-    await customers.unbind(CHAT)
+    await customers.unbind("telegram", str(CHAT))
     await customers.add_customer("BETA", "8x5", "Beta", T0)
-    rebound = await customers.bind_by_code("BETA", CHAT, "Beta", "supergroup", 1, T0)
+    rebound = await customers.bind_by_code("BETA", "telegram", str(CHAT), "Beta", "supergroup", 1, T0)
     write = Writer(rebound)
     plain = await write("a message within the window", T0 + timedelta(minutes=1), message_id=2)
     assert plain.created and plain.incident.key == "BETA-1"
@@ -280,11 +280,14 @@ async def test_closing_touches_only_the_resolved_incident_it_names(chat):
 
 async def test_the_bots_message_is_kept_once_and_only_in_the_incidents_chat(chat):
     first = await Writer(chat)("problem", T0)
-    await record_bot_message(first.incident.id, CHAT, 5000, "ACME-1 received", T0 + timedelta(seconds=1))
-    await record_bot_message(first.incident.id, CHAT, 5000, "ACME-1 received", T0 + timedelta(seconds=2))  # a retry
-    await record_bot_message(first.incident.id, CHAT - 1, 5001, "elsewhere", T0)
-    rows = await IncidentMessage.filter(source="bot").values_list("chat_id", "message_id", "text", "sent_at")
-    assert rows == [(CHAT, 5000, "ACME-1 received", T0 + timedelta(seconds=1))]
+    await record_bot_message(first.incident.id, "telegram", str(CHAT), "5000", "ACME-1 received",
+                             T0 + timedelta(seconds=1))
+    await record_bot_message(first.incident.id, "telegram", str(CHAT), "5000", "ACME-1 received",
+                             T0 + timedelta(seconds=2))  # a retry
+    await tg_conversation(CHAT - 1)
+    await record_bot_message(first.incident.id, "telegram", str(CHAT - 1), "5001", "elsewhere", T0)
+    rows = await IncidentMessage.filter(source="bot").values_list("conversation__ref", "ref", "text", "sent_at")
+    assert rows == [(str(CHAT), "5000", "ACME-1 received", T0 + timedelta(seconds=1))]
 
 
 async def test_the_first_customer_message_is_the_customers_not_the_bots(chat):
@@ -292,10 +295,10 @@ async def test_the_first_customer_message_is_the_customers_not_the_bots(chat):
 
     incident = (await Writer(chat)("placeholder", T0, message_id=1)).incident
     await IncidentMessage.filter(incident_id=incident.id).delete()  # rows in id order: the bot's, then the customer's
-    await record_bot_message(incident.id, CHAT, 10, "the bot spoke first", T0)
-    await IncidentMessage.create(incident=incident, chat_id=CHAT, message_id=11, source="customer", text="problem",
+    await record_bot_message(incident.id, "telegram", str(CHAT), "10", "the bot spoke first", T0)
+    await IncidentMessage.create(incident=incident, conversation=chat, ref="11", source="customer", text="problem",
                                  sent_at=T0)
-    assert (await first_customer_message(incident.id)).message_id == 11
+    assert (await first_customer_message(incident.id)).ref == "11"
 
 
 async def test_editing_the_opening_message_rewrites_the_title_and_only_that(chat):
@@ -305,8 +308,8 @@ async def test_editing_the_opening_message_rewrites_the_title_and_only_that(chat
     incident = (await write("hello", T0, message_id=1)).incident
     await write("are you there?", T0 + timedelta(minutes=1), message_id=2)
     later = T0 + timedelta(minutes=2)
-    assert await record_edit(CHAT, 1, "\nExport fails with error 500\ndetails below", later)
+    assert await record_edit("telegram", str(CHAT), "1", "\nExport fails with error 500\ndetails below", later)
     assert (await Incident.get(id=incident.id)).title == "Export fails with error 500"
-    assert await record_edit(CHAT, 2, "a later message edited", later)  # not the opening one: title stays
-    assert await record_edit(CHAT, 1, "   ", later)  # nothing to title with: title stays
+    assert await record_edit("telegram", str(CHAT), "2", "a later message edited", later)  # not the opening one: title stays
+    assert await record_edit("telegram", str(CHAT), "1", "   ", later)  # nothing to title with: title stays
     assert (await Incident.get(id=incident.id)).title == "Export fails with error 500"

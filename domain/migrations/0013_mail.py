@@ -3,8 +3,8 @@ from tortoise.migrations import operations as ops
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    # After the outbox intents (0012); the channel core's 0011 comes before 0012 once it has landed.
-    dependencies = [('models', '0012_outbox_intents')]
+    # The newest before it: the desk page's 0014 (after the channel core's 0011, after 0012).
+    dependencies = [('models', '0014_desk')]
 
     initial = False
 
