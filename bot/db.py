@@ -41,6 +41,15 @@ TORTOISE_ORM = tortoise_config(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_U
 MIGRATION_LOCK = 0x4D696772  # "Migr"
 
 
+def _migration_url(database_url: str) -> str:
+    """SQLite changes a table by rebuilding it (tortoise drops the old one and renames a new copy): with
+    foreign keys on, dropping `incident` would cascade-delete its messages, events and notices. SQLite's
+    documented procedure runs the rebuild with foreign keys off and checks them afterwards."""
+    if not database_url.startswith("sqlite://") or "foreign_keys" in database_url:
+        return database_url
+    return database_url + ("&" if "?" in database_url else "?") + "foreign_keys=OFF"
+
+
 async def migrate(database_url: str) -> None:
     """Apply pending migrations. On PostgreSQL instances starting together take turns (an advisory
     lock), so the second finds the work done instead of racing the first."""
@@ -49,7 +58,11 @@ async def migrate(database_url: str) -> None:
         lock = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
         await lock.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
     try:
-        await run_migrations(config=tortoise_config(database_url))
+        await run_migrations(config=tortoise_config(_migration_url(database_url)))
+        if database_url.startswith("sqlite://"):
+            broken = await Tortoise.get_connection("default").execute_query_dict("PRAGMA foreign_key_check")
+            if broken:
+                raise RuntimeError(f"migrations left rows pointing at nothing: {broken[:5]}")
         await Tortoise.close_connections()
     finally:
         if lock is not None:

@@ -1,4 +1,4 @@
-"""Customers, their settings, and the chats bound to them."""
+"""Customers, their settings, and the conversations bound to them."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
-from domain import incidents, invitations
+from domain import channels, incidents, invitations
 from domain.errors import DeskError
-from domain.models import Customer, CustomerChat, Incident, Outbox, Staff
+from domain.models import Conversation, Customer, Incident, IncidentMessage, Outbox, Staff
 from domain.people import resolve_person
 from domain.policy import HA_SETUPS, PLANS, Tariff
 from domain.sla import Sla
@@ -63,8 +63,8 @@ async def list_customers() -> list[tuple[Customer, int]]:
     return [(c, counts.get(c.id, 0)) for c in await all_customers()]
 
 
-async def chats_of(customer: Customer) -> list[CustomerChat]:
-    return await CustomerChat.filter(customer=customer).order_by("bound_at")
+async def conversations_of(customer: Customer) -> list[Conversation]:
+    return await Conversation.filter(customer=customer).order_by("bound_at", "id")
 
 
 async def all_customers() -> list[Customer]:
@@ -170,102 +170,121 @@ async def invite_chat(code: str, lead_id: int, now: datetime) -> tuple[Customer,
     return customer, await invitations.create("chat", lead_id, now, customer=customer)
 
 
-async def bind_chat(customer: Customer, chat_id: int, title: str, kind: str, user_id: int,
-                    now: datetime) -> CustomerChat:
-    existing = await CustomerChat.get_or_none(chat_id=chat_id).select_related("customer")
-    if existing is not None:
+async def bind_conversation(customer: Customer, channel: str, ref: str, title: str, kind: str, person_id: int,
+                            now: datetime) -> Conversation:
+    """Bind the conversation at this address to the customer. One unbound since keeps its row (its old
+    incidents point at it) and is bound afresh."""
+    existing = await channels.any_conversation(channel, ref)
+    if existing is not None and existing.customer_id is not None:
         if existing.customer_id == customer.id:
             raise DeskError("err.already_bound_same", code=customer.code)
-        raise DeskError("err.already_bound", code=existing.customer.code)
-    return await CustomerChat.create(
-        chat_id=chat_id, customer=customer, title=title[:256], kind=kind, bound_at=now, bound_by=user_id
-    )
+        raise DeskError("err.already_bound", code=(await Customer.get(id=existing.customer_id)).code)
+    binding = {"customer": customer, "title": title[:256], "kind": kind, "lang": None, "bound_at": now,
+               "bound_by": person_id, "unreachable_since": None}
+    if existing is None:
+        return await Conversation.create(channel=channel, ref=channels.normalize_ref(channel, ref), **binding)
+    await existing.update_from_dict(binding).save()
+    return existing
 
 
-async def bind_by_code(code: str, chat_id: int, title: str, kind: str, user_id: int,
-                       now: datetime) -> CustomerChat:
-    return await bind_chat(await get_customer(code), chat_id, title, kind, user_id, now)
+async def bind_by_code(code: str, channel: str, ref: str, title: str, kind: str, person_id: int,
+                       now: datetime) -> Conversation:
+    return await bind_conversation(await get_customer(code), channel, ref, title, kind, person_id, now)
 
 
-async def bind_by_invitation(token: str, chat_id: int, title: str, kind: str, user_id: int,
-                             now: datetime) -> CustomerChat:
+async def bind_by_invitation(token: str, channel: str, ref: str, title: str, kind: str, person_id: int,
+                             now: datetime) -> Conversation:
     async with in_transaction():
-        invitation = await invitations.redeem(token, "chat", user_id, chat_id, now)
-        return await bind_chat(invitation.customer, chat_id, title, kind, user_id, now)
+        invitation = await invitations.redeem(token, "chat", person_id, now)
+        conversation = await bind_conversation(invitation.customer, channel, ref, title, kind, person_id, now)
+        await invitations.used_in(invitation, conversation)
+        return conversation
 
 
-async def unbind(chat_id: int) -> Customer:
-    chat = await CustomerChat.get_or_none(chat_id=chat_id).select_related("customer")
-    if chat is None:
+async def unbind(channel: str, ref: str) -> Customer:
+    """The conversation no longer belongs to its customer. The row stays, without a customer: its
+    incidents and stored messages keep pointing at it."""
+    conversation = await channels.conversation_of(channel, ref)
+    if conversation is None:
         raise DeskError("err.not_bound")
-    await chat.delete()
-    return chat.customer
+    await Conversation.filter(id=conversation.id).update(customer_id=None, bound_at=None, bound_by=None)
+    return conversation.customer
 
 
-async def set_chat_lang(chat: CustomerChat, lang: str) -> None:
+async def set_chat_lang(chat: Conversation, lang: str) -> None:
     chat.lang = lang
     await chat.save(update_fields=["lang"])
 
 
-
-async def chat_of(chat_id: int) -> CustomerChat | None:
-    """The customer chat with this Telegram id, with its customer; None for any other chat."""
-    return await CustomerChat.get_or_none(chat_id=chat_id).select_related("customer")
-
-
-# How long a chat the bot could not write to is given up without asking Telegram. Then one send is tried
-# again: Telegram says nothing when a mute ends, and a chat must not stay deaf for good because of one.
+# How long a conversation the desk could not deliver to is given up without trying. Then one send is
+# tried again: Telegram says nothing when a mute ends, and a chat must not stay deaf for good because of one.
 RETRY_UNREACHABLE = timedelta(hours=1)
 
 
-async def unreachable_since(chat_id: int) -> datetime | None:
-    chat = await CustomerChat.get_or_none(chat_id=chat_id).only("id", "unreachable_since")
+async def unreachable_since(channel: str, ref: str) -> datetime | None:
+    chat = await channels.conversation_of(channel, ref)
     return chat.unreachable_since if chat else None
 
 
-async def is_unreachable(chat_id: int, now: datetime | None = None) -> bool:
+async def is_unreachable(channel: str, ref: str, now: datetime | None = None) -> bool:
     """Unreachable now; with `now`, only while the last refusal is fresher than RETRY_UNREACHABLE."""
-    since = await unreachable_since(chat_id)
+    since = await unreachable_since(channel, ref)
     return since is not None and (now is None or now - since < RETRY_UNREACHABLE)
 
 
-Tell = Callable[[CustomerChat], Awaitable[None]]
+Tell = Callable[[Conversation], Awaitable[None]]
 
 
-async def set_reachable(chat_id: int, reachable: bool, now: datetime, tell: Tell) -> CustomerChat | None:
-    """The bot was removed from a customer chat (or muted there), or is back. Only a change counts: `tell`
-    owes the leads' notice in the same transaction, so a repeated update or two instances tell them once.
-    Returns the chat when its state changed, else None (also for a chat bound to nobody)."""
+async def set_reachable(channel: str, ref: str, reachable: bool, now: datetime, tell: Tell) -> Conversation | None:
+    """The desk can no longer deliver to a customer's conversation (the bot was removed from the group, or
+    muted there), or can again. Only a change counts: `tell` owes the leads' notice in the same
+    transaction, so a repeated update or two instances tell them once. Returns the conversation when its
+    state changed, else None (also for one bound to nobody)."""
+    bound = Conversation.filter(channel=channel, ref=channels.normalize_ref(channel, ref), customer_id__isnull=False)
     async with in_transaction():
-        changed = await CustomerChat.filter(chat_id=chat_id, unreachable_since__isnull=not reachable).update(
+        changed = await bound.filter(unreachable_since__isnull=not reachable).update(
             unreachable_since=None if reachable else now)
         if not changed:
             if not reachable:  # refused again after a retry: given up for another while, nobody told twice
-                await CustomerChat.filter(chat_id=chat_id).update(unreachable_since=now)
+                await bound.update(unreachable_since=now)
             return None
-        chat = await chat_of(chat_id)
+        chat = await channels.conversation_of(channel, ref)
         await tell(chat)
         return chat
 
 
-async def move_chat(old: int, new: int) -> CustomerChat | None:
-    """A group upgraded to a supergroup gets a new id (Telegram tells it three ways: `migrate_to_chat_id`
-    in the old group, `migrate_from_chat_id` in the new one, and an error on a send to the old id). The
-    binding, the chat's incidents and its notices not yet sent follow the new id, in one transaction;
-    doing it twice changes nothing.
+async def move_conversation(channel: str, old: str, new: str) -> Conversation | None:
+    """A conversation got a new address: a Telegram group upgraded to a supergroup gets a new id (Telegram
+    tells it three ways: `migrate_to_chat_id` in the old group, `migrate_from_chat_id` in the new one, and
+    an error on a send to the old id). The binding, the incidents and the notices not yet sent follow the
+    new address, in one transaction; doing it twice changes nothing.
 
-    Stored messages keep the id of the chat they were written in: the supergroup numbers its messages
-    afresh, so (new id, old message id) would collide with a later message of the supergroup and make it
-    look like one seen before. Notices lose their reply: the message replied to stays in the old group."""
+    Stored messages stay with the old address: the supergroup numbers its messages afresh, so a later
+    message there with an old message's number must not look like one seen before. Notices lose their
+    reply: the message replied to stays in the old group."""
+    old, new = channels.normalize_ref(channel, old), channels.normalize_ref(channel, new)
     if old == new:
         return None
     async with in_transaction():
-        chat = await CustomerChat.get_or_none(chat_id=old)
-        if chat is not None:
-            if await CustomerChat.exists(chat_id=new):
-                await chat.delete()  # the new chat was bound meanwhile (/bind in it): that binding stands
-            else:
-                await CustomerChat.filter(id=chat.id).update(chat_id=new, kind="supergroup", unreachable_since=None)
-        await Incident.filter(chat_id=old).update(chat_id=new)
-        await Outbox.filter(chat_id=old, status__in=("pending", "sending")).update(chat_id=new, reply_to=None)
-    return await chat_of(new) if chat is not None else None
+        moving = await channels.any_conversation(channel, old)
+        target = await channels.any_conversation(channel, new)
+        if moving is not None and target is None:
+            # The row (binding, language, incidents) takes the new address; a detached row keeps the old
+            # one for the messages written there.
+            await Conversation.filter(id=moving.id).update(ref=new, kind="supergroup", unreachable_since=None)
+            left = await Conversation.create(channel=channel, ref=old, title=moving.title, kind=moving.kind)
+            await IncidentMessage.filter(conversation_id=moving.id).update(conversation_id=left.id)
+        elif moving is not None:
+            # The new address has a row already (it was bound meanwhile, or wrote unbound): that binding
+            # stands, or takes this one's when it has none.
+            await Incident.filter(conversation_id=moving.id).update(conversation_id=target.id)
+            if target.customer_id is None and moving.customer_id is not None:
+                await Conversation.filter(id=target.id).update(
+                    customer_id=moving.customer_id, lang=moving.lang, bound_at=moving.bound_at,
+                    bound_by=moving.bound_by, kind="supergroup", unreachable_since=None)
+            await Conversation.filter(id=moving.id).update(customer_id=None, bound_at=None, bound_by=None)
+        if channel == channels.TELEGRAM:
+            # The outbox still addresses Telegram chats by id (a transport column, not the desk's model).
+            await Outbox.filter(chat_id=int(old), status__in=("pending", "sending")).update(chat_id=int(new),
+                                                                                          reply_to=None)
+    return await channels.conversation_of(channel, new) if moving is not None else None

@@ -1,4 +1,4 @@
-"""The unbound inbox: messages from groups bound to no customer are kept, never dropped."""
+"""The unbound inbox: messages from conversations bound to no customer are kept, never dropped."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from domain.models import CustomerChat, UnboundChat, UnboundMessage
+from domain.channels import conversation_of, normalize_ref
+from domain.models import UnboundConversation, UnboundMessage
 from domain.retention import Retention, cap_unbound_chat
 
 NOTICE_EVERY = timedelta(hours=1)
@@ -17,64 +18,66 @@ UNBOUND_PER_CHAT = Retention.unbound_per_chat
 
 @dataclass(frozen=True)
 class IncomingMessage:
-    """A customer-side message as the desk keeps it, independent of Telegram's types."""
+    """A customer-side message as the desk keeps it, in any channel's terms: addresses and references are
+    the channel's own, as strings; the author is a person id (resolved through their identity)."""
 
-    chat_id: int
-    message_id: int
-    user_id: int | None
+    channel: str
+    conversation: str  # the conversation's address on the channel (`Conversation.ref`)
+    ref: str  # the message's own reference on the channel
+    person_id: int | None
     author: str
     text: str
     attachments: list[dict[str, str]]
     sent_at: datetime
-    chat_title: str = ""
-    reply_to: int | None = None
-    thread_id: int | None = None
+    title: str = ""  # the conversation's title
+    reply_to: str | None = None  # the reference of the message this one answers
+    topic: str | None = None  # a sub-thread of the conversation (a Telegram forum topic)
 
 
 async def keep_unbound(msg: IncomingMessage, now: datetime, keep: int = UNBOUND_PER_CHAT) -> bool:
-    """Store the message, keeping the chat's newest `keep`; True when the chat is due its hourly "not
+    """Store the message, keeping the conversation's newest `keep`; True when it is due its hourly "not
     connected yet" answer."""
     async with in_transaction():
-        await UnboundChat.get_or_create(
-            chat_id=msg.chat_id, defaults={"title": msg.chat_title[:256], "first_seen": now}
+        conversation, _ = await UnboundConversation.get_or_create(
+            channel=msg.channel, ref=normalize_ref(msg.channel, msg.conversation),
+            defaults={"title": msg.title[:256], "first_seen": now},
         )
         try:
             await UnboundMessage.create(
-                chat_id=msg.chat_id, message_id=msg.message_id, user_id=msg.user_id, author=msg.author[:256],
+                conversation=conversation, ref=msg.ref, person_id=msg.person_id, author=msg.author[:256],
                 text=msg.text, attachments=msg.attachments, received_at=msg.sent_at,
             )
         except IntegrityError:
             return False  # the same message seen twice
-        # A stranger can flood a group the bot was added to: the chat keeps only its newest messages.
-        await cap_unbound_chat(msg.chat_id, keep)
+        # A stranger can flood a group the bot was added to: the conversation keeps only its newest messages.
+        await cap_unbound_chat(conversation.id, keep)
         # Claim the notice with a conditional update so two workers never both answer.
-        due = UnboundChat.filter(chat_id=msg.chat_id).filter(last_notice_at__isnull=True)
-        claimed = await due.update(last_notice_at=now)
+        due = UnboundConversation.filter(id=conversation.id)
+        claimed = await due.filter(last_notice_at__isnull=True).update(last_notice_at=now)
         if not claimed:
-            claimed = await UnboundChat.filter(
-                chat_id=msg.chat_id, last_notice_at__lte=now - NOTICE_EVERY
-            ).update(last_notice_at=now)
+            claimed = await due.filter(last_notice_at__lte=now - NOTICE_EVERY).update(last_notice_at=now)
         return bool(claimed)
 
 
 @dataclass(frozen=True)
 class UnboundView:
-    chat: UnboundChat
+    chat: UnboundConversation
     messages: list[UnboundMessage]
     total: int
-    bound_to: str | None  # the customer code when the chat has been bound since
+    bound_to: str | None  # the customer code when the conversation has been bound since
 
 
 async def unbound_inbox(per_chat: int = 5, chats: int = 20) -> list[UnboundView]:
     views = []
-    for chat in await UnboundChat.all().order_by("-first_seen").limit(chats):
-        messages = await UnboundMessage.filter(chat_id=chat.chat_id).order_by("-received_at").limit(per_chat)
-        total = await UnboundMessage.filter(chat_id=chat.chat_id).count()
-        bound = await CustomerChat.get_or_none(chat_id=chat.chat_id).select_related("customer")
+    for chat in await UnboundConversation.all().order_by("-first_seen").limit(chats):
+        messages = await UnboundMessage.filter(conversation_id=chat.id).order_by("-received_at").limit(per_chat)
+        total = await UnboundMessage.filter(conversation_id=chat.id).count()
+        bound = await conversation_of(chat.channel, chat.ref)
         views.append(UnboundView(chat, list(reversed(messages)), total, bound.customer.code if bound else None))
     return views
 
 
-async def waiting_in(chat_id: int) -> int:
-    """Messages a chat wrote before it was bound, still in the unbound inbox."""
-    return await UnboundMessage.filter(chat_id=chat_id).count()
+async def waiting_in(channel: str, ref: str) -> int:
+    """Messages a conversation wrote before it was bound, still in the unbound inbox."""
+    return await UnboundMessage.filter(conversation__channel=channel,
+                                       conversation__ref=normalize_ref(channel, ref)).count()

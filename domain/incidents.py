@@ -27,24 +27,27 @@ def looks_like_key(word: str) -> bool:
 
 
 async def by_key(key: str, only_chat: int | None = None) -> Incident:
-    """The incident with this KEY. With `only_chat` (a command typed in a customer's chat) it must be that
-    chat's: another's is refused with the same answer whether it exists or not, so nothing leaks."""
+    """The incident with this KEY. With `only_chat` (a conversation id: a command typed in a customer's
+    chat) it must be that conversation's: another's is refused with the same answer whether it exists or
+    not, so nothing leaks."""
     incident = await Incident.get_or_none(key=key.upper()).select_related("customer")
-    if only_chat is not None and (incident is None or incident.chat_id != only_chat):
+    if only_chat is not None and (incident is None or incident.conversation_id != only_chat):
         raise DeskError("access.other_chat_incident", key=key.upper())
     if incident is None:
         raise DeskError("err.unknown_incident", key=key.upper())
     return incident
 
 
-async def target(key: str | None, chat_id: int, reply_to: int | None) -> Incident:
-    """The incident a staff command means: its KEY, else the replied-to incident, else the chat's only open one."""
+async def target(key: str | None, conversation_id: int | None, reply_to: str | None) -> Incident:
+    """The incident a staff command means: its KEY, else the replied-to incident, else the conversation's
+    only open one (`conversation_id` None: typed where no conversation is)."""
     if key:
         return await by_key(key)
-    replied = await incident_of_message(chat_id, reply_to)
+    replied = await incident_of_message(conversation_id, reply_to) if conversation_id is not None else None
     if replied is not None:
         return await by_key(replied.key)
-    open_here = await Incident.filter(chat_id=chat_id, status__in=OPEN).limit(2)
+    open_here = await Incident.filter(conversation_id=conversation_id, status__in=OPEN).limit(2) \
+        if conversation_id is not None else []
     if len(open_here) == 1:
         return await by_key(open_here[0].key)
     raise DeskError("err.need_key" if open_here else "err.no_open_incident")
@@ -80,12 +83,12 @@ async def first_response(incident: Incident, staff_id: int, now: datetime, how: 
     return bool(stopped)
 
 
-async def staff_message(incident: Incident, staff_id: int, author: str, chat_id: int, message_id: int,
+async def staff_message(incident: Incident, staff_id: int, author: str, conversation_id: int, ref: str,
                         text: str, attachments: list, now: datetime) -> None:
-    """A staff member's plain message in the customer chat answers the incident."""
+    """A staff member's plain message in the customer's conversation answers the incident."""
     async with in_transaction():
         await IncidentMessage.get_or_create(
-            chat_id=chat_id, message_id=message_id,
+            conversation_id=conversation_id, ref=ref,
             defaults={"incident": incident, "author_id": staff_id, "author": author[:256], "source": "staff",
                       "text": text, "attachments": attachments, "sent_at": now},
         )
@@ -93,8 +96,9 @@ async def staff_message(incident: Incident, staff_id: int, author: str, chat_id:
         await first_response(incident, staff_id, now, "message")
 
 
-async def awaiting_response(chat_id: int, thread_id: int | None, customer_id: int | None = None) -> Incident | None:
-    found = Incident.filter(chat_id=chat_id, status="new", responded_at__isnull=True, thread_id=thread_id)
+async def awaiting_response(conversation_id: int, topic: str | None,
+                            customer_id: int | None = None) -> Incident | None:
+    found = Incident.filter(conversation_id=conversation_id, status="new", responded_at__isnull=True, topic=topic)
     if customer_id is not None:  # the customer the chat belongs to now (it may have been bound to another)
         found = found.filter(customer_id=customer_id)
     return await found.order_by("-last_activity_at", "-id").first()
@@ -279,13 +283,13 @@ async def open_incidents(customer_code: str | None = None) -> list[Incident]:
 async def mine(staff_id: int, only_chat: int | None = None) -> list[Incident]:
     query = Incident.filter(status__in=OPEN, assignee_id=staff_id)
     if only_chat is not None:
-        query = query.filter(chat_id=only_chat)
+        query = query.filter(conversation_id=only_chat)
     return most_urgent_first(await query.select_related("customer"))
 
 
-async def in_chat(chat_id: int, customer_id: int | None = None) -> list[Incident]:
-    """The chat's open incidents; with `customer_id`, only those of the customer it belongs to now."""
-    found = Incident.filter(chat_id=chat_id, status__in=OPEN)
+async def in_chat(conversation_id: int, customer_id: int | None = None) -> list[Incident]:
+    """The conversation's open incidents; with `customer_id`, only those of the customer it belongs to now."""
+    found = Incident.filter(conversation_id=conversation_id, status__in=OPEN)
     if customer_id is not None:
         found = found.filter(customer_id=customer_id)
     return most_urgent_first(await found.select_related("customer"))

@@ -12,8 +12,8 @@ How a message is threaded, in order:
 Among open incidents with the same latest activity the newest (highest id) wins, so the choice is the
 same on every database.
 
-Everything happens in one transaction per message. The (chat_id, message_id) unique key makes the same
-Telegram message seen twice a no-op, and the customer's counter row is locked while a key is taken, so
+Everything happens in one transaction per message. The (conversation, ref) unique key makes the same
+message seen twice a no-op, and the customer's counter row is locked while a key is taken, so
 keys are gap-free even when many chats of one customer write at once.
 """
 
@@ -29,8 +29,9 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from domain.alerts import due_for_stage
+from domain.channels import any_conversation
 from domain.inbox import IncomingMessage
-from domain.models import Customer, CustomerChat, Incident, IncidentEvent, IncidentMessage
+from domain.models import Conversation, Customer, Incident, IncidentEvent, IncidentMessage
 from domain.priority import classify
 from domain.sla import Sla
 
@@ -63,25 +64,28 @@ def title_of(msg: IncomingMessage) -> str:
 
 async def first_customer_message(incident_id: int) -> IncidentMessage | None:
     """The message that opened the incident: the problem as the customer put it, and where to link."""
-    return await IncidentMessage.filter(incident_id=incident_id, source="customer").order_by("id").first()
+    return await (IncidentMessage.filter(incident_id=incident_id, source="customer").order_by("id").first()
+                  .select_related("conversation"))
 
 
 async def customer_message_count(incident_id: int) -> int:
     return await IncidentMessage.filter(incident_id=incident_id, source="customer").count()
 
 
-async def incident_of_message(chat_id: int, message_id: int | None) -> Incident | None:
-    if message_id is None:
+async def incident_of_message(conversation_id: int, ref: str | None) -> Incident | None:
+    """The incident of the message with this reference in this conversation."""
+    if ref is None:
         return None
-    row = await IncidentMessage.get_or_none(chat_id=chat_id, message_id=message_id).select_related("incident")
+    row = await IncidentMessage.get_or_none(conversation_id=conversation_id, ref=ref).select_related("incident")
     return row.incident if row else None
 
 
-async def _thread(msg: IncomingMessage, customer_id: int, windows: Windows,
+async def _thread(msg: IncomingMessage, chat: Conversation, windows: Windows,
                   now: datetime) -> tuple[Incident | None, bool]:
     """The incident this message continues, and whether it must be reopened. Only the incidents of the
-    customer the chat belongs to now: a chat unbound and bound to another customer starts afresh."""
-    replied = await incident_of_message(msg.chat_id, msg.reply_to)
+    customer the conversation belongs to now: one unbound and bound to another customer starts afresh."""
+    customer_id = chat.customer_id
+    replied = await incident_of_message(chat.id, msg.reply_to)
     if replied is not None and replied.customer_id != customer_id:
         replied = None
     if replied is not None:
@@ -92,8 +96,8 @@ async def _thread(msg: IncomingMessage, customer_id: int, windows: Windows,
         if replied.status == "resolved":  # past REOPEN_WINDOW: it is closed now
             await close(replied, now)
         return None, False  # a reply to a closed incident opens a new one
-    open_here = Incident.filter(chat_id=msg.chat_id, customer_id=customer_id, status__in=OPEN, thread_id=msg.thread_id)
-    if msg.thread_id is not None:
+    open_here = Incident.filter(conversation_id=chat.id, customer_id=customer_id, status__in=OPEN, topic=msg.topic)
+    if msg.topic is not None:
         return await open_here.order_by(*LATEST).first(), False
     recent = open_here.filter(last_activity_at__gte=now - windows.thread)
     return await recent.order_by(*LATEST).first(), False
@@ -112,17 +116,17 @@ async def _next_number(customer: Customer) -> int:
     return (await Customer.get(id=customer.id)).incident_seq
 
 
-async def _store(incident: Incident, msg: IncomingMessage, source: str) -> None:
+async def _store(incident: Incident, chat: Conversation, msg: IncomingMessage, source: str) -> None:
     await IncidentMessage.create(
-        incident=incident, chat_id=msg.chat_id, message_id=msg.message_id, author_id=msg.user_id,
+        incident=incident, conversation_id=chat.id, ref=msg.ref, author_id=msg.person_id,
         author=msg.author[:256], source=source, text=msg.text, attachments=msg.attachments, sent_at=msg.sent_at,
     )
 
 
-OnCreated = Callable[[Incident, int, datetime], Awaitable[None]]  # the incident, the message that opened it
+OnCreated = Callable[[Incident, str, datetime], Awaitable[None]]  # the incident, the ref of the message that opened it
 
 
-async def record_customer_message(msg: IncomingMessage, chat: CustomerChat, sla: Sla, windows: Windows,
+async def record_customer_message(msg: IncomingMessage, chat: Conversation, sla: Sla, windows: Windows,
                                   now: datetime, force_new: bool = False,
                                   on_created: OnCreated | None = None,
                                   on_reopened: Callable[[Incident], Awaitable[None]] | None = None) -> IntakeResult:
@@ -134,7 +138,7 @@ async def record_customer_message(msg: IncomingMessage, chat: CustomerChat, sla:
             result = await _record(msg, chat, sla, windows, now, force_new)
             if result.created and on_created is not None:
                 opened = await Incident.get(id=result.incident.id).select_related("customer")
-                await on_created(opened, msg.message_id, now)
+                await on_created(opened, msg.ref, now)
             if result.reopened and on_reopened is not None:
                 await on_reopened(await Incident.get(id=result.incident.id).select_related("customer"))
             return result
@@ -142,10 +146,10 @@ async def record_customer_message(msg: IncomingMessage, chat: CustomerChat, sla:
         return IntakeResult(None, duplicate=True)
 
 
-async def _record(msg: IncomingMessage, chat: CustomerChat, sla: Sla, windows: Windows, now: datetime,
+async def _record(msg: IncomingMessage, chat: Conversation, sla: Sla, windows: Windows, now: datetime,
                   force_new: bool) -> IntakeResult:
-    # A message seen before fails on the (chat_id, message_id) key at `_store`, rolling all of this back.
-    incident, reopen = (None, False) if force_new else await _thread(msg, chat.customer_id, windows, now)
+    # A message seen before fails on the (conversation, ref) key at `_store`, rolling all of this back.
+    incident, reopen = (None, False) if force_new else await _thread(msg, chat, windows, now)
     created = incident is None
     if created:
         customer = await Customer.get(id=chat.customer_id)
@@ -156,11 +160,11 @@ async def _record(msg: IncomingMessage, chat: CustomerChat, sla: Sla, windows: W
         deadline = sla.deadline(customer.plan, priority, opened_at)
         incident = await Incident.create(
             key=f"{customer.code}-{number}", number=number, customer=customer, plan=customer.plan,
-            chat_id=msg.chat_id, thread_id=msg.thread_id, title=title_of(msg), priority=priority,
-            reporter_id=msg.user_id, opened_at=opened_at, deadline=deadline, last_activity_at=now,
+            conversation_id=chat.id, topic=msg.topic, title=title_of(msg), priority=priority,
+            reporter_id=msg.person_id, opened_at=opened_at, deadline=deadline, last_activity_at=now,
             contract_expired=expired, next_due_at=due_for_stage(0, customer.plan, deadline, opened_at, sla),
         )
-        await IncidentEvent.create(incident=incident, at=now, actor_id=msg.user_id, kind="opened",
+        await IncidentEvent.create(incident=incident, at=now, actor_id=msg.person_id, kind="opened",
                                    data={"priority": incident.priority, "expired": expired})
     else:
         incident.last_activity_at = now
@@ -168,34 +172,38 @@ async def _record(msg: IncomingMessage, chat: CustomerChat, sla: Sla, windows: W
         if reopen:
             incident.status, incident.resolved_at = "in_progress", None
             changed += ["status", "resolved_at"]
-            await IncidentEvent.create(incident=incident, at=now, actor_id=msg.user_id, kind="reopened",
+            await IncidentEvent.create(incident=incident, at=now, actor_id=msg.person_id, kind="reopened",
                                        data={"by_reply": True})
         await incident.save(update_fields=changed)
-    await _store(incident, msg, "customer")
+    await _store(incident, chat, msg, "customer")
     return IntakeResult(incident, created=created, reopened=reopen)
 
 
-async def record_bot_message(incident_id: int, chat_id: int, message_id: int, text: str, now: datetime) -> None:
-    """The bot's own message in the incident's chat: a reply to it threads into the incident."""
+async def record_bot_message(incident_id: int, channel: str, conversation: str, ref: str, text: str,
+                             now: datetime) -> None:
+    """The desk's own message in the incident's conversation: a reply to it threads into the incident."""
     incident = await Incident.get_or_none(id=incident_id)
-    if incident is None or incident.chat_id != chat_id:
+    chat = await any_conversation(channel, conversation)
+    if incident is None or chat is None or incident.conversation_id != chat.id:
         return
     with contextlib.suppress(IntegrityError):
-        await IncidentMessage.create(incident=incident, chat_id=chat_id, message_id=message_id, source="bot",
+        await IncidentMessage.create(incident=incident, conversation_id=chat.id, ref=ref, source="bot",
                                      text=text, sent_at=now)
 
 
-async def record_edit(chat_id: int, message_id: int, text: str, now: datetime) -> bool:
+async def record_edit(channel: str, conversation: str, ref: str, text: str, now: datetime) -> bool:
     """An edited message updates the stored text, and the incident's title when it is the message that
     opened it (a customer correcting "hello" into the problem); False when the message is in no incident."""
+    chat = await any_conversation(channel, conversation)
+    if chat is None:
+        return False
     async with in_transaction():
-        updated = await IncidentMessage.filter(chat_id=chat_id, message_id=message_id).update(text=text,
-                                                                                             edited_at=now)
-        stored = await IncidentMessage.get_or_none(chat_id=chat_id, message_id=message_id, source="customer")
+        updated = await IncidentMessage.filter(conversation_id=chat.id, ref=ref).update(text=text, edited_at=now)
+        stored = await IncidentMessage.get_or_none(conversation_id=chat.id, ref=ref, source="customer")
         if stored is not None and text.strip():
             first = await first_customer_message(stored.incident_id)
             if first is not None and first.id == stored.id:
-                title = title_of(IncomingMessage(chat_id, message_id, None, "", text, stored.attachments, now))
+                title = title_of(IncomingMessage(channel, conversation, ref, None, "", text, stored.attachments, now))
                 await Incident.filter(id=stored.incident_id).update(title=title)
     return bool(updated)
 

@@ -8,7 +8,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from domain.errors import DeskError
-from domain.models import Customer, Invitation
+from domain.models import Conversation, Customer, Invitation
 
 VALID_FOR = timedelta(days=7)
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -32,8 +32,8 @@ async def create(kind: str, created_by: int, now: datetime, *, role: str | None 
     return token
 
 
-async def redeem(token: str, kind: str, user_id: int, chat_id: int, now: datetime) -> Invitation:
-    """Mark the invitation used by this person in this chat, or say why it cannot be.
+async def redeem(token: str, kind: str, user_id: int, now: datetime) -> Invitation:
+    """Mark the invitation used by this person, or say why it cannot be.
 
     The conditional UPDATE makes the use single even when two people press the link at once.
     Call inside a transaction together with what the invitation grants.
@@ -48,9 +48,14 @@ async def redeem(token: str, kind: str, user_id: int, chat_id: int, now: datetim
     if invitation.expires_at <= now:
         raise DeskError("err.invite_expired")
     claimed = await Invitation.filter(id=invitation.id, used_at__isnull=True).update(
-        used_at=now, used_by=user_id, used_chat=chat_id
+        used_at=now, used_by=user_id
     )
     if not claimed:
         raise DeskError("err.invite_used")
     return invitation
 
+
+
+async def used_in(invitation: Invitation, conversation: Conversation) -> None:
+    """The conversation a chat invitation bound."""
+    await Invitation.filter(id=invitation.id).update(used_conversation_id=conversation.id)

@@ -7,7 +7,8 @@ at once or queued for later, asks one of these two.
 
 from __future__ import annotations
 
-from domain.models import CustomerChat, Person
+from domain.channels import conversation_of, person_of
+from domain.models import Conversation, Person
 
 LANGS = ("ru", "en")
 
@@ -38,20 +39,21 @@ async def of_person(user_id: int, default: str) -> str:
     return of_person_row(await Person.get_or_none(id=user_id), default)
 
 
-def of_chat_row(chat: CustomerChat | None, default: str) -> str:
-    """`chat` with its customer loaded, or None for a chat bound to no customer."""
-    if chat is None:
+def of_chat_row(chat: Conversation | None, default: str) -> str:
+    """`chat` a customer's conversation with its customer loaded, or None for one bound to no customer."""
+    if chat is None or chat.customer_id is None:
         return default
     return decide_chat(chat.lang, chat.customer.lang, default)
 
 
-async def of_chat(chat_id: int, default: str) -> str:
-    return of_chat_row(await CustomerChat.get_or_none(chat_id=chat_id).select_related("customer"), default)
+async def of_conversation(conversation_id: int, default: str) -> str:
+    return of_chat_row(await Conversation.get_or_none(id=conversation_id).select_related("customer"), default)
 
 
-async def of_recipient(chat_id: int, default: str) -> str:
-    """A positive id is a person's private chat, unless it is bound to a customer; a group is a chat."""
-    chat = await CustomerChat.get_or_none(chat_id=chat_id).select_related("customer")
-    if chat is not None or chat_id < 0:
+async def of_recipient(channel: str, ref: str | int, default: str) -> str:
+    """Whoever is at this address: a customer's conversation reads the chat rule, a person the person rule
+    (an address that is neither reads the default)."""
+    chat = await conversation_of(channel, ref)
+    if chat is not None:
         return of_chat_row(chat, default)
-    return await of_person(chat_id, default)
+    return of_person_row(await person_of(channel, ref), default)

@@ -5,9 +5,13 @@ from tortoise.models import Model
 
 
 class Person(Model):
-    """Everyone the bot has seen, so `@username` can be resolved to a Telegram id."""
+    """Everyone the desk has seen, on any channel (their addresses are `Identity` rows).
 
-    id = fields.BigIntField(primary_key=True)  # Telegram user id
+    `id` is internal: people first seen on Telegram keep their Telegram user id as it (history columns
+    written before channels stay valid), people first seen elsewhere get negative ids. Nothing may read
+    meaning into the number: a person is reached through an identity (domain/identities.py)."""
+
+    id = fields.BigIntField(primary_key=True)
     username = fields.CharField(max_length=64, null=True, db_index=True)  # lower-case, without @
     full_name = fields.CharField(max_length=256, default="")
     lang = fields.CharField(max_length=2, null=True)  # chosen with /lang
@@ -18,6 +22,19 @@ class Person(Model):
 
     class Meta:
         table = "person"
+
+
+class Identity(Model):
+    """A person's address on a channel: a Telegram user id, an e-mail address (lower-case), …"""
+
+    channel = fields.CharField(max_length=16)  # telegram email express max
+    ref = fields.CharField(max_length=320)
+    person = fields.ForeignKeyField("models.Person", related_name="identities")
+
+    class Meta:
+        table = "identity"
+        unique_together = (("channel", "ref"),)
+        indexes = (("person_id", "channel"),)
 
 
 class Staff(Model):
@@ -55,19 +72,26 @@ class Customer(Model):
         table = "customer"
 
 
-class CustomerChat(Model):
-    chat_id = fields.BigIntField(unique=True)
-    customer = fields.ForeignKeyField("models.Customer", related_name="chats")
+class Conversation(Model):
+    """Where a customer talks to the desk on one channel: a Telegram group (`ref` its chat id), an e-mail
+    address or domain (lower-case). Unbinding keeps the row with no customer: incidents and stored
+    messages point at it, and binding it again (to any customer) reuses it."""
+
+    channel = fields.CharField(max_length=16)  # telegram email express max
+    ref = fields.CharField(max_length=320)  # the channel's own address of the conversation
+    customer = fields.ForeignKeyField("models.Customer", related_name="conversations", null=True)
     title = fields.CharField(max_length=256, default="")
-    kind = fields.CharField(max_length=16)  # private group supergroup
+    kind = fields.CharField(max_length=16)  # telegram: private group supergroup; email: address domain
     lang = fields.CharField(max_length=2, null=True)  # None: the customer's language
-    bound_at = fields.DatetimeField()
-    bound_by = fields.BigIntField(null=True)
-    # The bot was removed from the chat (or a private chat blocked it): notices there fail fast.
+    bound_at = fields.DatetimeField(null=True)
+    bound_by = fields.BigIntField(null=True)  # person id
+    # The desk cannot deliver there (the bot was removed from the group, …): notices there fail fast.
     unreachable_since = fields.DatetimeField(null=True)
 
     class Meta:
-        table = "customer_chat"
+        table = "conversation"
+        unique_together = (("channel", "ref"),)
+        indexes = (("customer_id",),)
 
 
 class Invitation(Model):
@@ -82,28 +106,31 @@ class Invitation(Model):
     expires_at = fields.DatetimeField()
     used_at = fields.DatetimeField(null=True)
     used_by = fields.BigIntField(null=True)
-    used_chat = fields.BigIntField(null=True)
+    used_conversation = fields.ForeignKeyField("models.Conversation", related_name="invitations", null=True,
+                                               on_delete=fields.SET_NULL)
 
     class Meta:
         table = "invitation"
 
 
-class UnboundChat(Model):
-    """A group that wrote to the bot before anyone bound it, and when it was last told so."""
+class UnboundConversation(Model):
+    """A conversation that wrote to the desk before anyone bound it, and when it was last told so."""
 
-    chat_id = fields.BigIntField(primary_key=True)
+    channel = fields.CharField(max_length=16)
+    ref = fields.CharField(max_length=320)  # the address a bound `Conversation` would have
     title = fields.CharField(max_length=256, default="")
     first_seen = fields.DatetimeField()
     last_notice_at = fields.DatetimeField(null=True)
 
     class Meta:
-        table = "unbound_chat"
+        table = "unbound_conversation"
+        unique_together = (("channel", "ref"),)
 
 
 class UnboundMessage(Model):
-    chat_id = fields.BigIntField(db_index=True)
-    message_id = fields.BigIntField()
-    user_id = fields.BigIntField(null=True)
+    conversation = fields.ForeignKeyField("models.UnboundConversation", related_name="messages")
+    ref = fields.CharField(max_length=255)  # the channel's own message reference
+    person_id = fields.BigIntField(null=True)
     author = fields.CharField(max_length=256, default="")
     text = fields.TextField(default="")
     attachments = fields.JSONField(default=list)
@@ -111,7 +138,7 @@ class UnboundMessage(Model):
 
     class Meta:
         table = "unbound_message"
-        unique_together = (("chat_id", "message_id"),)
+        unique_together = (("conversation", "ref"),)
 
 
 class Incident(Model):
@@ -119,8 +146,8 @@ class Incident(Model):
     number = fields.IntField()
     customer = fields.ForeignKeyField("models.Customer", related_name="incidents")
     plan = fields.CharField(max_length=16)  # the plan when the incident was opened
-    chat_id = fields.BigIntField()
-    thread_id = fields.BigIntField(null=True)  # forum topic
+    conversation = fields.ForeignKeyField("models.Conversation", related_name="incidents")
+    topic = fields.CharField(max_length=64, null=True)  # a sub-thread of the conversation: a Telegram forum topic
     title = fields.CharField(max_length=256, default="")  # first line of the problem
     priority = fields.CharField(max_length=2)
     status = fields.CharField(max_length=16, default="new")  # new in_progress resolved closed
@@ -142,16 +169,18 @@ class Incident(Model):
 
     class Meta:
         table = "incident"
-        # The chat's open incidents; what the tick finds due; what to close; a customer's open incidents.
-        indexes = (("chat_id", "status"), ("next_due_at",), ("status", "resolved_at"), ("customer_id", "status"))
+        # The conversation's open incidents; what the tick finds due; what to close; a customer's open ones.
+        indexes = (("conversation_id", "status"), ("next_due_at",), ("status", "resolved_at"),
+                   ("customer_id", "status"))
 
 
 class IncidentMessage(Model):
-    """A Telegram message that belongs to an incident: the customer's, staff's, or the bot's own."""
+    """A message that belongs to an incident: the customer's, staff's, or the bot's own. `ref` is the
+    channel's own reference (a Telegram message id, an e-mail Message-ID), unique in its conversation."""
 
     incident = fields.ForeignKeyField("models.Incident", related_name="messages")
-    chat_id = fields.BigIntField()
-    message_id = fields.BigIntField()
+    conversation = fields.ForeignKeyField("models.Conversation", related_name="messages")
+    ref = fields.CharField(max_length=255)
     author_id = fields.BigIntField(null=True)
     author = fields.CharField(max_length=256, default="")
     source = fields.CharField(max_length=8)  # customer staff bot
@@ -162,7 +191,7 @@ class IncidentMessage(Model):
 
     class Meta:
         table = "incident_message"
-        unique_together = (("chat_id", "message_id"),)
+        unique_together = (("conversation", "ref"),)
         indexes = (("incident_id",),)
 
 

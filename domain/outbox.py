@@ -12,7 +12,7 @@ from typing import Any
 from tortoise.expressions import F, Subquery
 from tortoise.transactions import in_transaction
 
-from domain.models import CustomerChat, Incident, Outbox, Staff
+from domain.models import Conversation, Incident, Outbox, Staff
 
 RANK_PING = 0  # pings, reminders, breaches: ahead of everything
 RANK_NOTICE = 1  # customer notices, escalations, handovers, announcements
@@ -73,7 +73,8 @@ async def pointless(row: Outbox) -> str | None:
     if row.incident_id is not None and row.chat_id < 0:
         # One query: the chat is bound, and to another customer than the incident's.
         owner = Subquery(Incident.filter(id=row.incident_id).values("customer_id"))
-        if await CustomerChat.filter(chat_id=row.chat_id).exclude(customer_id=owner).exists():
+        bound = Conversation.filter(channel="telegram", ref=str(row.chat_id), customer_id__isnull=False)
+        if await bound.exclude(customer_id=owner).exists():
             return "the chat belongs to another customer now"  # never one customer's words in another's chat
     if row.drop_if_answered and row.incident_id is not None and \
             await Incident.filter(id=row.incident_id, responded_at__isnull=False).exists():

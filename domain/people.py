@@ -11,9 +11,10 @@ from tortoise.transactions import in_transaction
 
 from domain import invitations
 from domain.access import INVITABLE_ROLES, Role
+from domain.channels import TELEGRAM, person_for, telegram_person_id
 from domain.errors import DeskError
 from domain.lang import of_chat_row, of_person_row
-from domain.models import CustomerChat, Incident, IncidentEvent, Person, Staff
+from domain.models import Conversation, Incident, IncidentEvent, Person, Staff
 
 
 @dataclass(frozen=True)
@@ -23,28 +24,26 @@ class Actor:
     user_id: int
     role: Role
     lang: str  # the person's language (domain.lang.of_person_row): their choice, else their Telegram app's
-    chat: CustomerChat | None  # the customer chat the update came from, with its customer loaded
+    chat: Conversation | None  # the customer's conversation the update came from, with its customer loaded
 
     @property
     def is_staff(self) -> bool:
         return self.role not in (Role.CUSTOMER, Role.STRANGER)
 
 
-async def seen(user_id: int, username: str | None, full_name: str, now: datetime,
+async def seen(telegram_user: int, username: str | None, full_name: str, now: datetime,
                telegram_lang: str | None = None) -> Person:
-    """Remember a person (their current username, so `@username` resolves later, and their Telegram app's
-    language, so texts written later are in it). Writes only when something changed: this runs for every
-    update. An update without a language code keeps the one remembered."""
+    """Remember a Telegram user as a person (through their Telegram identity; their current username, so
+    `@username` resolves later, and their Telegram app's language, so texts written later are in it).
+    Writes only when something changed: this runs for every update. An update without a language code
+    keeps the one remembered."""
     username = username.lower() if username else None
     full_name = full_name[:256]
     tg_lang = (telegram_lang or "")[:8] or None
-    person = await Person.get_or_none(id=user_id)
-    new_username = person is None or person.username != username
-    if person is None:
-        person, _ = await Person.get_or_create(
-            id=user_id, defaults={"username": username, "full_name": full_name, "last_seen": now, "tg_lang": tg_lang}
-        )
-    elif new_username or person.full_name != full_name or (tg_lang and person.tg_lang != tg_lang):
+    person = await person_for(TELEGRAM, str(telegram_user), now, full_name)
+    user_id = person.id
+    new_username = person.username != username
+    if new_username or person.full_name != full_name or (tg_lang and person.tg_lang != tg_lang):
         person.username, person.full_name, person.last_seen = username, full_name, now
         person.tg_lang = tg_lang or person.tg_lang
         await person.save(update_fields=["username", "full_name", "last_seen", "tg_lang"])
@@ -54,12 +53,12 @@ async def seen(user_id: int, username: str | None, full_name: str, now: datetime
     return person
 
 
-async def resolve_actor(user_id: int, chat_id: int, lead_ids: frozenset[int], person: Person | None = None,
-                        default_lang: str = "ru") -> Actor:
+async def resolve_actor(user_id: int, chat: Conversation | None, lead_ids: frozenset[int],
+                        person: Person | None = None, default_lang: str = "ru") -> Actor:
+    """`user_id` is the person's id; `chat` the customer's conversation the update came from, if any."""
     if person is None:
         person = await Person.get_or_none(id=user_id)
     staff = await Staff.get_or_none(user_id=user_id, active=True)
-    chat = await CustomerChat.get_or_none(chat_id=chat_id).select_related("customer")
     if user_id in lead_ids:
         role = Role.LEAD
     elif staff is not None:
@@ -71,11 +70,10 @@ async def resolve_actor(user_id: int, chat_id: int, lead_ids: frozenset[int], pe
     return Actor(user_id=user_id, role=role, lang=of_person_row(person, default_lang), chat=chat)
 
 
-async def resolve_chat_sender(sender_chat_id: int, chat_id: int, default_lang: str = "ru") -> Actor:
+async def resolve_chat_sender(sender_chat_id: int, chat: Conversation | None, default_lang: str = "ru") -> Actor:
     """A message sent on behalf of a chat (an anonymous group admin, or "as a channel"): its author is that
     chat, a customer where the chat is bound and a stranger elsewhere; never staff, since nobody can tell
     who is behind it."""
-    chat = await CustomerChat.get_or_none(chat_id=chat_id).select_related("customer")
     return Actor(user_id=sender_chat_id, role=Role.CUSTOMER if chat is not None else Role.STRANGER,
                  lang=of_chat_row(chat, default_lang), chat=chat)
 
@@ -143,10 +141,10 @@ _USERNAME = re.compile(r"^@([A-Za-z0-9_]{3,64})$")
 
 
 async def resolve_person(ref: str) -> int:
-    """`@username` (of someone the bot has seen) or a numeric Telegram id → the user id."""
+    """`@username` (of someone the bot has seen) or a numeric Telegram user id → the person id."""
     ref = ref.strip()
     if re.fullmatch(r"\d{1,15}", ref):
-        return int(ref)
+        return await telegram_person_id(ref)
     match = _USERNAME.match(ref)
     if not match:
         raise DeskError("err.bad_person", ref=ref)
@@ -244,10 +242,10 @@ async def remove_staff(ref: str, lead_ids: frozenset[int], now: datetime | None 
     return staff, [i.key for i in held]
 
 
-async def join_staff(token: str, user_id: int, chat_id: int, now: datetime) -> Staff:
+async def join_staff(token: str, user_id: int, now: datetime) -> Staff:
     """Redeem a staff invitation: the person who opened the link gets its role."""
     async with in_transaction():
-        invitation = await invitations.redeem(token, "staff", user_id, chat_id, now)
+        invitation = await invitations.redeem(token, "staff", user_id, now)
         # A lead in their own right is not demoted by opening a link meant for someone else: the link is
         # left unused (the transaction rolls back) and roles change with /staff_role.
         if invitation.role != Role.LEAD.value and await Staff.exists(

@@ -19,7 +19,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 
-from domain.models import Invitation, JobClaim, Outbox, ParkedUpdate, UnboundChat, UnboundMessage
+from domain.models import Invitation, JobClaim, Outbox, ParkedUpdate, UnboundConversation, UnboundMessage
 
 DAY = timedelta(days=1)
 # Once-only duties are re-checked for at most a day (a report's grace), so a claim must outlive that.
@@ -49,13 +49,13 @@ async def _purge(query: QuerySet, key: str = "id") -> int:
             return removed
 
 
-async def cap_unbound_chat(chat_id: int, keep: int) -> int:
-    """Keep only the newest `keep` messages of one unbound chat."""
-    oldest_kept = await (UnboundMessage.filter(chat_id=chat_id).order_by("-id").offset(keep - 1).limit(1)
-                         .values_list("id", flat=True))
+async def cap_unbound_chat(conversation_id: int, keep: int) -> int:
+    """Keep only the newest `keep` messages of one unbound conversation."""
+    mine = UnboundMessage.filter(conversation_id=conversation_id)
+    oldest_kept = await mine.order_by("-id").offset(keep - 1).limit(1).values_list("id", flat=True)
     if not oldest_kept:
         return 0  # not over the cap
-    return await UnboundMessage.filter(chat_id=chat_id, id__lt=oldest_kept[0]).delete()
+    return await UnboundMessage.filter(conversation_id=conversation_id, id__lt=oldest_kept[0]).delete()
 
 
 async def clean(now: datetime, retention: Retention) -> dict[str, int]:
@@ -72,11 +72,11 @@ async def clean(now: datetime, retention: Retention) -> dict[str, int]:
     cut = now - retention.unbound
     removed["unbound"] = await _purge(UnboundMessage.filter(received_at__lt=cut))
     # Intake caps each chat as messages come; this catches chats from before the cap was lowered.
-    crowded = (UnboundMessage.annotate(n=Count("id")).group_by("chat_id")
-               .filter(n__gt=retention.unbound_per_chat).values_list("chat_id", flat=True))
-    for chat_id in await crowded:
-        removed["unbound"] += await cap_unbound_chat(chat_id, retention.unbound_per_chat)
-    # A chat with nothing left to show goes too; its next message starts it again.
-    removed["unbound_chats"] = await _purge(UnboundChat.filter(first_seen__lt=cut).exclude(
-        chat_id__in=Subquery(UnboundMessage.all().values("chat_id"))), key="chat_id")
+    crowded = (UnboundMessage.annotate(n=Count("id")).group_by("conversation_id")
+               .filter(n__gt=retention.unbound_per_chat).values_list("conversation_id", flat=True))
+    for conversation_id in await crowded:
+        removed["unbound"] += await cap_unbound_chat(conversation_id, retention.unbound_per_chat)
+    # A conversation with nothing left to show goes too; its next message starts it again.
+    removed["unbound_chats"] = await _purge(UnboundConversation.filter(first_seen__lt=cut).exclude(
+        id__in=Subquery(UnboundMessage.all().values("conversation_id"))))
     return removed

@@ -8,6 +8,7 @@ from aiogram.types import Message
 
 from domain import customers, inbox, invitations, people
 from domain.access import COMMANDS, Role, Where, commands_for
+from domain.channels import TELEGRAM
 from domain.errors import DeskError
 from handlers.args import args_of, looks_like_command, split
 from handlers.menus import set_person_menu
@@ -31,7 +32,7 @@ def help_text(role: Role, lang: str, in_group: bool, desk: bool = True) -> str:
 async def privacy_warning(bot: Bot, chat_id: int, lang: str) -> str:
     """Tell the lead to make the bot an admin when Telegram would hide group messages from it, and that
     messages written before the binding wait in /unbound (they are not lost, and not incidents yet)."""
-    waiting = await inbox.waiting_in(chat_id)
+    waiting = await inbox.waiting_in(TELEGRAM, str(chat_id))
     note = "\n\n" + t(lang, "bind.waiting", count=waiting) if waiting else ""
     me = await bot.me()
     if me.can_read_all_group_messages:
@@ -58,7 +59,7 @@ async def start(message: Message, command: CommandObject, bot: Bot, actor: peopl
     if not invitations.looks_like_token(payload):
         raise DeskError("err.invite_unknown")
     if private:
-        staff = await people.join_staff(payload, actor.user_id, message.chat.id, now)
+        staff = await people.join_staff(payload, actor.user_id, now)
         role = Role.LEAD if actor.user_id in settings.lead_ids else Role(staff.role)
         await respond(message, t(lang, "start.joined", role=t(lang, f"role.{role.value}"))
                       + "\n\n" + help_text(role, lang, False))
@@ -67,7 +68,7 @@ async def start(message: Message, command: CommandObject, bot: Bot, actor: peopl
     if message.chat.id == settings.staff_chat_id:
         raise DeskError("err.staff_chat_not_customer")  # the link stays unused for the customer's group
     chat = await customers.bind_by_invitation(
-        payload, message.chat.id, message.chat.title or "", message.chat.type, actor.user_id, now
+        payload, TELEGRAM, str(message.chat.id), message.chat.title or "", message.chat.type, actor.user_id, now
     )
     await respond(message, t(lang, "bind.done", code=chat.customer.code, name=chat.customer.name)
                   + await privacy_warning(bot, message.chat.id, lang))

@@ -8,6 +8,7 @@ from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, Message
 
 from domain import inbox, incidents, intake, people
+from domain.channels import TELEGRAM, any_conversation
 from domain.errors import DeskError
 from domain.models import Incident
 from domain.sla import Sla
@@ -23,13 +24,19 @@ from locales import format as fmt
 from locales import t
 
 
+async def in_this_chat(incident: Incident, chat_id: int) -> bool:
+    """The incident belongs to the conversation of this Telegram chat (a button pressed where it was sent)."""
+    chat = await any_conversation(TELEGRAM, str(chat_id))
+    return chat is not None and chat.id == incident.conversation_id
+
+
 def windows(settings) -> intake.Windows:
     return intake.Windows(thread=settings.thread_window, reopen=settings.reopen_window)
 
 
 async def take_in(message: Message, actor: people.Actor, lang: str, clock, settings, sla: Sla, on_created,
                   trace: dict, wake_outbox, force_new: bool = False, text: str | None = None) -> None:
-    msg = incoming(message, clock.now())
+    msg = incoming(message, clock.now(), actor.user_id)
     if text is not None:
         msg = msg.__class__(**{**msg.__dict__, "text": text})
     result = await intake.record_customer_message(msg, actor.chat, sla, windows(settings), clock.now(),
@@ -48,7 +55,7 @@ async def chat_message(message: Message, actor: people.Actor, lang: str, clock, 
     if actor.chat is None:
         if message.chat.type == "private":
             await respond(message, help_text(actor.role, lang, False))
-        elif not actor.is_staff and await inbox.keep_unbound(incoming(message, clock.now()), clock.now(),
+        elif not actor.is_staff and await inbox.keep_unbound(incoming(message, clock.now(), actor.user_id), clock.now(),
                                                              settings.retention.unbound_per_chat):
             await respond(message, t(lang, "unbound.notice"))
         return
@@ -60,13 +67,13 @@ async def chat_message(message: Message, actor: people.Actor, lang: str, clock, 
 
 async def staff_answer(message: Message, actor: people.Actor, clock) -> None:
     """A staff member's plain message is the first response to the incident it answers."""
-    msg = incoming(message, clock.now())
-    incident = await intake.incident_of_message(msg.chat_id, msg.reply_to)
+    msg = incoming(message, clock.now(), actor.user_id)
+    incident = await intake.incident_of_message(actor.chat.id, msg.reply_to)
     if incident is None:
-        incident = await incidents.awaiting_response(msg.chat_id, msg.thread_id, actor.chat.customer_id)
+        incident = await incidents.awaiting_response(actor.chat.id, msg.topic, actor.chat.customer_id)
     if incident is None or incident.status not in intake.OPEN:
         return  # staff chatter that answers no open incident
-    await incidents.staff_message(incident, actor.user_id, msg.author, msg.chat_id, msg.message_id, msg.text,
+    await incidents.staff_message(incident, actor.user_id, msg.author, actor.chat.id, msg.ref, msg.text,
                                   msg.attachments, clock.now())
 
 
@@ -83,7 +90,7 @@ async def new_incident(message: Message, command: CommandObject, actor: people.A
 
 async def status(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
                  settings) -> None:
-    open_here = await incidents.in_chat(message.chat.id, actor.chat.customer_id)
+    open_here = await incidents.in_chat(actor.chat.id, actor.chat.customer_id)
     if not open_here:
         await respond(message, t(lang, "status.none"))
         return
@@ -104,13 +111,13 @@ async def status(message: Message, command: CommandObject, actor: people.Actor, 
 
 async def edited(message: Message, clock) -> None:
     text = clean(message.text or message.caption or "")
-    await intake.record_edit(message.chat.id, message.message_id, text, clock.now())
+    await intake.record_edit(TELEGRAM, str(message.chat.id), str(message.message_id), text, clock.now())
 
 
 async def priority_pressed(query: CallbackQuery, callback_data: PriorityButton, actor: people.Actor, lang: str,
                            clock, sla: Sla, settings) -> None:
     incident = await Incident.get_or_none(id=callback_data.incident).select_related("customer")
-    if incident is None or query.message is None or incident.chat_id != query.message.chat.id:
+    if incident is None or query.message is None or not await in_this_chat(incident, query.message.chat.id):
         raise DeskError("err.button_stale")
     if not actor.is_staff and actor.user_id != incident.reporter_id:
         raise DeskError("err.not_your_button")
@@ -133,7 +140,7 @@ async def rate_pressed(query: CallbackQuery, callback_data: RateButton, actor: p
     if actor.is_staff:
         raise DeskError("err.staff_cannot_rate")
     incident = await Incident.get_or_none(id=callback_data.incident)
-    if incident is None or query.message is None or incident.chat_id != query.message.chat.id:
+    if incident is None or query.message is None or not await in_this_chat(incident, query.message.chat.id):
         raise DeskError("err.button_stale")
     rated = await incidents.rate(incident.id, actor.user_id, callback_data.stars, clock.now())
     await query.answer(t(lang, "rating.thanks", key=rated.key, stars=rated.rating))

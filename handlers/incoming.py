@@ -6,6 +6,7 @@ from datetime import datetime
 
 from aiogram.types import Message
 
+from domain.channels import TELEGRAM
 from domain.inbox import IncomingMessage
 from domain.text import clean
 
@@ -48,21 +49,24 @@ def attachments_of(message: Message) -> list[dict[str, str]]:
     return found
 
 
-def incoming(message: Message, now: datetime) -> IncomingMessage:
-    user = message.from_user
+def incoming(message: Message, now: datetime, person_id: int | None) -> IncomingMessage:
+    """The message in the desk's terms: Telegram's chat and message ids become the channel's refs;
+    `person_id` is the author as the middleware resolved them (through their Telegram identity)."""
     if message.sender_chat is not None:  # an anonymous admin or a channel: the chat is the author
-        user_id, author = message.sender_chat.id, message.sender_chat.title or ""
+        author = message.sender_chat.title or ""
     else:
-        user_id, author = (user.id, user.full_name) if user else (None, message.chat.title or "")
+        author = message.from_user.full_name if message.from_user else message.chat.title or ""
+    reply = message.reply_to_message
     return IncomingMessage(
-        chat_id=message.chat.id,
-        message_id=message.message_id,
-        user_id=user_id,
+        channel=TELEGRAM,
+        conversation=str(message.chat.id),
+        ref=str(message.message_id),
+        person_id=person_id,
         author=clean(author),
         text=clean(message.text or message.caption or shared_of(message)),
         attachments=attachments_of(message),
         sent_at=message.date or now,
-        chat_title=clean(message.chat.title or message.chat.full_name or ""),
-        reply_to=message.reply_to_message.message_id if message.reply_to_message else None,
-        thread_id=message.message_thread_id if message.is_topic_message else None,
+        title=clean(message.chat.title or message.chat.full_name or ""),
+        reply_to=str(reply.message_id) if reply else None,
+        topic=str(message.message_thread_id) if message.is_topic_message and message.message_thread_id else None,
     )

@@ -12,6 +12,7 @@ from aiogram.types import Message
 
 from domain import customers, inbox, invitations, people
 from domain.access import INVITABLE_ROLES, Role
+from domain.channels import TELEGRAM
 from domain.errors import Counted, DeskError
 from domain.models import Customer, Person
 from handlers.args import cmd, looks_like_command, split
@@ -62,11 +63,11 @@ async def customer_list(message: Message, command: CommandObject, lang: str) -> 
 
 
 async def customer_card(customer: Customer, lang: str, settings, now) -> str:
-    chats = await customers.chats_of(customer)
+    chats = await customers.conversations_of(customer)
     ids = [i for i in (customer.engineer_id,) if i]
     people_by_id = {p.id: p for p in await Person.filter(id__in=ids)}
     price = customers.price_estimate(settings.policy.tariff, customer.plan, customer.users, customer.cts, customer.ha)
-    chat_lines = "\n".join(f"  • {c.title or c.chat_id} ({c.chat_id})" for c in chats) or "  —"
+    chat_lines = "\n".join(f"  • {c.title or c.ref} ({c.ref})" for c in chats) or "  —"
     contacts = "\n".join(f"  • {c}" for c in customer.contacts) or "  —"
     return t(
         lang, "customer.card",
@@ -109,15 +110,15 @@ async def bind(message: Message, command: CommandObject, bot: Bot, actor: people
     (code,) = split(command, 1, 1)
     if message.chat.id == settings.staff_chat_id:
         raise DeskError("err.staff_chat_not_customer")  # every customer's announcements land there
-    chat = await customers.bind_by_code(code, message.chat.id, message.chat.title or "", message.chat.type,
-                                        actor.user_id, clock.now())
+    chat = await customers.bind_by_code(code, TELEGRAM, str(message.chat.id), message.chat.title or "",
+                                        message.chat.type, actor.user_id, clock.now())
     await respond(message, t(lang, "bind.done", code=chat.customer.code, name=chat.customer.name)
                   + await privacy_warning(bot, message.chat.id, lang))
 
 
 async def unbind(message: Message, command: CommandObject, lang: str) -> None:
     split(command, 0, 0)
-    customer = await customers.unbind(message.chat.id)
+    customer = await customers.unbind(TELEGRAM, str(message.chat.id))
     await respond(message, t(lang, "bind.undone", code=customer.code))
 
 
@@ -131,7 +132,7 @@ async def unbound(message: Message, command: CommandObject, lang: str, settings,
     lines = [t(lang, "unbound.header")]
     for view in views:
         lines.append("")
-        lines.append(t(lang, "unbound.chat", title=view.chat.title or "—", chat_id=view.chat.chat_id,
+        lines.append(t(lang, "unbound.chat", title=view.chat.title or "—", chat_id=view.chat.ref,
                        messages=Counted("words.n.messages", view.total)))
         if view.bound_to:
             lines.append(t(lang, "unbound.now_bound", code=view.bound_to))

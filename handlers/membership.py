@@ -10,6 +10,7 @@ from aiogram import BaseMiddleware, Bot, F, Router
 from aiogram.types import ChatMemberUpdated, Message, TelegramObject
 
 from domain import alerts, customers, outbox, people
+from domain.channels import TELEGRAM, conversation_of, person_of
 from domain.lang import of_person
 from domain.models import Person
 from locales import t
@@ -41,7 +42,7 @@ def deafness_notice(settings, chat_id: int, now):
     """The leads hear that the bot, with group privacy on, lost the admin rights that let it read a customer
     chat: from now on it sees only commands and replies to it there."""
     async def tell() -> None:
-        chat = await customers.chat_of(chat_id)
+        chat = await conversation_of(TELEGRAM, str(chat_id))
         if chat is None:
             return
         for lead_id in await alerts.leads(settings.lead_ids):
@@ -55,12 +56,15 @@ def deafness_notice(settings, chat_id: int, now):
 async def bot_membership(event: ChatMemberUpdated, clock, settings, chat_notice, bot: Bot) -> None:
     now = clock.now()
     if event.chat.type == "private":  # the person blocked the bot, or unblocked it (/start comes too)
-        await people.blocked_bot(event.chat.id, event.new_chat_member.status == "kicked", now,
-                                 staff_blocked_notice(settings, event.chat.id, now))
+        person = await person_of(TELEGRAM, str(event.chat.id))
+        if person is not None:
+            await people.blocked_bot(person.id, event.new_chat_member.status == "kicked", now,
+                                     staff_blocked_notice(settings, person.id, now))
         return
     reachable = can_write(event)
     # Only a bound chat changes, and only on a change are the leads told: pings for the customer go on.
-    await customers.set_reachable(event.chat.id, reachable, now, chat_notice(settings, reachable, now))
+    await customers.set_reachable(TELEGRAM, str(event.chat.id), reachable, now,
+                                  chat_notice(settings, reachable, now))
     was_admin = event.old_chat_member.status in ("administrator", "creator")
     if reachable and was_admin and event.new_chat_member.status not in ("administrator", "creator"):
         me = await bot.me()
@@ -87,7 +91,7 @@ class ChatMigration(BaseMiddleware):
         moved = migration_of(event) if isinstance(event, Message) else None
         if moved is None:
             return await handler(event, data)
-        await customers.move_chat(*moved)
+        await customers.move_conversation(TELEGRAM, *map(str, moved))
         return None
 
 

@@ -28,6 +28,7 @@ from tortoise.exceptions import DBConnectionError, OperationalError, Transaction
 import telemetry
 from domain import people, updates
 from domain.access import COMMANDS, check, desk_chat
+from domain.channels import TELEGRAM, any_conversation, conversation_of
 from domain.errors import DeskError
 from domain.lang import of_chat_row
 from domain.text import clean
@@ -168,20 +169,25 @@ class DeskMiddleware(BaseMiddleware):
         if sender_chat is not None:
             # An anonymous group admin (sender_chat = the group) or someone posting as a channel: whoever
             # is behind it, the chat is the author — a customer in a bound chat, never staff.
-            actor = await people.resolve_chat_sender(sender_chat.id, chat.id, self.settings.default_lang)
+            actor = await people.resolve_chat_sender(sender_chat.id, await conversation_of(TELEGRAM, str(chat.id)),
+                                                     self.settings.default_lang)
         else:
             user = getattr(event, "from_user", None)
             if user is None or user.is_bot:
                 return None  # service messages from bots: nothing to do
             person = await people.seen(user.id, user.username, clean(user.full_name), self.clock.now(),
                                        user.language_code)
-            actor = await people.resolve_actor(user.id, chat.id, self.settings.lead_ids, person,
-                                               self.settings.default_lang)
+            actor = await people.resolve_actor(person.id, await conversation_of(TELEGRAM, str(chat.id)),
+                                               self.settings.lead_ids, person, self.settings.default_lang)
         lang = reply_lang(actor, chat.type, self.settings.default_lang)
         staff_chat = chat.id == self.settings.staff_chat_id
         # Where others than staff read the answers (a customer's chat, any other group), incident commands
-        # may name only this chat's incidents; None in a private chat and the staff chat.
-        only_chat = None if desk_chat(chat.type, actor.chat is not None, staff_chat) else chat.id
+        # may name only this chat's incidents (the id of its conversation; 0, no incident's, where it has
+        # none); None in a private chat and the staff chat.
+        only_chat = None
+        if not desk_chat(chat.type, actor.chat is not None, staff_chat):
+            here = actor.chat or await any_conversation(TELEGRAM, str(chat.id))
+            only_chat = here.id if here else 0
         data.update(actor=actor, lang=lang, clock=self.clock, settings=self.settings, only_chat=only_chat)
 
         update = data.get("event_update")

@@ -14,11 +14,12 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 
 from domain import alerts, incidents, intake, outbox, people
+from domain.channels import TELEGRAM
 from domain.errors import DeskError
-from domain.lang import of_chat as lang_of_chat
+from domain.lang import of_conversation as lang_of_conversation
 from domain.lang import of_person as lang_of_person
 from domain.lang import of_recipient as lang_of_recipient
-from domain.models import Incident
+from domain.models import Conversation, Incident, IncidentMessage
 from domain.sla import Sla
 from handlers.formatting import zone_of
 from handlers.keyboards import priority_keyboard, rating_keyboard
@@ -31,6 +32,24 @@ PREVIEW = 300
 
 class TakeButton(CallbackData, prefix="take"):
     incident: int
+
+
+def message_link_of(message: IncidentMessage | None) -> str | None:
+    """A link to a stored message (its conversation loaded) when Telegram can show one."""
+    if message is None or message.conversation.channel != TELEGRAM:
+        return None
+    return message_link(int(message.conversation.ref), int(message.ref))
+
+
+async def telegram_chat_of(incident: Incident) -> int:
+    """The Telegram chat of the incident's conversation, where its notices go (the outbox still addresses
+    Telegram chats)."""
+    conversation = await Conversation.get(id=incident.conversation_id)
+    return int(conversation.ref)
+
+
+def topic_of(incident: Incident) -> int | None:
+    return int(incident.topic) if incident.topic else None
 
 
 def message_link(chat_id: int, message_id: int | None) -> str | None:
@@ -73,7 +92,7 @@ def make_render(settings):
         text = ping_text(ping.kind, incident, lang, now, settings.timezone, target, first, more)
         rows = [[InlineKeyboardButton(text=t(lang, "ping.take"),
                                       callback_data=TakeButton(incident=incident.id).pack())]]
-        link = message_link(first.chat_id, first.message_id) if first else None
+        link = message_link_of(first)
         if link:
             rows[0].append(InlineKeyboardButton(text=t(lang, "ping.open"), url=link))
         return text, InlineKeyboardMarkup(inline_keyboard=rows).model_dump(exclude_none=True)
@@ -104,13 +123,14 @@ def make_on_created(settings, sla: Sla):
     together with the incident, or not at all."""
     render = make_render(settings)
 
-    async def on_created(incident: Incident, message_id: int, now: datetime) -> None:
+    async def on_created(incident: Incident, message_ref: str, now: datetime) -> None:
         # The acknowledgement first: it replies to the customer's message and carries the P1–P4 buttons.
         chat_lang = await customer_lang(incident, settings.default_lang)
-        await outbox.enqueue(incident.chat_id, ack_text(incident, chat_lang, sla, settings, now), now, kind="ack",
-                             rank=outbox.RANK_PING, reply_to=message_id, incident_id=incident.id,
+        await outbox.enqueue(await telegram_chat_of(incident), ack_text(incident, chat_lang, sla, settings, now),
+                             now, kind="ack", rank=outbox.RANK_PING, reply_to=int(message_ref),
+                             incident_id=incident.id,
                              markup=priority_keyboard(incident.id, chat_lang).model_dump(exclude_none=True),
-                             dedupe=f"ack:{incident.id}", thread_id=incident.thread_id)
+                             dedupe=f"ack:{incident.id}", thread_id=topic_of(incident))
         lang = settings.default_lang
         if settings.staff_chat_id:
             await outbox.enqueue(settings.staff_chat_id, t(lang, "intake.announce", key=incident.key,
@@ -129,14 +149,15 @@ def make_on_created(settings, sla: Sla):
 
 async def customer_lang(incident: Incident, default: str) -> str:
     """The language of the incident's chat (`domain.lang`)."""
-    return await lang_of_chat(incident.chat_id, default)
+    return await lang_of_conversation(incident.conversation_id, default)
 
 
 async def tell_customer_chat(incident: Incident, text: str, now: datetime, kind: str,
                              markup: InlineKeyboardMarkup | None = None, dedupe: str | None = None) -> None:
     """A notice about the incident in its chat, in its forum topic when it has one (not in General)."""
-    await outbox.enqueue(incident.chat_id, text, now, kind=kind, incident_id=incident.id, dedupe=dedupe,
-                         markup=markup.model_dump(exclude_none=True) if markup else None, thread_id=incident.thread_id)
+    await outbox.enqueue(await telegram_chat_of(incident), text, now, kind=kind, incident_id=incident.id,
+                         dedupe=dedupe, markup=markup.model_dump(exclude_none=True) if markup else None,
+                         thread_id=topic_of(incident))
 
 
 def taken_notice(settings, now: datetime, update_id: int | None = None, holder_id: int | None = None,
@@ -178,7 +199,7 @@ def escalation_notice(incident: Incident, note: str, actor_id: int, settings, no
     async def owe(user_id: int) -> None:
         lang = await lang_of_person(user_id, settings.default_lang)
         first = await intake.first_customer_message(incident.id)
-        link = message_link(first.chat_id, first.message_id) if first else None
+        link = message_link_of(first)
         text = t(lang, "escalate.dm", key=incident.key, name=incident.customer.name,
                  plan=named(lang, "words.plan", incident.plan),
                  priority=incident.priority, status=t(lang, f"state.{incident.status}"), title=incident.title,
@@ -195,7 +216,7 @@ async def edit_pings(incident: Incident, holder_id: int, settings, now: datetime
     rows = await outbox.sent_pings(incident.id)
     name = await people.display_name(holder_id)
     for row in rows:
-        lang = await lang_of_recipient(row.chat_id, settings.default_lang)
+        lang = await lang_of_recipient(TELEGRAM, row.chat_id, settings.default_lang)
         taken = t(lang, "words.ping.taken", name=name, at=fmt.when(lang, now, settings.timezone, now))
         links = [[b for b in r if b.get("url")] for r in (row.markup or {}).get("inline_keyboard", [])]
         links = [r for r in links if r]

@@ -7,6 +7,7 @@ from aiogram.filters import CommandObject
 from aiogram.types import BufferedInputFile, Message
 
 from domain import customers, outbox, report_chart, reports
+from domain.channels import TELEGRAM
 from domain.errors import Counted, DeskError
 from domain.lang import decide_chat
 from domain.policy import HA_SETUPS
@@ -92,14 +93,16 @@ async def announce(message: Message, command: CommandObject, lang: str, clock, s
     count = 0
     now = clock.now()
     for customer in chosen:
-        for chat in await customers.chats_of(customer):
+        for chat in await customers.conversations_of(customer):
+            if chat.channel != TELEGRAM:
+                continue  # only Telegram conversations take notices so far
             chat_lang = decide_chat(chat.lang, customer.lang, settings.default_lang)
             contacts = ", ".join(customer.contacts) or t(chat_lang, "announce.no_contacts")
             # Keyed by the update: when the answer below fails and the update is handled again, no
             # customer gets the notice twice.
-            await outbox.enqueue(chat.chat_id, t(chat_lang, "announce.text", text=text, contacts=contacts), now,
+            await outbox.enqueue(int(chat.ref), t(chat_lang, "announce.text", text=text, contacts=contacts), now,
                                  kind="announce",
-                                 dedupe=f"announce:u{update_id}:{chat.chat_id}" if update_id is not None else None)
+                                 dedupe=f"announce:u{update_id}:{chat.ref}" if update_id is not None else None)
             count += 1
     await respond(message, t(lang, "announce.queued", chats=Counted("words.n.chats", count),
                              customers=Counted("words.n.customers", len(chosen))))

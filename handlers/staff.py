@@ -7,6 +7,7 @@ from aiogram.filters import CommandObject
 from aiogram.types import Message
 
 from domain import incidents, people
+from domain.channels import TELEGRAM, any_conversation
 from domain.customers import get_customer
 from domain.errors import Counted, DeskError
 from domain.models import Incident
@@ -27,19 +28,21 @@ async def _target(message: Message, words: list[str], only_chat: int | None) -> 
     """Take a leading KEY off the words, or find the incident from the chat (reply, or its only open one)."""
     if words and incidents.looks_like_key(words[0]):
         return await _by_key(words[0], only_chat), words[1:]
-    reply = message.reply_to_message.message_id if message.reply_to_message else None
-    return await incidents.target(None, message.chat.id, reply), words
+    reply = str(message.reply_to_message.message_id) if message.reply_to_message else None
+    here = await any_conversation(TELEGRAM, str(message.chat.id))
+    return await incidents.target(None, here.id if here else None, reply), words
 
 
 def _words(command: CommandObject) -> list[str]:
     return args_of(command).split()
 
 
-def _in_place(message: Message, incident: Incident) -> bool:
+async def _in_place(message: Message, incident: Incident) -> bool:
     """Typed where the incident lives (its chat, and its forum topic): there the answer itself tells the
     customer; anywhere else the customer's notice goes through the outbox to the incident's topic."""
-    topic = message.message_thread_id if message.is_topic_message else None
-    return message.chat.id == incident.chat_id and topic == incident.thread_id
+    topic = str(message.message_thread_id) if message.is_topic_message and message.message_thread_id else None
+    here = await any_conversation(TELEGRAM, str(message.chat.id))
+    return here is not None and here.id == incident.conversation_id and topic == incident.topic
 
 
 async def take(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock, settings,
@@ -47,7 +50,7 @@ async def take(message: Message, command: CommandObject, actor: people.Actor, la
     incident, rest = await _target(message, _words(command), only_chat)
     if rest:
         raise DeskError("usage.take")
-    in_customer_chat = _in_place(message, incident)  # there the answer below is the notice
+    in_customer_chat = await _in_place(message, incident)  # there the answer below is the notice
     owed = taken_notice(settings, clock.now(), update_id, holder_id=actor.user_id, tell_customer=not in_customer_chat)
     result = await incidents.take(incident, actor.user_id, clock.now(), owed)
     if not result.taken:
@@ -68,7 +71,7 @@ async def resolve(message: Message, command: CommandObject, actor: people.Actor,
         summary = args_of(command).strip()
     resolved = await incidents.resolve(incident, actor.user_id, summary, clock.now(),
                                        resolved_notice(settings, clock.now(), summary))
-    if not _in_place(message, resolved):
+    if not await _in_place(message, resolved):
         await respond(message, t(lang, "resolve.done", key=resolved.key))
 
 
@@ -79,7 +82,7 @@ async def reopen(message: Message, command: CommandObject, actor: people.Actor, 
         raise DeskError("usage.reopen")
     incident = await incidents.reopen(await _by_key(words[0], only_chat), actor.user_id, clock.now(),
                                       reopened_notice(settings, clock.now()))
-    if not _in_place(message, incident):
+    if not await _in_place(message, incident):
         await respond(message, t(lang, "reopen.done", key=incident.key))
 
 

@@ -39,8 +39,9 @@ from tortoise.transactions import in_transaction
 
 import telemetry
 from domain import alerts, customers, intake, lang, outbox, people
+from domain.channels import TELEGRAM, conversation_of
 from domain.clock import Clock
-from domain.models import CustomerChat, Outbox, Person
+from domain.models import Conversation, Outbox, Person
 from domain.text import CAPTION_LIMIT, TEXT_LIMIT, split, units
 from locales import t
 
@@ -59,13 +60,13 @@ TOPIC_GONE = ("thread not found", "topic_closed", "topic_deleted", "topic was de
 def chat_notice(settings, reachable: bool, now: datetime) -> customers.Tell:
     """The leads' notice that the bot lost (or got back) a customer chat, each in their language. Owed by
     the outbox on a refused send and by the `my_chat_member` handler (the composition root passes it)."""
-    async def tell(chat: CustomerChat) -> None:
+    async def tell(chat: Conversation) -> None:
         key = "edges_outbox.chat_back" if reachable else "edges_outbox.chat_lost"
         for lead_id in await alerts.leads(settings.lead_ids):
             person = await Person.get_or_none(id=lead_id)
             lang = (person.lang if person else None) or settings.default_lang
             await outbox.enqueue(lead_id, t(lang, key, code=chat.customer.code, name=chat.customer.name,
-                                            title=chat.title or str(chat.chat_id)), now, kind="notice")
+                                            title=chat.title or chat.ref), now, kind="notice")
     return tell
 
 
@@ -153,7 +154,7 @@ class Dispatcher:
         if reason:
             await outbox.mark_dropped(row, reason)
             return
-        lost_since = await customers.unreachable_since(row.chat_id) if row.chat_id < 0 else None
+        lost_since = await customers.unreachable_since(TELEGRAM, str(row.chat_id)) if row.chat_id < 0 else None
         if lost_since is not None and self.clock.now() - lost_since < customers.RETRY_UNREACHABLE:
             await self._undeliverable(row, "the bot is not in this chat")  # fail fast: no call to Telegram
             return
@@ -256,12 +257,13 @@ class Dispatcher:
             return  # the message was recorded when it was first sent
         if (row.incident_id is not None and row.chat_id <= 0) or row.kind == "ack":
             # A message in the incident's chat: a customer's reply to it threads into the incident.
-            await intake.record_bot_message(row.incident_id, row.chat_id, message_id, text, self.clock.now())
+            await intake.record_bot_message(row.incident_id, TELEGRAM, str(row.chat_id), str(message_id), text,
+                                            self.clock.now())
 
     async def _moved(self, row: Outbox, new_chat_id: int) -> None:
         """The group became a supergroup: the binding, its incidents and its notices (this one too) follow
         the new id, and this notice goes out there at once."""
-        await customers.move_chat(row.chat_id, new_chat_id)
+        await customers.move_conversation(TELEGRAM, str(row.chat_id), str(new_chat_id))
         await outbox.retry_later(row, self.clock.now(), f"chat moved to {new_chat_id}", chat_id=new_chat_id,
                                  reply_to=None)
         if row.chat_id == self.settings.staff_chat_id:
@@ -288,23 +290,24 @@ class Dispatcher:
         notices go to the staff chat and the leads instead, without the chat's buttons; reports are left
         out, the leads get their own copy. Any other group (the staff chat) can only be logged."""
         now = self.clock.now()
-        chat = await customers.chat_of(row.chat_id)
+        chat = await conversation_of(TELEGRAM, str(row.chat_id))
         if chat is None:
             log.error("outbox %s: group %s cannot be reached: %s", row.id, row.chat_id, reason)
             return
-        if await customers.set_reachable(row.chat_id, False, now, chat_notice(self.settings, False, now)):
+        if await customers.set_reachable(TELEGRAM, str(row.chat_id), False, now,
+                                         chat_notice(self.settings, False, now)):
             log.warning("outbox %s: the bot cannot write to %s's chat %s (%s)", row.id, chat.customer.code,
                         row.chat_id, reason)
         if row.kind != "report":
             targets = await self._fallback_targets()
             notes = await self._notes(targets, "edges_outbox.rerouted_chat", code=chat.customer.code,
-                                      title=chat.title or str(chat.chat_id))
+                                      title=chat.title or chat.ref)
             await outbox.reroute(row, targets, notes, now, keep_buttons=False)
         self.wake.set()
 
     async def _notes(self, targets: list[int], key: str, **params) -> dict[int, str]:
         """The rerouting note in each reader's language (`domain.lang`)."""
-        return {target: t(await lang.of_recipient(target, self.settings.default_lang), key, **params)
+        return {target: t(await lang.of_recipient(TELEGRAM, target, self.settings.default_lang), key, **params)
                 for target in targets}
 
     async def _fallback_targets(self) -> list[int]:

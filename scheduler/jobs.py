@@ -27,6 +27,7 @@ from domain import (
 )
 from domain import lang as language
 from domain.alerts import Render
+from domain.channels import TELEGRAM
 from domain.clock import Clock
 from domain.models import Customer
 from domain.sla import Sla
@@ -155,8 +156,8 @@ class Tick:
             built = await reports.build([customer], period, now, self.sla, zone)
             name = f"{customer.name} ({customer.code})"
             default = self.settings.default_lang
-            chats = [(c.chat_id, language.decide_chat(c.lang, customer.lang, default))
-                     for c in await customers.chats_of(customer)]
+            chats = [(int(c.ref), language.decide_chat(c.lang, customer.lang, default))
+                     for c in await customers.conversations_of(customer) if c.channel == TELEGRAM]
             leads = await alerts.leads(self.settings.lead_ids)
             copies = [(lead, await language.of_person(lead, default)) for lead in leads]
             for chat_id, lang in chats + copies:

@@ -51,9 +51,9 @@ async def two(desk):
     """ACME in GROUP and BETA in OTHER_GROUP, each with an open incident; an engineer on the staff."""
     now = desk.clock.now()
     await customers.add_customer("ACME", "24x7", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     await customers.add_customer("BETA", "24x7", "Beta", now)
-    await customers.bind_by_code("BETA", OTHER_GROUP, "Beta", "supergroup", LEAD, now)
+    await customers.bind_by_code("BETA", "telegram", str(OTHER_GROUP), "Beta", "supergroup", LEAD, now)
     await people.register_staff(ENGINEER, "engineer", LEAD, now)
     desk.stub.chat(GROUP, "Acme")
     desk.stub.chat(OTHER_GROUP, "Beta")
@@ -101,7 +101,7 @@ async def test_a_customers_caption_new_opens_an_incident_with_the_attachment(two
 
 async def test_a_customers_caption_that_is_no_command_is_a_problem_report(two):
     await two.say(GROUP, customer, None, **PHOTO, caption="/var/log is full, see the screenshot")
-    stored = await IncidentMessage.filter(source="customer", chat_id=GROUP).order_by("-id").first()
+    stored = await IncidentMessage.filter(source="customer", conversation__ref=str(GROUP)).order_by("-id").first()
     assert stored.text == "/var/log is full, see the screenshot"
 
 
@@ -196,7 +196,7 @@ async def test_desk_commands_work_in_private_and_in_the_staff_chat_only(stub, db
     desk = Desk(stub, load_settings(make_env(stub.url, db, STAFF_CHAT_ID=str(STAFF_CHAT))), FrozenClock())
     await people.ensure_leads(desk.settings.lead_ids, desk.clock.now())
     await customers.add_customer("BETA", "24x7", "Beta", desk.clock.now())
-    await customers.bind_by_code("BETA", OTHER_GROUP, "Beta", "supergroup", LEAD, desk.clock.now())
+    await customers.bind_by_code("BETA", "telegram", str(OTHER_GROUP), "Beta", "supergroup", LEAD, desk.clock.now())
     await people.register_staff(ENGINEER, "engineer", LEAD, desk.clock.now())
     desk.stub.chat(STAFF_CHAT, "Support team")
     desk.stub.chat(UNBOUND, "Somebody's group")
@@ -266,9 +266,9 @@ async def test_an_anonymous_admin_is_never_staff(two):
 
 async def test_an_anonymous_admin_in_an_unbound_group_is_kept_in_the_inbox(two):
     await two.say(UNBOUND, ANONYMOUS_ADMIN, "hello?", sender_chat=two.stub.chats[UNBOUND])
-    kept = await UnboundMessage.get(chat_id=UNBOUND)
+    kept = await UnboundMessage.get(conversation__ref=str(UNBOUND))
     assert (kept.author, kept.user_id) == ("Somebody's group", UNBOUND)
-    assert not await IncidentEvent.filter(incident__chat_id=UNBOUND).exists()
+    assert not await IncidentEvent.filter(incident__conversation__ref=str(UNBOUND)).exists()
 
 
 # ---- 5. CSV cells are never formulas ----------------------------------------------------------------------

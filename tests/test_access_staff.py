@@ -23,7 +23,7 @@ async def premium(desk):
     desk.clock.set(NOON)
     now = desk.clock.now()
     await customers.add_customer("ACME", "premium", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     for user, role in ((engineer, "engineer"), (architect, "architect")):
         await people.register_staff(user["id"], role, LEAD, now)
         await people.seen(user["id"], user["username"], user["first_name"], now)
@@ -111,7 +111,7 @@ async def test_a_lead_only_from_lead_ids_leaves_the_staff_when_taken_out(desk):
     changes = await people.ensure_leads(frozenset({LEAD}), now)
     assert changes.removed == [STRANGER]
     assert (await staff_row(STRANGER))[:2] == ("lead", False)
-    actor = await people.resolve_actor(STRANGER, STRANGER, frozenset({LEAD}))
+    actor = await people.resolve_actor(STRANGER, None, frozenset({LEAD}))
     assert actor.role is Role.STRANGER
 
 

@@ -13,7 +13,7 @@ from tests.people import ENGINEER, GROUP, LEAD, customer, customer_2, engineer
 async def acme(desk):
     now = desk.clock.now()
     await customers.add_customer("ACME", "24x7", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     await people.register_staff(ENGINEER, "engineer", None, now)
     await people.seen(ENGINEER, "eng_boris", "Boris", now)
     desk.stub.chat(GROUP, "Acme")
@@ -49,7 +49,7 @@ async def test_take_popup_fits_telegrams_200_characters(desk):
     from tests.people import OTHER_GROUP, lead
     now = desk.clock.now()
     await customers.add_customer("MEGACORP_HOLDING", "24x7", "Megacorp", now)
-    await customers.bind_by_code("MEGACORP_HOLDING", OTHER_GROUP, "Megacorp", "supergroup", LEAD, now)
+    await customers.bind_by_code("MEGACORP_HOLDING", "telegram", str(OTHER_GROUP), "Megacorp", "supergroup", LEAD, now)
     await people.register_staff(ENGINEER, "engineer", None, now)
     desk.stub.chat(OTHER_GROUP, "Megacorp")
     named = {**engineer, "first_name": ("Александра-Виктория" * 4)[:64],

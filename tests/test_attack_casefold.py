@@ -15,7 +15,7 @@ from tests.people import ENGINEER, GROUP, LEAD, STRANGER, customer, stranger
 async def acme(desk):
     now = desk.clock.now()
     await customers.add_customer("ACME", "warranty", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     await people.register_staff(ENGINEER, "engineer", None, now)
     desk.stub.chat(GROUP, "Acme")
     return desk

@@ -25,7 +25,7 @@ async def test_an_edit_of_the_first_message_updates_the_title(desk):
     from tests.people import ENGINEER, GROUP, customer
     now = desk.clock.now()
     await customers.add_customer("ACME", "24x7", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     await people.register_staff(ENGINEER, "engineer", None, now)
     desk.stub.chat(GROUP, "Acme")
     first = await desk.say(GROUP, customer, "hello")

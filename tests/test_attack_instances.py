@@ -29,7 +29,7 @@ async def instance_b(stub, db):
     await client.start_server()
     now = desk.clock.now()
     await customers.add_customer("ACME", "premium", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     desk.stub.chat(GROUP, "Acme")
     yield desk, client
     await client.close()
@@ -43,7 +43,7 @@ async def test_redelivery_of_an_update_claimed_by_a_dead_instance_is_not_lost(in
     # Telegram's connection to A broke, so it delivers the update again within seconds: the balancer picks B.
     desk.clock.advance(timedelta(seconds=10))
     response = await client.post(WEBHOOK_PATH, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
-    stored = await IncidentMessage.filter(chat_id=GROUP, source="customer").exists()
+    stored = await IncidentMessage.filter(conversation__ref=str(GROUP), source="customer").exists()
     # Acceptable: B handles it, or B answers non-2xx so that Telegram tries again (after A's claim goes stale).
     assert stored or response.status >= 500, f"answered {response.status}, message not stored: lost for good"
 
@@ -54,4 +54,4 @@ async def test_webhook_secret_with_non_ascii_is_refused_with_401(instance_b):
     response = await client.post(WEBHOOK_PATH, json=update,
                                  headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-tokén_value".encode().decode("latin-1")})
     assert response.status == 401
-    assert not await IncidentMessage.filter(chat_id=GROUP).exists()
+    assert not await IncidentMessage.filter(conversation__ref=str(GROUP)).exists()

@@ -11,7 +11,7 @@ from tests.people import ENGINEER, GROUP, LEAD, customer, engineer
 async def acme(desk):
     now = desk.clock.now()
     await customers.add_customer("ACME", "24x7", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     await people.register_staff(ENGINEER, "engineer", None, now)
     await people.seen(ENGINEER, "eng_boris", "Boris", now)
     desk.stub.chat(GROUP, "Acme")
@@ -26,7 +26,7 @@ async def acme(desk):
 ])
 async def test_contact_location_venue_are_not_lost(acme, extra, needle):
     await acme.say(GROUP, customer, None, **extra)
-    stored = await IncidentMessage.filter(chat_id=GROUP, source="customer").first()
+    stored = await IncidentMessage.filter(conversation__ref=str(GROUP), source="customer").first()
     assert stored is not None
     mark = acme.stub.mark()
     await acme.say(ENGINEER, engineer, "/incident ACME-1")
@@ -52,7 +52,7 @@ async def test_service_messages_open_no_incident_and_page_nobody(desk, kind):
     from domain.models import Incident, Outbox
     now = desk.clock.now()
     await customers.add_customer("PREM", "premium", "Premium Co", now)
-    await customers.bind_by_code("PREM", GROUP, "Premium Co", "supergroup", LEAD, now)
+    await customers.bind_by_code("PREM", "telegram", str(GROUP), "Premium Co", "supergroup", LEAD, now)
     desk.stub.chat(GROUP, "Premium Co")
     await desk.say(GROUP, customer, None, **SERVICE_MESSAGES[kind])
     assert await Incident.all().count() == 0

@@ -3,6 +3,7 @@
 import pytest
 
 from domain import customers
+from tests.channels import tg
 from tests.people import GROUP, LEAD, customer
 from tests.stub_api import BOT_ID
 
@@ -13,7 +14,7 @@ async def private_bot(desk):
     desk.stub.can_read_all = False
     now = desk.clock.now()
     await customers.add_customer("ACME", "24x7", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     desk.stub.chat(GROUP, "Acme")
     desk.stub.admin_in.add(GROUP)
     return desk
@@ -56,7 +57,7 @@ async def test_a_temporary_mute_ends(desk):
     from datetime import timedelta
     now = desk.clock.now()
     await customers.add_customer("ACME", "24x7", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     desk.stub.chat(GROUP, "Acme")
     await desk.feed(muted_until(desk, int((now + timedelta(hours=1)).timestamp())))
     desk.clock.advance(timedelta(hours=2))  # the mute is over; Telegram says nothing about it
@@ -68,14 +69,14 @@ async def test_a_temporary_mute_ends(desk):
 async def test_a_chat_still_refusing_after_the_retry_is_given_up_again_quietly(desk):
     from datetime import timedelta
 
-    from domain.models import CustomerChat
+    from domain.models import Conversation
     now = desk.clock.now()
     await customers.add_customer("ACME", "24x7", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     desk.stub.chat(GROUP, "Acme")
     desk.stub.kicked_chats.add(GROUP)
     await desk.say(GROUP, customer, "Portal is down")  # the acknowledgement is refused: the chat is lost
-    assert (await CustomerChat.get(chat_id=GROUP)).unreachable_since == now
+    assert (await Conversation.get(**tg(GROUP))).unreachable_since == now
     told = [m for m in desk.stub.delivered if int(m["chat_id"]) == LEAD and "ACME" in m["text"]]
     desk.clock.advance(timedelta(hours=2))
     tries = len(desk.stub.find("sendMessage", among="arrived", where=lambda p: int(p["chat_id"]) == GROUP))
@@ -83,6 +84,6 @@ async def test_a_chat_still_refusing_after_the_retry_is_given_up_again_quietly(d
     await desk.say(GROUP, customer, "/new And another")  # given up again: Telegram is not asked
     after = len(desk.stub.find("sendMessage", among="arrived", where=lambda p: int(p["chat_id"]) == GROUP))
     assert after == tries + 1
-    assert (await CustomerChat.get(chat_id=GROUP)).unreachable_since == desk.clock.now()
+    assert (await Conversation.get(**tg(GROUP))).unreachable_since == desk.clock.now()
     lost_notices = [m for m in desk.stub.delivered if int(m["chat_id"]) == LEAD and "can no longer" in m["text"]]
     assert len(lost_notices) == 1 and told  # the leads heard once, not at every retry

@@ -15,7 +15,7 @@ NEW_GROUP = -1004500
 async def basic(desk):
     now = desk.clock.now()
     await customers.add_customer("ACME", "24x7", "Acme", now)
-    await customers.bind_by_code("ACME", BASIC_GROUP, "Acme", "group", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(BASIC_GROUP), "Acme", "group", LEAD, now)
     await people.register_staff(ENGINEER, "engineer", None, now)
     desk.stub.chat(BASIC_GROUP, "Acme", kind="group")
     return desk

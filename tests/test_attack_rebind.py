@@ -4,6 +4,7 @@ import pytest
 
 from domain import customers, people
 from domain.models import Incident
+from tests.channels import tg
 from tests.people import ENGINEER, GROUP, customer, lead
 
 
@@ -47,7 +48,7 @@ async def test_a_message_written_before_binding_is_not_left_behind(desk):
 
 async def test_the_staff_chat_cannot_be_bound_to_a_customer(stub, db):
     from bot.settings import load_settings
-    from domain.models import CustomerChat
+    from domain.models import Conversation
     from tests.clock import FrozenClock
     from tests.conftest import Desk, make_env
     staff_chat = -100777
@@ -59,6 +60,6 @@ async def test_the_staff_chat_cannot_be_bound_to_a_customer(stub, db):
         await customers.add_customer("ACME", "24x7", "Acme", clock.now())
         stub.chat(staff_chat, "Support team")
         await desk.say(staff_chat, lead, "/bind ACME")
-        assert not await CustomerChat.filter(chat_id=staff_chat).exists()
+        assert not await Conversation.filter(**tg(staff_chat), customer_id__isnull=False).exists()
     finally:
         await desk.bot.session.close()

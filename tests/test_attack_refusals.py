@@ -3,7 +3,8 @@
 import pytest
 
 from domain import customers, outbox, people
-from domain.models import CustomerChat, Incident
+from domain.models import Conversation, Incident
+from tests.channels import tg
 from tests.people import ENGINEER, GROUP, LEAD, customer, engineer
 
 
@@ -11,7 +12,7 @@ from tests.people import ENGINEER, GROUP, LEAD, customer, engineer
 async def acme(desk):
     now = desk.clock.now()
     await customers.add_customer("ACME", "24x7", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     await people.register_staff(ENGINEER, "engineer", None, now)
     desk.stub.chat(GROUP, "Acme")
     return desk
@@ -25,7 +26,7 @@ async def test_no_photo_rights_does_not_make_the_chat_unreachable(acme):
     acme.stub.faults["sendPhoto"] = [bad_request("not enough rights to send photos to the chat")]
     await outbox.enqueue(GROUP, "Monthly report", acme.clock.now(), kind="report", photo=b"\x89PNG fake")
     await acme.flush()
-    assert (await CustomerChat.get(chat_id=GROUP)).unreachable_since is None
+    assert (await Conversation.get(**tg(GROUP))).unreachable_since is None
     mark = acme.stub.mark()
     await acme.say(GROUP, customer, "Portal is down")
     assert any("ACME-1" in text for text in acme.replies(GROUP, mark)), "the acknowledgement never reached the chat"
@@ -34,7 +35,7 @@ async def test_no_photo_rights_does_not_make_the_chat_unreachable(acme):
 async def test_notice_to_a_closed_topic_is_not_lost(acme):
     acme.stub.chat(GROUP, "Acme", forum=True)
     await acme.say(GROUP, customer, "VPN is down", message_thread_id=11, is_topic_message=True)
-    assert (await Incident.get(key="ACME-1")).thread_id == 11
+    assert (await Incident.get(key="ACME-1")).topic == "11"
     mark = acme.stub.mark()
     command = acme.stub.make_message(ENGINEER, engineer, "/resolve ACME-1 Restarted the VPN gateway")
     await acme.dp.feed_raw_update(acme.bot, {"update_id": 9100, "message": command})

@@ -9,7 +9,7 @@ from tests.people import ENGINEER, GROUP, LEAD, customer, engineer, lead
 async def test_removing_staff_releases_or_names_their_open_incidents(desk):
     now = desk.clock.now()
     await customers.add_customer("ACME", "premium", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     await people.register_staff(ENGINEER, "engineer", None, now)
     desk.stub.chat(GROUP, "Acme")
     await desk.say(GROUP, customer, "Portal is down for everyone")

@@ -18,7 +18,7 @@ TOO_MANY = (429, {"ok": False, "error_code": 429, "description": "Too Many Reque
 async def acme(desk):
     now = desk.clock.now()
     await customers.add_customer("ACME", "24x7", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     await people.register_staff(ENGINEER, "engineer", None, now)
     desk.stub.chat(GROUP, "Acme")
     return desk
@@ -48,7 +48,7 @@ async def test_reopen_notice_survives_a_429(acme):
     acme.clock.advance(timedelta(seconds=2))
     await acme.flush()
     assert (await Incident.get(key="ACME-1")).status == "in_progress"
-    assert await IncidentMessage.filter(chat_id=GROUP, message_id=reply["message_id"]).count() == 1
+    assert await IncidentMessage.filter(conversation__ref=str(GROUP), ref=str(reply["message_id"])).count() == 1
     assert len([text for text in acme.replies(GROUP, mark) if "reopened" in text]) == 1
 
 

@@ -16,7 +16,7 @@ SPACES = ["\u3000", "\u2003", "\u00a0", "\x1f", " ", "\n"]
 async def acme(desk):
     now = desk.clock.now()
     await customers.add_customer("ACME", "warranty", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     await people.register_staff(ENGINEER, "engineer", None, now)
     desk.stub.chat(GROUP, "Acme")
     return desk

@@ -19,7 +19,7 @@ ARGS = {
 @pytest.fixture
 async def bound_desk(desk):
     await customers.add_customer("ACME", "premium", "Acme", desk.clock.now())
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", 1, desk.clock.now())
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", 1, desk.clock.now())
     await people.register_staff(ENGINEER, "engineer", None, desk.clock.now())
     desk.stub.chat(GROUP, "Acme")
     return desk

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from domain import customers, invitations, people
-from domain.models import CustomerChat
+from domain.models import Conversation
 from locales import t
 from tests.people import ENGINEER, GROUP, LEAD, OTHER_GROUP, STRANGER, engineer, lead, stranger
 from tests.snapshot import snapshot
@@ -15,7 +15,7 @@ from tests.snapshot import snapshot
 async def setup_desk(desk):
     now = desk.clock.now()
     await customers.add_customer("ACME", "premium", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     await people.register_staff(ENGINEER, "engineer", None, now)
     await people.seen(ENGINEER, "eng_boris", "Boris", now)
     desk.stub.chat(GROUP, "Acme")
@@ -121,7 +121,7 @@ async def test_expired_staff_invitation(setup_desk):
     setup_desk.clock.advance(invitations.VALID_FOR + timedelta(seconds=1))
     await setup_desk.say(STRANGER, stranger, f"/start {token}")
     assert setup_desk.last_reply(STRANGER) == en("err.invite_expired")
-    assert (await people.resolve_actor(STRANGER, STRANGER, frozenset())).role == "stranger"
+    assert (await people.resolve_actor(STRANGER, None, frozenset())).role == "stranger"
 
 
 async def test_reused_staff_invitation(setup_desk):
@@ -130,7 +130,7 @@ async def test_reused_staff_invitation(setup_desk):
     assert "architect" in setup_desk.last_reply(STRANGER)
     await setup_desk.say(ENGINEER, engineer, f"/start {token}")
     assert setup_desk.last_reply(ENGINEER) == en("err.invite_used")
-    assert (await people.resolve_actor(ENGINEER, ENGINEER, frozenset())).role == "engineer"
+    assert (await people.resolve_actor(ENGINEER, None, frozenset())).role == "engineer"
 
 
 async def test_invitations_used_in_the_wrong_place(setup_desk):
@@ -155,7 +155,7 @@ async def test_chat_invitation_in_an_already_bound_chat_is_not_used_up(setup_des
     assert setup_desk.last_reply(GROUP) == en("err.already_bound", code="ACME")
     await setup_desk.say(OTHER_GROUP, lead, f"/start {token}")
     assert "BETA" in setup_desk.last_reply(OTHER_GROUP)
-    bound = {chat.chat_id: chat.customer.code for chat in await CustomerChat.all().select_related("customer")}
+    bound = {int(chat.ref): chat.customer.code for chat in await Conversation.filter(customer_id__isnull=False).select_related("customer")}
     assert bound[GROUP] == acme.code and bound[OTHER_GROUP] == "BETA"  # read again after the action
 
 

@@ -7,12 +7,13 @@ from datetime import date, timedelta
 import pytest
 
 from domain import customers, incidents, outbox, people
-from domain.models import CustomerChat, Incident, IncidentMessage, Outbox, Person, Rotation, UnboundMessage
+from domain.models import Conversation, Incident, IncidentMessage, Outbox, Person, Rotation, UnboundMessage
 from domain.text import CAPTION_LIMIT, TEXT_LIMIT, split, units
 from handlers.pings import make_render, taken_notice
 from handlers.replies import chunks
 from scheduler.dispatcher import Dispatcher
 from scheduler.jobs import Heartbeat, Tick
+from tests.channels import chat_of, tg
 from tests.people import ENGINEER, GROUP, LEAD, OTHER_GROUP, customer, engineer, lead
 from tests.stub_api import BOT_ID, SERVER_ERROR
 
@@ -24,7 +25,7 @@ BASIC_GROUP = -4518810793  # a basic group: its ids have no -100 prefix
 async def acme(desk):
     now = desk.clock.now()
     await customers.add_customer("ACME", "24x7", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     await people.register_staff(ENGINEER, "engineer", None, now)
     await people.seen(ENGINEER, "eng_boris", "Boris", now)
     desk.stub.chat(GROUP, "Acme")
@@ -191,7 +192,7 @@ async def take_quietly(desk, key):
 async def test_a_deleted_topic_sends_the_notice_to_general(acme):
     await acme.say(GROUP, customer, "Problem")
     incident = await Incident.get(key="ACME-1")
-    await Incident.filter(id=incident.id).update(thread_id=99)
+    await Incident.filter(id=incident.id).update(topic="99")
     await take_quietly(acme, "ACME-1")
     acme.stub.faults["sendMessage"] = [(400, {"ok": False, "error_code": 400,
                                              "description": "Bad Request: message thread not found"})]
@@ -225,7 +226,7 @@ async def test_removed_from_a_customer_chat_the_leads_are_told_and_notices_reach
     await acme.say(GROUP, customer, "Problem")
     await acme.feed(member_update(acme, GROUP, "kicked"))
     await acme.feed(member_update(acme, GROUP, "left"))  # said twice: told once
-    chat = await CustomerChat.get(chat_id=GROUP)
+    chat = await Conversation.get(**tg(GROUP))
     assert chat.unreachable_since == acme.clock.now()
     told = [t for t in acme.replies(LEAD) if "can no longer write" in t]
     assert len(told) == 1 and "ACME" in told[0]
@@ -239,7 +240,7 @@ async def test_removed_from_a_customer_chat_the_leads_are_told_and_notices_reach
     assert (await Outbox.get(chat_id=GROUP, kind="customer")).status == "failed"
 
     await acme.feed(member_update(acme, GROUP, "member"))  # added back
-    assert (await CustomerChat.get(chat_id=GROUP)).unreachable_since is None
+    assert (await Conversation.get(**tg(GROUP))).unreachable_since is None
     assert any("is back in the chat" in t for t in acme.replies(LEAD))
     await acme.say(ENGINEER, engineer, "/reopen ACME-1")
     assert any("reopened" in p["text"] for p in sent_to(acme, GROUP, since=mark))
@@ -268,7 +269,7 @@ async def test_a_refused_send_marks_the_chat_and_the_next_notice_fails_fast(acme
     await acme.say(ENGINEER, engineer, "/take ACME-1")
     await acme.say(ENGINEER, engineer, "/resolve ACME-1 Done")
     assert len(sent_to(acme, GROUP, since=mark)) == 1  # the first was refused; the second was not tried
-    assert (await CustomerChat.get(chat_id=GROUP)).unreachable_since is not None
+    assert (await Conversation.get(**tg(GROUP))).unreachable_since is not None
     assert len([t for t in acme.replies(LEAD) if "can no longer write" in t]) == 1
     rerouted = [t for t in acme.replies(LEAD) if "Could not deliver" in t]
     assert len(rerouted) == 2 and "an engineer is on it" in rerouted[0] and "is resolved" in rerouted[1]
@@ -277,19 +278,19 @@ async def test_a_refused_send_marks_the_chat_and_the_next_notice_fails_fast(acme
 
 async def test_muted_in_a_customer_chat_is_unreachable_too(acme):
     await acme.feed(member_update(acme, GROUP, "restricted", can_send_messages=False))
-    assert (await CustomerChat.get(chat_id=GROUP)).unreachable_since is not None
+    assert (await Conversation.get(**tg(GROUP))).unreachable_since is not None
     await acme.feed(member_update(acme, GROUP, "administrator", can_be_edited=False, can_manage_chat=True,
                                   can_change_info=False, can_delete_messages=True, can_invite_users=True,
                                   can_restrict_members=False, can_promote_members=False,
                                   can_manage_video_chats=False, is_anonymous=False, can_post_stories=False,
                                   can_edit_stories=False, can_delete_stories=False, can_send_welcome_messages=False))
-    assert (await CustomerChat.get(chat_id=GROUP)).unreachable_since is None
+    assert (await Conversation.get(**tg(GROUP))).unreachable_since is None
 
 
 async def test_a_group_bound_to_nobody_changes_nothing(acme):
     await acme.feed(member_update(acme, OTHER_GROUP, "kicked"))
     assert acme.replies(LEAD) == []
-    assert await CustomerChat.filter(unreachable_since__isnull=False).count() == 0
+    assert await Conversation.filter(unreachable_since__isnull=False).count() == 0
 
 
 async def test_staff_who_blocked_the_bot_are_marked_and_the_leads_told(acme):
@@ -314,7 +315,7 @@ async def upgraded(desk, old, new, by=lead):
 async def basic(desk):
     now = desk.clock.now()
     await customers.add_customer("ACME", "24x7", "Acme", now)
-    await customers.bind_by_code("ACME", BASIC_GROUP, "Acme", "group", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(BASIC_GROUP), "Acme", "group", LEAD, now)
     await people.register_staff(ENGINEER, "engineer", None, now)
     desk.stub.chat(BASIC_GROUP, "Acme", kind="group")
     return desk
@@ -326,17 +327,19 @@ async def test_an_upgraded_group_keeps_its_customer_incidents_and_notices(basic)
     await outbox.enqueue(BASIC_GROUP, "owed before the upgrade", basic.clock.now(), kind="customer",
                          incident_id=incident.id, reply_to=first["message_id"])
     await upgraded(basic, BASIC_GROUP, NEW_GROUP)
-    chat = await CustomerChat.get(customer__code="ACME")
+    chat = await Conversation.get(customer__code="ACME")
     assert (chat.chat_id, chat.kind) == (NEW_GROUP, "supergroup")
-    assert (await Incident.get(key="ACME-1")).chat_id == NEW_GROUP
+    assert await chat_of(await Incident.get(key="ACME-1")) == NEW_GROUP
     owed = sent_to(basic, NEW_GROUP)
     assert [p["text"] for p in owed] == ["owed before the upgrade"] and "reply_parameters" not in owed[0]
     assert sent_to(basic, BASIC_GROUP, since=0)[1:] == []  # nothing more to the old id after the ack
 
     # The supergroup numbers its messages afresh: one with the id of an old stored message is still new.
     mark = basic.stub.mark("arrived")
-    old_ids = set(await IncidentMessage.filter(chat_id=BASIC_GROUP).values_list("message_id", flat=True))
-    new_ids = set(await IncidentMessage.filter(chat_id=NEW_GROUP).values_list("message_id", flat=True))
+    old_ids = {int(r) for r in await IncidentMessage.filter(conversation__ref=str(BASIC_GROUP)).values_list(
+        "ref", flat=True)}
+    new_ids = {int(r) for r in await IncidentMessage.filter(conversation__ref=str(NEW_GROUP)).values_list(
+        "ref", flat=True)}
     reused = min(old_ids - new_ids)
     await basic.say(NEW_GROUP, customer, "Still broken", message_id=reused)
     assert await UnboundMessage.all().count() == 0
@@ -349,7 +352,7 @@ async def test_an_upgraded_group_keeps_its_customer_incidents_and_notices(basic)
 async def test_an_upgrade_by_an_anonymous_admin_is_followed(basic):
     anonymous = {"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
     await upgraded(basic, BASIC_GROUP, NEW_GROUP, by=anonymous)
-    assert (await CustomerChat.get(customer__code="ACME")).chat_id == NEW_GROUP
+    assert (await Conversation.get(customer__code="ACME")).ref == str(NEW_GROUP)
 
 
 async def test_a_send_refused_with_migrate_to_chat_id_follows_the_new_id(basic):
@@ -362,12 +365,12 @@ async def test_a_send_refused_with_migrate_to_chat_id_follows_the_new_id(basic):
     await basic.flush()
     notices = [p for p in sent_to(basic, NEW_GROUP) if "an engineer is on it" in p["text"]]
     assert len(notices) == 1
-    assert (await CustomerChat.get(customer__code="ACME")).chat_id == NEW_GROUP
-    assert (await Incident.get(key="ACME-1")).chat_id == NEW_GROUP
+    assert (await Conversation.get(customer__code="ACME")).ref == str(NEW_GROUP)
+    assert await chat_of(await Incident.get(key="ACME-1")) == NEW_GROUP
     assert await Outbox.filter(status__in=("pending", "sending")).count() == 0  # nothing loops
     await basic.say(NEW_GROUP, customer, "more details")  # the customer's next message is theirs
     assert await UnboundMessage.all().count() == 0
-    assert await IncidentMessage.filter(chat_id=NEW_GROUP, source="customer").count() == 1
+    assert await IncidentMessage.filter(conversation__ref=str(NEW_GROUP), source="customer").count() == 1
 
 
 async def test_a_ping_after_the_upgrade_links_no_wrong_message(basic):
@@ -377,7 +380,7 @@ async def test_a_ping_after_the_upgrade_links_no_wrong_message(basic):
     await basic.say(BASIC_GROUP, customer, "Problem")
     await upgraded(basic, BASIC_GROUP, NEW_GROUP)
     incident = await Incident.get(key="ACME-1").select_related("customer")
-    assert incident.chat_id == NEW_GROUP
+    assert await chat_of(incident) == NEW_GROUP
     # The opening message stays in the basic group, which has no links: a link built from the supergroup's
     # id and the old message id would open some other message of the supergroup.
     _, markup = await make_render(basic.settings)(Ping(incident=incident, user_id=ENGINEER, kind="reminder"),
@@ -410,6 +413,6 @@ async def test_a_404_does_not_mark_a_customer_chat_lost(acme):
     await take_quietly(acme, "ACME-1")
     acme.stub.faults["sendMessage"] = [(404, {"ok": False, "error_code": 404, "description": "Not Found"})]
     await acme.flush()
-    assert (await CustomerChat.get(chat_id=GROUP)).unreachable_since is None
+    assert (await Conversation.get(**tg(GROUP))).unreachable_since is None
     assert not [t for t in acme.replies(LEAD) if "can no longer write" in t]
     assert (await Outbox.get(kind="customer")).status == "failed"

@@ -190,9 +190,9 @@ async def test_random_updates(desk, batch, caplog):
     if not await Customer.exists(code="ACME"):
         now = desk.clock.now()
         await customers.add_customer("ACME", "premium", "Acme", now)
-        await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
-        await customers.bind_by_code("ACME", FORUM, "Acme forum", "supergroup", LEAD, now)
-        await customers.bind_by_code("ACME", BASIC, "Acme basic", "group", LEAD, now)
+        await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
+        await customers.bind_by_code("ACME", "telegram", str(FORUM), "Acme forum", "supergroup", LEAD, now)
+        await customers.bind_by_code("ACME", "telegram", str(BASIC), "Acme basic", "group", LEAD, now)
         desk.stub.chat(FORUM, "Acme forum", forum=True)
         for user in (engineer, architect):
             await people.register_staff(user["id"], "engineer" if user is engineer else "architect", LEAD, now)

@@ -6,7 +6,8 @@ from datetime import timedelta
 import pytest
 
 from domain import customers, people
-from domain.models import Incident, IncidentEvent, IncidentMessage, UnboundMessage
+from domain.models import Conversation, Incident, IncidentEvent, IncidentMessage, UnboundMessage
+from tests.channels import tg
 from tests.people import ENGINEER, GROUP, LEAD, OTHER_GROUP, STRANGER, customer, customer_2, engineer, lead, stranger
 
 
@@ -14,7 +15,7 @@ from tests.people import ENGINEER, GROUP, LEAD, OTHER_GROUP, STRANGER, customer,
 async def acme(desk):
     now = desk.clock.now()
     await customers.add_customer("ACME", "24x7", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     await people.register_staff(ENGINEER, "engineer", None, now)
     await people.seen(ENGINEER, "eng_boris", "Boris", now)
     desk.stub.chat(GROUP, "Acme")
@@ -91,7 +92,7 @@ async def test_forum_topics_thread_separately(acme):
     await acme.say(GROUP, customer, "topic B problem", message_thread_id=22, is_topic_message=True)
     acme.clock.advance(timedelta(hours=10))  # beyond THREAD_WINDOW: the topic still holds its incident
     await acme.say(GROUP, customer, "topic A again", message_thread_id=11, is_topic_message=True)
-    a = await Incident.get(thread_id=11)
+    a = await Incident.get(topic="11")
     assert await IncidentMessage.filter(incident=a, source="customer").count() == 2
     assert await Incident.filter(customer__code="ACME").count() == 2
 
@@ -292,7 +293,7 @@ async def test_staff_chat_announcement(stub, db):
     settings = load_settings(make_env(stub.url, db, STAFF_CHAT_ID=str(OTHER_GROUP)))
     desk = Desk(stub, settings, FrozenClock())
     await customers.add_customer("ACME", "24x7", "Acme", desk.clock.now())
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, desk.clock.now())
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, desk.clock.now())
     await desk.say(GROUP, customer, "Outage!")
     assert "New incident ACME-1 · P1 · Acme (24x7): Outage!" in desk.last_reply(OTHER_GROUP)
     await desk.bot.session._session.close()
@@ -301,7 +302,7 @@ async def test_staff_chat_announcement(stub, db):
 async def test_fifty_messages_from_ten_chats_at_once(acme):
     chats = [-200000 - i for i in range(10)]
     for chat in chats:
-        await customers.bind_by_code("ACME", chat, f"Acme {chat}", "supergroup", LEAD, acme.clock.now())
+        await customers.bind_by_code("ACME", "telegram", str(chat), f"Acme {chat}", "supergroup", LEAD, acme.clock.now())
         acme.stub.chat(chat, f"Acme {chat}")
     sends = [acme.say(chat, customer, f"/new problem {n} in {chat}") for n in range(5) for chat in chats]
     await asyncio.gather(*sends)
@@ -348,23 +349,29 @@ async def test_message_lookups_and_edits_stay_in_their_own_chat(acme):
     now = acme.clock.now()
     customer_row = await customers.get_customer("ACME")
     made = []
+    chats = {GROUP: await Conversation.get(**tg(GROUP)),
+             OTHER_GROUP: await Conversation.create(**tg(OTHER_GROUP), customer=customer_row, kind="supergroup")}
     for number, chat_id in ((1, GROUP), (2, OTHER_GROUP)):
         made.append(await Incident.create(key=f"ACME-{number}", number=number, customer=customer_row, plan="24x7",
-                                          chat_id=chat_id, priority="P2", opened_at=now, last_activity_at=now))
+                                          conversation=chats[chat_id], priority="P2", opened_at=now,
+                                          last_activity_at=now))
     here, there = made
     for incident, chat_id in ((here, GROUP), (there, OTHER_GROUP)):
-        await IncidentMessage.create(incident=incident, chat_id=chat_id, message_id=5, source="customer",
+        await IncidentMessage.create(incident=incident, conversation=chats[chat_id], ref="5", source="customer",
                                      text=f"first in {chat_id}", sent_at=now)
-    await IncidentMessage.create(incident=here, chat_id=GROUP, message_id=6, source="bot", text="ack", sent_at=now)
-    await IncidentMessage.create(incident=here, chat_id=GROUP, message_id=7, source="customer", text="more", sent_at=now)
-    assert (await intake.incident_of_message(OTHER_GROUP, 5)).id == there.id
+    await IncidentMessage.create(incident=here, conversation=chats[GROUP], ref="6", source="bot", text="ack",
+                                 sent_at=now)
+    await IncidentMessage.create(incident=here, conversation=chats[GROUP], ref="7", source="customer", text="more",
+                                 sent_at=now)
+    assert (await intake.incident_of_message(chats[OTHER_GROUP].id, "5")).id == there.id
     assert (await intake.first_customer_message(there.id)).text == f"first in {OTHER_GROUP}"
-    assert (await intake.first_customer_message(here.id)).message_id == 5
+    assert (await intake.first_customer_message(here.id)).ref == "5"
     assert await intake.customer_message_count(here.id) == 2  # the bot's own message is not the customer's
     later = acme.clock.advance(timedelta(minutes=1))
-    assert await intake.record_edit(OTHER_GROUP, 5, "edited", later) is True
-    assert await intake.record_edit(OTHER_GROUP, 6, "no such message there", later) is False
-    stored = {(m.chat_id, m.message_id): (m.text, m.edited_at) for m in await IncidentMessage.all()}
+    assert await intake.record_edit("telegram", str(OTHER_GROUP), "5", "edited", later) is True
+    assert await intake.record_edit("telegram", str(OTHER_GROUP), "6", "no such message there", later) is False
+    refs = {c.id: int(c.ref) for c in chats.values()}
+    stored = {(refs[m.conversation_id], int(m.ref)): (m.text, m.edited_at) for m in await IncidentMessage.all()}
     assert stored[(OTHER_GROUP, 5)] == ("edited", later)
     assert stored[(GROUP, 5)] == (f"first in {GROUP}", None)
     assert stored[(GROUP, 6)] == ("ack", None)

@@ -71,7 +71,7 @@ async def desk_in(desk):
         now = desk.clock.now()
         sla = desk.dp["sla"]
         await customers.add_customer("ACME", plan, "Acme Corp", now)
-        await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+        await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
         await customers.set_field("ACME", "lang", lang, sla, now)
         await customers.set_field("ACME", "tz", YEKT, sla, now)
         desk.stub.chat(GROUP, "Acme")
@@ -227,7 +227,7 @@ async def test_incidents_for_a_lead_totals_then_unanswered_by_time_left_then_in_
     desk = await desk_in(lang, "premium", msk(2026, 3, 16, 12, 0))
     now = desk.clock.now()
     await customers.add_customer("GLOBEX", "24x7", "Globex Ltd", now)
-    await customers.bind_by_code("GLOBEX", OTHER_GROUP, "Globex", "supergroup", LEAD, now)
+    await customers.bind_by_code("GLOBEX", "telegram", str(OTHER_GROUP), "Globex", "supergroup", LEAD, now)
     desk.stub.chat(OTHER_GROUP, "Globex")
     await desk.say(OTHER_GROUP, desk.customer, "Вопрос по отчёту" if lang == "ru" else "A question on a report")
     desk.clock.advance(timedelta(minutes=5))  # 12:05: ACME-1 is due 12:20, before GLOBEX-1 (13:00)
@@ -259,7 +259,7 @@ async def test_handover_lists_the_open_incidents_compactly_most_urgent_first(des
     desk = await desk_in(lang, "24x7", msk(2026, 3, 16, 9, 0))
     now = desk.clock.now()
     await customers.add_customer("BETA", "premium", "Beta Bank", now)
-    await customers.bind_by_code("BETA", OTHER_GROUP, "Beta", "supergroup", LEAD, now)
+    await customers.bind_by_code("BETA", "telegram", str(OTHER_GROUP), "Beta", "supergroup", LEAD, now)
     desk.stub.chat(OTHER_GROUP, "Beta")
     await desk.say(GROUP, desk.customer, WORDS[lang][0])  # ACME-1 (24x7) due 10:00
     desk.clock.advance(timedelta(minutes=40))

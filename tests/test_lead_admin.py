@@ -6,7 +6,8 @@ import pytest
 
 from domain import customers, people
 from domain.errors import DeskError
-from domain.models import Customer, CustomerChat, Staff, UnboundMessage
+from domain.models import Conversation, Customer, Staff, UnboundMessage
+from tests.channels import tg
 from tests.people import ENGINEER, GROUP, LEAD, OTHER_GROUP, STRANGER, customer, engineer, lead, stranger
 
 
@@ -73,11 +74,11 @@ async def test_bind_unbind_and_rebind(acme):
     acme.stub.chat(GROUP, "Acme support")
     await acme.say(GROUP, lead, "/bind ACME")
     assert "now connected to support for ACME" in acme.last_reply(GROUP)
-    chat = await CustomerChat.get(chat_id=GROUP).select_related("customer")
+    chat = await Conversation.get(**tg(GROUP)).select_related("customer")
     assert chat.customer.code == "ACME" and chat.title == "Acme support" and chat.bound_by == LEAD
     await acme.say(GROUP, lead, "/unbind")
     assert "no longer bound to ACME" in acme.last_reply(GROUP)
-    assert not await CustomerChat.exists(chat_id=GROUP)
+    assert not await Conversation.exists(**tg(GROUP), customer_id__isnull=False)
     await acme.say(LEAD, lead, "/customer_add BETA warranty Beta")
     await acme.say(GROUP, lead, "/bind BETA")
     assert "BETA" in acme.last_reply(GROUP)
@@ -104,7 +105,7 @@ async def test_unbound_group_messages_are_kept_and_answered_once_an_hour(acme):
     await acme.say(OTHER_GROUP, stranger, None, photo=photo)
     assert len(acme.replies(OTHER_GROUP, mark)) == 1  # one notice, not three
     assert "not connected to support yet" in acme.replies(OTHER_GROUP, mark)[0]
-    assert await UnboundMessage.filter(chat_id=OTHER_GROUP).count() == 3
+    assert await UnboundMessage.filter(conversation__ref=str(OTHER_GROUP)).count() == 3
     acme.clock.advance(timedelta(minutes=61))
     await acme.say(OTHER_GROUP, customer, "Still down")
     assert len(acme.replies(OTHER_GROUP, mark)) == 2
@@ -122,7 +123,7 @@ async def test_same_unbound_message_twice_is_kept_once(acme):
     message = acme.stub.make_message(OTHER_GROUP, customer, "Hello")
     await acme.feed({"message": message})
     await acme.feed({"message": message})
-    assert await UnboundMessage.filter(chat_id=OTHER_GROUP).count() == 1
+    assert await UnboundMessage.filter(conversation__ref=str(OTHER_GROUP)).count() == 1
 
 
 async def test_staff_role_change_and_removal(acme):
@@ -154,12 +155,12 @@ async def test_lang_for_a_person_and_for_a_customer_chat(acme):
     await acme.say(LEAD, lead, "/customers")
     assert acme.last_reply(LEAD).startswith("Клиенты")
     acme.stub.chat(GROUP, "Acme")
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, acme.clock.now())
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, acme.clock.now())
     await acme.say(GROUP, customer, "/lang ru")
     assert acme.last_reply(GROUP) == "Язык этого чата теперь русский."
-    assert (await CustomerChat.get(chat_id=GROUP)).lang == "ru"
+    assert (await Conversation.get(**tg(GROUP))).lang == "ru"
     await acme.say(GROUP, engineer, "/lang en")  # an engineer sets only their own language
-    assert (await CustomerChat.get(chat_id=GROUP)).lang == "ru"
+    assert (await Conversation.get(**tg(GROUP))).lang == "ru"
 
 
 async def test_private_strangers_get_help_and_nothing_more(acme):

@@ -52,7 +52,7 @@ TOO_OLD = (400, {"ok": False, "error_code": 400,
 async def bound(desk, code="ACME", chat=GROUP, plan="premium") -> None:
     now = desk.clock.now()
     await customers.add_customer(code, plan, code.title(), now)
-    await customers.bind_by_code(code, chat, code.title(), "supergroup", LEAD, now)
+    await customers.bind_by_code(code, "telegram", str(chat), code.title(), "supergroup", LEAD, now)
     desk.stub.chat(chat, code.title())
 
 
@@ -225,7 +225,7 @@ async def test_an_unreadable_update_is_parked_and_the_rest_of_the_batch_handled(
                     park_after=600, timeout=1)
     running = asyncio.create_task(poller.run())
     deadline = time.monotonic() + 15
-    while not await IncidentMessage.exists(message_id=good["message_id"]):
+    while not await IncidentMessage.exists(ref=str(good["message_id"])):
         assert time.monotonic() < deadline and not running.done(), "the batch was not handled"
         await asyncio.sleep(0.05)
     await until(lambda: any(int(c.params.get("offset") or 0) == bad["update_id"] + 2 for c in desk.stub.find("getUpdates")))
@@ -416,5 +416,5 @@ async def test_a_database_blip_inside_a_handler_is_retried_not_answered_with_an_
     assert not desk.replies(GROUP) and not await updates.handled(71)  # no "something went wrong"
     await desk.dp.feed_raw_update(desk.bot, update)  # the retry
     await desk.flush()
-    assert await IncidentMessage.filter(message_id=update["message"]["message_id"]).count() == 1
+    assert await IncidentMessage.filter(ref=str(update["message"]["message_id"])).count() == 1
     assert "ACME-1 is registered" in desk.last_reply(GROUP)

@@ -8,6 +8,7 @@ import pytest
 from domain import customers, outbox, people
 from domain.models import Incident, Outbox, Person, Staff
 from scheduler.dispatcher import Dispatcher, Pacer
+from tests.channels import tg_conversation
 from tests.people import ENGINEER, LEAD, OTHER_GROUP, STRANGER
 from tests.stub_api import DROP_CONNECTION, SERVER_ERROR, too_many_requests
 
@@ -107,7 +108,8 @@ async def test_answered_reminder_is_dropped(desk, dispatcher):
     now = desk.clock.now()
     await customers.add_customer("ACME", "premium", "Acme", now)
     customer = await customers.get_customer("ACME")
-    incident = await Incident.create(key="ACME-1", number=1, customer=customer, plan="premium", chat_id=-5,
+    incident = await Incident.create(key="ACME-1", number=1, customer=customer, plan="premium",
+                                     conversation=await tg_conversation(-5),
                                      priority="P1", opened_at=now, last_activity_at=now, responded_at=now)
     await outbox.enqueue(ENGINEER, "remind", now, kind="reminder", incident_id=incident.id, drop_if_answered=True)
     await dispatcher.drain_once()
@@ -234,7 +236,8 @@ async def incident_pair(now):
     made = []
     for number, responded in ((1, now), (2, None)):
         made.append(await Incident.create(key=f"ACME-{number}", number=number, customer=customer, plan="premium",
-                                          chat_id=-5, priority="P1", opened_at=now, last_activity_at=now,
+                                          conversation=await tg_conversation(-5), priority="P1", opened_at=now,
+                                          last_activity_at=now,
                                           responded_at=responded))
     return made
 

@@ -30,7 +30,7 @@ async def desk_8x5(desk):
         desk.clock.set(at)
         now = desk.clock.now()
         await customers.add_customer("ACME", "8x5", "Acme", now)
-        await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+        await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
         for user in (engineer, night_engineer):
             await people.register_staff(user["id"], "engineer", LEAD, now)
             await people.seen(user["id"], user.get("username"), user["first_name"], now)

@@ -26,7 +26,7 @@ async def desk_at(desk):
         desk.clock.set(at)
         now = desk.clock.now()
         await customers.add_customer("ACME", plan, "Acme", now)
-        await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+        await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
         for user in (engineer, night_engineer, architect):
             await people.register_staff(user["id"], "engineer", LEAD, now)
             await people.seen(user["id"], user.get("username"), user["first_name"], now)
@@ -208,7 +208,7 @@ async def test_a_minute_without_telegram_during_a_burst_and_a_due_reminder(desk_
     desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
     others = [GROUP - n for n in range(1, 5)]
     for chat in others:
-        await customers.bind_by_code("ACME", chat, "Acme", "supergroup", LEAD, desk.clock.now())
+        await customers.bind_by_code("ACME", "telegram", str(chat), "Acme", "supergroup", LEAD, desk.clock.now())
         desk.stub.chat(chat, "Acme")
     await desk.say(GROUP, customer, "Всё упало")  # ACME-1: its reminder is due at 02:10
     await run_until(desk, datetime(2026, 3, 16, 2, 9, 30, tzinfo=MSK))

@@ -15,6 +15,7 @@ from domain.sla import Sla
 from handlers.pings import make_render
 from locales import report_text
 from scheduler.jobs import Heartbeat, Tick
+from tests.channels import tg_conversation
 from tests.people import ARCHITECT, ENGINEER, GROUP, LEAD, OTHER_GROUP, architect, engineer, lead
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -27,7 +28,8 @@ def msk(*args) -> datetime:
 
 async def incident(customer, n, priority, opened, sla, responded=None, resolved=None, rating=None):
     return await Incident.create(
-        key=f"{customer.code}-{n}", number=n, customer=customer, plan=customer.plan, chat_id=GROUP, priority=priority,
+        key=f"{customer.code}-{n}", number=n, customer=customer, plan=customer.plan,
+        conversation=await tg_conversation(GROUP), priority=priority,
         title=f"problem {n}", opened_at=opened, deadline=sla.deadline(customer.plan, priority, opened),
         responded_at=responded, last_activity_at=opened, resolved_at=resolved, rating=rating,
         status="resolved" if resolved else ("in_progress" if responded else "new"))
@@ -143,7 +145,7 @@ async def test_report_and_export_commands(march):
 async def test_periodic_weekly_report_in_the_customers_zone_once_across_a_restart(desk):
     now = datetime(2026, 3, 16, 9, 0, tzinfo=EKB)
     await customers.add_customer("ACME", "24x7", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     await customers.set_field("ACME", "tz", "Asia/Yekaterinburg", desk.dp["sla"], now)
     await customers.set_field("ACME", "report", "weekly", desk.dp["sla"], now)
     desk.stub.chat(GROUP, "Acme")
@@ -194,8 +196,8 @@ async def test_announce_reaches_the_chosen_customers_naming_contacts(desk):
     sla = desk.dp["sla"]
     await customers.add_customer("ACME", "premium", "Acme", now)
     await customers.add_customer("BETA", "8x5", "Beta", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
-    await customers.bind_by_code("BETA", OTHER_GROUP, "Beta", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("BETA", "telegram", str(OTHER_GROUP), "Beta", "supergroup", LEAD, now)
     await customers.set_field("ACME", "contact", "Ivan Petrov (CIO)", sla, now)
     await desk.say(LEAD, lead, "/announce premium Planned update on Sunday 02:00–04:00")
     assert "queued: 1 chat, 1 customer." in desk.last_reply(LEAD)
@@ -237,7 +239,7 @@ async def test_a_report_missed_by_over_a_day_is_left_to_the_command(desk, late, 
     """The bot was down at Monday 10:00 (the weekly report's moment): it catches up within a day, not after."""
     now = datetime(2026, 3, 13, 12, 0, tzinfo=MSK)
     await customers.add_customer("ACME", "24x7", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     await customers.set_field("ACME", "report", "weekly", desk.dp["sla"], now)
     desk.clock.set(datetime(2026, 3, 16, 10, 0, tzinfo=MSK) + late)  # the first tick after the outage
     tick = Tick(desk.settings, desk.clock, desk.dp["sla"], make_render(desk.settings), Heartbeat())

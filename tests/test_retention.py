@@ -10,7 +10,7 @@ import pytest
 from bot.settings import load_settings
 from domain import customers, people
 from domain.errors import ConfigError
-from domain.inbox import IncomingMessage, keep_unbound
+from domain.inbox import keep_unbound
 from domain.models import (
     Customer,
     Incident,
@@ -20,12 +20,13 @@ from domain.models import (
     JobClaim,
     Outbox,
     ParkedUpdate,
-    UnboundChat,
+    UnboundConversation,
     UnboundMessage,
 )
 from domain.retention import Retention, clean
 from handlers.pings import make_render
 from scheduler.jobs import Heartbeat, Tick
+from tests.channels import telegram_message, tg, tg_conversation
 from tests.clock import FrozenClock
 from tests.conftest import Desk, make_env
 from tests.people import GROUP, LEAD, OTHER_GROUP, lead, stranger
@@ -87,19 +88,21 @@ async def invitation(name: str, created: datetime, used: datetime | None = None)
 
 
 async def unbound(chat_id: int, message_id: int, at: datetime, title: str = "Stranger's group") -> None:
-    await UnboundChat.get_or_create(chat_id=chat_id, defaults={"title": title, "first_seen": at})
-    await UnboundMessage.create(chat_id=chat_id, message_id=message_id, text=f"spam {message_id}", received_at=at)
+    chat, _ = await UnboundConversation.get_or_create(**tg(chat_id), defaults={"title": title, "first_seen": at})
+    await UnboundMessage.create(conversation=chat, ref=str(message_id), text=f"spam {message_id}", received_at=at)
 
 
 async def test_clean_deletes_only_what_is_past_its_retention(db):
     # An incident from long ago, with its messages, events and notices: the record stays.
     await customers.add_customer("ACME", "8x5", "Acme", OLD - timedelta(days=400))
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, OLD - timedelta(days=400))
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, OLD - timedelta(days=400))
     acme = await Customer.get(code="ACME")
     ancient = OLD - timedelta(days=365)
-    incident = await Incident.create(key="ACME-1", number=1, customer=acme, plan="8x5", chat_id=GROUP, title="old",
-                                     priority="P3", opened_at=ancient, last_activity_at=ancient, status="closed")
-    await IncidentMessage.create(incident=incident, chat_id=GROUP, message_id=1, source="customer", text="help",
+    chat = await tg_conversation(GROUP)
+    incident = await Incident.create(key="ACME-1", number=1, customer=acme, plan="8x5", conversation=chat,
+                                     title="old", priority="P3", opened_at=ancient, last_activity_at=ancient,
+                                     status="closed")
+    await IncidentMessage.create(incident=incident, conversation=chat, ref="1", source="customer", text="help",
                                  sent_at=ancient)
     await IncidentEvent.create(incident=incident, at=ancient, kind="opened")
 
@@ -133,7 +136,7 @@ async def test_clean_deletes_only_what_is_past_its_retention(db):
         n.ljust(64, "0") for n in ("used_recently", "expired_recently", "still_valid"))
     assert await JobClaim.all().values_list("key", flat=True) == ["handover:day:2026-05-30"]
     assert await UnboundMessage.all().values_list("chat_id", "message_id") == [(-2, 2)]
-    assert await UnboundChat.all().values_list("chat_id", flat=True) == [-2]
+    assert await UnboundConversation.all().values_list("ref", flat=True) == ["-2"]
     # The record is kept whole.
     assert await Incident.filter(key="ACME-1").exists()
     assert await IncidentMessage.filter(incident=incident).count() == 1
@@ -155,18 +158,18 @@ async def test_clean_caps_chats_that_grew_before_the_cap(db):
     await unbound(-6, 1, RECENT)
     removed = await clean(NOW, Retention(unbound_per_chat=3))
     assert removed["unbound"] == 4
-    assert await UnboundMessage.filter(chat_id=-5).order_by("message_id").values_list("message_id", flat=True) == [
-        5, 6, 7]
-    assert await UnboundMessage.filter(chat_id=-6).count() == 1
+    assert await UnboundMessage.filter(conversation__ref=str(-5)).order_by("id").values_list("ref", flat=True) == [
+        "5", "6", "7"]
+    assert await UnboundMessage.filter(conversation__ref=str(-6)).count() == 1
 
 
 async def test_intake_keeps_the_newest_messages_of_an_unbound_chat(db):
     for n in range(1, 11):
-        msg = IncomingMessage(chat_id=-7, message_id=n, user_id=9, author="Eve", text=f"spam {n}", attachments=[],
+        msg = telegram_message(chat_id=-7, message_id=n, user_id=9, author="Eve", text=f"spam {n}", attachments=[],
                               sent_at=NOW, chat_title="Spam")
         await keep_unbound(msg, NOW + timedelta(seconds=n), keep=4)
-    assert await UnboundMessage.filter(chat_id=-7).order_by("id").values_list("message_id", flat=True) == [
-        7, 8, 9, 10]
+    assert await UnboundMessage.filter(conversation__ref=str(-7)).order_by("id").values_list("ref", flat=True) == [
+        "7", "8", "9", "10"]
 
 
 # ---- the daily job and the handler ------------------------------------------------------------
@@ -187,7 +190,7 @@ async def test_a_stranger_flooding_an_unbound_group_is_capped(small_desk):
     small_desk.stub.chat(OTHER_GROUP, "Spam group")
     for n in range(6):
         await small_desk.say(OTHER_GROUP, stranger, f"buy now {n}")
-    kept = await UnboundMessage.filter(chat_id=OTHER_GROUP).order_by("id").values_list("text", flat=True)
+    kept = await UnboundMessage.filter(conversation__ref=str(OTHER_GROUP)).order_by("id").values_list("text", flat=True)
     assert kept == ["buy now 3", "buy now 4", "buy now 5"]
     await small_desk.say(LEAD, lead, "/unbound")
     listing = small_desk.last_reply(LEAD)

@@ -17,7 +17,7 @@ async def desk_with(desk):
     async def make(plan: str, at: datetime):
         desk.clock.set(at)
         await customers.add_customer("ACME", plan, "Acme", at)
-        await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, at)
+        await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, at)
         await people.register_staff(ENGINEER, "engineer", None, at)
         desk.stub.chat(GROUP, "Acme")
         return desk

@@ -12,8 +12,9 @@ from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, Teleg
 from aiogram.types import ReplyParameters
 
 from domain import customers, outbox, people
-from domain.models import CustomerChat, Incident, Outbox, Person
+from domain.models import Conversation, Incident, Outbox, Person
 from scheduler.dispatcher import Dispatcher, Pacer
+from tests.channels import tg
 from tests.conftest import Desk, make_env
 from tests.people import CUSTOMER, GROUP, LEAD, OTHER_GROUP, customer, lead
 from tests.process import BotProcess
@@ -184,19 +185,19 @@ async def test_a_long_outbox_text_is_split_not_lost(desk):
 async def test_a_kicked_group_is_marked_unreachable_and_the_leads_hear(desk):
     now = desk.clock.now()
     await customers.add_customer("ACME", "8x5", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     desk.stub.kicked_chats.add(GROUP)
     dispatcher = quick_dispatcher(desk)
     await outbox.enqueue(GROUP, "ACME-1 is registered", now, kind="ack")
     await drain(desk, dispatcher)
-    assert (await CustomerChat.get(chat_id=GROUP)).unreachable_since is not None
+    assert (await Conversation.get(**tg(GROUP))).unreachable_since is not None
     assert [m for m in desk.stub.delivered if int(m["chat_id"]) == LEAD and "ACME" in m["text"]]
 
 
 async def acme_with_an_incident(desk) -> dict:
     now = desk.clock.now()
     await customers.add_customer("ACME", "8x5", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     desk.stub.chat(GROUP, "Acme")
     await desk.say(GROUP, customer, "Всё упало")
     ack = next(c for c in desk.stub.calls if c.method == "sendMessage" and "ACME-1" in c.params.get("text", ""))

@@ -5,11 +5,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain import customers
-from domain.inbox import IncomingMessage
 from domain.intake import Windows, record_bot_message, record_customer_message
-from domain.models import CustomerChat, Incident
+from domain.models import Conversation, Incident
 from domain.policy import load_policy
 from domain.sla import Sla
+from tests.channels import telegram_message, tg
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 WINDOWS = Windows(thread=timedelta(hours=4), reopen=timedelta(hours=72))
@@ -20,8 +20,8 @@ CHAT = -100900
 @pytest.fixture
 async def chat(db):
     await customers.add_customer("ACME", "8x5", "Acme", T0)
-    await customers.bind_by_code("ACME", CHAT, "Acme", "supergroup", 1, T0)
-    return await CustomerChat.get(chat_id=CHAT)
+    await customers.bind_by_code("ACME", "telegram", str(CHAT), "Acme", "supergroup", 1, T0)
+    return await Conversation.get(**tg(CHAT))
 
 
 class Writer:
@@ -31,7 +31,7 @@ class Writer:
     async def __call__(self, text, at, reply_to=None, thread_id=None, force_new=False, message_id=None):
         message_id = message_id or self.next_id
         self.next_id = max(self.next_id, message_id) + 1
-        msg = IncomingMessage(chat_id=CHAT, message_id=message_id, user_id=7, author="Client", text=text,
+        msg = telegram_message(chat_id=CHAT, message_id=message_id, user_id=7, author="Client", text=text,
                               attachments=[], sent_at=at, reply_to=reply_to, thread_id=thread_id)
         result = await record_customer_message(msg, self.chat, SLA, WINDOWS, at, force_new=force_new)
         return result
@@ -71,7 +71,7 @@ async def test_reply_to_a_message_the_bot_never_saw_falls_back_to_the_window(cha
 async def test_reply_to_the_bots_message_joins(chat):
     write = Writer(chat)
     first = await write("problem", T0)
-    await record_bot_message(first.incident.id, CHAT, 5000, "ack", T0)
+    await record_bot_message(first.incident.id, "telegram", str(CHAT), "5000", "ack", T0)
     await write("other", T0 + timedelta(minutes=1), force_new=True)
     result = await write("re: ack", T0 + timedelta(minutes=2), reply_to=5000)
     assert result.incident.key == "ACME-1"
@@ -135,7 +135,7 @@ async def test_a_reply_to_staffs_message_joins_its_incident(chat):
     write = Writer(chat)
     first = await write("Problem one", T0)
     second = await write("/new Problem two", T0 + timedelta(minutes=1), force_new=True)
-    await incidents.staff_message(first.incident, 2002, "Boris", CHAT, 50, "Looking into it", [],
+    await incidents.staff_message(first.incident, 2002, "Boris", chat.id, "50", "Looking into it", [],
                                   T0 + timedelta(minutes=2))
     await write("more on two", T0 + timedelta(minutes=3), reply_to=2)  # ACME-2 is now the most recent
     reply = await write("thanks, that helped", T0 + timedelta(minutes=4), reply_to=50)
@@ -183,4 +183,4 @@ async def test_a_staff_answer_with_equal_activity_goes_to_the_newest(chat):
 
     write = Writer(chat)
     ids = [(await write(f"problem {n}", T0, force_new=True)).incident.id for n in range(4)]
-    assert (await awaiting_response(CHAT, None)).id == max(ids)
+    assert (await awaiting_response(chat.id, None)).id == max(ids)

@@ -64,7 +64,7 @@ async def test_the_same_update_twice_is_handled_once(web):
     desk, client, _ = web
     good = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
     await customers.add_customer("ACME", "premium", "Acme", desk.clock.now())
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, desk.clock.now())
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, desk.clock.now())
     body = update(10, "Всё упало", chat=GROUP, user=customer)
     body["message"]["chat"] = {"id": GROUP, "type": "supergroup", "title": "Acme"}
     for _ in range(2):
@@ -111,7 +111,7 @@ async def test_health_names_an_update_that_keeps_failing(web):
 async def test_metrics_parse(web):
     desk, client, _ = web
     await customers.add_customer("ACME", "premium", "Acme", desk.clock.now())
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, desk.clock.now())
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, desk.clock.now())
     await desk.say(GROUP, customer, "Всё упало")
     response = await client.get("/metrics")
     assert response.status == 200

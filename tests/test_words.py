@@ -52,7 +52,7 @@ async def _staffed(desk, at: datetime):
     desk.clock.set(at)
     now = desk.clock.now()
     await customers.add_customer("ACME", "premium", "Acme", now)
-    await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     desk.stub.chat(GROUP, "Acme")
     for user in (en_engineer, ru_engineer):
         await people.register_staff(user["id"], "engineer", LEAD, now)

@@ -1,0 +1,43 @@
+"""Test shorthands for the channel model: a Telegram chat's conversation row, an incident's chat."""
+
+from __future__ import annotations
+
+from domain.channels import TELEGRAM
+from domain.inbox import IncomingMessage
+from domain.models import Conversation, Incident
+
+
+def tg(chat_id: int) -> dict[str, str]:
+    """The lookup of a Telegram chat's conversation: `Conversation.get(**tg(GROUP))`."""
+    return {"channel": TELEGRAM, "ref": str(chat_id)}
+
+
+async def conversation(chat_id: int) -> Conversation:
+    return await Conversation.get(**tg(chat_id))
+
+
+async def bound(chat_id: int) -> bool:
+    return await Conversation.exists(**tg(chat_id), customer_id__isnull=False)
+
+
+async def chat_of(incident: Incident) -> int:
+    """The Telegram chat id of the incident's conversation."""
+    return int((await Conversation.get(id=incident.conversation_id)).ref)
+
+
+def telegram_message(chat_id: int, message_id: int, user_id: int | None, author: str, text: str,
+                     attachments: list, sent_at, chat_title: str = "", reply_to: int | None = None,
+                     thread_id: int | None = None) -> IncomingMessage:
+    """An incoming message as the Telegram edge builds it, from Telegram's ids."""
+    return IncomingMessage(channel=TELEGRAM, conversation=str(chat_id), ref=str(message_id), person_id=user_id,
+                           author=author, text=text, attachments=attachments, sent_at=sent_at, title=chat_title,
+                           reply_to=None if reply_to is None else str(reply_to),
+                           topic=None if thread_id is None else str(thread_id))
+
+
+async def tg_conversation(chat_id: int, customer=None) -> Conversation:
+    """The conversation of a Telegram chat, made (bound to `customer`, if given) when the test needs one."""
+    found = await Conversation.get_or_none(**tg(chat_id))
+    if found is None:
+        found = await Conversation.create(**tg(chat_id), customer=customer, kind="supergroup")
+    return found
