@@ -12,6 +12,7 @@ from tortoise.transactions import in_transaction
 
 from domain import channels, incidents, invitations
 from domain.errors import DeskError
+from domain.mail_rules import email_conversation
 from domain.models import Conversation, Customer, Incident, IncidentMessage, Outbox, Staff
 from domain.people import resolve_person
 from domain.policy import HA_SETUPS, PLANS, Tariff
@@ -19,7 +20,8 @@ from domain.sla import Sla
 
 CODE = re.compile(r"^[A-Z0-9_]{2,16}$")
 REPORT_PERIODS = ("off", "weekly", "monthly", "quarterly")
-FIELDS = ("name", "plan", "users", "cts", "ha", "tz", "lang", "report", "contract_until", "engineer", "contact")
+FIELDS = ("name", "plan", "users", "cts", "ha", "tz", "lang", "report", "contract_until", "engineer", "contact",
+          "email")
 CLEAR = ("-", "none")
 MAX_NAME = 256
 MAX_CONTACTS = 20
@@ -288,3 +290,13 @@ async def move_conversation(channel: str, old: str, new: str) -> Conversation | 
             await Outbox.filter(chat_id=int(old), status__in=("pending", "sending")).update(chat_id=int(new),
                                                                                           reply_to=None)
     return await channels.conversation_of(channel, new) if moving is not None else None
+
+
+async def bind_email(code: str, value: str, person_id: int | None, now: datetime) -> Conversation:
+    """Bind mail from an address or a whole domain to the customer; several may be bound. Mail from an
+    address bound itself goes by it, else by its domain."""
+    found = email_conversation(value)
+    if found is None:
+        raise DeskError("email.bad_address", value=value.strip())
+    ref, kind = found
+    return await bind_by_code(code, channels.EMAIL, ref, ref, kind, person_id, now)

@@ -88,11 +88,17 @@ async def customer_show(message: Message, command: CommandObject, lang: str, set
     await respond(message, await customer_card(customer, lang, settings, clock.now()))
 
 
-async def customer_set(message: Message, command: CommandObject, lang: str, settings, clock, sla) -> None:
+async def customer_set(message: Message, command: CommandObject, actor: people.Actor, lang: str, settings, clock,
+                       sla) -> None:
     code, field, value = split(command, 3, 3, rest=True)
-    customer = await customers.set_field(code, field, value, sla, clock.now())
-    await respond(message, t(lang, "customer.updated", code=customer.code, field=field.lower())
-                  + "\n\n" + await customer_card(customer, lang, settings, clock.now()))
+    if field.lower() == "email":  # binds a conversation rather than setting a field
+        bound = await customers.bind_email(code, value, actor.user_id, clock.now())
+        customer = await customers.get_customer(code)
+        head = t(lang, "email.bound", code=customer.code, ref=bound.ref)
+    else:
+        customer = await customers.set_field(code, field, value, sla, clock.now())
+        head = t(lang, "customer.updated", code=customer.code, field=field.lower())
+    await respond(message, head + "\n\n" + await customer_card(customer, lang, settings, clock.now()))
 
 
 async def invite(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str,

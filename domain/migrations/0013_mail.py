@@ -4,7 +4,7 @@ from tortoise import fields
 
 class Migration(migrations.Migration):
     # 0011 and 0012 belong to the channel core; this depends on them once they have landed.
-    dependencies = [('models', '0010_person_tg_lang')]
+    dependencies = [('models', '0011_channels')]
 
     initial = False
 
