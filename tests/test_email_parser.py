@@ -234,3 +234,13 @@ def test_garbled_headers_parse_without_raising(headers, body):
     raw = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("utf-8", "surrogatepass")
     parsed = parse_mail(raw + b"\r\n" + body.encode("utf-8", "surrogatepass"))
     assert isinstance(parsed.title, str) and isinstance(parsed.fresh, str)
+
+
+def test_overlong_message_ids_are_hashed_alike_everywhere():
+    long_id = "<" + "x" * 300 + "@acme.ru>"
+    opening = mail()
+    opening.replace_header("Message-ID", long_id)
+    first = parse_mail(bytes(opening))
+    answer = parse_mail(bytes(mail(In_Reply_To=long_id, References=f"<a@acme.ru> {long_id}")))
+    assert len(first.message_id) <= 255 and first.message_id.endswith("@long-message-id.invalid>")
+    assert answer.in_reply_to == first.message_id and answer.references[-1] == first.message_id

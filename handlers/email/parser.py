@@ -19,6 +19,7 @@ from domain.mail_rules import MailFacts
 TEXT_LIMIT = 100_000  # characters of body kept: a pasted log of megabytes belongs in an attachment
 ATTACHMENTS_LIMIT = 50  # attachment entries kept per mail
 TITLE_LIMIT = 120
+MESSAGE_ID_LIMIT = 255  # the length of a stored message reference
 SUBJECT_KEY = re.compile(r"\[([A-Za-z0-9_]{2,16}-\d{1,9})\]")
 _MSGID = re.compile(r"<[^<>\s]+>")
 _PREFIX = re.compile(r"^\s*((re|fwd?|fw|aw|sv|ha|отв|ответ|пер|перес|переслано)\s*(\[\d+\]|\(\d+\))?\s*:\s*)+",
@@ -79,7 +80,15 @@ def key_in_subject(subject: str) -> str | None:
 
 
 def _ids(value: str) -> list[str]:
-    return _MSGID.findall(value or "")
+    return [_fit(found) for found in _MSGID.findall(value or "")]
+
+
+def _fit(message_id: str) -> str:
+    """A Message-ID as the desk stores it: one longer than the stored reference allows is replaced by its
+    hash, the same wherever it appears (its own header, In-Reply-To, References), so threading still works."""
+    if len(message_id) <= MESSAGE_ID_LIMIT:
+        return message_id
+    return f"<{hashlib.sha256(message_id.encode()).hexdigest()[:40]}@long-message-id.invalid>"
 
 
 def _header(msg: EmailMessage, name: str) -> str:

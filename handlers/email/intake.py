@@ -1,0 +1,39 @@
+"""From a fetched mail to the desk's intake: the parsed mail as the domain's plain values, and the `deliver`
+the IMAP loop calls inside the transaction that takes the mail in."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from domain.clock import Clock
+from domain.intake import Windows
+from domain.mail_intake import IncomingMail, OnMailCreated, take_mail
+from domain.sla import Sla
+from handlers.email.imap import Deliver
+from handlers.email.parser import ParsedMail, clean_subject
+
+
+def attachment_kind(content_type: str) -> str:
+    """The attachment kinds the desk shows (as Telegram's): an image is a photo, anything else a document."""
+    return "photo" if content_type.startswith("image/") else "document"
+
+
+def incoming(parsed: ParsedMail) -> IncomingMail:
+    attachments = [{"kind": attachment_kind(a.content_type), "name": a.filename, "type": a.content_type,
+                    "size": str(a.size)} for a in parsed.attachments]
+    if parsed.oversize:  # only the headers were read: the mail itself stays in the mailbox, flagged
+        attachments.append({"kind": "mail_too_large", "name": "", "type": "message/rfc822", "size": str(parsed.size)})
+    return IncomingMail(
+        sender=parsed.sender, sender_name=parsed.sender_name, message_id=parsed.message_id,
+        subject=clean_subject(parsed.subject),
+        key=parsed.key, thread_ids=parsed.thread_ids, text=parsed.text, attachments=attachments,
+        sent_at=parsed.sent_at, facts=parsed.facts)
+
+
+def make_deliver(desk_address: str, sla: Sla, windows: Windows, clock: Clock,
+                 on_created: OnMailCreated | None = None) -> Deliver:
+    async def deliver(parsed: ParsedMail) -> str:
+        now: datetime = clock.now()
+        result = await take_mail(incoming(parsed), desk_address, sla, windows, now, on_created=on_created)
+        return result.outcome
+    return deliver
