@@ -31,6 +31,7 @@ from domain.models import Person, Staff
 from domain.sla import Sla
 from handlers import common, customer_chat, lead_admin, membership, oncall, pings, reports, staff
 from handlers import parked as parked_handlers
+from handlers.desk import Desk
 from handlers.membership import ChatMigration
 from handlers.menus import set_default_menus, set_person_menu
 from handlers.middlewares import DeskMiddleware, OnceMiddleware
@@ -73,10 +74,11 @@ def build_bot(settings: Settings) -> Bot:
 
 def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
     sla = Sla(settings.policy)
-    # `wake_outbox` is replaced by the running dispatcher's wake-up; in tests it does nothing.
+    # The handlers' one context (`handlers.desk`); its `wake_outbox` is set when the outbox runs.
+    desk = Desk(clock=clock, settings=settings, sla=sla, on_created=make_on_created(settings, sla),
+                chat_notice=chat_notice)
     # No FSM: nothing here is a conversation with steps, and it costs a lookup per update.
-    dp = Dispatcher(sla=sla, on_created=make_on_created(settings, sla), wake_outbox=lambda: None, disable_fsm=True,
-                    clock=clock, settings=settings, chat_notice=chat_notice)
+    dp = Dispatcher(desk=desk, disable_fsm=True)
     dp.update.outer_middleware(OnceMiddleware(clock, exclusive=settings.mode == "polling"))
     dp.message.outer_middleware(ChatMigration())  # before anyone is resolved in the chat's old id
     middleware = DeskMiddleware(settings, clock)
@@ -123,7 +125,7 @@ class Background:
     def __init__(self, bot: Bot, dp: Dispatcher, settings: Settings, clock: Clock) -> None:
         self.heartbeat = Heartbeat()
         self.leader = leader_for(settings.database_url)
-        self.tick = Tick(settings, clock, dp["sla"], make_render(settings), self.heartbeat, self.leader)
+        self.tick = Tick(settings, clock, dp["desk"].sla, make_render(settings), self.heartbeat, self.leader)
         self.scheduler = build_scheduler(self.tick, settings.scheduler_tick, clock)
         self.dispatcher = OutboxDispatcher(bot, clock, settings)
         self.stopping = asyncio.Event()
@@ -389,7 +391,7 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         parking = Parking(settings, clock)
         await parked.release_replaying()
         background = Background(bot, dp, settings, clock)
-        dp["wake_outbox"] = background.dispatcher.wake.set
+        dp["desk"].wake_outbox = background.dispatcher.wake.set
         background.start(sole_instance=settings.mode == "polling")  # polling: one instance by construction
         runner = web.AppRunner(build_web_app(settings, dp, bot, background.heartbeat, clock, parking), access_log=None,
                                shutdown_timeout=8)

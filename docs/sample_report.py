@@ -10,7 +10,7 @@ import asyncio
 import random
 import sys
 import tempfile
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -49,7 +49,7 @@ async def main() -> None:
                 title=f"problem {n}", opened_at=moment, deadline=deadline, responded_at=responded,
                 resolved_at=resolved, last_activity_at=moment, rating=rng.choice([3, 4, 5, 5]) if resolved else None,
                 status="resolved" if resolved else ("in_progress" if responded else "new"))
-        period = reports.parse_period(["2026-03"], datetime(2026, 4, 1, 12, 0, tzinfo=MSK), MSK)
+        period = reports.month(date(2026, 3, 1), MSK)
         report = await reports.build([customer], period, datetime(2026, 4, 1, 12, 0, tzinfo=MSK), sla, MSK)
         name = "Acme Logistics (ACME)"
         (HERE / "sample-report.txt").write_text(report_text.render(report, "en", name) + "\n")

@@ -52,7 +52,7 @@ async def life(lang: str, folder: Path) -> list[str]:
         now = clock.now()
         await people.ensure_leads(desk.settings.lead_ids, now)
         await customers.add_customer("ACME", "premium", "Acme", now)
-        await customers.set_field("ACME", "lang", lang, desk.dp["sla"], now)
+        await customers.set_field("ACME", "lang", lang, desk.dp["desk"].sla, now)
         await customers.bind_by_code("ACME", GROUP, "Acme", "supergroup", LEAD, now)
         await people.register_staff(ENGINEER, "engineer", LEAD, now)
         await Rotation.create(shift="night", mode="daily", members=[ENGINEER], anchor=date(2026, 11, 1),
@@ -60,7 +60,7 @@ async def life(lang: str, folder: Path) -> list[str]:
         stub.chat(GROUP, "Acme · support")
         for user in (lead, engineer):
             await desk.say(user["id"], user, "/start")
-        tick = Tick(desk.settings, clock, desk.dp["sla"], make_render(desk.settings), Heartbeat())
+        tick = Tick(desk.settings, clock, desk.dp["desk"].sla, make_render(desk.settings), Heartbeat())
         seen = len(stub.calls)
 
         def show(title: str) -> None:

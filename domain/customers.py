@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime, timedelta
+from typing import Any
 
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from domain import channels, incidents, invitations
 from domain.errors import DeskError
-from domain.mail_rules import email_conversation
 from domain.models import Conversation, Customer, Incident, IncidentMessage, Outbox, Staff
 from domain.people import resolve_person
 from domain.policy import HA_SETUPS, PLANS, Tariff
@@ -22,7 +21,6 @@ CODE = re.compile(r"^[A-Z0-9_]{2,16}$")
 REPORT_PERIODS = ("off", "weekly", "monthly", "quarterly")
 FIELDS = ("name", "plan", "users", "cts", "ha", "tz", "lang", "report", "contract_until", "engineer", "contact",
           "email")
-CLEAR = ("-", "none")
 MAX_NAME = 256
 MAX_CONTACTS = 20
 MAX_CONTACT = 200
@@ -83,12 +81,6 @@ async def addressed(target: str) -> list[Customer]:
     return [await get_customer(target)]
 
 
-def _whole(value: str, field: str) -> int:
-    if not re.fullmatch(r"\d{1,9}", value):
-        raise DeskError("err.bad_number", field=field, value=value)
-    return int(value)
-
-
 def _choice(value: str, field: str, allowed: tuple[str, ...]) -> str:
     value = value.lower()
     if value not in allowed:
@@ -96,17 +88,24 @@ def _choice(value: str, field: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-async def set_field(code: str, field: str, value: str, sla: Sla, now: datetime) -> Customer:
-    """Change one field of a customer; `value` is the rest of the command line.
+def check_field(field: str) -> str:
+    field = field.lower()
+    if field not in FIELDS:
+        raise DeskError("err.bad_field", field=field, allowed=" ".join(FIELDS))
+    return field
+
+
+async def set_field(customer: Customer | str, field: str, value: Any, sla: Sla, now: datetime) -> Customer:
+    """Change one field of a customer (given, or by its code) to a typed value, as `handlers.args` reads it:
+    `users`/`cts` an int, `tz` a ZoneInfo, `contract_until` a date, `engineer` a staff reference; `name`,
+    `plan`, `ha`, `lang`, `report`, `contact` text. None clears `contract_until` and `engineer`, and empties
+    the contacts.
 
     A new plan applies to the customer's open incidents too: their deadlines move with it.
     """
-    field, value = field.lower(), value.strip()
-    if field not in FIELDS:
-        raise DeskError("err.bad_field", field=field, allowed=" ".join(FIELDS))
-    if not value:
-        raise DeskError("usage.customer_set")
-    customer = await get_customer(code)
+    field = check_field(field)
+    if isinstance(customer, str):
+        customer = await get_customer(customer)
     if field == "name":
         if len(value) > MAX_NAME:
             raise DeskError("err.bad_name", limit=MAX_NAME)
@@ -114,27 +113,24 @@ async def set_field(code: str, field: str, value: str, sla: Sla, now: datetime) 
     elif field == "plan":
         customer.plan = check_plan(value)
     elif field in ("users", "cts"):
-        setattr(customer, field, _whole(value, field))
+        setattr(customer, field, int(value))
     elif field == "ha":
         customer.ha = _choice(value, field, HA_SETUPS)
     elif field == "tz":
-        try:
-            customer.tz = ZoneInfo(value).key
-        except (ZoneInfoNotFoundError, ValueError):
-            raise DeskError("err.bad_tz", value=value) from None
+        customer.tz = value.key
     elif field == "lang":
         customer.lang = _choice(value, field, ("ru", "en"))
     elif field == "report":
         customer.report = _choice(value, field, REPORT_PERIODS)
     elif field == "contract_until":
-        customer.contract_until = None if value.lower() in CLEAR else _date(value)
+        customer.contract_until = value
     elif field == "engineer":
-        customer.engineer_id = None if value.lower() in CLEAR else await _staff_id(value)
+        customer.engineer_id = None if value is None else await _staff_id(value)
     elif field == "contact":
-        if len(value) > MAX_CONTACT:
-            raise DeskError("err.contact_too_long", limit=MAX_CONTACT)
-        if value.lower() in CLEAR:
+        if value is None:
             customer.contacts = []
+        elif len(value) > MAX_CONTACT:
+            raise DeskError("err.contact_too_long", limit=MAX_CONTACT)
         elif len(customer.contacts) >= MAX_CONTACTS:
             raise DeskError("err.too_many_contacts", limit=MAX_CONTACTS)
         else:
@@ -144,13 +140,6 @@ async def set_field(code: str, field: str, value: str, sla: Sla, now: datetime) 
         if field == "plan":
             await incidents.replan(customer.id, customer.plan, sla, now)
     return customer
-
-
-def _date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise DeskError("err.bad_date", value=value) from None
 
 
 async def _staff_id(ref: str) -> int:
@@ -292,11 +281,7 @@ async def move_conversation(channel: str, old: str, new: str) -> Conversation | 
     return await channels.conversation_of(channel, new) if moving is not None else None
 
 
-async def bind_email(code: str, value: str, person_id: int | None, now: datetime) -> Conversation:
-    """Bind mail from an address or a whole domain to the customer; several may be bound. Mail from an
-    address bound itself goes by it, else by its domain."""
-    found = email_conversation(value)
-    if found is None:
-        raise DeskError("email.bad_address", value=value.strip())
-    ref, kind = found
-    return await bind_by_code(code, channels.EMAIL, ref, ref, kind, person_id, now)
+async def bind_email(customer: Customer, ref: str, kind: str, person_id: int | None, now: datetime) -> Conversation:
+    """Bind mail from an address (kind "address") or a whole domain ("domain") to the customer; several may
+    be bound. Mail from an address bound itself goes by it, else by its domain."""
+    return await bind_conversation(customer, channels.EMAIL, ref, ref, kind, person_id, now)

@@ -14,13 +14,10 @@ A person is acknowledged at most `ACKS_PER_HOUR` times in an hour, so even a loo
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}[a-z0-9]$")
-_LOCAL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
 ACKS_PER_HOUR = 3
 ACK_WINDOW = timedelta(hours=1)
 BOUNCE_SENDERS = frozenset({"mailer-daemon", "postmaster"})
@@ -70,20 +67,6 @@ def ack_allowed(earlier: Iterable[datetime], now: datetime, limit: int = ACKS_PE
     """Whether one more acknowledgement may go to a sender who was acknowledged at `earlier` moments."""
     recent = sum(1 for moment in earlier if now - ACK_WINDOW < moment <= now)
     return recent < limit
-
-
-def email_conversation(value: str) -> tuple[str, str] | None:
-    """What a lead may bind a customer's mail by: a full address (`ivan@acme.ru`, kind "address") or a
-    whole domain (`acme.ru`, kind "domain"), lower-case; None for anything else."""
-    value = value.strip().lower().removeprefix("@")
-    local, at, domain = value.rpartition("@")
-    if not _DOMAIN.match(domain):
-        return None
-    if not at:
-        return domain, "domain"
-    if not _LOCAL.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
-        return None
-    return value, "address"
 
 
 def domain_of(address: str) -> str:

@@ -13,14 +13,11 @@ the bottom read and write the rotation and override tables.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
-from domain.durations import parse_positive_duration
 from domain.errors import Counted, DeskError
 from domain.models import Override, Rotation, Staff
 from domain.people import resolve_person
@@ -102,6 +99,19 @@ def next_start(spec: ShiftSpec, moment: datetime) -> Occurrence:
         day += ONE_DAY
 
 
+def next_handoff(moment: datetime, shifts: dict[str, ShiftSpec],
+                 rotations: dict[str, RotationPlan]) -> tuple[Occurrence, int | None]:
+    """The first shift occurrence to start after the moment, and who its rotation puts on it (None: nobody).
+    Ties (two shifts starting at once) go to the shift listed first in the policy."""
+    nxt = min((next_start(spec, moment) for spec in shifts.values()), key=lambda o: o.start)
+    return nxt, rostered(rotations.get(nxt.shift), nxt)
+
+
+def overlapping(spans: list[OverrideSpan], occ: Occurrence) -> list[OverrideSpan]:
+    """The overrides that share any time with the occurrence (touching at an end is no overlap), in order."""
+    return [s for s in spans if s.start < occ.end and s.end > occ.start]
+
+
 def rostered(plan: RotationPlan | None, occ: Occurrence) -> int | None:
     if plan is None or not plan.members:
         return None
@@ -181,7 +191,8 @@ async def on_call_now(now: datetime, shifts: dict[str, ShiftSpec]) -> list[int]:
     return people(on_call_at(now, shifts, rotations, overrides))
 
 
-async def _staff_ids(refs: list[str]) -> list[int]:
+async def staff_ids(refs: list[str]) -> list[int]:
+    """Active staff members by their references (`@username` or id), in order."""
     ids = []
     for ref in refs:
         user_id = await resolve_person(ref)
@@ -197,7 +208,7 @@ async def set_rotation(shift: str, mode: str, refs: list[str], shifts: dict[str,
         raise DeskError("err.bad_shift", shift=shift, allowed=" ".join(shifts))
     if mode not in MODES:
         raise DeskError("usage.rotation")
-    members = await _staff_ids(refs)
+    members = await staff_ids(refs)
     spec = shifts[shift]
     current = covering(spec, now) or next_start(spec, now)
     async with in_transaction():
@@ -208,46 +219,17 @@ async def set_rotation(shift: str, mode: str, refs: list[str], shifts: dict[str,
     return rotation
 
 
-_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def parse_range(words: list[str], now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """`now 12h`, `now 2026-03-16 22:00`, `2026-03-16 10:00 90m`, `2026-03-16 10:00 2026-03-17 10:00`."""
-    def moment(parts: list[str]) -> datetime:
-        try:
-            day = date.fromisoformat(parts[0])
-            hours, minutes = parts[1].split(":")
-            return datetime.combine(day, time(int(hours), int(minutes)), zone).astimezone(UTC)
-        except (ValueError, IndexError):
-            raise DeskError("err.bad_moment", value=" ".join(parts)) from None
-
-    if not words:
-        raise DeskError("usage.override")
-    if words[0].lower() == "now":
-        start, rest = now, words[1:]
-    elif _DATE_TIME.match(words[0]) and len(words) >= 2:
-        start, rest = moment(words[:2]), words[2:]
-    else:
-        raise DeskError("err.bad_moment", value=words[0])
-    if len(rest) == 1:
-        try:
-            end = start + parse_positive_duration(rest[0])
-        except ValueError:
-            raise DeskError("err.bad_moment", value=rest[0]) from None
-    elif len(rest) == 2:
-        end = moment(rest)
-    else:
-        raise DeskError("usage.override")
+def check_range(start: datetime, end: datetime, now: datetime) -> None:
+    """An override ends after it starts and after now, and lasts at most MAX_OVERRIDE."""
     if end <= start or end <= now:
         raise DeskError("err.bad_range")
     if end - start > MAX_OVERRIDE:
         raise DeskError("err.range_too_long", days=Counted("words.n.days_gen", MAX_OVERRIDE.days))
-    return start, end
 
 
-async def add_override(ref: str, words: list[str], zone: ZoneInfo, actor_id: int, now: datetime) -> Override:
-    (user_id,) = await _staff_ids([ref])
-    start, end = parse_range(words, now, zone)
+async def add_override(user_id: int, start: datetime, end: datetime, actor_id: int, now: datetime) -> Override:
+    """Put a staff member (see `staff_ids`) on duty from start to end."""
+    check_range(start, end, now)
     return await Override.create(user_id=user_id, starts_at=start, ends_at=end, created_at=now, created_by=actor_id)
 
 

@@ -1,8 +1,8 @@
 """Support reports: what happened in a period, measured against the SLA, and what to recommend.
 
-Periods are whole local days in the customer's (or the desk's) time zone, end exclusive:
-`week`, `month` (the default) and `quarter` are the previous full calendar week (Mon–Sun), month and
-quarter; `YYYY-MM` is that month; `YYYY-MM-DD YYYY-MM-DD` is that range of days, both included.
+Periods are whole local days in the customer's (or the desk's) time zone, end exclusive: the previous
+full calendar week (Mon–Sun), month or quarter (`previous`), a calendar month (`month`), or a range of days,
+both included (`days`). `handlers.args.parse_period` reads them from a command.
 
 An incident counts as *opened* in the period it was opened in and as *resolved* in the period it was
 resolved in, so one that spans a border appears in each. Reaction times are working time on the plan's
@@ -15,18 +15,18 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from domain.errors import DeskError
 from domain.models import Customer, Incident
 from domain.policy import PRIORITIES
-from domain.sla import Sla
+from domain.sla import BREACHED, MET, Sla, verdict
 
 REPORT_HOUR = time(10, 0)
+UNITS = ("week", "month", "quarter")  # the full periods `previous` knows
+MAX_DAYS = 3660  # a range of days: about ten years at most
 
 
 @dataclass(frozen=True)
@@ -67,23 +67,18 @@ def previous(kind: str, today: date, zone: ZoneInfo) -> Period:
     return _period(_add_months(this_quarter, -3), this_quarter, zone)
 
 
-def parse_period(words: list[str], now: datetime, zone: ZoneInfo) -> Period:
-    today = now.astimezone(zone).date()
-    if not words:
-        return previous("month", today, zone)
-    if len(words) == 1 and words[0].lower() in ("week", "month", "quarter"):
-        return previous(words[0].lower(), today, zone)
-    try:
-        if len(words) == 1 and re.fullmatch(r"\d{4}-\d{2}", words[0]):
-            first = date.fromisoformat(words[0] + "-01")
-            return _period(first, _add_months(first, 1), zone)
-        if len(words) == 2:
-            first, last = date.fromisoformat(words[0]), date.fromisoformat(words[1])
-            if last >= first and (last - first).days <= 3660:
-                return _period(first, last + timedelta(days=1), zone)
-    except ValueError:
-        pass
-    raise DeskError("err.bad_period", value=" ".join(words))
+def month(day: date, zone: ZoneInfo) -> Period:
+    """The calendar month `day` falls in."""
+    first = _month_start(day)
+    return _period(first, _add_months(first, 1), zone)
+
+
+def days(first: date, last: date, zone: ZoneInfo) -> Period:
+    """The days from `first` to `last`, both included; ValueError when `last` comes before `first` or the
+    range is longer than MAX_DAYS."""
+    if last < first or (last - first).days > MAX_DAYS:
+        raise ValueError(f"not a period: {first} to {last}")
+    return _period(first, last + timedelta(days=1), zone)
 
 
 def scheduled(kind: str, now: datetime, zone: ZoneInfo) -> tuple[datetime, Period] | None:
@@ -175,12 +170,12 @@ async def build(customers: list[Customer], period: Period, now: datetime, sla: S
             took = sla.reaction_time(incident.plan, incident.opened_at, incident.responded_at)
             report.reactions.append((incident.opened_at, took, target, incident.key))
             report.measured += 1
-            if incident.deadline is None or incident.responded_at <= incident.deadline:
+            if verdict(incident.deadline, incident.responded_at, now) == MET:
                 report.met += 1
             else:
                 late = sla.reaction_time(incident.plan, incident.deadline, incident.responded_at)  # working time
                 report.breaches.append((incident.key, incident.priority, late))
-        elif incident.deadline is not None and incident.deadline <= now:
+        elif verdict(incident.deadline, None, now) == BREACHED:
             report.measured += 1
             report.breaches.append((incident.key, incident.priority, None))
     resolved = await Incident.filter(customer_id__in=ids, resolved_at__gte=period.start, resolved_at__lt=period.end)
@@ -244,10 +239,6 @@ async def export_rows(customers: list[Customer], period: Period, now: datetime, 
                                           opened_at__lt=period.end).order_by("opened_at", "id"):
         took = (sla.reaction_time(incident.plan, incident.opened_at, incident.responded_at)
                 if incident.responded_at else None)
-        if incident.responded_at is not None:
-            met = "met" if incident.deadline is None or incident.responded_at <= incident.deadline else "breached"
-        else:
-            met = "breached" if incident.deadline and incident.deadline <= now else "pending"
         rows.append({
             "key": incident.key, "customer": codes[incident.customer_id], "plan": incident.plan,
             "priority": incident.priority, "status": incident.status,
@@ -258,7 +249,8 @@ async def export_rows(customers: list[Customer], period: Period, now: datetime, 
             "closed_at": incident.closed_at.isoformat() if incident.closed_at else "",
             "reaction_seconds": int(took.total_seconds()) if took is not None else "",
             "target_seconds": int(sla.target(incident.plan, incident.priority).total_seconds()),
-            "sla": met, "rating": incident.rating or "", "assignee_id": incident.assignee_id or "",
+            "sla": verdict(incident.deadline, incident.responded_at, now), "rating": incident.rating or "",
+            "assignee_id": incident.assignee_id or "",
             "title": incident.title,
         })
     return rows

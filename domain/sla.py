@@ -11,6 +11,17 @@ from datetime import datetime, timedelta
 from domain.policy import PlanPolicy, Policy
 from domain.worktime import WorkCalendar
 
+MET, BREACHED, PENDING = "met", "breached", "pending"
+
+
+def verdict(deadline: datetime | None, responded_at: datetime | None, now: datetime) -> str:
+    """The SLA verdict on one incident's reaction, the same on the card, in reports and in the export:
+    answered by the deadline (or with none to meet) is met, answered later is breached; unanswered, it is
+    breached once the deadline has passed and pending until then."""
+    if responded_at is not None:
+        return MET if deadline is None or responded_at <= deadline else BREACHED
+    return BREACHED if deadline is not None and deadline <= now else PENDING
+
 
 @dataclass(frozen=True)
 class Timing:

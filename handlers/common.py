@@ -11,6 +11,7 @@ from domain.access import COMMANDS, Role, Where, commands_for
 from domain.channels import TELEGRAM
 from domain.errors import DeskError
 from handlers.args import args_of, looks_like_command, split
+from handlers.desk import Desk
 from handlers.menus import set_person_menu
 from handlers.replies import respond
 from locales import LANGS, t
@@ -43,9 +44,9 @@ async def privacy_warning(bot: Bot, chat_id: int, lang: str) -> str:
     return "\n\n" + t(lang, "bind.privacy_warning") + note
 
 
-async def start(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str,
-                clock, settings, only_chat: int | None) -> None:
-    now = clock.now()
+async def start(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, desk: Desk) -> None:
+    lang, only_chat = desk.lang, desk.only_chat
+    now = desk.now()
     private = message.chat.type == "private"
     if private:
         await people.mark_dm(actor.user_id, True, now)
@@ -60,12 +61,12 @@ async def start(message: Message, command: CommandObject, bot: Bot, actor: peopl
         raise DeskError("err.invite_unknown")
     if private:
         staff = await people.join_staff(payload, actor.user_id, now)
-        role = Role.LEAD if actor.user_id in settings.lead_ids else Role(staff.role)
+        role = Role.LEAD if actor.user_id in desk.settings.lead_ids else Role(staff.role)
         await respond(message, t(lang, "start.joined", role=t(lang, f"role.{role.value}"))
                       + "\n\n" + help_text(role, lang, False))
         await set_person_menu(bot, actor.user_id, role, lang)
         return
-    if message.chat.id == settings.staff_chat_id:
+    if message.chat.id == desk.settings.staff_chat_id:
         raise DeskError("err.staff_chat_not_customer")  # the link stays unused for the customer's group
     chat = await customers.bind_by_invitation(
         payload, TELEGRAM, str(message.chat.id), message.chat.title or "", message.chat.type, actor.user_id, now
@@ -74,11 +75,12 @@ async def start(message: Message, command: CommandObject, bot: Bot, actor: peopl
                   + await privacy_warning(bot, message.chat.id, lang))
 
 
-async def show_help(message: Message, actor: people.Actor, lang: str, only_chat: int | None) -> None:
+async def show_help(message: Message, actor: people.Actor, desk: Desk) -> None:
+    lang, only_chat = desk.lang, desk.only_chat
     await respond(message, help_text(actor.role, lang, message.chat.type != "private", only_chat is None))
 
 
-async def set_lang(message: Message, command: CommandObject, actor: people.Actor, clock) -> None:
+async def set_lang(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
     (choice,) = split(command, 1, 1)
     choice = choice.lower()
     if choice not in LANGS:
@@ -88,7 +90,7 @@ async def set_lang(message: Message, command: CommandObject, actor: people.Actor
         await customers.set_chat_lang(actor.chat, choice)
         await respond(message, t(choice, "lang.chat_set"))
         return
-    await people.set_person_lang(actor.user_id, choice, clock.now())
+    await people.set_person_lang(actor.user_id, choice, desk.now())
     await respond(message, t(choice, "lang.person_set"))
 
 

@@ -11,10 +11,10 @@ from domain import inbox, incidents, intake, people
 from domain.channels import TELEGRAM, any_conversation
 from domain.errors import DeskError
 from domain.models import Incident
-from domain.sla import Sla
 from domain.text import clean
 from handlers.args import args_of, cmd, looks_like_command
 from handlers.common import help_text
+from handlers.desk import Desk
 from handlers.formatting import time_left, zone_of
 from handlers.incoming import incoming, is_service
 from handlers.keyboards import PriorityButton, RateButton
@@ -34,74 +34,73 @@ def windows(settings) -> intake.Windows:
     return intake.Windows(thread=settings.thread_window, reopen=settings.reopen_window)
 
 
-async def take_in(message: Message, actor: people.Actor, lang: str, clock, settings, sla: Sla, on_created,
-                  trace: dict, wake_outbox, force_new: bool = False, text: str | None = None) -> None:
-    msg = incoming(message, clock.now(), actor.user_id)
+async def take_in(message: Message, actor: people.Actor, desk: Desk, force_new: bool = False,
+                  text: str | None = None) -> None:
+    now = desk.now()
+    msg = incoming(message, now, actor.user_id)
     if text is not None:
         msg = msg.__class__(**{**msg.__dict__, "text": text})
-    result = await intake.record_customer_message(msg, actor.chat, sla, windows(settings), clock.now(),
-                                                  force_new=force_new, on_created=on_created,
-                                                  on_reopened=reopened_notice(settings, clock.now()))
+    result = await intake.record_customer_message(msg, actor.chat, desk.sla, windows(desk.settings), now,
+                                                  force_new=force_new, on_created=desk.on_created,
+                                                  on_reopened=reopened_notice(desk.settings, now))
     if result.duplicate or result.incident is None:
         return
-    trace["incident"] = result.incident.key
-    wake_outbox()  # the acknowledgement or the reopen notice, owed with the message, goes out now
+    desk.trace["incident"] = result.incident.key
+    desk.wake_outbox()  # the acknowledgement or the reopen notice, owed with the message, goes out now
 
 
-async def chat_message(message: Message, actor: people.Actor, lang: str, clock, settings, sla: Sla,
-                       on_created, trace: dict, wake_outbox) -> None:
+async def chat_message(message: Message, actor: people.Actor, desk: Desk) -> None:
+    lang = desk.lang
     if is_service(message):
         return  # someone joined, left, pinned or renamed: nobody wrote to support
     if actor.chat is None:
         if message.chat.type == "private":
             await respond(message, help_text(actor.role, lang, False))
-        elif not actor.is_staff and await inbox.keep_unbound(incoming(message, clock.now(), actor.user_id), clock.now(),
-                                                             settings.retention.unbound_per_chat):
+        elif not actor.is_staff and await inbox.keep_unbound(incoming(message, desk.now(), actor.user_id), desk.now(),
+                                                             desk.settings.retention.unbound_per_chat):
             await respond(message, t(lang, "unbound.notice"))
         return
     if actor.is_staff:
-        await staff_answer(message, actor, clock)
+        await staff_answer(message, actor, desk)
         return
-    await take_in(message, actor, lang, clock, settings, sla, on_created, trace, wake_outbox)
+    await take_in(message, actor, desk)
 
 
-async def staff_answer(message: Message, actor: people.Actor, clock) -> None:
+async def staff_answer(message: Message, actor: people.Actor, desk: Desk) -> None:
     """A staff member's plain message is the first response to the incident it answers."""
-    msg = incoming(message, clock.now(), actor.user_id)
+    msg = incoming(message, desk.now(), actor.user_id)
     incident = await intake.incident_of_message(actor.chat.id, msg.reply_to)
     if incident is None:
         incident = await incidents.awaiting_response(actor.chat.id, msg.topic, actor.chat.customer_id)
     if incident is None or incident.status not in intake.OPEN:
         return  # staff chatter that answers no open incident
     await incidents.staff_message(incident, actor.user_id, msg.author, actor.chat.id, msg.ref, msg.text,
-                                  msg.attachments, clock.now())
+                                  msg.attachments, desk.now())
 
 
-async def new_incident(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
-                       settings, sla: Sla, on_created, trace: dict, wake_outbox) -> None:
+async def new_incident(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
     if actor.chat is None:  # the command table refuses this too; intake needs the customer's chat
         raise DeskError("refuse.customer_chat_only", command="new")
     text = args_of(command).strip()
     if not text:
         raise DeskError("usage.new")
-    await take_in(message, actor, lang, clock, settings, sla, on_created, trace, wake_outbox, force_new=True,
-                  text=text)
+    await take_in(message, actor, desk, force_new=True, text=text)
 
 
-async def status(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
-                 settings) -> None:
+async def status(message: Message, actor: people.Actor, desk: Desk) -> None:
+    lang = desk.lang
     open_here = await incidents.in_chat(actor.chat.id, actor.chat.customer_id)
     if not open_here:
         await respond(message, t(lang, "status.none"))
         return
     lines = [t(lang, "status.header")]
-    zone = zone_of(actor.chat.customer, settings)
+    zone = zone_of(actor.chat.customer, desk.settings)
     for incident in open_here:
         if incident.assignee_id:
             who = t(lang, "status.taken", name=await people.display_name(incident.assignee_id))
         elif incident.responded_at is None and incident.deadline:
-            who = t(lang, "status.waiting_until", deadline=fmt.when(lang, incident.deadline, zone, clock.now()),
-                    left=time_left(lang, incident.deadline, clock.now()))
+            who = t(lang, "status.waiting_until", deadline=fmt.when(lang, incident.deadline, zone, desk.now()),
+                    left=time_left(lang, incident.deadline, desk.now()))
         else:
             who = t(lang, "status.waiting")
         lines.append(t(lang, "status.row", key=incident.key, priority=incident.priority,
@@ -109,21 +108,22 @@ async def status(message: Message, command: CommandObject, actor: people.Actor, 
     await respond(message, "\n".join(lines))
 
 
-async def edited(message: Message, clock) -> None:
+async def edited(message: Message, desk: Desk) -> None:
     text = clean(message.text or message.caption or "")
-    await intake.record_edit(TELEGRAM, str(message.chat.id), str(message.message_id), text, clock.now())
+    await intake.record_edit(TELEGRAM, str(message.chat.id), str(message.message_id), text, desk.now())
 
 
-async def priority_pressed(query: CallbackQuery, callback_data: PriorityButton, actor: people.Actor, lang: str,
-                           clock, sla: Sla, settings) -> None:
+async def priority_pressed(query: CallbackQuery, callback_data: PriorityButton, actor: people.Actor,
+                           desk: Desk) -> None:
+    lang = desk.lang
     incident = await Incident.get_or_none(id=callback_data.incident).select_related("customer")
     if incident is None or query.message is None or not await in_this_chat(incident, query.message.chat.id):
         raise DeskError("err.button_stale")
     if not actor.is_staff and actor.user_id != incident.reporter_id:
         raise DeskError("err.not_your_button")
-    updated = await incidents.set_priority(incident, callback_data.priority, actor.user_id, clock.now(), sla)
+    updated = await incidents.set_priority(incident, callback_data.priority, actor.user_id, desk.now(), desk.sla)
     await query.answer(t(lang, "priority.changed", key=updated.key, priority=updated.priority))
-    await query.message.answer(priority_changed_text(updated, lang, settings, clock.now()))
+    await query.message.answer(priority_changed_text(updated, lang, desk.settings, desk.now()))
 
 
 def priority_changed_text(incident: Incident, lang: str, settings, now) -> str:
@@ -135,18 +135,19 @@ def priority_changed_text(incident: Incident, lang: str, settings, now) -> str:
     return text
 
 
-async def rate_pressed(query: CallbackQuery, callback_data: RateButton, actor: people.Actor, lang: str,
-                       clock) -> None:
+async def rate_pressed(query: CallbackQuery, callback_data: RateButton, actor: people.Actor, desk: Desk) -> None:
+    lang = desk.lang
     if actor.is_staff:
         raise DeskError("err.staff_cannot_rate")
     incident = await Incident.get_or_none(id=callback_data.incident)
     if incident is None or query.message is None or not await in_this_chat(incident, query.message.chat.id):
         raise DeskError("err.button_stale")
-    rated = await incidents.rate(incident.id, actor.user_id, callback_data.stars, clock.now())
+    rated = await incidents.rate(incident.id, actor.user_id, callback_data.stars, desk.now())
     await query.answer(t(lang, "rating.thanks", key=rated.key, stars=rated.rating))
 
 
-async def unknown_button(query: CallbackQuery, lang: str) -> None:
+async def unknown_button(query: CallbackQuery, desk: Desk) -> None:
+    lang = desk.lang
     await query.answer(t(lang, "err.bad_button"), show_alert=True)
 
 

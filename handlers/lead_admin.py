@@ -15,8 +15,9 @@ from domain.access import INVITABLE_ROLES, Role
 from domain.channels import TELEGRAM
 from domain.errors import Counted, DeskError
 from domain.models import Customer, Person
-from handlers.args import cmd, looks_like_command, split
+from handlers.args import cmd, customer_value, email_binding, looks_like_command, split
 from handlers.common import privacy_warning
+from handlers.desk import Desk
 from handlers.formatting import zone_of
 from handlers.menus import set_person_menu
 from handlers.replies import respond
@@ -40,14 +41,16 @@ def money(amount: float | None, currency: str, lang: str) -> str:
     return fmt.money(lang, amount, currency)
 
 
-async def customer_add(message: Message, command: CommandObject, lang: str, clock) -> None:
+async def customer_add(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang = desk.lang
     code, plan, name = split(command, 3, 3, rest=True)
-    customer = await customers.add_customer(code, plan, name, clock.now())
+    customer = await customers.add_customer(code, plan, name, desk.now())
     await respond(message, t(lang, "customer.added", code=customer.code, name=customer.name,
                              plan=named(lang, "words.plan", customer.plan)))
 
 
-async def customer_list(message: Message, command: CommandObject, lang: str) -> None:
+async def customer_list(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang = desk.lang
     split(command, 0, 0)
     rows = await customers.list_customers()
     if not rows:
@@ -62,75 +65,83 @@ async def customer_list(message: Message, command: CommandObject, lang: str) -> 
     await respond(message, "\n".join(lines))
 
 
-async def customer_card(customer: Customer, lang: str, settings, now) -> str:
+async def customer_card(customer: Customer, lang: str, desk: Desk, now) -> str:
     chats = await customers.conversations_of(customer)
     ids = [i for i in (customer.engineer_id,) if i]
     people_by_id = {p.id: p for p in await Person.filter(id__in=ids)}
-    price = customers.price_estimate(settings.policy.tariff, customer.plan, customer.users, customer.cts, customer.ha)
+    tariff = desk.settings.policy.tariff
+    price = customers.price_estimate(tariff, customer.plan, customer.users, customer.cts, customer.ha)
     chat_lines = "\n".join(f"  • {c.title or c.ref} ({c.ref})" for c in chats) or "  —"
     contacts = "\n".join(f"  • {c}" for c in customer.contacts) or "  —"
     return t(
         lang, "customer.card",
         code=customer.code, name=customer.name, plan=named(lang, "words.plan", customer.plan),
         users=fmt.number(lang, customer.users), cts=customer.cts, ha=named(lang, "words.ha", customer.ha),
-        tz=fmt.zone_name(lang, zone_of(customer, settings), now),
-        lang=named(lang, "words.lang", customer.lang or settings.default_lang),
+        tz=fmt.zone_name(lang, zone_of(customer, desk.settings), now),
+        lang=named(lang, "words.lang", customer.lang or desk.settings.default_lang),
         report=named(lang, "words.report", customer.report), until=fmt.date(customer.contract_until),
         engineer=person_label(customer.engineer_id, people_by_id),
         contacts=contacts, chats=chat_lines,
-        price=money(price, settings.policy.tariff.currency, lang),
+        price=money(price, desk.settings.policy.tariff.currency, lang),
     )
 
 
-async def customer_show(message: Message, command: CommandObject, lang: str, settings, clock) -> None:
+async def customer_show(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang = desk.lang
     (code,) = split(command, 1, 1)
     customer = await customers.get_customer(code)
-    await respond(message, await customer_card(customer, lang, settings, clock.now()))
+    await respond(message, await customer_card(customer, lang, desk, desk.now()))
 
 
-async def customer_set(message: Message, command: CommandObject, actor: people.Actor, lang: str, settings, clock,
-                       sla) -> None:
-    code, field, value = split(command, 3, 3, rest=True)
-    if field.lower() == "email":  # binds a conversation rather than setting a field
-        bound = await customers.bind_email(code, value, actor.user_id, clock.now())
-        customer = await customers.get_customer(code)
+async def customer_set(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
+    lang = desk.lang
+    code, field, text = split(command, 3, 3, rest=True)
+    field, text = customers.check_field(field), text.strip()
+    if not text:
+        raise DeskError("usage.customer_set")
+    customer = await customers.get_customer(code)  # an unknown customer is named before a bad value
+    if field == "email":  # binds a conversation (several may be) rather than setting a field
+        ref, kind = email_binding(text)
+        bound = await customers.bind_email(customer, ref, kind, actor.user_id, desk.now())
         head = t(lang, "email.bound", code=customer.code, ref=bound.ref)
     else:
-        customer = await customers.set_field(code, field, value, sla, clock.now())
-        head = t(lang, "customer.updated", code=customer.code, field=field.lower())
-    await respond(message, head + "\n\n" + await customer_card(customer, lang, settings, clock.now()))
+        customer = await customers.set_field(customer, field, customer_value(field, text), desk.sla, desk.now())
+        head = t(lang, "customer.updated", code=customer.code, field=field)
+    await respond(message, head + "\n\n" + await customer_card(customer, lang, desk, desk.now()))
 
 
-async def invite(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str,
-                 clock) -> None:
+async def invite(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, desk: Desk) -> None:
+    lang = desk.lang
     (code,) = split(command, 1, 1)
-    customer, token = await customers.invite_chat(code, actor.user_id, clock.now())
+    customer, token = await customers.invite_chat(code, actor.user_id, desk.now())
     me = await bot.me()
     await respond(message, t(lang, "invite.chat", code=customer.code, name=customer.name,
                              link=f"https://t.me/{me.username}?startgroup={token}", token=token,
                              days=Counted("words.n.days", invitations.VALID_FOR.days)))
 
 
-async def bind(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str,
-               clock, settings) -> None:
+async def bind(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, desk: Desk) -> None:
+    lang = desk.lang
     (code,) = split(command, 1, 1)
-    if message.chat.id == settings.staff_chat_id:
+    if message.chat.id == desk.settings.staff_chat_id:
         raise DeskError("err.staff_chat_not_customer")  # every customer's announcements land there
     chat = await customers.bind_by_code(code, TELEGRAM, str(message.chat.id), message.chat.title or "",
-                                        message.chat.type, actor.user_id, clock.now())
+                                        message.chat.type, actor.user_id, desk.now())
     await respond(message, t(lang, "bind.done", code=chat.customer.code, name=chat.customer.name)
                   + await privacy_warning(bot, message.chat.id, lang))
 
 
-async def unbind(message: Message, command: CommandObject, lang: str) -> None:
+async def unbind(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang = desk.lang
     split(command, 0, 0)
     customer = await customers.unbind(TELEGRAM, str(message.chat.id))
     await respond(message, t(lang, "bind.undone", code=customer.code))
 
 
-async def unbound(message: Message, command: CommandObject, lang: str, settings, clock) -> None:
+async def unbound(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang = desk.lang
     split(command, 0, 0)
-    now = clock.now()
+    now = desk.now()
     views = await inbox.unbound_inbox()
     if not views:
         await respond(message, t(lang, "unbound.empty"))
@@ -143,25 +154,26 @@ async def unbound(message: Message, command: CommandObject, lang: str, settings,
         if view.bound_to:
             lines.append(t(lang, "unbound.now_bound", code=view.bound_to))
         for m in view.messages:
-            when = fmt.local(m.received_at, settings.timezone, now, lang=lang)
+            when = fmt.local(m.received_at, desk.settings.timezone, now, lang=lang)
             body = m.text or t(lang, "unbound.attachment", kinds=", ".join(a["kind"] for a in m.attachments))
             lines.append(f"  {when} {m.author}: {body[:300]}")
     await respond(message, "\n".join(lines))
 
 
-async def staff_invite(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, lang: str,
-                       clock) -> None:
+async def staff_invite(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, desk: Desk) -> None:
+    lang = desk.lang
     (role,) = split(command, 1, 1)
     role = role.lower()
     if role not in INVITABLE_ROLES:
         raise DeskError("err.bad_role", role=role, allowed=" ".join(INVITABLE_ROLES))
-    token = await invitations.create("staff", actor.user_id, clock.now(), role=role)
+    token = await invitations.create("staff", actor.user_id, desk.now(), role=role)
     me = await bot.me()
     await respond(message, t(lang, "invite.staff", role=t(lang, f"role.{role}"),
                              link=f"https://t.me/{me.username}?start={token}", days=invitations.VALID_FOR.days))
 
 
-async def staff_list(message: Message, command: CommandObject, lang: str) -> None:
+async def staff_list(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang = desk.lang
     split(command, 0, 0)
     entries = await people.list_staff()
     lines = [t(lang, "staff.header")]
@@ -174,16 +186,18 @@ async def staff_list(message: Message, command: CommandObject, lang: str) -> Non
     await respond(message, "\n".join(lines))
 
 
-async def staff_role(message: Message, command: CommandObject, bot: Bot, lang: str, settings) -> None:
+async def staff_role(message: Message, command: CommandObject, bot: Bot, desk: Desk) -> None:
+    lang = desk.lang
     ref, role = split(command, 2, 2)
-    staff = await people.change_role(ref, role.lower(), settings.lead_ids)
+    staff = await people.change_role(ref, role.lower(), desk.settings.lead_ids)
     await set_person_menu(bot, staff.user_id, Role(staff.role), lang)
     await respond(message, t(lang, "staff.role_changed", ref=ref, role=t(lang, f"role.{staff.role}")))
 
 
-async def staff_remove(message: Message, command: CommandObject, bot: Bot, lang: str, settings, clock) -> None:
+async def staff_remove(message: Message, command: CommandObject, bot: Bot, desk: Desk) -> None:
+    lang = desk.lang
     (ref,) = split(command, 1, 1)
-    staff, released = await people.remove_staff(ref, settings.lead_ids, clock.now())
+    staff, released = await people.remove_staff(ref, desk.settings.lead_ids, desk.now())
     await set_person_menu(bot, staff.user_id, Role.STRANGER, lang)
     text = t(lang, "staff.removed", ref=ref)
     if released:
@@ -197,10 +211,11 @@ def dates(days) -> str:
     return ", ".join(fmt.date(d) for d in sorted(days))
 
 
-async def sla_policy(message: Message, command: CommandObject, lang: str, sla, clock) -> None:
+async def sla_policy(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang = desk.lang
     split(command, 0, 0)
-    now = clock.now()
-    policy = sla.policy
+    now = desk.now()
+    policy = desk.sla.policy
     yes_no = {True: t(lang, "sla.yes"), False: t(lang, "sla.no")}
     lines = [t(lang, "sla.plans_header")]
     for plan in policy.plans.values():

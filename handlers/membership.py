@@ -13,6 +13,7 @@ from domain import alerts, customers, outbox, people
 from domain.channels import TELEGRAM, conversation_of, person_of
 from domain.lang import of_person
 from domain.models import Person
+from handlers.desk import Desk
 from locales import t
 
 GONE = ("left", "kicked")
@@ -53,23 +54,23 @@ def deafness_notice(settings, chat_id: int, now):
     return tell
 
 
-async def bot_membership(event: ChatMemberUpdated, clock, settings, chat_notice, bot: Bot) -> None:
-    now = clock.now()
+async def bot_membership(event: ChatMemberUpdated, desk: Desk, bot: Bot) -> None:
+    now = desk.now()
     if event.chat.type == "private":  # the person blocked the bot, or unblocked it (/start comes too)
         person = await person_of(TELEGRAM, str(event.chat.id))
         if person is not None:
             await people.blocked_bot(person.id, event.new_chat_member.status == "kicked", now,
-                                     staff_blocked_notice(settings, person.id, now))
+                                     staff_blocked_notice(desk.settings, person.id, now))
         return
     reachable = can_write(event)
     # Only a bound chat changes, and only on a change are the leads told: pings for the customer go on.
     await customers.set_reachable(TELEGRAM, str(event.chat.id), reachable, now,
-                                  chat_notice(settings, reachable, now))
+                                  desk.chat_notice(desk.settings, reachable, now))
     was_admin = event.old_chat_member.status in ("administrator", "creator")
     if reachable and was_admin and event.new_chat_member.status not in ("administrator", "creator"):
         me = await bot.me()
         if not me.can_read_all_group_messages:  # privacy on: only admin rights let it read the chat
-            await deafness_notice(settings, event.chat.id, now)()
+            await deafness_notice(desk.settings, event.chat.id, now)()
 
 
 def migration_of(message: Message) -> tuple[int, int] | None:

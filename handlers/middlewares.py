@@ -105,7 +105,7 @@ class OnceMiddleware(BaseMiddleware):
 
     A permanent Telegram refusal ends the update's handling: it is logged, counted, and recorded as
     handled, so it is not retried (in webhook mode Telegram gets a 200 and does not redeliver it).
-    Handlers find the update id in `data["update_id"]`: the dedupe keys of what they owe derive from
+    Handlers find the update id in `desk.update_id`: the dedupe keys of what they owe derive from
     it, so a retry of the same update owes nothing twice."""
 
     def __init__(self, clock: Any, exclusive: bool = False) -> None:
@@ -188,7 +188,9 @@ class DeskMiddleware(BaseMiddleware):
         if not desk_chat(chat.type, actor.chat is not None, staff_chat):
             here = actor.chat or await any_conversation(TELEGRAM, str(chat.id))
             only_chat = here.id if here else 0
-        data.update(actor=actor, lang=lang, clock=self.clock, settings=self.settings, only_chat=only_chat)
+        # The handler gets the acting person and the desk as this update sees it (`handlers.desk`).
+        desk = data["desk"].for_update(lang, only_chat, data.get("update_id"), data.get("trace"))
+        data.update(actor=actor, desk=desk)
 
         update = data.get("event_update")
         if update is not None and update.edited_message is event:

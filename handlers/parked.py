@@ -20,6 +20,7 @@ from domain import alerts, outbox, parked, people
 from domain.errors import DeskError
 from domain.models import ParkedUpdate, Person
 from handlers.args import cmd, looks_like_command, split
+from handlers.desk import Desk
 from handlers.replies import respond
 from locales import format as fmt
 from locales import t
@@ -79,7 +80,8 @@ class Parking:
             await outbox.enqueue(lead_id, text, row.parked_at, kind="notice", dedupe=f"parked:{row.id}:{lead_id}")
 
 
-async def list_parked(message: Message, lang: str, settings, clock) -> None:
+async def list_parked(message: Message, desk: Desk) -> None:
+    lang = desk.lang
     rows = await parked.waiting()
     if not rows:
         await respond(message, t(lang, "liveness.none"))
@@ -88,7 +90,7 @@ async def list_parked(message: Message, lang: str, settings, clock) -> None:
     for row in rows:
         lines.append(t(lang, "liveness.line", id=row.id, update=row.update_id or "—",
                        reason=t(lang, f"liveness.reason_{row.reason}"),
-                       at=fmt.when(lang, row.parked_at, settings.timezone, clock.now()),
+                       at=fmt.when(lang, row.parked_at, desk.settings.timezone, desk.now()),
                        chat=row.chat_id or "—", preview=preview(row.payload),
                        error=row.error.splitlines()[0][:200] if row.error else "—"))
     lines.append(t(lang, "liveness.hint"))
@@ -102,8 +104,9 @@ def _row_id(command: CommandObject) -> int:
     return int(word.lstrip("#"))
 
 
-async def replay(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock, bot: Bot,
+async def replay(message: Message, command: CommandObject, actor: people.Actor, desk: Desk, bot: Bot,
                  dispatcher: Dispatcher) -> None:
+    lang = desk.lang
     row = await parked.take_for_replay(_row_id(command))
     try:
         update = Update.model_validate(json.loads(row.payload), context={"bot": bot})
@@ -114,13 +117,14 @@ async def replay(message: Message, command: CommandObject, actor: people.Actor, 
         log.warning("replay of parked update #%s failed: %s", row.id, error.splitlines()[0][:300])
         await respond(message, t(lang, "liveness.replay_failed", id=row.id, error=error.splitlines()[0][:300]))
         return
-    await parked.replayed(row, actor.user_id, clock.now())
+    await parked.replayed(row, actor.user_id, desk.now())
     log.info("parked update #%s (update %s) replayed by %s", row.id, row.update_id, actor.user_id)
     await respond(message, t(lang, "liveness.replayed", id=row.id))
 
 
-async def dismiss(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock) -> None:
-    row = await parked.dismiss(_row_id(command), actor.user_id, clock.now())
+async def dismiss(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
+    lang = desk.lang
+    row = await parked.dismiss(_row_id(command), actor.user_id, desk.now())
     log.info("parked update #%s (update %s) dismissed by %s", row.id, row.update_id, actor.user_id)
     await respond(message, t(lang, "liveness.dismissed", id=row.id))
 

@@ -21,6 +21,7 @@ from domain.lang import of_person as lang_of_person
 from domain.lang import of_recipient as lang_of_recipient
 from domain.models import Conversation, Incident, IncidentMessage
 from domain.sla import Sla
+from handlers.desk import Desk
 from handlers.formatting import zone_of
 from handlers.keyboards import priority_keyboard, rating_keyboard
 from locales import format as fmt
@@ -228,15 +229,15 @@ async def edit_pings(incident: Incident, holder_id: int, settings, now: datetime
     return len(rows)
 
 
-async def take_pressed(query: CallbackQuery, callback_data: TakeButton, actor: people.Actor, lang: str,
-                       clock, settings, update_id: int | None = None) -> None:
+async def take_pressed(query: CallbackQuery, callback_data: TakeButton, actor: people.Actor, desk: Desk) -> None:
+    lang, update_id = desk.lang, desk.update_id
     if not actor.is_staff:
         raise DeskError("err.take_staff_only")
     incident = await Incident.get_or_none(id=callback_data.incident).select_related("customer")
     if incident is None:
         raise DeskError("err.button_stale")
-    result = await incidents.take(incident, actor.user_id, clock.now(),
-                                  taken_notice(settings, clock.now(), update_id, holder_id=actor.user_id))
+    result = await incidents.take(incident, actor.user_id, desk.now(),
+                                  taken_notice(desk.settings, desk.now(), update_id, holder_id=actor.user_id))
     if not result.taken:
         await query.answer(t(lang, "take.already", key=incident.key,
                              name=await people.display_name(result.holder_id)), show_alert=True)

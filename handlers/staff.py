@@ -11,10 +11,10 @@ from domain.channels import TELEGRAM, any_conversation
 from domain.customers import get_customer
 from domain.errors import Counted, DeskError
 from domain.models import Incident
-from domain.sla import Sla
 from handlers import views
 from handlers.args import args_of, cmd, looks_like_command
 from handlers.customer_chat import priority_changed_text
+from handlers.desk import Desk
 from handlers.pings import escalation_notice, reopened_notice, resolved_notice, taken_notice
 from handlers.replies import respond
 from locales import t
@@ -45,14 +45,15 @@ async def _in_place(message: Message, incident: Incident) -> bool:
     return here is not None and here.id == incident.conversation_id and topic == incident.topic
 
 
-async def take(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock, settings,
-               only_chat: int | None, update_id: int | None = None) -> None:
+async def take(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
+    lang, only_chat, update_id = desk.lang, desk.only_chat, desk.update_id
     incident, rest = await _target(message, _words(command), only_chat)
     if rest:
         raise DeskError("usage.take")
     in_customer_chat = await _in_place(message, incident)  # there the answer below is the notice
-    owed = taken_notice(settings, clock.now(), update_id, holder_id=actor.user_id, tell_customer=not in_customer_chat)
-    result = await incidents.take(incident, actor.user_id, clock.now(), owed)
+    now = desk.now()
+    owed = taken_notice(desk.settings, now, update_id, holder_id=actor.user_id, tell_customer=not in_customer_chat)
+    result = await incidents.take(incident, actor.user_id, now, owed)
     if not result.taken:
         await respond(message, t(lang, "take.already", key=incident.key,
                                  name=await people.display_name(result.holder_id)))
@@ -61,69 +62,69 @@ async def take(message: Message, command: CommandObject, actor: people.Actor, la
     await respond(message, t(lang, "take.customer" if in_customer_chat else "take.done", key=incident.key))
 
 
-async def resolve(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
-                  settings, only_chat: int | None) -> None:
+async def resolve(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
+    lang, only_chat = desk.lang, desk.only_chat
     words = args_of(command).split(maxsplit=1)
     if words and incidents.looks_like_key(words[0]):
         incident, summary = await _by_key(words[0], only_chat), (words[1] if len(words) > 1 else "")
     else:
         incident, _ = await _target(message, [], only_chat)
         summary = args_of(command).strip()
-    resolved = await incidents.resolve(incident, actor.user_id, summary, clock.now(),
-                                       resolved_notice(settings, clock.now(), summary))
+    resolved = await incidents.resolve(incident, actor.user_id, summary, desk.now(),
+                                       resolved_notice(desk.settings, desk.now(), summary))
     if not await _in_place(message, resolved):
         await respond(message, t(lang, "resolve.done", key=resolved.key))
 
 
-async def reopen(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
-                 settings, only_chat: int | None) -> None:
+async def reopen(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
+    lang, only_chat = desk.lang, desk.only_chat
     words = _words(command)
     if len(words) != 1 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.reopen")
-    incident = await incidents.reopen(await _by_key(words[0], only_chat), actor.user_id, clock.now(),
-                                      reopened_notice(settings, clock.now()))
+    incident = await incidents.reopen(await _by_key(words[0], only_chat), actor.user_id, desk.now(),
+                                      reopened_notice(desk.settings, desk.now()))
     if not await _in_place(message, incident):
         await respond(message, t(lang, "reopen.done", key=incident.key))
 
 
-async def priority(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock, sla: Sla,
-                   settings, only_chat: int | None) -> None:
+async def priority(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
+    lang, only_chat = desk.lang, desk.only_chat
     incident, rest = await _target(message, _words(command), only_chat)
     if len(rest) != 1:
         raise DeskError("usage.priority")
-    updated = await incidents.set_priority(incident, rest[0], actor.user_id, clock.now(), sla)
-    await respond(message, priority_changed_text(updated, lang, settings, clock.now()))
+    updated = await incidents.set_priority(incident, rest[0], actor.user_id, desk.now(), desk.sla)
+    await respond(message, priority_changed_text(updated, lang, desk.settings, desk.now()))
 
 
-async def assign(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
-                 only_chat: int | None) -> None:
+async def assign(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
+    lang, only_chat = desk.lang, desk.only_chat
     words = _words(command)
     if len(words) != 2 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.assign")
     staff_id = await people.resolve_person(words[1])
-    incident = await incidents.assign(await _by_key(words[0], only_chat), staff_id, actor.user_id, clock.now())
+    incident = await incidents.assign(await _by_key(words[0], only_chat), staff_id, actor.user_id, desk.now())
     await respond(message, t(lang, "assign.done", key=incident.key, name=await people.display_name(staff_id)))
 
 
-async def note(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
-               only_chat: int | None) -> None:
+async def note(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
+    lang, only_chat = desk.lang, desk.only_chat
     words = args_of(command).split(maxsplit=1)
     if len(words) != 2 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.note")
     incident = await _by_key(words[0], only_chat)
-    await incidents.note(incident, words[1], actor.user_id, clock.now())
+    await incidents.note(incident, words[1], actor.user_id, desk.now())
     await respond(message, t(lang, "note.done", key=incident.key))
 
 
-async def escalate(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
-                   settings, only_chat: int | None, update_id: int | None = None) -> None:
+async def escalate(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
+    lang, only_chat, update_id = desk.lang, desk.only_chat, desk.update_id
     words = args_of(command).split(maxsplit=2)
     if len(words) < 2 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.escalate")
     incident = await _by_key(words[0], only_chat)
     note_text = words[2] if len(words) > 2 else ""
-    experts = await incidents.escalate(incident, words[1], note_text, actor.user_id, clock.now(),
-                                       escalation_notice(incident, note_text, actor.user_id, settings, clock.now(),
+    experts = await incidents.escalate(incident, words[1], note_text, actor.user_id, desk.now(),
+                                       escalation_notice(incident, note_text, actor.user_id, desk.settings, desk.now(),
                                                          update_id))
     await respond(message, t(lang, "escalate.done", key=incident.key, count=Counted("words.n.people", len(experts)),
                              role=t(lang, f"role.{words[1].lower()}")))
@@ -133,8 +134,8 @@ async def escalate(message: Message, command: CommandObject, actor: people.Actor
 INTERNAL_EVENTS = ("note", "escalated")
 
 
-async def card(message: Message, command: CommandObject, lang: str, settings, clock, sla: Sla,
-               only_chat: int | None) -> None:
+async def card(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang, only_chat = desk.lang, desk.only_chat
     words = _words(command)
     if len(words) != 1 or not incidents.looks_like_key(words[0]):
         raise DeskError("usage.incident")
@@ -142,36 +143,36 @@ async def card(message: Message, command: CommandObject, lang: str, settings, cl
     events, messages = await incidents.history(incident)
     if only_chat is not None:  # read by others than staff
         events = [e for e in events if e.kind not in INTERNAL_EVENTS]
-    await respond(message, await views.card_text(incident, events, messages, lang, settings.timezone, clock.now(),
-                                                 sla))
+    await respond(message, await views.card_text(incident, events, messages, lang, desk.settings.timezone, desk.now(),
+                                                 desk.sla))
 
 
-async def _listing(message: Message, found: list[Incident], lang: str, empty_key: str, now, settings) -> None:
-    await respond(message, await views.listing_text(found, lang, settings.timezone, now, empty_key))
+async def _listing(message: Message, found: list[Incident], lang: str, empty_key: str, now, desk: Desk) -> None:
+    await respond(message, await views.listing_text(found, lang, desk.settings.timezone, now, empty_key))
 
 
-async def open_list(message: Message, command: CommandObject, lang: str, clock, settings,
-                    only_chat: int | None) -> None:
+async def open_list(message: Message, command: CommandObject, desk: Desk) -> None:
+    lang, only_chat = desk.lang, desk.only_chat
     words = _words(command)
     if len(words) > 1:
         raise DeskError("usage.incidents")
     if only_chat is not None:  # e.g. a customer's chat: its own incidents, never the whole desk's
         if words:
             raise DeskError("access.list_here_only")
-        await _listing(message, await incidents.in_chat(only_chat), lang, "list.none", clock.now(), settings)
+        await _listing(message, await incidents.in_chat(only_chat), lang, "list.none", desk.now(), desk)
         return
     if words:
         await get_customer(words[0])  # an unknown code is answered, not listed as empty
     found = await incidents.open_incidents(words[0] if words else None)
-    await _listing(message, found, lang, "list.none", clock.now(), settings)
+    await _listing(message, found, lang, "list.none", desk.now(), desk)
 
 
-async def my_list(message: Message, command: CommandObject, actor: people.Actor, lang: str, clock,
-                  settings, only_chat: int | None) -> None:
+async def my_list(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
+    lang, only_chat = desk.lang, desk.only_chat
     if _words(command):
         raise DeskError("usage.my")
     found = await incidents.mine(actor.user_id, only_chat=only_chat)
-    await _listing(message, found, lang, "list.none_mine", clock.now(), settings)
+    await _listing(message, found, lang, "list.none_mine", desk.now(), desk)
 
 
 def build_router() -> Router:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from domain import people
 from domain.models import Incident, IncidentEvent, IncidentMessage
-from domain.sla import Sla
+from domain.sla import MET, Sla, verdict
 from locales import format as fmt
 from locales import named, t
 
@@ -39,7 +39,7 @@ async def card_text(incident: Incident, events: list[IncidentEvent], messages: l
                        left=fmt.time_left(lang, incident.deadline, now)))
     else:
         waited = sla.reaction_time(incident.plan, incident.opened_at, incident.responded_at)
-        met = incident.deadline is None or incident.responded_at <= incident.deadline
+        met = verdict(incident.deadline, incident.responded_at, now) == MET
         lines.append(t(lang, "card.reaction", waited=fmt.duration(lang, waited),
                        target=fmt.duration(lang, sla.target(incident.plan, incident.priority)),
                        verdict=t(lang, "card.met" if met else "card.breached")))

@@ -208,7 +208,8 @@ class Dispatcher:
                 await self._threads(row, message.message_id, row.text)
             if lost_since is not None:  # a retry after RETRY_UNREACHABLE went through: the mute is over
                 now = self.clock.now()
-                await customers.set_reachable(row.chat_id, True, now, chat_notice(self.settings, True, now))
+                await customers.set_reachable(TELEGRAM, str(row.chat_id), True, now,
+                                              chat_notice(self.settings, True, now))
             self.sent += 1
             telemetry.SENT.labels(row.kind).inc()
             log.info("sent %s #%s to chat %s (incident %s) in %.0f ms", row.kind, row.id, row.chat_id,

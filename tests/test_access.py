@@ -124,7 +124,7 @@ async def test_new_where_no_customer_is_bound_is_refused_without_an_error(two, c
 async def test_new_handler_refuses_without_a_customer_chat():
     actor = people.Actor(user_id=LEAD, role=people.Role.LEAD, lang=None, chat=None)
     with pytest.raises(DeskError) as caught:
-        await customer_chat.new_incident(None, None, actor, "en", None, None, None, None, {}, lambda: None)
+        await customer_chat.new_incident(None, None, actor, None)
     assert caught.value.key == "refuse.customer_chat_only"
 
 
@@ -267,7 +267,7 @@ async def test_an_anonymous_admin_is_never_staff(two):
 async def test_an_anonymous_admin_in_an_unbound_group_is_kept_in_the_inbox(two):
     await two.say(UNBOUND, ANONYMOUS_ADMIN, "hello?", sender_chat=two.stub.chats[UNBOUND])
     kept = await UnboundMessage.get(conversation__ref=str(UNBOUND))
-    assert (kept.author, kept.user_id) == ("Somebody's group", UNBOUND)
+    assert (kept.author, kept.person_id) == ("Somebody's group", UNBOUND)
     assert not await IncidentEvent.filter(incident__conversation__ref=str(UNBOUND)).exists()
 
 

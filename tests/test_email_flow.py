@@ -32,7 +32,7 @@ def mail(subject: str, body: str, sender: str = "Иван Петров <ivan@acm
 async def test_mail_becomes_incidents_and_threads(db, imap_server, folder):  # noqa: F811
     clock = FrozenClock()
     await customers.add_customer("ACME", "24x7", "Acme", clock.now())
-    await customers.bind_email("ACME", "acme.ru", None, clock.now())
+    await customers.bind_email(await customers.get_customer("ACME"), "acme.ru", "domain", None, clock.now())
     sla = Sla(load_settings({"BOT_TOKEN": TOKEN}).policy)
     owed = []
 

@@ -15,6 +15,7 @@ from domain.mail_intake import IncomingMail, take_mail
 from domain.mail_rules import MailFacts
 from domain.models import Conversation, Incident, IncidentMessage, UnboundMessage
 from domain.sla import Sla
+from handlers.args import email_binding
 from tests.stub_api import TOKEN
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -26,13 +27,17 @@ WINDOWS = Windows(thread=timedelta(hours=4), reopen=timedelta(hours=72))
 async def acme(db):
     await customers.add_customer("ACME", "24x7", "Acme", NOW)
     await customers.add_customer("BETA", "8x5", "Beta", NOW)
-    await customers.bind_email("ACME", "acme.ru", None, NOW)
-    await customers.bind_email("BETA", "boss@acme.ru", None, NOW)  # one address of the domain is Beta's
+    await bind("ACME", "acme.ru")
+    await bind("BETA", "boss@acme.ru")  # one address of the domain is Beta's
     settings = load_settings({"BOT_TOKEN": TOKEN})
     return Sla(settings.policy)
 
 
 n = 0
+
+
+async def bind(code: str, text: str):
+    return await customers.bind_email(await customers.get_customer(code), *email_binding(text), None, NOW)
 
 
 def mail(subject="Сервер недоступен", sender="ivan@acme.ru", key=None, thread=(), text="Никто не может войти",
@@ -58,10 +63,10 @@ async def test_binding_by_domain_and_address(acme):
     rows = await Conversation.filter(channel=EMAIL).order_by("id").values_list("ref", "kind")
     assert rows == [("acme.ru", "domain"), ("boss@acme.ru", "address")]
     with pytest.raises(DeskError) as exc:
-        await customers.bind_email("ACME", "not an address", None, NOW)
+        await bind("ACME", "not an address")
     assert exc.value.key == "email.bad_address"
     with pytest.raises(DeskError):
-        await customers.bind_email("ACME", "ACME.ru", None, NOW)  # bound already (addresses compare lower-case)
+        await bind("ACME", "ACME.ru")  # bound already (addresses compare lower-case)
     assert await Conversation.filter(channel=EMAIL).count() == 2
 
 
@@ -72,11 +77,11 @@ async def test_binding_by_domain_and_address(acme):
 async def test_what_may_be_bound(db, value, ok):
     await customers.add_customer("ACME", "24x7", "Acme", NOW)
     if ok:
-        conversation = await customers.bind_email("ACME", value, None, NOW)
+        conversation = await bind("ACME", value)
         assert conversation.ref == value.lower().removeprefix("@")
     else:
         with pytest.raises(DeskError):
-            await customers.bind_email("ACME", value, None, NOW)
+            await bind("ACME", value)
 
 
 async def test_a_mail_opens_an_incident_titled_by_its_subject(acme):

@@ -43,7 +43,7 @@ def acks(stub) -> Counter:
 async def stored(database_url: str) -> tuple[int, int, int]:
     (messages,), = await databases.fetch(database_url, "SELECT count(*) FROM incident_message WHERE source='customer'")
     (distinct,), = await databases.fetch(
-        database_url, "SELECT count(*) FROM (SELECT DISTINCT chat_id, message_id FROM incident_message "
+        database_url, "SELECT count(*) FROM (SELECT DISTINCT conversation_id, ref FROM incident_message "
                       "WHERE source='customer') AS d")
     (incidents,), = await databases.fetch(database_url, "SELECT count(*) FROM incident")
     return messages, distinct, incidents

@@ -27,8 +27,8 @@ def acks(stub) -> Counter:
 
 
 async def customer_messages(database_url: str) -> Counter:
-    rows = await databases.fetch(database_url, "SELECT chat_id, message_id FROM incident_message "
-                                               "WHERE source='customer'")
+    rows = await databases.fetch(database_url, "SELECT c.ref, m.ref FROM incident_message m JOIN conversation c "
+                                               "ON c.id = m.conversation_id WHERE m.source='customer'")
     return Counter((int(chat), int(message)) for chat, message in rows)
 
 

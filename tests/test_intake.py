@@ -1,7 +1,7 @@
 """Intake and the incident lifecycle through the real Dispatcher: what customers and staff see and what is kept."""
 
 import asyncio
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -71,7 +71,7 @@ async def test_reply_to_the_bots_acknowledgement_joins(acme):
     ack_one = bot_replies(acme, GROUP)[0]
     bot_message = {"message_id": acme.stub.message_ids.__next__() - 1, "date": 0, "chat": acme.stub.chats[GROUP]}
     row = await IncidentMessage.get(source="bot", incident__key="ACME-1")
-    bot_message["message_id"] = row.message_id
+    bot_message["message_id"] = int(row.ref)
     await acme.say(GROUP, customer, "replying to the bot", reply_to_message=bot_message)
     assert await IncidentMessage.filter(incident__key="ACME-1", source="customer").count() == 2
     assert "ACME-1" in ack_one["text"]
@@ -182,7 +182,7 @@ async def test_take_resolve_rate_and_reopen_by_reply(acme):
     assert (await Incident.get(key="ACME-1")).rating == 4
 
     first = await IncidentMessage.filter(source="customer").first()
-    original = {"message_id": first.message_id, "date": 0, "chat": acme.stub.chats[GROUP]}
+    original = {"message_id": int(first.ref), "date": 0, "chat": acme.stub.chats[GROUP]}
     acme.clock.advance(timedelta(hours=1))
     await acme.say(GROUP, customer, "It is broken again", reply_to_message=original)
     incident = await Incident.get(key="ACME-1")
@@ -279,7 +279,7 @@ async def test_slash_text_from_a_customer_is_a_problem_report(acme):
 
 
 async def test_contract_expired_is_flagged_and_leads_told(acme):
-    await customers.set_field("ACME", "contract_until", "2026-01-31", acme.dp["sla"], acme.clock.now())
+    await customers.set_field("ACME", "contract_until", date(2026, 1, 31), acme.dp["desk"].sla, acme.clock.now())
     await acme.say(GROUP, customer, "Problem")
     assert (await Incident.get(key="ACME-1")).contract_expired
     assert "contract ended on 31.01.2026" in acme.last_reply(LEAD)
@@ -322,7 +322,7 @@ async def test_the_same_update_id_twice_is_handled_once(acme):
 
 
 async def test_warranty_customer_is_asked_for_version_and_logs(acme):
-    await customers.set_field("ACME", "plan", "warranty", acme.dp["sla"], acme.clock.now())
+    await customers.set_field("ACME", "plan", "warranty", acme.dp["desk"].sla, acme.clock.now())
     await acme.say(GROUP, customer, "Problem")
     assert "product version and the server logs" in bot_replies(acme, GROUP)[-1]["text"]
 

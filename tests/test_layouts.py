@@ -69,11 +69,11 @@ async def desk_in(desk):
     async def make(lang: str, plan: str, at: datetime, night: list[int] | None = None):
         desk.clock.set(at)
         now = desk.clock.now()
-        sla = desk.dp["sla"]
+        sla = desk.dp["desk"].sla
         await customers.add_customer("ACME", plan, "Acme Corp", now)
         await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
         await customers.set_field("ACME", "lang", lang, sla, now)
-        await customers.set_field("ACME", "tz", YEKT, sla, now)
+        await customers.set_field("ACME", "tz", ZoneInfo(YEKT), sla, now)
         desk.stub.chat(GROUP, "Acme")
         for user_id, name in ((ENGINEER, "eng_boris"), (NIGHT_ENGINEER, "night_nina")):
             await people.register_staff(user_id, "engineer", LEAD, now)

@@ -104,7 +104,7 @@ async def test_rotation_set_between_shifts_and_what_the_schedule_loads(team):
     late = datetime(2026, 3, 16, 23, 30, tzinfo=MSK)
     assert (await oncall.set_rotation("evening", "weekly", [str(ENGINEER)], shifts, LEAD, late)).anchor.isoformat() \
         == "2026-03-17"
-    override = await oncall.add_override(str(ARCHITECT), ["now", "2h"], MSK, LEAD, now)
+    override = await oncall.add_override(ARCHITECT, now, now + timedelta(hours=2), LEAD, now)
     assert override.created_by == LEAD
     await Staff.filter(user_id=ENGINEER).update(active=False)
     with pytest.raises(DeskError) as refused:

@@ -3,9 +3,6 @@
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
-
-from domain.errors import DeskError
 from domain.oncall import (
     Duty,
     OverrideSpan,
@@ -16,7 +13,6 @@ from domain.oncall import (
     occurrence,
     occurrences_between,
     on_call_at,
-    parse_range,
     people,
 )
 from domain.policy import ShiftSpec, load_policy
@@ -138,22 +134,3 @@ def test_duties_say_where_each_comes_from():
     assert on_call_at(noon, shifts, rotations, [starting_now]) == [Duty("day", X, "override", occ)]
     night = OverrideSpan(2, Y, msk(2026, 3, 16, 22, 0), msk(2026, 3, 16, 23, 0))
     assert on_call_at(msk(2026, 3, 16, 22, 0), shifts, rotations, [night]) == [Duty(None, Y, "override", None)]
-
-
-@pytest.mark.parametrize(("words", "key"), [
-    ([], "usage.override"), (["2026-03-16", "10:00"], "usage.override"), (["now", "1h", "2h", "3h"], "usage.override"),
-    (["2026-03-16", "13:00", "2026-03-16", "13:00"], "err.bad_range"),  # ends when it starts
-    (["2026-03-16", "11:00", "2026-03-16", "12:00"], "err.bad_range"),  # ends now
-    (["2026-03-16", "13:00", "2026-04-16", "13:01"], "err.range_too_long"),
-])
-def test_bad_override_ranges_are_refused_with_their_reason(words, key):
-    with pytest.raises(DeskError) as refused:
-        parse_range(words, msk(2026, 3, 16, 12, 0), MSK)
-    assert refused.value.key == key
-
-
-def test_override_ranges_keep_minutes_and_may_last_the_longest_allowed():
-    now = msk(2026, 3, 16, 12, 0)
-    assert parse_range(["2026-03-16", "12:30", "90m"], now, MSK) == (msk(2026, 3, 16, 12, 30), msk(2026, 3, 16, 14, 0))
-    assert parse_range(["2026-03-16", "13:00", "2026-04-16", "13:00"], now, MSK) == \
-        (msk(2026, 3, 16, 13, 0), msk(2026, 4, 16, 13, 0))

@@ -38,7 +38,7 @@ async def desk_8x5(desk):
         await Rotation.create(shift="night", mode="daily", members=[NIGHT_ENGINEER], anchor=date(2026, 3, 1),
                               updated_at=now)
         desk.stub.chat(GROUP, "Acme")
-        desk.tick = Tick(desk.settings, desk.clock, desk.dp["sla"], make_render(desk.settings), Heartbeat())
+        desk.tick = Tick(desk.settings, desk.clock, desk.dp["desk"].sla, make_render(desk.settings), Heartbeat())
         return desk
     return make
 

@@ -34,7 +34,7 @@ async def desk_at(desk):
         await Rotation.create(shift="night", mode="daily", members=[NIGHT_ENGINEER], anchor=date(2026, 3, 1),
                               updated_at=now)
         desk.stub.chat(GROUP, "Acme")
-        desk.tick = Tick(desk.settings, desk.clock, desk.dp["sla"], make_render(desk.settings), Heartbeat())
+        desk.tick = Tick(desk.settings, desk.clock, desk.dp["desk"].sla, make_render(desk.settings), Heartbeat())
         return desk
     return make
 
@@ -178,7 +178,7 @@ async def test_two_people_pressing_take_at_once(desk_at):
 
 async def test_dedicated_engineer_of_a_premium_customer_gets_the_reminder(desk_at):
     desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
-    await customers.set_field("ACME", "engineer", str(ARCHITECT), desk.dp["sla"], desk.clock.now())
+    await customers.set_field("ACME", "engineer", str(ARCHITECT), desk.dp["desk"].sla, desk.clock.now())
     await desk.say(GROUP, customer, "Problem")
     await run_until(desk, datetime(2026, 3, 16, 2, 10, 15, tzinfo=MSK))
     assert len(dms(desk, ARCHITECT, "⏰ ACME-1")) == 1 and len(dms(desk, NIGHT_ENGINEER, "⏰ ACME-1")) == 1

@@ -135,7 +135,7 @@ async def test_clean_deletes_only_what_is_past_its_retention(db):
     assert sorted(await Invitation.all().values_list("token_hash", flat=True)) == sorted(
         n.ljust(64, "0") for n in ("used_recently", "expired_recently", "still_valid"))
     assert await JobClaim.all().values_list("key", flat=True) == ["handover:day:2026-05-30"]
-    assert await UnboundMessage.all().values_list("chat_id", "message_id") == [(-2, 2)]
+    assert await UnboundMessage.all().values_list("conversation__ref", "ref") == [("-2", "2")]
     assert await UnboundConversation.all().values_list("ref", flat=True) == ["-2"]
     # The record is kept whole.
     assert await Incident.filter(key="ACME-1").exists()
@@ -180,7 +180,7 @@ async def small_desk(stub, db):
     settings = load_settings(make_env(stub.url, db, UNBOUND_PER_CHAT="3"))
     await people.ensure_leads(settings.lead_ids, clock.now())
     desk = Desk(stub, settings, clock)
-    desk.tick = Tick(settings, clock, desk.dp["sla"], make_render(settings), Heartbeat())
+    desk.tick = Tick(settings, clock, desk.dp["desk"].sla, make_render(settings), Heartbeat())
     yield desk
     if desk.bot.session._session is not None:
         await desk.bot.session._session.close()

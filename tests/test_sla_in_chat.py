@@ -44,7 +44,7 @@ async def test_night_8x5_says_when_the_clock_starts(desk_with):
 
 async def test_premium_before_midnight_in_the_customers_zone(desk_with):
     desk = await desk_with("premium", datetime(2026, 3, 13, 23, 50, tzinfo=MSK))
-    await customers.set_field("ACME", "tz", "Asia/Yekaterinburg", desk.dp["sla"], desk.clock.now())
+    await customers.set_field("ACME", "tz", ZoneInfo("Asia/Yekaterinburg"), desk.dp["desk"].sla, desk.clock.now())
     await desk.say(GROUP, customer, "Всё упало")
     # 23:50 in Moscow is 01:50 on the 14th in Yekaterinburg: "today" is the customer's day.
     assert "We will answer by today 02:05 MSK+2 (within 15 min)." in desk.last_reply(GROUP)

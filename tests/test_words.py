@@ -61,7 +61,7 @@ async def _staffed(desk, at: datetime):
         await desk.say(user["id"], user, "/start")
     # Nobody on nights for now: the noon gap warning has something to say.
     await Rotation.create(shift="day", mode="daily", members=[EN_ENGINEER], anchor=date(2026, 3, 1), updated_at=now)
-    desk.tick = Tick(desk.settings, desk.clock, desk.dp["sla"], make_render(desk.settings), Heartbeat())
+    desk.tick = Tick(desk.settings, desk.clock, desk.dp["desk"].sla, make_render(desk.settings), Heartbeat())
     return desk
 
 
@@ -108,7 +108,7 @@ async def test_every_copy_of_the_ping_is_edited_after_take(desk_ru):
     """Both copies (the on-call engineer's and the premium customer's dedicated engineer's) say who took it
     and since when, in each reader's language, and lose the Take button; the Open chat link stays."""
     desk = await _staffed(desk_ru, datetime(2026, 3, 16, 11, 0, tzinfo=MSK))
-    await customers.set_field("ACME", "engineer", str(RU_ENGINEER), desk.dp["sla"], desk.clock.now())
+    await customers.set_field("ACME", "engineer", str(RU_ENGINEER), desk.dp["desk"].sla, desk.clock.now())
     await desk.say(GROUP, customer, FIRST)
     copies = {int(m["chat_id"]): m for m in desk.stub.delivered if m.get("reply_markup") and int(m["chat_id"]) > 0}
     assert set(copies) == {EN_ENGINEER, RU_ENGINEER}
