@@ -26,12 +26,15 @@ from bot.web import build_web_app
 from domain import claims, incidents, parked, people, updates
 from domain.access import Role
 from domain.clock import Clock, SystemClock
+from domain.intake import Windows
 from domain.lang import of_person_row
 from domain.models import Person, Staff
 from domain.sla import Sla
 from handlers import common, customer_chat, lead_admin, membership, oncall, pings, reports, staff
 from handlers import parked as parked_handlers
 from handlers.desk import Desk
+from handlers.email.imap import ImapLoop
+from handlers.email.intake import make_deliver, make_on_mail_created
 from handlers.membership import ChatMigration
 from handlers.menus import set_default_menus, set_person_menu
 from handlers.middlewares import DeskMiddleware, OnceMiddleware
@@ -360,6 +363,19 @@ async def _sleep_unless(stopping: asyncio.Event, seconds: float) -> bool:
         return False
 
 
+def start_mailbox(settings: Settings, clock: Clock) -> tuple[ImapLoop | None, asyncio.Task | None]:
+    """The e-mail channel's intake, when e-mail is configured: the IMAP loop in a task of its own."""
+    if settings.mail is None:
+        return None, None
+    sla = Sla(settings.policy)
+    deliver = make_deliver(settings.mail.address, sla, Windows(settings.thread_window, settings.reopen_window),
+                           clock, on_created=make_on_mail_created(settings, sla))
+    mailbox = ImapLoop(settings.mail.imap, clock, deliver, settings.mail.max_size, settings.mail.poll)
+    log.info("e-mail: reading %s, sending through %s as %s", settings.mail.imap.shown(), settings.mail.smtp.shown(),
+             settings.mail.address)
+    return mailbox, asyncio.create_task(mailbox.run(), name="mailbox")
+
+
 async def run(settings: Settings, clock: Clock | None = None) -> None:
     """Run until SIGTERM or SIGINT: stop taking updates, finish the one in hand, stop the background
     work, and return (the process then exits 0). Everything owed is already in the database."""
@@ -393,7 +409,9 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         background = Background(bot, dp, settings, clock)
         dp["desk"].wake_outbox = background.dispatcher.wake.set
         background.start(sole_instance=settings.mode == "polling")  # polling: one instance by construction
-        runner = web.AppRunner(build_web_app(settings, dp, bot, background.heartbeat, clock, parking), access_log=None,
+        mailbox, mail_task = start_mailbox(settings, clock)
+        runner = web.AppRunner(build_web_app(settings, dp, bot, background.heartbeat, clock, parking,
+                                             mailbox=mailbox.health if mailbox else None), access_log=None,
                                shutdown_timeout=8)
         await runner.setup()
         await web.TCPSite(runner, settings.web_host, settings.web_port).start()
@@ -412,9 +430,11 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         finally:
             log.info("stopping: finishing the work in hand")
             await runner.cleanup()  # webhook requests in flight finish first
-            menus.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await menus
+            for task in (menus, mail_task):
+                if task is not None:
+                    task.cancel()  # the mailbox loop holds no mail in memory: what it took is committed
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await background.stop()
             await bot.session.close()
     finally:

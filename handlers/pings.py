@@ -119,19 +119,12 @@ def ack_text(incident: Incident, lang: str, sla: Sla, settings, now: datetime | 
     return "\n".join(lines)
 
 
-def make_on_created(settings, sla: Sla):
-    """Called inside intake's transaction when a message opened an incident: the notices are owed
-    together with the incident, or not at all."""
+def make_staff_notices(settings, sla: Sla):
+    """What a new incident owes the staff, whatever channel it came by: the staff chat's announcement, the
+    leads' word on an ended contract, and the on-call pings."""
     render = make_render(settings)
 
-    async def on_created(incident: Incident, message_ref: str, now: datetime) -> None:
-        # The acknowledgement first: it replies to the customer's message and carries the P1–P4 buttons.
-        chat_lang = await customer_lang(incident, settings.default_lang)
-        await outbox.enqueue(await telegram_chat_of(incident), ack_text(incident, chat_lang, sla, settings, now),
-                             now, kind="ack", rank=outbox.RANK_PING, reply_to=int(message_ref),
-                             incident_id=incident.id,
-                             markup=priority_keyboard(incident.id, chat_lang).model_dump(exclude_none=True),
-                             dedupe=f"ack:{incident.id}", thread_id=topic_of(incident))
+    async def staff_notices(incident: Incident, now: datetime) -> None:
         lang = settings.default_lang
         if settings.staff_chat_id:
             await outbox.enqueue(settings.staff_chat_id, t(lang, "intake.announce", key=incident.key,
@@ -145,6 +138,23 @@ def make_on_created(settings, sla: Sla):
                                      until=fmt.date(incident.customer.contract_until)),
                                      now, kind="notice", dedupe=f"expired:{incident.id}:{lead_id}")
         await alerts.on_new_incident(incident, now, sla, settings.policy.shifts, settings.lead_ids, render)
+    return staff_notices
+
+
+def make_on_created(settings, sla: Sla):
+    """Called inside intake's transaction when a message opened an incident: the notices are owed
+    together with the incident, or not at all."""
+    staff_notices = make_staff_notices(settings, sla)
+
+    async def on_created(incident: Incident, message_ref: str, now: datetime) -> None:
+        # The acknowledgement first: it replies to the customer's message and carries the P1–P4 buttons.
+        chat_lang = await customer_lang(incident, settings.default_lang)
+        await outbox.enqueue(await telegram_chat_of(incident), ack_text(incident, chat_lang, sla, settings, now),
+                             now, kind="ack", rank=outbox.RANK_PING, reply_to=int(message_ref),
+                             incident_id=incident.id,
+                             markup=priority_keyboard(incident.id, chat_lang).model_dump(exclude_none=True),
+                             dedupe=f"ack:{incident.id}", thread_id=topic_of(incident))
+        await staff_notices(incident, now)
     return on_created
 
 

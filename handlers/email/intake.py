@@ -8,9 +8,11 @@ from datetime import datetime
 from domain.clock import Clock
 from domain.intake import Windows
 from domain.mail_intake import IncomingMail, OnMailCreated, take_mail
+from domain.models import Incident
 from domain.sla import Sla
 from handlers.email.imap import Deliver
 from handlers.email.parser import ParsedMail, clean_subject
+from handlers.pings import make_staff_notices
 
 
 def attachment_kind(content_type: str) -> str:
@@ -37,3 +39,13 @@ def make_deliver(desk_address: str, sla: Sla, windows: Windows, clock: Clock,
         result = await take_mail(incoming(parsed), desk_address, sla, windows, now, on_created=on_created)
         return result.outcome
     return deliver
+
+
+def make_on_mail_created(settings, sla: Sla) -> OnMailCreated:
+    """A mail opened an incident: the staff are told and the on-call engineer pinged, as for a chat.
+    The acknowledgement by mail is owed here once notices are rendered per channel (not in this build)."""
+    staff_notices = make_staff_notices(settings, sla)
+
+    async def on_created(incident: Incident, message_ref: str, now: datetime, acknowledge: bool) -> None:
+        await staff_notices(incident, now)
+    return on_created
