@@ -100,7 +100,7 @@ async def test_mail_opens_an_incident_pings_and_survives_a_kill(stub, tmp_path, 
         assert len(refs) == len(set(refs)) == BATCH + 2
     finally:
         await close_database()
-    print(f"killed after {taken_before_kill} of {BATCH} mails of the batch were taken")  # noqa: T201
+    print(f"killed after {taken_before_kill} of {BATCH} mails of the batch were taken")
 
 
 async def _seen(imap_server, folder, at_least: int) -> bool:  # noqa: F811
