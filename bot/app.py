@@ -25,6 +25,7 @@ from bot.settings import Settings
 from bot.web import build_web_app
 from domain import claims, incidents, parked, people, updates
 from domain.access import Role
+from domain.channels import Channels
 from domain.clock import Clock, SystemClock
 from domain.intake import Windows
 from domain.lang import of_person_row
@@ -39,9 +40,9 @@ from handlers.membership import ChatMigration
 from handlers.menus import set_default_menus, set_person_menu
 from handlers.middlewares import DeskMiddleware, OnceMiddleware
 from handlers.parked import Parking
-from handlers.pings import make_on_created, make_render
-from scheduler.dispatcher import Dispatcher as OutboxDispatcher
-from scheduler.dispatcher import chat_notice
+from handlers.pings import make_on_created
+from handlers.telegram_channel import Pacer, TelegramChannel
+from scheduler.courier import Courier, chat_notice
 from scheduler.jobs import Heartbeat, Tick, build_scheduler
 from scheduler.leader import leader_for
 
@@ -122,21 +123,29 @@ async def set_menus(bot: Bot, settings: Settings, left_staff: list[int] | None =
         log.exception("setting the command menus failed; they are set again at the next start")
 
 
+def build_channels(bot: Bot, settings: Settings, clock: Clock, pacer: Pacer | None = None) -> Channels:
+    """The channels the outbox's notices leave by: Telegram always; a new channel is one more
+    `channels.register(…)` here, for when its settings are given."""
+    channels = Channels()
+    channels.register(TelegramChannel(bot, clock, settings, pacer))
+    return channels
+
+
 class Background:
-    """The scheduler's tick and the outbox dispatcher, running beside the update handling."""
+    """The scheduler's tick and the outbox courier, running beside the update handling."""
 
     def __init__(self, bot: Bot, dp: Dispatcher, settings: Settings, clock: Clock) -> None:
         self.heartbeat = Heartbeat()
         self.leader = leader_for(settings.database_url)
-        self.tick = Tick(settings, clock, dp["desk"].sla, make_render(settings), self.heartbeat, self.leader)
+        self.tick = Tick(settings, clock, dp["desk"].sla, self.heartbeat, self.leader)
         self.scheduler = build_scheduler(self.tick, settings.scheduler_tick, clock)
-        self.dispatcher = OutboxDispatcher(bot, clock, settings)
+        self.courier = Courier(build_channels(bot, settings, clock), clock, settings)
         self.stopping = asyncio.Event()
         self.task: asyncio.Task | None = None
 
     def start(self, sole_instance: bool) -> None:
         self.scheduler.start()
-        self.task = asyncio.create_task(self.dispatcher.run(self.stopping, sole_instance=sole_instance),
+        self.task = asyncio.create_task(self.courier.run(self.stopping, sole_instance=sole_instance),
                                         name="outbox")
 
     async def stop(self) -> None:
@@ -407,7 +416,7 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         parking = Parking(settings, clock)
         await parked.release_replaying()
         background = Background(bot, dp, settings, clock)
-        dp["desk"].wake_outbox = background.dispatcher.wake.set
+        dp["desk"].wake_outbox = background.courier.wake.set
         background.start(sole_instance=settings.mode == "polling")  # polling: one instance by construction
         mailbox, mail_task = start_mailbox(settings, clock)
         runner = web.AppRunner(build_web_app(settings, dp, bot, background.heartbeat, clock, parking,

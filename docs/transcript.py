@@ -2,7 +2,7 @@
 
     .venv/bin/python docs/transcript.py
 
-The real bot (its Dispatcher, handlers, scheduler tick and outbox dispatcher) runs in-process against the
+The real bot (its Dispatcher, handlers, scheduler tick and outbox courier) runs in-process against the
 stand-in Bot API server of the tests, on a throw-away SQLite database, with the clock moved by hand: a
 premium customer writes at 02:00, the on-call engineer is pinged and reminded, takes the incident, answers
 and resolves it, the customer rates it, and the lead asks for the month's report.
@@ -22,7 +22,6 @@ from bot.db import close_database, migrate, open_database  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from domain import customers, people  # noqa: E402
 from domain.models import Rotation  # noqa: E402
-from handlers.pings import make_render  # noqa: E402
 from scheduler.jobs import Heartbeat, Tick  # noqa: E402
 from tests.clock import FrozenClock  # noqa: E402
 from tests.conftest import Desk, make_env  # noqa: E402
@@ -60,7 +59,7 @@ async def life(lang: str, folder: Path) -> list[str]:
         stub.chat(GROUP, "Acme · support")
         for user in (lead, engineer):
             await desk.say(user["id"], user, "/start")
-        tick = Tick(desk.settings, clock, desk.dp["desk"].sla, make_render(desk.settings), Heartbeat())
+        tick = Tick(desk.settings, clock, desk.dp["desk"].sla, Heartbeat())
         seen = len(stub.calls)
 
         def show(title: str) -> None:

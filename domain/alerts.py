@@ -8,12 +8,12 @@ falls in them, or at their closing minute). The tick asks only for incidents due
 advances each one's stage with a conditional UPDATE (so two schedulers never fire the same stage), and
 writes the pings to the outbox in that same transaction.
 
-Texts are rendered by the caller (`Render`): the domain decides who is told what and when.
+The pings are owed as intents (kind, incident, person): the domain decides who is told what and when, the
+channel renders the text in the person's language when it sends it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -36,9 +36,6 @@ class Ping:
     kind: str  # new reminder breach repeat
     incident: Incident
     user_id: int
-
-
-Render = Callable[[Ping, datetime], Awaitable[tuple[str, dict | None]]]
 
 
 def due_for_stage(stage: int, plan: str, deadline: datetime | None, opened_at: datetime, sla: Sla) -> datetime | None:
@@ -105,19 +102,17 @@ def recipients(incident: Incident, kind: str, audience: Audience) -> list[int]:
     return people
 
 
-async def _owe(kind: str, incident: Incident, stage: int, now: datetime, audience: Audience, render: Render) -> int:
+async def _owe(kind: str, incident: Incident, stage: int, now: datetime, audience: Audience) -> int:
     count = 0
     for user_id in recipients(incident, kind, audience):
-        text, markup = await render(Ping(kind, incident, user_id), now)
-        await outbox.enqueue(user_id, text, now, kind=kind, rank=outbox.RANK_PING, markup=markup,
-                             incident_id=incident.id, drop_if_answered=True, fallback=True,
-                             dedupe=f"{kind}:{incident.id}:{stage}:{user_id}")
+        await outbox.enqueue(kind, outbox.person(user_id), now, rank=outbox.RANK_PING, incident_id=incident.id,
+                             drop_if_answered=True, fallback=True, dedupe=f"{kind}:{incident.id}:{stage}:{user_id}")
         count += 1
     return count
 
 
 async def on_new_incident(incident: Incident, now: datetime, sla: Sla, shifts: dict[str, ShiftSpec],
-                          lead_ids: frozenset[int], render: Render) -> int:
+                          lead_ids: frozenset[int]) -> int:
     """The ping at once, when the plan pings and its calendar is open now (call inside intake's transaction).
 
     An 8x5 incident written at night gets no ping now: the morning handover lists it, and its reminder
@@ -125,11 +120,11 @@ async def on_new_incident(incident: Incident, now: datetime, sla: Sla, shifts: d
     """
     if not sla.plan(incident.plan).ping or not sla.is_open(incident.plan, now):
         return 0
-    return await _owe("new", incident, -1, now, await Audience.at(now, shifts, lead_ids), render)
+    return await _owe("new", incident, -1, now, await Audience.at(now, shifts, lead_ids))
 
 
 async def fire_due(now: datetime, sla: Sla, shifts: dict[str, ShiftSpec], lead_ids: frozenset[int],
-                   render: Render, limit: int = 200, late_grace: timedelta = LATE_GRACE) -> dict[str, int]:
+                   limit: int = 200, late_grace: timedelta = LATE_GRACE) -> dict[str, int]:
     """Owe every ping that is due; returns how many incidents advanced, by kind of ping. `late_grace`:
     see `may_fire` (the tick passes at least two of its intervals)."""
     # Only `next_due_at` in the query, so the planner walks its index: the column is cleared whenever an
@@ -154,7 +149,7 @@ async def fire_due(now: datetime, sla: Sla, shifts: dict[str, ShiftSpec], lead_i
             )
             if advanced:
                 kind = kind_of(stage)
-                await _owe(kind, incident, stage, now, audience, render)
+                await _owe(kind, incident, stage, now, audience)
                 fired[kind] = fired.get(kind, 0) + 1
     return fired
 

@@ -1,92 +1,100 @@
-"""Channels: the one place that goes between a channel's own addresses and the desk's people and
-conversations.
+"""The Channel protocol: how the desk's owed notices leave it, one implementation per way in.
 
-A person has identities, `(channel, ref)` -> person; a customer has conversations, `(channel, ref)`.
-A `ref` is always the channel's own address as a string: a Telegram user or chat id, an e-mail address or
-domain (lower-case). Person ids are internal and carry no meaning: people first seen on Telegram keep
-their Telegram user id (so history written before channels stays valid), people first seen elsewhere get
-negative ids. To reach a person, ask for their address on a channel (`address_of`), never use the id.
+The outbox holds what is owed (`domain.outbox`); the courier in `scheduler/` claims due rows and hands each
+to the channel its row names. A channel renders the row in its reader's language at that moment (the
+person's or the chat's, `domain.lang`), sends it, paces itself within its own limits, and says of a
+refusal whether it is worth trying again. Nothing above a channel builds its texts, buttons or headers.
+
+A new channel is a class with these members, registered once by the composition root (`bot/`):
+`channels.register(MyChannel(...))`; rows written with `Recipient(channel=MyChannel.name, …)` go to it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
-from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
-
-from domain.models import Conversation, Identity, Person
-
-TELEGRAM = "telegram"
-EMAIL = "email"
-CHANNELS = (TELEGRAM, EMAIL, "express", "max")
+from domain.models import Outbox
 
 
-def normalize_ref(channel: str, ref: str | int) -> str:
-    """Addresses compare as the channel compares them: e-mail addresses and domains case-insensitively."""
-    text = str(ref).strip()
-    return text.lower() if channel == EMAIL else text
+@dataclass(frozen=True)
+class Delivered:
+    """What a channel sent: its reference of the (last) message, and the text, for the incident's record."""
+
+    ref: int | None
+    text: str
 
 
-async def person_of(channel: str, ref: str | int) -> Person | None:
-    """The person with this identity, or None when the desk has never seen it."""
-    identity = await Identity.get_or_none(channel=channel, ref=normalize_ref(channel, ref)).select_related("person")
-    return identity.person if identity else None
+@dataclass(frozen=True)
+class Retry:
+    """A transient refusal (the network, the server, a rate limit): send the row again after `delay` seconds
+    (0: at once), with `changes` to its columns first (a chat that moved, a photo the chat refuses)."""
+
+    reason: str
+    delay: float
+    changes: dict[str, Any] = field(default_factory=dict)
 
 
-async def person_for(channel: str, ref: str | int, now: datetime, full_name: str = "") -> Person:
-    """The person with this identity, created (with the identity) if new. Safe when two workers meet the
-    same new identity at once: the loser of the race finds the winner's person."""
-    ref = normalize_ref(channel, ref)
-    for _ in range(5):
-        found = await person_of(channel, ref)
-        if found is not None:
-            return found
-        try:
-            async with in_transaction():
-                person = await _new_person(channel, ref, now, full_name)
-                await Identity.create(channel=channel, ref=ref, person=person)
-                return person
-        except IntegrityError:
-            continue  # another worker took the identity (or the negative id) first: look again
-    raise RuntimeError(f"could not create a person for a {channel} identity")
+@dataclass(frozen=True)
+class Unreachable:
+    """The recipient cannot be written to on this channel (blocked, removed): the row fails, the person or
+    chat is marked so, and what the desk owes them goes to the fallback (the staff chat and the leads)."""
+
+    reason: str
 
 
-async def _new_person(channel: str, ref: str, now: datetime, full_name: str) -> Person:
-    if channel == TELEGRAM:
-        # A Telegram user keeps their user id: rotations, staff rows and events written before channels
-        # name people by it. A person row may exist already without its identity (written before 0011).
-        person, _ = await Person.get_or_create(id=int(ref), defaults={"full_name": full_name[:256], "last_seen": now})
-        return person
-    lowest = await Person.filter(id__lt=0).order_by("id").first()
-    return await Person.create(id=(lowest.id if lowest else 0) - 1, full_name=full_name[:256], last_seen=now)
+@dataclass(frozen=True)
+class Failed:
+    """A permanent refusal of this row alone (too large, malformed): it fails, logged; nothing reroutes."""
+
+    reason: str
 
 
-async def telegram_person_id(user_id: str | int) -> int:
-    """The person a Telegram user is, or will be when first seen (a lead may name someone by their
-    Telegram id before they ever wrote): people first seen on Telegram keep their user id."""
-    person = await person_of(TELEGRAM, user_id)
-    return person.id if person is not None else int(normalize_ref(TELEGRAM, user_id))
+Verdict = Retry | Unreachable | Failed
 
 
-async def address_of(person_id: int, channel: str) -> str | None:
-    """This person's address on `channel` (e.g. their Telegram user id, as text), None when they have none."""
-    return await Identity.filter(person_id=person_id, channel=channel).order_by("id").first().values_list(
-        "ref", flat=True)
+@runtime_checkable
+class Channel(Protocol):
+    name: str  # what rows name in `Outbox.channel`
+
+    async def reserve(self, row: Outbox) -> float:
+        """The moment (on the channel's own monotonic clock) the row may leave, taken now and in claim
+        order, within the channel's rate limits."""
+
+    async def until(self, slot: float) -> None:
+        """Wait for a reserved moment (or longer, when the channel was told to hold back meanwhile)."""
+
+    def busy(self) -> set[str]:
+        """The lanes (`domain.outbox.lane`) that must wait now: their rows are not claimed this round."""
+
+    async def send(self, row: Outbox) -> Delivered:
+        """Render the row for its recipient in their language now and send it. A part of a long text that
+        went out is written off the row (`domain.outbox.part_sent`) before the next is sent. Raises what
+        the channel's library raises; `classify` judges it."""
+
+    async def classify(self, row: Outbox, error: BaseException) -> Verdict | None:
+        """Whether a refusal is transient or permanent (None: not the channel's error; the round fails)."""
+
+    async def record(self, row: Outbox, delivered: Delivered) -> None:
+        """Remember what was sent where, so that an answer to it threads into the incident. Called in the
+        transaction that marks the row sent."""
 
 
-async def addresses_of(person_id: int) -> dict[str, str]:
-    """Every channel this person can be reached on, with their address there."""
-    rows = await Identity.filter(person_id=person_id).order_by("-id").values_list("channel", "ref")
-    return dict(rows)
+class Channels:
+    """The configured channels by name: the composition root registers them, the courier looks them up."""
 
+    def __init__(self, *channels: Channel) -> None:
+        self._by_name: dict[str, Channel] = {}
+        for channel in channels:
+            self.register(channel)
 
-async def conversation_of(channel: str, ref: str | int) -> Conversation | None:
-    """The conversation bound to a customer at this address, with its customer; None for any other."""
-    return await Conversation.get_or_none(
-        channel=channel, ref=normalize_ref(channel, ref), customer_id__isnull=False).select_related("customer")
+    def register(self, channel: Channel) -> None:
+        if channel.name in self._by_name:
+            raise ValueError(f"channel {channel.name!r} is registered twice")
+        self._by_name[channel.name] = channel
 
+    def get(self, name: str) -> Channel | None:
+        return self._by_name.get(name)
 
-async def any_conversation(channel: str, ref: str | int) -> Conversation | None:
-    """The conversation at this address, bound or not (an unbound one still holds its old incidents)."""
-    return await Conversation.get_or_none(channel=channel, ref=normalize_ref(channel, ref))
+    def __iter__(self):
+        return iter(self._by_name.values())

@@ -10,9 +10,9 @@ from typing import Any
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
-from domain import channels, incidents, invitations
+from domain import identities, incidents, invitations, outbox
 from domain.errors import DeskError
-from domain.models import Conversation, Customer, Incident, IncidentMessage, Outbox, Staff
+from domain.models import Conversation, Customer, Incident, IncidentMessage, Staff
 from domain.people import resolve_person
 from domain.policy import HA_SETUPS, PLANS, Tariff
 from domain.sla import Sla
@@ -165,7 +165,7 @@ async def bind_conversation(customer: Customer, channel: str, ref: str, title: s
                             now: datetime) -> Conversation:
     """Bind the conversation at this address to the customer. One unbound since keeps its row (its old
     incidents point at it) and is bound afresh."""
-    existing = await channels.any_conversation(channel, ref)
+    existing = await identities.any_conversation(channel, ref)
     if existing is not None and existing.customer_id is not None:
         if existing.customer_id == customer.id:
             raise DeskError("err.already_bound_same", code=customer.code)
@@ -173,7 +173,7 @@ async def bind_conversation(customer: Customer, channel: str, ref: str, title: s
     binding = {"customer": customer, "title": title[:256], "kind": kind, "lang": None, "bound_at": now,
                "bound_by": person_id, "unreachable_since": None}
     if existing is None:
-        return await Conversation.create(channel=channel, ref=channels.normalize_ref(channel, ref), **binding)
+        return await Conversation.create(channel=channel, ref=identities.normalize_ref(channel, ref), **binding)
     await existing.update_from_dict(binding).save()
     return existing
 
@@ -195,7 +195,7 @@ async def bind_by_invitation(token: str, channel: str, ref: str, title: str, kin
 async def unbind(channel: str, ref: str) -> Customer:
     """The conversation no longer belongs to its customer. The row stays, without a customer: its
     incidents and stored messages keep pointing at it."""
-    conversation = await channels.conversation_of(channel, ref)
+    conversation = await identities.conversation_of(channel, ref)
     if conversation is None:
         raise DeskError("err.not_bound")
     await Conversation.filter(id=conversation.id).update(customer_id=None, bound_at=None, bound_by=None)
@@ -213,7 +213,7 @@ RETRY_UNREACHABLE = timedelta(hours=1)
 
 
 async def unreachable_since(channel: str, ref: str) -> datetime | None:
-    chat = await channels.conversation_of(channel, ref)
+    chat = await identities.conversation_of(channel, ref)
     return chat.unreachable_since if chat else None
 
 
@@ -231,7 +231,7 @@ async def set_reachable(channel: str, ref: str, reachable: bool, now: datetime, 
     muted there), or can again. Only a change counts: `tell` owes the leads' notice in the same
     transaction, so a repeated update or two instances tell them once. Returns the conversation when its
     state changed, else None (also for one bound to nobody)."""
-    bound = Conversation.filter(channel=channel, ref=channels.normalize_ref(channel, ref), customer_id__isnull=False)
+    bound = Conversation.filter(channel=channel, ref=identities.normalize_ref(channel, ref), customer_id__isnull=False)
     async with in_transaction():
         changed = await bound.filter(unreachable_since__isnull=not reachable).update(
             unreachable_since=None if reachable else now)
@@ -239,7 +239,7 @@ async def set_reachable(channel: str, ref: str, reachable: bool, now: datetime, 
             if not reachable:  # refused again after a retry: given up for another while, nobody told twice
                 await bound.update(unreachable_since=now)
             return None
-        chat = await channels.conversation_of(channel, ref)
+        chat = await identities.conversation_of(channel, ref)
         await tell(chat)
         return chat
 
@@ -253,12 +253,12 @@ async def move_conversation(channel: str, old: str, new: str) -> Conversation | 
     Stored messages stay with the old address: the supergroup numbers its messages afresh, so a later
     message there with an old message's number must not look like one seen before. Notices lose their
     reply: the message replied to stays in the old group."""
-    old, new = channels.normalize_ref(channel, old), channels.normalize_ref(channel, new)
+    old, new = identities.normalize_ref(channel, old), identities.normalize_ref(channel, new)
     if old == new:
         return None
     async with in_transaction():
-        moving = await channels.any_conversation(channel, old)
-        target = await channels.any_conversation(channel, new)
+        moving = await identities.any_conversation(channel, old)
+        target = await identities.any_conversation(channel, new)
         if moving is not None and target is None:
             # The row (binding, language, incidents) takes the new address; a detached row keeps the old
             # one for the messages written there.
@@ -274,14 +274,12 @@ async def move_conversation(channel: str, old: str, new: str) -> Conversation | 
                     customer_id=moving.customer_id, lang=moving.lang, bound_at=moving.bound_at,
                     bound_by=moving.bound_by, kind="supergroup", unreachable_since=None)
             await Conversation.filter(id=moving.id).update(customer_id=None, bound_at=None, bound_by=None)
-        if channel == channels.TELEGRAM:
-            # The outbox still addresses Telegram chats by id (a transport column, not the desk's model).
-            await Outbox.filter(chat_id=int(old), status__in=("pending", "sending")).update(chat_id=int(new),
-                                                                                          reply_to=None)
-    return await channels.conversation_of(channel, new) if moving is not None else None
+        if channel == identities.TELEGRAM:
+            await outbox.move_chat(int(old), int(new))  # owed rows address Telegram chats by id
+    return await identities.conversation_of(channel, new) if moving is not None else None
 
 
 async def bind_email(customer: Customer, ref: str, kind: str, person_id: int | None, now: datetime) -> Conversation:
     """Bind mail from an address (kind "address") or a whole domain ("domain") to the customer; several may
     be bound. Mail from an address bound itself goes by it, else by its domain."""
-    return await bind_conversation(customer, channels.EMAIL, ref, ref, kind, person_id, now)
+    return await bind_conversation(customer, identities.EMAIL, ref, ref, kind, person_id, now)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from domain.channels import conversation_of, normalize_ref
+from domain.identities import conversation_of, normalize_ref
 from domain.models import UnboundConversation, UnboundMessage
 from domain.retention import Retention, cap_unbound_chat
 

@@ -29,7 +29,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from domain.alerts import due_for_stage
-from domain.channels import any_conversation
+from domain.identities import any_conversation
 from domain.inbox import IncomingMessage
 from domain.models import Conversation, Customer, Incident, IncidentEvent, IncidentMessage
 from domain.priority import classify

@@ -7,7 +7,6 @@ at once or queued for later, asks one of these two.
 
 from __future__ import annotations
 
-from domain.channels import conversation_of, person_of
 from domain.models import Conversation, Person
 
 LANGS = ("ru", "en")
@@ -48,12 +47,3 @@ def of_chat_row(chat: Conversation | None, default: str) -> str:
 
 async def of_conversation(conversation_id: int, default: str) -> str:
     return of_chat_row(await Conversation.get_or_none(id=conversation_id).select_related("customer"), default)
-
-
-async def of_recipient(channel: str, ref: str | int, default: str) -> str:
-    """Whoever is at this address: a customer's conversation reads the chat rule, a person the person rule
-    (an address that is neither reads the default)."""
-    chat = await conversation_of(channel, ref)
-    if chat is not None:
-        return of_chat_row(chat, default)
-    return of_person_row(await person_of(channel, ref), default)

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain import channels
+from domain import identities
 from domain.inbox import IncomingMessage, keep_unbound
 from domain.intake import Windows, record_customer_message
 from domain.mail_rules import MailFacts, classify, domain_of
@@ -71,9 +71,9 @@ async def take_mail(mail: IncomingMail, desk_address: str, sla: Sla, windows: Wi
     verdict = classify(mail.facts, desk_address)
     if not verdict.intake:
         return MailResult(verdict.reason)
-    conversation = (await channels.conversation_of(channels.EMAIL, mail.sender)
-                    or await channels.conversation_of(channels.EMAIL, domain_of(mail.sender)))
-    person = await channels.person_for(channels.EMAIL, mail.sender, now, mail.sender_name)
+    conversation = (await identities.conversation_of(identities.EMAIL, mail.sender)
+                    or await identities.conversation_of(identities.EMAIL, domain_of(mail.sender)))
+    person = await identities.person_for(identities.EMAIL, mail.sender, now, mail.sender_name)
     sent_at = min(mail.sent_at or now, now)
     continues = None
     if conversation is not None:
@@ -81,7 +81,7 @@ async def take_mail(mail: IncomingMail, desk_address: str, sla: Sla, windows: Wi
     # A new incident's title is the subject: kept as the first line of what the customer wrote.
     text = f"{mail.subject}\n\n{mail.text}".strip() if continues is None and mail.subject else mail.text
     message = IncomingMessage(
-        channel=channels.EMAIL, conversation=conversation.ref if conversation else mail.sender, ref=mail.message_id,
+        channel=identities.EMAIL, conversation=conversation.ref if conversation else mail.sender, ref=mail.message_id,
         person_id=person.id, author=mail.sender_name or mail.sender, text=text, attachments=mail.attachments,
         sent_at=sent_at, title=mail.sender)
     if conversation is None:

@@ -267,16 +267,23 @@ class Override(Model):
 
 
 class Outbox(Model):
-    """A notification the bot owes: written in the transaction that causes it, sent by the dispatcher."""
+    """A notice the desk owes: written in the transaction that causes it, rendered and sent by its channel.
 
-    kind = fields.CharField(max_length=16)  # ping reminder breach repeat escalation customer handover gaps report
+    A row holds what is owed, not how it reads: the kind, the incident, the recipient and the parameters.
+    The channel renders it in the recipient's language when it sends it. The recipient is a person (their
+    identity on the channel is found at send time, their language is theirs) or a chat (a conversation:
+    the chat's language); `channel` names who delivers it."""
+
+    kind = fields.CharField(max_length=32)  # see domain.outbox for the kinds and their parameters
     rank = fields.SmallIntField(default=1)  # 0 pings first, then notices, then reports
-    chat_id = fields.BigIntField()
-    text = fields.TextField()
-    markup = fields.JSONField(null=True)  # inline keyboard as Telegram JSON
-    photo = fields.BinaryField(null=True)  # a PNG sent as a photo, with `text` as its caption
-    reply_to = fields.BigIntField(null=True)
-    thread_id = fields.BigIntField(null=True)  # forum topic of the incident
+    channel = fields.CharField(max_length=16, default="telegram")
+    person_id = fields.BigIntField(null=True)  # a person recipient: the internal person id
+    chat_id = fields.BigIntField(null=True)  # a conversation recipient: the channel's chat (Telegram chat id)
+    # What the renderer needs: plain values, never finished text (never NULL: the schema cannot say so).
+    params = fields.JSONField(default=dict, null=True)
+    # The rendered rest of a notice sent in parts: the channel writes it after each part, so a restart sends
+    # only what is still owed (in the words the first part was written in) and never a part twice.
+    rest = fields.TextField(null=True)
     incident = fields.ForeignKeyField("models.Incident", related_name="outbox", null=True)
     drop_if_answered = fields.BooleanField(default=False)  # a reminder that lost its point is dropped
     fallback = fields.BooleanField(default=False)  # a DM that could not be delivered goes to leads instead
@@ -287,7 +294,7 @@ class Outbox(Model):
     claimed_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField()
     sent_at = fields.DatetimeField(null=True)
-    message_id = fields.BigIntField(null=True)
+    message_id = fields.BigIntField(null=True)  # the channel's reference of the (last part) sent
     error = fields.TextField(default="")
 
     class Meta:

@@ -1,43 +1,139 @@
-"""The outbox: every notification the bot owes is a row first and a Telegram call second.
+"""The outbox: every notice the desk owes is a row first and a channel's call second.
+
+A row says what is owed, not how it reads: its kind, its incident, its recipient (a person, whose
+identity on the channel is looked up when it is sent, or a chat, a conversation on the channel) and its
+parameters, plain values only. The channel renders it in the recipient's language when it sends it
+(`domain.channels`), so a reader who switched /lang in between reads the new language.
 
 Rows are written in the transaction of the change that causes them, claimed one at a time with a
-conditional UPDATE (so two dispatchers never take the same row), and marked sent, dropped or failed.
+conditional UPDATE (so two couriers never take the same row), and marked sent, dropped or failed.
+
+Kinds and their parameters (besides the incident):
+* `new` `reminder` `breach` `repeat`: the pings (to a person);
+* `ack`: the acknowledgement in the incident's chat: `reply_to` (the customer's message), `topic`;
+* `announce`: the staff chat's line about a new incident, or (with `say`) a lead's announcement;
+* `customer`, `notice`: a catalog text, `say` and `args` (see `say`), with `buttons` (`rating`) and `topic`;
+* `escalation`: the expert's DM: `note`, `actor`;
+* `handover`: `shift`, `day`, `start`, `end` (see `shift`) and `watch`, the incidents open then;
+  `gaps`: `found`, a list of such shifts;
+* `report`: `customer` (its code), `start`, `end`, `first`, `last`; `chart` for the picture;
+* `edit`: rewrites the sent row `of` to say that `holder` took the incident `at`.
+Any row may carry `rerouted` (a `say` of the rerouting note, put first) and `buttons: false` (none).
+Rows written before the intents (migration 0012) carry their finished `text` and are sent as written.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from tortoise.expressions import F, Subquery
+from tortoise.expressions import F, Q, Subquery
 from tortoise.transactions import in_transaction
 
 from domain.models import Conversation, Incident, Outbox, Staff
+from domain.oncall import Occurrence
 
 RANK_PING = 0  # pings, reminders, breaches: ahead of everything
 RANK_NOTICE = 1  # customer notices, escalations, handovers, announcements
 RANK_REPORT = 2  # periodic reports
 STUCK_AFTER = timedelta(minutes=2)
-# A row that rewrites a message sent earlier (its id in `reply_to`), as the pings once someone took the incident.
+TELEGRAM = "telegram"  # the channel of every row until another one is configured
+# A row that rewrites a message sent earlier (`of` names its row), as the pings once someone took the incident.
 EDIT = "edit"
 PING_KINDS = ("new", "reminder", "breach", "repeat")
 
 
-async def enqueue(chat_id: int, text: str, now: datetime, *, kind: str, rank: int = RANK_NOTICE,
-                  markup: dict[str, Any] | None = None, reply_to: int | None = None, incident_id: int | None = None,
-                  drop_if_answered: bool = False, fallback: bool = False, dedupe: str | None = None,
-                  photo: bytes | None = None, thread_id: int | None = None) -> None:
-    """Owe a message (or a photo with `text` as its caption), in a forum topic when `thread_id` is given.
-    With `dedupe`, a second row with the same key is silently not written. A text of any length may be
-    owed: the dispatcher sends it in parts that fit."""
-    row = Outbox(kind=kind, rank=rank, chat_id=chat_id, text=text, markup=markup, reply_to=reply_to, photo=photo,
-                 thread_id=thread_id, incident_id=incident_id, drop_if_answered=drop_if_answered, fallback=fallback,
-                 dedupe=dedupe, due_at=now, created_at=now)
+@dataclass(frozen=True)
+class Recipient:
+    """Who a notice is for: a person (their identity on the channel is found when it is sent) or a chat on
+    the channel. Whose language it is written in follows: the person's, or the chat's."""
+
+    person: int | None = None
+    chat: int | None = None
+    channel: str = TELEGRAM
+
+    def __post_init__(self) -> None:
+        if (self.person is None) == (self.chat is None):
+            raise ValueError("a recipient is a person or a chat")
+
+
+def person(person_id: int, channel: str = TELEGRAM) -> Recipient:
+    return Recipient(person=person_id, channel=channel)
+
+
+def chat(chat_id: int, channel: str = TELEGRAM) -> Recipient:
+    return Recipient(chat=chat_id, channel=channel)
+
+
+def recipient_of(row: Outbox) -> Recipient:
+    return Recipient(person=row.person_id, chat=row.chat_id, channel=row.channel)
+
+
+def lane(row: Outbox) -> str:
+    """The row's queue: one message at a time per recipient keeps their messages in order."""
+    return f"{row.channel}:p{row.person_id}" if row.person_id is not None else f"{row.channel}:c{row.chat_id}"
+
+
+# The values a `say` may carry besides plain ones; the channel turns each into words in the reader's language.
+def word(key: str) -> dict[str, str]:
+    """A catalog text of its own (`t(lang, key)`)."""
+    return {"t": key}
+
+
+def named(prefix: str, value: str) -> dict[str, list[str]]:
+    """A stored value's name, as `locales.named` gives it (`words.plan`, `premium`)."""
+    return {"named": [prefix, value]}
+
+
+def day(value: date) -> dict[str, str]:
+    return {"date": value.isoformat()}
+
+
+def shift(occ: Occurrence) -> dict[str, str]:
+    """A shift occurrence as parameters (`shift_of` reads it back)."""
+    return {"shift": occ.shift, "day": occ.day.isoformat(), "start": occ.start.isoformat(), "end": occ.end.isoformat()}
+
+
+def shift_of(params: dict[str, str]) -> Occurrence:
+    return Occurrence(params["shift"], date.fromisoformat(params["day"]), datetime.fromisoformat(params["start"]),
+                      datetime.fromisoformat(params["end"]))
+
+
+def say(key: str, /, **args: Any) -> dict[str, Any]:
+    """The parameters of a notice that is one catalog text: `key` rendered with `args` (plain values, or
+    `word`, `named`, `day`)."""
+    return {"say": key, "args": args}
+
+
+async def enqueue(kind: str, to: Recipient, now: datetime, *, params: dict[str, Any] | None = None,
+                  rank: int = RANK_NOTICE, incident_id: int | None = None, drop_if_answered: bool = False,
+                  fallback: bool = False, dedupe: str | None = None) -> None:
+    """Owe a notice. With `dedupe`, a second row with the same key is silently not written. Its text may
+    come out any length: the channel sends it in parts that fit."""
+    row = Outbox(kind=kind, rank=rank, channel=to.channel, person_id=to.person, chat_id=to.chat,
+                 params=params or {}, incident_id=incident_id, drop_if_answered=drop_if_answered,
+                 fallback=fallback, dedupe=dedupe, due_at=now, created_at=now)
     await Outbox.bulk_create([row], ignore_conflicts=True)
 
 
-async def claim(now: datetime, limit: int, skip_chats: set[int]) -> list[Outbox]:
-    """Take up to `limit` due rows, pings first; rows for chats that must wait (pacing) are left.
+def _not_busy(busy: set[str]) -> Q | None:
+    """A filter leaving out the rows of busy lanes (`lane`)."""
+    people: dict[str, list[int]] = {}
+    chats: dict[str, list[int]] = {}
+    for key in busy:
+        channel, _, who = key.partition(":")
+        (people if who[:1] == "p" else chats).setdefault(channel, []).append(int(who[1:]))
+    # Spelled out with IS NULL: NOT (chat_id IN …) is NULL, not true, for a row addressed to a person.
+    free = [Q(Q(channel__not=channel), Q(person_id__isnull=True), ~Q(person_id__in=ids), join_type="OR")
+            for channel, ids in people.items()]
+    free += [Q(Q(channel__not=channel), Q(chat_id__isnull=True), ~Q(chat_id__in=ids), join_type="OR")
+             for channel, ids in chats.items()]
+    return Q(*free) if free else None
+
+
+async def claim(now: datetime, limit: int, busy: set[str]) -> list[Outbox]:
+    """Take up to `limit` due rows, pings first; rows of lanes that must wait (pacing) are left.
 
     On PostgreSQL the candidates are locked with FOR UPDATE SKIP LOCKED, so instances claiming at the
     same moment take different rows; the conditional UPDATE keeps a row single on SQLite too.
@@ -45,11 +141,12 @@ async def claim(now: datetime, limit: int, skip_chats: set[int]) -> list[Outbox]
     claimed = []
     async with in_transaction():
         due = Outbox.filter(status="pending", due_at__lte=now)
-        if skip_chats:  # chats that must wait are left out of the query: a flooded chat must not starve the rest
-            due = due.exclude(chat_id__in=list(skip_chats))
+        waiting = _not_busy(busy)
+        if waiting is not None:  # busy lanes are left out of the query: a flooded chat must not starve the rest
+            due = due.filter(waiting)
         candidates = await due.order_by("rank", "id").limit(limit * 4).select_for_update(skip_locked=True)
         for row in candidates:
-            if row.chat_id in skip_chats or len(claimed) >= limit:
+            if lane(row) in busy or len(claimed) >= limit:
                 continue
             taken = await Outbox.filter(id=row.id, status="pending").update(
                 status="sending", claimed_at=now, attempts=F("attempts") + 1
@@ -57,7 +154,7 @@ async def claim(now: datetime, limit: int, skip_chats: set[int]) -> list[Outbox]
             if taken:
                 row.status, row.attempts = "sending", row.attempts + 1
                 claimed.append(row)
-                skip_chats = skip_chats | {row.chat_id}  # one message per chat per round keeps the order
+                busy = busy | {lane(row)}  # one message per lane per round keeps the order
     return claimed
 
 
@@ -68,9 +165,10 @@ STAFF_ONLY = frozenset({"new", "reminder", "breach", "repeat", "escalation", "ha
 async def pointless(row: Outbox) -> str | None:
     """Why a row lost its point before it was sent (None: send it). A reminder for an incident someone has
     responded to; anything for staff eyes owed to a person who has since left the staff."""
-    if row.kind in STAFF_ONLY and row.chat_id > 0 and not await Staff.exists(user_id=row.chat_id, active=True):
+    if row.kind in STAFF_ONLY and row.person_id is not None and \
+            not await Staff.exists(user_id=row.person_id, active=True):
         return "the recipient is no longer staff"
-    if row.incident_id is not None and row.chat_id < 0:
+    if row.incident_id is not None and row.chat_id is not None:
         # One query: the chat is bound, and to another customer than the incident's.
         owner = Subquery(Incident.filter(id=row.incident_id).values("customer_id"))
         bound = Conversation.filter(channel="telegram", ref=str(row.chat_id), customer_id__isnull=False)
@@ -96,18 +194,22 @@ async def mark_failed(row: Outbox, reason: str) -> None:
 
 async def retry_later(row: Outbox, due_at: datetime, reason: str, **changes: Any) -> None:
     await Outbox.filter(id=row.id).update(status="pending", due_at=due_at, error=reason[:500], **changes)
+    for name, value in changes.items():
+        setattr(row, name, value)
 
 
-async def part_sent(row: Outbox, message_id: int, rest: str) -> None:
-    """A part of a long row went out: the row now holds only what is still owed (no photo, no reply: the
-    first part carried them), so a retry or a restart sends the rest and never a part twice."""
-    await Outbox.filter(id=row.id).update(text=rest, photo=None, reply_to=None, message_id=message_id)
-    row.text, row.photo, row.reply_to, row.message_id = rest, None, None, message_id
+async def part_sent(row: Outbox, message_id: int, rest: str, params: dict[str, Any] | None = None) -> None:
+    """A part of a long row went out: the row now holds the rendered rest still owed (and `params` without
+    what the first part carried, a reply or a photo), so a retry or a restart sends the rest and never a
+    part twice."""
+    params = row.params if params is None else params
+    await Outbox.filter(id=row.id).update(rest=rest, params=params, message_id=message_id)
+    row.rest, row.params, row.message_id = rest, params, message_id
 
 
 async def release_stuck(now: datetime, sole_instance: bool = False) -> int:
     """Rows left `sending` by a process that died are sent again: a missed ping is worse than a repeat
-    in the narrow window between Telegram accepting a message and the row being marked sent.
+    in the narrow window between the channel accepting a message and the row being marked sent.
 
     A sole instance (polling) knows at start that every such row is a dead process's; several instances
     wait STUCK_AFTER, as a live one may be sending it right now."""
@@ -117,17 +219,31 @@ async def release_stuck(now: datetime, sole_instance: bool = False) -> int:
     return await rows.update(status="pending")
 
 
-async def reroute(row: Outbox, targets: list[int], notes: dict[int, str], now: datetime,
+# What addresses a message inside the first recipient's chat; meaningless for anyone else.
+_PLACED = ("reply_to", "topic")
+
+
+async def reroute(row: Outbox, targets: list[Recipient], note: dict[str, Any], now: datetime,
                   keep_buttons: bool = True) -> None:
-    """A notice that cannot be delivered goes to the staff chat and the leads instead, each with a note in
-    the reader's language saying whose it was. A customer chat's buttons (priority, rating) mean nothing
-    elsewhere: `keep_buttons=False` leaves them off."""
-    for chat_id in targets:
-        if chat_id != row.chat_id:
-            await enqueue(chat_id, f"{notes[chat_id]}\n\n{row.text}", now, kind=row.kind, rank=row.rank,
-                          markup=row.markup if keep_buttons else None,
-                          incident_id=row.incident_id, drop_if_answered=row.drop_if_answered,
-                          dedupe=f"reroute:{row.id}:{chat_id}")
+    """A notice that cannot be delivered goes to the staff chat and the leads instead, each copy rendered
+    for its reader with `note` (a `say`) first, saying whose it was. A customer chat's buttons (priority,
+    rating) mean nothing elsewhere: `keep_buttons=False` leaves them off."""
+    params = {name: value for name, value in row.params.items() if name not in _PLACED}
+    params["rerouted"] = note
+    if not keep_buttons:
+        params["buttons"] = False
+    for target in targets:
+        if target != recipient_of(row):
+            where = f"p{target.person}" if target.person is not None else f"c{target.chat}"
+            await enqueue(row.kind, target, now, params=params, rank=row.rank, incident_id=row.incident_id,
+                          drop_if_answered=row.drop_if_answered, dedupe=f"reroute:{row.id}:{where}")
+
+
+async def move_chat(old: int, new: int) -> None:
+    """A group became a supergroup: its owed rows follow, without their replies (message ids do not)."""
+    for row in await Outbox.filter(chat_id=old, status__in=("pending", "sending")):
+        params = {name: value for name, value in row.params.items() if name != "reply_to"}
+        await Outbox.filter(id=row.id).update(chat_id=new, params=params)
 
 
 async def backlog(now: datetime) -> tuple[int, datetime | None]:
@@ -138,6 +254,6 @@ async def backlog(now: datetime) -> tuple[int, datetime | None]:
 
 
 async def sent_pings(incident_id: int) -> list[Outbox]:
-    """Every copy of the incident's pings Telegram accepted, with where it is (chat and message id)."""
+    """Every copy of the incident's pings the channel accepted, with where it is (recipient and message id)."""
     return await Outbox.filter(incident_id=incident_id, kind__in=PING_KINDS, status="sent",
                                message_id__isnull=False).order_by("id")

@@ -11,8 +11,8 @@ from tortoise.transactions import in_transaction
 
 from domain import invitations
 from domain.access import INVITABLE_ROLES, Role
-from domain.channels import TELEGRAM, person_for, telegram_person_id
 from domain.errors import DeskError
+from domain.identities import TELEGRAM, person_for, telegram_person_id
 from domain.lang import of_chat_row, of_person_row
 from domain.models import Conversation, Incident, IncidentEvent, Person, Staff
 

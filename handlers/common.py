@@ -8,8 +8,8 @@ from aiogram.types import Message
 
 from domain import customers, inbox, invitations, people
 from domain.access import COMMANDS, Role, Where, commands_for
-from domain.channels import TELEGRAM
 from domain.errors import DeskError
+from domain.identities import TELEGRAM
 from handlers.args import args_of, looks_like_command, split
 from handlers.desk import Desk
 from handlers.menus import set_person_menu

@@ -8,8 +8,8 @@ from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, Message
 
 from domain import inbox, incidents, intake, people
-from domain.channels import TELEGRAM, any_conversation
 from domain.errors import DeskError
+from domain.identities import TELEGRAM, any_conversation
 from domain.models import Incident
 from domain.text import clean
 from handlers.args import args_of, cmd, looks_like_command

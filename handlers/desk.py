@@ -29,7 +29,7 @@ class Desk:
     settings: Any  # bot.settings.Settings (handlers do not import the composition root)
     sla: Sla
     on_created: OnCreated
-    # What owes the leads a notice when a customer chat becomes (un)reachable (`scheduler.dispatcher.chat_notice`).
+    # What owes the leads a notice when a customer chat becomes (un)reachable (`scheduler.courier.chat_notice`).
     chat_notice: Callable[..., Any]
     # The running outbox's wake-up, set when it starts; until then (and in tests) it does nothing.
     wake_outbox: Callable[[], None] = field(default=_nothing)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from aiogram.types import Message
 
-from domain.channels import TELEGRAM
+from domain.identities import TELEGRAM
 from domain.inbox import IncomingMessage
 from domain.text import clean
 

@@ -12,8 +12,8 @@ from aiogram.types import Message
 
 from domain import customers, inbox, invitations, people
 from domain.access import INVITABLE_ROLES, Role
-from domain.channels import TELEGRAM
 from domain.errors import Counted, DeskError
+from domain.identities import TELEGRAM
 from domain.models import Customer, Person
 from handlers.args import cmd, customer_value, email_binding, looks_like_command, split
 from handlers.common import privacy_warning

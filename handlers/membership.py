@@ -10,11 +10,8 @@ from aiogram import BaseMiddleware, Bot, F, Router
 from aiogram.types import ChatMemberUpdated, Message, TelegramObject
 
 from domain import alerts, customers, outbox, people
-from domain.channels import TELEGRAM, conversation_of, person_of
-from domain.lang import of_person
-from domain.models import Person
+from domain.identities import TELEGRAM, conversation_of, person_of
 from handlers.desk import Desk
-from locales import t
 
 GONE = ("left", "kicked")
 
@@ -33,9 +30,8 @@ def staff_blocked_notice(settings, user_id: int, now):
         name = await people.display_name(user_id)
         for lead_id in await alerts.leads(settings.lead_ids):
             if lead_id != user_id:
-                lead = await Person.get_or_none(id=lead_id)
-                lang = (lead.lang if lead else None) or settings.default_lang
-                await outbox.enqueue(lead_id, t(lang, "edges_outbox.staff_blocked", name=name), now, kind="notice")
+                await outbox.enqueue("notice", outbox.person(lead_id), now,
+                                     params=outbox.say("edges_outbox.staff_blocked", name=name))
     return tell
 
 
@@ -47,10 +43,9 @@ def deafness_notice(settings, chat_id: int, now):
         if chat is None:
             return
         for lead_id in await alerts.leads(settings.lead_ids):
-            lang = await of_person(lead_id, settings.default_lang)
-            await outbox.enqueue(lead_id, t(lang, "edges_outbox.chat_deaf", code=chat.customer.code,
-                                            name=chat.customer.name), now, kind="notice",
-                                 dedupe=f"deaf:{chat_id}:{int(now.timestamp())}:{lead_id}")
+            await outbox.enqueue("notice", outbox.person(lead_id), now, params=outbox.say(
+                "edges_outbox.chat_deaf", code=chat.customer.code, name=chat.customer.name),
+                dedupe=f"deaf:{chat_id}:{int(now.timestamp())}:{lead_id}")
     return tell
 
 

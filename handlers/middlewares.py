@@ -28,8 +28,8 @@ from tortoise.exceptions import DBConnectionError, OperationalError, Transaction
 import telemetry
 from domain import people, updates
 from domain.access import COMMANDS, check, desk_chat
-from domain.channels import TELEGRAM, any_conversation, conversation_of
 from domain.errors import DeskError
+from domain.identities import TELEGRAM, any_conversation, conversation_of
 from domain.lang import of_chat_row
 from domain.text import clean
 from handlers.replies import respond

@@ -18,7 +18,7 @@ from aiogram.types import Message, Update
 import telemetry
 from domain import alerts, outbox, parked, people
 from domain.errors import DeskError
-from domain.models import ParkedUpdate, Person
+from domain.models import ParkedUpdate
 from handlers.args import cmd, looks_like_command, split
 from handlers.desk import Desk
 from handlers.replies import respond
@@ -71,13 +71,12 @@ class Parking:
         return row
 
     async def _tell(self, row: ParkedUpdate) -> None:
+        say = outbox.say("liveness.parked_notice", id=row.id, update=row.update_id or "—",
+                         reason=outbox.word(f"liveness.reason_{row.reason}"), chat=row.chat_id or "—",
+                         preview=preview(row.payload), error=row.error.splitlines()[0][:300] if row.error else "—")
         for lead_id in await alerts.leads(self.settings.lead_ids):
-            person = await Person.get_or_none(id=lead_id)
-            lang = (person.lang if person else None) or self.settings.default_lang
-            text = t(lang, "liveness.parked_notice", id=row.id, update=row.update_id or "—",
-                     reason=t(lang, f"liveness.reason_{row.reason}"), chat=row.chat_id or "—",
-                     preview=preview(row.payload), error=row.error.splitlines()[0][:300] if row.error else "—")
-            await outbox.enqueue(lead_id, text, row.parked_at, kind="notice", dedupe=f"parked:{row.id}:{lead_id}")
+            await outbox.enqueue("notice", outbox.person(lead_id), row.parked_at, params=say,
+                                 dedupe=f"parked:{row.id}:{lead_id}")
 
 
 async def list_parked(message: Message, desk: Desk) -> None:

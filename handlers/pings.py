@@ -1,8 +1,8 @@
-"""What the desk owes people about incidents, rendered for Telegram: ping DMs with the Take button,
-the staff-chat announcement, the lead notice of an ended contract, and notices to the customer chat.
+"""What the desk owes people about incidents: ping DMs with the Take button, the staff-chat
+announcement, the lead notice of an ended contract, and notices to the customer chat.
 
-Everything here goes through the outbox. The scheduler gets `render_ping` from the composition root,
-so its reminders look exactly like the first ping.
+Everything here is owed through the outbox as intents; the texts and buttons below are what the Telegram
+channel (`handlers.telegram_channel`) renders from them when it sends them.
 """
 
 from __future__ import annotations
@@ -14,16 +14,14 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 
 from domain import alerts, incidents, intake, outbox, people
-from domain.channels import TELEGRAM
 from domain.errors import DeskError
+from domain.identities import TELEGRAM
 from domain.lang import of_conversation as lang_of_conversation
 from domain.lang import of_person as lang_of_person
-from domain.lang import of_recipient as lang_of_recipient
 from domain.models import Conversation, Incident, IncidentMessage
 from domain.sla import Sla
 from handlers.desk import Desk
 from handlers.formatting import zone_of
-from handlers.keyboards import priority_keyboard, rating_keyboard
 from locales import format as fmt
 from locales import named, t
 
@@ -82,21 +80,26 @@ def ping_text(kind: str, incident: Incident, lang: str, now: datetime, zone, tar
 
 
 def make_render(settings):
+    """The ping as Telegram shows it: `render_ping(ping, now)` in the person's language, and
+    `render_ping.in_lang(kind, incident, lang, now)` for another reader (a rerouted copy)."""
     sla = Sla(settings.policy)
 
-    async def render_ping(ping: alerts.Ping, now: datetime) -> tuple[str, dict | None]:
-        incident = ping.incident
-        lang = await lang_of_person(ping.user_id, settings.default_lang)
+    async def in_lang(kind: str, incident: Incident, lang: str, now: datetime) -> tuple[str, dict | None]:
         first = await intake.first_customer_message(incident.id)
         more = max(await intake.customer_message_count(incident.id) - 1, 0)
         target = sla.target(incident.plan, incident.priority)
-        text = ping_text(ping.kind, incident, lang, now, settings.timezone, target, first, more)
+        text = ping_text(kind, incident, lang, now, settings.timezone, target, first, more)
         rows = [[InlineKeyboardButton(text=t(lang, "ping.take"),
                                       callback_data=TakeButton(incident=incident.id).pack())]]
         link = message_link_of(first)
         if link:
             rows[0].append(InlineKeyboardButton(text=t(lang, "ping.open"), url=link))
         return text, InlineKeyboardMarkup(inline_keyboard=rows).model_dump(exclude_none=True)
+
+    async def render_ping(ping: alerts.Ping, now: datetime) -> tuple[str, dict | None]:
+        return await in_lang(ping.kind, ping.incident, await lang_of_person(ping.user_id, settings.default_lang), now)
+
+    render_ping.in_lang = in_lang
     return render_ping
 
 
@@ -122,22 +125,16 @@ def ack_text(incident: Incident, lang: str, sla: Sla, settings, now: datetime | 
 def make_staff_notices(settings, sla: Sla):
     """What a new incident owes the staff, whatever channel it came by: the staff chat's announcement, the
     leads' word on an ended contract, and the on-call pings."""
-    render = make_render(settings)
-
     async def staff_notices(incident: Incident, now: datetime) -> None:
-        lang = settings.default_lang
         if settings.staff_chat_id:
-            await outbox.enqueue(settings.staff_chat_id, t(lang, "intake.announce", key=incident.key,
-                                 name=incident.customer.name, plan=named(lang, "words.plan", incident.plan),
-                                 priority=incident.priority,
-                                 title=incident.title), now, kind="announce", dedupe=f"announce:{incident.id}")
+            await outbox.enqueue("announce", outbox.chat(settings.staff_chat_id), now, incident_id=incident.id,
+                                 dedupe=f"announce:{incident.id}")
         if incident.contract_expired:
             for lead_id in await alerts.leads(settings.lead_ids):
-                await outbox.enqueue(lead_id, t(await lang_of_person(lead_id, lang), "intake.expired_lead",
-                                     key=incident.key, code=incident.customer.code,
-                                     until=fmt.date(incident.customer.contract_until)),
-                                     now, kind="notice", dedupe=f"expired:{incident.id}:{lead_id}")
-        await alerts.on_new_incident(incident, now, sla, settings.policy.shifts, settings.lead_ids, render)
+                await outbox.enqueue("notice", outbox.person(lead_id), now, params=outbox.say(
+                    "intake.expired_lead", key=incident.key, code=incident.customer.code,
+                    until=outbox.day(incident.customer.contract_until)), dedupe=f"expired:{incident.id}:{lead_id}")
+        await alerts.on_new_incident(incident, now, sla, settings.policy.shifts, settings.lead_ids)
     return staff_notices
 
 
@@ -148,14 +145,18 @@ def make_on_created(settings, sla: Sla):
 
     async def on_created(incident: Incident, message_ref: str, now: datetime) -> None:
         # The acknowledgement first: it replies to the customer's message and carries the P1–P4 buttons.
-        chat_lang = await customer_lang(incident, settings.default_lang)
-        await outbox.enqueue(await telegram_chat_of(incident), ack_text(incident, chat_lang, sla, settings, now),
-                             now, kind="ack", rank=outbox.RANK_PING, reply_to=int(message_ref),
-                             incident_id=incident.id,
-                             markup=priority_keyboard(incident.id, chat_lang).model_dump(exclude_none=True),
-                             dedupe=f"ack:{incident.id}", thread_id=topic_of(incident))
+        await outbox.enqueue("ack", outbox.chat(await telegram_chat_of(incident)), now, rank=outbox.RANK_PING,
+                             params=_placed({"reply_to": int(message_ref)}, incident), incident_id=incident.id,
+                             dedupe=f"ack:{incident.id}")
         await staff_notices(incident, now)
     return on_created
+
+
+def _placed(params: dict, incident: Incident) -> dict:
+    """In the incident's forum topic when it has one (not in General)."""
+    if incident.topic is not None:
+        params["topic"] = topic_of(incident)
+    return params
 
 
 async def customer_lang(incident: Incident, default: str) -> str:
@@ -163,12 +164,14 @@ async def customer_lang(incident: Incident, default: str) -> str:
     return await lang_of_conversation(incident.conversation_id, default)
 
 
-async def tell_customer_chat(incident: Incident, text: str, now: datetime, kind: str,
-                             markup: InlineKeyboardMarkup | None = None, dedupe: str | None = None) -> None:
-    """A notice about the incident in its chat, in its forum topic when it has one (not in General)."""
-    await outbox.enqueue(await telegram_chat_of(incident), text, now, kind=kind, incident_id=incident.id,
-                         dedupe=dedupe, markup=markup.model_dump(exclude_none=True) if markup else None,
-                         thread_id=topic_of(incident))
+async def tell_customer_chat(incident: Incident, say: dict, now: datetime, kind: str, buttons: str | None = None,
+                             dedupe: str | None = None) -> None:
+    """A notice about the incident in its chat (a `domain.outbox.say`), in its forum topic when it has one."""
+    params = _placed(dict(say), incident)
+    if buttons:
+        params["buttons"] = buttons
+    await outbox.enqueue(kind, outbox.chat(await telegram_chat_of(incident)), now, params=params,
+                         incident_id=incident.id, dedupe=dedupe)
 
 
 def taken_notice(settings, now: datetime, update_id: int | None = None, holder_id: int | None = None,
@@ -178,8 +181,7 @@ def taken_notice(settings, now: datetime, update_id: int | None = None, holder_i
     the take's transaction, so both happen with the take or not at all."""
     async def owe(incident: Incident) -> None:
         if tell_customer:
-            lang = await customer_lang(incident, settings.default_lang)
-            await tell_customer_chat(incident, t(lang, "take.customer", key=incident.key), now, "customer",
+            await tell_customer_chat(incident, outbox.say("take.customer", key=incident.key), now, "customer",
                                      dedupe=f"taken:{incident.id}:u{update_id}" if update_id is not None else None)
         if holder_id is not None:
             await edit_pings(incident, holder_id, settings, now)
@@ -189,17 +191,15 @@ def taken_notice(settings, now: datetime, update_id: int | None = None, holder_i
 def resolved_notice(settings, now: datetime, summary: str):
     """The customer chat gets the summary and the rating buttons (owed inside the resolve's transaction)."""
     async def owe(incident: Incident) -> None:
-        lang = await customer_lang(incident, settings.default_lang)
-        text = t(lang, "resolve.customer", key=incident.key, summary=summary or t(lang, "resolve.no_summary"))
-        await tell_customer_chat(incident, text, now, "customer", rating_keyboard(incident.id))
+        say = outbox.say("resolve.customer", key=incident.key, summary=summary or outbox.word("resolve.no_summary"))
+        await tell_customer_chat(incident, say, now, "customer", buttons="rating")
     return owe
 
 
 def reopened_notice(settings, now: datetime):
     """The customer chat hears that staff reopened the incident (owed inside the reopen's transaction)."""
     async def owe(incident: Incident) -> None:
-        lang = await customer_lang(incident, settings.default_lang)
-        await tell_customer_chat(incident, t(lang, "intake.reopened", key=incident.key), now, "customer")
+        await tell_customer_chat(incident, outbox.say("intake.reopened", key=incident.key), now, "customer")
     return owe
 
 
@@ -208,35 +208,36 @@ def escalation_notice(incident: Incident, note: str, actor_id: int, settings, no
     """The expert's DM: the incident card in short, the note, who asked, and a link to the chat. Keyed
     by the update, not the clock: a retried /escalate DMs nobody twice."""
     async def owe(user_id: int) -> None:
-        lang = await lang_of_person(user_id, settings.default_lang)
-        first = await intake.first_customer_message(incident.id)
-        link = message_link_of(first)
-        text = t(lang, "escalate.dm", key=incident.key, name=incident.customer.name,
-                 plan=named(lang, "words.plan", incident.plan),
-                 priority=incident.priority, status=t(lang, f"state.{incident.status}"), title=incident.title,
-                 note=note or "—", who=await people.display_name(actor_id), link=link or "—")
-        await outbox.enqueue(user_id, text, now, kind="escalation", incident_id=incident.id, fallback=True,
+        await outbox.enqueue("escalation", outbox.person(user_id), now, params={"note": note, "actor": actor_id},
+                             incident_id=incident.id, fallback=True,
                              dedupe=f"escalation:{incident.id}:{user_id}:"
                                     + (f"u{update_id}" if update_id is not None else now.isoformat()))
     return owe
+
+
+def escalation_text(incident: Incident, lang: str, note: str, who: str, first) -> str:
+    link = message_link_of(first)
+    return t(lang, "escalate.dm", key=incident.key, name=incident.customer.name,
+             plan=named(lang, "words.plan", incident.plan), priority=incident.priority,
+             status=t(lang, f"state.{incident.status}"), title=incident.title, note=note or "—", who=who,
+             link=link or "—")
 
 
 async def edit_pings(incident: Incident, holder_id: int, settings, now: datetime) -> int:
     """Every copy of the incident's ping (new, reminder, breach, repeat; rerouted ones too) is rewritten
     to say who has it and since when, and loses its Take button, so nobody else gets up for it."""
     rows = await outbox.sent_pings(incident.id)
-    name = await people.display_name(holder_id)
     for row in rows:
-        lang = await lang_of_recipient(TELEGRAM, row.chat_id, settings.default_lang)
-        taken = t(lang, "words.ping.taken", name=name, at=fmt.when(lang, now, settings.timezone, now))
-        links = [[b for b in r if b.get("url")] for r in (row.markup or {}).get("inline_keyboard", [])]
-        links = [r for r in links if r]
-        hint = t(lang, "words.ping.take_hint")  # what Take does is moot now: the line says who took it
-        text = row.text.replace(hint, taken) if hint in row.text else f"{row.text}\n\n{taken}"
-        await outbox.enqueue(row.chat_id, text, now, kind=outbox.EDIT, rank=outbox.RANK_PING,
-                             reply_to=row.message_id, incident_id=incident.id,
-                             markup={"inline_keyboard": links} if links else None, dedupe=f"edit:{row.id}")
+        await outbox.enqueue(outbox.EDIT, outbox.recipient_of(row), now, rank=outbox.RANK_PING,
+                             params={"of": row.id, "holder": holder_id, "at": now.isoformat()},
+                             incident_id=incident.id, dedupe=f"edit:{row.id}")
     return len(rows)
+
+
+def taken_text(text: str, lang: str, taken: str) -> str:
+    """A ping's text once someone took it: what Take does is moot now, the line says who took it."""
+    hint = t(lang, "words.ping.take_hint")
+    return text.replace(hint, taken) if hint in text else f"{text}\n\n{taken}"
 
 
 async def take_pressed(query: CallbackQuery, callback_data: TakeButton, actor: people.Actor, desk: Desk) -> None:

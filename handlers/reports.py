@@ -7,9 +7,8 @@ from aiogram.filters import CommandObject
 from aiogram.types import BufferedInputFile, Message
 
 from domain import customers, outbox, report_chart, reports
-from domain.channels import TELEGRAM
 from domain.errors import Counted, DeskError
-from domain.lang import decide_chat
+from domain.identities import TELEGRAM
 from domain.policy import HA_SETUPS
 from handlers.args import cmd, looks_like_command, parse_period, split
 from handlers.desk import Desk
@@ -99,12 +98,11 @@ async def announce(message: Message, command: CommandObject, desk: Desk) -> None
         for chat in await customers.conversations_of(customer):
             if chat.channel != TELEGRAM:
                 continue  # only Telegram conversations take notices so far
-            chat_lang = decide_chat(chat.lang, customer.lang, desk.settings.default_lang)
-            contacts = ", ".join(customer.contacts) or t(chat_lang, "announce.no_contacts")
+            contacts = ", ".join(customer.contacts) or outbox.word("announce.no_contacts")
             # Keyed by the update: when the answer below fails and the update is handled again, no
             # customer gets the notice twice.
-            await outbox.enqueue(int(chat.ref), t(chat_lang, "announce.text", text=text, contacts=contacts), now,
-                                 kind="announce",
+            await outbox.enqueue("announce", outbox.chat(int(chat.ref)), now,
+                                 params=outbox.say("announce.text", text=text, contacts=contacts),
                                  dedupe=f"announce:u{update_id}:{chat.ref}" if update_id is not None else None)
             count += 1
     await respond(message, t(lang, "announce.queued", chats=Counted("words.n.chats", count),

@@ -7,9 +7,9 @@ from aiogram.filters import CommandObject
 from aiogram.types import Message
 
 from domain import incidents, people
-from domain.channels import TELEGRAM, any_conversation
 from domain.customers import get_customer
 from domain.errors import Counted, DeskError
+from domain.identities import TELEGRAM, any_conversation
 from domain.models import Incident
 from handlers import views
 from handlers.args import args_of, cmd, looks_like_command

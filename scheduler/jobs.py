@@ -1,5 +1,5 @@
 """The APScheduler set-up and its tick. The tick reads the clock, asks the domain what is due, and
-writes what the desk owes to the outbox; the dispatcher sends it."""
+writes what the desk owes to the outbox; the courier sends it."""
 
 from __future__ import annotations
 
@@ -20,18 +20,14 @@ from domain import (
     intake,
     oncall,
     outbox,
-    report_chart,
     reports,
     retention,
     updates,
 )
-from domain import lang as language
-from domain.alerts import Render
-from domain.channels import TELEGRAM
 from domain.clock import Clock
+from domain.identities import TELEGRAM
 from domain.models import Customer
 from domain.sla import Sla
-from locales import duty_text, report_text
 from scheduler.leader import AlwaysLeader, PostgresLeader
 
 log = logging.getLogger(__name__)
@@ -67,9 +63,9 @@ class Heartbeat:
 
 
 class Tick:
-    def __init__(self, settings, clock: Clock, sla: Sla, render: Render, heartbeat: Heartbeat,
+    def __init__(self, settings, clock: Clock, sla: Sla, heartbeat: Heartbeat,
                  leader: AlwaysLeader | PostgresLeader | None = None) -> None:
-        self.settings, self.clock, self.sla, self.render, self.heartbeat = settings, clock, sla, render, heartbeat
+        self.settings, self.clock, self.sla, self.heartbeat = settings, clock, sla, heartbeat
         self.leader = leader or AlwaysLeader()
         self.running = asyncio.Lock()  # a stop waits for the tick in hand before the database closes
 
@@ -85,7 +81,7 @@ class Tick:
                 return
             late_grace = max(alerts.LATE_GRACE, 2 * self.settings.scheduler_tick)  # a slow tick is not an outage
             fired = await alerts.fire_due(now, self.sla, self.settings.policy.shifts, self.settings.lead_ids,
-                                          self.render, late_grace=late_grace)
+                                          late_grace=late_grace)
             for kind, count in fired.items():
                 telemetry.PINGS.labels(kind).inc(count)
                 log.info("tick: %d incidents owed a %s", count, kind)
@@ -117,11 +113,11 @@ class Tick:
             duty = f"handover:{occ.shift}:{occ.day.isoformat()}"
             if await claims.done(duty):
                 continue
-            watch = [i for i in await incidents.open_incidents() if self.sla.plan(i.plan).ping]
+            # The incidents open at the handover; the text reads their state when it is sent.
+            watch = [i.id for i in await incidents.open_incidents() if self.sla.plan(i.plan).ping]
             for user_id in await oncall.on_duty_for(occ, shifts):
-                lang = await language.of_person(user_id, self.settings.default_lang)
-                text = duty_text.handover(lang, occ, watch, self.settings.timezone, now)
-                await outbox.enqueue(user_id, text, now, kind="handover", fallback=True,
+                await outbox.enqueue("handover", outbox.person(user_id), now,
+                                     params={**outbox.shift(occ), "watch": watch}, fallback=True,
                                      dedupe=f"{duty}:{user_id}")
             await claims.mark_done(duty, now)
 
@@ -135,11 +131,9 @@ class Tick:
         if not found:
             await claims.mark_done(duty, now)
             return
-        zone = self.settings.timezone
         for lead_id in await alerts.leads(self.settings.lead_ids):
-            lang = await language.of_person(lead_id, self.settings.default_lang)
-            await outbox.enqueue(lead_id, duty_text.gaps(lang, found, zone, now), now, kind="gaps",
-                                 dedupe=f"{duty}:{lead_id}")
+            await outbox.enqueue("gaps", outbox.person(lead_id), now,
+                                 params={"found": [outbox.shift(occ) for occ in found]}, dedupe=f"{duty}:{lead_id}")
         await claims.mark_done(duty, now)
 
     async def periodic_reports(self, now: datetime) -> None:
@@ -153,21 +147,16 @@ class Tick:
             duty = f"report:{customer.code}:{period.first_day}:{period.last_day}"
             if await claims.done(duty):
                 continue
-            built = await reports.build([customer], period, now, self.sla, zone)
-            name = f"{customer.name} ({customer.code})"
-            default = self.settings.default_lang
-            chats = [(int(c.ref), language.decide_chat(c.lang, customer.lang, default))
-                     for c in await customers.conversations_of(customer) if c.channel == TELEGRAM]
-            leads = await alerts.leads(self.settings.lead_ids)
-            copies = [(lead, await language.of_person(lead, default)) for lead in leads]
-            for chat_id, lang in chats + copies:
-                key = f"{duty}:{chat_id}"
-                text = report_text.render(built, lang, name, for_leads=chat_id in leads)
-                await outbox.enqueue(chat_id, text, now, kind="report",
-                                     rank=outbox.RANK_REPORT, dedupe=key)
-                png = report_chart.render(built, report_text.chart_labels(built, lang, name))
-                await outbox.enqueue(chat_id, report_text.title(built, lang, name), now, kind="report",
-                                     rank=outbox.RANK_REPORT, photo=png, dedupe=key + ":chart")
+            chats = [outbox.chat(int(c.ref)) for c in await customers.conversations_of(customer)
+                     if c.channel == TELEGRAM]
+            copies = [outbox.person(lead) for lead in await alerts.leads(self.settings.lead_ids)]
+            params = {"customer": customer.code, "start": period.start.isoformat(), "end": period.end.isoformat(),
+                      "first": period.first_day.isoformat(), "last": period.last_day.isoformat()}
+            for to in chats + copies:  # the chats read the report; the leads' copy adds the recommendations
+                key = f"{duty}:{to.chat if to.chat is not None else to.person}"
+                await outbox.enqueue("report", to, now, params=params, rank=outbox.RANK_REPORT, dedupe=key)
+                await outbox.enqueue("report", to, now, params={**params, "chart": True}, rank=outbox.RANK_REPORT,
+                                     dedupe=key + ":chart")
             await claims.mark_done(duty, now)
             log.info("report for %s (%s – %s) owed to %d chats", customer.code, period.first_day, period.last_day,
                      len(chats) + len(copies))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain.channels import TELEGRAM
+from domain.identities import TELEGRAM
 from domain.inbox import IncomingMessage
 from domain.models import Conversation, Incident
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from bot.app import build_bot, build_dispatcher
+from bot.app import build_bot, build_channels, build_dispatcher
 from bot.db import close_database, migrate, open_database
 from bot.settings import load_settings
 from domain import people
-from scheduler.dispatcher import Dispatcher as OutboxDispatcher
-from scheduler.dispatcher import Pacer
+from handlers.telegram_channel import Pacer
+from scheduler.courier import Courier
 from tests import databases
 from tests.clock import FrozenClock
 from tests.people import LEAD
@@ -87,7 +87,7 @@ class Desk:
         self.bot = build_bot(settings)
         self.dp = build_dispatcher(settings, clock)
         pacer = Pacer(per_second=float("inf"), private_gap=0, group_gap=0, monotonic=lambda: clock.now().timestamp())
-        self.outbox = OutboxDispatcher(self.bot, clock, settings, pacer)
+        self.outbox = Courier(build_channels(self.bot, settings, clock, pacer), clock, settings)
 
     async def feed(self, update: dict[str, Any]) -> None:
         update = {"update_id": next(self.stub.update_ids), **update}

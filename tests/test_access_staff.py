@@ -9,7 +9,6 @@ import pytest
 from domain import customers, people
 from domain.access import Role
 from domain.models import Customer, Override, Rotation, Staff
-from handlers.pings import make_render
 from scheduler.jobs import Heartbeat, Tick
 from tests.people import ARCHITECT, ENGINEER, GROUP, LEAD, STRANGER, architect, customer, engineer, lead
 
@@ -90,8 +89,7 @@ async def test_a_removed_persons_turns_are_gaps_in_the_schedule_and_the_handover
     (table,) = premium.replies(LEAD, mark)
     assert "16.03 10:00–19:00 day: nobody ⚠ GAP" in table and "eng_boris" not in table
     # The next day shift's handover DM goes to nobody: its rostered person left.
-    premium.tick = Tick(premium.settings, premium.clock, premium.dp["desk"].sla, make_render(premium.settings),
-                        Heartbeat())
+    premium.tick = Tick(premium.settings, premium.clock, premium.dp["desk"].sla, Heartbeat())
     premium.clock.set(datetime(2026, 3, 17, 10, 0, 30, tzinfo=MSK))
     await premium.tick.run()
     await premium.flush()

@@ -2,9 +2,10 @@
 
 import pytest
 
-from domain import customers, outbox, people
+from domain import customers, people
 from domain.models import Conversation, Incident
 from tests.channels import tg
+from tests.owed import owe_text
 from tests.people import ENGINEER, GROUP, LEAD, customer, engineer
 
 
@@ -24,7 +25,7 @@ def bad_request(description):
 
 async def test_no_photo_rights_does_not_make_the_chat_unreachable(acme):
     acme.stub.faults["sendPhoto"] = [bad_request("not enough rights to send photos to the chat")]
-    await outbox.enqueue(GROUP, "Monthly report", acme.clock.now(), kind="report", photo=b"\x89PNG fake")
+    await owe_text(GROUP, "Monthly report", acme.clock.now(), kind="report", photo=b"\x89PNG fake")
     await acme.flush()
     assert (await Conversation.get(**tg(GROUP))).unreachable_since is None
     mark = acme.stub.mark()

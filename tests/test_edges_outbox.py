@@ -6,14 +6,14 @@ from datetime import date, timedelta
 
 import pytest
 
-from domain import customers, incidents, outbox, people
+from domain import customers, incidents, people
 from domain.models import Conversation, Incident, IncidentMessage, Outbox, Person, Rotation, UnboundMessage
 from domain.text import CAPTION_LIMIT, TEXT_LIMIT, split, units
-from handlers.pings import make_render, taken_notice
+from handlers.pings import taken_notice
 from handlers.replies import chunks
-from scheduler.dispatcher import Dispatcher
 from scheduler.jobs import Heartbeat, Tick
 from tests.channels import chat_of, tg
+from tests.owed import courier, owe_text, pacer_of
 from tests.people import ENGINEER, GROUP, LEAD, OTHER_GROUP, customer, engineer, lead
 from tests.stub_api import BOT_ID, SERVER_ERROR
 
@@ -82,7 +82,7 @@ async def test_a_long_outbox_text_goes_in_parts_with_the_buttons_on_the_last(acm
     incident = await Incident.get(key="ACME-1")
     text = long_text(300)
     markup = {"inline_keyboard": [[{"text": "5", "callback_data": "rate:1:5"}]]}
-    await outbox.enqueue(GROUP, text, acme.clock.now(), kind="customer", incident_id=incident.id, markup=markup,
+    await owe_text(GROUP, text, acme.clock.now(), kind="customer", incident_id=incident.id, markup=markup,
                          reply_to=777)
     mark = acme.stub.mark("arrived")
     await acme.flush()
@@ -101,7 +101,7 @@ async def test_a_long_outbox_text_goes_in_parts_with_the_buttons_on_the_last(acm
 
 async def test_a_part_that_failed_is_sent_again_and_the_parts_before_it_are_not(acme):
     text = long_text(300)
-    await outbox.enqueue(LEAD, text, acme.clock.now(), kind="handover")
+    await owe_text(LEAD, text, acme.clock.now(), kind="handover")
     first_parts = split(text)
     original = acme.stub._m_sendMessage
     calls = {"n": 0}
@@ -124,8 +124,8 @@ async def test_a_part_that_failed_is_sent_again_and_the_parts_before_it_are_not(
 async def test_a_photo_with_a_long_caption_goes_as_the_photo_and_then_the_text(acme):
     caption = long_text(60)
     assert units(caption) > CAPTION_LIMIT
-    await outbox.enqueue(GROUP, caption, acme.clock.now(), kind="report", photo=b"\x89PNG fake", rank=2)
-    await outbox.enqueue(OTHER_GROUP, "Short title", acme.clock.now(), kind="report", photo=b"\x89PNG", rank=2)
+    await owe_text(GROUP, caption, acme.clock.now(), kind="report", photo=b"\x89PNG fake", rank=2)
+    await owe_text(OTHER_GROUP, "Short title", acme.clock.now(), kind="report", photo=b"\x89PNG", rank=2)
     await acme.flush()
     photos = sent_to(acme, GROUP, "sendPhoto")
     assert len(photos) == 1 and not photos[0].get("caption")
@@ -139,7 +139,7 @@ async def test_the_handover_of_many_open_incidents_arrives(acme):
         await acme.say(GROUP, customer, f"/new Problem number {n} " + "with a long description " * 4)
     now = acme.clock.now()
     await Rotation.create(shift="day", mode="daily", members=[ENGINEER], anchor=date(2026, 1, 1), updated_at=now)
-    tick = Tick(acme.settings, acme.clock, acme.dp["desk"].sla, make_render(acme.settings), Heartbeat())
+    tick = Tick(acme.settings, acme.clock, acme.dp["desk"].sla, Heartbeat())
     mark = acme.stub.mark("arrived")
     for _ in range(24 * 4):  # some shift starts within a day
         acme.clock.advance(timedelta(minutes=15))
@@ -252,7 +252,7 @@ async def test_pings_for_the_customer_go_on_while_its_chat_is_unreachable(acme):
     await Rotation.create(shift="night", mode="daily", members=[ENGINEER], anchor=date(2026, 1, 1), updated_at=now)
     await acme.say(GROUP, customer, "Всё упало")
     await acme.feed(member_update(acme, GROUP, "kicked"))
-    tick = Tick(acme.settings, acme.clock, acme.dp["desk"].sla, make_render(acme.settings), Heartbeat())
+    tick = Tick(acme.settings, acme.clock, acme.dp["desk"].sla, Heartbeat())
     deadline = (await Incident.get(key="ACME-1")).deadline
     while acme.clock.now() < deadline + timedelta(minutes=1):
         acme.clock.advance(timedelta(minutes=1))
@@ -324,7 +324,7 @@ async def basic(desk):
 async def test_an_upgraded_group_keeps_its_customer_incidents_and_notices(basic):
     first = await basic.say(BASIC_GROUP, customer, "Problem")
     incident = await Incident.get(key="ACME-1")
-    await outbox.enqueue(BASIC_GROUP, "owed before the upgrade", basic.clock.now(), kind="customer",
+    await owe_text(BASIC_GROUP, "owed before the upgrade", basic.clock.now(), kind="customer",
                          incident_id=incident.id, reply_to=first["message_id"])
     await upgraded(basic, BASIC_GROUP, NEW_GROUP)
     chat = await Conversation.get(customer__code="ACME")
@@ -396,15 +396,15 @@ async def test_a_ping_after_the_upgrade_links_no_wrong_message(basic):
     (400, {"ok": False, "error_code": 400, "description": "Bad Request: can't parse entities"}),
 ], ids=["409", "413", "400"])
 async def test_a_refusal_retrying_cannot_cure_fails_the_row(desk, fault):
-    dispatcher = Dispatcher(desk.bot, desk.clock, desk.settings, desk.outbox.pacer)
+    dispatcher = courier(desk, pacer_of(desk.outbox))
     desk.stub.faults["sendMessage"] = [fault]
-    await outbox.enqueue(ENGINEER, "notice", desk.clock.now(), kind="notice")
-    await outbox.enqueue(LEAD, "the next one", desk.clock.now(), kind="notice")
+    await owe_text(ENGINEER, "notice", desk.clock.now(), kind="notice")
+    await owe_text(LEAD, "the next one", desk.clock.now(), kind="notice")
     for _ in range(3):
         await dispatcher.drain_once()
         desk.clock.advance(timedelta(seconds=5))
-    assert (await Outbox.get(chat_id=ENGINEER)).status == "failed"
-    assert (await Outbox.get(chat_id=LEAD)).status == "sent"
+    assert (await Outbox.get(person_id=ENGINEER)).status == "failed"
+    assert (await Outbox.get(person_id=LEAD)).status == "sent"
     assert len(desk.stub.find("sendMessage", where=lambda p: int(p["chat_id"]) == ENGINEER, among="arrived")) == 1
 
 

@@ -8,8 +8,8 @@ import pytest
 
 from bot.settings import load_settings
 from domain import customers
-from domain.channels import EMAIL
 from domain.errors import DeskError
+from domain.identities import EMAIL
 from domain.intake import Windows, record_bot_message
 from domain.mail_intake import IncomingMail, take_mail
 from domain.mail_rules import MailFacts

@@ -14,7 +14,6 @@ import pytest
 
 from domain import customers, people
 from domain.models import Override, Rotation
-from handlers.pings import make_render
 from locales import t
 from scheduler.jobs import Heartbeat, Tick
 from tests.people import ENGINEER, GROUP, LEAD, OTHER_GROUP
@@ -82,7 +81,7 @@ async def desk_in(desk):
         await Rotation.create(shift="day", mode="daily", members=[ENGINEER], anchor=date(2026, 3, 1), updated_at=now)
         await Rotation.create(shift="night", mode="daily", members=night if night is not None else [NIGHT_ENGINEER],
                               anchor=date(2026, 3, 1), updated_at=now)
-        desk.tick = Tick(desk.settings, desk.clock, sla, make_render(desk.settings), Heartbeat())
+        desk.tick = Tick(desk.settings, desk.clock, sla, Heartbeat())
         desk.customer = user(3003, "client_cat", lang)
         return desk
     return make

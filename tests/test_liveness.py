@@ -26,6 +26,7 @@ from domain import customers, parked, people, updates
 from domain.models import Incident, IncidentMessage, Outbox, ParkedUpdate
 from handlers.parked import Parking
 from handlers.pings import TakeButton
+from handlers.telegram_channel import said
 from scheduler.jobs import Heartbeat
 from tests.clock import FrozenClock
 from tests.conftest import Desk, make_env
@@ -234,8 +235,9 @@ async def test_an_unreadable_update_is_parked_and_the_rest_of_the_batch_handled(
     row = await ParkedUpdate.get(update_id=bad["update_id"])
     assert row.reason == "unparseable" and row.status == "parked" and json.loads(row.payload) == bad
     assert "chat" in row.error
-    notice = await Outbox.get(chat_id=LEAD, dedupe=f"parked:{row.id}:{LEAD}")
-    assert f"parked as #{row.id}" in notice.text and "new API" in notice.text
+    notice = await Outbox.get(person_id=LEAD, dedupe=f"parked:{row.id}:{LEAD}")
+    text = said("en", notice.params)  # as the lead reads it
+    assert f"parked as #{row.id}" in text and "new API" in text
 
 
 # ---- the leads: notice once, /parked, /replay, /dismiss ---------------------------------------------------
@@ -389,7 +391,7 @@ async def test_webhook_parks_an_update_still_failing_after_the_budget(webhook):
     assert await post(client, update) == 200  # two minutes on: parked, answered 200
     row = await ParkedUpdate.get(update_id=63)
     assert row.reason == "failing" and "TelegramRetryAfter" in row.error and json.loads(row.payload) == update
-    assert await Outbox.filter(chat_id=LEAD, dedupe=f"parked:{row.id}:{LEAD}").exists()
+    assert await Outbox.filter(person_id=LEAD, dedupe=f"parked:{row.id}:{LEAD}").exists()
 
 
 # ---- item 6: the database away inside a handler is transient too ----------------------------------------

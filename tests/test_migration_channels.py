@@ -1,5 +1,5 @@
 """Migration 0011 (channels) keeps the data: a database at the previous schema (the real migrations up to
-0010), filled the way a running desk fills it, is migrated, every incident, message, binding, inbox entry,
+0010; 0012, the outbox as intents, runs before 0011), filled the way a running desk fills it, is migrated, every incident, message, binding, inbox entry,
 invitation and owed notification is there in the new shape, and the real program goes on with it: a
 customer's reply threads into the old incident, a forum topic's message into its incident, the owed ping
 goes out and the unbound inbox shows what waited. Runs on SQLite and, with TEST_DATABASE_URL, PostgreSQL."""
@@ -189,7 +189,7 @@ async def test_channels_migration_keeps_the_desk_working(stub, tmp_path, databas
     assert sorted(await rows(database_url, "SELECT u.ref, m.ref, m.text FROM unbound_message m JOIN "
                                            "unbound_conversation u ON u.id = m.conversation_id")) == [
         (str(UNBOUND), "1", "hello, anyone?"), (str(UNBOUND), "2", "our mail is down")]
-    assert await rows(database_url, "SELECT status, chat_id FROM outbox") == [("pending", ENGINEER)]
+    assert await rows(database_url, "SELECT status, person_id, chat_id FROM outbox") == [("pending", ENGINEER, None)]
     assert sorted(await rows(database_url, "SELECT user_id, role FROM staff")) == [(LEAD, "lead"),
                                                                                   (ENGINEER, "engineer")]
     assert len(await rows(database_url, "SELECT shift FROM rotation")) == 2

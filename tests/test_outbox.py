@@ -7,8 +7,9 @@ import pytest
 
 from domain import customers, outbox, people
 from domain.models import Incident, Outbox, Person, Staff
-from scheduler.dispatcher import Dispatcher, Pacer
+from handlers.telegram_channel import Pacer
 from tests.channels import tg_conversation
+from tests.owed import courier, owe_text, pacer_of
 from tests.people import ENGINEER, LEAD, OTHER_GROUP, STRANGER
 from tests.stub_api import DROP_CONNECTION, SERVER_ERROR, too_many_requests
 
@@ -20,7 +21,7 @@ def quick_pacer(desk) -> Pacer:
 
 @pytest.fixture
 def dispatcher(desk):
-    return Dispatcher(desk.bot, desk.clock, desk.settings, quick_pacer(desk))
+    return courier(desk, quick_pacer(desk))
 
 
 def delivered(desk, chat_id, text):
@@ -36,7 +37,7 @@ async def drain(dispatcher, desk, rounds=8, step=timedelta(seconds=2)):
 @pytest.mark.parametrize("fault", [too_many_requests(1), SERVER_ERROR, DROP_CONNECTION], ids=["429", "500", "drop"])
 async def test_transient_faults_deliver_exactly_once(desk, dispatcher, fault):
     desk.stub.faults["sendMessage"] = [fault, fault]
-    await outbox.enqueue(ENGINEER, "ping ACME-1", desk.clock.now(), kind="ping", rank=outbox.RANK_PING)
+    await owe_text(ENGINEER, "ping ACME-1", desk.clock.now(), kind="ping", rank=outbox.RANK_PING)
     await drain(dispatcher, desk)
     assert len(delivered(desk, ENGINEER, "ping ACME-1")) == 1
     row = await Outbox.get()
@@ -45,7 +46,7 @@ async def test_transient_faults_deliver_exactly_once(desk, dispatcher, fault):
 
 async def test_retry_after_is_waited_out(desk, dispatcher):
     desk.stub.faults["sendMessage"] = [too_many_requests(30)]
-    await outbox.enqueue(ENGINEER, "ping", desk.clock.now(), kind="ping")
+    await owe_text(ENGINEER, "ping", desk.clock.now(), kind="ping")
     await dispatcher.drain_once()
     desk.clock.advance(timedelta(seconds=29))
     await dispatcher.drain_once()
@@ -62,25 +63,25 @@ async def test_forbidden_dm_marks_the_person_and_falls_back(stub, db):
 
     settings = load_settings(make_env(stub.url, db, STAFF_CHAT_ID=str(OTHER_GROUP)))
     desk = Desk(stub, settings, FrozenClock())
-    dispatcher = Dispatcher(desk.bot, desk.clock, settings, quick_pacer(desk))
+    dispatcher = courier(desk, quick_pacer(desk), settings)
     stub.forbidden_chats.add(STRANGER)
-    await outbox.enqueue(STRANGER, "ping ACME-7", desk.clock.now(), kind="ping", fallback=True)
+    await owe_text(STRANGER, "ping ACME-7", desk.clock.now(), kind="ping", fallback=True)
     await drain(dispatcher, desk, rounds=3)
     assert (await Person.get(id=STRANGER)).can_dm is False
     assert len(delivered(desk, OTHER_GROUP, "ping ACME-7")) == 1
     assert len(delivered(desk, LEAD, "ping ACME-7")) == 1
     assert "Could not deliver" in delivered(desk, LEAD, "ping ACME-7")[0]["text"]
-    assert (await Outbox.get(chat_id=STRANGER)).status == "failed"
+    assert (await Outbox.get(person_id=STRANGER)).status == "failed"
     await desk.bot.session._session.close()
 
 
 async def test_restart_between_writing_and_sending(desk, dispatcher):
-    await outbox.enqueue(ENGINEER, "written before the crash", desk.clock.now(), kind="ping")
+    await owe_text(ENGINEER, "written before the crash", desk.clock.now(), kind="ping")
     # A process that claimed a row and died before marking it: the row is released after a while.
-    await outbox.enqueue(LEAD, "claimed before the crash", desk.clock.now(), kind="ping")
-    await Outbox.filter(chat_id=LEAD).update(status="sending", claimed_at=desk.clock.now())
+    await owe_text(LEAD, "claimed before the crash", desk.clock.now(), kind="ping")
+    await Outbox.filter(person_id=LEAD).update(status="sending", claimed_at=desk.clock.now())
     desk.clock.advance(outbox.STUCK_AFTER + timedelta(seconds=1))
-    restarted = Dispatcher(desk.bot, desk.clock, desk.settings, dispatcher.pacer)
+    restarted = courier(desk, pacer_of(dispatcher))
     await outbox.release_stuck(desk.clock.now())
     await drain(restarted, desk, rounds=3)
     await drain(dispatcher, desk, rounds=3)  # a second dispatcher finds nothing left to send
@@ -91,15 +92,15 @@ async def test_restart_between_writing_and_sending(desk, dispatcher):
 async def test_same_dedupe_key_is_owed_once(desk, dispatcher):
     await people.register_staff(ENGINEER, "engineer", LEAD, desk.clock.now())  # reminders go only to staff
     for _ in range(3):
-        await outbox.enqueue(ENGINEER, "reminder", desk.clock.now(), kind="reminder", dedupe="reminder:1:0")
+        await owe_text(ENGINEER, "reminder", desk.clock.now(), kind="reminder", dedupe="reminder:1:0")
     await drain(dispatcher, desk, rounds=2)
     assert len(delivered(desk, ENGINEER, "reminder")) == 1
 
 
 async def test_pings_jump_the_queue(desk, dispatcher):
     for n in range(5):
-        await outbox.enqueue(-1000 - n, f"report {n}", desk.clock.now(), kind="report", rank=outbox.RANK_REPORT)
-    await outbox.enqueue(ENGINEER, "ping!", desk.clock.now(), kind="ping", rank=outbox.RANK_PING)
+        await owe_text(-1000 - n, f"report {n}", desk.clock.now(), kind="report", rank=outbox.RANK_REPORT)
+    await owe_text(ENGINEER, "ping!", desk.clock.now(), kind="ping", rank=outbox.RANK_PING)
     await dispatcher.drain_once(limit=1)
     assert desk.stub.delivered[0]["text"] == "ping!"
 
@@ -111,7 +112,7 @@ async def test_answered_reminder_is_dropped(desk, dispatcher):
     incident = await Incident.create(key="ACME-1", number=1, customer=customer, plan="premium",
                                      conversation=await tg_conversation(-5),
                                      priority="P1", opened_at=now, last_activity_at=now, responded_at=now)
-    await outbox.enqueue(ENGINEER, "remind", now, kind="reminder", incident_id=incident.id, drop_if_answered=True)
+    await owe_text(ENGINEER, "remind", now, kind="reminder", incident_id=incident.id, drop_if_answered=True)
     await dispatcher.drain_once()
     assert delivered(desk, ENGINEER, "remind") == []
     assert (await Outbox.get()).status == "dropped"
@@ -122,7 +123,7 @@ class PacerTime:
     checked exactly, whatever the machine's speed."""
 
     def __init__(self, monkeypatch) -> None:
-        import scheduler.dispatcher
+        import handlers.telegram_channel
 
         self.now = 100.0
         self.woke: list[float] = []
@@ -130,7 +131,7 @@ class PacerTime:
         async def sleep(seconds: float) -> None:
             self.woke.append(self.now + seconds)
 
-        monkeypatch.setattr(scheduler.dispatcher.asyncio, "sleep", sleep)
+        monkeypatch.setattr(handlers.telegram_channel.asyncio, "sleep", sleep)
 
     def monotonic(self) -> float:
         return self.now
@@ -172,10 +173,10 @@ async def test_a_429_holds_back_messages_whose_slots_were_already_reserved(monke
 
 async def test_a_flooded_chat_does_not_starve_the_others(desk):
     paced = Pacer(per_second=float("inf"), private_gap=0, group_gap=3600, monotonic=lambda: desk.clock.now().timestamp())
-    dispatcher = Dispatcher(desk.bot, desk.clock, desk.settings, paced)
+    dispatcher = courier(desk, paced)
     for n in range(200):
-        await outbox.enqueue(-100800, f"flood {n}", desk.clock.now(), kind="ack", rank=outbox.RANK_PING)
-    await outbox.enqueue(ENGINEER, "the ping behind the flood", desk.clock.now(), kind="ping", rank=outbox.RANK_PING)
+        await owe_text(-100800, f"flood {n}", desk.clock.now(), kind="ack", rank=outbox.RANK_PING)
+    await owe_text(ENGINEER, "the ping behind the flood", desk.clock.now(), kind="ping", rank=outbox.RANK_PING)
     for _ in range(3):
         await dispatcher.drain_once()
     assert len(delivered(desk, ENGINEER, "the ping behind the flood")) == 1
@@ -203,24 +204,24 @@ async def run_until_delivered(dispatcher, desk, chat_id, text, *, sole_instance=
 
 async def test_the_running_dispatcher_resends_what_a_dead_process_left_sending(desk, dispatcher):
     """At start: a sole instance at once; several instances once the row is STUCK_AFTER old."""
-    await outbox.enqueue(LEAD, "claimed before the crash", desk.clock.now(), kind="ping")
-    await Outbox.filter(chat_id=LEAD).update(status="sending", claimed_at=desk.clock.now())
+    await owe_text(LEAD, "claimed before the crash", desk.clock.now(), kind="ping")
+    await Outbox.filter(person_id=LEAD).update(status="sending", claimed_at=desk.clock.now())
     assert len(await run_until_delivered(dispatcher, desk, LEAD, "claimed before the crash", sole_instance=True)) == 1
-    await outbox.enqueue(ENGINEER, "claimed by a dead peer", desk.clock.now(), kind="ping")
-    await Outbox.filter(chat_id=ENGINEER).update(status="sending", claimed_at=desk.clock.now())
+    await owe_text(ENGINEER, "claimed by a dead peer", desk.clock.now(), kind="ping")
+    await Outbox.filter(person_id=ENGINEER).update(status="sending", claimed_at=desk.clock.now())
     desk.clock.advance(outbox.STUCK_AFTER + timedelta(seconds=1))
     assert len(await run_until_delivered(dispatcher, desk, ENGINEER, "claimed by a dead peer")) == 1
 
 
 async def test_the_running_dispatcher_looks_again_for_rows_left_sending_meanwhile(desk, dispatcher):
     """A peer that dies while this instance runs: its row is released by the periodic look, not only at start."""
-    await outbox.enqueue(ENGINEER, "claimed by a peer that died later", desk.clock.now(), kind="ping")
+    await owe_text(ENGINEER, "claimed by a peer that died later", desk.clock.now(), kind="ping")
 
     async def peer_claims_and_dies():
-        await Outbox.filter(chat_id=ENGINEER).update(status="sending", claimed_at=desk.clock.now())
+        await Outbox.filter(person_id=ENGINEER).update(status="sending", claimed_at=desk.clock.now())
         desk.clock.advance(outbox.STUCK_AFTER + timedelta(seconds=1))
 
-    await Outbox.filter(chat_id=ENGINEER).update(status="sending", claimed_at=desk.clock.now())
+    await Outbox.filter(person_id=ENGINEER).update(status="sending", claimed_at=desk.clock.now())
     sent = await run_until_delivered(dispatcher, desk, ENGINEER, "claimed by a peer that died later",
                                      before=peer_claims_and_dies)
     assert len(sent) == 1
@@ -245,43 +246,46 @@ async def incident_pair(now):
 async def test_enqueue_writes_every_field_and_plain_defaults(desk):
     now = desk.clock.now()
     _, open_incident = await incident_pair(now)
-    markup = {"inline_keyboard": [[{"text": "Take", "callback_data": "take:2"}]]}
-    await outbox.enqueue(-100800, "caption", now, kind="new", rank=outbox.RANK_PING, markup=markup, reply_to=7,
-                         incident_id=open_incident.id, drop_if_answered=True, fallback=True, dedupe="k:1",
-                         photo=b"\x89PNG", thread_id=42)
-    await outbox.enqueue(ENGINEER, "plain", now, kind="ack")
+    params = {"reply_to": 7, "topic": 42, "chart": True}
+    await outbox.enqueue("new", outbox.chat(-100800), now, params=params, rank=outbox.RANK_PING,
+                         incident_id=open_incident.id, drop_if_answered=True, fallback=True, dedupe="k:1")
+    await outbox.enqueue("ack", outbox.person(ENGINEER), now)
     full, plain = await Outbox.all().order_by("id")
-    assert (full.kind, full.rank, full.chat_id, full.text, full.markup, full.reply_to, full.photo, full.thread_id,
-            full.incident_id, full.drop_if_answered, full.fallback, full.dedupe, full.due_at, full.created_at) == \
-        ("new", outbox.RANK_PING, -100800, "caption", markup, 7, b"\x89PNG", 42, open_incident.id, True, True, "k:1",
+    assert (full.kind, full.rank, full.channel, full.person_id, full.chat_id, full.params, full.rest, full.incident_id,
+            full.drop_if_answered, full.fallback, full.dedupe, full.due_at, full.created_at) == \
+        ("new", outbox.RANK_PING, "telegram", None, -100800, params, None, open_incident.id, True, True, "k:1",
          now, now)
-    assert (plain.rank, plain.markup, plain.reply_to, plain.photo, plain.thread_id, plain.incident_id,
+    assert (plain.rank, plain.channel, plain.person_id, plain.chat_id, plain.params, plain.incident_id,
             plain.drop_if_answered, plain.fallback, plain.dedupe) == \
-        (outbox.RANK_NOTICE, None, None, None, None, None, False, False, None)
+        (outbox.RANK_NOTICE, "telegram", ENGINEER, None, {}, None, False, False, None)
+    with pytest.raises(ValueError):
+        outbox.Recipient()  # a recipient is a person or a chat, never neither
+    with pytest.raises(ValueError):
+        outbox.Recipient(person=ENGINEER, chat=-100800)
 
 
 async def test_claim_takes_due_pending_rows_one_per_chat_up_to_the_limit(desk):
     now = desk.clock.now()
     for n in range(8):  # already sent, ahead in the order: they must not fill the candidates
-        await outbox.enqueue(-200 - n, f"old {n}", now, kind="ack")
+        await owe_text(-200 - n, f"old {n}", now, kind="ack")
     await Outbox.all().update(status="sent")
     for chat_id, text in ((ENGINEER, "a1"), (ENGINEER, "a2"), (LEAD, "b"), (-100800, "c")):
-        await outbox.enqueue(chat_id, text, now, kind="ack")
-    await outbox.enqueue(-100801, "later", now + timedelta(seconds=1), kind="ack")  # not due yet
+        await owe_text(chat_id, text, now, kind="ack")
+    await owe_text(-100801, "later", now + timedelta(seconds=1), kind="ack")  # not due yet
 
     first = await outbox.claim(now, 2, set())
-    assert [row.text for row in first] == ["a1", "b"]  # a2 waits for a1: one per chat, in order; then the limit
+    assert [row.params["text"] for row in first] == ["a1", "b"]  # a2 waits for a1: one per chat, in order; then the limit
     assert [(row.status, row.attempts) for row in first] == [("sending", 1)] * 2
-    stored = await Outbox.get(text="a1")
+    stored = await Outbox.get(id=first[0].id)
     assert (stored.status, stored.claimed_at, stored.attempts) == ("sending", now, 1)
-    assert [row.text for row in await outbox.claim(now, 10, set())] == ["a2", "c"]
+    assert [row.params["text"] for row in await outbox.claim(now, 10, set())] == ["a2", "c"]
     assert await outbox.claim(now, 10, set()) == []
-    assert [row.text for row in await outbox.claim(now + timedelta(seconds=1), 10, set())] == ["later"]
+    assert [row.params["text"] for row in await outbox.claim(now + timedelta(seconds=1), 10, set())] == ["later"]
 
 
 async def test_release_stuck_waits_for_rows_a_live_peer_may_be_sending(desk):
     now = desk.clock.now()
-    await outbox.enqueue(ENGINEER, "stuck", now, kind="ack")
+    await owe_text(ENGINEER, "stuck", now, kind="ack")
     await outbox.claim(now, 1, set())
     assert await outbox.release_stuck(now + outbox.STUCK_AFTER) == 0  # a peer may still be sending it
     assert (await Outbox.get()).status == "sending"
@@ -293,7 +297,7 @@ async def test_release_stuck_waits_for_rows_a_live_peer_may_be_sending(desk):
 
 
 async def test_a_sent_row_records_when_and_which_message(desk, dispatcher):
-    await outbox.enqueue(ENGINEER, "hello", desk.clock.now(), kind="ack")
+    await owe_text(ENGINEER, "hello", desk.clock.now(), kind="ack")
     await dispatcher.drain_once()
     row = await Outbox.get()
     assert (row.status, row.sent_at, row.message_id) == ("sent", desk.clock.now(),
@@ -302,7 +306,7 @@ async def test_a_sent_row_records_when_and_which_message(desk, dispatcher):
 
 async def test_a_failing_row_backs_off_by_its_attempts(desk, dispatcher):
     desk.stub.faults["sendMessage"] = [SERVER_ERROR, SERVER_ERROR]
-    await outbox.enqueue(ENGINEER, "ping", desk.clock.now(), kind="ping")
+    await owe_text(ENGINEER, "ping", desk.clock.now(), kind="ping")
     start = desk.clock.now()
     await dispatcher.drain_once()
     row = await Outbox.get()
@@ -314,8 +318,8 @@ async def test_a_failing_row_backs_off_by_its_attempts(desk, dispatcher):
 
 
 async def test_errors_are_kept_and_capped(desk):
-    await outbox.enqueue(ENGINEER, "x", desk.clock.now(), kind="ack")
-    await outbox.enqueue(LEAD, "y", desk.clock.now(), kind="ack")
+    await owe_text(ENGINEER, "x", desk.clock.now(), kind="ack")
+    await owe_text(LEAD, "y", desk.clock.now(), kind="ack")
     failed, dropped = await Outbox.all().order_by("id")
     await outbox.mark_failed(failed, "f" * 600)
     await outbox.mark_dropped(dropped, "d" * 600)
@@ -327,15 +331,15 @@ async def test_only_answered_reminders_and_staff_only_rows_to_former_staff_are_d
     now = desk.clock.now()
     answered, open_incident = await incident_pair(now)
     await people.register_staff(ENGINEER, "engineer", LEAD, now)
-    await outbox.enqueue(ENGINEER, "open one", now, kind="reminder", incident_id=open_incident.id, drop_if_answered=True)
-    await outbox.enqueue(ENGINEER, "no drop asked", now, kind="reminder", incident_id=answered.id)
-    await outbox.enqueue(ENGINEER, "no incident", now, kind="reminder", drop_if_answered=True)
-    await outbox.enqueue(ENGINEER, "answered", now, kind="reminder", incident_id=answered.id, drop_if_answered=True)
-    await outbox.enqueue(STRANGER, "not staff", now, kind="reminder")
-    await outbox.enqueue(STRANGER, "a notice anyone may read", now, kind="ack")
-    await outbox.enqueue(-100800, "a group", now, kind="reminder")
+    await owe_text(ENGINEER, "open one", now, kind="reminder", incident_id=open_incident.id, drop_if_answered=True)
+    await owe_text(ENGINEER, "no drop asked", now, kind="reminder", incident_id=answered.id)
+    await owe_text(ENGINEER, "no incident", now, kind="reminder", drop_if_answered=True)
+    await owe_text(ENGINEER, "answered", now, kind="reminder", incident_id=answered.id, drop_if_answered=True)
+    await owe_text(STRANGER, "not staff", now, kind="reminder")
+    await owe_text(STRANGER, "a notice anyone may read", now, kind="ack")
+    await owe_text(-100800, "a group", now, kind="reminder")
     await drain(dispatcher, desk, rounds=5)
-    rows = {row.text: (row.status, row.error) for row in await Outbox.all()}
+    rows = {row.params["text"]: (row.status, row.error) for row in await Outbox.all()}
     assert rows == {"open one": ("sent", ""), "no drop asked": ("sent", ""), "no incident": ("sent", ""),
                     "answered": ("dropped", "answered before it was sent"),
                     "not staff": ("dropped", "the recipient is no longer staff"),
@@ -346,38 +350,41 @@ async def test_reroute_copies_the_row_once_per_target_with_its_note(desk):
     now = desk.clock.now()
     _, open_incident = await incident_pair(now)
     markup = {"inline_keyboard": [[{"text": "P1", "callback_data": "prio:1"}]]}
-    await outbox.enqueue(STRANGER, "the notice", now, kind="escalation", rank=outbox.RANK_PING, markup=markup,
-                         incident_id=open_incident.id, drop_if_answered=True)
+    await owe_text(STRANGER, "the notice", now, kind="escalation", rank=outbox.RANK_PING, markup=markup,
+                   incident_id=open_incident.id, drop_if_answered=True, reply_to=5, thread_id=6)
     row = await Outbox.get()
-    notes = {STRANGER: "never used", OTHER_GROUP: "for the group", LEAD: "for the lead"}
+    note = outbox.say("outbox.rerouted", name="Ann")
+    targets = [outbox.person(STRANGER), outbox.chat(OTHER_GROUP), outbox.person(LEAD)]
     for _ in range(2):  # a second reroute of the same row owes nothing more
-        await outbox.reroute(row, [STRANGER, OTHER_GROUP, LEAD], notes, now)
+        await outbox.reroute(row, targets, note, now)
     copies = await Outbox.exclude(id=row.id).order_by("id")
-    assert [(c.chat_id, c.text, c.kind, c.rank, c.markup, c.incident_id, c.drop_if_answered) for c in copies] == [
-        (OTHER_GROUP, "for the group\n\nthe notice", "escalation", outbox.RANK_PING, markup, open_incident.id, True),
-        (LEAD, "for the lead\n\nthe notice", "escalation", outbox.RANK_PING, markup, open_incident.id, True)]
-    await outbox.reroute(row, [OTHER_GROUP], notes, now + timedelta(seconds=1), keep_buttons=False)
+    # The copy keeps what it says and its buttons, gets the note, and loses where it sat in the first chat.
+    copied = {"text": "the notice", "markup": markup, "rerouted": note}
+    assert [(c.person_id, c.chat_id, c.params, c.kind, c.rank, c.incident_id, c.drop_if_answered) for c in copies] == [
+        (None, OTHER_GROUP, copied, "escalation", outbox.RANK_PING, open_incident.id, True),
+        (LEAD, None, copied, "escalation", outbox.RANK_PING, open_incident.id, True)]
+    await outbox.reroute(row, [outbox.chat(OTHER_GROUP)], note, now + timedelta(seconds=1), keep_buttons=False)
     assert await Outbox.filter(chat_id=OTHER_GROUP).count() == 1  # keyed by row and target
     await Outbox.exclude(id=row.id).delete()
-    await outbox.reroute(row, [OTHER_GROUP], notes, now, keep_buttons=False)
-    assert (await Outbox.get(chat_id=OTHER_GROUP)).markup is None
+    await outbox.reroute(row, [outbox.chat(OTHER_GROUP)], note, now, keep_buttons=False)
+    assert (await Outbox.get(chat_id=OTHER_GROUP)).params["buttons"] is False
 
 
 async def test_part_sent_keeps_only_what_is_still_owed(desk):
-    await outbox.enqueue(ENGINEER, "part one part two", desk.clock.now(), kind="handover", reply_to=3, photo=b"png")
+    await owe_text(ENGINEER, "part one part two", desk.clock.now(), kind="handover", reply_to=3, photo=b"png")
     row = await Outbox.get()
     await outbox.part_sent(row, 9, "part two")
     stored = await Outbox.get()
     for kept in (row, stored):
-        assert (kept.text, kept.photo, kept.reply_to, kept.message_id) == ("part two", None, None, 9)
+        assert (kept.rest, kept.message_id) == ("part two", 9)
 
 
 async def test_backlog_counts_rows_not_yet_sent_and_the_oldest(desk):
     start = desk.clock.now()
     assert await outbox.backlog(start) == (0, None)
     for n, status in enumerate(("sent", "sending", "pending", "failed", "pending")):
-        await outbox.enqueue(ENGINEER + n, status, start + timedelta(minutes=n), kind="ack")
-        await Outbox.filter(chat_id=ENGINEER + n).update(status=status)
+        await owe_text(ENGINEER + n, status, start + timedelta(minutes=n), kind="ack")
+        await Outbox.filter(person_id=ENGINEER + n).update(status=status)
     assert await outbox.backlog(start) == (3, start + timedelta(minutes=1))
 
 
@@ -389,7 +396,7 @@ async def test_sent_pings_are_the_incidents_delivered_pings_in_order(desk):
             ("breach", answered.id, "sent", 15), ("repeat", answered.id, "sent", 16),
             ("new", answered.id, "pending", 17)]  # a long ping with only its first part out so far
     for n, (kind, incident_id, status, message_id) in enumerate(rows):
-        await outbox.enqueue(-300 - n, kind, now, kind=kind, incident_id=incident_id)
+        await owe_text(-300 - n, kind, now, kind=kind, incident_id=incident_id)
         await Outbox.filter(chat_id=-300 - n).update(status=status, message_id=message_id)
     assert [(row.kind, row.message_id) for row in await outbox.sent_pings(answered.id)] == \
         [("new", 11), ("reminder", 14), ("breach", 15), ("repeat", 16)]
@@ -399,16 +406,17 @@ async def test_a_row_owed_to_someone_who_left_the_staff_is_dropped(desk, dispatc
     now = desk.clock.now()
     await people.register_staff(ENGINEER, "engineer", LEAD, now)
     await Staff.filter(user_id=ENGINEER).update(active=False)  # the staff row stays, inactive
-    await outbox.enqueue(ENGINEER, "for staff eyes", now, kind="escalation")
+    await owe_text(ENGINEER, "for staff eyes", now, kind="escalation")
     await dispatcher.drain_once()
     assert delivered(desk, ENGINEER, "for staff eyes") == []
     assert ((await Outbox.get()).status, (await Outbox.get()).error) == ("dropped", "the recipient is no longer staff")
 
 
 async def test_retry_later_applies_the_changes_it_is_given(desk):
-    await outbox.enqueue(-100800, "in a topic", desk.clock.now(), kind="ack", thread_id=5)
+    await owe_text(-100800, "in a topic", desk.clock.now(), kind="ack", thread_id=5)
     row = await Outbox.get()
     later = desk.clock.now() + timedelta(seconds=3)
-    await outbox.retry_later(row, later, "thread not found", thread_id=None)  # the topic is gone: the General topic
+    params = {"text": "in a topic"}  # the topic is gone: the General topic
+    await outbox.retry_later(row, later, "thread not found", params=params)
     stored = await Outbox.get()
-    assert (stored.status, stored.due_at, stored.error, stored.thread_id) == ("pending", later, "thread not found", None)
+    assert (stored.status, stored.due_at, stored.error, stored.params) == ("pending", later, "thread not found", params)

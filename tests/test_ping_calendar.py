@@ -10,7 +10,6 @@ from domain import alerts, customers, people
 from domain.models import Incident, Outbox, Rotation
 from domain.policy import load_policy
 from domain.sla import Sla
-from handlers.pings import make_render
 from scheduler.jobs import Heartbeat, Tick
 from tests.people import ENGINEER, GROUP, LEAD, customer, engineer
 
@@ -38,7 +37,7 @@ async def desk_8x5(desk):
         await Rotation.create(shift="night", mode="daily", members=[NIGHT_ENGINEER], anchor=date(2026, 3, 1),
                               updated_at=now)
         desk.stub.chat(GROUP, "Acme")
-        desk.tick = Tick(desk.settings, desk.clock, desk.dp["desk"].sla, make_render(desk.settings), Heartbeat())
+        desk.tick = Tick(desk.settings, desk.clock, desk.dp["desk"].sla, Heartbeat())
         return desk
     return make
 
@@ -53,7 +52,7 @@ async def run_until(desk, moment: datetime, step: timedelta) -> None:
 async def pings() -> list[tuple[str, datetime, int]]:
     """Every ping owed so far: its kind, the moment it was owed (Moscow time) and to whom."""
     rows = await Outbox.filter(kind__in=PING_KINDS).order_by("id")
-    return [(r.kind, r.created_at.astimezone(MSK), r.chat_id) for r in rows]
+    return [(r.kind, r.created_at.astimezone(MSK), r.person_id) for r in rows]
 
 
 def at_night(moment: datetime) -> bool:

@@ -10,8 +10,8 @@ import pytest
 
 from domain import customers, people
 from domain.models import Incident, Outbox, Rotation
-from handlers.pings import make_render
 from scheduler.jobs import Heartbeat, Tick
+from tests.owed import owe_text
 from tests.people import ARCHITECT, ENGINEER, GROUP, LEAD, architect, customer, customer_2, engineer
 from tests.stub_api import DROP_CONNECTION, SERVER_ERROR
 
@@ -34,7 +34,7 @@ async def desk_at(desk):
         await Rotation.create(shift="night", mode="daily", members=[NIGHT_ENGINEER], anchor=date(2026, 3, 1),
                               updated_at=now)
         desk.stub.chat(GROUP, "Acme")
-        desk.tick = Tick(desk.settings, desk.clock, desk.dp["desk"].sla, make_render(desk.settings), Heartbeat())
+        desk.tick = Tick(desk.settings, desk.clock, desk.dp["desk"].sla, Heartbeat())
         return desk
     return make
 
@@ -72,7 +72,7 @@ async def test_premium_at_night_new_reminder_breach_repeats(desk_at):
     assert len(dms(desk, LEAD, "Still no response")) == 3
     assert (await Incident.get(key="ACME-1")).next_due_at is None
     # The repeats are owed every repeat_every (15 min) after the 02:15 deadline, each within a tick (15 s).
-    owed = sorted(await Outbox.filter(chat_id=NIGHT_ENGINEER, text__contains="Still no response")
+    owed = sorted(await Outbox.filter(person_id=NIGHT_ENGINEER, kind="repeat")
                   .values_list("created_at", flat=True))
     deadline = datetime(2026, 3, 16, 2, 15, tzinfo=MSK)
     assert [timedelta(0) <= at - (deadline + n * timedelta(minutes=15)) <= timedelta(seconds=15)
@@ -268,7 +268,7 @@ async def test_pings_are_owed_ahead_of_a_backlog_of_notices(desk_at):
 
     desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
     for n in range(30):
-        await outbox.enqueue(-1000 - n, f"notice {n}", desk.clock.now(), kind="notice", rank=outbox.RANK_NOTICE)
+        await owe_text(-1000 - n, f"notice {n}", desk.clock.now(), kind="notice", rank=outbox.RANK_NOTICE)
     await desk.dp.feed_raw_update(desk.bot, {"update_id": 4242, "message": desk.stub.make_message(
         GROUP, customer, "Всё упало", date=int(desk.clock.now().timestamp()))})
     await desk.outbox.drain_once(limit=2)  # one round of two: the acknowledgement and the ping first

@@ -11,7 +11,6 @@ import pytest
 from domain import customers, people, report_chart, reports
 from domain.models import Customer, Incident, IncidentEvent
 from domain.sla import Sla
-from handlers.pings import make_render
 from locales import report_text
 from scheduler.jobs import Heartbeat, Tick
 from tests.channels import tg_conversation
@@ -128,13 +127,13 @@ async def test_periodic_weekly_report_in_the_customers_zone_once_across_a_restar
     await customers.set_field("ACME", "report", "weekly", desk.dp["desk"].sla, now)
     desk.stub.chat(GROUP, "Acme")
     desk.clock.set(datetime(2026, 3, 16, 9, 59, tzinfo=EKB))  # Monday, a minute before 10:00 local
-    tick = Tick(desk.settings, desk.clock, desk.dp["desk"].sla, make_render(desk.settings), Heartbeat())
+    tick = Tick(desk.settings, desk.clock, desk.dp["desk"].sla, Heartbeat())
     await tick.run()
     await desk.flush()
     assert not [m for m in desk.stub.delivered if "Support report" in m.get("text", "")]
     desk.clock.set(datetime(2026, 3, 16, 10, 0, tzinfo=EKB))
     await tick.run()
-    restarted = Tick(desk.settings, desk.clock, desk.dp["desk"].sla, make_render(desk.settings), Heartbeat())
+    restarted = Tick(desk.settings, desk.clock, desk.dp["desk"].sla, Heartbeat())
     desk.clock.advance(timedelta(minutes=1))
     await restarted.run()
     await desk.flush()
@@ -220,7 +219,7 @@ async def test_a_report_missed_by_over_a_day_is_left_to_the_command(desk, late, 
     await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     await customers.set_field("ACME", "report", "weekly", desk.dp["desk"].sla, now)
     desk.clock.set(datetime(2026, 3, 16, 10, 0, tzinfo=MSK) + late)  # the first tick after the outage
-    tick = Tick(desk.settings, desk.clock, desk.dp["desk"].sla, make_render(desk.settings), Heartbeat())
+    tick = Tick(desk.settings, desk.clock, desk.dp["desk"].sla, Heartbeat())
     await tick.run()
     desk.clock.advance(timedelta(minutes=1))
     await tick.run()

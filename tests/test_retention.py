@@ -24,7 +24,6 @@ from domain.models import (
     UnboundMessage,
 )
 from domain.retention import Retention, clean
-from handlers.pings import make_render
 from scheduler.jobs import Heartbeat, Tick
 from tests.channels import telegram_message, tg, tg_conversation
 from tests.clock import FrozenClock
@@ -77,7 +76,7 @@ def test_every_retention_setting_is_in_the_example_env():
 
 # ---- what the clean-up deletes -----------------------------------------------------------------
 async def outbox_row(status: str, created: datetime, **extra) -> int:
-    row = await Outbox.create(kind="report", chat_id=LEAD, text=f"{status} {created}", status=status,
+    row = await Outbox.create(kind="report", person_id=LEAD, params={"text": f"{status} {created}"}, status=status,
                               due_at=created, created_at=created, **extra)
     return row.id
 
@@ -145,7 +144,7 @@ async def test_clean_deletes_only_what_is_past_its_retention(db):
 
 
 async def test_clean_works_through_a_backlog_in_batches(db):
-    await Outbox.bulk_create([Outbox(kind="ack", chat_id=LEAD, text="x", status="sent", due_at=OLD, created_at=OLD)
+    await Outbox.bulk_create([Outbox(kind="ack", person_id=LEAD, params={"text": "x"}, status="sent", due_at=OLD, created_at=OLD)
                               for _ in range(2500)])
     await outbox_row("pending", OLD)
     assert (await clean(NOW, DAYS_30))["outbox"] == 2500
@@ -180,7 +179,7 @@ async def small_desk(stub, db):
     settings = load_settings(make_env(stub.url, db, UNBOUND_PER_CHAT="3"))
     await people.ensure_leads(settings.lead_ids, clock.now())
     desk = Desk(stub, settings, clock)
-    desk.tick = Tick(settings, clock, desk.dp["desk"].sla, make_render(settings), Heartbeat())
+    desk.tick = Tick(settings, clock, desk.dp["desk"].sla, Heartbeat())
     yield desk
     if desk.bot.session._session is not None:
         await desk.bot.session._session.close()

@@ -11,11 +11,13 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
 from aiogram.types import ReplyParameters
 
-from domain import customers, outbox, people
+from domain import customers, people
 from domain.models import Conversation, Incident, Outbox, Person
-from scheduler.dispatcher import Dispatcher, Pacer
+from handlers.telegram_channel import Pacer
+from scheduler.courier import Courier
 from tests.channels import tg
 from tests.conftest import Desk, make_env
+from tests.owed import courier, owe_text
 from tests.people import CUSTOMER, GROUP, LEAD, OTHER_GROUP, customer, lead
 from tests.process import BotProcess
 from tests.stub_api import CAPTION_LIMIT, PER_GROUP_MINUTE, PER_SECOND, PRIVATE_BURST, TEXT_LIMIT, TOKEN, StubBotAPI
@@ -24,9 +26,9 @@ LONELY_LEAD = 1009  # in LEAD_IDS, never started the bot
 ENGINEER_CHAT = 2002
 
 
-def quick_dispatcher(desk) -> Dispatcher:
+def quick_dispatcher(desk) -> Courier:
     pacer = Pacer(per_second=float("inf"), private_gap=0, group_gap=0, monotonic=lambda: desk.clock.now().timestamp())
-    return Dispatcher(desk.bot, desk.clock, desk.settings, pacer)
+    return courier(desk, pacer)
 
 
 async def drain(desk, dispatcher, rounds=4) -> None:
@@ -133,7 +135,7 @@ async def test_published_rate_limits_answer_429_with_retry_after(desk):
 
 async def test_an_acknowledgement_replying_to_a_deleted_message_still_arrives(desk):
     dispatcher = quick_dispatcher(desk)
-    await outbox.enqueue(GROUP, "ACME-1 is registered", desk.clock.now(), kind="ack", reply_to=4242)
+    await owe_text(GROUP, "ACME-1 is registered", desk.clock.now(), kind="ack", reply_to=4242)
     await drain(desk, dispatcher)
     assert [m["text"] for m in desk.stub.delivered] == ["ACME-1 is registered"]
     assert desk.stub.refused == []
@@ -149,8 +151,8 @@ async def test_a_lead_who_never_started_the_bot_and_a_missing_chat_fall_back(stu
     dispatcher = quick_dispatcher(desk)
     stub.unstarted_chats.add(LONELY_LEAD)
     stub.missing_chats.add(-1234)
-    await outbox.enqueue(LONELY_LEAD, "ping ACME-7", desk.clock.now(), kind="ping", fallback=True)
-    await outbox.enqueue(-1234, "notice to a chat that is gone", desk.clock.now(), kind="notice")
+    await owe_text(LONELY_LEAD, "ping ACME-7", desk.clock.now(), kind="ping", fallback=True)
+    await owe_text(-1234, "notice to a chat that is gone", desk.clock.now(), kind="notice")
     await drain(desk, dispatcher)
     assert (await Person.get(id=LONELY_LEAD)).can_dm is False
     got = {int(m["chat_id"]) for m in stub.delivered if m["text"].endswith("ping ACME-7")}
@@ -176,7 +178,7 @@ async def test_a_long_outbox_text_is_split_not_lost(desk):
     text = "\n".join(f"ACME-{n} P3 the handover line of an open incident" for n in range(120))
     assert len(text) > TEXT_LIMIT
     await people.register_staff(ENGINEER_CHAT, "engineer", LEAD, desk.clock.now())  # a handover is for staff
-    await outbox.enqueue(ENGINEER_CHAT, text, desk.clock.now(), kind="handover")
+    await owe_text(ENGINEER_CHAT, text, desk.clock.now(), kind="handover")
     await drain(desk, dispatcher)
     assert desk.stub.refused == []
     assert "\n".join(m["text"] for m in desk.stub.delivered) == text
@@ -188,7 +190,7 @@ async def test_a_kicked_group_is_marked_unreachable_and_the_leads_hear(desk):
     await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
     desk.stub.kicked_chats.add(GROUP)
     dispatcher = quick_dispatcher(desk)
-    await outbox.enqueue(GROUP, "ACME-1 is registered", now, kind="ack")
+    await owe_text(GROUP, "ACME-1 is registered", now, kind="ack")
     await drain(desk, dispatcher)
     assert (await Conversation.get(**tg(GROUP))).unreachable_since is not None
     assert [m for m in desk.stub.delivered if int(m["chat_id"]) == LEAD and "ACME" in m["text"]]

@@ -9,7 +9,6 @@ import pytest
 from bot.settings import load_settings
 from domain import customers, lang, people
 from domain.models import Rotation
-from handlers.pings import make_render
 from locales import t
 from scheduler.jobs import Heartbeat, Tick
 from tests.conftest import Desk, make_env
@@ -61,7 +60,7 @@ async def _staffed(desk, at: datetime):
         await desk.say(user["id"], user, "/start")
     # Nobody on nights for now: the noon gap warning has something to say.
     await Rotation.create(shift="day", mode="daily", members=[EN_ENGINEER], anchor=date(2026, 3, 1), updated_at=now)
-    desk.tick = Tick(desk.settings, desk.clock, desk.dp["desk"].sla, make_render(desk.settings), Heartbeat())
+    desk.tick = Tick(desk.settings, desk.clock, desk.dp["desk"].sla, Heartbeat())
     return desk
 
 

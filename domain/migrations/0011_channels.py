@@ -58,7 +58,9 @@ FILL = [
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0010_person_tg_lang')]
+    # After 0012 (outbox intents), which landed first and reads `customer_chat`, dropped here: the chain
+    # runs 0010 -> 0012 -> 0011.
+    dependencies = [('models', '0012_outbox_intents')]
 
     initial = False
 
