@@ -8,6 +8,7 @@ import contextlib
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from aioimaplib import IMAP4
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 USER, PASSWORD = "desk", "imap-s3cret"
 
@@ -128,8 +130,10 @@ class Relay:
         self.writers: set[asyncio.StreamWriter] = set()
         self.connections = 0
 
-    async def start(self, port: int = 0) -> None:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", port)
+    async def start(self, port: int = 0, ssl_context: ssl.SSLContext | None = None) -> None:
+        """With `ssl_context` the relay speaks TLS to its clients (an imaps:// server in front of pymap,
+        which itself offers only STARTTLS)."""
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", port, ssl=ssl_context)
         self.port = self.server.sockets[0].getsockname()[1]
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -176,12 +180,29 @@ class _Sink:
 
 
 class SmtpSink:
-    """aiosmtpd in a thread of its own, keeping what it receives."""
+    """aiosmtpd in a thread of its own, keeping what it receives; with `tls` ("smtps" or "starttls") and a
+    server context it speaks TLS from the first byte or after STARTTLS, and with `login` it requires AUTH."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: str = "", context: ssl.SSLContext | None = None,
+                 login: tuple[str, str] | None = None) -> None:
         self.handler = _Sink()
         self.port = free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.logins: list[str] = []
+        options: dict = {}
+        if tls == "smtps":
+            options["ssl_context"] = context
+        elif tls == "starttls":
+            options.update(tls_context=context, require_starttls=True)
+        if login:
+            def check(server, session, envelope, mechanism, auth_data):
+                ok = (auth_data.login.decode(), auth_data.password.decode()) == login
+                if ok:
+                    self.logins.append(auth_data.login.decode())
+                return AuthResult(success=ok)
+
+            # aiosmtpd counts only STARTTLS as TLS for AUTH; over smtps the whole session is TLS anyway.
+            options.update(authenticator=check, auth_required=True, auth_require_tls=tls == "starttls")
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **options)
 
     def start(self) -> None:
         self.controller.start()

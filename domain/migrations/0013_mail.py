@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    # 0011 and 0012 belong to the channel core; this depends on them once they have landed.
+    # The newest before it: the channel core's 0011 (which follows the outbox intents' 0012).
     dependencies = [('models', '0011_channels')]
 
     initial = False

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -79,9 +80,13 @@ def uid_sizes(lines: list) -> list[tuple[int, int]]:
 class ImapLoop:
     def __init__(self, server: MailServer, clock: Clock, deliver: Deliver, max_size: int, poll: timedelta,
                  idle_renew: timedelta = IDLE_RENEW, backoff: tuple[float, float] = (BACKOFF_FIRST, BACKOFF_MAX),
-                 use_idle: bool = True) -> None:
+                 use_idle: bool = True, ssl_context: ssl.SSLContext | None = None) -> None:
         self.server, self.clock, self.deliver = server, clock, deliver
-        self.max_size, self.poll, self.idle_renew = max_size, poll, idle_renew
+        self.ssl_context = ssl_context  # None: the system's trusted authorities (a test passes its own)
+        # IDLE is renewed at least every `poll` too: a mail that arrives between a fetch and the next IDLE is
+        # announced while no command is pending, and aioimaplib drops that announcement; the renewal's
+        # fetch finds the mail within `poll` at worst.
+        self.max_size, self.poll, self.idle_renew = max_size, poll, min(idle_renew, poll)
         self.backoff, self.use_idle = backoff, use_idle
         self.name = f"{server.user}@{server.host}/{server.mailbox}"
         self.health = MailboxHealth()
@@ -114,13 +119,15 @@ class ImapLoop:
             self.health.idle = False
 
     def _client(self) -> IMAP4:
-        self._lost = asyncio.Event()
+        # This connection's own event: a previous connection's late close must not mark this one lost.
+        self._lost = event = asyncio.Event()
 
         def lost(_exc: Exception | None) -> None:
-            self._lost.set()
+            event.set()
 
         if self.server.tls:
-            client = IMAP4_SSL(self.server.host, self.server.port, timeout=COMMAND_TIMEOUT)
+            client = IMAP4_SSL(self.server.host, self.server.port, timeout=COMMAND_TIMEOUT,
+                               ssl_context=self.ssl_context)
             client.protocol.conn_lost_cb = lost
             return client
         return IMAP4(self.server.host, self.server.port, timeout=COMMAND_TIMEOUT, conn_lost_cb=lost)

@@ -4,6 +4,7 @@ headers, sends it with aiosmtplib, and tells a failure worth retrying from one t
 from __future__ import annotations
 
 import logging
+import ssl
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -84,8 +85,9 @@ def compose(mail: OutgoingMail, settings: MailSettings, now: datetime) -> EmailM
 
 
 class SmtpSender:
-    def __init__(self, settings: MailSettings) -> None:
+    def __init__(self, settings: MailSettings, tls_context: ssl.SSLContext | None = None) -> None:
         self.settings = settings
+        self.tls_context = tls_context  # None: the system's trusted authorities (a test passes its own)
 
     async def send(self, msg: EmailMessage, kind: str = "mail") -> None:
         server = self.settings.smtp
@@ -93,7 +95,7 @@ class SmtpSender:
             await aiosmtplib.send(
                 msg, hostname=server.host, port=server.port,
                 username=server.user or None, password=server.password or None,
-                use_tls=server.tls, start_tls=server.starttls, timeout=SEND_TIMEOUT)
+                use_tls=server.tls, start_tls=server.starttls, tls_context=self.tls_context, timeout=SEND_TIMEOUT)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [refused.code for refused in exc.recipients]
             raise SendError(f"recipient refused: {codes}", permanent=all(500 <= c < 600 for c in codes)) from exc
