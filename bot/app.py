@@ -34,8 +34,10 @@ from domain.sla import Sla
 from handlers import common, customer_chat, lead_admin, membership, oncall, pings, reports, staff
 from handlers import parked as parked_handlers
 from handlers.desk import Desk
+from handlers.email.channel import EmailChannel
 from handlers.email.imap import ImapLoop
 from handlers.email.intake import make_deliver, make_on_mail_created
+from handlers.email.smtp import SmtpSender
 from handlers.membership import ChatMigration
 from handlers.menus import set_default_menus, set_person_menu
 from handlers.middlewares import DeskMiddleware, OnceMiddleware
@@ -128,6 +130,8 @@ def build_channels(bot: Bot, settings: Settings, clock: Clock, pacer: Pacer | No
     `channels.register(…)` here, for when its settings are given."""
     channels = Channels()
     channels.register(TelegramChannel(bot, clock, settings, pacer))
+    if settings.mail is not None:
+        channels.register(EmailChannel(SmtpSender(settings.mail), clock, settings))
     return channels
 
 

@@ -167,10 +167,17 @@ async def customer_lang(incident: Incident, default: str) -> str:
 async def tell_customer_chat(incident: Incident, say: dict, now: datetime, kind: str, buttons: str | None = None,
                              dedupe: str | None = None) -> None:
     """A notice about the incident in its chat (a `domain.outbox.say`), in its forum topic when it has one."""
+    conversation = await Conversation.get(id=incident.conversation_id)
+    if conversation.channel != TELEGRAM:
+        # Another channel's conversation is an address, not a chat: the notice goes to the reporter there.
+        if incident.reporter_id is not None:
+            await outbox.enqueue(kind, outbox.person(incident.reporter_id, channel=conversation.channel), now,
+                                 params=dict(say), incident_id=incident.id, dedupe=dedupe)
+        return
     params = _placed(dict(say), incident)
     if buttons:
         params["buttons"] = buttons
-    await outbox.enqueue(kind, outbox.chat(await telegram_chat_of(incident)), now, params=params,
+    await outbox.enqueue(kind, outbox.chat(int(conversation.ref)), now, params=params,
                          incident_id=incident.id, dedupe=dedupe)
 
 

@@ -65,9 +65,32 @@ async def test_mail_opens_an_incident_pings_and_survives_a_kill(stub, tmp_path, 
 
         # A customer's mail opens ACME-1; the on-call engineer is pinged in Telegram with its words.
         mark = stub.mark()
-        await imap_server.deliver(folder, mail("Сервер недоступен", "С утра никто не может войти.\n\n-- \nИван"))
-        await stub.wait_for("sendMessage", lambda p: p.get("text", "").startswith("🆕 ACME-1"), since=mark, timeout=30)
+        first = mail("Сервер недоступен", "С утра никто не может войти.\n\n-- \nИван")
+        await imap_server.deliver(folder, first)
+        ping = (await stub.wait_for("sendMessage", lambda p: p.get("text", "").startswith("🆕 ACME-1"), since=mark,
+                                    timeout=30))[0]
         assert "С утра никто не может войти." in pings(stub, "🆕 ACME-1")[0]
+        # The customer is acknowledged by mail, in the thread, with the key.
+        await wait_for(lambda: smtp.mails, timeout=30)
+        ack = smtp.mails[0]
+        assert ack["To"] == "ivan@acme.ru" and ack["Subject"] == "[ACME-1] Re: Сервер недоступен"
+        assert ack["In-Reply-To"] == first["Message-ID"] and ack["Auto-Submitted"] == "auto-replied"
+        assert "ACME-1" in ack.get_content()
+
+        # The engineer takes it in Telegram; the customer hears it by mail.
+        take = ping.params["reply_markup"]["inline_keyboard"][0][0]
+        message_id = next(m["message_id"] for m in stub.delivered if m["text"].startswith("🆕 ACME-1"))
+        await stub.press({"message_id": message_id, "date": 0, "chat": {"id": ENGINEER, "type": "private",
+                                                                          "first_name": "B"}, "text": "x"},
+                         engineer, take["callback_data"])
+        await wait_for(lambda: len(smtp.mails) >= 2, timeout=30)
+        taken = smtp.mails[1]
+        assert taken["Subject"] == "[ACME-1] Re: Сервер недоступен" and "ACME-1" in taken.get_content()
+        assert taken["References"].split()[-1] == first["Message-ID"] or ack["Message-ID"] in taken["References"]
+
+        # The customer answers the acknowledgement (no key in the subject): it joins ACME-1.
+        await imap_server.deliver(folder, mail("Re: Сервер недоступен", "Вот журнал ошибок.",
+                                               In_Reply_To=ack["Message-ID"], References=ack["Message-ID"]))
 
         # An auto-reply opens nothing: the next real mail is ACME-2.
         mark = stub.mark()
@@ -77,14 +100,16 @@ async def test_mail_opens_an_incident_pings_and_survives_a_kill(stub, tmp_path, 
         await stub.wait_for("sendMessage", lambda p: p.get("text", "").startswith("🆕 ACME-2"), since=mark, timeout=30)
         assert "Уведомления не приходят." in pings(stub, "🆕 ACME-2")[0]
         assert not any("отпуске" in text for text in pings(stub, "🆕"))
+        await wait_for(lambda: len(smtp.mails) >= 3, timeout=30)  # ACME-2's acknowledgement
+        assert [m["Subject"] for m in smtp.mails[2:]] == ["[ACME-2] Re: Не приходят уведомления"]
 
         # A batch of mail; the process is killed as soon as the first of it is taken, then started again.
         await imap_server.deliver(folder, *(mail(f"Проблема {i}", f"Описание {i}") for i in range(BATCH)))
-        await wait_for(lambda: _seen(imap_server, folder, at_least=4), timeout=60)
-        taken_before_kill = sum("\\Seen" in f for f in (await imap_server.flags(folder)).values()) - 3
+        await wait_for(lambda: _seen(imap_server, folder, at_least=5), timeout=60)
+        taken_before_kill = sum("\\Seen" in f for f in (await imap_server.flags(folder)).values()) - 4
         await proc.stop(signal.SIGKILL)
         await proc.start()
-        await wait_for(lambda: _seen(imap_server, folder, at_least=BATCH + 3), timeout=90)
+        await wait_for(lambda: _seen(imap_server, folder, at_least=BATCH + 4), timeout=90)
         assert await proc.stop() == 0
     finally:
         if proc.proc and proc.proc.returncode is None:
@@ -93,11 +118,12 @@ async def test_mail_opens_an_incident_pings_and_survives_a_kill(stub, tmp_path, 
     await open_database(database_url, apply_migrations=False)
     try:
         outcomes = await MailIn.all().values_list("outcome", flat=True)
-        assert len(outcomes) == BATCH + 3 and outcomes.count("auto-reply") == 1
+        assert len(outcomes) == BATCH + 4 and outcomes.count("auto-reply") == 1 and outcomes.count("joined") == 1
         keys = await Incident.all().order_by("number").values_list("key", flat=True)
         assert keys == [f"ACME-{n}" for n in range(1, BATCH + 3)]
         refs = await IncidentMessage.filter(source="customer").values_list("ref", flat=True)
-        assert len(refs) == len(set(refs)) == BATCH + 2
+        assert len(refs) == len(set(refs)) == BATCH + 3
+        assert await IncidentMessage.filter(incident__key="ACME-1", source="customer").count() == 2
     finally:
         await close_database()
     print(f"killed after {taken_before_kill} of {BATCH} mails of the batch were taken")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from domain import identities, outbox
 from domain.clock import Clock
 from domain.intake import Windows
 from domain.mail_intake import IncomingMail, OnMailCreated, take_mail
-from domain.models import Incident
+from domain.models import Incident, IncidentMessage
 from domain.sla import Sla
 from handlers.email.imap import Deliver
 from handlers.email.parser import ParsedMail, clean_subject
@@ -42,10 +43,21 @@ def make_deliver(desk_address: str, sla: Sla, windows: Windows, clock: Clock,
 
 
 def make_on_mail_created(settings, sla: Sla) -> OnMailCreated:
-    """A mail opened an incident: the staff are told and the on-call engineer pinged, as for a chat.
-    The acknowledgement by mail is owed here once notices are rendered per channel (not in this build)."""
+    """A mail opened an incident: the sender is acknowledged by mail (unless the loop rules say no), the
+    staff are told and the on-call engineer pinged, as for a chat; all owed in the intake's transaction."""
     staff_notices = make_staff_notices(settings, sla)
 
     async def on_created(incident: Incident, message_ref: str, now: datetime, acknowledge: bool) -> None:
+        if acknowledge and incident.reporter_id is not None:
+            oversize = await _oversize(incident.id, message_ref)
+            await outbox.enqueue("ack", outbox.person(incident.reporter_id, channel=identities.EMAIL), now,
+                                 rank=outbox.RANK_PING, params={"oversize": oversize}, incident_id=incident.id,
+                                 dedupe=f"ack:{incident.id}")
         await staff_notices(incident, now)
     return on_created
+
+
+async def _oversize(incident_id: int, ref: str) -> bool:
+    """Whether the mail was over the size limit (only its headers were read)."""
+    message = await IncidentMessage.get_or_none(incident_id=incident_id, ref=ref)
+    return bool(message and any(a.get("kind") == "mail_too_large" for a in message.attachments))
