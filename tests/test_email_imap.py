@@ -254,5 +254,6 @@ async def test_a_failing_intake_is_retried_and_the_mail_is_not_lost(db, imap_ser
     loop = make_loop(imap_server.url(folder), intake, FrozenClock())
     async with running(loop):
         await wait_for(lambda: intake.subjects == ["problem 1", "problem 2"])
+        await wait_for(lambda: loop.turns >= 1)  # the turn's flags are set after each intake
     assert failures == ["problem 1", "problem 1"]
     assert all("\\Seen" in f for f in (await imap_server.flags(folder)).values())
