@@ -67,3 +67,7 @@ def ack_allowed(earlier: Iterable[datetime], now: datetime, limit: int = ACKS_PE
     """Whether one more acknowledgement may go to a sender who was acknowledged at `earlier` moments."""
     recent = sum(1 for moment in earlier if now - ACK_WINDOW < moment <= now)
     return recent < limit
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].lower()
