@@ -51,7 +51,7 @@ async def test_mail_opens_an_incident_pings_and_survives_a_kill(stub, tmp_path, 
     proc = BotProcess(env, tmp_path)
     await proc.start()
     try:
-        await stub.wait_for("getUpdates", timeout=20)
+        await stub.wait_for("getUpdates", timeout=60)  # a guard against a hang: a loaded machine starts slowly
         await stub.send(LEAD, lead, "/customer_add ACME premium Acme")
         await stub.send(LEAD, lead, "/customer_set ACME email acme.ru")
         await stub.wait_text(LEAD, "ACME: mail from acme.ru now goes to this customer")
