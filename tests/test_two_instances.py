@@ -46,7 +46,7 @@ async def seed_due_timers(url: str, codes: list[str]) -> None:
     connection = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
     past = datetime.now(UTC) - timedelta(seconds=1)
     try:
-        for n, code in enumerate(codes):
+        for code in codes:
             engineer = 500000 + abs(hash(code)) % 400000
             await connection.execute(
                 "INSERT INTO staff (user_id, role, active, added_at, via_config) VALUES ($1, 'engineer', true, $2, false)",
