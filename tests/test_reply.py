@@ -181,6 +181,8 @@ async def test_a_reply_to_the_ping_answers_the_customer(desk):
     await desk.flush()
     ping = bot_message(next(m for m in desk.stub.delivered
                             if int(m["chat_id"]) == ENGINEER and m["text"].startswith("🆕 ACME-1")))
+    # The ping says the incident came by mail and how to answer it; a Telegram incident's does not.
+    assert "✉ Came by mail: answer with /reply ACME-1 TEXT" in ping["text"].splitlines()[1]
     desk.clock.advance(timedelta(minutes=3))
     await desk.say(ENGINEER, engineer, "Уже смотрю, ответ в течение часа.", reply_to_message=ping)
     await wait_for(lambda: desk.smtp.mails)
@@ -202,3 +204,12 @@ async def test_a_reply_to_the_card_answers_the_customer_and_other_replies_do_not
     said = [c.params["text"] for c in desk.stub.find("sendMessage", mark) if int(c.params["chat_id"]) == GROUP]
     assert said == ["User2002 (@eng_boris):\nСмотрим"]
     assert (await state("ACME-1")).responded_by == ENGINEER
+
+
+async def test_the_card_says_which_came_by_mail(desk):
+    await mail_incident(desk)
+    await desk.say(GROUP, customer, "Сервер упал")
+    await desk.say(ENGINEER, engineer, "/incident ACME-1")
+    assert "✉ Came by mail: answer with /reply ACME-1 TEXT" in desk.last_reply(ENGINEER)
+    await desk.say(ENGINEER, engineer, "/incident ACME-2")
+    assert "by mail" not in desk.last_reply(ENGINEER) and desk.last_reply(ENGINEER).startswith("ACME-2")
