@@ -59,11 +59,8 @@ async def _active_staff(user_id: int) -> bool:
     return await Staff.exists(user_id=user_id, active=True)
 
 
-async def _staff_since(user_id: int, moment: datetime, role: str | None = None) -> bool:
-    """Active staff (in `role`, if given) continuously since `moment`: someone removed and added again
-    later does not get back a session or a link made before (re-adding sets `added_at`)."""
-    staff = await Staff.get_or_none(user_id=user_id, active=True)
-    return staff is not None and staff.added_at <= moment and (role is None or staff.role == role)
+async def _lead(user_id: int) -> bool:
+    return await Staff.exists(user_id=user_id, active=True, role=Role.LEAD.value)
 
 
 # ---- sign-in ----------------------------------------------------------------------------------------
@@ -120,7 +117,7 @@ async def session_user(token: str | None, now: datetime) -> int | None:
     session = await DeskSession.get_or_none(token_hash=_hash(token), expires_at__gt=now)
     if session is None:
         return None
-    if not await _staff_since(session.user_id, session.created_at):
+    if not await _active_staff(session.user_id):
         await DeskSession.filter(user_id=session.user_id).delete()  # they do not come back with the role
         return None
     return session.user_id
@@ -155,7 +152,7 @@ async def wallboard(token: str | None) -> WallboardLink | None:
     link = await WallboardLink.get_or_none(token_hash=_hash(token), revoked_at__isnull=True)
     if link is None:
         return None
-    if not await _staff_since(link.created_by, link.created_at, Role.LEAD.value):
+    if not await _lead(link.created_by):
         await WallboardLink.filter(created_by=link.created_by).delete()
         return None
     return link
