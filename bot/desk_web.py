@@ -275,6 +275,10 @@ class DeskPages:
         return response
 
     async def logout(self, request: web.Request) -> web.Response:
+        if not self._from_here(request):  # another site would wipe the cookie from this browser
+            reader = self.settings.default_lang
+            return self._message(request, reader, t(reader, "desk.title"),
+                                 [t(reader, "attack_desk.sign_out_other_site")], 403)
         token = request.cookies.get(COOKIE)
         if token:
             await desk_page.sign_out(token)

@@ -2,7 +2,8 @@
 probe that the page withstands. Findings not fixed are xfail(strict=True) with the reason."""
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -22,6 +23,8 @@ from tests.people import (
     lead,
 )
 from tests.test_desk_web import link_in, sign_in, web  # noqa: F401  (web: the fixture)
+
+MSK = ZoneInfo("Europe/Moscow")
 
 
 async def wall_link(desk, user=lead) -> str:
@@ -172,3 +175,49 @@ async def test_an_email_incident_shows_its_channel(web):  # noqa: F811
         body = await response.text()
         assert response.status == 200 and "E-mail" in body and "ACME-1" in body, path
     assert "support@acme.example" not in body  # the wallboard shows no contacts
+
+
+async def test_a_sign_out_posted_from_another_site_changes_nothing(web):  # noqa: F811
+    """Logout CSRF: the session cookie is SameSite=Strict, so it is not sent, but the answer's Set-Cookie
+    would still wipe it from the browser."""
+    desk, client = web
+    session = await sign_in(desk, client)
+    response = await client.post("/desk/logout", cookies={COOKIE: session}, allow_redirects=False,
+                                 headers={"Origin": "null", "Sec-Fetch-Site": "cross-site"})
+    assert response.status == 403 and "Set-Cookie" not in response.headers
+    assert (await client.get("/desk/live", cookies={COOKIE: session})).status == 200
+    response = await client.post("/desk/logout", cookies={COOKIE: session}, allow_redirects=False,
+                                 headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+    assert response.status == 303 and (await client.get("/desk/live", cookies={COOKIE: session})).status == 401
+
+
+async def test_every_answer_under_the_pages_carries_the_csp_even_errors(web):  # noqa: F811
+    _, client = web
+    for method, path in (("PUT", "/desk"), ("GET", "/desk/static/nope.js"), ("GET", "/desk/nope"),
+                         ("GET", "/wallboard/x/y/z"), ("GET", "/desk/login/x"), ("GET", "/desk/incident/X-1/live")):
+        response = await client.request(method, path)
+        assert "default-src 'none'" in response.headers.get("Content-Security-Policy", ""), (method, path)
+        assert response.headers.get("X-Frame-Options") == "DENY", (method, path)
+
+
+async def test_a_session_ends_after_twelve_hours_on_the_page_too(web):  # noqa: F811
+    desk, client = web
+    session = await sign_in(desk, client)
+    desk.clock.advance(timedelta(hours=11, minutes=59, seconds=59))
+    assert (await client.get("/desk/live", cookies={COOKIE: session})).status == 200
+    desk.clock.advance(timedelta(seconds=1))
+    assert (await client.get("/desk/live", cookies={COOKIE: session})).status == 401
+    assert (await client.get("/desk", cookies={COOKIE: session[:-1]})).status == 401  # truncated
+
+
+async def test_todays_counts_start_at_midnight_in_the_desks_zone(web):  # noqa: F811
+    desk, client = web
+    desk.clock.set(datetime(2026, 3, 1, 23, 50, tzinfo=MSK))
+    await desk.say(GROUP, customer, "Сервер недоступен")
+    desk.clock.set(datetime(2026, 3, 2, 0, 10, tzinfo=MSK))  # 21:10 UTC, still March 1st in UTC
+    session = await sign_in(desk, client)
+    body = await (await client.get("/desk/live", cookies={COOKIE: session})).text()
+    assert 'id="today-opened">0<' in body and 'id="today-breached" class="bad">1<' in body  # due 00:05 MSK
+    await desk.say(GROUP, customer, "/new Ещё одна беда")
+    body = await (await client.get("/desk/live", cookies={COOKIE: session})).text()
+    assert 'id="today-opened">1<' in body
