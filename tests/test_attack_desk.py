@@ -240,3 +240,19 @@ async def test_the_next_handoff_on_the_page_and_in_oncall_agree(web):  # noqa: F
     await desk.say(LEAD, lead, "/oncall")
     handoff = [line for line in desk.last_reply(LEAD).splitlines() if "handoff" in line.lower()]
     assert handoff and "Vera" in handoff[0], desk.last_reply(LEAD)
+
+
+def test_web_public_url_with_a_path_a_password_or_a_space_is_refused():
+    """The links the chat gets would not work (the pages are at /desk of the address, and the cookie's
+    path is /desk), or would carry a password into every /desk answer."""
+    from bot.settings import load_settings as load
+    from domain.errors import ConfigError
+
+    base = {"BOT_TOKEN": "123456:" + "A" * 30}
+    for bad in ("https://example.com/dutydesk", "https://example.com/dutydesk/", "https://desk:s3cret@example.com",
+                "https://exa mple.com"):
+        with pytest.raises(ConfigError, match="WEB_PUBLIC_URL") as caught:
+            load({**base, "WEB_PUBLIC_URL": bad})
+        assert "s3cret" not in str(caught.value)
+    assert load({**base, "WEB_PUBLIC_URL": "https://desk.example.com:8443/"}).web_public_url == \
+        "https://desk.example.com:8443"
