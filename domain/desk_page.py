@@ -245,9 +245,8 @@ async def on_call(now: datetime, shifts: dict[str, ShiftSpec]) -> tuple[list[Dut
               for d in oncall.on_call_at(now, shifts, rotations, spans)]
     handoff = None
     if shifts:
-        nxt = min((oncall.next_start(spec, now) for spec in shifts.values()), key=lambda o: o.start)
-        incoming = oncall.on_call_at(nxt.start, {nxt.shift: shifts[nxt.shift]}, rotations, spans)
-        handoff = Handoff(nxt.shift, nxt.start, await _name(next(iter(oncall.people(incoming)), None)))
+        nxt, incoming = oncall.next_handoff(now, shifts, rotations, spans)
+        handoff = Handoff(nxt.shift, nxt.start, await _name(incoming))
     return duties, handoff, oncall.gaps(now, now + GAP_HORIZON, shifts, rotations, spans)
 
 

@@ -99,12 +99,14 @@ def next_start(spec: ShiftSpec, moment: datetime) -> Occurrence:
         day += ONE_DAY
 
 
-def next_handoff(moment: datetime, shifts: dict[str, ShiftSpec],
-                 rotations: dict[str, RotationPlan]) -> tuple[Occurrence, int | None]:
-    """The first shift occurrence to start after the moment, and who its rotation puts on it (None: nobody).
+def next_handoff(moment: datetime, shifts: dict[str, ShiftSpec], rotations: dict[str, RotationPlan],
+                 overrides: list[OverrideSpan]) -> tuple[Occurrence, int | None]:
+    """The first shift occurrence to start after the moment, and who will be on duty as it starts (None:
+    nobody): an override covering its start wins over the rotation, as it will when the moment comes.
     Ties (two shifts starting at once) go to the shift listed first in the policy."""
     nxt = min((next_start(spec, moment) for spec in shifts.values()), key=lambda o: o.start)
-    return nxt, rostered(rotations.get(nxt.shift), nxt)
+    incoming = on_call_at(nxt.start, {nxt.shift: shifts[nxt.shift]}, rotations, overrides)
+    return nxt, next(iter(people(incoming)), None)
 
 
 def overlapping(spans: list[OverrideSpan], occ: Occurrence) -> list[OverrideSpan]:

@@ -73,7 +73,7 @@ async def on_call(message: Message, command: CommandObject, desk: Desk) -> None:
         source = t(lang, "oncall.by_override") if duty.source == "override" else ""
         lines.append(t(lang, "oncall.duty_row", shift=named(lang, "words.shift", duty.shift) if duty.shift else "—",
                        name=who, source=source).rstrip())
-    nxt, incoming = oncall.next_handoff(now, shifts, rotations)
+    nxt, incoming = oncall.next_handoff(now, shifts, rotations, spans)
     lines.append(t(lang, "oncall.next_handoff", shift=named(lang, "words.shift", nxt.shift),
                    at=fmt.when(lang, nxt.start, desk.settings.timezone, now),
                    name=await people.display_name(incoming) if incoming else t(lang, "oncall.nobody")))

@@ -28,14 +28,20 @@ def test_sla_verdict_answered_by_the_deadline_is_met_later_breached_unanswered_p
     assert verdict(None, None, now) == PENDING
 
 
-def test_next_handoff_is_the_first_shift_to_start_after_the_moment_with_its_rostered_person():
+def test_next_handoff_is_the_first_shift_to_start_after_the_moment_with_who_will_be_on_duty():
     rotations = {"night": RotationPlan("night", "daily", (A, B), date(2026, 3, 16))}
-    nxt, who = next_handoff(msk(2026, 3, 16, 12, 0), SHIFTS, rotations)
+    nxt, who = next_handoff(msk(2026, 3, 16, 12, 0), SHIFTS, rotations, [])
     assert (nxt.shift, nxt.start, who) == ("night", msk(2026, 3, 16, 19, 0), A)
-    nxt, who = next_handoff(msk(2026, 3, 16, 19, 0), SHIFTS, rotations)  # strictly after: not the one starting now
+    nxt, who = next_handoff(msk(2026, 3, 16, 19, 0), SHIFTS, rotations, [])  # strictly after: not the one starting now
     assert (nxt.shift, nxt.start, who) == ("day", msk(2026, 3, 17, 10, 0), None)  # the day shift has no rotation
-    nxt, who = next_handoff(msk(2026, 3, 17, 12, 0), SHIFTS, rotations)
+    nxt, who = next_handoff(msk(2026, 3, 17, 12, 0), SHIFTS, rotations, [])
     assert (nxt.shift, who) == ("night", B)
+    # An override covering the start names its person, on /oncall as on the desk page: the same rule.
+    swap = OverrideSpan(1, B, msk(2026, 3, 16, 18, 0), msk(2026, 3, 17, 2, 0))
+    nxt, who = next_handoff(msk(2026, 3, 16, 12, 0), SHIFTS, rotations, [swap])
+    assert (nxt.shift, who) == ("night", B)
+    later = OverrideSpan(2, B, msk(2026, 3, 16, 20, 0), msk(2026, 3, 17, 2, 0))  # starts after the handoff
+    assert next_handoff(msk(2026, 3, 16, 12, 0), SHIFTS, rotations, [later])[1] == A
 
 
 def test_overrides_overlap_an_occurrence_only_when_they_share_time_with_it():
