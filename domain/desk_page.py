@@ -287,8 +287,8 @@ class Card:
 
 async def card(key: str, sla: Sla) -> Card:
     """The incident's card, read-only; an unknown key is DeskError (the page answers 404)."""
-    if len(key) > KEY_MAX:  # no such key can exist; the database would refuse to compare it
-        raise DeskError("err.unknown_incident", key=key[:KEY_MAX].upper() + "…")
+    if len(key) > KEY_MAX or not key.isprintable():  # no such key can exist; the database would refuse it
+        raise DeskError("err.unknown_incident", key=key[:KEY_MAX].upper().replace("\x00", "") + "…")
     incident = await incidents.by_key(key)
     await incident.fetch_related("conversation")
     events, messages = await incidents.history(incident)
