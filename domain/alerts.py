@@ -142,10 +142,16 @@ async def fire_due(now: datetime, sla: Sla, shifts: dict[str, ShiftSpec], lead_i
             await Incident.filter(id=incident.id, alert_stage=stage, responded_at__isnull=True).update(
                 next_due_at=opening)
             continue
-        following = due_for_stage(stage + 1, incident.plan, incident.deadline, incident.opened_at, sla)
+        after = stage + 1
+        following = due_for_stage(after, incident.plan, incident.deadline, incident.opened_at, sla)
+        # Repeats whose moments passed while the desk was away (or that a plan change pulled into the past)
+        # are not sent one tick apart: the next repeat is the first still ahead. The breach is never skipped.
+        while following is not None and after >= 2 and following <= now:
+            after += 1
+            following = due_for_stage(after, incident.plan, incident.deadline, incident.opened_at, sla)
         async with in_transaction():
             advanced = await Incident.filter(id=incident.id, alert_stage=stage, responded_at__isnull=True).update(
-                alert_stage=stage + 1, next_due_at=following
+                alert_stage=after, next_due_at=following
             )
             if advanced:
                 kind = kind_of(stage)
@@ -161,7 +167,3 @@ async def reschedule(incident_id: int, sla: Sla) -> None:
         return
     due = due_for_stage(incident.alert_stage, incident.plan, incident.deadline, incident.opened_at, sla)
     await Incident.filter(id=incident_id).update(next_due_at=due)
-
-
-def overdue_by(incident: Incident, now: datetime) -> timedelta:
-    return now - incident.deadline if incident.deadline else timedelta(0)

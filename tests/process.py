@@ -11,6 +11,10 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 
 
+# How long a test waits for a started bot to poll: a bound for a loaded machine (importing aiogram alone
+# can take seconds there), never a measure of speed.
+STARTED_WITHIN = 120.0
+
 class BotProcess:
     def __init__(self, env: dict[str, str], workdir: Path) -> None:
         self.env = env

@@ -2,7 +2,7 @@
 
 from tests.conftest import make_env
 from tests.people import ENGINEER, LEAD, engineer
-from tests.process import BotProcess
+from tests.process import STARTED_WITHIN, BotProcess
 
 
 async def start(stub, tmp_path, database_url: str, lead_ids: str) -> BotProcess:
@@ -10,7 +10,7 @@ async def start(stub, tmp_path, database_url: str, lead_ids: str) -> BotProcess:
     mark = stub.mark()
     await proc.start()
     try:
-        await stub.wait_for("getUpdates", since=mark, timeout=30)
+        await stub.wait_for("getUpdates", since=mark, timeout=STARTED_WITHIN)
     except AssertionError:
         raise AssertionError("the bot did not start polling:\n" + proc.log()) from None
     return proc

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import free_port, make_env
 from tests.people import GROUP, LEAD, customer, lead
-from tests.process import BotProcess
+from tests.process import STARTED_WITHIN, BotProcess
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ async def running_bot(stub, tmp_path, database_url):
     proc = BotProcess(env, tmp_path)
     await proc.start()
     try:
-        await stub.wait_for("getUpdates", timeout=20)
+        await stub.wait_for("getUpdates", timeout=STARTED_WITHIN)
     except AssertionError:
         raise AssertionError("the bot did not start polling:\n" + proc.log()) from None
     yield proc, f"http://127.0.0.1:{port}"

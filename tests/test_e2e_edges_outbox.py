@@ -5,7 +5,7 @@ import pytest
 
 from tests.conftest import make_env
 from tests.people import LEAD, customer, lead
-from tests.process import BotProcess
+from tests.process import STARTED_WITHIN, BotProcess
 from tests.stub_api import BOT_ID
 
 OLD = -4518810793  # a basic group
@@ -16,7 +16,7 @@ NEW = -1001234567890  # the supergroup it becomes
 async def running_bot(stub, tmp_path, database_url):
     proc = BotProcess(make_env(stub.url, database_url), tmp_path)
     await proc.start()
-    await stub.wait_for("getUpdates", timeout=20)
+    await stub.wait_for("getUpdates", timeout=STARTED_WITHIN)
     yield proc
     if proc.proc.returncode is None:
         await proc.stop()

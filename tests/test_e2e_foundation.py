@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import make_env
 from tests.people import ENGINEER, GROUP, LEAD, STRANGER, customer, engineer, lead, stranger
-from tests.process import BotProcess
+from tests.process import STARTED_WITHIN, BotProcess
 from tests.stub_api import TOKEN
 
 
@@ -16,7 +16,7 @@ async def running_bot(stub, tmp_path, database_url):
     proc = BotProcess(env, tmp_path)
     await proc.start()
     try:
-        await stub.wait_for("getUpdates", timeout=20)
+        await stub.wait_for("getUpdates", timeout=STARTED_WITHIN)
     except AssertionError:
         raise AssertionError("the bot did not start polling:\n" + proc.log()) from None
     yield proc

@@ -4,14 +4,14 @@ import pytest
 
 from tests.conftest import make_env
 from tests.people import ENGINEER, GROUP, LEAD, customer, engineer, lead
-from tests.process import BotProcess
+from tests.process import STARTED_WITHIN, BotProcess
 
 
 @pytest.fixture
 async def running_bot(stub, tmp_path, database_url):
     proc = BotProcess(make_env(stub.url, database_url), tmp_path)
     await proc.start()
-    await stub.wait_for("getUpdates", timeout=20)
+    await stub.wait_for("getUpdates", timeout=STARTED_WITHIN)
     yield proc
     if proc.proc.returncode is None:
         await proc.stop()
@@ -104,7 +104,7 @@ async def test_open_incidents_follow_a_policy_changed_between_starts(stub, tmp_p
         proc = BotProcess(make_env(stub.url, database_url, POLICY_FILE=policy(target)), tmp_path / folder)
         mark = stub.mark()
         await proc.start()
-        await stub.wait_for("getUpdates", since=mark, timeout=30)
+        await stub.wait_for("getUpdates", since=mark, timeout=STARTED_WITHIN)
         return proc
 
     async def deadline() -> tuple[datetime, datetime]:

@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import make_env
 from tests.people import ENGINEER, GROUP, LEAD, customer, engineer, lead
-from tests.process import BotProcess
+from tests.process import STARTED_WITHIN, BotProcess
 
 POLICY = """
 [plans.premium]
@@ -28,7 +28,7 @@ async def running_bot(stub, tmp_path, database_url):
                    POLICY_FILE=str(tmp_path / "policy.toml"))
     proc = BotProcess(env, tmp_path)
     await proc.start()
-    await stub.wait_for("getUpdates", timeout=20)
+    await stub.wait_for("getUpdates", timeout=STARTED_WITHIN)
     yield proc
     if proc.proc.returncode is None:
         await proc.stop()

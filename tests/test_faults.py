@@ -12,7 +12,7 @@ import pytest
 from tests import databases
 from tests.conftest import make_env
 from tests.people import LEAD, customer, lead
-from tests.process import BotProcess
+from tests.process import STARTED_WITHIN, BotProcess
 from tests.stub_api import DROP_CONNECTION, SERVER_ERROR, too_many_requests
 
 GROUPS = [-100900 - n for n in range(20)]
@@ -23,7 +23,7 @@ async def start(stub, folder, database_url, **extra) -> BotProcess:
     proc = BotProcess(make_env(stub.url, database_url, **extra), folder)
     mark = stub.mark()
     await proc.start()
-    await stub.wait_for("getUpdates", since=mark, timeout=30)
+    await stub.wait_for("getUpdates", since=mark, timeout=STARTED_WITHIN)
     return proc
 
 

@@ -19,7 +19,7 @@ from bot.db import tortoise_config
 from tests import databases
 from tests.conftest import make_env
 from tests.people import CUSTOMER, ENGINEER, LEAD, customer, lead
-from tests.process import BotProcess
+from tests.process import STARTED_WITHIN, BotProcess
 
 GROUP = -100500  # a bound group
 FORUM = -100700  # a bound forum supergroup: an incident lives in a topic
@@ -205,7 +205,7 @@ async def test_channels_migration_keeps_the_desk_working(stub, tmp_path, databas
     (tmp_path / "run").mkdir()
     await proc.start()
     try:
-        await stub.wait_for("getUpdates", timeout=30)
+        await stub.wait_for("getUpdates", timeout=STARTED_WITHIN)
         # The ping owed before the migration goes out.
         ping = (await stub.wait_for("sendMessage", lambda p: "(owed)" in p.get("text", ""), timeout=30))[0]
         assert int(ping.params["chat_id"]) == ENGINEER

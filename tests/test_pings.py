@@ -3,7 +3,7 @@
 import re
 import time
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,6 +11,7 @@ import pytest
 from domain import customers, people
 from domain.models import Incident, Outbox, Rotation
 from scheduler.jobs import Heartbeat, Tick
+from telemetry import REGISTRY
 from tests.owed import owe_text
 from tests.people import ARCHITECT, ENGINEER, GROUP, LEAD, architect, customer, customer_2, engineer
 from tests.stub_api import DROP_CONNECTION, SERVER_ERROR
@@ -77,6 +78,22 @@ async def test_premium_at_night_new_reminder_breach_repeats(desk_at):
     deadline = datetime(2026, 3, 16, 2, 15, tzinfo=MSK)
     assert [timedelta(0) <= at - (deadline + n * timedelta(minutes=15)) <= timedelta(seconds=15)
             for n, at in enumerate(owed, start=1)] == [True, True, True], owed
+
+
+async def test_repeats_missed_while_away_are_not_sent_in_a_burst(desk_at):
+    """The desk was away from 02:05 to 02:50: the reminder and the breach go out on its return, then one
+    repeat at the next moment still ahead (03:00), not the 02:30 and 02:45 ones a tick apart."""
+    desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
+    await desk.say(GROUP, customer, "Всё упало")  # deadline 02:15, repeats 02:30, 02:45, 03:00
+    desk.clock.set(datetime(2026, 3, 16, 2, 50, tzinfo=MSK))
+    await run_until(desk, datetime(2026, 3, 16, 2, 59, 45, tzinfo=MSK))
+    assert len(dms(desk, LEAD, "🚨 SLA breached: ACME-1")) == 1
+    assert dms(desk, LEAD, "Still no response") == []  # nothing caught up in a burst
+    await run_until(desk, datetime(2026, 3, 16, 3, 0, 15, tzinfo=MSK))
+    assert len(dms(desk, LEAD, "Still no response")) == 1
+    await run_until(desk, datetime(2026, 3, 16, 4, 0, tzinfo=MSK))
+    assert len(dms(desk, LEAD, "Still no response")) == 1  # 03:00 was the last of max_repeats' moments
+    assert (await Incident.get(key="ACME-1")).next_due_at is None
 
 
 async def test_pings_fire_within_one_tick_of_their_moment(desk_at):
@@ -182,6 +199,52 @@ async def test_dedicated_engineer_of_a_premium_customer_gets_the_reminder(desk_a
     await desk.say(GROUP, customer, "Problem")
     await run_until(desk, datetime(2026, 3, 16, 2, 10, 15, tzinfo=MSK))
     assert len(dms(desk, ARCHITECT, "⏰ ACME-1")) == 1 and len(dms(desk, NIGHT_ENGINEER, "⏰ ACME-1")) == 1
+
+
+async def test_a_dedicated_engineer_of_a_non_premium_customer_is_not_pinged(desk_at):
+    desk = await desk_at("24x7", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
+    await customers.set_field("ACME", "engineer", str(ARCHITECT), desk.dp["desk"].sla, desk.clock.now())
+    await desk.say(GROUP, customer, "Problem")
+    await run_until(desk, datetime(2026, 3, 16, 2, 45, 15, tzinfo=MSK))  # the reminder is at 02:45
+    assert len(dms(desk, NIGHT_ENGINEER, "⏰ ACME-1")) == 1
+    assert [m["text"] for m in desk.stub.delivered if int(m["chat_id"]) == ARCHITECT] == []
+
+
+async def test_a_due_moment_left_on_an_answered_incident_is_cleared_and_holds_nothing_up(desk_at):
+    """Answering clears `next_due_at`; a row where it was left set (an older version, an edit by hand) is
+    cleared by the tick, owes no ping, and the incidents after it in the same tick still get theirs."""
+    desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
+    other = GROUP - 1
+    await customers.bind_by_code("ACME", "telegram", str(other), "Acme", "supergroup", LEAD, desk.clock.now())
+    desk.stub.chat(other, "Acme")
+    await desk.say(GROUP, customer, "Всё упало")  # ACME-1
+    desk.clock.advance(timedelta(minutes=1))
+    await desk.say(other, customer, "Не работает выгрузка")  # ACME-2: its reminder is due at 02:11
+    await desk.say(ENGINEER, engineer, "/take ACME-1")
+    await run_until(desk, datetime(2026, 3, 16, 2, 10, 45, tzinfo=MSK))
+    left = datetime(2026, 3, 16, 2, 5, tzinfo=MSK).astimezone(UTC)  # in UTC, as the desk writes its moments
+    await Incident.filter(key="ACME-1").update(next_due_at=left)
+    desk.clock.set(datetime(2026, 3, 16, 2, 11, tzinfo=MSK))
+    await desk.tick.run()  # one tick finds both: ACME-1 first
+    assert (await Incident.get(key="ACME-1")).next_due_at is None
+    reminders = await Outbox.filter(kind="reminder").values_list("incident__key", "created_at")
+    assert {(key, at.astimezone(MSK)) for key, at in reminders} == {
+        ("ACME-2", datetime(2026, 3, 16, 2, 11, tzinfo=MSK))}
+
+
+async def test_the_pings_a_tick_owes_are_counted_in_the_metrics(desk_at):
+    def owed(kind: str) -> float:
+        return REGISTRY.get_sample_value("dutydesk_pings_owed_total", {"kind": kind}) or 0.0
+
+    desk = await desk_at("premium", datetime(2026, 3, 16, 2, 0, tzinfo=MSK))
+    await customers.bind_by_code("ACME", "telegram", str(GROUP - 1), "Acme", "supergroup", LEAD, desk.clock.now())
+    desk.stub.chat(GROUP - 1, "Acme")
+    for chat in (GROUP, GROUP - 1):  # two incidents, both reminded in the 02:10 tick
+        await desk.say(chat, customer, "Problem")
+    before = owed("reminder")
+    await run_until(desk, datetime(2026, 3, 16, 2, 10, 15, tzinfo=MSK))
+    assert owed("reminder") == before + 2  # incidents reminded, not people told
+    assert desk.tick.heartbeat.errors == 0
 
 
 async def test_nobody_on_call_means_the_leads_hear(desk_at):

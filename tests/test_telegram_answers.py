@@ -19,7 +19,7 @@ from tests.channels import tg
 from tests.conftest import Desk, make_env
 from tests.owed import courier, owe_text
 from tests.people import CUSTOMER, GROUP, LEAD, OTHER_GROUP, customer, lead
-from tests.process import BotProcess
+from tests.process import STARTED_WITHIN, BotProcess
 from tests.stub_api import CAPTION_LIMIT, PER_GROUP_MINUTE, PER_SECOND, PRIVATE_BURST, TEXT_LIMIT, TOKEN, StubBotAPI
 
 LONELY_LEAD = 1009  # in LEAD_IDS, never started the bot
@@ -243,7 +243,7 @@ async def test_a_burst_of_incidents_stays_inside_the_rate_limits(stub, tmp_path,
     proc = BotProcess(make_env(stub.url, database_url), tmp_path)
     await proc.start()
     try:
-        await stub.wait_for("getUpdates", timeout=30)
+        await stub.wait_for("getUpdates", timeout=STARTED_WITHIN)
         await stub.send(LEAD, lead, "/customer_add ACME warranty Acme")
         for chat in groups:
             stub.chat(chat, f"Acme {chat}")
