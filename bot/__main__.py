@@ -23,6 +23,8 @@ def main(argv: list[str]) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     logs.hide(settings.bot_token)
+    for secret in settings.mail.secrets() if settings.mail else ():
+        logs.hide(secret)
     logs.setup(settings.log_level)
     if command == "check-config":
         print("configuration OK")

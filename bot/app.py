@@ -27,12 +27,17 @@ from domain import claims, incidents, parked, people, updates
 from domain.access import Role
 from domain.channels import Channels
 from domain.clock import Clock, SystemClock
+from domain.intake import Windows
 from domain.lang import of_person_row
 from domain.models import Person, Staff
 from domain.sla import Sla
 from handlers import common, customer_chat, desk_page, lead_admin, membership, oncall, pings, reports, staff
 from handlers import parked as parked_handlers
 from handlers.desk import Desk
+from handlers.email.channel import EmailChannel
+from handlers.email.imap import ImapLoop
+from handlers.email.intake import make_deliver, make_on_mail_created
+from handlers.email.smtp import SmtpSender
 from handlers.membership import ChatMigration
 from handlers.menus import set_default_menus, set_person_menu
 from handlers.middlewares import DeskMiddleware, OnceMiddleware
@@ -125,6 +130,8 @@ def build_channels(bot: Bot, settings: Settings, clock: Clock, pacer: Pacer | No
     `channels.register(…)` here, for when its settings are given."""
     channels = Channels()
     channels.register(TelegramChannel(bot, clock, settings, pacer))
+    if settings.mail is not None:
+        channels.register(EmailChannel(SmtpSender(settings.mail), clock, settings))
     return channels
 
 
@@ -369,6 +376,19 @@ async def _sleep_unless(stopping: asyncio.Event, seconds: float) -> bool:
         return False
 
 
+def start_mailbox(settings: Settings, clock: Clock) -> tuple[ImapLoop | None, asyncio.Task | None]:
+    """The e-mail channel's intake, when e-mail is configured: the IMAP loop in a task of its own."""
+    if settings.mail is None:
+        return None, None
+    sla = Sla(settings.policy)
+    deliver = make_deliver(settings.mail.address, sla, Windows(settings.thread_window, settings.reopen_window),
+                           clock, on_created=make_on_mail_created(settings, sla))
+    mailbox = ImapLoop(settings.mail.imap, clock, deliver, settings.mail.max_size, settings.mail.poll)
+    log.info("e-mail: reading %s, sending through %s as %s", settings.mail.imap.shown(), settings.mail.smtp.shown(),
+             settings.mail.address)
+    return mailbox, asyncio.create_task(mailbox.run(), name="mailbox")
+
+
 async def run(settings: Settings, clock: Clock | None = None) -> None:
     """Run until SIGTERM or SIGINT: stop taking updates, finish the one in hand, stop the background
     work, and return (the process then exits 0). Everything owed is already in the database."""
@@ -402,7 +422,9 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         background = Background(bot, dp, settings, clock)
         dp["desk"].wake_outbox = background.courier.wake.set
         background.start(sole_instance=settings.mode == "polling")  # polling: one instance by construction
-        runner = web.AppRunner(build_web_app(settings, dp, bot, background.heartbeat, clock, parking), access_log=None,
+        mailbox, mail_task = start_mailbox(settings, clock)
+        runner = web.AppRunner(build_web_app(settings, dp, bot, background.heartbeat, clock, parking,
+                                             mailbox=mailbox.health if mailbox else None), access_log=None,
                                shutdown_timeout=8)
         await runner.setup()
         await web.TCPSite(runner, settings.web_host, settings.web_port).start()
@@ -421,9 +443,11 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         finally:
             log.info("stopping: finishing the work in hand")
             await runner.cleanup()  # webhook requests in flight finish first
-            menus.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await menus
+            for task in (menus, mail_task):
+                if task is not None:
+                    task.cancel()  # the mailbox loop holds no mail in memory: what it took is committed
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await background.stop()
             await bot.session.close()
     finally:

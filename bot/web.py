@@ -24,6 +24,7 @@ from bot.settings import Settings
 from domain import outbox, parked, updates
 from domain.clock import Clock
 from domain.models import Incident
+from handlers.email.imap import MailboxHealth
 from handlers.parked import Parking
 from scheduler.jobs import Heartbeat
 
@@ -106,8 +107,16 @@ def healthy_tick(heartbeat: Heartbeat, clock: Clock, every: timedelta) -> bool:
     return heartbeat.last_tick is not None and clock.now() - heartbeat.last_tick <= 3 * every + timedelta(seconds=10)
 
 
+def mailbox_report(health: MailboxHealth, clock: Clock) -> dict:
+    """The mailbox in /healthz. A mailbox away does not make the process unhealthy (a restart would not
+    bring the mail server back), but says since when and why, so an operator sees the desk is deaf to mail."""
+    since = int((clock.now() - health.since).total_seconds()) if health.since else None
+    return {"connected": health.connected, "waiting": "idle" if health.idle else "poll",
+            "for_seconds": since, "error": health.last_error}
+
+
 def build_web_app(settings: Settings, dp: Dispatcher, bot: Bot, heartbeat: Heartbeat, clock: Clock,
-                  parking: Parking | None = None) -> web.Application:
+                  parking: Parking | None = None, mailbox: MailboxHealth | None = None) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
 
     async def healthz(request: web.Request) -> web.Response:
@@ -125,6 +134,8 @@ def build_web_app(settings: Settings, dp: Dispatcher, bot: Bot, heartbeat: Heart
         # Parked updates wait for a lead; the process is healthy (a restart would not help them).
         with contextlib.suppress(Exception):  # a database problem is reported above
             body["parked"] = await parked.count_waiting()
+        if mailbox is not None:
+            body["mailbox"] = mailbox_report(mailbox, clock)
         if problems:
             return web.json_response({"status": "unhealthy", "problems": problems, **body}, status=503)
         return web.json_response({"status": "ok", **body})

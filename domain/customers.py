@@ -19,7 +19,8 @@ from domain.sla import Sla
 
 CODE = re.compile(r"^[A-Z0-9_]{2,16}$")
 REPORT_PERIODS = ("off", "weekly", "monthly", "quarterly")
-FIELDS = ("name", "plan", "users", "cts", "ha", "tz", "lang", "report", "contract_until", "engineer", "contact")
+FIELDS = ("name", "plan", "users", "cts", "ha", "tz", "lang", "report", "contract_until", "engineer", "contact",
+          "email")
 MAX_NAME = 256
 MAX_CONTACTS = 20
 MAX_CONTACT = 200
@@ -276,3 +277,9 @@ async def move_conversation(channel: str, old: str, new: str) -> Conversation | 
         if channel == identities.TELEGRAM:
             await outbox.move_chat(int(old), int(new))  # owed rows address Telegram chats by id
     return await identities.conversation_of(channel, new) if moving is not None else None
+
+
+async def bind_email(customer: Customer, ref: str, kind: str, person_id: int | None, now: datetime) -> Conversation:
+    """Bind mail from an address (kind "address") or a whole domain ("domain") to the customer; several may
+    be bound. Mail from an address bound itself goes by it, else by its domain."""
+    return await bind_conversation(customer, identities.EMAIL, ref, ref, kind, person_id, now)

@@ -81,11 +81,13 @@ async def incident_of_message(conversation_id: int, ref: str | None) -> Incident
 
 
 async def _thread(msg: IncomingMessage, chat: Conversation, windows: Windows,
-                  now: datetime) -> tuple[Incident | None, bool]:
+                  now: datetime, continues: Incident | None = None) -> tuple[Incident | None, bool]:
     """The incident this message continues, and whether it must be reopened. Only the incidents of the
-    customer the conversation belongs to now: one unbound and bound to another customer starts afresh."""
+    customer the conversation belongs to now: one unbound and bound to another customer starts afresh.
+    `continues` is an incident the channel found itself (a mail's `[KEY]` or threading headers): it is
+    treated as the one replied to."""
     customer_id = chat.customer_id
-    replied = await incident_of_message(chat.id, msg.reply_to)
+    replied = continues or await incident_of_message(chat.id, msg.reply_to)
     if replied is not None and replied.customer_id != customer_id:
         replied = None
     if replied is not None:
@@ -129,13 +131,14 @@ OnCreated = Callable[[Incident, str, datetime], Awaitable[None]]  # the incident
 async def record_customer_message(msg: IncomingMessage, chat: Conversation, sla: Sla, windows: Windows,
                                   now: datetime, force_new: bool = False,
                                   on_created: OnCreated | None = None,
-                                  on_reopened: Callable[[Incident], Awaitable[None]] | None = None) -> IntakeResult:
+                                  on_reopened: Callable[[Incident], Awaitable[None]] | None = None,
+                                  continues: Incident | None = None) -> IntakeResult:
     """Store the message in its incident. `on_created` (a new incident) and `on_reopened` (a reply reopened
     one) run inside the same transaction, so the notifications owed are written together with it: a retry
     of the same update finds the message stored and owes nothing twice, and nothing is lost either."""
     try:
         async with in_transaction():
-            result = await _record(msg, chat, sla, windows, now, force_new)
+            result = await _record(msg, chat, sla, windows, now, force_new, continues)
             if result.created and on_created is not None:
                 opened = await Incident.get(id=result.incident.id).select_related("customer")
                 await on_created(opened, msg.ref, now)
@@ -147,9 +150,9 @@ async def record_customer_message(msg: IncomingMessage, chat: Conversation, sla:
 
 
 async def _record(msg: IncomingMessage, chat: Conversation, sla: Sla, windows: Windows, now: datetime,
-                  force_new: bool) -> IntakeResult:
+                  force_new: bool, continues: Incident | None = None) -> IntakeResult:
     # A message seen before fails on the (conversation, ref) key at `_store`, rolling all of this back.
-    incident, reopen = (None, False) if force_new else await _thread(msg, chat, windows, now)
+    incident, reopen = (None, False) if force_new else await _thread(msg, chat, windows, now, continues)
     created = incident is None
     if created:
         customer = await Customer.get(id=chat.customer_id)

@@ -349,3 +349,42 @@ class WallboardLink(Model):
 
     class Meta:
         table = "wallboard_link"
+
+
+class MailboxState(Model):
+    """How far the IMAP loop has taken a mailbox in. UIDs mean something only with their UIDVALIDITY;
+    the last UID moves in the same transaction as the intake of that mail, so a crash repeats no mail."""
+
+    mailbox = fields.CharField(max_length=255, unique=True)  # user@host/folder
+    uidvalidity = fields.BigIntField()
+    last_uid = fields.BigIntField(default=0)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "mail_mailbox"
+
+
+class MailIn(Model):
+    """Every mail taken from the mailbox, intake or not, by Message-ID: a mail met again (the server
+    renumbered its UIDs, or the same mail was delivered twice) is recognised and not taken in twice."""
+
+    message_id = fields.CharField(max_length=998, unique=True)
+    mailbox = fields.CharField(max_length=255)
+    uidvalidity = fields.BigIntField()
+    uid = fields.BigIntField()
+    sender = fields.CharField(max_length=320)
+    outcome = fields.CharField(max_length=16)  # intake, or why not: own bounce auto-reply
+    received_at = fields.DatetimeField()
+
+    class Meta:
+        table = "mail_in"
+
+
+class MailAck(Model):
+    """An acknowledgement mailed to a sender: at most a few an hour go to one address (no mail loops)."""
+
+    sender = fields.CharField(max_length=320, db_index=True)
+    sent_at = fields.DatetimeField()
+
+    class Meta:
+        table = "mail_ack"

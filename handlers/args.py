@@ -122,3 +122,22 @@ def customer_value(field: str, text: str) -> object:
         except ValueError:
             raise DeskError("err.bad_date", value=text) from None
     return text
+
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}[a-z0-9]$")
+_LOCAL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
+
+
+def email_binding(text: str) -> tuple[str, str]:
+    """What `/customer_set CODE email …` binds: a full address (`ivan@acme.ru`, kind "address") or a whole
+    domain (`acme.ru` or `@acme.ru`, kind "domain"), lower-case."""
+    value = text.strip().lower().removeprefix("@")
+    local, at, domain = value.rpartition("@")
+    bad = DeskError("email.bad_address", value=text.strip())
+    if not _DOMAIN.match(domain):
+        raise bad
+    if not at:
+        return domain, "domain"
+    if not _LOCAL.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
+        raise bad
+    return value, "address"

@@ -15,7 +15,7 @@ from domain.access import INVITABLE_ROLES, Role
 from domain.errors import Counted, DeskError
 from domain.identities import TELEGRAM
 from domain.models import Customer, Person
-from handlers.args import cmd, customer_value, looks_like_command, split
+from handlers.args import cmd, customer_value, email_binding, looks_like_command, split
 from handlers.common import privacy_warning
 from handlers.desk import Desk
 from handlers.formatting import zone_of
@@ -93,16 +93,21 @@ async def customer_show(message: Message, command: CommandObject, desk: Desk) ->
     await respond(message, await customer_card(customer, lang, desk, desk.now()))
 
 
-async def customer_set(message: Message, command: CommandObject, desk: Desk) -> None:
+async def customer_set(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
     lang = desk.lang
     code, field, text = split(command, 3, 3, rest=True)
     field, text = customers.check_field(field), text.strip()
     if not text:
         raise DeskError("usage.customer_set")
     customer = await customers.get_customer(code)  # an unknown customer is named before a bad value
-    customer = await customers.set_field(customer, field, customer_value(field, text), desk.sla, desk.now())
-    await respond(message, t(lang, "customer.updated", code=customer.code, field=field)
-                  + "\n\n" + await customer_card(customer, lang, desk, desk.now()))
+    if field == "email":  # binds a conversation (several may be) rather than setting a field
+        ref, kind = email_binding(text)
+        bound = await customers.bind_email(customer, ref, kind, actor.user_id, desk.now())
+        head = t(lang, "email.bound", code=customer.code, ref=bound.ref)
+    else:
+        customer = await customers.set_field(customer, field, customer_value(field, text), desk.sla, desk.now())
+        head = t(lang, "customer.updated", code=customer.code, field=field)
+    await respond(message, head + "\n\n" + await customer_card(customer, lang, desk, desk.now()))
 
 
 async def invite(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, desk: Desk) -> None:

@@ -122,14 +122,10 @@ def ack_text(incident: Incident, lang: str, sla: Sla, settings, now: datetime | 
     return "\n".join(lines)
 
 
-def make_on_created(settings, sla: Sla):
-    """Called inside intake's transaction when a message opened an incident: the notices are owed
-    together with the incident, or not at all."""
-    async def on_created(incident: Incident, message_ref: str, now: datetime) -> None:
-        # The acknowledgement first: it replies to the customer's message and carries the P1–P4 buttons.
-        await outbox.enqueue("ack", outbox.chat(await telegram_chat_of(incident)), now, rank=outbox.RANK_PING,
-                             params=_placed({"reply_to": int(message_ref)}, incident), incident_id=incident.id,
-                             dedupe=f"ack:{incident.id}")
+def make_staff_notices(settings, sla: Sla):
+    """What a new incident owes the staff, whatever channel it came by: the staff chat's announcement, the
+    leads' word on an ended contract, and the on-call pings."""
+    async def staff_notices(incident: Incident, now: datetime) -> None:
         if settings.staff_chat_id:
             await outbox.enqueue("announce", outbox.chat(settings.staff_chat_id), now, incident_id=incident.id,
                                  dedupe=f"announce:{incident.id}")
@@ -139,6 +135,20 @@ def make_on_created(settings, sla: Sla):
                     "intake.expired_lead", key=incident.key, code=incident.customer.code,
                     until=outbox.day(incident.customer.contract_until)), dedupe=f"expired:{incident.id}:{lead_id}")
         await alerts.on_new_incident(incident, now, sla, settings.policy.shifts, settings.lead_ids)
+    return staff_notices
+
+
+def make_on_created(settings, sla: Sla):
+    """Called inside intake's transaction when a message opened an incident: the notices are owed
+    together with the incident, or not at all."""
+    staff_notices = make_staff_notices(settings, sla)
+
+    async def on_created(incident: Incident, message_ref: str, now: datetime) -> None:
+        # The acknowledgement first: it replies to the customer's message and carries the P1–P4 buttons.
+        await outbox.enqueue("ack", outbox.chat(await telegram_chat_of(incident)), now, rank=outbox.RANK_PING,
+                             params=_placed({"reply_to": int(message_ref)}, incident), incident_id=incident.id,
+                             dedupe=f"ack:{incident.id}")
+        await staff_notices(incident, now)
     return on_created
 
 
@@ -157,10 +167,17 @@ async def customer_lang(incident: Incident, default: str) -> str:
 async def tell_customer_chat(incident: Incident, say: dict, now: datetime, kind: str, buttons: str | None = None,
                              dedupe: str | None = None) -> None:
     """A notice about the incident in its chat (a `domain.outbox.say`), in its forum topic when it has one."""
+    conversation = await Conversation.get(id=incident.conversation_id)
+    if conversation.channel != TELEGRAM:
+        # Another channel's conversation is an address, not a chat: the notice goes to the reporter there.
+        if incident.reporter_id is not None:
+            await outbox.enqueue(kind, outbox.person(incident.reporter_id, channel=conversation.channel), now,
+                                 params=dict(say), incident_id=incident.id, dedupe=dedupe)
+        return
     params = _placed(dict(say), incident)
     if buttons:
         params["buttons"] = buttons
-    await outbox.enqueue(kind, outbox.chat(await telegram_chat_of(incident)), now, params=params,
+    await outbox.enqueue(kind, outbox.chat(int(conversation.ref)), now, params=params,
                          incident_id=incident.id, dedupe=dedupe)
 
 

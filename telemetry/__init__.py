@@ -24,3 +24,6 @@ PARKED = Counter("dutydesk_updates_parked", "Updates parked: unparseable, or fai
                  ["reason"], registry=REGISTRY)
 PARKED_WAITING = Gauge("dutydesk_parked_updates_waiting", "Parked updates waiting for a lead to replay or dismiss",
                        registry=REGISTRY)
+MAILS_IN = Counter("dutydesk_mails_in", "Mails taken from the mailbox, by outcome (intake, or why not)", ["outcome"],
+                   registry=REGISTRY)
+MAILS_OUT = Counter("dutydesk_mails_out", "Mails sent", ["kind"], registry=REGISTRY)

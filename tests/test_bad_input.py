@@ -28,7 +28,7 @@ def en(key: str, **params) -> str:
 
 
 PLANS = "warranty 8x5 24x7 premium"
-FIELDS = "name plan users cts ha tz lang report contract_until engineer contact"
+FIELDS = "name plan users cts ha tz lang report contract_until engineer contact email"
 ROLES = "lead engineer architect developer"
 
 CASES = [

@@ -46,7 +46,7 @@ async def seed_due_timers(url: str, codes: list[str]) -> None:
     connection = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
     past = datetime.now(UTC) - timedelta(seconds=1)
     try:
-        for n, code in enumerate(codes):
+        for code in codes:
             engineer = 500000 + abs(hash(code)) % 400000
             await connection.execute(
                 "INSERT INTO staff (user_id, role, active, added_at, via_config) VALUES ($1, 'engineer', true, $2, false)",
@@ -55,11 +55,15 @@ async def seed_due_timers(url: str, codes: list[str]) -> None:
                 "INSERT INTO customer (code, name, plan, users, cts, ha, report, contacts, incident_seq, created_at,"
                 " engineer_id) VALUES ($1, $1, 'premium', 0, 0, 'none', 'off', '[]', 1, $2, $3) RETURNING id",
                 code, past, engineer)
+            conversation_id = await connection.fetchval(
+                "INSERT INTO conversation (channel, ref, customer_id, title, kind, bound_at)"
+                " VALUES ('telegram', $1, $2, $3, 'supergroup', $4) RETURNING id",
+                f"-7{customer_id:06d}", customer_id, code, past)  # a group of its own per customer
             await connection.execute(
-                "INSERT INTO incident (key, number, customer_id, plan, chat_id, title, priority, status, opened_at,"
-                " deadline, last_activity_at, contract_expired, next_due_at, alert_stage, summary)"
+                "INSERT INTO incident (key, number, customer_id, plan, conversation_id, title, priority, status,"
+                " opened_at, deadline, last_activity_at, contract_expired, next_due_at, alert_stage, summary)"
                 " VALUES ($1, 1, $2, 'premium', $3, 'seeded', 'P1', 'new', $4, $5, $4, false, $4, 0, '')",
-                f"{code}-1", customer_id, -700000 - n, past, past + timedelta(minutes=15))
+                f"{code}-1", customer_id, conversation_id, past, past + timedelta(minutes=15))
     finally:
         await connection.close()
 

@@ -1,0 +1,108 @@
+"""The e-mail channel (`domain.channels.Channel`): owed notices to customers who wrote by mail leave as
+mail in the incident's thread, rendered in the customer's language when they are sent.
+
+A row is addressed to a person on channel "email" (their address is their identity there). The
+acknowledgement has its own text (`render.ack_mail`); any other customer notice (`domain.outbox.say`:
+an engineer took it, it was resolved) is its text as a mail. Every mail answers the customer's latest
+mail of the incident and carries the thread's Message-IDs, and the desk's own Message-ID is stored as a
+message of the incident, so an answer to it threads back in.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from domain import identities, intake
+from domain.channels import Delivered, Failed, Retry, Verdict
+from domain.clock import Clock
+from domain.lang import of_conversation
+from domain.models import Conversation, Incident, IncidentMessage, Outbox
+from domain.sla import Sla
+from handlers.email.render import ack_mail
+from handlers.email.smtp import OutgoingMail, SendError, SmtpSender, compose
+from handlers.formatting import zone_of
+from handlers.telegram_channel import said
+
+NAME = identities.EMAIL
+RETRY_AFTER = 60.0  # seconds: a mail server that is away or busy is asked again a minute later
+THREAD_KEPT = 20
+
+
+class Unsendable(Exception):
+    """A row this channel cannot turn into a mail: no incident, no address for its person."""
+
+
+class EmailChannel:
+    name = NAME
+
+    def __init__(self, sender: SmtpSender, clock: Clock, settings) -> None:
+        self.sender, self.clock, self.settings = sender, clock, settings
+        self.sla = Sla(settings.policy)
+        self._sent: dict[int, tuple[str, str]] = {}  # row id → (Message-ID, conversation) until recorded
+
+    async def reserve(self, row: Outbox) -> float:
+        return time.monotonic()  # the desk sends a few mails an hour: no pacing of its own
+
+    async def until(self, slot: float) -> None:
+        return None
+
+    def busy(self) -> set[str]:
+        return set()
+
+    async def _thread(self, incident: Incident) -> tuple[str | None, tuple[str, ...], Conversation | None]:
+        """The Message-ID to answer (the customer's latest mail), the thread before it, and its conversation."""
+        rows = await IncidentMessage.filter(incident_id=incident.id, conversation__channel=NAME).order_by(
+            "id").select_related("conversation")
+        ids = [row.ref for row in rows]
+        latest = next((row for row in reversed(rows) if row.source == "customer"), None)
+        conversation = latest.conversation if latest else (rows[-1].conversation if rows else None)
+        answered = latest.ref if latest else None
+        return answered, tuple(ids[-THREAD_KEPT:]), conversation
+
+    async def render(self, row: Outbox, now: datetime) -> tuple[OutgoingMail, Conversation | None]:
+        if row.incident_id is None or row.person_id is None:
+            raise Unsendable(f"{row.kind} without an incident or a person")
+        incident = await Incident.get_or_none(id=row.incident_id).select_related("customer")
+        to = await identities.address_of(row.person_id, NAME)
+        if incident is None or to is None:
+            raise Unsendable("the incident or the address is gone")
+        lang = await of_conversation(incident.conversation_id, self.settings.default_lang)
+        answered, references, conversation = await self._thread(incident)
+        params = row.params or {}
+        if row.kind == "ack":
+            limit = self.settings.mail.max_size if params.get("oversize") else None
+            mail = ack_mail(incident, lang, self.sla, zone_of(incident.customer, self.settings), now, to=to,
+                            subject=incident.title, answered=answered, references=references, oversize_limit=limit)
+        elif "say" in params:
+            mail = OutgoingMail(to=to, key=incident.key, subject=f"Re: {incident.title}", text=said(lang, params),
+                                in_reply_to=answered, references=references, auto_submitted="auto-generated",
+                                kind=row.kind)
+        else:
+            raise Unsendable(f"no mail for a {row.kind} notice")
+        return mail, conversation
+
+    async def send(self, row: Outbox) -> Delivered:
+        now = self.clock.now()
+        mail, conversation = await self.render(row, now)
+        msg = compose(mail, self.settings.mail, now)
+        await self.sender.send(msg, kind=mail.kind)
+        if conversation is not None:
+            self._sent[row.id] = (msg["Message-ID"], conversation.ref)
+        return Delivered(ref=None, text=mail.text)
+
+    async def record(self, row: Outbox, delivered: Delivered) -> None:
+        sent = self._sent.pop(row.id, None)
+        if sent is not None and row.incident_id is not None:
+            message_id, conversation = sent
+            await intake.record_bot_message(row.incident_id, NAME, conversation, message_id, delivered.text,
+                                            self.clock.now())
+
+    async def classify(self, row: Outbox, error: BaseException) -> Verdict | None:
+        if isinstance(error, Unsendable):
+            return Failed(str(error))
+        if not isinstance(error, SendError):
+            return None
+        if error.permanent:
+            return Failed(str(error))  # the address refuses mail for good: logged, not retried
+        return Retry(str(error), RETRY_AFTER)
