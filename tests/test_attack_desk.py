@@ -1,5 +1,5 @@
 """Hostile and careless use of the desk page and the wallboard (issue 15): each test is a finding or a
-probe that the page withstands. Findings not fixed are xfail(strict=True) with the reason."""
+probe that the page withstands. Every finding is fixed."""
 
 import asyncio
 from datetime import datetime, timedelta
@@ -43,10 +43,6 @@ async def test_a_demoted_leads_wallboard_link_stops_working(web):  # noqa: F811
     assert (await client.get(path + "/live")).status == 404
 
 
-@pytest.mark.xfail(strict=True, reason="a session or link dies only when it is used while its person is off the "
-                   "staff; re-added unseen, it works again. Fix: people.remove_staff (and ensure_leads) drop the "
-                   "person's DeskSession/WallboardLink rows; outside the desk page's files. Comparing Staff.added_at "
-                   "with the session's created_at breaks tests that move the injected clock backwards")
 async def test_a_removed_engineer_readded_does_not_get_the_old_session_back(web):  # noqa: F811
     desk, client = web
     session = await sign_in(desk, client)
@@ -55,10 +51,6 @@ async def test_a_removed_engineer_readded_does_not_get_the_old_session_back(web)
     assert (await client.get("/desk/live", cookies={COOKIE: session})).status == 401
 
 
-@pytest.mark.xfail(strict=True, reason="a session or link dies only when it is used while its person is off the "
-                   "staff; re-added unseen, it works again. Fix: people.remove_staff (and ensure_leads) drop the "
-                   "person's DeskSession/WallboardLink rows; outside the desk page's files. Comparing Staff.added_at "
-                   "with the session's created_at breaks tests that move the injected clock backwards")
 async def test_a_removed_leads_wallboard_link_does_not_come_back_with_the_role(web):  # noqa: F811
     desk, client = web
     await people.register_staff(ARCHITECT, "lead", LEAD, desk.clock.now())
