@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from yarl import URL
 
 from bot.settings import Settings
 from domain import desk_page, lang, people
@@ -248,8 +249,22 @@ class DeskPages:
         return self._message(request, reader, t(reader, "desk.sign_in_title"), [t(reader, "desk.sign_in_text")], 200,
                              form_action=request.path)
 
+    def _from_here(self, request: web.Request) -> bool:
+        """A form on another site posting someone's own sign-in link would sign this browser in as them
+        (login CSRF): refused, the link left unused. Browsers say where a POST comes from in Sec-Fetch-Site;
+        Origin is "null" on our own pages (they send no referrer), so it counts only when it names a site."""
+        site = request.headers.get("Sec-Fetch-Site")
+        if site is not None:
+            return site in ("same-origin", "none")
+        origin = request.headers.get("Origin")
+        if origin is None or origin == "null":  # not a browser form, or one that cannot tell
+            return True
+        return origin in {str(URL(self.settings.web_public_url).origin()), f"{request.scheme}://{request.host}"}
+
     async def login(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
+        if not self._from_here(request):
+            return self._refused(request, DeskError("attack_desk.other_site"))
         try:
             session = await desk_page.redeem_login(token if len(token) <= TOKEN_MAX else "", self.clock.now())
         except DeskError as error:
@@ -260,6 +275,10 @@ class DeskPages:
         return response
 
     async def logout(self, request: web.Request) -> web.Response:
+        if not self._from_here(request):  # another site would wipe the cookie from this browser
+            reader = self.settings.default_lang
+            return self._message(request, reader, t(reader, "desk.title"),
+                                 [t(reader, "attack_desk.sign_out_other_site")], 403)
         token = request.cookies.get(COOKIE)
         if token:
             await desk_page.sign_out(token)

@@ -166,9 +166,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     web_host = get("WEB_HOST", "127.0.0.1")
     public_url = (get("WEB_PUBLIC_URL") or f"http://{web_host}:{port}").rstrip("/")
     public = urlparse(public_url)
-    if public.scheme not in ("http", "https") or not public.netloc or public.query or public.fragment:
-        raise _fail("WEB_PUBLIC_URL", public_url, "the http(s) address people open the desk page at, like "
-                                                  "https://desk.example.com")
+    # The pages live at /desk and /wallboard of this address (a path prefix would break their own links),
+    # and every /desk answer carries it to the chat: no user or password in it (nor in this error).
+    if (public.scheme not in ("http", "https") or not public.netloc or public.query or public.fragment
+            or public.path or "@" in public.netloc or any(c.isspace() for c in public_url)):
+        host = public.netloc.rsplit("@", 1)[-1]
+        shown = public_url if "@" not in public.netloc else f"{public.scheme}://<hidden>@{host}"
+        raise _fail("WEB_PUBLIC_URL", shown, "the http(s) address people open the desk page at, like "
+                                             "https://desk.example.com (no path, user or password)")
 
     policy_file = get("POLICY_FILE") or None
     return Settings(

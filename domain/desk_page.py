@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from tortoise.transactions import in_transaction
 
 from domain import incidents, oncall, outbox, parked, people
+from domain.access import Role
 from domain.errors import DeskError
 from domain.models import (
     DeskLogin,
@@ -41,6 +42,7 @@ from domain.sla import BREACHED, MET, Sla, verdict
 LOGIN_VALID = timedelta(minutes=10)
 SESSION_VALID = timedelta(hours=12)
 GAP_HORIZON = timedelta(days=7)
+KEY_MAX = Incident._meta.fields_map["key"].max_length
 FAILED_WINDOW = timedelta(days=1)  # undeliverable notices shown as "stuck" for a day
 # Until the core's conversations land every incident comes from a Telegram chat.
 
@@ -55,6 +57,10 @@ def _token() -> str:
 
 async def _active_staff(user_id: int) -> bool:
     return await Staff.exists(user_id=user_id, active=True)
+
+
+async def _lead(user_id: int) -> bool:
+    return await Staff.exists(user_id=user_id, active=True, role=Role.LEAD.value)
 
 
 # ---- sign-in ----------------------------------------------------------------------------------------
@@ -139,11 +145,15 @@ async def revoke_wallboards(now: datetime) -> int:
 
 
 async def wallboard(token: str | None) -> WallboardLink | None:
-    """The live link with this token; a revoked one, or one whose lead left the staff, is no link."""
+    """The live link with this token; a revoked one, or one whose lead left the staff or is a lead no
+    more, is no link (and their links are dropped, so they do not come back with the role)."""
     if not token:
         return None
     link = await WallboardLink.get_or_none(token_hash=_hash(token), revoked_at__isnull=True)
-    if link is None or not await _active_staff(link.created_by):
+    if link is None:
+        return None
+    if not await _lead(link.created_by):
+        await WallboardLink.filter(created_by=link.created_by).delete()
         return None
     return link
 
@@ -277,6 +287,8 @@ class Card:
 
 async def card(key: str, sla: Sla) -> Card:
     """The incident's card, read-only; an unknown key is DeskError (the page answers 404)."""
+    if len(key) > KEY_MAX or not key.isprintable():  # no such key can exist; the database would refuse it
+        raise DeskError("err.unknown_incident", key=key[:KEY_MAX].upper().replace("\x00", "") + "…")
     incident = await incidents.by_key(key)
     await incident.fetch_related("conversation")
     events, messages = await incidents.history(incident)

@@ -14,7 +14,7 @@ from domain.access import INVITABLE_ROLES, Role
 from domain.errors import DeskError
 from domain.identities import TELEGRAM, person_for, telegram_person_id
 from domain.lang import of_chat_row, of_person_row
-from domain.models import Conversation, Incident, IncidentEvent, Person, Staff
+from domain.models import Conversation, DeskSession, Incident, IncidentEvent, Person, Staff, WallboardLink
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,7 @@ async def ensure_leads(lead_ids: frozenset[int], now: datetime) -> LeadChanges:
                 staff.active = False
             staff.via_config, staff.role_before = False, None
             await staff.save(update_fields=["role", "active", "via_config", "role_before"])
+            await _drop_desk_access(staff.user_id, staff=staff.active)
     return LeadChanges([s.user_id for s in stale if s.active], [s.user_id for s in stale if not s.active], [])
 
 
@@ -223,7 +224,17 @@ async def change_role(ref: str, role: str, lead_ids: frozenset[int]) -> Staff:
             await _guard_last_lead(staff, lead_ids)
         staff.role = role
         await staff.save(update_fields=["role"])
+        if role != Role.LEAD.value:
+            await _drop_desk_access(staff.user_id, staff=True)
     return staff
+
+
+async def _drop_desk_access(user_id: int, staff: bool) -> None:
+    """Who leaves the staff loses their desk-page sessions, who stops being a lead their wallboard links, at
+    once: re-added later, nothing they held before works again."""
+    if not staff:
+        await DeskSession.filter(user_id=user_id).delete()
+    await WallboardLink.filter(created_by=user_id).delete()
 
 
 async def remove_staff(ref: str, lead_ids: frozenset[int], now: datetime | None = None) -> tuple[Staff, list[str]]:
@@ -234,6 +245,7 @@ async def remove_staff(ref: str, lead_ids: frozenset[int], now: datetime | None 
         await _guard_last_lead(staff, lead_ids)
         staff.active = False
         await staff.save(update_fields=["active"])
+        await _drop_desk_access(staff.user_id, staff=False)
         held = await Incident.filter(assignee_id=staff.user_id, status__in=("new", "in_progress")).order_by("id")
         if held:
             await Incident.filter(id__in=[i.id for i in held]).update(assignee_id=None)
