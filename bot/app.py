@@ -31,7 +31,7 @@ from domain.intake import Windows
 from domain.lang import of_person_row
 from domain.models import Person, Staff
 from domain.sla import Sla
-from handlers import common, customer_chat, desk_page, lead_admin, membership, oncall, pings, reports, staff
+from handlers import common, customer_chat, desk_page, lead_admin, membership, oncall, pings, reply, reports, staff
 from handlers import parked as parked_handlers
 from handlers.desk import Desk
 from handlers.email.channel import EmailChannel
@@ -91,8 +91,9 @@ def build_dispatcher(settings: Settings, clock: Clock) -> Dispatcher:
     for observer in (dp.message, dp.edited_message, dp.callback_query):
         observer.outer_middleware(middleware)
     dp.include_routers(membership.build_router(), common.build_router(), lead_admin.build_router(),
-                       oncall.build_router(), reports.build_router(), staff.build_router(), pings.build_router(),
-                       parked_handlers.build_router(), desk_page.build_router(), customer_chat.build_router())
+                       oncall.build_router(), reports.build_router(), staff.build_router(), reply.build_router(),
+                       pings.build_router(), parked_handlers.build_router(), desk_page.build_router(),
+                       customer_chat.build_router())
     return dp
 
 

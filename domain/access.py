@@ -66,6 +66,8 @@ COMMANDS: dict[str, CommandRule] = {
     "oncall": CommandRule(STAFF, Where.DESK),
     "schedule": CommandRule(STAFF, Where.DESK),
     "escalate": CommandRule(STAFF),
+    # an answer to the customer from the staff member's own chat with the bot, on any channel (handlers/reply.py)
+    "reply": CommandRule(STAFF, Where.PRIVATE),
     # leads: customers, chats, staff
     "customer_add": CommandRule(LEADS, Where.DESK),
     "customers": CommandRule(LEADS, Where.DESK),

@@ -96,6 +96,28 @@ async def staff_message(incident: Incident, staff_id: int, author: str, conversa
         await first_response(incident, staff_id, now, "message")
 
 
+REPLY_LIMIT = 3500
+
+
+async def answer(incident: Incident, staff_id: int, author: str, text: str, ref: str, now: datetime,
+                 owe: Notice) -> Incident:
+    """A staff member's answer written away from the customer (/reply in their private chat): stored as their
+    message of the incident and counted as the response, exactly as a message in the customer's chat is;
+    `owe` writes the intent that carries it to the customer on the incident's channel, in the same
+    transaction. `ref` names the answer (the command's message), so a retried update answers once."""
+    text = text.strip()
+    if not text:
+        raise DeskError("reply.no_text", key=incident.key)
+    if len(text) > REPLY_LIMIT:
+        raise DeskError("err.too_long", limit=REPLY_LIMIT)
+    if incident.status not in OPEN:
+        raise DeskError("err.not_open", key=incident.key, status=Named("state", incident.status))
+    async with in_transaction():
+        await staff_message(incident, staff_id, author, incident.conversation_id, ref, text, [], now)
+        await owe(incident)
+    return await _reload(incident)
+
+
 async def awaiting_response(conversation_id: int, topic: str | None,
                             customer_id: int | None = None) -> Incident | None:
     found = Incident.filter(conversation_id=conversation_id, status="new", responded_at__isnull=True, topic=topic)

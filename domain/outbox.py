@@ -17,6 +17,8 @@ Kinds and their parameters (besides the incident):
 * `handover`: `shift`, `day`, `start`, `end` (see `shift`) and `watch`, the incidents open then;
   `gaps`: `found`, a list of such shifts;
 * `report`: `customer` (its code), `start`, `end`, `first`, `last`; `chart` for the picture;
+* `reply`: a staff member's answer (/reply) to the customer: `answer` (their words, sent as written),
+  `author` (their name), `topic`;
 * `edit`: rewrites the sent row `of` to say that `holder` took the incident `at`.
 Any row may carry `rerouted` (a `say` of the rerouting note, put first) and `buttons: false` (none).
 Rows written before the intents (migration 0012) carry their finished `text` and are sent as written.
@@ -178,6 +180,14 @@ async def pointless(row: Outbox) -> str | None:
             await Incident.filter(id=row.incident_id, responded_at__isnull=False).exists():
         return "answered before it was sent"
     return None
+
+
+async def incident_of_sent(person_id: int, message_id: int, channel: str = TELEGRAM) -> int | None:
+    """The incident of a message the desk sent to this person (a ping, an escalation): a reply to it in
+    their private chat is about that incident."""
+    row = await Outbox.filter(person_id=person_id, channel=channel, message_id=message_id, status="sent",
+                              incident_id__isnull=False).order_by("-id").first()
+    return row.incident_id if row else None
 
 
 async def mark_sent(row: Outbox, message_id: int | None, now: datetime) -> None:

@@ -20,6 +20,7 @@ from handlers.incoming import incoming, is_service
 from handlers.keyboards import PriorityButton, RateButton
 from handlers.pings import reopened_notice
 from handlers.replies import respond
+from handlers.reply import private_reply
 from locales import format as fmt
 from locales import t
 
@@ -55,7 +56,8 @@ async def chat_message(message: Message, actor: people.Actor, desk: Desk) -> Non
         return  # someone joined, left, pinned or renamed: nobody wrote to support
     if actor.chat is None:
         if message.chat.type == "private":
-            await respond(message, help_text(actor.role, lang, False))
+            if not await private_reply(message, actor, desk):  # a reply to a ping answers its customer
+                await respond(message, help_text(actor.role, lang, False))
         elif not actor.is_staff and await inbox.keep_unbound(incoming(message, desk.now(), actor.user_id), desk.now(),
                                                              desk.settings.retention.unbound_per_chat):
             await respond(message, t(lang, "unbound.notice"))

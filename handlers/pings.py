@@ -15,7 +15,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from domain import alerts, incidents, intake, outbox, people
 from domain.errors import DeskError
-from domain.identities import TELEGRAM
+from domain.identities import EMAIL, TELEGRAM
 from domain.lang import of_conversation as lang_of_conversation
 from domain.lang import of_person as lang_of_person
 from domain.models import Conversation, Incident, IncidentMessage
@@ -66,6 +66,8 @@ def ping_text(kind: str, incident: Incident, lang: str, now: datetime, zone, tar
     plan = named(lang, "words.plan", incident.plan)
     lines = [t(lang, f"ping.{kind}", key=incident.key, priority=incident.priority, name=incident.customer.name,
                plan=plan)]
+    if first is not None and first.conversation.channel == EMAIL:  # no chat to answer in: say how to answer
+        lines.append(t(lang, "reply.ping_by_mail", key=incident.key))
     due = "words.ping.due" if kind in ("new", "reminder") else "words.ping.was_due"
     lines.append(t(lang, due, deadline=fmt.when(lang, incident.deadline, zone, now),
                    target=fmt.duration(lang, target)))

@@ -200,6 +200,8 @@ class TelegramChannel:
         if "text" in params:  # written before the intents (migration 0012): sent as written
             photo = base64.b64decode(params["photo"]) if params.get("photo") else None
             return params["text"], params.get("markup"), photo
+        if kind == "reply":  # a staff member's own words, sent as written under their name
+            return t(reader, "reply.said", name=params.get("author") or "—", text=params["answer"]), None, None
         if "say" in params:
             markup = rating_keyboard(row.incident_id) if params.get("buttons") == "rating" else None
             return said(reader, params), markup, None

@@ -7,7 +7,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from domain import people
-from domain.models import Incident, IncidentEvent, IncidentMessage
+from domain.identities import EMAIL
+from domain.models import Conversation, Incident, IncidentEvent, IncidentMessage
 from domain.sla import MET, Sla, verdict
 from locales import format as fmt
 from locales import named, t
@@ -34,6 +35,9 @@ async def card_text(incident: Incident, events: list[IncidentEvent], messages: l
                status=t(lang, f"state.{incident.status}"), opened=when(incident.opened_at),
                responded=when(incident.responded_at), assignee=await people.display_name(incident.assignee_id),
                title=incident.title)]
+    conversation = await Conversation.get_or_none(id=incident.conversation_id)
+    if conversation is not None and conversation.channel == EMAIL:
+        lines.append(t(lang, "reply.card_by_mail", key=incident.key))
     if incident.responded_at is None:
         lines.append(t(lang, "card.deadline", deadline=when(incident.deadline),
                        left=fmt.time_left(lang, incident.deadline, now)))

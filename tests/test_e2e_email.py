@@ -1,7 +1,7 @@
 """End to end with e-mail: the real `python -m bot`, a real IMAP server (pymap) and SMTP sink (aiosmtpd), the
-Telegram stand-in. A customer's mail opens ACME-N and the on-call engineer is pinged in Telegram; an
-auto-reply opens nothing; the process killed in the middle of a batch of mail and started again has lost
-none and doubled none."""
+Telegram stand-in. A customer's mail opens ACME-N and the on-call engineer is pinged in Telegram; the
+engineer answers with /reply and the customer gets the answer in the thread; an auto-reply opens nothing;
+the process killed in the middle of a batch of mail and started again has lost none and doubled none."""
 
 import re
 import signal
@@ -94,14 +94,23 @@ async def test_mail_opens_an_incident_pings_and_survives_a_kill(stub, tmp_path, 
 
         # An auto-reply opens nothing: the next real mail is ACME-2.
         mark = stub.mark()
+        notices = mail("Не приходят уведомления", "Уведомления не приходят.")
         await imap_server.deliver(folder, mail("Автоответ: Сервер недоступен", "Я в отпуске до понедельника",
-                                               Auto_Submitted="auto-replied"),
-                                  mail("Не приходят уведомления", "Уведомления не приходят."))
+                                               Auto_Submitted="auto-replied"), notices)
         await stub.wait_for("sendMessage", lambda p: p.get("text", "").startswith("🆕 ACME-2"), since=mark, timeout=30)
         assert "Уведомления не приходят." in pings(stub, "🆕 ACME-2")[0]
         assert not any("отпуске" in text for text in pings(stub, "🆕"))
         await wait_for(lambda: len(smtp.mails) >= 3, timeout=30)  # ACME-2's acknowledgement
         assert [m["Subject"] for m in smtp.mails[2:]] == ["[ACME-2] Re: Не приходят уведомления"]
+
+        # The engineer answers ACME-2 from Telegram with /reply: the customer receives it in the thread.
+        await stub.send(ENGINEER, engineer, "/reply ACME-2 Проверьте, пожалуйста, папку «Спам».")
+        await stub.wait_text(ENGINEER, "ACME-2: your answer goes to the customer")
+        await wait_for(lambda: len(smtp.mails) >= 4, timeout=30)
+        answer = smtp.mails[3]
+        assert answer["To"] == "ivan@acme.ru" and answer["Subject"] == "[ACME-2] Re: Не приходят уведомления"
+        assert answer["In-Reply-To"] == notices["Message-ID"] and notices["Message-ID"] in answer["References"]
+        assert "папку «Спам»" in answer.get_content() and answer["Auto-Submitted"] is None
 
         # A batch of mail; the process is killed as soon as the first of it is taken, then started again.
         await imap_server.deliver(folder, *(mail(f"Проблема {i}", f"Описание {i}") for i in range(BATCH)))
@@ -124,6 +133,9 @@ async def test_mail_opens_an_incident_pings_and_survives_a_kill(stub, tmp_path, 
         refs = await IncidentMessage.filter(source="customer").values_list("ref", flat=True)
         assert len(refs) == len(set(refs)) == BATCH + 3
         assert await IncidentMessage.filter(incident__key="ACME-1", source="customer").count() == 2
+        answered = await Incident.get(key="ACME-2")  # the /reply was the response
+        assert answered.responded_at is not None and answered.responded_by == ENGINEER
+        assert await IncidentMessage.filter(incident=answered, source="staff", text__contains="«Спам»").exists()
     finally:
         await close_database()
     print(f"killed after {taken_before_kill} of {BATCH} mails of the batch were taken")

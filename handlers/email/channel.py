@@ -19,7 +19,7 @@ from domain.clock import Clock
 from domain.lang import of_conversation
 from domain.models import Conversation, Incident, IncidentMessage, Outbox
 from domain.sla import Sla
-from handlers.email.render import ack_mail
+from handlers.email.render import ack_mail, reply_mail
 from handlers.email.smtp import OutgoingMail, SendError, SmtpSender, compose
 from handlers.formatting import zone_of
 from handlers.telegram_channel import said
@@ -54,7 +54,7 @@ class EmailChannel:
         """The Message-ID to answer (the customer's latest mail), the thread before it, and its conversation."""
         rows = await IncidentMessage.filter(incident_id=incident.id, conversation__channel=NAME).order_by(
             "id").select_related("conversation")
-        ids = [row.ref for row in rows]
+        ids = [row.ref for row in rows if row.source != "staff"]  # a /reply's own ref is no Message-ID
         latest = next((row for row in reversed(rows) if row.source == "customer"), None)
         conversation = latest.conversation if latest else (rows[-1].conversation if rows else None)
         answered = latest.ref if latest else None
@@ -74,6 +74,9 @@ class EmailChannel:
             limit = self.settings.mail.max_size if params.get("oversize") else None
             mail = ack_mail(incident, lang, self.sla, zone_of(incident.customer, self.settings), now, to=to,
                             subject=incident.title, answered=answered, references=references, oversize_limit=limit)
+        elif row.kind == "reply":  # a staff member's answer (/reply): their words, signed, not auto-submitted
+            mail = reply_mail(incident, params["answer"], params.get("author", ""), self.settings.mail.sender, to,
+                              answered, references)
         elif "say" in params:
             mail = OutgoingMail(to=to, key=incident.key, subject=f"Re: {incident.title}", text=said(lang, params),
                                 in_reply_to=answered, references=references, auto_submitted="auto-generated",
