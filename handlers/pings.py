@@ -24,6 +24,7 @@ from handlers.desk import Desk
 from handlers.formatting import zone_of
 from locales import format as fmt
 from locales import named, t
+from locales.ack_text import ack_lines
 
 FIRST_LINES = 3
 PREVIEW = 300
@@ -109,17 +110,7 @@ def ack_text(incident: Incident, lang: str, sla: Sla, settings, now: datetime | 
     """What we received, how urgent, by when we answer (in the customer's time and as the fixed target),
     where to add details, and what the buttons do."""
     now = now or incident.opened_at
-    zone = zone_of(incident.customer, settings)
-    lines = [t(lang, "intake.ack", key=incident.key, priority=incident.priority,
-               meaning=t(lang, f"priority.{incident.priority}"))]
-    timing = sla.timing(incident.plan, incident.priority, incident.opened_at)
-    target = fmt.duration(lang, sla.target(incident.plan, incident.priority))
-    if timing.clock_starts > incident.opened_at:
-        lines.append(t(lang, "intake.clock_starts", start=fmt.when(lang, timing.clock_starts, zone, now)))
-        target = t(lang, "words.ack.working", target=target)
-    lines.append(t(lang, "intake.deadline", deadline=fmt.when(lang, timing.deadline, zone, now), target=target))
-    if incident.plan == "warranty":
-        lines.append(t(lang, "intake.warranty"))
+    lines = ack_lines(incident, lang, sla, zone_of(incident.customer, settings), now)
     lines += ["", t(lang, "words.ack.details"), t(lang, "words.ack.buttons")]
     return "\n".join(lines)
 

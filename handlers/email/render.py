@@ -11,8 +11,8 @@ from domain.models import Incident
 from domain.sla import Sla
 from handlers.email.parser import clean_subject
 from handlers.email.smtp import Attachment, OutgoingMail
-from locales import format as fmt
 from locales import t
+from locales.ack_text import ack_lines
 
 MB = 1024 * 1024
 
@@ -25,16 +25,7 @@ def ack_mail(incident: Incident, lang: str, sla: Sla, zone: ZoneInfo, now: datet
              answered: str | None, references: tuple[str, ...] = (), oversize_limit: int | None = None) -> OutgoingMail:
     """What we received, how urgent, by when we answer in the customer's time, and how to add details.
     `oversize_limit`: the mail was over it and only its headers were read; the customer is told so."""
-    lines = [t(lang, "intake.ack", key=incident.key, priority=incident.priority,
-               meaning=t(lang, f"priority.{incident.priority}"))]
-    timing = sla.timing(incident.plan, incident.priority, incident.opened_at)
-    target = fmt.duration(lang, sla.target(incident.plan, incident.priority))
-    if timing.clock_starts > incident.opened_at:
-        lines.append(t(lang, "intake.clock_starts", start=fmt.when(lang, timing.clock_starts, zone, now)))
-        target = t(lang, "words.ack.working", target=target)
-    lines.append(t(lang, "intake.deadline", deadline=fmt.when(lang, timing.deadline, zone, now), target=target))
-    if incident.plan == "warranty":
-        lines.append(t(lang, "intake.warranty"))
+    lines = ack_lines(incident, lang, sla, zone, now)
     if oversize_limit is not None:
         lines += ["", t(lang, "email.oversize", limit=t(lang, "email.megabytes", count=max(1, oversize_limit // MB)))]
     lines += ["", t(lang, "email.ack_details", key=incident.key)]
