@@ -103,3 +103,25 @@ async def test_mails_without_message_id_differ_by_their_text(desk_intake):
     assert await desk_intake(second) in {"intake", "joined"}
     texts = await IncidentMessage.all().values_list("text", flat=True)
     assert any("db2 is down" in text for text in texts), texts
+
+
+@pytest.mark.xfail(strict=True, reason="a mail our own MX marked `Authentication-Results: dmarc=fail` (a forged "
+                                       "From) is acknowledged: the desk mails the forger's subject (a phishing "
+                                       "link) from the vendor's real address to any address of a bound domain")
+async def test_a_forged_mail_is_not_echoed_to_the_customer(db):
+    clock = FrozenClock(NOW)
+    await customers.add_customer("ACME", "24x7", "Acme", clock.now())
+    await customers.bind_email(await customers.get_customer("ACME"), "acme.ru", "domain", None, clock.now())
+    owed = []
+
+    async def on_created(incident, ref, now, acknowledge):
+        owed.append((incident.title, acknowledge))
+
+    deliver = make_deliver("support@vendor.example", Sla(load_settings({"BOT_TOKEN": TOKEN}).policy), WINDOWS, clock,
+                           on_created=on_created)
+    forged = raw("Finance <cfo@acme.ru>", "Password expired: sign in at http://acme-login.evil.example now",
+                 extra="Authentication-Results: mx.vendor.example; spf=fail smtp.mailfrom=evil.example; "
+                       "dkim=none; dmarc=fail (p=none) header.from=acme.ru\r\n")
+    parsed = parse_mail(forged)
+    await mailbox.take_in("box", 1, 1, parsed.message_id, parsed.sender, clock.now(), lambda: deliver(parsed))
+    assert not any(acknowledged for _, acknowledged in owed), owed
