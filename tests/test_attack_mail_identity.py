@@ -125,3 +125,12 @@ async def test_a_forged_mail_is_not_echoed_to_the_customer(db):
     parsed = parse_mail(forged)
     await mailbox.take_in("box", 1, 1, parsed.message_id, parsed.sender, clock.now(), lambda: deliver(parsed))
     assert not any(acknowledged for _, acknowledged in owed), owed
+
+
+@pytest.mark.xfail(strict=True, reason="From: `Ivan Petrov, Acme <ivan@acme.ru>` (an unquoted comma in the display "
+                                       "name, as some mailers and CRMs write it) is read as the sender `ivan "
+                                       "petrov`: the customer's mail lands in the unbound inbox, unanswered")
+async def test_an_unquoted_comma_in_the_name_keeps_the_customer(desk_intake):
+    outcome = await desk_intake(raw("Ivan Petrov, Acme <ivan@acme.ru>", "Server down", "nobody can log in"))
+    assert outcome == "intake"
+    assert await Incident.filter(customer__code="ACME").exists()
