@@ -41,3 +41,9 @@ async def tg_conversation(chat_id: int, customer=None) -> Conversation:
     if found is None:
         found = await Conversation.create(**tg(chat_id), customer=customer, kind="supergroup")
     return found
+
+
+async def owed_to(chat_id: int) -> dict[str, int]:
+    """The outbox lookup of rows owed to a customer's Telegram chat (rows name its conversation):
+    `Outbox.get(**await owed_to(GROUP))`."""
+    return {"conversation_id": (await conversation(chat_id)).id}
