@@ -1,5 +1,6 @@
-"""Migrations 0011 (channels) and 0015 (owed rows name conversations) keep the data: a database at the previous schema (the real migrations up to
-0010; 0012, the outbox as intents, runs before 0011), filled the way a running desk fills it, is migrated, every incident, message, binding, inbox entry,
+"""Migrations 0011 (channels) and 0015 (owed rows name conversations) keep the data: a database at the
+previous schema (the real migrations up to 0010; 0012, the outbox as intents, runs before 0011), filled the
+way a running desk fills it, is migrated, every incident, message, binding, inbox entry,
 invitation and owed notification is there in the new shape, and the real program goes on with it: a
 customer's reply threads into the old incident, a forum topic's message into its incident, the owed ping
 goes out and the unbound inbox shows what waited. Runs on SQLite and, with TEST_DATABASE_URL, PostgreSQL."""
