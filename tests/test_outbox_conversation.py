@@ -6,6 +6,9 @@ from __future__ import annotations
 from domain import channels, customers, outbox
 from domain.models import Conversation, Outbox
 from tests.channels import LoftChannel
+from tests.owed import owe_text
+from tests.people import ENGINEER
+from tests.test_outbox import incident_pair
 
 
 async def loft_desk(desk):
@@ -50,3 +53,17 @@ async def test_an_unreachable_conversation_on_another_channel_is_marked_so(desk)
     assert (await Conversation.get(id=room.id)).unreachable_since == desk.clock.now()
     assert await customers.is_unreachable("loft", "room-7", desk.clock.now())
 
+
+
+async def test_a_sent_message_is_found_by_its_reference_as_text_and_by_an_old_rows_message_id(desk):
+    now = desk.clock.now()
+    first, second = await incident_pair(now)
+    for incident, ref, message_id in ((first, "<owed.1@desk.example>", None), (second, None, 41)):
+        await owe_text(ENGINEER, "ping", now, kind="new", incident_id=incident.id)
+        await Outbox.filter(incident_id=incident.id).update(status="sent", sent_ref=ref, message_id=message_id)
+    assert await outbox.incident_of_sent(ENGINEER, "<owed.1@desk.example>") == first.id
+    assert await outbox.incident_of_sent(ENGINEER, 41) == second.id  # sent before 0015: its message id
+    assert await outbox.incident_of_sent(ENGINEER, "41") == second.id
+    assert await outbox.incident_of_sent(ENGINEER, 42) is None
+    assert [outbox.sent_ref(row) for row in await outbox.sent_pings(first.id)] == ["<owed.1@desk.example>"]
+    assert [outbox.sent_ref(row) for row in await outbox.sent_pings(second.id)] == ["41"]
