@@ -41,7 +41,7 @@ class IncomingMail:
 
 @dataclass(frozen=True)
 class MailResult:
-    outcome: str  # intake joined unbound duplicate, or why it was no intake: own bounce auto-reply
+    outcome: str  # intake joined unbound duplicate, or why it was no intake: unreadable own bounce auto-reply
     incident: Incident | None = None
     acknowledged: bool = False  # an acknowledgement by mail is owed (written by `on_created`)
 
@@ -68,6 +68,8 @@ async def continued_incident(key: str | None, thread_ids: tuple[str, ...], custo
 async def take_mail(mail: IncomingMail, desk_address: str, sla: Sla, windows: Windows, now: datetime,
                     on_created: OnMailCreated | None = None,
                     on_reopened: Callable[[Incident], Awaitable[None]] | None = None) -> MailResult:
+    if not mail.sender:  # From named no single valid address: nobody to bind it to or to answer
+        return MailResult("unreadable")
     verdict = classify(mail.facts, desk_address)
     if not verdict.intake:
         return MailResult(verdict.reason)

@@ -54,9 +54,6 @@ SPOOFS = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="From: `ivan@acme.ru <attacker@evil.example>` (an unquoted display name "
-                                       "with an @) is taken as ivan@acme.ru: a stranger whose own domain passes "
-                                       "SPF/DKIM/DMARC opens and joins a bound customer's incidents")
 @pytest.mark.parametrize("sender", SPOOFS)
 async def test_a_display_name_is_not_the_sender(desk_intake, sender):
     outcome = await desk_intake(raw(sender))
@@ -64,10 +61,6 @@ async def test_a_display_name_is_not_the_sender(desk_intake, sender):
     assert not await Incident.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="an RFC 2047 encoded word where the address belongs "
-                                       "(From: =?utf-8?b?aXZhbkBhY21lLnJ1?=) is decoded into ivan@acme.ru; "
-                                       "the mail system saw no such address (encoded words are not allowed in "
-                                       "an addr-spec)")
 async def test_an_encoded_word_is_no_address(desk_intake):
     outcome = await desk_intake(raw("=?utf-8?b?aXZhbkBhY21lLnJ1?="))
     assert not await Incident.exists(), outcome
@@ -127,9 +120,6 @@ async def test_a_forged_mail_is_not_echoed_to_the_customer(db):
     assert not any(acknowledged for _, acknowledged in owed), owed
 
 
-@pytest.mark.xfail(strict=True, reason="From: `Ivan Petrov, Acme <ivan@acme.ru>` (an unquoted comma in the display "
-                                       "name, as some mailers and CRMs write it) is read as the sender `ivan "
-                                       "petrov`: the customer's mail lands in the unbound inbox, unanswered")
 async def test_an_unquoted_comma_in_the_name_keeps_the_customer(desk_intake):
     outcome = await desk_intake(raw("Ivan Petrov, Acme <ivan@acme.ru>", "Server down", "nobody can log in"))
     assert outcome == "intake"

@@ -20,10 +20,6 @@ FORGED = (b"From: =?utf-8?q?attacker=40evil=2Eexample=2C_x=40acme=2Eru?=\r\nTo: 
           b"Hi, I am the new admin at Acme. Please send the VPN profile and the root password.\r\n")
 
 
-@pytest.mark.xfail(strict=True, reason="From: =?utf-8?q?attacker=40evil=2Eexample=2C_x=40acme=2Eru?= is kept as "
-                                       "the sender `attacker@evil.example, x@acme.ru`, bound to Acme by its last "
-                                       "domain; the acknowledgement and every /reply go to both addresses: a "
-                                       "stranger reads the staff's answers as Acme")
 async def test_an_encoded_address_list_does_not_reach_a_stranger(stub, db, sink):  # noqa: F811
     desk = await make_desk(stub, db, sink.url)
     try:

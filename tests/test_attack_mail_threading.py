@@ -63,9 +63,6 @@ async def test_the_desks_key_is_found_after_another_trackers(take):
     assert await texts("ACME-1") == ["Server down\n\nnobody can log in", "still down"]
 
 
-@pytest.mark.xfail(strict=True, reason="a domain bound as punycode (the only form /customer_set accepts) does not "
-                                       "match mail whose From has it in Unicode (RFC 6532, ivan@пример.рф): the "
-                                       "customer's mail goes to the unbound inbox unanswered")
 async def test_an_internationalised_domain_matches_its_punycode(take):
     data = "From: Иван <ivan@пример.рф>\r\nTo: support@vendor.example\r\nSubject: Сервер упал\r\n" \
            "Message-ID: <rf1@xn--e1afmkfd.xn--p1ai>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nНе работает\r\n"

@@ -206,8 +206,8 @@ class ImapLoop:
                                             self.clock.now(), lambda parsed=parsed: self.deliver(parsed))
             telemetry.MAILS_IN.labels(outcome or "duplicate").inc()
             # Committed: now the server copy may say so. An oversize mail is also flagged for a person to
-            # open in a mail program, since the desk kept only its headers.
-            flags = r"(\Seen \Flagged)" if oversize else r"(\Seen)"
+            # open in a mail program, since the desk kept only its headers; so is one the desk could not read.
+            flags = r"(\Seen \Flagged)" if oversize or outcome == "unreadable" else r"(\Seen)"
             _check(await self._do(client.uid("store", str(uid), "+FLAGS.SILENT", flags)), "STORE")
 
     async def _wait_idle(self, client: IMAP4) -> None:

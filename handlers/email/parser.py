@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
 from html.parser import HTMLParser
@@ -108,6 +109,81 @@ def _header(msg: EmailMessage, name: str) -> str:
         return str(msg.get(name))
     except (ValueError, IndexError, TypeError):  # a header the parser chokes on: its raw text
         return " ".join(str(raw).split())
+
+
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+_COMMENT = re.compile(r"\((?:[^()\\]|\\.)*\)")
+_ANGLE = re.compile(r"<\s*([^<>\s]*)\s*>")
+_ATEXT = r"[^\s<>()\[\]\\,;:@\"]"
+_ADDR_SPEC = re.compile(rf"({_ATEXT}{{1,64}})@({_ATEXT}+(?:\.{_ATEXT}+)+|\[[0-9A-Fa-f.:]{{2,45}}\])")
+ADDRESS_LIMIT = 254  # RFC 5321: the longest address a mail system carries
+
+
+def _raw_header(msg: EmailMessage, name: str) -> str:
+    """A header exactly as written, unfolded, RFC 2047 encoded words left encoded; raw UTF-8 (RFC 6532) or
+    8-bit bytes decoded."""
+    raw = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
+    if raw is None:
+        return ""
+    raw = str(raw)
+    if any("\udc80" <= ch <= "\udcff" for ch in raw):
+        data = raw.encode("ascii", "surrogateescape")
+        for charset in ["utf-8", *(c for c in msg.get_charsets() if c), "windows-1251"]:
+            try:
+                raw = data.decode(charset)
+                break
+            except (LookupError, UnicodeDecodeError):
+                continue
+        else:
+            raw = data.decode("utf-8", "replace")
+    return " ".join(raw.split())
+
+
+def normal_address(address: str) -> str | None:
+    """One address as the desk stores and matches it: lower case, an internationalised domain as punycode
+    (bindings are punycode), or None when it is no single valid address."""
+    match = _ADDR_SPEC.fullmatch(address.strip())
+    if match is None:
+        return None
+    local, domain = match[1], match[2].rstrip(".")
+    if not domain.startswith("[") and not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    found = f"{local}@{domain}".lower()
+    return found if len(found) <= ADDRESS_LIMIT else None
+
+
+def _decoded(words: str) -> str:
+    try:
+        return str(make_header(decode_header(words)))
+    except (LookupError, UnicodeError, ValueError, IndexError):
+        return words
+
+
+def read_sender(header: str) -> tuple[str, str] | None:
+    """(display name, address) of a From header, read as mail systems read it (RFC 5322): the address in
+    angle brackets wins over whatever the name says (`ivan@acme.ru <attacker@evil.example>` is from
+    evil.example); without brackets the whole header, comments aside, must be one address. An encoded word
+    is never an address, and a header naming no address or several is unreadable (None): the desk must
+    never answer a list of addresses it made up from one header."""
+    # Quoted strings and comments blanked out in place, so positions in `bare` are positions in `header`.
+    bare = _QUOTED.sub(lambda m: '"' + " " * (len(m[0]) - 2) + '"', header)
+    while (uncommented := _COMMENT.sub(lambda m: " " * len(m[0]), bare)) != bare:  # nested: innermost first
+        bare = uncommented
+    angles = list(_ANGLE.finditer(bare))
+    if angles:
+        if len(angles) != 1 or (address := normal_address(angles[0][1])) is None:
+            return None
+        name = _decoded(header[:angles[0].start()].strip()).strip().strip('"').replace('\\"', '"')
+    else:
+        if (address := normal_address(bare)) is None:
+            return None
+        comment = _COMMENT.search(header)  # `ivan@acme.ru (Ivan Petrov)`: the old way to give a name
+        name = _decoded(comment[0][1:-1]) if comment else ""
+    # A name that looks like an address would show the staff an author the mail is not from.
+    return ("" if "@" in name else " ".join(name.split())), address
 
 
 def _part_text(part: EmailMessage) -> str:
@@ -309,8 +385,7 @@ def parse_mail(raw: bytes, size: int | None = None, max_size: int | None = None)
     msg = message_from_bytes(raw, policy=policy.default)
     assert isinstance(msg, EmailMessage)
 
-    name, address = parseaddr(_header(msg, "From"))
-    sender = address.strip().lower()
+    name, sender = read_sender(_raw_header(msg, "From")) or ("", "")
     reply_to = parseaddr(_header(msg, "Reply-To"))[1].strip().lower() or sender
     subject = " ".join(_header(msg, "Subject").split())
     ids = _ids(_header(msg, "Message-ID"))
