@@ -5,8 +5,6 @@ two recipients again."""
 
 from __future__ import annotations
 
-import pytest
-
 from domain import mailbox
 from domain.sla import Sla
 from handlers.email.intake import make_deliver, make_on_mail_created

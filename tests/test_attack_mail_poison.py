@@ -61,9 +61,6 @@ POISONS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="one mail the intake or the parser cannot handle (a From address over 320 "
-                                       "characters, `Content-Disposition: attachment; filename*`) raises and is retried forever: every later mail in the mailbox "
-                                       "is never read (any stranger stops the desk's mail)")
 @pytest.mark.parametrize("poison", list(POISONS))
 async def test_one_bad_mail_does_not_stop_the_mailbox(db, imap_server, folder, poison):  # noqa: F811
     clock = FrozenClock()
@@ -92,9 +89,6 @@ async def test_one_bad_mail_does_not_stop_the_mailbox(db, imap_server, folder, p
         f"the customer's mail behind it was never read: {attempts}, {loop.health.last_error[:80]}"
 
 
-@pytest.mark.xfail(strict=True, reason="parse_mail, which promises never to raise, raises on `Message-ID: <a@[>` "
-                                       "(AttributeError), `Content-Disposition: ;e*` (IndexError) and "
-                                       "`Content-Disposition: ;e*=\\x00''f` (ValueError)")
 @pytest.mark.parametrize("data", [b"Message-ID:<a@[>", b"Content-Disposition:;e*", b"Content-Disposition:;e*=\x00''f"])
 def test_the_parser_never_raises(data):
     parse_mail(b"From: x@stranger.example\r\n" + data + b"\r\n\r\nbody")
@@ -119,9 +113,6 @@ NUL_MAILS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="a NUL character in a mail's body, subject, display name, Message-ID or "
-                                       "attachment name is stored as is: PostgreSQL refuses it, the intake "
-                                       "raises and the mailbox is stuck on that mail")
 @pytest.mark.parametrize("where", list(NUL_MAILS))
 async def test_nul_characters_are_taken_in_without_nul(db, where):
     clock = FrozenClock()
@@ -139,9 +130,6 @@ async def test_nul_characters_are_taken_in_without_nul(db, where):
 
 
 @pytest.mark.skipif(not databases.on_postgres(), reason="SQLite allows far more query arguments")
-@pytest.mark.xfail(strict=True, reason="a mail with 40,000 Message-IDs in References makes the thread lookup a "
-                                       "query with 40,000 arguments: PostgreSQL refuses it (32,767 at most), the "
-                                       "intake raises and the mailbox is stuck on that mail")
 async def test_a_huge_references_header_is_taken_in(db):
     clock = FrozenClock()
     sla = await acme(clock)

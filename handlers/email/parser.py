@@ -6,6 +6,7 @@ the loop rules look at. Real-world mail is messy; nothing here raises on a malfo
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +22,10 @@ TEXT_LIMIT = 100_000  # characters of body kept: a pasted log of megabytes belon
 ATTACHMENTS_LIMIT = 50  # attachment entries kept per mail
 TITLE_LIMIT = 120
 MESSAGE_ID_LIMIT = 255  # the length of a stored message reference
+REFERENCES_LIMIT = 100  # the newest Message-IDs of References kept: enough for any thread, a bounded query
+NAME_LIMIT = 256  # the length of a stored author
+FORWARD_DEPTH = 3  # forwarded mails inside forwarded mails read for text
+log = logging.getLogger(__name__)
 SUBJECT_KEY = re.compile(r"\[([A-Za-z0-9_]{2,16}-\d{1,9})\]")
 _MSGID = re.compile(r"<[^<>\s]+>")
 _PREFIX = re.compile(r"^\s*((re|fwd?|fw|aw|sv|ha|отв|ответ|пер|перес|переслано)\s*(\[\d+\]|\(\d+\))?\s*:\s*)+",
@@ -80,8 +85,14 @@ def key_in_subject(subject: str) -> str | None:
     return match[1].upper() if match else None
 
 
+def _clean(value: str) -> str:
+    """Text the database can store: NUL is legal in encoded mail (quoted-printable, base64, RFC 2047) but
+    PostgreSQL refuses it in text and JSON, so one NUL would fail the mail's intake every time."""
+    return value.replace("\x00", "")
+
+
 def _ids(value: str) -> list[str]:
-    return [_fit(found) for found in _MSGID.findall(value or "")]
+    return [_fit(found) for found in _MSGID.findall(_clean(value or ""))]
 
 
 def _fit(message_id: str) -> str:
@@ -107,7 +118,7 @@ def _header(msg: EmailMessage, name: str) -> str:
                 continue
     try:
         return str(msg.get(name))
-    except (ValueError, IndexError, TypeError):  # a header the parser chokes on: its raw text
+    except (ValueError, IndexError, TypeError, AttributeError):  # a header the parser chokes on: its raw text
         return " ".join(str(raw).split())
 
 
@@ -337,20 +348,65 @@ def fresh_text(text: str) -> str:
     return "\n".join(line for line in lines if not line.lstrip().startswith(">")).strip()
 
 
+_BROKEN = (ValueError, IndexError, TypeError, AttributeError, LookupError, UnicodeError, AssertionError, KeyError)
+
+
+def _disposition(part: EmailMessage) -> tuple[str | None, str]:
+    """(disposition, filename) of a part; a Content-Disposition the standard parser chokes on (`filename*`
+    without a value) counts as an attachment without a name rather than failing the whole mail."""
+    try:
+        return part.get_content_disposition(), _clean(part.get_filename() or "")
+    except _BROKEN:
+        return "attachment", ""
+
+
+def _body(msg: EmailMessage, subtype: str) -> EmailMessage | None:
+    try:
+        return msg.get_body(preferencelist=(subtype,))
+    except _BROKEN:  # a malformed Content-Disposition somewhere: the first such text part that is no attachment
+        return next((part for part in msg.walk() if part.get_content_type() == f"text/{subtype}"
+                     and _disposition(part)[0] != "attachment"), None)
+
+
+def _readable(msg: EmailMessage, depth: int = 0) -> tuple[str, EmailMessage | None]:
+    """The mail's text and the part it came from: the plain text, else (missing or blank) the HTML; a mail
+    with no text of its own that forwards one (message/rfc822) is read as the forwarded mail's text."""
+    for subtype in ("plain", "html"):
+        part = _body(msg, subtype)
+        if part is None:
+            continue
+        content = _part_text(part)
+        text = html_to_text(content) if subtype == "html" else content
+        if text.strip():
+            return text, part
+    if depth >= FORWARD_DEPTH:
+        return "", None
+    for part in msg.walk():
+        if part.get_content_type() != "message/rfc822" or not part.is_multipart():
+            continue
+        inner = part.get_payload(0)
+        if isinstance(inner, EmailMessage):
+            text, _ = _readable(inner, depth + 1)
+            head = "\n".join(f"{name}: {_header(inner, name)}" for name in ("From", "Date", "Subject")
+                             if _header(inner, name))
+            return f"---------- Forwarded message ----------\n{head}\n\n{text}", None
+    return "", None
+
+
 def _attachments(msg: EmailMessage, body: EmailMessage | None) -> tuple[Attachment, ...]:
     found: list[Attachment] = []
     for part in msg.walk():
-        if part is body or part.is_multipart():
+        forwarded = part.get_content_type() == "message/rfc822"  # kept as a file, like a mail program does
+        if part is body or (part.is_multipart() and not forwarded):
             continue
-        filename = part.get_filename() or ""
-        disposition = part.get_content_disposition()
+        disposition, filename = _disposition(part)
         if not filename and disposition != "attachment" and part.get_content_maintype() == "text":
             continue  # the other alternative of the body (the HTML twin of the plain text)
         try:
-            payload = part.get_payload(decode=True) or b""
-        except (ValueError, TypeError):
-            payload = b""
-        found.append(Attachment(filename[:256], part.get_content_type(), len(payload)))
+            size = len(part.get_payload(0).as_bytes()) if forwarded else len(part.get_payload(decode=True) or b"")
+        except _BROKEN:
+            size = 0
+        found.append(Attachment(filename[:256], part.get_content_type(), size))
         if len(found) >= ATTACHMENTS_LIMIT:
             break
     return tuple(found)
@@ -379,18 +435,31 @@ def _made_up_id(raw: bytes) -> str:
 
 def parse_mail(raw: bytes, size: int | None = None, max_size: int | None = None) -> ParsedMail:
     """Read a mail. With `size` over `max_size`, `raw` holds only the headers (the IMAP loop fetched no
-    more) and the mail is marked oversize: it is still acknowledged and kept on the server."""
+    more) and the mail is marked oversize: it is still acknowledged and kept on the server. Never raises:
+    a mail the standard parser still fails on comes out without a sender, so it is taken in as unreadable
+    (flagged in the mailbox for a person) instead of stopping the mail behind it."""
     size = len(raw) if size is None else size
+    try:
+        return _parse(raw, size, max_size)
+    except Exception:  # any failure of the standard library on hostile input
+        log.warning("a mail of %d bytes could not be parsed", size, exc_info=True)
+        return ParsedMail(message_id=_made_up_id(raw), sender="", sender_name="", reply_to="", subject="",
+                          key=None, in_reply_to=None, references=(), sent_at=None, text="", fresh="",
+                          attachments=(), facts=MailFacts(sender=""), size=size)
+
+
+def _parse(raw: bytes, size: int, max_size: int | None) -> ParsedMail:
     oversize = max_size is not None and size > max_size
     msg = message_from_bytes(raw, policy=policy.default)
     assert isinstance(msg, EmailMessage)
 
-    name, sender = read_sender(_raw_header(msg, "From")) or ("", "")
-    reply_to = parseaddr(_header(msg, "Reply-To"))[1].strip().lower() or sender
-    subject = " ".join(_header(msg, "Subject").split())
+    name, sender = read_sender(_clean(_raw_header(msg, "From"))) or ("", "")
+    reply_to = _clean(parseaddr(_header(msg, "Reply-To"))[1]).strip().lower() or sender
+    subject = " ".join(_clean(_header(msg, "Subject")).split())
     ids = _ids(_header(msg, "Message-ID"))
     in_reply_to = next(iter(_ids(_header(msg, "In-Reply-To"))), None)
-    recipients = tuple(a.lower() for _, a in getaddresses([_header(msg, "To"), _header(msg, "Cc")]) if a)
+    recipients = tuple(_clean(a).lower()
+                       for _, a in getaddresses([_header(msg, "To"), _header(msg, "Cc")]) if a)
     try:
         date = msg["Date"].datetime if msg["Date"] is not None else None
     except (AttributeError, ValueError, TypeError, IndexError):
@@ -400,21 +469,18 @@ def parse_mail(raw: bytes, size: int | None = None, max_size: int | None = None)
 
     text, body, attachments = "", None, ()
     if not oversize:
-        body = msg.get_body(preferencelist=("plain", "html"))
-        if body is not None:
-            content = _part_text(body)
-            text = html_to_text(content) if body.get_content_subtype() == "html" else content
-        text = text.replace("\r\n", "\n").strip()[:TEXT_LIMIT]
+        text, body = _readable(msg)
+        text = _clean(text).replace("\r\n", "\n").strip()[:TEXT_LIMIT]
         attachments = _attachments(msg, body)
     return ParsedMail(
         message_id=ids[0] if ids else _made_up_id(raw),
         sender=sender,
-        sender_name=" ".join(name.split()),
+        sender_name=" ".join(_clean(name).split())[:NAME_LIMIT],
         reply_to=reply_to,
         subject=subject,
         key=key_in_subject(subject),
         in_reply_to=in_reply_to,
-        references=tuple(_ids(_header(msg, "References"))),
+        references=tuple(_ids(_header(msg, "References"))[-REFERENCES_LIMIT:]),
         sent_at=date,
         text=text,
         fresh=fresh_text(text),
