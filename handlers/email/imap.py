@@ -39,6 +39,12 @@ _FETCH_UID = re.compile(rb"\bUID (\d+)")
 _FETCH_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 
 Deliver = Callable[[ParsedMail], Awaitable[str]]
+# A mail given up on: owes the leads' notice (mail, error) in the transaction that records it.
+OnUnreadable = Callable[[ParsedMail, str], Awaitable[None]]
+# Intake attempts of one mail before it is recorded as unreadable: a mail whose intake fails every time
+# (a value the database refuses, a bug) must not stop the mail behind it. The real intake is always tried
+# first, so a database that was away only delays mail: recording the failure needs the database too.
+ATTEMPTS = 3
 
 
 class ImapError(Exception):
@@ -80,8 +86,10 @@ def uid_sizes(lines: list) -> list[tuple[int, int]]:
 class ImapLoop:
     def __init__(self, server: MailServer, clock: Clock, deliver: Deliver, max_size: int, poll: timedelta,
                  idle_renew: timedelta = IDLE_RENEW, backoff: tuple[float, float] = (BACKOFF_FIRST, BACKOFF_MAX),
-                 use_idle: bool = True, ssl_context: ssl.SSLContext | None = None) -> None:
-        self.server, self.clock, self.deliver = server, clock, deliver
+                 use_idle: bool = True, ssl_context: ssl.SSLContext | None = None,
+                 on_unreadable: OnUnreadable | None = None) -> None:
+        self.server, self.clock, self.deliver, self.on_unreadable = server, clock, deliver, on_unreadable
+        self._failures: dict[tuple[int, int], int] = {}  # (UIDVALIDITY, UID): failed intake attempts
         self.ssl_context = ssl_context  # None: the system's trusted authorities (a test passes its own)
         # IDLE is renewed at least every `poll` too: a mail that arrives between a fetch and the next IDLE is
         # announced while no command is pending, and aioimaplib drops that announcement; the renewal's
@@ -202,13 +210,36 @@ class ImapLoop:
             if raw is None:
                 continue  # expunged meanwhile: nothing to take
             parsed = parse_mail(raw, size=size, max_size=self.max_size)
-            outcome = await mailbox.take_in(self.name, uidvalidity, uid, parsed.message_id, parsed.sender,
-                                            self.clock.now(), lambda parsed=parsed: self.deliver(parsed))
+            outcome = await self._take(uidvalidity, uid, parsed)
             telemetry.MAILS_IN.labels(outcome or "duplicate").inc()
             # Committed: now the server copy may say so. An oversize mail is also flagged for a person to
             # open in a mail program, since the desk kept only its headers; so is one the desk could not read.
             flags = r"(\Seen \Flagged)" if oversize or outcome == "unreadable" else r"(\Seen)"
             _check(await self._do(client.uid("store", str(uid), "+FLAGS.SILENT", flags)), "STORE")
+
+    async def _take(self, uidvalidity: int, uid: int, parsed: ParsedMail) -> str | None:
+        """Take one mail in; after `ATTEMPTS` failures of its intake, record it as unreadable instead (the
+        leads are told, and the server copy is flagged for a person like any unreadable mail)."""
+        key = (uidvalidity, uid)
+        try:
+            outcome = await mailbox.take_in(self.name, uidvalidity, uid, parsed.message_id, parsed.sender,
+                                            self.clock.now(), lambda: self.deliver(parsed))
+        except Exception as exc:
+            self._failures[key] = self._failures.get(key, 0) + 1
+            if self._failures[key] < ATTEMPTS:
+                raise
+            error = f"{type(exc).__name__}: {exc}"[:300]
+            log.error("mailbox %s: mail UID %s failed its intake %d times (%s); recorded as unreadable",
+                      self.name, uid, self._failures[key], error)
+
+            async def unreadable() -> str:
+                if self.on_unreadable is not None:
+                    await self.on_unreadable(parsed, error)
+                return "unreadable"
+            outcome = await mailbox.take_in(self.name, uidvalidity, uid, parsed.message_id, parsed.sender,
+                                            self.clock.now(), unreadable)
+        self._failures.pop(key, None)
+        return outcome
 
     async def _wait_idle(self, client: IMAP4) -> None:
         queue = client.protocol.idle_queue
