@@ -7,10 +7,12 @@ finds the UID passed: no mail is lost and none is doubled. Only then may the ser
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from domain.mail_rules import ACK_WINDOW, ack_allowed
@@ -39,17 +41,28 @@ async def position(mailbox: str, uidvalidity: int, now: datetime) -> Position:
 async def take_in(mailbox: str, uidvalidity: int, uid: int, message_id: str, sender: str, now: datetime,
                   intake: Callable[[], Awaitable[str]]) -> str | None:
     """Take one mail in: run `intake` (which returns the outcome to record: "intake", or why not) unless this
-    Message-ID was taken before, and move the mailbox past `uid`, all in one transaction. Returns the
+    Message-ID was taken before from this sender, and move the mailbox past `uid`, all in one transaction. Returns the
     outcome, or None for a mail already taken."""
     async with in_transaction():
         await MailboxState.filter(mailbox=mailbox, uidvalidity=uidvalidity, last_uid__lt=uid).update(
             last_uid=uid, updated_at=now)
-        if await MailIn.exists(message_id=message_id):
+        sender = sender[:320]
+        # A mail is the same mail by its Message-ID AND its sender: monitoring scripts reuse fixed ids, and
+        # anyone copied on a mail knows its id, so an id alone would let one mail silence another. The first
+        # sender of an id keeps it as the row's key; another sender's mail is kept under a key of its own.
+        own_key = _reused_key(message_id, sender)
+        if await MailIn.filter(Q(message_id=message_id, sender=sender) | Q(message_id=own_key)).exists():
             return None
+        key = own_key if await MailIn.exists(message_id=message_id) else message_id
         outcome = await intake()
-        await MailIn.create(message_id=message_id, mailbox=mailbox, uidvalidity=uidvalidity, uid=uid,
-                            sender=sender[:320], outcome=outcome[:16], received_at=now)
+        await MailIn.create(message_id=key, mailbox=mailbox, uidvalidity=uidvalidity, uid=uid,
+                            sender=sender, outcome=outcome[:16], received_at=now)
         return outcome
+
+
+def _reused_key(message_id: str, sender: str) -> str:
+    digest = hashlib.sha256(f"{message_id}\n{sender}".encode()).hexdigest()[:40]
+    return f"<{digest}@reused-message-id.invalid>"
 
 
 async def claim_acknowledgement(sender: str, now: datetime) -> bool:

@@ -73,9 +73,6 @@ async def test_a_quoted_display_name_is_read_right(desk_intake):
     assert not await Incident.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="a different mail that reuses a Message-ID the desk has seen (another "
-                                       "sender, another customer, another text) is dropped as a duplicate: "
-                                       "lost without a trace")
 async def test_a_reused_message_id_does_not_drop_another_mail(desk_intake):
     # Monitoring scripts and broken mailers reuse fixed Message-IDs; anyone who was copied on a mail knows its
     # id. Customer A's mail first, then Beta's different mail with the same id.
@@ -87,8 +84,6 @@ async def test_a_reused_message_id_does_not_drop_another_mail(desk_intake):
     assert await Incident.filter(customer__code="BETA").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="two different mails without a Message-ID and with the same headers get "
-                                       "the same made-up id (a hash of the headers only): the second is dropped")
 async def test_mails_without_message_id_differ_by_their_text(desk_intake):
     first = raw("ivan@acme.ru", "Alert", "db1 is down", mid=None)
     second = raw("ivan@acme.ru", "Alert", "db2 is down", mid=None)

@@ -428,9 +428,9 @@ def _facts(msg: EmailMessage, sender: str) -> MailFacts:
 
 
 def _made_up_id(raw: bytes) -> str:
-    """A stable Message-ID for a mail without one, so the same mail fetched twice is recognised."""
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    return f"<{hashlib.sha256(head).hexdigest()[:32]}@no-message-id.invalid>"
+    """A stable Message-ID for a mail without one, so the same mail fetched twice is recognised: a hash of
+    the whole mail, since two alerts from one script often differ only in their text."""
+    return f"<{hashlib.sha256(raw).hexdigest()[:32]}@no-message-id.invalid>"
 
 
 def parse_mail(raw: bytes, size: int | None = None, max_size: int | None = None) -> ParsedMail:
