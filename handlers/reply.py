@@ -20,11 +20,12 @@ from handlers.replies import respond
 from locales import t
 
 
-def reply_notice(now: datetime, text: str, author: str, ref: str):
+def reply_notice(now: datetime, text: str, author: str, ref: str, by: int | None = None):
     """The answer owed to the customer on the incident's channel (its chat and topic, or the reporter's
-    address), keyed by the answer so a retried update owes it once."""
+    address), keyed by the answer so a retried update owes it once; `by` (who wrote it) is told if the
+    answer is refused for good."""
     async def owe(incident: Incident) -> None:
-        await tell_customer_chat(incident, {"answer": text.strip(), "author": author}, now, "reply",
+        await tell_customer_chat(incident, {"answer": text.strip(), "author": author, "by": by}, now, "reply",
                                  dedupe=f"reply:{incident.id}:{ref}")
     return owe
 
@@ -34,7 +35,7 @@ async def answer(message: Message, incident: Incident, text: str, actor: people.
     ref = f"reply:{message.chat.id}:{message.message_id}"  # the command's own message names the answer
     author = await people.display_name(actor.user_id)
     answered = await incidents.answer(incident, actor.user_id, author, text, ref, now,
-                                      reply_notice(now, text, author, ref))
+                                      reply_notice(now, text, author, ref, actor.user_id))
     desk.trace["incident"] = answered.key
     desk.wake_outbox()
     await respond(message, t(desk.lang, "reply.done", key=answered.key))

@@ -82,10 +82,6 @@ async def close(desk: Desk) -> None:
         await desk.bot.session._session.close()
 
 
-@pytest.mark.xfail(strict=True, reason="a /reply whose mail the customer's server refuses for good (5xx) is "
-                                       "marked failed and only logged: the engineer was told it goes to the "
-                                       "customer, the SLA counts it as the response, and nobody learns the "
-                                       "customer never got it")
 async def test_a_refused_answer_is_told_to_the_engineer(stub, db, refusing):
     desk = await make_desk(stub, db, f"smtp://127.0.0.1:{refusing.port}")
     try:
