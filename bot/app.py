@@ -383,7 +383,8 @@ def start_mailbox(settings: Settings, clock: Clock) -> tuple[ImapLoop | None, as
         return None, None
     sla = Sla(settings.policy)
     deliver = make_deliver(settings.mail.address, sla, Windows(settings.thread_window, settings.reopen_window),
-                           clock, on_created=make_on_mail_created(settings, sla))
+                           clock, on_created=make_on_mail_created(settings, sla),
+                           reopened=lambda now: pings.reopened_notice(settings, now))
     mailbox = ImapLoop(settings.mail.imap, clock, deliver, settings.mail.max_size, settings.mail.poll,
                        on_unreadable=make_on_unreadable(settings, clock))
     log.info("e-mail: reading %s, sending through %s as %s", settings.mail.imap.shown(), settings.mail.smtp.shown(),

@@ -37,6 +37,7 @@ class IncomingMail:
     attachments: list[dict[str, str]]
     sent_at: datetime | None
     facts: MailFacts
+    keys: tuple[str, ...] = ()  # every `[KEY]` in the subject, in order (`key` is the first)
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,12 @@ class MailResult:
 OnMailCreated = Callable[[Incident, str, datetime, bool], Awaitable[None]]
 
 
-async def continued_incident(key: str | None, thread_ids: tuple[str, ...], customer_id: int) -> Incident | None:
-    """The customer's incident a mail continues: by the key in its subject, else by the nearest Message-ID
-    it answers that the desk stored. Another customer's key is ignored, so no one writes into it."""
-    if key:
+async def continued_incident(keys: tuple[str, ...], thread_ids: tuple[str, ...],
+                             customer_id: int) -> Incident | None:
+    """The customer's incident a mail continues: by a key in its subject (the first that is the customer's:
+    another tracker's key may come first), else by the nearest Message-ID it answers that the desk stored.
+    Another customer's key is ignored, so no one writes into it."""
+    for key in keys:
         found = await Incident.get_or_none(key=key.upper(), customer_id=customer_id)
         if found is not None:
             return found
@@ -79,7 +82,8 @@ async def take_mail(mail: IncomingMail, desk_address: str, sla: Sla, windows: Wi
     sent_at = min(mail.sent_at or now, now)
     continues = None
     if conversation is not None:
-        continues = await continued_incident(mail.key, mail.thread_ids, conversation.customer_id)
+        keys = mail.keys or ((mail.key,) if mail.key else ())
+        continues = await continued_incident(keys, mail.thread_ids, conversation.customer_id)
     # A new incident's title is the subject: kept as the first line of what the customer wrote.
     text = f"{mail.subject}\n\n{mail.text}".strip() if continues is None and mail.subject else mail.text
     message = IncomingMessage(

@@ -22,6 +22,7 @@ ACKS_PER_HOUR = 3
 ACK_WINDOW = timedelta(hours=1)
 BOUNCE_SENDERS = frozenset({"mailer-daemon", "postmaster"})
 NOT_ANSWERED_PRECEDENCE = frozenset({"bulk", "junk", "list"})
+AUTO_REPLY_PRECEDENCE = frozenset({"auto_reply", "auto-reply"})  # vacation programs that predate RFC 3834
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ def classify(facts: MailFacts, desk_address: str) -> Verdict:
             or not sender):
         return Verdict(False, False, "bounce")
     auto = facts.auto_submitted.strip().lower().split(";", 1)[0].strip()
-    if auto == "auto-replied" or facts.autoreply_header:
+    if (auto == "auto-replied" or facts.autoreply_header
+            or facts.precedence.strip().lower() in AUTO_REPLY_PRECEDENCE):
         return Verdict(False, False, "auto-reply")
     if (auto and auto != "no") or facts.precedence.strip().lower() in NOT_ANSWERED_PRECEDENCE or facts.mailing_list:
         return Verdict(True, False, "automatic")

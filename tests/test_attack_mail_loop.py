@@ -65,9 +65,6 @@ async def resolved_acme_1(db, imap_server, folder, clock) -> None:  # noqa: F811
     clock.advance(timedelta(hours=1))
 
 
-@pytest.mark.xfail(strict=True, reason="a customer's mail that reopens a resolved incident owes nothing: the "
-                                       "IMAP intake is wired without on_reopened, so the customer is not told "
-                                       "it is reopened (a chat's customer is)")
 async def test_a_reopening_mail_tells_the_customer(db, imap_server, folder):  # noqa: F811
     clock = FrozenClock()
     await resolved_acme_1(db, imap_server, folder, clock)
@@ -87,9 +84,6 @@ AUTORESPONDERS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="an autoresponder that marks itself only with Precedence: auto_reply "
-                                       "is taken as the customer: "
-                                       "its vacation notice to the desk's [KEY] mail reopens the resolved incident")
 @pytest.mark.parametrize("marks", list(AUTORESPONDERS))
 async def test_a_vacation_notice_does_not_reopen(db, imap_server, folder, marks):  # noqa: F811
     clock = FrozenClock()

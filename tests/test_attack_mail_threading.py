@@ -53,9 +53,6 @@ async def test_another_customers_key_and_ids_open_nothing_of_theirs(take):
     assert await Incident.filter(customer__code="ACME").count() == 2
 
 
-@pytest.mark.xfail(strict=True, reason="only the first [X-N] in the subject is tried: a customer's own tracker "
-                                       "that puts its key first (`[INC-4471] Re: [ACME-1] …`) makes the answer "
-                                       "a new incident instead of joining ACME-1")
 async def test_the_desks_key_is_found_after_another_trackers(take):
     assert await take(raw("ivan@acme.ru", "Server down", "nobody can log in", mid="<a1@acme.ru>")) == "intake"
     outcome = await take(raw("ivan@acme.ru", "[INC-4471] Re: [ACME-1] Server down", "still down", mid="<a2@acme.ru>"))

@@ -3,6 +3,7 @@ the IMAP loop calls inside the transaction that takes the mail in."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from domain import alerts, identities, outbox
@@ -29,15 +30,18 @@ def incoming(parsed: ParsedMail) -> IncomingMail:
     return IncomingMail(
         sender=parsed.sender, sender_name=parsed.sender_name, message_id=parsed.message_id,
         subject=clean_subject(parsed.subject),
-        key=parsed.key, thread_ids=parsed.thread_ids, text=parsed.text, attachments=attachments,
+        key=parsed.key, keys=parsed.keys, thread_ids=parsed.thread_ids, text=parsed.text, attachments=attachments,
         sent_at=parsed.sent_at, facts=parsed.facts)
 
 
 def make_deliver(desk_address: str, sla: Sla, windows: Windows, clock: Clock,
-                 on_created: OnMailCreated | None = None) -> Deliver:
+                 on_created: OnMailCreated | None = None,
+                 reopened: Callable[[datetime], Callable[[Incident], Awaitable[None]]] | None = None) -> Deliver:
+    """`reopened(now)` owes what a reopening mail owes (the customer told, as a chat's customer is)."""
     async def deliver(parsed: ParsedMail) -> str:
         now: datetime = clock.now()
-        result = await take_mail(incoming(parsed), desk_address, sla, windows, now, on_created=on_created)
+        result = await take_mail(incoming(parsed), desk_address, sla, windows, now, on_created=on_created,
+                                 on_reopened=reopened(now) if reopened is not None else None)
         return result.outcome
     return deliver
 

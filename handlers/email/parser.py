@@ -66,6 +66,10 @@ class ParsedMail:
         return tuple(ids)
 
     @property
+    def keys(self) -> tuple[str, ...]:
+        return keys_in_subject(self.subject)
+
+    @property
     def title(self) -> str:
         """The incident title: the subject without `Re:` and the key, else the first line of what is new."""
         subject = clean_subject(self.subject)
@@ -83,6 +87,11 @@ def clean_subject(subject: str) -> str:
 def key_in_subject(subject: str) -> str | None:
     match = SUBJECT_KEY.search(subject)
     return match[1].upper() if match else None
+
+
+def keys_in_subject(subject: str) -> tuple[str, ...]:
+    """Every `[X-N]` of the subject in order: a customer's own tracker often puts its key before ours."""
+    return tuple(dict.fromkeys(found.upper() for found in SUBJECT_KEY.findall(subject)))[:5]
 
 
 def _clean(value: str) -> str:
