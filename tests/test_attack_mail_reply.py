@@ -99,9 +99,6 @@ async def test_a_refused_answer_is_told_to_the_engineer(stub, db, refusing):
         await close(desk)
 
 
-@pytest.mark.xfail(strict=True, reason="a reply to the ping with a screenshot or a file and a caption sends the "
-                                       "caption alone by mail and says the answer went to the customer: the "
-                                       "file is dropped without a word")
 async def test_a_file_in_the_answer_is_not_dropped_silently(stub, db, sink):
     desk = await make_desk(stub, db, sink.url)
     try:
