@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from tortoise.expressions import Q
@@ -24,16 +24,17 @@ class Position:
     uidvalidity: int
     last_uid: int  # mails with a higher UID have not been taken in
     renumbered: bool = False  # the server's UIDVALIDITY changed: every mail there is looked at again
+    fresh: bool = field(default=False, compare=False)  # the desk's first look at this mailbox
 
 
 async def position(mailbox: str, uidvalidity: int, now: datetime) -> Position:
     """Where to go on in `mailbox`. A new UIDVALIDITY invalidates the stored UIDs: start from 0 and let the
     recorded Message-IDs recognise the mails already taken."""
     async with in_transaction():
-        state, _ = await MailboxState.get_or_create(
+        state, created = await MailboxState.get_or_create(
             mailbox=mailbox, defaults={"uidvalidity": uidvalidity, "last_uid": 0, "updated_at": now})
         if state.uidvalidity == uidvalidity:
-            return Position(uidvalidity, state.last_uid)
+            return Position(uidvalidity, state.last_uid, fresh=created)
         await MailboxState.filter(id=state.id).update(uidvalidity=uidvalidity, last_uid=0, updated_at=now)
         return Position(uidvalidity, 0, renumbered=True)
 
@@ -50,10 +51,9 @@ async def take_in(mailbox: str, uidvalidity: int, uid: int, message_id: str, sen
         # A mail is the same mail by its Message-ID AND its sender: monitoring scripts reuse fixed ids, and
         # anyone copied on a mail knows its id, so an id alone would let one mail silence another. The first
         # sender of an id keeps it as the row's key; another sender's mail is kept under a key of its own.
-        own_key = _reused_key(message_id, sender)
-        if await MailIn.filter(Q(message_id=message_id, sender=sender) | Q(message_id=own_key)).exists():
+        if await taken(message_id, sender):
             return None
-        key = own_key if await MailIn.exists(message_id=message_id) else message_id
+        key = _reused_key(message_id, sender) if await MailIn.exists(message_id=message_id) else message_id
         outcome = await intake()
         await MailIn.create(message_id=key, mailbox=mailbox, uidvalidity=uidvalidity, uid=uid,
                             sender=sender, outcome=outcome[:16], received_at=now)
@@ -63,6 +63,20 @@ async def take_in(mailbox: str, uidvalidity: int, uid: int, message_id: str, sen
 def _reused_key(message_id: str, sender: str) -> str:
     digest = hashlib.sha256(f"{message_id}\n{sender}".encode()).hexdigest()[:40]
     return f"<{digest}@reused-message-id.invalid>"
+
+
+async def move_past(mailbox: str, uidvalidity: int, uid: int, now: datetime) -> None:
+    """Go on after `uid` without taking it in: a mail the desk must not take (read by people before the
+    desk's first start), or one already taken before the mailbox was rebuilt."""
+    await MailboxState.filter(mailbox=mailbox, uidvalidity=uidvalidity, last_uid__lt=uid).update(
+        last_uid=uid, updated_at=now)
+
+
+async def taken(message_id: str, sender: str) -> bool:
+    """Whether this mail (its Message-ID from this sender) was taken before."""
+    sender = sender[:320]
+    return await MailIn.filter(Q(message_id=message_id, sender=sender)
+                               | Q(message_id=_reused_key(message_id, sender))).exists()
 
 
 async def claim_acknowledgement(sender: str, now: datetime) -> bool:

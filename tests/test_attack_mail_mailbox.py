@@ -6,8 +6,6 @@ from __future__ import annotations
 import uuid
 from email.message import EmailMessage
 
-import pytest
-
 import handlers.email.imap as imap_module
 from bot.settings import load_settings
 from domain import customers
@@ -42,10 +40,6 @@ async def desk_deliver(clock: FrozenClock, acknowledged: list):
                         on_created=on_created)
 
 
-@pytest.mark.xfail(strict=True, reason="the first start on a mailbox that already holds mail (read by people "
-                                       "before the desk) takes every old mail in from UID 1: an incident, an "
-                                       "on-call ping and an acknowledgement for each, months late (and the "
-                                       "new mail's own acknowledgement is eaten by the hourly limit)")
 async def test_the_first_start_does_not_replay_the_mailboxs_history(db, imap_server, folder):  # noqa: F811
     await imap_server.deliver(folder, *(mail(f"old question {n}") for n in range(5)))
     client = await imap_server.client(folder)
@@ -63,9 +57,6 @@ async def test_the_first_start_does_not_replay_the_mailboxs_history(db, imap_ser
     assert await Incident.all().count() == 1, acknowledged
 
 
-@pytest.mark.xfail(strict=True, reason="after the mailbox is rebuilt (new UIDVALIDITY) every mail already taken "
-                                       "is fetched whole again before the new one: a new outage waits behind "
-                                       "a re-download of the whole history (20 MB here; gigabytes in a real box)")
 async def test_a_rebuilt_mailbox_does_not_download_its_history_again(db, imap_server, folder, monkeypatch):  # noqa: F811
     old = [mail(f"old {n}", attachment=b"x" * 1_000_000) for n in range(20)]
     await imap_server.deliver(folder, *old)

@@ -35,6 +35,7 @@ IDLE_RENEW = timedelta(minutes=25)
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
 COMMAND_TIMEOUT = 60.0  # seconds for one command, a 25 MB fetch over a slow link included
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
+_UIDNEXT = re.compile(rb"\[UIDNEXT (\d+)\]")
 _FETCH_UID = re.compile(rb"\bUID (\d+)")
 _FETCH_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 
@@ -72,6 +73,11 @@ def _literal(lines: list) -> bytes | None:
     return next((bytes(line) for line in lines if isinstance(line, bytearray)), None)
 
 
+def _uidnext(lines: list) -> int | None:
+    match = next((m for line in lines if isinstance(line, bytes) and (m := _UIDNEXT.search(line))), None)
+    return int(match[1]) if match else None
+
+
 def uid_sizes(lines: list) -> list[tuple[int, int]]:
     """(UID, size) pairs from a `UID FETCH … (UID RFC822.SIZE)` answer."""
     found = []
@@ -90,6 +96,8 @@ class ImapLoop:
                  on_unreadable: OnUnreadable | None = None) -> None:
         self.server, self.clock, self.deliver, self.on_unreadable = server, clock, deliver, on_unreadable
         self._failures: dict[tuple[int, int], int] = {}  # (UIDVALIDITY, UID): failed intake attempts
+        self._skip: set[int] = set()  # read by people before the desk's first start: not taken in
+        self._recheck_to = 0  # after a rebuild: mails up to this UID are first looked up by their headers
         self.ssl_context = ssl_context  # None: the system's trusted authorities (a test passes its own)
         # IDLE is renewed at least every `poll` too: a mail that arrives between a fetch and the next IDLE is
         # announced while no command is pending, and aioimaplib drops that announcement; the renewal's
@@ -169,7 +177,10 @@ class ImapLoop:
             position = await mailbox.position(self.name, uidvalidity, self.clock.now())
             if position.renumbered:
                 log.warning("mailbox %s: UIDVALIDITY changed; looking at every mail again (taken ones are "
-                            "recognised by Message-ID)", self.name)
+                            "recognised by Message-ID from their headers, not downloaded again)", self.name)
+                self._recheck_to = _uidnext(selected.lines) or 2 ** 63
+            if position.fresh:
+                await self._first_start(client, uidvalidity, _uidnext(selected.lines))
             self._set(True)
             await self._flag_taken(client, position.last_uid)
             idle = self.use_idle and client.has_capability("IDLE")
@@ -185,6 +196,27 @@ class ImapLoop:
                     await asyncio.wait_for(client.logout(), 2)
             if client.protocol.transport is not None:
                 client.protocol.transport.close()
+
+    async def _search(self, client: IMAP4, criteria: str) -> list[int]:
+        found = await self._do(client.uid_search(criteria, charset=None))
+        _check(found, "SEARCH")
+        return sorted(int(u) for line in found.lines[:-1] if isinstance(line, bytes) for u in line.split()
+                      if u.isdigit())
+
+    async def _first_start(self, client: IMAP4, uidvalidity: int, uidnext: int | None) -> None:
+        """The desk's first look at a mailbox: take the mail nobody has read (a customer may be waiting on
+        it), not the mail people read and handled before the desk was there (it would open an incident,
+        page on-call and acknowledge each, months late)."""
+        unseen = await self._search(client, "UNSEEN")
+        if unseen:
+            start = unseen[0] - 1
+            self._skip = {uid for uid in await self._search(client, "SEEN") if uid > start}
+        else:
+            start = (uidnext - 1) if uidnext else max(await self._search(client, "ALL"), default=0)
+        if start > 0:
+            await mailbox.move_past(self.name, uidvalidity, start, self.clock.now())
+        log.info("mailbox %s: first start; mail already read there is left alone (%d skipped at the start)",
+                 self.name, start)
 
     async def _flag_taken(self, client: IMAP4, last_uid: int) -> None:
         """Mails taken in but not flagged (the process stopped between the commit and the flag)."""
@@ -202,6 +234,12 @@ class ImapLoop:
         _check(listing, "FETCH")
         # `n:*` always names the newest mail, even when its UID is below n: skip what was taken.
         for uid, size in (pair for pair in uid_sizes(listing.lines) if pair[0] > last):
+            if uid in self._skip or (uid < self._recheck_to and await self._taken_before(client, uid)):
+                await mailbox.move_past(self.name, uidvalidity, uid, self.clock.now())
+                self._skip.discard(uid)
+                if uid < self._recheck_to:
+                    _check(await self._do(client.uid("store", str(uid), "+FLAGS.SILENT", r"(\Seen)")), "STORE")
+                continue
             oversize = size > self.max_size
             part = "BODY.PEEK[HEADER]" if oversize else "BODY.PEEK[]"
             fetched = await self._do(client.uid("fetch", str(uid), f"(UID {part})"))
@@ -240,6 +278,19 @@ class ImapLoop:
                                             self.clock.now(), unreadable)
         self._failures.pop(key, None)
         return outcome
+
+    async def _taken_before(self, client: IMAP4, uid: int) -> bool:
+        """After a rebuild: whether this mail was taken already, from its headers alone (a few hundred bytes
+        instead of the whole mail). A mail without a Message-ID is known only by its content: downloaded."""
+        fetched = await self._do(client.uid("fetch", str(uid), "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM)])"))
+        _check(fetched, "FETCH")
+        head = _literal(fetched.lines)
+        if head is None:
+            return False
+        parsed = parse_mail(head)
+        if parsed.message_id.endswith("@no-message-id.invalid>") or not parsed.sender:
+            return False
+        return await mailbox.taken(parsed.message_id, parsed.sender)
 
     async def _wait_idle(self, client: IMAP4) -> None:
         queue = client.protocol.idle_queue
