@@ -164,3 +164,17 @@ async def test_with_mail_off_nothing_is_owed_by_mail(stub, db):
     finally:
         if desk.bot.session._session is not None:
             await desk.bot.session._session.close()
+
+
+async def test_an_address_unbound_before_the_mail_left_gets_nothing(desk):
+    """Owed at 10:00, sent later: an address unbound (or bound to another customer) meanwhile gets no figures."""
+    acme = await weekly_customer(desk)
+    now = desk.clock.now()
+    await customers.bind_email(acme, "ivan@acme.ru", "address", LEAD, now)
+    await customers.bind_email(acme, "olga@acme.ru", "address", LEAD, now)
+    desk.clock.set(MONDAY_10)
+    await Tick(desk.settings, desk.clock, desk.dp["desk"].sla, Heartbeat()).run()
+    await customers.unbind("email", "olga@acme.ru")
+    await desk.flush()
+    assert [m["To"] for m in desk.smtp.mails] == ["ivan@acme.ru"]
+    assert await Outbox.filter(channel="email", status="failed").count() == 1

@@ -18,7 +18,7 @@ from datetime import datetime
 from domain import identities, intake, report_chart, reports
 from domain.channels import Delivered, Failed, Retry, Verdict
 from domain.clock import Clock
-from domain.lang import decide_chat, of_chat_row, of_conversation
+from domain.lang import of_chat_row, of_conversation
 from domain.models import Conversation, Incident, IncidentMessage, Outbox
 from domain.sla import Sla
 from handlers.email.render import ack_mail, reply_mail, report_mail
@@ -101,11 +101,10 @@ class EmailChannel:
         if to is None or owed is None:
             raise Unsendable("the address or the customer is gone")
         customer, built = owed
-        # The customer's language, read through the address's conversation when it is still theirs (as the
-        # acknowledgement reads it), else the customer's own.
         bound = await identities.conversation_of(NAME, to)
-        lang = of_chat_row(bound, self.settings.default_lang) if bound is not None and \
-            bound.customer_id == customer.id else decide_chat(None, customer.lang, self.settings.default_lang)
+        if bound is None or bound.customer_id != customer.id:  # unbound or rebound since: never another's figures
+            raise Unsendable(f"{to} is no longer bound to {customer.code}")
+        lang = of_chat_row(bound, self.settings.default_lang)  # the customer's language, as its mails read it
         name = f"{customer.name} ({customer.code})"
         chart = report_chart.render(built, report_text.chart_labels(built, lang, name))
         return report_mail(customer.code, report_text.title(built, lang, name),
