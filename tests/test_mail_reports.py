@@ -2,6 +2,7 @@
 nothing while e-mail is off) and what it holds (the chat's figures in the customer's language, the subject
 with the customer's name and the period, the chart attached as a PNG), once per period."""
 
+import asyncio
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,11 +11,14 @@ import pytest
 from bot.settings import load_settings
 from domain import customers, people, reports
 from domain.models import Customer, Outbox
+from handlers.email import channel as email_channel
+from handlers.email.channel import SMTP_CONNECTIONS
+from handlers.email.smtp import compose
 from locales import report_text
 from scheduler.jobs import Heartbeat, Tick
 from tests.clock import FrozenClock
 from tests.conftest import Desk, make_env
-from tests.mail_servers import SmtpSink
+from tests.mail_servers import SmtpSink, wait_for
 from tests.people import GROUP, LEAD
 from tests.test_reports import incident
 
@@ -178,3 +182,42 @@ async def test_an_address_unbound_before_the_mail_left_gets_nothing(desk):
     await desk.flush()
     assert [m["To"] for m in desk.smtp.mails] == ["ivan@acme.ru"]
     assert await Outbox.filter(channel="email", status="failed").count() == 1
+
+
+class HeldSender:
+    """Stands in for the SMTP server: holds every mail until the test lets them go, counting how many it
+    holds at once."""
+
+    def __init__(self) -> None:
+        self.held = self.most = self.done = 0
+        self.go = asyncio.Event()
+
+    async def send(self, msg, kind: str = "mail") -> None:
+        self.held += 1
+        self.most = max(self.most, self.held)
+        await self.go.wait()
+        self.held -= 1
+        self.done += 1
+
+
+async def test_a_burst_of_report_mails_uses_a_few_smtp_connections_at_once(desk, monkeypatch):
+    acme = await weekly_customer(desk, group=False)
+    for n in range(SMTP_CONNECTIONS * 2):
+        await customers.bind_email(acme, f"user{n}@acme.ru", "address", LEAD, desk.clock.now())
+    desk.clock.set(MONDAY_10)
+    await Tick(desk.settings, desk.clock, desk.dp["desk"].sla, Heartbeat()).run()
+    sender, composed = HeldSender(), []
+    desk.outbox.channels.get("email").sender = sender
+
+    def counted(mail, settings, now):
+        composed.append(mail.to)
+        return compose(mail, settings, now)
+
+    # `compose` runs right before the hand-over: every mail composed and only a few held means the rest wait.
+    monkeypatch.setattr(email_channel, "compose", counted)
+    flushing = asyncio.create_task(desk.flush())
+    await wait_for(lambda: len(composed) == SMTP_CONNECTIONS * 2)
+    assert sender.held == sender.most == SMTP_CONNECTIONS
+    sender.go.set()
+    await flushing
+    assert sender.done == SMTP_CONNECTIONS * 2 and sender.most == SMTP_CONNECTIONS
