@@ -16,6 +16,7 @@ from handlers.email.channel import SMTP_CONNECTIONS
 from handlers.email.smtp import compose
 from locales import report_text
 from scheduler.jobs import Heartbeat, Tick
+from tests.channels import tg_conversation
 from tests.clock import FrozenClock
 from tests.conftest import Desk, make_env
 from tests.mail_servers import SmtpSink, wait_for
@@ -164,7 +165,8 @@ async def test_with_mail_off_nothing_is_owed_by_mail(stub, db):
         await customers.bind_email(acme, "ivan@acme.ru", "address", LEAD, clock.now())
         await run_report_job(desk)
         assert not await Outbox.filter(channel="email").exists()
-        assert await Outbox.filter(kind="report", chat_id=GROUP, status="sent").count() == 2  # text and chart
+        group = await tg_conversation(GROUP)
+        assert await Outbox.filter(kind="report", conversation_id=group.id, status="sent").count() == 2  # text, chart
     finally:
         if desk.bot.session._session is not None:
             await desk.bot.session._session.close()
