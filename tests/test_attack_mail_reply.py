@@ -122,9 +122,6 @@ async def test_a_file_in_the_answer_is_not_dropped_silently(stub, db, sink):
         await close(desk)
 
 
-@pytest.mark.xfail(strict=True, reason="when another person of the customer wrote the latest mail of the "
-                                       "incident, the engineer's answer is In-Reply-To their mail but addressed "
-                                       "only to the reporter: the person who asked never gets it")
 async def test_the_answer_reaches_who_wrote_last(stub, db, sink):
     desk = await make_desk(stub, db, sink.url)
     try:
