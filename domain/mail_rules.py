@@ -9,7 +9,7 @@ whether it may be acknowledged. Two kinds of machine mail are told apart:
   still intake, since a customer's monitoring may report a real outage that way, but it is never answered.
 
 A person is acknowledged at most `ACKS_PER_HOUR` times in an hour, so even a loop the headers do not reveal
-(a forwarding rule between two desks) dies out quickly.
+(a forwarding rule between two desks) dies out quickly; a whole domain at most `DOMAIN_ACKS_PER_HOUR` times.
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 ACKS_PER_HOUR = 3
+# Acknowledgements to all the addresses of one domain in an hour: From is easy to forge, so a flood "from"
+# made-up addresses of a customer's domain must not make the desk mail each of them (backscatter). The
+# incidents are still opened; only the acknowledgements stop.
+DOMAIN_ACKS_PER_HOUR = 10
 ACK_WINDOW = timedelta(hours=1)
 BOUNCE_SENDERS = frozenset({"mailer-daemon", "postmaster"})
 NOT_ANSWERED_PRECEDENCE = frozenset({"bulk", "junk", "list"})

@@ -15,7 +15,7 @@ from datetime import datetime
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from domain.mail_rules import ACK_WINDOW, ack_allowed
+from domain.mail_rules import ACK_WINDOW, DOMAIN_ACKS_PER_HOUR, ack_allowed, domain_of
 from domain.models import MailAck, MailboxState, MailIn
 
 
@@ -86,6 +86,10 @@ async def claim_acknowledgement(sender: str, now: datetime) -> bool:
     await MailAck.filter(sender=sender, sent_at__lte=now - ACK_WINDOW).delete()  # no longer counts
     earlier = await MailAck.filter(sender=sender).values_list("sent_at", flat=True)
     if not ack_allowed(earlier, now):
+        return False
+    in_domain = await MailAck.filter(sender__endswith=f"@{domain_of(sender)}", sent_at__gt=now - ACK_WINDOW,
+                                     ).values_list("sent_at", flat=True)
+    if not ack_allowed(in_domain, now, DOMAIN_ACKS_PER_HOUR):
         return False
     await MailAck.create(sender=sender, sent_at=now)
     return True
