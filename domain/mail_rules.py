@@ -40,6 +40,7 @@ class MailFacts:
     autoreply_header: bool = False  # X-Autoreply / X-Autorespond: vacation programs that predate RFC 3834
     null_return_path: bool = False  # Return-Path: <> marks a delivery report
     delivery_report: bool = False  # multipart/report (a bounce or a read receipt)
+    dmarc_failed_by: tuple[str, ...] = ()  # authserv-ids of Authentication-Results headers saying dmarc=fail
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,17 @@ def classify(facts: MailFacts, desk_address: str) -> Verdict:
         return Verdict(False, False, "auto-reply")
     if (auto and auto != "no") or facts.precedence.strip().lower() in NOT_ANSWERED_PRECEDENCE or facts.mailing_list:
         return Verdict(True, False, "automatic")
+    if any(_ours(authserv, desk_address) for authserv in facts.dmarc_failed_by):
+        return Verdict(True, False, "forged")  # never echo a forger's subject to the address they named
     return Verdict(True, True)
+
+
+def _ours(authserv_id: str, desk_address: str) -> bool:
+    """Whether an Authentication-Results header names the desk's own mail domain (or a host in it) as the
+    server that checked the mail. Anyone can write such a header into a mail, but one only takes an
+    acknowledgement away, never grants anything, so a forged one harms only the forger's own mail."""
+    desk_domain, authserv = domain_of(desk_address), authserv_id.strip().lower().rstrip(".")
+    return bool(desk_domain) and (authserv == desk_domain or authserv.endswith(f".{desk_domain}"))
 
 
 def ack_allowed(earlier: Iterable[datetime], now: datetime, limit: int = ACKS_PER_HOUR) -> bool:

@@ -34,3 +34,17 @@ def test_no_single_address_is_unreadable(header):
 def test_a_mail_without_a_readable_sender_has_none():
     parsed = parse_mail(b"From: a@acme.ru, b@acme.ru\r\nSubject: x\r\n\r\nhello\r\n")
     assert parsed.sender == ""
+
+
+def test_dmarc_fail_from_the_desks_own_server_takes_the_acknowledgement_away():
+    from domain.mail_rules import Verdict, classify
+
+    def verdict(results: str) -> Verdict:
+        data = (f"From: cfo@acme.ru\r\nSubject: x\r\nAuthentication-Results: {results}\r\n\r\nhi\r\n").encode()
+        return classify(parse_mail(data).facts, "support@vendor.example")
+
+    assert verdict("mx.vendor.example; spf=fail; dmarc=fail (p=none) header.from=acme.ru") == \
+        Verdict(True, False, "forged")
+    assert verdict("mx.vendor.example; dmarc=pass header.from=acme.ru") == Verdict(True, True)
+    # Another server's word (the forger's own, written into the mail) is not the desk's to judge by.
+    assert verdict("mx.evil.example; dmarc=fail header.from=acme.ru") == Verdict(True, True)

@@ -433,7 +433,24 @@ def _facts(msg: EmailMessage, sender: str) -> MailFacts:
         autoreply_header=has("X-Autoreply") or has("X-Autorespond"),
         null_return_path=_header(msg, "Return-Path").strip() == "<>",
         delivery_report=msg.get_content_type() == "multipart/report",
+        dmarc_failed_by=_dmarc_failed_by(msg),
     )
+
+
+_DMARC = re.compile(r"\bdmarc\s*=\s*([a-z]+)", re.IGNORECASE)
+
+
+def _dmarc_failed_by(msg: EmailMessage) -> tuple[str, ...]:
+    """The servers (authserv-ids, RFC 8601) whose Authentication-Results say the mail failed DMARC."""
+    found = []
+    for name, value in msg.raw_items():
+        if name.lower() != "authentication-results":
+            continue
+        text = " ".join(str(value).split())
+        verdict = _DMARC.search(text)
+        if verdict and verdict[1].lower() == "fail":
+            found.append(text.split(";", 1)[0].strip().split(" ", 1)[0])
+    return tuple(found[:10])
 
 
 def _made_up_id(raw: bytes) -> str:
