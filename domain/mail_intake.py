@@ -78,7 +78,9 @@ async def take_mail(mail: IncomingMail, desk_address: str, sla: Sla, windows: Wi
         return MailResult(verdict.reason)
     conversation = (await identities.conversation_of(identities.EMAIL, mail.sender)
                     or await identities.conversation_of(identities.EMAIL, domain_of(mail.sender)))
-    person = await identities.person_for(identities.EMAIL, mail.sender, now, mail.sender_name)
+    # A person row only for a bound sender: every stranger's spam would add one otherwise.
+    person = (await identities.person_for(identities.EMAIL, mail.sender, now, mail.sender_name)
+              if conversation is not None else None)
     sent_at = min(mail.sent_at or now, now)
     continues = None
     if conversation is not None:
@@ -88,8 +90,8 @@ async def take_mail(mail: IncomingMail, desk_address: str, sla: Sla, windows: Wi
     text = f"{mail.subject}\n\n{mail.text}".strip() if continues is None and mail.subject else mail.text
     message = IncomingMessage(
         channel=identities.EMAIL, conversation=conversation.ref if conversation else mail.sender, ref=mail.message_id,
-        person_id=person.id, author=mail.sender_name or mail.sender, text=text, attachments=mail.attachments,
-        sent_at=sent_at, title=mail.sender)
+        person_id=person.id if person else None, author=mail.sender_name or mail.sender, text=text,
+        attachments=mail.attachments, sent_at=sent_at, title=mail.sender)
     if conversation is None:
         await keep_unbound(message, now)
         return MailResult("unbound")
