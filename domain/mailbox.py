@@ -42,8 +42,8 @@ async def position(mailbox: str, uidvalidity: int, now: datetime) -> Position:
 async def take_in(mailbox: str, uidvalidity: int, uid: int, message_id: str, sender: str, now: datetime,
                   intake: Callable[[], Awaitable[str]]) -> str | None:
     """Take one mail in: run `intake` (which returns the outcome to record: "intake", or why not) unless this
-    Message-ID was taken before from this sender, and move the mailbox past `uid`, all in one transaction. Returns the
-    outcome, or None for a mail already taken."""
+    Message-ID was taken before from this sender, and move the mailbox past `uid`, all in one transaction.
+    Returns the outcome, or None for a mail already taken."""
     async with in_transaction():
         await MailboxState.filter(mailbox=mailbox, uidvalidity=uidvalidity, last_uid__lt=uid).update(
             last_uid=uid, updated_at=now)

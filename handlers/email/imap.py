@@ -178,7 +178,7 @@ class ImapLoop:
             if position.renumbered:
                 log.warning("mailbox %s: UIDVALIDITY changed; looking at every mail again (taken ones are "
                             "recognised by Message-ID from their headers, not downloaded again)", self.name)
-                self._recheck_to = _uidnext(selected.lines) or 2 ** 63
+                self._recheck_to, self._skip = _uidnext(selected.lines) or 2 ** 63, set()
             if position.fresh:
                 await self._first_start(client, uidvalidity, _uidnext(selected.lines))
             self._set(True)
@@ -215,8 +215,8 @@ class ImapLoop:
             start = (uidnext - 1) if uidnext else max(await self._search(client, "ALL"), default=0)
         if start > 0:
             await mailbox.move_past(self.name, uidvalidity, start, self.clock.now())
-        log.info("mailbox %s: first start; mail already read there is left alone (%d skipped at the start)",
-                 self.name, start)
+        log.info("mailbox %s: first start; taking the unread mail after UID %d, leaving %d read ones alone",
+                 self.name, start, len(self._skip))
 
     async def _flag_taken(self, client: IMAP4, last_uid: int) -> None:
         """Mails taken in but not flagged (the process stopped between the commit and the flag)."""

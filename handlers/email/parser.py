@@ -415,7 +415,7 @@ def _attachments(msg: EmailMessage, body: EmailMessage | None) -> tuple[Attachme
             size = len(part.get_payload(0).as_bytes()) if forwarded else len(part.get_payload(decode=True) or b"")
         except _BROKEN:
             size = 0
-        found.append(Attachment(filename[:256], part.get_content_type(), size))
+        found.append(Attachment(filename[:256], _clean(part.get_content_type())[:255], size))
         if len(found) >= ATTACHMENTS_LIMIT:
             break
     return tuple(found)
