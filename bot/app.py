@@ -36,7 +36,7 @@ from handlers import parked as parked_handlers
 from handlers.desk import Desk
 from handlers.email.channel import EmailChannel
 from handlers.email.imap import ImapLoop
-from handlers.email.intake import make_deliver, make_on_mail_created
+from handlers.email.intake import make_deliver, make_on_mail_created, make_on_unreadable
 from handlers.email.smtp import SmtpSender
 from handlers.membership import ChatMigration
 from handlers.menus import set_default_menus, set_person_menu
@@ -383,8 +383,10 @@ def start_mailbox(settings: Settings, clock: Clock) -> tuple[ImapLoop | None, as
         return None, None
     sla = Sla(settings.policy)
     deliver = make_deliver(settings.mail.address, sla, Windows(settings.thread_window, settings.reopen_window),
-                           clock, on_created=make_on_mail_created(settings, sla))
-    mailbox = ImapLoop(settings.mail.imap, clock, deliver, settings.mail.max_size, settings.mail.poll)
+                           clock, on_created=make_on_mail_created(settings, sla),
+                           reopened=lambda now: pings.reopened_notice(settings, now))
+    mailbox = ImapLoop(settings.mail.imap, clock, deliver, settings.mail.max_size, settings.mail.poll,
+                       on_unreadable=make_on_unreadable(settings, clock))
     log.info("e-mail: reading %s, sending through %s as %s", settings.mail.imap.shown(), settings.mail.smtp.shown(),
              settings.mail.address)
     return mailbox, asyncio.create_task(mailbox.run(), name="mailbox")
