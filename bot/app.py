@@ -434,7 +434,8 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         try:
             if settings.mode == "webhook":
                 await bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret,
-                                      allowed_updates=dp.resolve_used_update_types(), max_connections=1)
+                                      allowed_updates=dp.resolve_used_update_types(),
+                                      max_connections=settings.webhook_connections)
                 await stopping.wait()
             else:
                 await updates.release_unfinished()

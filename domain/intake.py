@@ -12,8 +12,10 @@ How a message is threaded, in order:
 Among open incidents with the same latest activity the newest (highest id) wins, so the choice is the
 same on every database.
 
-Everything happens in one transaction per message. The (conversation, ref) unique key makes the same
-message seen twice a no-op, and the customer's counter row is locked while a key is taken, so
+Everything happens in one transaction per message, which first takes the conversation's turn
+(`domain.serial`): two messages of one chat reaching two instances at once are threaded one after the
+other, so the second finds the incident the first opened. The (conversation, ref) unique key makes the
+same message seen twice a no-op, and the customer's counter row is locked while a key is taken, so
 keys are gap-free even when many chats of one customer write at once.
 """
 
@@ -28,6 +30,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from domain import serial
 from domain.alerts import due_for_stage
 from domain.identities import any_conversation
 from domain.inbox import IncomingMessage
@@ -137,7 +140,8 @@ async def record_customer_message(msg: IncomingMessage, chat: Conversation, sla:
     one) run inside the same transaction, so the notifications owed are written together with it: a retry
     of the same update finds the message stored and owes nothing twice, and nothing is lost either."""
     try:
-        async with in_transaction():
+        async with in_transaction() as connection:
+            await serial.take_turn(connection, chat.id)
             result = await _record(msg, chat, sla, windows, now, force_new, continues)
             if result.created and on_created is not None:
                 opened = await Incident.get(id=result.incident.id).select_related("customer")
