@@ -8,9 +8,10 @@ which were handled already are each one query for the whole batch, then `domain.
 one transaction that also writes the update ledger: the batch is durable, and confirmed to Telegram,
 whole or not at all.
 
-Only what the dispatcher would do exactly the same way is taken here; everything else (commands,
-replies, topics, edits, staff, unbound chats, a person seen for the first time or with a new name)
-goes the usual way, and so does the rest of a lane after the first such update, so a chat's order holds.
+Only what the dispatcher would do exactly the same way is taken here (a person seen for the first time,
+or under a new name, is remembered first by the same `people.seen`); everything else (commands, replies,
+topics, edits, staff, unbound chats) goes the usual way, and so does the rest of a lane after the first
+such update, so a chat's order holds.
 """
 
 from __future__ import annotations
@@ -63,6 +64,16 @@ class BatchIntake:
         done = await updates.handled_among([u.update_id for u in taken])
         persons = await people_of(TELEGRAM, sorted({str(m.from_user.id) for m in messages.values()}))
         chats = await conversations_of(TELEGRAM, sorted({str(m.chat.id) for m in messages.values()}))
+        now = self.desk.now()
+        # Someone writing for the first time, or under a new name: remembered as the middleware would
+        # (`people.seen`), one person at a time, before their messages are stored together.
+        for update in taken:
+            message, user = messages[update.update_id], messages[update.update_id].from_user
+            person = persons.get(str(user.id))
+            if update.update_id not in done and str(message.chat.id) in chats and (
+                    person is None or not people.unchanged(person, user.username, _name(message), user.language_code)):
+                persons[str(user.id)] = await people.seen(user.id, user.username, _name(message), now,
+                                                          user.language_code)
         staff = await people.staff_among([p.id for p in persons.values()])
         settings = self.desk.settings
 
@@ -80,7 +91,6 @@ class BatchIntake:
         batch = [u for head, n in zip(heads, counts, strict=True) for u in head[:n]]
         if not batch:
             return counts
-        now = self.desk.now()
         items: list[tuple[intake.IncomingMessage, Conversation]] = []
         for update in batch:
             message = messages[update.update_id]

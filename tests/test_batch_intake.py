@@ -7,7 +7,7 @@ from aiogram.types import Update
 
 from bot.app import lanes_of
 from domain import customers, people
-from domain.models import Incident, IncidentMessage, Outbox, ProcessedUpdate
+from domain.models import Identity, Incident, IncidentMessage, Outbox, Person, ProcessedUpdate
 from handlers.batch_intake import BatchIntake
 from scheduler.jobs import Heartbeat
 from tests.people import ENGINEER, GROUP, LEAD, OTHER_GROUP, customer, customer_2, engineer
@@ -80,7 +80,7 @@ async def test_a_lane_is_taken_only_up_to_its_first_update_of_another_kind(acme)
     assert await ProcessedUpdate.all().values_list("update_id", flat=True) == [1]
 
 
-@pytest.mark.parametrize("who", ["staff", "lead", "new person", "new name", "unbound chat", "handled", "private"])
+@pytest.mark.parametrize("who", ["staff", "lead", "unbound chat", "handled", "private"])
 async def test_what_the_dispatcher_would_treat_otherwise_is_left_to_it(acme, who):
     user, chat = customer, GROUP
     if who == "staff":
@@ -88,10 +88,6 @@ async def test_what_the_dispatcher_would_treat_otherwise_is_left_to_it(acme, who
     elif who == "lead":
         user = StubBotAPI.user(LEAD, "lead_anna")
         await people.seen(LEAD, "lead_anna", user["first_name"], acme.clock.now())
-    elif who == "new person":
-        user = StubBotAPI.user(3999, "never_seen")
-    elif who == "new name":
-        user = {**customer, "first_name": "Renamed"}
     elif who == "unbound chat":
         chat = THIRD_GROUP
     elif who == "handled":
@@ -115,3 +111,16 @@ async def test_a_message_stored_before_leaves_the_whole_batch_to_the_usual_way(a
     assert await IncidentMessage.filter(source="customer").count() == 1
     assert await Incident.all().count() == 1
     assert await ProcessedUpdate.all().values_list("update_id", flat=True) == [1]
+
+
+async def test_someone_new_or_renamed_is_remembered_first_as_the_middleware_would(acme):
+    newcomer = StubBotAPI.user(3999, "Never_Seen", lang="ru")
+    renamed = {**customer_2, "first_name": "Dan Renamed"}
+    _, counts = await take(acme, [update(acme, 1, GROUP, newcomer, "hello"), update(acme, 2, OTHER_GROUP, renamed, "hi")])
+    assert counts == [1, 1]
+    person = await Person.get(id=3999)
+    assert (person.username, person.full_name, person.tg_lang) == ("never_seen", newcomer["first_name"], "ru")
+    assert await Identity.filter(channel="telegram", ref="3999", person_id=3999).exists()
+    assert (await Person.get(id=customer_2["id"])).full_name == "Dan Renamed"
+    stored = await IncidentMessage.filter(source="customer").order_by("id").values_list("author_id", flat=True)
+    assert stored == [3999, customer_2["id"]]
