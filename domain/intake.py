@@ -205,8 +205,7 @@ async def record_customer_messages(batch: list[tuple[IncomingMessage, Conversati
     if any(msg.reply_to is not None or msg.topic is not None for msg, _ in batch):
         raise ValueError("replies and topic messages are threaded one by one (record_customer_message)")
     async with in_transaction() as connection:
-        for conversation_id in sorted({chat.id for _, chat in batch}):  # one order: no two batches deadlock
-            await serial.take_turn(connection, conversation_id)
+        await serial.take_turns(connection, {chat.id for _, chat in batch})
         current = await _latest_open({chat.id: chat.customer_id for _, chat in batch}, now - windows.thread)
         results: list[IntakeResult] = []
         follow_ups: list[IncidentMessage] = []

@@ -24,3 +24,12 @@ async def take_turn(connection: BaseDBAsyncClient, conversation_id: int) -> None
     if connection.capabilities.dialect != "postgres":
         return
     await connection.execute_query("SELECT pg_advisory_xact_lock($1, $2)", [CONVERSATION, conversation_id])
+
+
+async def take_turns(connection: BaseDBAsyncClient, conversation_ids: set[int]) -> None:
+    """`take_turn` for several conversations in one statement, always in ascending order, so two
+    transactions that want some of the same conversations never wait for each other in a circle."""
+    if connection.capabilities.dialect != "postgres" or not conversation_ids:
+        return
+    await connection.execute_query("SELECT pg_advisory_xact_lock($1, c) FROM unnest($2::integer[]) AS c",
+                                   [CONVERSATION, sorted(conversation_ids)])  # unnest keeps the array's order
