@@ -41,13 +41,6 @@ def message_link_of(message: IncidentMessage | None) -> str | None:
     return message_link(int(message.conversation.ref), int(message.ref))
 
 
-async def telegram_chat_of(incident: Incident) -> int:
-    """The Telegram chat of the incident's conversation, where its notices go (the outbox still addresses
-    Telegram chats)."""
-    conversation = await Conversation.get(id=incident.conversation_id)
-    return int(conversation.ref)
-
-
 def topic_of(incident: Incident) -> int | None:
     return int(incident.topic) if incident.topic else None
 
@@ -138,7 +131,8 @@ def make_on_created(settings, sla: Sla):
 
     async def on_created(incident: Incident, message_ref: str, now: datetime) -> None:
         # The acknowledgement first: it replies to the customer's message and carries the P1–P4 buttons.
-        await outbox.enqueue("ack", outbox.chat(await telegram_chat_of(incident)), now, rank=outbox.RANK_PING,
+        conversation = await Conversation.get(id=incident.conversation_id)
+        await outbox.enqueue("ack", outbox.conversation(conversation), now, rank=outbox.RANK_PING,
                              params=_placed({"reply_to": int(message_ref)}, incident), incident_id=incident.id,
                              dedupe=f"ack:{incident.id}")
         await staff_notices(incident, now)
@@ -170,7 +164,7 @@ async def tell_customer_chat(incident: Incident, say: dict, now: datetime, kind:
     params = _placed(dict(say), incident)
     if buttons:
         params["buttons"] = buttons
-    await outbox.enqueue(kind, outbox.chat(int(conversation.ref)), now, params=params,
+    await outbox.enqueue(kind, outbox.conversation(conversation), now, params=params,
                          incident_id=incident.id, dedupe=dedupe)
 
 
