@@ -126,7 +126,10 @@ class StandInBotX:
         await asyncio.sleep(0.01)  # the answer to the send reaches the bot first (not required: BotX races too)
         if self.bot_url is None:
             return
-        status = await self.post("/express/notification/callback", result)
+        try:
+            status = await self.post("/express/notification/callback", result)
+        except aiohttp.ClientError:  # the bot is gone (killed): BotX would give up too
+            status = 0
         self.callbacks.append((result, status))
 
     # ---- the CTS server calling the bot ----
