@@ -18,6 +18,7 @@ import contextlib
 import contextvars
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -180,53 +181,38 @@ class ExpressBot:
         raw = await _json(request)
         if raw is None:
             return _refused("Malformed JSON", 400)
-        try:
+
+        async def take_in() -> web.Response:
             task = self.botx.async_execute_raw_bot_command(raw, verify_request=True, request_headers=request.headers,
                                                            logging_command=False)
-        except (UnverifiedRequestError, RequestHeadersNotProvidedError) as error:
-            log.warning("eXpress: a command refused: %s", error or "no authorization")
-            return web.json_response(build_unverified_request_response(status_message=str(error) or "unverified"),
-                                     status=401)
-        except UnknownBotAccountError as error:
-            return web.json_response(build_bot_disabled_response(f"No credentials for bot {error.bot_id}"),
-                                     status=503)
-        except ValueError as error:
-            return _refused(str(error) or "Bot command validation error", 400)
-        try:
-            await task  # taken in before it is acknowledged: a failure here is a 500, and BotX may send it again
-        except Exception:
-            log.exception("eXpress: a command could not be handled")
-            return _refused("Retry later", 500)
-        return web.json_response(build_command_accepted_response(), status=202)
+            try:
+                await task  # taken in before it is acknowledged: a failure is a 500, and BotX may send it again
+            except Exception:
+                log.exception("eXpress: a command could not be handled")
+                return _refused("Retry later", 500)
+            return web.json_response(build_command_accepted_response(), status=202)
+        return await _verified(take_in, "command")
 
     async def status(self, request: web.Request) -> web.Response:
-        try:
-            menu = await self.botx.raw_get_status(dict(request.query), verify_request=True,
-                                                  request_headers=request.headers)
-        except (UnverifiedRequestError, RequestHeadersNotProvidedError) as error:
-            return web.json_response(build_unverified_request_response(status_message=str(error) or "unverified"),
-                                     status=401)
-        except UnknownBotAccountError as error:
-            return web.json_response(build_bot_disabled_response(f"No credentials for bot {error.bot_id}"),
-                                     status=503)
-        except ValueError as error:
-            return _refused(str(error) or "Status request validation error", 400)
-        return web.json_response(menu)
+        async def menu() -> web.Response:
+            return web.json_response(await self.botx.raw_get_status(dict(request.query), verify_request=True,
+                                                                    request_headers=request.headers))
+        return await _verified(menu, "status request")
 
     async def callback(self, request: web.Request) -> web.Response:
         raw = await _json(request)
         if raw is None:
             return _refused("Malformed JSON", 400)
-        try:
-            await self.botx.set_raw_botx_method_result(raw, verify_request=True, request_headers=request.headers)
-        except (UnverifiedRequestError, RequestHeadersNotProvidedError) as error:
-            return web.json_response(build_unverified_request_response(status_message=str(error) or "unverified"),
-                                     status=401)
-        except ValueError as error:
-            return _refused(str(error) or "Callback validation error", 400)
-        except Exception as error:  # a result nobody waits for any more (it came too late): nothing to do
-            log.info("eXpress: a callback was not taken: %s: %s", type(error).__name__, error)
-        return web.json_response(build_command_accepted_response(), status=202)
+
+        async def result() -> web.Response:
+            try:
+                await self.botx.set_raw_botx_method_result(raw, verify_request=True, request_headers=request.headers)
+            except (UnverifiedRequestError, RequestHeadersNotProvidedError, ValueError):
+                raise
+            except Exception as error:  # a result nobody waits for any more (it came too late): nothing to do
+                log.info("eXpress: a callback was not taken: %s: %s", type(error).__name__, error)
+            return web.json_response(build_command_accepted_response(), status=202)
+        return await _verified(result, "callback")
 
     async def startup(self) -> None:
         await self.botx.startup(fetch_tokens=False)
@@ -235,6 +221,21 @@ class ExpressBot:
         await self.wait_answers()
         with contextlib.suppress(Exception):
             await self.botx.shutdown()
+
+
+async def _verified(handle: Callable[[], Awaitable[web.Response]], what: str) -> web.Response:
+    """pybotx's verdict on a request as BotX expects it: 401 unsigned or badly signed, 503 for a bot this
+    desk does not know (BotX's "bot disabled"), 400 unreadable."""
+    try:
+        return await handle()
+    except (UnverifiedRequestError, RequestHeadersNotProvidedError) as error:
+        log.warning("eXpress: a %s refused: %s", what, error or "no authorization")
+        return web.json_response(build_unverified_request_response(status_message=str(error) or "unverified"),
+                                 status=401)
+    except UnknownBotAccountError as error:
+        return web.json_response(build_bot_disabled_response(f"No credentials for bot {error.bot_id}"), status=503)
+    except ValueError as error:
+        return _refused(str(error) or f"{what} validation error", 400)
 
 
 async def _json(request: web.Request) -> dict[str, Any] | None:
