@@ -35,10 +35,9 @@ class RoomNotice:
 
 
 async def conversation_of_row(row: Outbox) -> Conversation | None:
-    """The chat room a row is addressed to (rows name a conversation by its id)."""
-    if row.chat_id is None:
-        return None
-    return await Conversation.get_or_none(id=row.chat_id, channel=row.channel).select_related("customer")
+    """The chat room a row is addressed to (`outbox.conversation`), on the row's channel."""
+    conversation = await outbox.addressed_conversation(row)
+    return conversation if conversation is not None and conversation.channel == row.channel else None
 
 
 async def reader_lang(row: Outbox, default: str) -> str:
