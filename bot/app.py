@@ -470,6 +470,8 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
                     task.cancel()  # the mailbox loop holds no mail in memory: what it took is committed
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+            if express is not None:  # the web server is closed: BotX's results can no longer arrive
+                await express.stop_waiting()
             await background.stop()
             if express is not None:
                 await express.shutdown()

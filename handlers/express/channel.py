@@ -24,6 +24,7 @@ from uuid import UUID
 import httpx
 from pybotx import (
     BotIsNotChatMemberError,
+    BotShuttingDownError,
     BotXMethodFailedCallbackReceivedError,
     CallbackNotReceivedError,
     ChatNotFoundError,
@@ -86,12 +87,13 @@ class ExpressChannel:
             sync_id = await self._one(bot_id, chat_id, part, bubbles(notice.buttons) if last else None)
             if not last:  # written off the row: a retry sends only the rest
                 async with in_transaction():
-                    await outbox.part_sent(row, str(sync_id), "\n".join(parts[index + 1:]))
-                    await remember_sent(row, conversation, str(sync_id), part, self.clock.now())
+                    await outbox.part_sent(row, str(sync_id) if sync_id else "", "\n".join(parts[index + 1:]))
+                    if sync_id is not None:
+                        await remember_sent(row, conversation, str(sync_id), part, self.clock.now())
                 await self.pacer.until(self.pacer.reserve(row.conversation_id or 0))
-        return Delivered(str(sync_id), parts[-1])
+        return Delivered(str(sync_id) if sync_id else None, parts[-1])
 
-    async def _one(self, bot_id: UUID, chat_id: UUID, body: str, markup) -> UUID:
+    async def _one(self, bot_id: UUID, chat_id: UUID, body: str, markup) -> UUID | None:
         try:
             return await self.express.botx.send_message(bot_id=bot_id, chat_id=chat_id, body=body,
                                                         bubbles=markup or Undefined)
@@ -99,6 +101,9 @@ class ExpressChannel:
             # BotX took the message and never said how it went: sending it again would repeat it.
             log.warning("eXpress: no result for message %s in chat %s; taken as sent", error.sync_id, chat_id)
             return error.sync_id
+        except BotShuttingDownError:  # stopping: BotX took the message, its result can no longer arrive
+            log.warning("eXpress: stopping before BotX confirmed a message to chat %s; taken as sent", chat_id)
+            return None
 
     async def record(self, row: Outbox, delivered: Delivered) -> None:
         """The desk's message in the chat, by its sync_id: a customer's reply to it threads into the incident."""

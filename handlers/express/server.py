@@ -54,6 +54,7 @@ def _pybotx_logs_through_ours() -> None:
     std = logging.getLogger("pybotx")
     loguru.add(lambda message: std.log(message.record["level"].no, "%s", message.record["message"]),
                level="WARNING", format="{message}")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request to BotX otherwise
 
 
 _pybotx_logs_through_ours()
@@ -213,6 +214,11 @@ class ExpressBot:
                 log.info("eXpress: a callback was not taken: %s: %s", type(error).__name__, error)
             return web.json_response(build_command_accepted_response(), status=202)
         return await _verified(result, "callback")
+
+    async def stop_waiting(self) -> None:
+        """Sends waiting for BotX's result stop waiting (the endpoint that receives it is closed): they were
+        accepted, and count as sent."""
+        await self.botx._callbacks_manager.stop_callbacks_waiting()
 
     async def startup(self) -> None:
         await self.botx.startup(fetch_tokens=False)
