@@ -25,6 +25,12 @@ ROOM_CHANNELS = ("express", "max")  # channels whose customer conversations are 
 _CODE = re.compile(r"^\s*([A-Za-z0-9_-]{16,64})\s*$")
 
 
+def takes_chat_notices(channel: str) -> bool:
+    """Whether a conversation on this channel is a chat the desk writes in (announcements, reports): a
+    Telegram group or a chat room; an e-mail address gets mail about its own incidents only."""
+    return channel == "telegram" or channel in ROOM_CHANNELS
+
+
 def room_channel(channel: str) -> str:
     """A channel a chat room can be on; anything else is a mistake of the caller, not the user."""
     if channel not in ROOM_CHANNELS:

@@ -220,6 +220,31 @@ async def test_a_staff_reply_reaches_the_chat(room):
     assert (await Incident.get(key="ACME-1")).responded_by == ENGINEER
 
 
+async def test_announcements_rating_and_long_texts_reach_the_chat(room):
+    chat = await room.bind()
+    await room.desk.say(LEAD, lead, "/announce ACME Maintenance tonight 22:00-23:00")
+    await room.settle()
+    assert "Maintenance tonight 22:00-23:00" in room.botx.sent(CHAT)[-1]["body"]
+    await room.botx.command(CHAT, ANNA, "Printer on fire")
+    await people.register_staff(ENGINEER, "engineer", LEAD, room.desk.clock.now())
+    await room.desk.say(ENGINEER, engineer, "/resolve ACME-1 Replaced the toner")
+    await room.settle()
+    prompt = room.botx.sent(CHAT)[-1]
+    assert "Replaced the toner" in prompt["body"]
+    assert [b["label"] for row in prompt["bubbles"] for b in row] == ["★" * n for n in range(1, 6)]
+    incident = await Incident.get(key="ACME-1")
+    await room.botx.command(CHAT, ANNA, "/dd", data={"dd": prompt["bubbles"][0][4]["data"]["dd"]})
+    assert (await Incident.get(id=incident.id)).rating == 5
+    mark = len(room.botx.sent(CHAT))
+    from domain import outbox
+    lines = [f"line {n} " + "x" * 90 for n in range(100)]  # about 10 000 characters: three messages
+    await outbox.enqueue("notice", outbox.conversation(chat), room.desk.clock.now(), params={"text": "\n".join(lines)})
+    await room.settle()
+    parts = [m["body"] for m in room.botx.sent(CHAT)[mark:]]
+    assert len(parts) == 3 and all(len(part) <= 4096 for part in parts)
+    assert "\n".join(parts) == "\n".join(lines)
+
+
 # ---- settings ---------------------------------------------------------------------------------------
 
 def env(**values):
