@@ -245,6 +245,25 @@ async def test_announcements_rating_and_long_texts_reach_the_chat(room):
     assert "\n".join(parts) == "\n".join(lines)
 
 
+async def test_a_periodic_report_reaches_the_chat_as_text_without_its_chart(room):
+    chat = await room.bind()
+    await room.botx.command(CHAT, ANNA, "Printer on fire")
+    await room.settle()
+    mark = len(room.botx.sent(CHAT))
+    from datetime import timedelta
+
+    from domain import outbox
+    now = room.desk.clock.now()
+    params = {"customer": "ACME", "start": (now - timedelta(days=30)).isoformat(), "end": now.isoformat(),
+              "first": (now - timedelta(days=30)).date().isoformat(), "last": now.date().isoformat()}
+    await outbox.enqueue("report", outbox.conversation(chat), now, params={**params, "chart": True})
+    await outbox.enqueue("report", outbox.conversation(chat), now, params=params)
+    await room.settle()
+    sent = room.botx.sent(CHAT)[mark:]
+    assert len(sent) == 1 and "Acme Corp (ACME)" in sent[0]["body"]
+    assert await Outbox.filter(kind="report", status="sent").count() == 2
+
+
 # ---- settings ---------------------------------------------------------------------------------------
 
 def env(**values):
