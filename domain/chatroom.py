@@ -16,7 +16,7 @@ from tortoise.transactions import in_transaction
 
 from domain import customers, incidents, invitations, people
 from domain.errors import DeskError, Named
-from domain.identities import any_conversation, normalize_ref, person_for
+from domain.identities import normalize_ref, person_for
 from domain.models import Conversation, Identity, Incident, Person, Staff
 from domain.sla import Sla
 
@@ -110,8 +110,3 @@ async def press_rating(incident_id: int, stars: int, conversation_id: int | None
         raise DeskError("err.staff_cannot_rate")
     await _pressed_here(incident_id, conversation_id)
     return await incidents.rate(incident_id, actor.user_id, stars, now)
-
-
-async def conversation_id_of(channel: str, chat_ref: str) -> int | None:
-    chat = await any_conversation(channel, chat_ref)
-    return chat.id if chat else None
