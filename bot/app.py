@@ -127,9 +127,11 @@ async def set_menus(bot: Bot, settings: Settings, left_staff: list[int] | None =
         log.exception("setting the command menus failed; they are set again at the next start")
 
 
-def build_channels(bot: Bot, settings: Settings, clock: Clock, pacer: Pacer | None = None) -> Channels:
+def build_channels(bot: Bot, settings: Settings, clock: Clock, pacer: Pacer | None = None,
+                   express=None) -> Channels:
     """The channels the outbox's notices leave by: Telegram always; a new channel is one more
-    `channels.register(…)` here, for when its settings are given."""
+    `channels.register(…)` here, for when its settings are given. `express` is the running eXpress bot
+    (`build_express`), whose endpoints receive the results of what its channel sends."""
     channels = Channels()
     channels.register(TelegramChannel(bot, clock, settings, pacer))
     if settings.mail is not None:  # the mail packages are imported only when e-mail is configured
@@ -137,18 +139,33 @@ def build_channels(bot: Bot, settings: Settings, clock: Clock, pacer: Pacer | No
         from handlers.email.smtp import SmtpSender
 
         channels.register(EmailChannel(SmtpSender(settings.mail), clock, settings))
+    if express is not None:
+        from handlers.express.channel import ExpressChannel  # pybotx only when eXpress is configured
+        channels.register(ExpressChannel(express, clock, settings))
     return channels
+
+
+def build_express(settings: Settings, dp: Dispatcher, clock: Clock):
+    """The eXpress bot (pybotx), when eXpress is configured: its endpoints go on the web app, its channel
+    into the outbox. Imported here, and only then: a desk without eXpress never loads pybotx."""
+    if settings.express is None:
+        return None
+    from handlers.chatroom import ChatRoom
+    from handlers.express.server import ExpressBot
+    hosts = ", ".join(account.cts_url for account in settings.express.accounts)
+    log.info("eXpress: bot for %s; the CTS servers call %s/express/", hosts, settings.web_public_url)
+    return ExpressBot(settings.express, ChatRoom(dp["desk"]), settings.default_lang, clock)
 
 
 class Background:
     """The scheduler's tick and the outbox courier, running beside the update handling."""
 
-    def __init__(self, bot: Bot, dp: Dispatcher, settings: Settings, clock: Clock) -> None:
+    def __init__(self, bot: Bot, dp: Dispatcher, settings: Settings, clock: Clock, express=None) -> None:
         self.heartbeat = Heartbeat()
         self.leader = leader_for(settings.database_url)
         self.tick = Tick(settings, clock, dp["desk"].sla, self.heartbeat, self.leader)
         self.scheduler = build_scheduler(self.tick, settings.scheduler_tick, clock)
-        self.courier = Courier(build_channels(bot, settings, clock), clock, settings)
+        self.courier = Courier(build_channels(bot, settings, clock, express=express), clock, settings)
         self.stopping = asyncio.Event()
         self.task: asyncio.Task | None = None
 
@@ -448,17 +465,21 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         menus = asyncio.create_task(set_menus(bot, settings, leads.removed), name="menus")
         parking = Parking(settings, clock)
         await parked.release_replaying()
-        background = Background(bot, dp, settings, clock)
+        express = build_express(settings, dp, clock)
+        if express is not None:
+            await express.startup()
+        background = Background(bot, dp, settings, clock, express)
         dp["desk"].wake_outbox = background.courier.wake.set
         background.start(sole_instance=settings.mode == "polling")  # polling: one instance by construction
         mailbox, mail_task = start_mailbox(settings, clock)
         runner = web.AppRunner(build_web_app(settings, dp, bot, background.heartbeat, clock, parking,
-                                             mailbox=mailbox.health if mailbox else None), access_log=None,
+                                             mailbox=mailbox.health if mailbox else None, express=express),
+                               access_log=None,
                                shutdown_timeout=8)
         await runner.setup()
         await web.TCPSite(runner, settings.web_host, settings.web_port).start()
-        log.info("listening on %s:%s (/healthz, /metrics%s)", settings.web_host, settings.web_port,
-                 ", /telegram/webhook" if settings.mode == "webhook" else "")
+        log.info("listening on %s:%s (/healthz, /metrics%s%s)", settings.web_host, settings.web_port,
+                 ", /telegram/webhook" if settings.mode == "webhook" else "", ", /express/" if express else "")
         try:
             if settings.mode == "webhook":
                 await bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret,
@@ -478,7 +499,11 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
                     task.cancel()  # the mailbox loop holds no mail in memory: what it took is committed
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+            if express is not None:  # the web server is closed: BotX's results can no longer arrive
+                await express.stop_waiting()
             await background.stop()
+            if express is not None:
+                await express.shutdown()
             await bot.session.close()
     finally:
         await close_database()

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from bot.express_settings import ExpressSettings, load_express
 from bot.mail_settings import MailSettings, load_mail
 from domain.durations import ALLOWED as DURATION_ALLOWED
 from domain.durations import parse_positive_duration
@@ -51,6 +52,7 @@ class Settings:
     mail: MailSettings | None = None  # None: e-mail is off (SPEC section 10)
     # The address the desk page's links use (sign-in, wallboard), without a trailing slash.
     web_public_url: str = "http://127.0.0.1:8080"
+    express: ExpressSettings | None = None  # None: eXpress is off (SPEC section 10)
     # Webhook: how many connections Telegram may open at once (its default 40); updates of one conversation
     # are still handled one at a time (`domain.serial`), across instances too.
     webhook_connections: int = 40
@@ -206,5 +208,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         park_after=duration("PARK_AFTER", "3m"),
         mail=load_mail(get),
         web_public_url=public_url,
+        express=load_express(get),
         webhook_connections=int(connections),
     )

@@ -130,7 +130,8 @@ def mailbox_report(health: MailboxHealth, clock: Clock) -> dict:
 
 
 def build_web_app(settings: Settings, dp: Dispatcher, bot: Bot, heartbeat: Heartbeat, clock: Clock,
-                  parking: Parking | None = None, mailbox: MailboxHealth | None = None) -> web.Application:
+                  parking: Parking | None = None, mailbox: MailboxHealth | None = None,
+                  express=None) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
 
     async def healthz(request: web.Request) -> web.Response:
@@ -172,6 +173,8 @@ def build_web_app(settings: Settings, dp: Dispatcher, bot: Bot, heartbeat: Heart
                        parking=parking or Parking(settings, clock),
                        park_after=settings.park_after.total_seconds()).register(app, path=WEBHOOK_PATH)
     DeskPages(settings, clock, dp["desk"].sla).register(app)
+    if express is not None:  # the eXpress bot's endpoints (`handlers.express.server`), under /express/
+        express.register(app)
     return app
 
 

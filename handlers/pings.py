@@ -13,7 +13,7 @@ from aiogram import Router
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 
-from domain import alerts, incidents, intake, outbox, people
+from domain import alerts, chatroom, incidents, intake, outbox, people
 from domain.errors import DeskError
 from domain.identities import EMAIL, TELEGRAM
 from domain.lang import of_conversation as lang_of_conversation
@@ -132,8 +132,10 @@ def make_on_created(settings, sla: Sla):
     async def on_created(incident: Incident, message_ref: str, now: datetime) -> None:
         # The acknowledgement first: it replies to the customer's message and carries the P1–P4 buttons.
         conversation = await Conversation.get(id=incident.conversation_id)
+        # A Telegram reply names a message id (a number); other channels' references are text.
+        reply_to = int(message_ref) if conversation.channel == TELEGRAM else message_ref
         await outbox.enqueue("ack", outbox.conversation(conversation), now, rank=outbox.RANK_PING,
-                             params=_placed({"reply_to": int(message_ref)}, incident), incident_id=incident.id,
+                             params=_placed({"reply_to": reply_to}, incident), incident_id=incident.id,
                              dedupe=f"ack:{incident.id}")
         await staff_notices(incident, now)
     return on_created
@@ -155,8 +157,8 @@ async def tell_customer_chat(incident: Incident, say: dict, now: datetime, kind:
                              dedupe: str | None = None) -> None:
     """A notice about the incident in its chat (a `domain.outbox.say`), in its forum topic when it has one."""
     conversation = await Conversation.get(id=incident.conversation_id)
-    if conversation.channel != TELEGRAM:
-        # Another channel's conversation is an address, not a chat: the notice goes to the reporter there.
+    if not chatroom.takes_chat_notices(conversation.channel):
+        # A mail conversation is an address, not a chat: the notice goes to the reporter there.
         if incident.reporter_id is not None:
             await outbox.enqueue(kind, outbox.person(incident.reporter_id, channel=conversation.channel), now,
                                  params=dict(say), incident_id=incident.id, dedupe=dedupe)

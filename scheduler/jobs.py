@@ -14,6 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 import telemetry
 from domain import (
     alerts,
+    chatroom,
     claims,
     customers,
     desk_page,
@@ -26,7 +27,7 @@ from domain import (
     updates,
 )
 from domain.clock import Clock
-from domain.identities import EMAIL, TELEGRAM
+from domain.identities import EMAIL
 from domain.models import Customer
 from domain.sla import Sla
 from scheduler.leader import AlwaysLeader, PostgresLeader
@@ -151,7 +152,7 @@ class Tick:
             if await claims.done(duty):
                 continue
             chats = [outbox.conversation(c) for c in await customers.conversations_of(customer)
-                     if c.channel == TELEGRAM]
+                     if chatroom.takes_chat_notices(c.channel)]
             copies = [outbox.person(lead) for lead in await alerts.leads(self.settings.lead_ids)]
             params = reports.owed(customer.code, period)
             for to in chats + copies:  # the chats read the report; the leads' copy adds the recommendations
