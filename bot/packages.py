@@ -19,6 +19,8 @@ def needed(settings: Settings) -> dict[str, str]:
         needs["asyncpg"] = "PostgreSQL"
     if settings.mail is not None:
         needs.update(aioimaplib="e-mail intake", aiosmtplib="e-mail replies")
+    if settings.express is not None:
+        needs["pybotx"] = "eXpress"
     return needs
 
 

@@ -27,7 +27,7 @@ def test_what_each_setting_needs():
     pg = packages.needed(load_settings({**BASE, "DATABASE_URL": "postgres://desk:pw@db/desk"}))
     assert pg["asyncpg"] == "PostgreSQL"
     mail = packages.needed(load_settings({**BASE, **MAIL}))
-    assert {"aioimaplib", "aiosmtplib"} <= mail.keys() and "asyncpg" not in mail
+    assert {"aioimaplib", "aiosmtplib"} <= mail.keys() and "asyncpg" not in mail and "pybotx" not in mail
 
 
 def test_installed_packages_are_found_without_importing_them():
