@@ -1,0 +1,23 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+from tortoise import fields
+
+class Migration(migrations.Migration):
+    # Numbered 0016 (0015 is being written on another branch): re-pointed to the newest one at merge.
+    dependencies = [('models', '0013_mail')]
+
+    initial = False
+
+    operations = [
+        ops.CreateModel(
+            name='ChannelCursor',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('channel', fields.CharField(unique=True, max_length=16)),
+                ('position', fields.BigIntField()),
+                ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'channel_cursor', 'app': 'models', 'pk_attr': 'id', 'table_description': "How far a channel's long polling has taken updates in (MAX's `marker`). Moved only once every update\n    before it was handled, so a restart asks again for the ones in hand and none is lost."},
+            bases=['Model'],
+        ),
+    ]
