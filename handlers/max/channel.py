@@ -1,0 +1,262 @@
+"""The MAX channel (`domain.channels.Channel`): owed notices to customers' MAX chats, rendered in the chat's
+language when they are sent and sent through MAX's Bot API (`maxapi`).
+
+A row is for a customer's conversation (a MAX group chat: its `ref` is the chat id) or for a person (their MAX
+identity's user id). MAX lets a bot write to a person only after that person wrote to the bot in a dialog:
+a row for a person who never did is refused by MAX and counts as unreachable, so the courier sends what was
+owed to the staff chat and the leads instead; the desk never assumes a DM works.
+
+* The acknowledgement carries the P1–P4 buttons and a resolved incident's notice the 1–5 rating, as MAX inline
+  keyboards whose payloads are the same as Telegram's callback data (`handlers.keyboards`), so one reader of
+  a pressed button serves both.
+* The message the desk sends in a chat about an incident is recorded under its `mid`, so a customer's reply to
+  it threads into the incident; the acknowledgement replies to the customer's message (`link` of type reply).
+* Refusals: 429 waits (for everyone), network trouble and 5xx are retried with backoff (at most 30 s), 401 too
+  (the rows wait for a restart with a good token); 403 (`chat.denied`, the bot removed from the chat, a person
+  who never wrote) and 404 for a chat make the recipient unreachable; any other 4xx fails the row.
+* Pacing: MAX allows 30 requests a second; one message a second per chat keeps a chat readable.
+* A text over MAX's 4000 characters goes in parts; each part but the last is written off the row as it goes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import aiohttp
+from maxapi import Bot
+from maxapi.exceptions.max import InvalidToken, MaxApiError, MaxConnection
+from maxapi.methods.send_message import SendMessage
+from maxapi.types.attachments.buttons import CallbackButton
+from maxapi.types.message import NewMessageLink
+from maxapi.utils.inline_keyboard import InlineKeyboardBuilder
+
+from domain import identities, intake, lang, outbox, reports
+from domain.channels import Delivered, Failed, Retry, Unreachable, Verdict
+from domain.clock import Clock
+from domain.models import Conversation, Customer, Incident, Outbox
+from domain.policy import PRIORITIES
+from domain.sla import Sla
+from domain.text import split
+from handlers.keyboards import PriorityButton, RateButton
+from handlers.max.updates import NAME
+from handlers.pings import ack_text
+from handlers.telegram_channel import Pacer, said
+from locales import report_text, t
+
+log = logging.getLogger(__name__)
+TEXT_LIMIT = 4000  # MAX refuses a longer text
+MAX_BACKOFF = 30
+UNREACHABLE_CODES = ("chat.denied", "chat.not.found", "not.found", "access.denied", "user.blocked")
+
+
+class Unrenderable(Exception):
+    """A row this channel cannot turn into a message (its incident is gone, a kind only staff read)."""
+
+
+class NoDialog(Exception):
+    """A person the desk has no MAX address for: MAX would refuse a message to them."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    buttons: list[list[dict]] | None = None  # rows of MAX inline buttons
+    reply_to: str | None = None  # the `mid` to reply to
+
+
+def keyboard(rows: list[list[dict]]):
+    """A MAX inline keyboard attachment (`maxapi`'s), from rows of {text, payload}."""
+    builder = InlineKeyboardBuilder()
+    for line in rows:
+        builder.row(*(CallbackButton(text=b["text"], payload=b["payload"]) for b in line))
+    return builder.as_markup()
+
+
+def priority_buttons(incident_id: int, reader: str) -> list[list[dict]]:
+    """P1–P4, saying what each means, two to a row, as on Telegram."""
+    buttons = [{"text": t(reader, f"words.button.{priority}"),
+                "payload": PriorityButton(incident=incident_id, priority=priority).pack()} for priority in PRIORITIES]
+    return [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
+
+
+def rating_buttons(incident_id: int) -> list[list[dict]]:
+    return [[{"text": "★" * stars, "payload": RateButton(incident=incident_id, stars=stars).pack()}
+             for stars in range(1, 6)]]
+
+
+class MaxChannel:
+    name = NAME
+
+    def __init__(self, bot: Bot, clock: Clock, settings, pacer: Pacer | None = None) -> None:
+        self.bot, self.clock, self.settings = bot, clock, settings
+        self.pacer = pacer or Pacer(per_second=30, private_gap=1.0, group_gap=1.0)
+        self.sla = Sla(settings.policy)
+        self._lanes: dict[str, int] = {}
+
+    # Where a row goes: ("chat_id", a chat) or ("user_id", a person's MAX user id).
+    async def conversation(self, row: Outbox) -> Conversation | None:
+        conversation_id = getattr(row, "conversation_id", None)
+        if conversation_id is not None:
+            return await Conversation.get_or_none(id=conversation_id).select_related("customer")
+        if row.chat_id is not None:
+            return await identities.any_conversation(NAME, str(row.chat_id))
+        return None
+
+    async def address(self, row: Outbox) -> tuple[str, int]:
+        if row.person_id is None:
+            conversation = await self.conversation(row)
+            if conversation is None:
+                if row.chat_id is None:
+                    raise Unrenderable("the conversation is gone")
+                return "chat_id", row.chat_id
+            return "chat_id", int(conversation.ref)
+        ref = await identities.address_of(row.person_id, NAME)
+        if ref is None:
+            raise NoDialog(f"person {row.person_id} has no MAX address")
+        return "user_id", int(ref)
+
+    async def reader_lang(self, row: Outbox) -> str:
+        if row.person_id is not None:
+            return await lang.of_person(row.person_id, self.settings.default_lang)
+        return lang.of_chat_row(await self.conversation(row), self.settings.default_lang)
+
+    # Pacing.
+    async def reserve(self, row: Outbox) -> float:
+        try:
+            _, to = await self.address(row)
+        except (Unrenderable, NoDialog):
+            to = 0  # refused without a call when sent
+        self._lanes[outbox.lane(row)] = to
+        if len(self._lanes) > 10000:
+            busy = self.pacer.busy()
+            self._lanes = {key: chat for key, chat in self._lanes.items() if chat in busy}
+        return self.pacer.reserve(to)
+
+    async def until(self, slot: float) -> None:
+        await self.pacer.until(slot)
+
+    def busy(self) -> set[str]:
+        busy = self.pacer.busy()
+        return {key for key, chat in self._lanes.items() if chat in busy}
+
+    # Rendering.
+    async def render(self, row: Outbox) -> Rendered:
+        now = self.clock.now()
+        reader = await self.reader_lang(row)
+        text, buttons = await self._words(row, reader, now)
+        params = row.params or {}
+        if "rerouted" in params:
+            text = f"{said(reader, params['rerouted'])}\n\n{text}"
+        if params.get("buttons") is False:
+            buttons = None
+        reply_to = params.get("reply_to")
+        return Rendered(text, buttons, str(reply_to) if reply_to is not None else None)
+
+    async def _words(self, row: Outbox, reader: str, now: datetime) -> tuple[str, list[list[dict]] | None]:
+        params, kind = row.params or {}, row.kind
+        if "text" in params:  # written before the intents: sent as written
+            return params["text"], None
+        if kind == "reply":  # a staff member's own words, under their name
+            return t(reader, "reply.said", name=params.get("author") or "—", text=params["answer"]), None
+        if "say" in params:
+            buttons = rating_buttons(row.incident_id) if params.get("buttons") == "rating" and row.incident_id \
+                else None
+            return said(reader, params), buttons
+        if kind == "report":
+            return await self._report(row, reader, now), None
+        if kind in outbox.STAFF_ONLY or kind == outbox.EDIT:
+            raise Unrenderable(f"a {kind} notice is for staff in Telegram, not for a MAX chat")
+        incident = await Incident.get_or_none(id=row.incident_id).select_related("customer")
+        if incident is None:
+            raise Unrenderable(f"the incident of a {kind} notice is gone")
+        if kind == "ack":
+            return ack_text(incident, reader, self.sla, self.settings, now), priority_buttons(incident.id, reader)
+        raise Unrenderable(f"no rendering for a {kind} notice")
+
+    async def _report(self, row: Outbox, reader: str, now: datetime) -> str:
+        """The report's text; its chart is the Telegram picture's caption here (MAX gets the words only)."""
+        params = row.params
+        customer = await Customer.get_or_none(code=params["customer"])
+        if customer is None:
+            raise Unrenderable(f"customer {params['customer']} is gone")
+        zone = ZoneInfo(customer.tz) if customer.tz else self.settings.timezone
+        period = reports.Period(datetime.fromisoformat(params["start"]), datetime.fromisoformat(params["end"]),
+                                date.fromisoformat(params["first"]), date.fromisoformat(params["last"]))
+        built = await reports.build([customer], period, now, self.sla, zone)
+        name = f"{customer.name} ({customer.code})"
+        if params.get("chart"):
+            return report_text.title(built, reader, name)
+        return report_text.render(built, reader, name, for_leads=row.person_id is not None)
+
+    # Sending.
+    async def send(self, row: Outbox) -> Delivered:
+        rendered = await self.render(row)
+        where, to = await self.address(row)
+        text, reply = rendered.text, rendered.reply_to
+        if row.rest is not None:  # parts went out before: only the rest is owed
+            text, reply = row.rest, None
+        parts = split(text, TEXT_LIMIT)
+        for index, part in enumerate(parts[:-1]):
+            mid = await self._one(where, to, part, None, reply)
+            await outbox.part_sent(row, 0, "\n".join(parts[index + 1:]))
+            await self._thread(row, mid, part)
+            reply = None
+            await self.pacer.until(self.pacer.reserve(to))
+        mid = await self._one(where, to, parts[-1], rendered.buttons, reply)
+        return Delivered(mid, parts[-1])
+
+    async def _one(self, where: str, to: int, text: str, buttons: list[list[dict]] | None,
+                   reply_to: str | None) -> str | None:
+        sent = await SendMessage(
+            self.bot, text=text, attachments=[keyboard(buttons)] if buttons else None,
+            link=NewMessageLink(type="reply", mid=reply_to) if reply_to else None,
+            **{where: to}).fetch()
+        message = getattr(sent, "message", None)
+        return message.body.mid if message is not None and message.body is not None else None
+
+    async def record(self, row: Outbox, delivered: Delivered) -> None:
+        if delivered.ref is not None:
+            await self._thread(row, str(delivered.ref), delivered.text)
+
+    async def _thread(self, row: Outbox, mid: str | None, text: str) -> None:
+        """The desk's message in the incident's chat: a customer's reply to it threads into the incident."""
+        if mid is None or row.incident_id is None or row.person_id is not None:
+            return
+        conversation = await self.conversation(row)
+        if conversation is not None:
+            await intake.record_bot_message(row.incident_id, NAME, conversation.ref, mid, text, self.clock.now())
+
+    # Refusals.
+    async def classify(self, row: Outbox, error: BaseException) -> Verdict | None:
+        if isinstance(error, Unrenderable):
+            return Failed(str(error))
+        if isinstance(error, NoDialog):
+            return Unreachable(str(error))
+        if isinstance(error, MaxApiError):
+            code = error.raw.get("code", "") if isinstance(error.raw, dict) else ""
+            reason = f"MAX {error.code} {code}: {error.raw.get('message', '') if isinstance(error.raw, dict) else error.raw}"
+            if error.code == 429:
+                wait = 1.0
+                try:
+                    _, to = await self.address(row)
+                    self.pacer.pause(to, wait)
+                except (Unrenderable, NoDialog):
+                    pass
+                return Retry(reason, wait)
+            if error.code >= 500:
+                return Retry(reason, self._backoff(row))
+            if error.code == 403 or (error.code == 404 and (row.person_id is not None or code in UNREACHABLE_CODES)):
+                return Unreachable(reason)
+            if code in UNREACHABLE_CODES:
+                return Unreachable(reason)
+            return Failed(reason)
+        if isinstance(error, InvalidToken | MaxConnection | aiohttp.ClientError | OSError | TimeoutError):
+            return Retry(f"{type(error).__name__}: {error}", self._backoff(row))
+        return None
+
+    @staticmethod
+    def _backoff(row: Outbox) -> float:
+        return min(2 ** max(row.attempts - 1, 0), MAX_BACKOFF)
