@@ -236,8 +236,9 @@ class MaxChannel:
         if isinstance(error, NoDialog):
             return Unreachable(str(error))
         if isinstance(error, MaxApiError):
-            code = error.raw.get("code", "") if isinstance(error.raw, dict) else ""
-            reason = f"MAX {error.code} {code}: {error.raw.get('message', '') if isinstance(error.raw, dict) else error.raw}"
+            raw = error.raw if isinstance(error.raw, dict) else {"message": str(error.raw)}
+            code = str(raw.get("code", ""))
+            reason = f"MAX {error.code} {code}: {raw.get('message', '')}"
             if error.code == 429:
                 wait = 1.0
                 try:
