@@ -27,7 +27,7 @@ NAME = "max"
 @dataclass(frozen=True)
 class MaxUpdate:
     key: str  # the update's own reference: the ledger's name of it
-    kind: str  # message | button | added | removed | other
+    kind: str  # message | edited | button | started | added | removed | other
     chat: str | None = None  # the chat's id as text (a dialog's too)
     dialog: bool = False  # a private dialog with the bot, not a group chat
     sender: str | None = None  # the user's id as text
@@ -109,6 +109,10 @@ def read(raw: dict[str, Any]) -> MaxUpdate:
             sender=str(callback.user.user_id), name=_name(callback.user), lang=getattr(update, "user_locale", None),
             ref=message.body.mid if message is not None and message.body is not None else None,
             payload=callback.payload, callback_id=callback.callback_id, sent_at=_moment(callback.timestamp) or when)
+    if kind == "bot_started":  # a person opened a dialog with the bot
+        return MaxUpdate(f"{kind}:{update.chat_id}:{update.timestamp}", "started", chat=str(update.chat_id),
+                         dialog=True, sender=str(update.user.user_id), name=_name(update.user),
+                         lang=getattr(update, "user_locale", None), sent_at=when)
     if kind in ("bot_added", "bot_removed"):
         return MaxUpdate(f"{kind}:{update.chat_id}:{update.timestamp}", "added" if kind == "bot_added" else "removed",
                          chat=str(update.chat_id), sender=str(update.user.user_id), name=_name(update.user),

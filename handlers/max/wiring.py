@@ -12,7 +12,10 @@ from maxapi.methods.subscribe_webhook import SubscribeWebhook
 from maxapi.methods.unsubscribe_webhook import UnsubscribeWebhook
 
 from domain.clock import Clock
-from handlers.max.transport import TYPES, Handle, MaxPoller
+from handlers.max.room import make_handle
+from handlers.max.transport import TYPES, Handle, MaxPoller, webhook_route
+
+__all__ = ["build_max_bot", "make_handle", "start_polling", "subscribe", "webhook"]
 
 log = logging.getLogger(__name__)
 
@@ -53,3 +56,8 @@ async def subscribe(bot: Bot, settings) -> None:
     await _identify(bot)
     await SubscribeWebhook(bot, settings.max.webhook_url, TYPES, settings.max.webhook_secret).fetch()
     log.info("MAX: updates are posted to %s", settings.max.webhook_url)
+
+
+def webhook(settings, handle: Handle, clock: Clock):
+    """The `POST /max/webhook` route, checking MAX_WEBHOOK_SECRET."""
+    return webhook_route(settings.max.webhook_secret, handle, clock)
