@@ -27,6 +27,8 @@ def main(argv: list[str]) -> int:
         logs.hide(secret)
     for secret in settings.max.secrets() if settings.max else ():
         logs.hide(secret)
+    for secret in settings.express.secrets() if settings.express else ():
+        logs.hide(secret)
     logs.setup(settings.log_level)
     if command == "check-config":
         print("configuration OK")

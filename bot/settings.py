@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from bot.express_settings import ExpressSettings, load_express
 from bot.mail_settings import MailSettings, load_mail
 from bot.max_settings import MaxSettings, load_max
 from domain.durations import ALLOWED as DURATION_ALLOWED
@@ -53,6 +54,7 @@ class Settings:
     max: MaxSettings | None = None  # None: MAX is off (SPEC section 10)
     # The address the desk page's links use (sign-in, wallboard), without a trailing slash.
     web_public_url: str = "http://127.0.0.1:8080"
+    express: ExpressSettings | None = None  # None: eXpress is off (SPEC section 10)
 
     @property
     def secure_cookies(self) -> bool:
@@ -202,4 +204,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         mail=load_mail(get),
         max=load_max(get, mode),
         web_public_url=public_url,
+        express=load_express(get),
     )

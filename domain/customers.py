@@ -156,9 +156,10 @@ def price_estimate(tariff: Tariff, plan: str, users: int, cts: int, ha: str) -> 
     return (tariff.base[plan] + tariff.per_user.get(plan, 0) * users + tariff.per_cts * cts) * tariff.ha[ha]
 
 
-async def invite_chat(code: str, lead_id: int, now: datetime) -> tuple[Customer, str]:
+async def invite_chat(code: str, lead_id: int, now: datetime, kind: str = "chat") -> tuple[Customer, str]:
+    """A one-time code binding a chat to the customer: `chat` a Telegram group, else the channel it is for."""
     customer = await get_customer(code)
-    return customer, await invitations.create("chat", lead_id, now, customer=customer)
+    return customer, await invitations.create(kind, lead_id, now, customer=customer)
 
 
 async def bind_conversation(customer: Customer, channel: str, ref: str, title: str, kind: str, person_id: int,
@@ -184,9 +185,9 @@ async def bind_by_code(code: str, channel: str, ref: str, title: str, kind: str,
 
 
 async def bind_by_invitation(token: str, channel: str, ref: str, title: str, kind: str, person_id: int,
-                             now: datetime) -> Conversation:
+                             now: datetime, invitation_kind: str = "chat") -> Conversation:
     async with in_transaction():
-        invitation = await invitations.redeem(token, "chat", person_id, now)
+        invitation = await invitations.redeem(token, invitation_kind, person_id, now)
         conversation = await bind_conversation(invitation.customer, channel, ref, title, kind, person_id, now)
         await invitations.used_in(invitation, conversation)
         return conversation

@@ -7,7 +7,7 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from domain.errors import DeskError
+from domain.errors import DeskError, Named
 from domain.models import Conversation, Customer, Invitation
 
 VALID_FOR = timedelta(days=7)
@@ -42,7 +42,10 @@ async def redeem(token: str, kind: str, user_id: int, now: datetime) -> Invitati
     if invitation is None:
         raise DeskError("err.invite_unknown")
     if invitation.kind != kind:
-        raise DeskError("err.invite_wrong_place_" + invitation.kind)
+        if invitation.kind in ("staff", "chat"):
+            raise DeskError("err.invite_wrong_place_" + invitation.kind)
+        # A code for a chat on another channel (eXpress, MAX): it is sent in that chat.
+        raise DeskError("chatroom.wrong_place", channel=Named("desk.channel", invitation.kind))
     if invitation.used_at is not None:
         raise DeskError("err.invite_used")
     if invitation.expires_at <= now:

@@ -7,47 +7,29 @@ from aiogram import F, Router
 from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, Message
 
-from domain import inbox, incidents, intake, people
+from domain import chatroom as domain_chatroom
+from domain import inbox, intake, people
 from domain.errors import DeskError
 from domain.identities import TELEGRAM, any_conversation
-from domain.models import Incident
 from domain.text import clean
+from handlers import chatroom
 from handlers.args import args_of, cmd, looks_like_command
+from handlers.chatroom import priority_changed_text
 from handlers.common import help_text
 from handlers.desk import Desk
-from handlers.formatting import time_left, zone_of
 from handlers.incoming import incoming, is_service
 from handlers.keyboards import PriorityButton, RateButton
-from handlers.pings import reopened_notice
 from handlers.replies import respond
 from handlers.reply import private_reply
-from locales import format as fmt
 from locales import t
-
-
-async def in_this_chat(incident: Incident, chat_id: int) -> bool:
-    """The incident belongs to the conversation of this Telegram chat (a button pressed where it was sent)."""
-    chat = await any_conversation(TELEGRAM, str(chat_id))
-    return chat is not None and chat.id == incident.conversation_id
-
-
-def windows(settings) -> intake.Windows:
-    return intake.Windows(thread=settings.thread_window, reopen=settings.reopen_window)
 
 
 async def take_in(message: Message, actor: people.Actor, desk: Desk, force_new: bool = False,
                   text: str | None = None) -> None:
-    now = desk.now()
-    msg = incoming(message, now, actor.user_id)
+    msg = incoming(message, desk.now(), actor.user_id)
     if text is not None:
         msg = msg.__class__(**{**msg.__dict__, "text": text})
-    result = await intake.record_customer_message(msg, actor.chat, desk.sla, windows(desk.settings), now,
-                                                  force_new=force_new, on_created=desk.on_created,
-                                                  on_reopened=reopened_notice(desk.settings, now))
-    if result.duplicate or result.incident is None:
-        return
-    desk.trace["incident"] = result.incident.key
-    desk.wake_outbox()  # the acknowledgement or the reopen notice, owed with the message, goes out now
+    await chatroom.take_in(msg, actor.chat, desk, force_new)
 
 
 async def chat_message(message: Message, actor: people.Actor, desk: Desk) -> None:
@@ -70,14 +52,7 @@ async def chat_message(message: Message, actor: people.Actor, desk: Desk) -> Non
 
 async def staff_answer(message: Message, actor: people.Actor, desk: Desk) -> None:
     """A staff member's plain message is the first response to the incident it answers."""
-    msg = incoming(message, desk.now(), actor.user_id)
-    incident = await intake.incident_of_message(actor.chat.id, msg.reply_to)
-    if incident is None:
-        incident = await incidents.awaiting_response(actor.chat.id, msg.topic, actor.chat.customer_id)
-    if incident is None or incident.status not in intake.OPEN:
-        return  # staff chatter that answers no open incident
-    await incidents.staff_message(incident, actor.user_id, msg.author, actor.chat.id, msg.ref, msg.text,
-                                  msg.attachments, desk.now())
+    await chatroom.staff_answer(incoming(message, desk.now(), actor.user_id), actor.chat, actor.user_id, desk)
 
 
 async def new_incident(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
@@ -90,24 +65,7 @@ async def new_incident(message: Message, command: CommandObject, actor: people.A
 
 
 async def status(message: Message, actor: people.Actor, desk: Desk) -> None:
-    lang = desk.lang
-    open_here = await incidents.in_chat(actor.chat.id, actor.chat.customer_id)
-    if not open_here:
-        await respond(message, t(lang, "status.none"))
-        return
-    lines = [t(lang, "status.header")]
-    zone = zone_of(actor.chat.customer, desk.settings)
-    for incident in open_here:
-        if incident.assignee_id:
-            who = t(lang, "status.taken", name=await people.display_name(incident.assignee_id))
-        elif incident.responded_at is None and incident.deadline:
-            who = t(lang, "status.waiting_until", deadline=fmt.when(lang, incident.deadline, zone, desk.now()),
-                    left=time_left(lang, incident.deadline, desk.now()))
-        else:
-            who = t(lang, "status.waiting")
-        lines.append(t(lang, "status.row", key=incident.key, priority=incident.priority,
-                       status=t(lang, f"state.{incident.status}"), who=who, title=incident.title))
-    await respond(message, "\n".join(lines))
+    await respond(message, await chatroom.status_text(actor.chat, desk.lang, desk))
 
 
 async def edited(message: Message, desk: Desk) -> None:
@@ -118,34 +76,24 @@ async def edited(message: Message, desk: Desk) -> None:
 async def priority_pressed(query: CallbackQuery, callback_data: PriorityButton, actor: people.Actor,
                            desk: Desk) -> None:
     lang = desk.lang
-    incident = await Incident.get_or_none(id=callback_data.incident).select_related("customer")
-    if incident is None or query.message is None or not await in_this_chat(incident, query.message.chat.id):
+    if query.message is None:
         raise DeskError("err.button_stale")
-    if not actor.is_staff and actor.user_id != incident.reporter_id:
-        raise DeskError("err.not_your_button")
-    updated = await incidents.set_priority(incident, callback_data.priority, actor.user_id, desk.now(), desk.sla)
+    updated = await domain_chatroom.press_priority(callback_data.incident, callback_data.priority,
+                                                   await _here(query), actor, desk.now(), desk.sla)
     await query.answer(t(lang, "priority.changed", key=updated.key, priority=updated.priority))
     await query.message.answer(priority_changed_text(updated, lang, desk.settings, desk.now()))
 
 
-def priority_changed_text(incident: Incident, lang: str, settings, now) -> str:
-    text = t(lang, "priority.changed_chat", key=incident.key, priority=incident.priority,
-             meaning=t(lang, f"priority.{incident.priority}"))
-    if incident.responded_at is None and incident.deadline:
-        zone = zone_of(incident.customer, settings)
-        text += "\n" + t(lang, "words.status.due", deadline=fmt.when(lang, incident.deadline, zone, now))
-    return text
+async def _here(query: CallbackQuery) -> int | None:
+    """The conversation of the chat a button was pressed in."""
+    chat = await any_conversation(TELEGRAM, str(query.message.chat.id)) if query.message else None
+    return chat.id if chat is not None else None
 
 
 async def rate_pressed(query: CallbackQuery, callback_data: RateButton, actor: people.Actor, desk: Desk) -> None:
-    lang = desk.lang
-    if actor.is_staff:
-        raise DeskError("err.staff_cannot_rate")
-    incident = await Incident.get_or_none(id=callback_data.incident)
-    if incident is None or query.message is None or not await in_this_chat(incident, query.message.chat.id):
-        raise DeskError("err.button_stale")
-    rated = await incidents.rate(incident.id, actor.user_id, callback_data.stars, desk.now())
-    await query.answer(t(lang, "rating.thanks", key=rated.key, stars=rated.rating))
+    rated = await domain_chatroom.press_rating(callback_data.incident, callback_data.stars, await _here(query),
+                                               actor, desk.now())
+    await query.answer(t(desk.lang, "rating.thanks", key=rated.key, stars=rated.rating))
 
 
 async def unknown_button(query: CallbackQuery, desk: Desk) -> None:

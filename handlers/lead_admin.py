@@ -15,6 +15,7 @@ from domain.access import INVITABLE_ROLES, Role
 from domain.errors import Counted, DeskError
 from domain.identities import TELEGRAM
 from domain.models import Customer, Person
+from handlers import chatroom
 from handlers.args import cmd, customer_value, email_binding, looks_like_command, split
 from handlers.common import privacy_warning
 from handlers.desk import Desk
@@ -112,7 +113,10 @@ async def customer_set(message: Message, command: CommandObject, actor: people.A
 
 async def invite(message: Message, command: CommandObject, bot: Bot, actor: people.Actor, desk: Desk) -> None:
     lang = desk.lang
-    (code,) = split(command, 1, 1)
+    code, *channel = split(command, 1, 2)
+    if channel:  # a code to send in a group chat on another channel (eXpress, MAX)
+        await respond(message, await chatroom.invite_text(code, channel[0], actor.user_id, desk))
+        return
     customer, token = await customers.invite_chat(code, actor.user_id, desk.now())
     me = await bot.me()
     await respond(message, t(lang, "invite.chat", code=customer.code, name=customer.name,

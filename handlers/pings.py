@@ -138,9 +138,15 @@ def make_on_created(settings, sla: Sla):
 
     async def on_created(incident: Incident, message_ref: str, now: datetime) -> None:
         # The acknowledgement first: it replies to the customer's message and carries the P1–P4 buttons.
-        await outbox.enqueue("ack", outbox.chat(await telegram_chat_of(incident)), now, rank=outbox.RANK_PING,
-                             params=_placed({"reply_to": int(message_ref)}, incident), incident_id=incident.id,
-                             dedupe=f"ack:{incident.id}")
+        conversation = await Conversation.get(id=incident.conversation_id)
+        if conversation.channel != TELEGRAM:  # a chat room (eXpress, MAX): addressed by its conversation
+            await outbox.enqueue("ack", outbox.chat(conversation.id, channel=conversation.channel), now,
+                                 rank=outbox.RANK_PING, params={"reply_to": message_ref}, incident_id=incident.id,
+                                 dedupe=f"ack:{incident.id}")
+        else:
+            await outbox.enqueue("ack", outbox.chat(int(conversation.ref)), now, rank=outbox.RANK_PING,
+                                 params=_placed({"reply_to": int(message_ref)}, incident), incident_id=incident.id,
+                                 dedupe=f"ack:{incident.id}")
         await staff_notices(incident, now)
     return on_created
 
@@ -161,6 +167,11 @@ async def tell_customer_chat(incident: Incident, say: dict, now: datetime, kind:
                              dedupe: str | None = None) -> None:
     """A notice about the incident in its chat (a `domain.outbox.say`), in its forum topic when it has one."""
     conversation = await Conversation.get(id=incident.conversation_id)
+    if conversation.channel not in (TELEGRAM, EMAIL):  # a chat room (eXpress, MAX): addressed by its conversation
+        params = dict(say) | ({"buttons": buttons} if buttons else {})
+        await outbox.enqueue(kind, outbox.chat(conversation.id, channel=conversation.channel), now, params=params,
+                             incident_id=incident.id, dedupe=dedupe)
+        return
     if conversation.channel != TELEGRAM:
         # Another channel's conversation is an address, not a chat: the notice goes to the reporter there.
         if incident.reporter_id is not None:

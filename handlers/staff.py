@@ -13,7 +13,7 @@ from domain.identities import TELEGRAM, any_conversation
 from domain.models import Incident
 from handlers import views
 from handlers.args import args_of, cmd, looks_like_command
-from handlers.customer_chat import priority_changed_text
+from handlers.chatroom import priority_changed_text
 from handlers.desk import Desk
 from handlers.pings import escalation_notice, reopened_notice, resolved_notice, taken_notice
 from handlers.replies import respond

@@ -102,7 +102,7 @@ class MaxChannel:
         if conversation_id is not None:
             return await Conversation.get_or_none(id=conversation_id).select_related("customer")
         if row.chat_id is not None:
-            return await identities.any_conversation(NAME, str(row.chat_id))
+            return await Conversation.get_or_none(channel=NAME, ref=str(row.chat_id)).select_related("customer")
         return None
 
     async def address(self, row: Outbox) -> tuple[str, int]:

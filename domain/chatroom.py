@@ -1,0 +1,88 @@
+"""Chat rooms: the rules of a customer's group chat on a channel other than Telegram (eXpress, MAX), where
+the desk is a bot in the chat and knows people only by the channel's own user ids.
+
+The rules are the Telegram group's, in one place each: a chat is bound with a one-time code a lead made
+for that channel (`/invite CODE express`), a member sends it in the chat; a priority button may be pressed
+by staff or the incident's reporter, a rating only by a customer, each only in the chat of its incident.
+Telegram's button handlers call the same functions.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from domain import customers, incidents, people
+from domain.errors import DeskError
+from domain.identities import any_conversation, person_for
+from domain.models import Conversation, Incident
+from domain.sla import Sla
+
+ROOM_CHANNELS = ("express", "max")  # channels whose customer conversations are chat rooms with a bot in them
+# What a member sends to bind the chat: the code alone (an invitation token), nothing around it.
+_CODE = re.compile(r"^\s*([A-Za-z0-9_-]{16,64})\s*$")
+
+
+def room_channel(channel: str) -> str:
+    """A channel a chat room can be on; anything else is a mistake of the caller, not the user."""
+    if channel not in ROOM_CHANNELS:
+        raise ValueError(f"{channel!r} is no chat-room channel")
+    return channel
+
+
+def code_in(text: str) -> str | None:
+    """The binding code a message consists of, if it is one."""
+    match = _CODE.match(text)
+    return match[1] if match else None
+
+
+async def invite(code: str, channel: str, lead_id: int, now: datetime):
+    """A one-time code that binds a chat room on `channel` to the customer (the invitation's kind is the
+    channel: a code made for eXpress binds nothing in Telegram or MAX)."""
+    return await customers.invite_chat(code, lead_id, now, kind=room_channel(channel))
+
+
+async def bind(channel: str, chat_ref: str, title: str, token: str, person_id: int, now: datetime) -> Conversation:
+    """Redeem the code sent in the chat: the chat is bound to the code's customer (DeskError: why not)."""
+    return await customers.bind_by_invitation(token, room_channel(channel), chat_ref, title, "group", person_id, now,
+                                              invitation_kind=channel)
+
+
+async def sender(channel: str, user_ref: str, name: str, chat: Conversation | None, lead_ids: frozenset[int],
+                 now: datetime, default_lang: str) -> people.Actor:
+    """Who wrote or pressed: the person with this identity on the channel (created when new). A staff
+    member who linked their account on the channel is staff here too; everyone else is a customer in a
+    bound chat and a stranger elsewhere."""
+    person = await person_for(room_channel(channel), user_ref, now, name)
+    return await people.resolve_actor(person.id, chat, lead_ids, person, default_lang)
+
+
+async def _pressed_here(incident_id: int, conversation_id: int | None) -> Incident:
+    """The incident of a button, pressed in the chat it was sent to (else the button is stale)."""
+    incident = await Incident.get_or_none(id=incident_id).select_related("customer")
+    if incident is None or conversation_id is None or incident.conversation_id != conversation_id:
+        raise DeskError("err.button_stale")
+    return incident
+
+
+async def press_priority(incident_id: int, priority: str, conversation_id: int | None, actor: people.Actor,
+                         now: datetime, sla: Sla) -> Incident:
+    """A priority button: staff, or the customer who reported the incident, may change it."""
+    incident = await _pressed_here(incident_id, conversation_id)
+    if not actor.is_staff and actor.user_id != incident.reporter_id:
+        raise DeskError("err.not_your_button")
+    return await incidents.set_priority(incident, priority, actor.user_id, now, sla)
+
+
+async def press_rating(incident_id: int, stars: int, conversation_id: int | None, actor: people.Actor,
+                       now: datetime) -> Incident:
+    """A rating button: the customer's word on the answer, never staff's."""
+    if actor.is_staff:
+        raise DeskError("err.staff_cannot_rate")
+    await _pressed_here(incident_id, conversation_id)
+    return await incidents.rate(incident_id, actor.user_id, stars, now)
+
+
+async def conversation_id_of(channel: str, chat_ref: str) -> int | None:
+    chat = await any_conversation(channel, chat_ref)
+    return chat.id if chat else None

@@ -1,0 +1,292 @@
+"""The chat-room layer: a customer's group chat on a channel where the desk is a bot in the chat (eXpress,
+MAX), in no channel's terms. A channel package turns what its server sends into a `RoomMessage` or a
+`RoomPress`, hands it to `ChatRoom`, and sends back the `Say`s it returns (answers to that update); what the
+desk owes the chat later (the acknowledgement, a staff answer, the rating prompt) leaves through the
+outbox and is rendered by `handlers.room_render`.
+
+What happens is what happens in a Telegram group (`handlers.customer_chat` calls the same code):
+* in a chat bound to nobody, a message that is a binding code (`/invite CODE express`) binds it; any other
+  goes to the unbound inbox (answered "not connected yet" at most hourly);
+* in a bound chat, `/new TEXT` opens an incident, `/status` lists the open ones, `/help` says so; any other
+  message from a customer is intake (threaded by what it replies to), from staff who linked their
+  account on the channel the response to the incident it answers;
+* a pressed button (its data from `action`) changes the priority or rates the answer, with Telegram's
+  access rules (`domain.chatroom`); data that is not ours, or not valid, is answered and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from domain import chatroom, inbox, incidents, intake, invitations, people
+from domain.errors import Counted, DeskError, Named
+from domain.identities import conversation_of
+from domain.inbox import IncomingMessage
+from domain.lang import of_chat_row
+from domain.models import Conversation, Incident
+from domain.policy import PRIORITIES
+from domain.text import clean
+from handlers.desk import Desk
+from handlers.formatting import time_left, zone_of
+from handlers.pings import reopened_notice
+from locales import format as fmt
+from locales import t
+
+log = logging.getLogger(__name__)
+PRIORITY, RATE = "prio", "rate"
+_ACTION = re.compile(r"^dd:(prio|rate):(\d{1,18}):([A-Za-z0-9]{1,4})$")
+_COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@\S+)?(?:\s+(.*))?$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class RoomMessage:
+    """A message in a chat room, as the channel's server gave it: every reference is the channel's own."""
+
+    channel: str  # express, max
+    chat: str  # the chat's id on the channel
+    ref: str  # the message's id
+    sender: str  # the author's user id on the channel
+    sender_name: str
+    text: str
+    sent_at: datetime
+    chat_title: str = ""
+    reply_to: str | None = None  # the id of the message this one answers
+    attachments: list[dict[str, str]] = field(default_factory=list)  # metadata: kind, name, type, size
+
+
+@dataclass(frozen=True)
+class RoomPress:
+    """A button pressed in a chat room: its data as `action` made it, whoever pressed it, and where."""
+
+    channel: str
+    chat: str
+    sender: str
+    sender_name: str
+    data: str
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    data: str  # `action(…)`: what the channel hands back in a `RoomPress`
+
+
+@dataclass(frozen=True)
+class Say:
+    """Something to write in the chat now, in the chat's language already."""
+
+    text: str
+    reply_to: str | None = None
+    buttons: tuple[tuple[Button, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str  # PRIORITY, RATE
+    incident: int
+    value: str
+
+
+def action(kind: str, incident_id: int, value: str | int) -> str:
+    """A button's data: short and plain, so it fits any channel's button (MAX payloads, eXpress bubbles)."""
+    return f"dd:{kind}:{incident_id}:{value}"
+
+
+def parse_action(data: str) -> Action | None:
+    """A button's data back, or None for anything the desk did not make (or made wrong)."""
+    match = _ACTION.match(data or "")
+    if match is None:
+        return None
+    kind, incident, value = match[1], int(match[2]), match[3]
+    if kind == PRIORITY and value.upper() not in PRIORITIES:
+        return None
+    if kind == RATE and not (value.isdigit() and 1 <= int(value) <= 5):
+        return None
+    return Action(kind, incident, value)
+
+
+def priority_buttons(incident_id: int, lang: str) -> tuple[tuple[Button, ...], ...]:
+    """The P1–P4 buttons under an acknowledgement, saying what each means, two to a row."""
+    buttons = [Button(t(lang, f"words.button.{p}"), action(PRIORITY, incident_id, p)) for p in PRIORITIES]
+    return tuple(tuple(buttons[i:i + 2]) for i in range(0, len(buttons), 2))
+
+
+def rating_buttons(incident_id: int) -> tuple[tuple[Button, ...], ...]:
+    return (tuple(Button("★" * stars, action(RATE, incident_id, stars)) for stars in range(1, 6)),)
+
+
+# The Settings attribute that is None while a chat-room channel is off.
+ROOM_SETTINGS = {"express": "express", "max": "max"}
+
+
+def channel_on(settings, channel: str) -> bool:
+    return getattr(settings, ROOM_SETTINGS.get(channel, "-"), None) is not None
+
+
+async def invite_text(code: str, channel: str, lead_id: int, desk: Desk) -> str:
+    """`/invite CODE express`: a one-time code a member of the customer's chat on that channel sends there."""
+    channel = channel.lower()
+    if channel not in chatroom.ROOM_CHANNELS:
+        raise DeskError("usage.invite")
+    if not channel_on(desk.settings, channel):
+        raise DeskError("chatroom.channel_off", channel=Named("desk.channel", channel))
+    customer, token = await chatroom.invite(code, channel, lead_id, desk.now())
+    return t(desk.lang, "chatroom.invite", code=customer.code, name=customer.name, token=token,
+             channel=Named("desk.channel", channel), days=Counted("words.n.days", invitations.VALID_FOR.days))
+
+
+# ---- shared with the Telegram group's handlers (`handlers.customer_chat`) ----
+
+def windows(settings) -> intake.Windows:
+    return intake.Windows(thread=settings.thread_window, reopen=settings.reopen_window)
+
+
+async def take_in(msg: IncomingMessage, chat: Conversation, desk: Desk, force_new: bool = False) -> Incident | None:
+    """A customer's message into its incident (a new one owes the acknowledgement and the pings, a reply
+    to a resolved one reopens it); None when it was seen before."""
+    now = desk.now()
+    result = await intake.record_customer_message(msg, chat, desk.sla, windows(desk.settings), now,
+                                                  force_new=force_new, on_created=desk.on_created,
+                                                  on_reopened=reopened_notice(desk.settings, now))
+    if result.duplicate or result.incident is None:
+        return None
+    desk.trace["incident"] = result.incident.key
+    desk.wake_outbox()  # the acknowledgement or the reopen notice, owed with the message, goes out now
+    return result.incident
+
+
+async def staff_answer(msg: IncomingMessage, chat: Conversation, staff_id: int, desk: Desk) -> Incident | None:
+    """A staff member's plain message in a customer chat is the first response to the incident it answers:
+    the one it replies to, else the chat's open incident awaiting a response."""
+    incident = await intake.incident_of_message(chat.id, msg.reply_to)
+    if incident is None:
+        incident = await incidents.awaiting_response(chat.id, msg.topic, chat.customer_id)
+    if incident is None or incident.status not in intake.OPEN:
+        return None  # staff chatter that answers no open incident
+    await incidents.staff_message(incident, staff_id, msg.author, chat.id, msg.ref, msg.text, msg.attachments,
+                                  desk.now())
+    return incident
+
+
+async def status_text(chat: Conversation, lang: str, desk: Desk) -> str:
+    """`/status`: the chat's open incidents, with who took each or by when we answer."""
+    open_here = await incidents.in_chat(chat.id, chat.customer_id)
+    if not open_here:
+        return t(lang, "status.none")
+    lines = [t(lang, "status.header")]
+    zone, now = zone_of(chat.customer, desk.settings), desk.now()
+    for incident in open_here:
+        if incident.assignee_id:
+            who = t(lang, "status.taken", name=await people.display_name(incident.assignee_id))
+        elif incident.responded_at is None and incident.deadline:
+            who = t(lang, "status.waiting_until", deadline=fmt.when(lang, incident.deadline, zone, now),
+                    left=time_left(lang, incident.deadline, now))
+        else:
+            who = t(lang, "status.waiting")
+        lines.append(t(lang, "status.row", key=incident.key, priority=incident.priority,
+                       status=t(lang, f"state.{incident.status}"), who=who, title=incident.title))
+    return "\n".join(lines)
+
+
+def priority_changed_text(incident: Incident, lang: str, settings, now: datetime) -> str:
+    text = t(lang, "priority.changed_chat", key=incident.key, priority=incident.priority,
+             meaning=t(lang, f"priority.{incident.priority}"))
+    if incident.responded_at is None and incident.deadline:
+        zone = zone_of(incident.customer, settings)
+        text += "\n" + t(lang, "words.status.due", deadline=fmt.when(lang, incident.deadline, zone, now))
+    return text
+
+
+# ---- the chat room ----
+
+def incoming(msg: RoomMessage, person_id: int | None, text: str | None = None) -> IncomingMessage:
+    return IncomingMessage(
+        channel=msg.channel, conversation=msg.chat, ref=msg.ref, person_id=person_id, author=clean(msg.sender_name),
+        text=clean(msg.text if text is None else text), attachments=list(msg.attachments), sent_at=msg.sent_at,
+        title=clean(msg.chat_title), reply_to=msg.reply_to)
+
+
+class ChatRoom:
+    """What the desk does with a chat room's messages and button presses; one per bot, shared by channels."""
+
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
+
+    def _lang(self, chat: Conversation | None) -> str:
+        return of_chat_row(chat, self.desk.settings.default_lang)
+
+    async def message(self, msg: RoomMessage) -> list[Say]:
+        chatroom.room_channel(msg.channel)
+        settings, now = self.desk.settings, self.desk.now()
+        chat = await conversation_of(msg.channel, msg.chat)
+        lang = self._lang(chat)
+        actor = await chatroom.sender(msg.channel, msg.sender, msg.sender_name, chat, settings.lead_ids, now,
+                                      settings.default_lang)
+        try:
+            if chat is None:
+                return await self._unbound(msg, actor, lang)
+            return await self._bound(msg, actor, chat, lang)
+        except DeskError as error:
+            return [Say(t(lang, error.key, **error.params), reply_to=msg.ref)]
+
+    async def _unbound(self, msg: RoomMessage, actor: people.Actor, lang: str) -> list[Say]:
+        now = self.desk.now()
+        code = chatroom.code_in(msg.text)
+        if code is not None:
+            chat = await chatroom.bind(msg.channel, msg.chat, clean(msg.chat_title), code, actor.user_id, now)
+            lang = self._lang(chat)
+            text = t(lang, "bind.done", code=chat.customer.code, name=chat.customer.name)
+            waiting = await inbox.waiting_in(msg.channel, msg.chat)
+            if waiting:
+                text += "\n\n" + t(lang, "bind.waiting", count=waiting)
+            log.info("%s chat %s bound to %s", msg.channel, msg.chat, chat.customer.code)
+            return [Say(text)]
+        if actor.is_staff:
+            return []  # staff talking in a chat not yet bound: nobody asked support anything
+        if await inbox.keep_unbound(incoming(msg, actor.user_id), now, self.desk.settings.retention.unbound_per_chat):
+            return [Say(t(lang, "unbound.notice"))]
+        return []
+
+    async def _bound(self, msg: RoomMessage, actor: people.Actor, chat: Conversation, lang: str) -> list[Say]:
+        command = _COMMAND.match(msg.text.strip())
+        if command is not None:
+            name, rest = command[1].lower(), (command[2] or "").strip()
+            if name == "status":
+                return [Say(await status_text(chat, lang, self.desk), reply_to=msg.ref)]
+            if name == "new":
+                if not rest:
+                    raise DeskError("usage.new")
+                await take_in(incoming(msg, actor.user_id, rest), chat, self.desk, force_new=True)
+                return []
+            if name in ("help", "start"):
+                return [Say(t(lang, "chatroom.help", new="/new", status="/status"), reply_to=msg.ref)]
+            # Any other command is a customer's words all the same (a path, a typo): it is taken in.
+        if actor.is_staff:
+            await staff_answer(incoming(msg, actor.user_id), chat, actor.user_id, self.desk)
+            return []
+        await take_in(incoming(msg, actor.user_id), chat, self.desk)
+        return []
+
+    async def press(self, press: RoomPress) -> list[Say]:
+        chatroom.room_channel(press.channel)
+        settings, now = self.desk.settings, self.desk.now()
+        chat = await conversation_of(press.channel, press.chat)
+        lang = self._lang(chat)
+        pressed = parse_action(press.data)
+        if pressed is None:
+            return [Say(t(lang, "err.bad_button"))]
+        actor = await chatroom.sender(press.channel, press.sender, press.sender_name, chat, settings.lead_ids, now,
+                                      settings.default_lang)
+        where = chat.id if chat is not None else None
+        try:
+            if pressed.kind == PRIORITY:
+                updated = await chatroom.press_priority(pressed.incident, pressed.value, where, actor, now,
+                                                        self.desk.sla)
+                return [Say(priority_changed_text(updated, lang, settings, now))]
+            rated = await chatroom.press_rating(pressed.incident, int(pressed.value), where, actor, now)
+            return [Say(t(lang, "rating.thanks", key=rated.key, stars=rated.rating))]
+        except DeskError as error:
+            return [Say(t(lang, error.key, **error.params))]
