@@ -432,7 +432,7 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         background = Background(bot, dp, settings, clock, max_bot=max_bot)
         dp["desk"].wake_outbox = background.courier.wake.set
         if max_bot is not None:
-            max_handle = wiring.make_handle(settings, clock, dp["desk"].sla, background.courier.wake.set)
+            max_handle = wiring.make_handle(max_bot, dp["desk"])
         background.start(sole_instance=settings.mode == "polling")  # polling: one instance by construction
         mailbox, mail_task = start_mailbox(settings, clock)
         max_webhook = wiring.webhook(settings, max_handle, clock) if max_bot and settings.mode == "webhook" else None

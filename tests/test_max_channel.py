@@ -179,7 +179,7 @@ async def test_transient_refusals_are_retried(desk, max_api, status, body):
                          params=outbox.say("take.customer", key=incident.key))
     await desk.flush()
     row = await Outbox.get(incident_id=incident.id)
-    assert row.status == "pending" and str(status) in row.error or status == 401
+    assert row.status == "pending" and row.error
     desk.clock.advance(timedelta(seconds=31))
     await desk.flush()
     assert (await Outbox.get(id=row.id)).status == "sent" and len(max_api.sent()) == 1

@@ -7,8 +7,8 @@ a row for a person who never did is refused by MAX and counts as unreachable, so
 owed to the staff chat and the leads instead; the desk never assumes a DM works.
 
 * The acknowledgement carries the P1–P4 buttons and a resolved incident's notice the 1–5 rating, as MAX inline
-  keyboards whose payloads are the same as Telegram's callback data (`handlers.keyboards`), so one reader of
-  a pressed button serves both.
+  keyboards whose payloads are the chat-room layer's button data (`handlers.chatroom.action`): a press comes
+  back as a `RoomPress`.
 * The message the desk sends in a chat about an incident is recorded under its `mid`, so a customer's reply to
   it threads into the incident; the acknowledgement replies to the customer's message (`link` of type reply).
 * Refusals: 429 waits (for everyone), network trouble and 5xx are retried with backoff (at most 30 s), 401 too
@@ -37,10 +37,9 @@ from domain import identities, intake, lang, outbox, reports
 from domain.channels import Delivered, Failed, Retry, Unreachable, Verdict
 from domain.clock import Clock
 from domain.models import Conversation, Customer, Incident, Outbox
-from domain.policy import PRIORITIES
 from domain.sla import Sla
 from domain.text import split
-from handlers.keyboards import PriorityButton, RateButton
+from handlers.chatroom import Button, Say, priority_buttons, rating_buttons
 from handlers.max.updates import NAME
 from handlers.pings import ack_text
 from handlers.telegram_channel import Pacer, said
@@ -60,31 +59,40 @@ class NoDialog(Exception):
     """A person the desk has no MAX address for: MAX would refuse a message to them."""
 
 
+Buttons = tuple[tuple[Button, ...], ...]
+
+
 @dataclass(frozen=True)
 class Rendered:
     text: str
-    buttons: list[list[dict]] | None = None  # rows of MAX inline buttons
+    buttons: Buttons = ()
     reply_to: str | None = None  # the `mid` to reply to
 
 
-def keyboard(rows: list[list[dict]]):
-    """A MAX inline keyboard attachment (`maxapi`'s), from rows of {text, payload}."""
+def keyboard(rows: Buttons):
+    """A MAX inline keyboard attachment (`maxapi`'s) of callback buttons."""
     builder = InlineKeyboardBuilder()
     for line in rows:
-        builder.row(*(CallbackButton(text=b["text"], payload=b["payload"]) for b in line))
+        builder.row(*(CallbackButton(text=button.label, payload=button.data) for button in line))
     return builder.as_markup()
 
 
-def priority_buttons(incident_id: int, reader: str) -> list[list[dict]]:
-    """P1–P4, saying what each means, two to a row, as on Telegram."""
-    buttons = [{"text": t(reader, f"words.button.{priority}"),
-                "payload": PriorityButton(incident=incident_id, priority=priority).pack()} for priority in PRIORITIES]
-    return [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
+async def send_message(bot: Bot, where: str, to: int, text: str, buttons: Buttons = (),
+                       reply_to: str | None = None) -> str | None:
+    """One message through MAX's Bot API; its `mid`."""
+    sent = await SendMessage(bot, text=text, attachments=[keyboard(buttons)] if buttons else None,
+                             link=NewMessageLink(type="reply", mid=reply_to) if reply_to else None,
+                             **{where: to}).fetch()
+    message = getattr(sent, "message", None)
+    return message.body.mid if message is not None and message.body is not None else None
 
 
-def rating_buttons(incident_id: int) -> list[list[dict]]:
-    return [[{"text": "★" * stars, "payload": RateButton(incident=incident_id, stars=stars).pack()}
-             for stars in range(1, 6)]]
+async def answer_in_chat(bot: Bot, chat: str, says: list[Say]) -> None:
+    """The chat-room layer's answers to an update, written in the chat now (in its language already)."""
+    for say in says:
+        for index, part in enumerate(split(say.text, TEXT_LIMIT)):
+            await send_message(bot, "chat_id", int(chat), part, say.buttons if index == 0 else (),
+                               say.reply_to if index == 0 else None)
 
 
 class MaxChannel:
@@ -151,22 +159,22 @@ class MaxChannel:
         if "rerouted" in params:
             text = f"{said(reader, params['rerouted'])}\n\n{text}"
         if params.get("buttons") is False:
-            buttons = None
+            buttons = ()
         reply_to = params.get("reply_to")
         return Rendered(text, buttons, str(reply_to) if reply_to is not None else None)
 
-    async def _words(self, row: Outbox, reader: str, now: datetime) -> tuple[str, list[list[dict]] | None]:
+    async def _words(self, row: Outbox, reader: str, now: datetime) -> tuple[str, Buttons]:
         params, kind = row.params or {}, row.kind
         if "text" in params:  # written before the intents: sent as written
-            return params["text"], None
+            return params["text"], ()
         if kind == "reply":  # a staff member's own words, under their name
-            return t(reader, "reply.said", name=params.get("author") or "—", text=params["answer"]), None
+            return t(reader, "reply.said", name=params.get("author") or "—", text=params["answer"]), ()
         if "say" in params:
             buttons = rating_buttons(row.incident_id) if params.get("buttons") == "rating" and row.incident_id \
-                else None
+                else ()
             return said(reader, params), buttons
         if kind == "report":
-            return await self._report(row, reader, now), None
+            return await self._report(row, reader, now), ()
         if kind in outbox.STAFF_ONLY or kind == outbox.EDIT:
             raise Unrenderable(f"a {kind} notice is for staff in Telegram, not for a MAX chat")
         incident = await Incident.get_or_none(id=row.incident_id).select_related("customer")
@@ -200,7 +208,7 @@ class MaxChannel:
             text, reply = row.rest, None
         parts = split(text, TEXT_LIMIT)
         for index, part in enumerate(parts[:-1]):
-            mid = await self._one(where, to, part, None, reply)
+            mid = await self._one(where, to, part, (), reply)
             await outbox.part_sent(row, 0, "\n".join(parts[index + 1:]))
             await self._thread(row, mid, part)
             reply = None
@@ -208,14 +216,8 @@ class MaxChannel:
         mid = await self._one(where, to, parts[-1], rendered.buttons, reply)
         return Delivered(mid, parts[-1])
 
-    async def _one(self, where: str, to: int, text: str, buttons: list[list[dict]] | None,
-                   reply_to: str | None) -> str | None:
-        sent = await SendMessage(
-            self.bot, text=text, attachments=[keyboard(buttons)] if buttons else None,
-            link=NewMessageLink(type="reply", mid=reply_to) if reply_to else None,
-            **{where: to}).fetch()
-        message = getattr(sent, "message", None)
-        return message.body.mid if message is not None and message.body is not None else None
+    async def _one(self, where: str, to: int, text: str, buttons: Buttons, reply_to: str | None) -> str | None:
+        return await send_message(self.bot, where, to, text, buttons, reply_to)
 
     async def record(self, row: Outbox, delivered: Delivered) -> None:
         if delivered.ref is not None:

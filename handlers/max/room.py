@@ -1,36 +1,70 @@
 """MAX updates into the desk: a group chat's messages and button presses go to the channel-neutral chat-room
-layer; a person's private dialog with the bot gets a short word on where the desk listens.
+layer (`handlers.chatroom`: binding by a code, intake, `/status`, `/new`, priority and rating); a person's
+private dialog with the bot gets a short word on where the desk listens.
 
-Everything here runs inside the update's transaction (`handlers.max.transport`), and whatever it owes (an
-acknowledgement, an answer) is an outbox row written in it: a retried update owes nothing twice.
+Everything here runs inside the update's transaction (`handlers.max.transport`): what the desk owes later (an
+acknowledgement, a staff answer) is an outbox row written in it, so a retried update owes nothing twice. The
+chat-room layer's direct answers (the chat is bound, `/status`, a pressed button's result) are written in the
+chat once the update committed, as a Telegram handler answers the message in hand.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 
-from domain import identities, outbox
-from domain.clock import Clock
+from maxapi import Bot
+
+from domain import identities, intake, outbox
+from handlers.chatroom import ChatRoom, RoomMessage, RoomPress, Say
+from handlers.desk import Desk
+from handlers.max.channel import answer_in_chat
 from handlers.max.updates import NAME, MaxUpdate
 
 FollowUp = Callable[[], Awaitable[None]] | None
 
 
-async def dialog(update: MaxUpdate, clock: Clock) -> None:
+async def dialog(update: MaxUpdate, desk: Desk) -> None:
     """A person wrote to the bot in private (or opened the dialog): MAX lets the bot answer them now. The desk
     takes requests in customers' group chats, and says so (at most once an hour)."""
     if update.sender is None:
         return
-    now = clock.now()
+    now = desk.now()
     person = await identities.person_for(NAME, update.sender, now, update.name)
     await outbox.enqueue("notice", outbox.person(person.id, channel=NAME), now, params=outbox.say("max.dialog"),
                          dedupe=f"max-dialog:{person.id}:{now:%Y%m%d%H}")
+    desk.wake_outbox()
 
 
-def make_handle(settings, clock: Clock, sla, wake: Callable[[], None]):
+def room_message(update: MaxUpdate) -> RoomMessage:
+    return RoomMessage(channel=NAME, chat=update.chat, ref=update.ref, sender=update.sender or "",
+                       sender_name=update.name, text=update.text, sent_at=update.sent_at, reply_to=update.reply_to,
+                       attachments=list(update.attachments))
+
+
+def make_handle(bot: Bot, desk: Desk):
+    def answer(chat: str, says: list[Say], callback_id: str | None = None) -> FollowUp:
+        async def follow_up() -> None:
+            if callback_id is not None and says:  # the pressed button stops spinning, the result as its pop-up
+                with contextlib.suppress(Exception):  # a press answered late is refused; the chat still hears
+                    await bot.send_callback(callback_id, notification=says[0].text[:200])
+            await answer_in_chat(bot, chat, says)
+        return follow_up if says else None
+
     async def handle(update: MaxUpdate) -> FollowUp:
+        room = ChatRoom(desk.for_update("", None, None, {}))
         if (update.kind == "message" and update.dialog) or update.kind == "started":
-            await dialog(update, clock)
-            wake()
-        return None
+            await dialog(update, desk)
+            return None
+        if update.chat is None or update.dialog:
+            return None
+        if update.kind == "message" and update.sender is not None:
+            return answer(update.chat, await room.message(room_message(update)))
+        if update.kind == "button" and update.sender is not None:
+            press = RoomPress(channel=NAME, chat=update.chat, sender=update.sender, sender_name=update.name,
+                              data=update.payload or "")
+            return answer(update.chat, await room.press(press), update.callback_id)
+        if update.kind == "edited" and update.ref is not None:  # the stored text (and title) follow
+            await intake.record_edit(NAME, update.chat, update.ref, update.text, desk.now())
+        return None  # the bot added or removed: nothing the desk keeps
     return handle
