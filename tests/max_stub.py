@@ -8,7 +8,8 @@ a queue by long polling, records calls, answers like MAX where the desk meets it
 * `POST /messages?chat_id=` or `?user_id=`: the message as MAX returns it (`{"message": …}`, a `mid` per
   message). MAX lets a bot write to a person only after that person wrote to it: a `user_id` that never wrote
   gets 403 `chat.denied`; a chat in `removed_chats` 403 `chat.denied`; `faults` queue answers per path.
-* `POST /answers?callback_id=`, `GET /me`, `GET|POST|DELETE /subscriptions`.
+* `POST /answers?callback_id=`, `GET /me`, `GET /chats/{id}` (a chat in `titles`), `GET|POST|DELETE
+  /subscriptions`.
 * `deliver(update, url, secret)` posts an update to the bot's webhook as MAX does, with `X-Max-Bot-Api-Secret`.
 
 Payloads are MAX's own shapes (the ones `maxapi`'s models read): `message_created` with `message.sender`,
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,6 +62,7 @@ class StubMaxAPI:
         self.removed_chats: set[int] = set()
         self.faults: dict[str, list[tuple[int, dict[str, Any]]]] = {}  # "POST /messages" -> [(status, body)]
         self.subscriptions: list[dict[str, Any]] = []
+        self.titles: dict[int, str] = {}  # group chats' titles (GET /chats/{id})
         self._mids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -98,10 +101,15 @@ class StubMaxAPI:
             status, answer = queued.pop(0)
             self.refused.append(call)
             return web.json_response(answer, status=status)
+        if request.method == "GET" and re.fullmatch(r"chats/-?\d+", request.match_info["path"]):
+            method = "GET /chats/{id}"
+            query["chat_id"] = request.match_info["path"].split("/")[1]
+            call.method = method
         handler = {
             "GET /me": self._me, "GET /updates": self._updates, "POST /messages": self._send,
             "POST /answers": self._answer, "GET /subscriptions": self._subscriptions,
             "POST /subscriptions": self._subscribe, "DELETE /subscriptions": self._unsubscribe,
+            "GET /chats/{id}": self._chat,
         }.get(method)
         if handler is None:
             self.refused.append(call)
@@ -154,6 +162,13 @@ class StubMaxAPI:
             message["link"] = {"type": body["link"]["type"], "chat_id": recipient["chat_id"],
                                "message": {"mid": body["link"]["mid"], "seq": 0, "text": ""}}
         return 200, {"message": message}
+
+    async def _chat(self, query, body) -> tuple[int, dict[str, Any]]:
+        chat_id = int(query["chat_id"])
+        if chat_id not in self.titles:
+            return 404, {"code": "chat.not.found", "message": f"Chat {chat_id} not found"}
+        return 200, {"chat_id": chat_id, "type": "chat", "status": "active", "title": self.titles[chat_id],
+                     "last_event_time": int(time.time() * 1000), "participants_count": 3, "is_public": False}
 
     async def _answer(self, query, body) -> tuple[int, dict[str, Any]]:
         if "callback_id" not in query:

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from bot.db import close_database, open_database
-from domain.models import Incident, IncidentMessage, Outbox, UnboundMessage
+from domain.models import Conversation, Incident, IncidentMessage, Outbox, UnboundMessage
 from tests.conftest import make_env
 from tests.max_stub import TOKEN, StubMaxAPI, user
 from tests.people import ENGINEER, LEAD, engineer, lead
@@ -67,6 +67,7 @@ async def test_a_max_chat_is_bound_taken_in_acknowledged_answered_and_survives_a
         # The lead makes a MAX code; a member of the customer's MAX chat sends it there: the chat is bound.
         await stub.send(LEAD, lead, "/invite ACME max")
         code = (await stub.wait_text(LEAD, "Code for ACME"))["text"].splitlines()[1].strip()
+        max_api.titles[CHAT] = "Acme · поддержка"
         max_api.send(CHAT, IVAN, code)
         await max_api.wait_sent(CHAT, "ACME")
 
@@ -115,6 +116,7 @@ async def test_a_max_chat_is_bound_taken_in_acknowledged_answered_and_survives_a
 
     await open_database(database_url, apply_migrations=False)
     try:
+        assert (await Conversation.get(channel="max", ref=str(CHAT))).title == "Acme · поддержка"
         first = await Incident.get(key="ACME-1")
         assert first.priority == "P1" and first.responded_at is not None and first.responded_by == ENGINEER
         assert await IncidentMessage.filter(incident=first, ref="mid.thanks", source="customer").exists()

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from maxapi import Bot
 
-from domain import identities, intake, outbox
+from domain import chatroom, identities, intake, outbox
 from handlers.chatroom import ChatRoom, RoomMessage, RoomPress, Say
 from handlers.desk import Desk
 from handlers.max.channel import answer_in_chat
@@ -36,10 +36,18 @@ async def dialog(update: MaxUpdate, desk: Desk) -> None:
     desk.wake_outbox()
 
 
-def room_message(update: MaxUpdate) -> RoomMessage:
+def room_message(update: MaxUpdate, title: str = "") -> RoomMessage:
     return RoomMessage(channel=NAME, chat=update.chat, ref=update.ref, sender=update.sender or "",
-                       sender_name=update.name, text=update.text, sent_at=update.sent_at, reply_to=update.reply_to,
-                       attachments=list(update.attachments))
+                       sender_name=update.name, text=update.text, sent_at=update.sent_at, chat_title=title,
+                       reply_to=update.reply_to, attachments=list(update.attachments))
+
+
+async def title_of(bot: Bot, chat: str) -> str:
+    """The chat's title, which MAX's message updates leave out (asked only when a chat is being bound)."""
+    try:
+        return (await bot.get_chat_by_id(int(chat))).title or ""
+    except Exception:  # the binding does not depend on it: the card shows the chat's id instead
+        return ""
 
 
 def make_handle(bot: Bot, desk: Desk):
@@ -59,7 +67,8 @@ def make_handle(bot: Bot, desk: Desk):
         if update.chat is None or update.dialog:
             return None
         if update.kind == "message" and update.sender is not None:
-            return answer(update.chat, await room.message(room_message(update)))
+            title = await title_of(bot, update.chat) if chatroom.code_in(update.text) else ""
+            return answer(update.chat, await room.message(room_message(update, title)))
         if update.kind == "button" and update.sender is not None:
             press = RoomPress(channel=NAME, chat=update.chat, sender=update.sender, sender_name=update.name,
                               data=update.payload or "")
