@@ -124,8 +124,8 @@ async def test_a_max_chat_is_bound_taken_in_acknowledged_answered_and_survives_a
         assert keys == [f"ACME-{n}" for n in range(1, BURST + 2)]  # each message of the burst opened one, once
         refs = await IncidentMessage.filter(source="customer").values_list("ref", flat=True)
         assert len(refs) == len(set(refs)) == BURST + 2
-        acks = await Outbox.filter(kind="ack", channel="max").count()
-        assert acks == BURST + 1  # one acknowledgement each, none doubled by the restart
+        owed = await Outbox.filter(kind="ack", channel="max").count()
+        assert owed == BURST + 1  # one acknowledgement each, none doubled by the restart
         assert await UnboundMessage.filter(ref="mid.stranger").count() == 1
     finally:
         await close_database()
