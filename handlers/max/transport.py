@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -44,12 +45,20 @@ Handle = Callable[[MaxUpdate], Awaitable[Callable[[], Awaitable[None]] | None]]
 async def handle_once(update: MaxUpdate, handle: Handle, clock: Clock) -> Callable[[], Awaitable[None]] | None:
     """Polling: handle the update unless the ledger says it was, and record it, in one transaction."""
     key = updates.channel_key(NAME, update.key)
+    started = time.monotonic()
     async with in_transaction():
         if await updates.handled(key):
             return None
         after = await handle(update)
         await updates.record(key, clock.now())
+    _handled(update, started)
     return after
+
+
+def _handled(update: MaxUpdate, started: float) -> None:
+    """One line per handled update, as for Telegram's."""
+    log.info("MAX %s %s in chat %s handled in %.0f ms", update.kind, update.key[:48], update.chat,
+             (time.monotonic() - started) * 1000)
 
 
 async def _after(follow: Callable[[], Awaitable[None]] | None) -> None:
@@ -167,10 +176,12 @@ def webhook_route(secret: str, handle: Handle, clock: Clock) -> Callable[[web.Re
             if await updates.handled(key):
                 return web.json_response({"ok": True})
             return web.Response(text="In hand elsewhere; deliver it again", status=503)
+        started = time.monotonic()
         try:
             async with in_transaction():
                 after = await handle(update)
                 await updates.finish(key, clock.now())
+            _handled(update, started)
         except Exception:
             await updates.release(key)
             log.exception("MAX: update %s failed; MAX will deliver it again", update.key[:80])
