@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
                 ('position', fields.BigIntField()),
                 ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'channel_cursor', 'app': 'models', 'pk_attr': 'id', 'table_description': "How far a channel's long polling has taken updates in (MAX's `marker`). Moved only once every update\n    before it was handled, so a restart asks again for the ones in hand and none is lost."},
+            options={'table': 'channel_cursor', 'app': 'models', 'pk_attr': 'id', 'table_description': "How far a channel's long polling has taken updates in (MAX's `marker`). Moved only once every update"},
             bases=['Model'],
         ),
     ]
