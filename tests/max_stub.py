@@ -8,6 +8,8 @@ a queue by long polling, records calls, answers like MAX where the desk meets it
 * `POST /messages?chat_id=` or `?user_id=`: the message as MAX returns it (`{"message": …}`, a `mid` per
   message). MAX lets a bot write to a person only after that person wrote to it: a `user_id` that never wrote
   gets 403 `chat.denied`; a chat in `removed_chats` 403 `chat.denied`; `faults` queue answers per path.
+* `POST /uploads?type=image` gives an upload address; a file posted there (multipart `data`) is kept in
+  `uploads` under the token it answers with, which a message then attaches as `{"type": "image"}`.
 * `POST /answers?callback_id=`, `GET /me`, `GET /chats/{id}` (a chat in `titles`), `GET|POST|DELETE
   /subscriptions`.
 * `deliver(update, url, secret)` posts an update to the bot's webhook as MAX does, with `X-Max-Bot-Api-Secret`.
@@ -63,6 +65,7 @@ class StubMaxAPI:
         self.faults: dict[str, list[tuple[int, dict[str, Any]]]] = {}  # "POST /messages" -> [(status, body)]
         self.subscriptions: list[dict[str, Any]] = []
         self.titles: dict[int, str] = {}  # group chats' titles (GET /chats/{id})
+        self.uploads: dict[str, bytes] = {}  # image token -> the file uploaded
         self._mids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -101,6 +104,8 @@ class StubMaxAPI:
             status, answer = queued.pop(0)
             self.refused.append(call)
             return web.json_response(answer, status=status)
+        if request.method == "POST" and request.match_info["path"].startswith("upload/"):
+            return await self._receive_upload(request)
         if request.method == "GET" and re.fullmatch(r"chats/-?\d+", request.match_info["path"]):
             method = "GET /chats/{id}"
             query["chat_id"] = request.match_info["path"].split("/")[1]
@@ -109,7 +114,7 @@ class StubMaxAPI:
             "GET /me": self._me, "GET /updates": self._updates, "POST /messages": self._send,
             "POST /answers": self._answer, "GET /subscriptions": self._subscriptions,
             "POST /subscriptions": self._subscribe, "DELETE /subscriptions": self._unsubscribe,
-            "GET /chats/{id}": self._chat,
+            "GET /chats/{id}": self._chat, "POST /uploads": self._upload_url,
         }.get(method)
         if handler is None:
             self.refused.append(call)
@@ -162,6 +167,22 @@ class StubMaxAPI:
             message["link"] = {"type": body["link"]["type"], "chat_id": recipient["chat_id"],
                                "message": {"mid": body["link"]["mid"], "seq": 0, "text": ""}}
         return 200, {"message": message}
+
+    async def _upload_url(self, query, body) -> tuple[int, dict[str, Any]]:
+        if query.get("type") != "image":
+            return 400, {"code": "proto.payload", "message": "only images are served here"}
+        return 200, {"url": f"{self.url}/upload/{next(self._mids)}"}
+
+    async def _receive_upload(self, request: web.Request) -> web.Response:
+        """The upload server: takes the multipart `data` file, answers with the image's token."""
+        reader = await request.multipart()
+        part = await reader.next()
+        data = await part.read() if part is not None else b""
+        if not data:
+            return web.json_response({"code": "upload.empty", "message": "no file"}, status=400)
+        token = f"img-{len(self.uploads) + 1}"
+        self.uploads[token] = bytes(data)
+        return web.json_response({"photos": {"p1": {"token": token}}})
 
     async def _chat(self, query, body) -> tuple[int, dict[str, Any]]:
         chat_id = int(query["chat_id"])

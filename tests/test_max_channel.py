@@ -205,3 +205,38 @@ async def test_a_ping_is_never_rendered_for_a_max_chat(desk, max_api):
     await desk.flush()
     row = await Outbox.get(incident_id=incident.id)
     assert row.status == "failed" and "staff" in row.error and not max_api.sent()
+
+
+async def test_a_report_reaches_the_chat_as_its_text_and_its_chart_as_a_picture(desk, max_api):
+    conversation = await max_chat(desk, lang="ru")
+    await opened(desk, conversation)
+    start = desk.clock.now() - timedelta(days=7)
+    params = {"customer": "ACME", "start": start.isoformat(), "end": desk.clock.now().isoformat(),
+              "first": start.date().isoformat(), "last": (desk.clock.now() - timedelta(days=1)).date().isoformat()}
+    await outbox.enqueue("report", to_chat(conversation), desk.clock.now(), params=params, rank=outbox.RANK_REPORT)
+    await outbox.enqueue("report", to_chat(conversation), desk.clock.now(), params={**params, "chart": True},
+                         rank=outbox.RANK_REPORT)
+    await desk.flush()
+    text, chart = max_api.sent()
+    assert "Acme" in text.body["text"] and not text.body["attachments"]
+    [picture] = chart.body["attachments"]
+    assert picture["type"] == "image" and picture["payload"]["token"] in max_api.uploads
+    assert max_api.uploads[picture["payload"]["token"]].startswith(b"\x89PNG")
+    assert "Acme" in chart.body["text"]
+
+
+async def test_a_chart_max_will_not_take_goes_as_its_title_alone(desk, max_api):
+    conversation = await max_chat(desk)
+    await opened(desk, conversation)
+    start = desk.clock.now() - timedelta(days=7)
+    params = {"customer": "ACME", "start": start.isoformat(), "end": desk.clock.now().isoformat(),
+              "first": start.date().isoformat(), "last": (desk.clock.now() - timedelta(days=1)).date().isoformat(),
+              "chart": True}
+    max_api.faults["POST /uploads"] = [(500, {"code": "internal", "message": "upload is away"})] * 3
+    await outbox.enqueue("report", to_chat(conversation), desk.clock.now(), params=params, rank=outbox.RANK_REPORT)
+    for _ in range(4):
+        await desk.flush()
+        desk.clock.advance(timedelta(seconds=31))
+    [title] = max_api.sent()
+    assert "Acme" in title.body["text"] and not title.body["attachments"]
+    assert (await Outbox.get(kind="report")).status == "sent"

@@ -16,6 +16,8 @@ owed to the staff chat and the leads instead; the desk never assumes a DM works.
   who never wrote) and 404 for a chat make the recipient unreachable; any other 4xx fails the row.
 * Pacing: MAX allows 30 requests a second; one message a second per chat keeps a chat readable.
 * A text over MAX's 4000 characters goes in parts; each part but the last is written off the row as it goes.
+* A report's chart is uploaded as a picture (`POST /uploads`) and sent with the report's title; an upload
+  MAX refuses for good sends the title alone.
 """
 
 from __future__ import annotations
@@ -27,13 +29,15 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 from maxapi import Bot
-from maxapi.exceptions.max import InvalidToken, MaxApiError, MaxConnection
+from maxapi.enums.upload_type import UploadType
+from maxapi.exceptions.max import InvalidToken, MaxApiError, MaxConnection, MaxUploadFileFailed
 from maxapi.methods.send_message import SendMessage
 from maxapi.types.attachments.buttons import CallbackButton
+from maxapi.types.input_media import InputMediaBuffer
 from maxapi.types.message import NewMessageLink
 from maxapi.utils.inline_keyboard import InlineKeyboardBuilder
 
-from domain import identities, intake, lang, outbox, reports
+from domain import identities, intake, lang, outbox, report_chart, reports
 from domain.channels import Delivered, Failed, Retry, Unreachable, Verdict
 from domain.clock import Clock
 from domain.models import Conversation, Customer, Incident, Outbox
@@ -48,6 +52,7 @@ from locales import report_text, t
 log = logging.getLogger(__name__)
 TEXT_LIMIT = 4000  # MAX refuses a longer text
 MAX_BACKOFF = 30
+UPLOAD_TRIES = 3
 UNREACHABLE_CODES = ("chat.denied", "chat.not.found", "not.found", "access.denied", "user.blocked")
 
 
@@ -67,6 +72,7 @@ class Rendered:
     text: str
     buttons: Buttons = ()
     reply_to: str | None = None  # the `mid` to reply to
+    photo: bytes | None = None  # a report's chart (PNG), uploaded to MAX and sent with the text as its caption
 
 
 def keyboard(rows: Buttons):
@@ -78,11 +84,14 @@ def keyboard(rows: Buttons):
 
 
 async def send_message(bot: Bot, where: str, to: int, text: str, buttons: Buttons = (),
-                       reply_to: str | None = None) -> str | None:
-    """One message through MAX's Bot API; its `mid`."""
-    sent = await SendMessage(bot, text=text, attachments=[keyboard(buttons)] if buttons else None,
+                       reply_to: str | None = None, photo: bytes | None = None) -> str | None:
+    """One message through MAX's Bot API; its `mid`. A photo is uploaded first (`maxapi` asks MAX for an
+    upload address, sends the file there and attaches the token it gets; MAX's "not ready yet" is waited out)."""
+    attachments = ([InputMediaBuffer(photo, "report.png", UploadType.IMAGE)] if photo else []) + \
+        ([keyboard(buttons)] if buttons else [])
+    sent = await SendMessage(bot, text=text, attachments=attachments or None,
                              link=NewMessageLink(type="reply", mid=reply_to) if reply_to else None,
-                             **{where: to}).fetch()
+                             sleep_after_input_media=False, **{where: to}).fetch()
     message = getattr(sent, "message", None)
     return message.body.mid if message is not None and message.body is not None else None
 
@@ -154,38 +163,40 @@ class MaxChannel:
     async def render(self, row: Outbox) -> Rendered:
         now = self.clock.now()
         reader = await self.reader_lang(row)
-        text, buttons = await self._words(row, reader, now)
+        text, buttons, photo = await self._words(row, reader, now)
         params = row.params or {}
         if "rerouted" in params:
             text = f"{said(reader, params['rerouted'])}\n\n{text}"
         if params.get("buttons") is False:
             buttons = ()
         reply_to = params.get("reply_to")
-        return Rendered(text, buttons, str(reply_to) if reply_to is not None else None)
+        return Rendered(text, buttons, str(reply_to) if reply_to is not None else None,
+                        None if params.get("no_photo") else photo)
 
-    async def _words(self, row: Outbox, reader: str, now: datetime) -> tuple[str, Buttons]:
+    async def _words(self, row: Outbox, reader: str, now: datetime) -> tuple[str, Buttons, bytes | None]:
         params, kind = row.params or {}, row.kind
         if "text" in params:  # written before the intents: sent as written
-            return params["text"], ()
+            return params["text"], (), None
         if kind == "reply":  # a staff member's own words, under their name
-            return t(reader, "reply.said", name=params.get("author") or "—", text=params["answer"]), ()
+            return t(reader, "reply.said", name=params.get("author") or "—", text=params["answer"]), (), None
         if "say" in params:
             buttons = rating_buttons(row.incident_id) if params.get("buttons") == "rating" and row.incident_id \
                 else ()
-            return said(reader, params), buttons
+            return said(reader, params), buttons, None
         if kind == "report":
-            return await self._report(row, reader, now), ()
+            text, photo = await self._report(row, reader, now)
+            return text, (), photo
         if kind in outbox.STAFF_ONLY or kind == outbox.EDIT:
             raise Unrenderable(f"a {kind} notice is for staff in Telegram, not for a MAX chat")
         incident = await Incident.get_or_none(id=row.incident_id).select_related("customer")
         if incident is None:
             raise Unrenderable(f"the incident of a {kind} notice is gone")
         if kind == "ack":
-            return ack_text(incident, reader, self.sla, self.settings, now), priority_buttons(incident.id, reader)
+            return ack_text(incident, reader, self.sla, self.settings, now), priority_buttons(incident.id, reader), None
         raise Unrenderable(f"no rendering for a {kind} notice")
 
-    async def _report(self, row: Outbox, reader: str, now: datetime) -> str:
-        """The report's text; its chart is the Telegram picture's caption here (MAX gets the words only)."""
+    async def _report(self, row: Outbox, reader: str, now: datetime) -> tuple[str, bytes | None]:
+        """The report's text, or its chart (a picture with the report's title)."""
         params = row.params
         customer = await Customer.get_or_none(code=params["customer"])
         if customer is None:
@@ -196,8 +207,10 @@ class MaxChannel:
         built = await reports.build([customer], period, now, self.sla, zone)
         name = f"{customer.name} ({customer.code})"
         if params.get("chart"):
-            return report_text.title(built, reader, name)
-        return report_text.render(built, reader, name, for_leads=row.person_id is not None)
+            png = None if params.get("no_photo") else \
+                report_chart.render(built, report_text.chart_labels(built, reader, name))
+            return report_text.title(built, reader, name), png
+        return report_text.render(built, reader, name, for_leads=row.person_id is not None), None
 
     # Sending.
     async def send(self, row: Outbox) -> Delivered:
@@ -213,11 +226,13 @@ class MaxChannel:
             await self._thread(row, mid, part)
             reply = None
             await self.pacer.until(self.pacer.reserve(to))
-        mid = await self._one(where, to, parts[-1], rendered.buttons, reply)
+        photo = rendered.photo if row.rest is None and len(parts) == 1 else None  # a chart's caption is short
+        mid = await self._one(where, to, parts[-1], rendered.buttons, reply, photo)
         return Delivered(mid, parts[-1])
 
-    async def _one(self, where: str, to: int, text: str, buttons: Buttons, reply_to: str | None) -> str | None:
-        return await send_message(self.bot, where, to, text, buttons, reply_to)
+    async def _one(self, where: str, to: int, text: str, buttons: Buttons, reply_to: str | None,
+                   photo: bytes | None = None) -> str | None:
+        return await send_message(self.bot, where, to, text, buttons, reply_to, photo)
 
     async def record(self, row: Outbox, delivered: Delivered) -> None:
         if delivered.ref is not None:
@@ -237,6 +252,10 @@ class MaxChannel:
             return Failed(str(error))
         if isinstance(error, NoDialog):
             return Unreachable(str(error))
+        if isinstance(error, MaxUploadFileFailed):  # the picture, not the chat: after a few tries, the words alone
+            if row.attempts >= UPLOAD_TRIES:
+                return Retry(f"upload: {error}", 0, {"params": {**row.params, "no_photo": True}})
+            return Retry(f"upload: {error}", self._backoff(row))
         if isinstance(error, MaxApiError):
             raw = error.raw if isinstance(error.raw, dict) else {"message": str(error.raw)}
             code = str(raw.get("code", ""))
