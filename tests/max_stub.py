@@ -87,6 +87,8 @@ class StubMaxAPI:
             await self._runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.Response:
+        if request.method == "POST" and request.match_info["path"].startswith("upload/"):
+            return await self._receive_upload(request)  # the upload server: a multipart body, not JSON
         method = f"{request.method} /{request.match_info['path']}"
         query = dict(request.query)
         body: dict[str, Any] = {}
@@ -104,8 +106,6 @@ class StubMaxAPI:
             status, answer = queued.pop(0)
             self.refused.append(call)
             return web.json_response(answer, status=status)
-        if request.method == "POST" and request.match_info["path"].startswith("upload/"):
-            return await self._receive_upload(request)
         if request.method == "GET" and re.fullmatch(r"chats/-?\d+", request.match_info["path"]):
             method = "GET /chats/{id}"
             query["chat_id"] = request.match_info["path"].split("/")[1]
