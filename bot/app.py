@@ -126,13 +126,19 @@ async def set_menus(bot: Bot, settings: Settings, left_staff: list[int] | None =
         log.exception("setting the command menus failed; they are set again at the next start")
 
 
-def build_channels(bot: Bot, settings: Settings, clock: Clock, pacer: Pacer | None = None, max_bot=None) -> Channels:
+def build_channels(bot: Bot, settings: Settings, clock: Clock, pacer: Pacer | None = None,
+                   express=None, max_bot=None) -> Channels:
     """The channels the outbox's notices leave by: Telegram always; a new channel is one more
-    `channels.register(…)` here, for when its settings are given. `max_bot`: MAX's client, when MAX is on."""
+    `channels.register(…)` here, for when its settings are given. `express` is the running eXpress bot
+    (`build_express`), whose endpoints receive the results of what its channel sends; `max_bot` MAX's client,
+    when MAX is on."""
     channels = Channels()
     channels.register(TelegramChannel(bot, clock, settings, pacer))
     if settings.mail is not None:
         channels.register(EmailChannel(SmtpSender(settings.mail), clock, settings))
+    if express is not None:
+        from handlers.express.channel import ExpressChannel  # pybotx only when eXpress is configured
+        channels.register(ExpressChannel(express, clock, settings))
     if max_bot is not None:
         from handlers.max.channel import MaxChannel  # maxapi is loaded only when MAX is configured
 
@@ -140,15 +146,29 @@ def build_channels(bot: Bot, settings: Settings, clock: Clock, pacer: Pacer | No
     return channels
 
 
+def build_express(settings: Settings, dp: Dispatcher, clock: Clock):
+    """The eXpress bot (pybotx), when eXpress is configured: its endpoints go on the web app, its channel
+    into the outbox. Imported here, and only then: a desk without eXpress never loads pybotx."""
+    if settings.express is None:
+        return None
+    from handlers.chatroom import ChatRoom
+    from handlers.express.server import ExpressBot
+    hosts = ", ".join(account.cts_url for account in settings.express.accounts)
+    log.info("eXpress: bot for %s; the CTS servers call %s/express/", hosts, settings.web_public_url)
+    return ExpressBot(settings.express, ChatRoom(dp["desk"]), settings.default_lang, clock)
+
+
 class Background:
     """The scheduler's tick and the outbox courier, running beside the update handling."""
 
-    def __init__(self, bot: Bot, dp: Dispatcher, settings: Settings, clock: Clock, max_bot=None) -> None:
+    def __init__(self, bot: Bot, dp: Dispatcher, settings: Settings, clock: Clock, express=None,
+                 max_bot=None) -> None:
         self.heartbeat = Heartbeat()
         self.leader = leader_for(settings.database_url)
         self.tick = Tick(settings, clock, dp["desk"].sla, self.heartbeat, self.leader)
         self.scheduler = build_scheduler(self.tick, settings.scheduler_tick, clock)
-        self.courier = Courier(build_channels(bot, settings, clock, max_bot=max_bot), clock, settings)
+        self.courier = Courier(build_channels(bot, settings, clock, express=express, max_bot=max_bot), clock,
+                               settings)
         self.stopping = asyncio.Event()
         self.task: asyncio.Task | None = None
 
@@ -424,12 +444,15 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         menus = asyncio.create_task(set_menus(bot, settings, leads.removed), name="menus")
         parking = Parking(settings, clock)
         await parked.release_replaying()
+        express = build_express(settings, dp, clock)
+        if express is not None:
+            await express.startup()
         max_bot = max_handle = max_task = None
         if settings.max is not None:
             from handlers.max import wiring  # maxapi is loaded only when MAX is configured
 
             max_bot = wiring.build_max_bot(settings)
-        background = Background(bot, dp, settings, clock, max_bot=max_bot)
+        background = Background(bot, dp, settings, clock, express, max_bot=max_bot)
         dp["desk"].wake_outbox = background.courier.wake.set
         if max_bot is not None:
             max_handle = wiring.make_handle(max_bot, dp["desk"])
@@ -437,12 +460,14 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         mailbox, mail_task = start_mailbox(settings, clock)
         max_webhook = wiring.webhook(settings, max_handle, clock) if max_bot and settings.mode == "webhook" else None
         runner = web.AppRunner(build_web_app(settings, dp, bot, background.heartbeat, clock, parking,
-                                             mailbox=mailbox.health if mailbox else None, max_webhook=max_webhook),
+                                             mailbox=mailbox.health if mailbox else None, express=express,
+                                             max_webhook=max_webhook),
                                access_log=None, shutdown_timeout=8)
         await runner.setup()
         await web.TCPSite(runner, settings.web_host, settings.web_port).start()
-        log.info("listening on %s:%s (/healthz, /metrics%s%s)", settings.web_host, settings.web_port,
-                 ", /telegram/webhook" if settings.mode == "webhook" else "", ", /max/webhook" if max_webhook else "")
+        log.info("listening on %s:%s (/healthz, /metrics%s%s%s)", settings.web_host, settings.web_port,
+                 ", /telegram/webhook" if settings.mode == "webhook" else "", ", /express/" if express else "",
+                 ", /max/webhook" if max_webhook else "")
         try:
             if max_bot is not None and settings.mode == "webhook":
                 await wiring.subscribe(max_bot, settings)
@@ -468,6 +493,8 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
             if max_task is not None:  # it stops by itself on `stopping`, after the update in hand
                 await max_task
             await background.stop()
+            if express is not None:
+                await express.shutdown()
             await bot.session.close()
             if max_bot is not None:
                 await max_bot.close_session()

@@ -118,7 +118,7 @@ def mailbox_report(health: MailboxHealth, clock: Clock) -> dict:
 
 def build_web_app(settings: Settings, dp: Dispatcher, bot: Bot, heartbeat: Heartbeat, clock: Clock,
                   parking: Parking | None = None, mailbox: MailboxHealth | None = None,
-                  max_webhook=None) -> web.Application:
+                  express=None, max_webhook=None) -> web.Application:
     """`max_webhook`: MAX's webhook route (`handlers.max.transport.webhook_route`), in webhook mode with MAX on."""
     app = web.Application(client_max_size=MAX_BODY)
 
@@ -159,6 +159,8 @@ def build_web_app(settings: Settings, dp: Dispatcher, bot: Bot, heartbeat: Heart
     if max_webhook is not None:
         app.router.add_post(MAX_WEBHOOK_PATH, max_webhook)
     DeskPages(settings, clock, dp["desk"].sla).register(app)
+    if express is not None:  # the eXpress bot's endpoints (`handlers.express.server`), under /express/
+        express.register(app)
     return app
 
 

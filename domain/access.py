@@ -68,6 +68,8 @@ COMMANDS: dict[str, CommandRule] = {
     "escalate": CommandRule(STAFF),
     # an answer to the customer from the staff member's own chat with the bot, on any channel (handlers/reply.py)
     "reply": CommandRule(STAFF, Where.PRIVATE),
+    # a code that links the staff member's account on a chat-room channel (eXpress, MAX): personal
+    "link": CommandRule(STAFF, Where.PRIVATE),
     # leads: customers, chats, staff
     "customer_add": CommandRule(LEADS, Where.DESK),
     "customers": CommandRule(LEADS, Where.DESK),

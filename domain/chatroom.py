@@ -12,10 +12,12 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from domain import customers, incidents, people
-from domain.errors import DeskError
-from domain.identities import any_conversation, person_for
-from domain.models import Conversation, Incident
+from tortoise.transactions import in_transaction
+
+from domain import customers, incidents, invitations, people
+from domain.errors import DeskError, Named
+from domain.identities import any_conversation, normalize_ref, person_for
+from domain.models import Conversation, Identity, Incident, Person, Staff
 from domain.sla import Sla
 
 ROOM_CHANNELS = ("express", "max")  # channels whose customer conversations are chat rooms with a bot in them
@@ -46,6 +48,27 @@ async def bind(channel: str, chat_ref: str, title: str, token: str, person_id: i
     """Redeem the code sent in the chat: the chat is bound to the code's customer (DeskError: why not)."""
     return await customers.bind_by_invitation(token, room_channel(channel), chat_ref, title, "group", person_id, now,
                                               invitation_kind=channel)
+
+
+async def link_code(channel: str, staff_id: int, now: datetime) -> str:
+    """A one-time code a staff member sends to the bot on `channel` to make that account theirs."""
+    return await invitations.create(invitations.LINK, staff_id, now, role=room_channel(channel))
+
+
+async def link(channel: str, user_ref: str, token: str, now: datetime) -> Person:
+    """Redeem a staff member's link code sent from this account on the channel: the account becomes one of
+    theirs, so what they write in customers' chats there is a staff answer (DeskError: why not)."""
+    async with in_transaction():
+        account = await person_for(room_channel(channel), user_ref, now)
+        invitation = await invitations.redeem(token, invitations.LINK, account.id, now)
+        if invitation.role != channel:
+            raise DeskError("chatroom.wrong_place", channel=Named("desk.channel", invitation.role or ""))
+        if not await Staff.exists(user_id=invitation.created_by, active=True):
+            raise DeskError("chatroom.link_not_staff")
+        # The account's identity moves to the staff member; what it wrote before stays with the old person.
+        await Identity.filter(channel=channel, ref=normalize_ref(channel, user_ref)).update(
+            person_id=invitation.created_by)
+        return await Person.get(id=invitation.created_by)
 
 
 async def sender(channel: str, user_ref: str, name: str, chat: Conversation | None, lead_ids: frozenset[int],

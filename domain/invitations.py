@@ -11,6 +11,7 @@ from domain.errors import DeskError, Named
 from domain.models import Conversation, Customer, Invitation
 
 VALID_FOR = timedelta(days=7)
+LINK = "link"  # a staff member's code to link their account on another channel; `role` names the channel
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
@@ -44,8 +45,10 @@ async def redeem(token: str, kind: str, user_id: int, now: datetime) -> Invitati
     if invitation.kind != kind:
         if invitation.kind in ("staff", "chat"):
             raise DeskError("err.invite_wrong_place_" + invitation.kind)
-        # A code for a chat on another channel (eXpress, MAX): it is sent in that chat.
-        raise DeskError("chatroom.wrong_place", channel=Named("desk.channel", invitation.kind))
+        # A code for a chat on another channel (eXpress, MAX), or a staff member's link to their account
+        # there (its channel in `role`): it is sent on that channel.
+        channel = invitation.role if invitation.kind == LINK else invitation.kind
+        raise DeskError("chatroom.wrong_place", channel=Named("desk.channel", channel or ""))
     if invitation.used_at is not None:
         raise DeskError("err.invite_used")
     if invitation.expires_at <= now:
@@ -62,3 +65,8 @@ async def redeem(token: str, kind: str, user_id: int, now: datetime) -> Invitati
 async def used_in(invitation: Invitation, conversation: Conversation) -> None:
     """The conversation a chat invitation bound."""
     await Invitation.filter(id=invitation.id).update(used_conversation_id=conversation.id)
+
+
+async def kind_of(token: str) -> str | None:
+    """What an invitation is for (None: no such invitation), before anyone redeems it."""
+    return await Invitation.filter(token_hash=_hash(token)).first().values_list("kind", flat=True)

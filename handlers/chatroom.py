@@ -25,7 +25,7 @@ from domain import chatroom, inbox, incidents, intake, invitations, people
 from domain.errors import Counted, DeskError, Named
 from domain.identities import conversation_of
 from domain.inbox import IncomingMessage
-from domain.lang import of_chat_row
+from domain.lang import of_chat_row, of_person_row
 from domain.models import Conversation, Incident
 from domain.policy import PRIORITIES
 from domain.text import clean
@@ -138,6 +138,18 @@ async def invite_text(code: str, channel: str, lead_id: int, desk: Desk) -> str:
              channel=Named("desk.channel", channel), days=Counted("words.n.days", invitations.VALID_FOR.days))
 
 
+async def link_text(channel: str, staff_id: int, desk: Desk) -> str:
+    """`/link express`: a staff member's one-time code to send to the bot from their account there."""
+    channel = channel.lower()
+    if channel not in chatroom.ROOM_CHANNELS:
+        raise DeskError("usage.link")
+    if not channel_on(desk.settings, channel):
+        raise DeskError("chatroom.channel_off", channel=Named("desk.channel", channel))
+    token = await chatroom.link_code(channel, staff_id, desk.now())
+    return t(desk.lang, "chatroom.link", token=token, channel=Named("desk.channel", channel),
+             days=Counted("words.n.days", invitations.VALID_FOR.days))
+
+
 # ---- shared with the Telegram group's handlers (`handlers.customer_chat`) ----
 
 def windows(settings) -> intake.Windows:
@@ -226,11 +238,22 @@ class ChatRoom:
         actor = await chatroom.sender(msg.channel, msg.sender, msg.sender_name, chat, settings.lead_ids, now,
                                       settings.default_lang)
         try:
+            code = chatroom.code_in(msg.text)
+            if code is not None and await invitations.kind_of(code) == invitations.LINK:
+                return await self._link(msg, code)
             if chat is None:
                 return await self._unbound(msg, actor, lang)
             return await self._bound(msg, actor, chat, lang)
         except DeskError as error:
             return [Say(t(lang, error.key, **error.params), reply_to=msg.ref)]
+
+    async def _link(self, msg: RoomMessage, code: str) -> list[Say]:
+        """A staff member's link code, sent from their account on the channel (in any chat)."""
+        staff = await chatroom.link(msg.channel, msg.sender, code, self.desk.now())
+        lang = of_person_row(staff, self.desk.settings.default_lang)
+        log.info("%s account %s linked to staff member %s", msg.channel, msg.sender, staff.id)
+        return [Say(t(lang, "chatroom.linked", name=staff.full_name or staff.username or str(staff.id),
+                      channel=Named("desk.channel", msg.channel)))]
 
     async def _unbound(self, msg: RoomMessage, actor: people.Actor, lang: str) -> list[Say]:
         now = self.desk.now()

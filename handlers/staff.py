@@ -11,7 +11,7 @@ from domain.customers import get_customer
 from domain.errors import Counted, DeskError
 from domain.identities import TELEGRAM, any_conversation
 from domain.models import Incident
-from handlers import views
+from handlers import chatroom, views
 from handlers.args import args_of, cmd, looks_like_command
 from handlers.chatroom import priority_changed_text
 from handlers.desk import Desk
@@ -175,6 +175,14 @@ async def my_list(message: Message, command: CommandObject, actor: people.Actor,
     await _listing(message, found, lang, "list.none_mine", desk.now(), desk)
 
 
+async def link(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
+    """`/link express`: a code that makes the staff member's eXpress (or MAX) account theirs."""
+    words = args_of(command).split()
+    if len(words) != 1:
+        raise DeskError("usage.link")
+    await respond(message, await chatroom.link_text(words[0], actor.user_id, desk))
+
+
 def build_router() -> Router:
     router = Router(name="staff")
     router.message.filter(looks_like_command)
@@ -188,4 +196,5 @@ def build_router() -> Router:
     router.message.register(card, cmd("incident"))
     router.message.register(open_list, cmd("incidents"))
     router.message.register(my_list, cmd("my"))
+    router.message.register(link, cmd("link"))
     return router

@@ -272,3 +272,55 @@ async def test_the_rating_after_resolve_once_by_a_customer_never_by_staff(rdesk)
     said = await rdesk.room.press(press(rdesk, action(RATE, incident.id, 1), sender=BORIS))
     assert [s.text for s in said] == [t("en", "err.already_rated", key="ACME-1")]
     assert (await Incident.get(id=incident.id)).rating == 4
+
+
+# ---- staff link their account -----------------------------------------------------------------------
+
+async def link_code(desk, user=engineer, chat=ENGINEER) -> str:
+    await desk.say(chat, user, "/link express")
+    answer = desk.last_reply(chat)
+    assert answer.startswith("Your code to link your eXpress account"), answer
+    return re.search(r"^([A-Za-z0-9_-]{16,64})$", answer, re.MULTILINE)[1]
+
+
+async def test_a_staff_member_links_their_account_and_answers_in_the_chat(rdesk):
+    await bound_chat(rdesk)
+    await people.register_staff(ENGINEER, "engineer", LEAD, rdesk.clock.now())
+    code = await link_code(rdesk)
+    said = await rdesk.room.message(msg(rdesk, code, sender=ENGINEER_HUID, name="Boris"))
+    name = (await person_for("telegram", ENGINEER, rdesk.clock.now())).full_name
+    assert [s.text for s in said] == [t("en", "chatroom.linked", channel="eXpress", name=name)]
+    assert (await person_for("express", ENGINEER_HUID, rdesk.clock.now())).id == ENGINEER
+    assert await Incident.all().count() == 0  # the code is no problem report
+    first = msg(rdesk, "Help!")
+    await rdesk.room.message(first)
+    await rdesk.room.message(msg(rdesk, "On it", sender=ENGINEER_HUID, name="Boris", reply_to=first.ref))
+    incident = await Incident.get(key="ACME-1")
+    assert (incident.responded_by, incident.status) == (ENGINEER, "in_progress")
+    said = await rdesk.room.message(msg(rdesk, code, sender=BORIS))  # used: it links nobody else
+    assert [s.text for s in said] == [t("en", "err.invite_used")]
+    assert (await person_for("express", BORIS, rdesk.clock.now())).id != ENGINEER
+
+
+async def test_a_link_code_of_someone_who_left_links_nothing(rdesk):
+    await people.register_staff(ENGINEER, "engineer", LEAD, rdesk.clock.now())
+    code = await link_code(rdesk)
+    await people.remove_staff(str(ENGINEER), rdesk.settings.lead_ids, rdesk.clock.now())
+    said = await rdesk.room.message(msg(rdesk, code, sender=ENGINEER_HUID))
+    assert [s.text for s in said] == [t("en", "chatroom.link_not_staff")]
+    assert (await person_for("express", ENGINEER_HUID, rdesk.clock.now())).id != ENGINEER
+    assert (await Invitation.get(kind="link")).used_at is None
+
+
+async def test_link_is_for_staff_in_private_and_its_code_is_for_express_only(rdesk):
+    await rdesk.say(GROUP, customer, "/link express")
+    assert await Invitation.all().count() == 0
+    await people.register_staff(ENGINEER, "engineer", LEAD, rdesk.clock.now())
+    await rdesk.say(ENGINEER, engineer, "/link telegram")
+    assert rdesk.last_reply(ENGINEER) == t("en", "usage.link")
+    await rdesk.say(ENGINEER, engineer, "/link max")
+    assert rdesk.last_reply(ENGINEER) == t("en", "chatroom.channel_off", channel="MAX")
+    code = await link_code(rdesk)
+    await rdesk.say(ENGINEER, engineer, f"/start {code}")  # a link code is no staff invitation
+    assert rdesk.last_reply(ENGINEER) == t("en", "chatroom.wrong_place", channel="eXpress")
+    assert (await Invitation.get(kind="link")).used_at is None

@@ -1,0 +1,128 @@
+"""The eXpress channel (`domain.channels.Channel`): what the outbox owes an eXpress chat, rendered by the
+chat-room renderer (`handlers.room_render`) in the chat's language when it is sent, and sent through pybotx.
+
+Each message is confirmed asynchronously: BotX answers the send with a `sync_id` and later calls the bot's
+`/express/notification/callback` with the result, which `send` waits for (`ANSWER_WAIT`). Its verdicts:
+
+* the chat is gone or the bot was removed from it (`chat_not_found`, `bot_is_not_a_chat_member`): the
+  chat is unreachable (the courier tells the leads and sends its notices to the staff chat);
+* BotX or its network away, a 5xx, a 429, an expired signature: tried again with exponential backoff
+  (1 s, 2 s, 4 s … at most 60 s);
+* no result within the wait: the message was accepted and is taken as sent (sending it again would
+  repeat it in the chat); logged;
+* anything else BotX refuses: the row fails, logged.
+
+Pacing: one message at a time per chat, about a second apart, and at most 10 a second overall, well
+inside what a CTS server takes.
+"""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+import httpx
+from pybotx import (
+    BotIsNotChatMemberError,
+    BotXMethodFailedCallbackReceivedError,
+    CallbackNotReceivedError,
+    ChatNotFoundError,
+    InvalidBotAccountError,
+    InvalidBotXStatusCodeError,
+    RateLimitReachedError,
+    UnknownBotAccountError,
+)
+from pybotx.missing import Undefined
+
+from domain import outbox
+from domain.channels import Delivered, Failed, Retry, Unreachable, Verdict
+from domain.clock import Clock
+from domain.models import Outbox
+from domain.sla import Sla
+from domain.text import split
+from handlers.express.server import NAME, ExpressBot, bubbles, split_ref
+from handlers.room_render import Unrenderable, conversation_of_row, remember_sent, render
+from handlers.telegram_channel import Pacer
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF = 60
+BODY_LIMIT = 4096  # BotX's longest message body
+TRANSIENT_STATUS = (429, 500, 502, 503, 504)
+
+
+class ExpressChannel:
+    name = NAME
+
+    def __init__(self, express: ExpressBot, clock: Clock, settings, pacer: Pacer | None = None) -> None:
+        self.express, self.clock, self.settings = express, clock, settings
+        self.sla = Sla(settings.policy)
+        self.pacer = pacer or Pacer(per_second=10, private_gap=1.0, group_gap=1.0)
+        self._sent: dict[int, tuple[str, str]] = {}  # row id → (the last message's sync_id, its text)
+
+    # Pacing: rows name a chat by its conversation id, a positive number, paced as one lane each.
+    async def reserve(self, row: Outbox) -> float:
+        return self.pacer.reserve(row.chat_id if row.chat_id is not None else -(row.person_id or 0))
+
+    async def until(self, slot: float) -> None:
+        await self.pacer.until(slot)
+
+    def busy(self) -> set[str]:
+        return {f"{NAME}:c{chat}" for chat in self.pacer.busy() if chat > 0}
+
+    async def send(self, row: Outbox) -> Delivered:
+        conversation = await conversation_of_row(row)
+        if conversation is None:
+            raise Unrenderable("an eXpress notice for no eXpress chat")
+        notice = await render(row, self.settings, self.sla, self.clock.now())
+        if notice is None:
+            return Delivered(None, "")  # nothing to show here (a report's chart)
+        bot_id, chat_id = split_ref(conversation.ref)
+        text = row.rest if row.rest is not None else notice.text
+        parts = split(text, BODY_LIMIT)
+        if not parts:
+            return Delivered(None, "")
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            sync_id = await self._one(bot_id, chat_id, part, bubbles(notice.buttons) if last else None)
+            if not last:  # written off the row: a retry sends only the rest
+                await outbox.part_sent(row, 0, "\n".join(parts[index + 1:]))
+                await remember_sent(row, conversation, str(sync_id), part, self.clock.now())
+                await self.pacer.until(self.pacer.reserve(row.chat_id))
+        self._sent[row.id] = (str(sync_id), parts[-1])
+        return Delivered(None, parts[-1])
+
+    async def _one(self, bot_id: UUID, chat_id: UUID, body: str, markup) -> UUID:
+        try:
+            return await self.express.botx.send_message(bot_id=bot_id, chat_id=chat_id, body=body,
+                                                        bubbles=markup or Undefined)
+        except CallbackNotReceivedError as error:
+            # BotX took the message and never said how it went: sending it again would repeat it.
+            log.warning("eXpress: no result for message %s in chat %s; taken as sent", error.sync_id, chat_id)
+            return error.sync_id
+
+    async def record(self, row: Outbox, delivered: Delivered) -> None:
+        sent = self._sent.pop(row.id, None)
+        conversation = await conversation_of_row(row)
+        if sent is not None and conversation is not None:
+            await remember_sent(row, conversation, sent[0], sent[1], self.clock.now())
+
+    async def classify(self, row: Outbox, error: BaseException) -> Verdict | None:
+        self._sent.pop(row.id, None)
+        if isinstance(error, Unrenderable):
+            return Failed(str(error))
+        if isinstance(error, ChatNotFoundError | BotIsNotChatMemberError):
+            return Unreachable(str(error) or type(error).__name__)
+        backoff = min(2 ** max(row.attempts - 1, 0), MAX_BACKOFF)
+        if isinstance(error, RateLimitReachedError):
+            self.pacer.pause(row.chat_id or 0, backoff)
+            return Retry("429", backoff)
+        if isinstance(error, InvalidBotXStatusCodeError):
+            status = error.response.status_code
+            if status in TRANSIENT_STATUS:
+                return Retry(f"BotX answered {status}", backoff)
+            return Failed(f"BotX answered {status}")
+        if isinstance(error, InvalidBotAccountError | httpx.HTTPError | OSError | TimeoutError):
+            return Retry(f"{type(error).__name__}: {error}", backoff)
+        if isinstance(error, BotXMethodFailedCallbackReceivedError | UnknownBotAccountError):
+            return Failed(f"{type(error).__name__}: {error}")
+        return None

@@ -1,0 +1,255 @@
+"""The eXpress bot's endpoints on the bot's own aiohttp server, under `/express/`:
+
+* `POST /express/command`: a message in a chat (or a pressed bubble, or a system event); verified with
+  pybotx (the CTS server signs each request with the bot's secret key), taken in, then answered 202: what
+  a message started is in the database before the CTS server hears it arrived;
+* `GET /express/status`: the bot's menu of commands for a chat;
+* `POST /express/notification/callback`: the asynchronous result (`sync_id`) of a message the bot sent,
+  which the channel waits for (`handlers.express.channel`).
+
+A request that fails verification is answered 401 and changes nothing; one pybotx cannot read, 400; one
+for a bot this desk does not know, 503 (BotX's "bot disabled", so the CTS server stops retrying it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from aiohttp import web
+from pybotx import (
+    Bot,
+    BotAccountWithSecret,
+    BubbleMarkup,
+    HandlerCollector,
+    IncomingMessage,
+    RequestHeadersNotProvidedError,
+    UnknownBotAccountError,
+    UnverifiedRequestError,
+    build_bot_disabled_response,
+    build_command_accepted_response,
+    build_unverified_request_response,
+)
+
+from bot.express_settings import ExpressSettings
+from handlers.chatroom import Button, ChatRoom, RoomMessage, RoomPress, Say
+from locales import t
+
+log = logging.getLogger(__name__)
+
+
+def _pybotx_logs_through_ours() -> None:
+    """pybotx logs every request and answer (customers' words, at DEBUG) through loguru straight to stderr:
+    only its warnings and errors are kept, through this program's logging (which hides the secrets)."""
+    from loguru import logger as loguru
+
+    loguru.remove()
+    std = logging.getLogger("pybotx")
+    loguru.add(lambda message: std.log(message.record["level"].no, "%s", message.record["message"]),
+               level="WARNING", format="{message}")
+
+
+_pybotx_logs_through_ours()
+NAME = "express"
+PREFIX = "/express"
+ANSWER_WAIT = 30.0  # seconds an answer waits for BotX's result before it is logged as unconfirmed
+BUTTON_FIELD = "dd"  # the bubble data field holding the chat-room layer's button data
+
+
+def chat_ref(bot_id: UUID | str, chat_id: UUID | str) -> str:
+    """An eXpress chat's address on the desk: the bot (one per CTS server) and the chat it is in, since
+    sending there needs both."""
+    return f"{bot_id}:{chat_id}"
+
+
+def split_ref(ref: str) -> tuple[UUID, UUID]:
+    bot_id, _, chat_id = ref.partition(":")
+    return UUID(bot_id), UUID(chat_id)
+
+
+def bubbles(buttons: tuple[tuple[Button, ...], ...]) -> BubbleMarkup | None:
+    """The chat-room layer's buttons as eXpress bubbles: pressed, they come back silently as a command
+    with the button's data (`BUTTON_FIELD`)."""
+    if not buttons:
+        return None
+    markup = BubbleMarkup()
+    for row in buttons:
+        for index, button in enumerate(row):
+            markup.add_button(label=button.label, command="/dd", data={BUTTON_FIELD: button.data}, silent=True,
+                              new_row=index == 0)
+    return markup
+
+
+def _attachments(message: IncomingMessage) -> list[dict[str, str]]:
+    """What came with the message, as metadata (the desk keeps no files)."""
+    found = []
+    if message.file is not None:
+        kind = getattr(message.file.type, "value", str(message.file.type))
+        found.append({"kind": "photo" if kind == "image" else "document" if kind == "document" else kind,
+                      "name": message.file.filename or "", "size": str(message.file.size or 0)})
+    for kind in ("location", "contact", "link", "sticker"):
+        if getattr(message, kind) is not None:
+            found.append({"kind": kind})
+    return found
+
+
+def _text(message: IncomingMessage) -> str:
+    text = message.body or ""
+    if not text and message.location is not None:
+        text = f"📍 {message.location.name or ''} {message.location.address or ''}".strip()
+    if not text and message.contact is not None:
+        text = f"📇 {message.contact.name or ''}".strip()
+    if not text and message.link is not None:
+        text = message.link.url or ""
+    return text
+
+
+def room_message(message: IncomingMessage, now: datetime) -> RoomMessage:
+    sender = message.sender
+    return RoomMessage(
+        channel=NAME, chat=chat_ref(message.bot.id, message.chat.id), ref=str(message.sync_id),
+        sender=str(sender.huid), sender_name=sender.username or sender.ad_login or "", text=_text(message),
+        sent_at=now, reply_to=str(message.reply.sync_id) if message.reply is not None else None,
+        attachments=_attachments(message))
+
+
+class ExpressBot:
+    """pybotx's `Bot` for every configured CTS server, its handlers, and the endpoints."""
+
+    def __init__(self, settings: ExpressSettings, room: ChatRoom, default_lang: str, clock) -> None:
+        self.room, self.clock, self.default_lang = room, clock, default_lang
+        collector = HandlerCollector()
+        for name in ("new", "status", "help"):
+            collector.command(f"/{name}", description=t(default_lang, f"help.{name}"))(self._on_message)
+        collector.command("/dd", visible=False)(self._on_message)  # a pressed bubble
+        collector.default_message_handler(self._on_message)
+        accounts = [BotAccountWithSecret(id=a.bot_id, cts_url=a.cts_url, secret_key=a.secret_key)
+                    for a in settings.accounts]
+        self.botx = Bot(collectors=[collector], bot_accounts=accounts, default_callback_timeout=ANSWER_WAIT)
+        self._answers: set[asyncio.Task] = set()
+        self._context = contextvars.copy_context()  # built after the database is open (`bot.app.run`)
+
+    async def _on_message(self, message: IncomingMessage, bot: Bot) -> None:
+        # pybotx runs handlers in a context of its own, empty (`contextvars.Context()`): the database's
+        # context is the one this bot was built in, a fresh copy per message (transactions live in it).
+        await asyncio.get_running_loop().create_task(self._handle(message), context=self._context.copy())
+
+    async def _handle(self, message: IncomingMessage) -> None:
+        data = message.data.get(BUTTON_FIELD) if isinstance(message.data, dict) else None
+        if message.body.strip() == "/dd" or data is not None:  # a bubble (or something posing as one)
+            said = await self.room.press(RoomPress(NAME, chat_ref(message.bot.id, message.chat.id),
+                                                   str(message.sender.huid), message.sender.username or "",
+                                                   data if isinstance(data, str) else ""))
+        else:
+            said = await self.room.message(room_message(message, self.clock.now()))
+        for say in said:
+            self._answer(message.bot.id, message.chat.id, say)
+
+    def _answer(self, bot_id: UUID, chat_id: UUID, say: Say) -> None:
+        """An answer to the message in hand, sent beside the request: BotX confirms it with a callback to
+        this same server, which must not wait behind the request that caused it."""
+        async def send() -> None:
+            try:
+                await self.botx.send_message(bot_id=bot_id, chat_id=chat_id, body=say.text,
+                                             bubbles=bubbles(say.buttons) or _undefined())
+            except Exception as error:  # an answer lost is logged; what the desk owes is in the outbox
+                log.warning("eXpress: an answer to chat %s was not delivered: %s", chat_id, error)
+        task = asyncio.create_task(send(), name="express-answer")
+        self._answers.add(task)
+        task.add_done_callback(self._answers.discard)
+
+    async def wait_answers(self) -> None:
+        """Answers still in flight (tests, and a clean stop)."""
+        if self._answers:
+            await asyncio.wait(set(self._answers), timeout=ANSWER_WAIT)
+
+    # ---- the endpoints ----
+
+    def register(self, app: web.Application) -> None:
+        app.router.add_post(f"{PREFIX}/command", self.command)
+        app.router.add_get(f"{PREFIX}/status", self.status)
+        app.router.add_post(f"{PREFIX}/notification/callback", self.callback)
+
+    async def command(self, request: web.Request) -> web.Response:
+        raw = await _json(request)
+        if raw is None:
+            return _refused("Malformed JSON", 400)
+
+        async def take_in() -> web.Response:
+            task = self.botx.async_execute_raw_bot_command(raw, verify_request=True, request_headers=request.headers,
+                                                           logging_command=False)
+            try:
+                await task  # taken in before it is acknowledged: a failure is a 500, and BotX may send it again
+            except Exception:
+                log.exception("eXpress: a command could not be handled")
+                return _refused("Retry later", 500)
+            return web.json_response(build_command_accepted_response(), status=202)
+        return await _verified(take_in, "command")
+
+    async def status(self, request: web.Request) -> web.Response:
+        async def menu() -> web.Response:
+            return web.json_response(await self.botx.raw_get_status(dict(request.query), verify_request=True,
+                                                                    request_headers=request.headers))
+        return await _verified(menu, "status request")
+
+    async def callback(self, request: web.Request) -> web.Response:
+        raw = await _json(request)
+        if raw is None:
+            return _refused("Malformed JSON", 400)
+
+        async def result() -> web.Response:
+            try:
+                await self.botx.set_raw_botx_method_result(raw, verify_request=True, request_headers=request.headers)
+            except (UnverifiedRequestError, RequestHeadersNotProvidedError, ValueError):
+                raise
+            except Exception as error:  # a result nobody waits for any more (it came too late): nothing to do
+                log.info("eXpress: a callback was not taken: %s: %s", type(error).__name__, error)
+            return web.json_response(build_command_accepted_response(), status=202)
+        return await _verified(result, "callback")
+
+    async def startup(self) -> None:
+        await self.botx.startup(fetch_tokens=False)
+
+    async def shutdown(self) -> None:
+        await self.wait_answers()
+        with contextlib.suppress(Exception):
+            await self.botx.shutdown()
+
+
+async def _verified(handle: Callable[[], Awaitable[web.Response]], what: str) -> web.Response:
+    """pybotx's verdict on a request as BotX expects it: 401 unsigned or badly signed, 503 for a bot this
+    desk does not know (BotX's "bot disabled"), 400 unreadable."""
+    try:
+        return await handle()
+    except (UnverifiedRequestError, RequestHeadersNotProvidedError) as error:
+        log.warning("eXpress: a %s refused: %s", what, error or "no authorization")
+        return web.json_response(build_unverified_request_response(status_message=str(error) or "unverified"),
+                                 status=401)
+    except UnknownBotAccountError as error:
+        return web.json_response(build_bot_disabled_response(f"No credentials for bot {error.bot_id}"), status=503)
+    except ValueError as error:
+        return _refused(str(error) or f"{what} validation error", 400)
+
+
+async def _json(request: web.Request) -> dict[str, Any] | None:
+    try:
+        raw = await request.json()
+    except (ValueError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return raw if isinstance(raw, dict) else None
+
+
+def _refused(reason: str, status: int) -> web.Response:
+    return web.json_response({"status": "error", "reason": reason}, status=status)
+
+
+def _undefined():
+    from pybotx.missing import Undefined
+    return Undefined
