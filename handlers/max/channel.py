@@ -37,17 +37,17 @@ from maxapi.types.input_media import InputMediaBuffer
 from maxapi.types.message import NewMessageLink
 from maxapi.utils.inline_keyboard import InlineKeyboardBuilder
 
-from domain import identities, intake, lang, outbox, report_chart, reports
+from domain import identities, outbox, report_chart, reports
 from domain.channels import Delivered, Failed, Retry, Unreachable, Verdict
 from domain.clock import Clock
-from domain.models import Conversation, Customer, Incident, Outbox
+from domain.models import Conversation, Customer, Outbox
 from domain.sla import Sla
 from domain.text import split
-from handlers.chatroom import Button, Say, priority_buttons, rating_buttons
+from handlers import room_render
+from handlers.chatroom import Button, Say
 from handlers.max.updates import NAME
-from handlers.pings import ack_text
 from handlers.telegram_channel import Pacer, said
-from locales import report_text, t
+from locales import report_text
 
 log = logging.getLogger(__name__)
 TEXT_LIMIT = 4000  # MAX refuses a longer text
@@ -57,7 +57,7 @@ UNREACHABLE_CODES = ("chat.denied", "chat.not.found", "not.found", "access.denie
 
 
 class Unrenderable(Exception):
-    """A row this channel cannot turn into a message (its incident is gone, a kind only staff read)."""
+    """A row this channel cannot turn into a message (its conversation or customer is gone)."""
 
 
 class NoDialog(Exception):
@@ -114,31 +114,20 @@ class MaxChannel:
         self._lanes: dict[str, int] = {}
 
     # Where a row goes: ("chat_id", a chat) or ("user_id", a person's MAX user id).
-    async def conversation(self, row: Outbox) -> Conversation | None:
-        conversation_id = getattr(row, "conversation_id", None)
-        if conversation_id is not None:
-            return await Conversation.get_or_none(id=conversation_id).select_related("customer")
-        if row.chat_id is not None:
-            return await Conversation.get_or_none(channel=NAME, ref=str(row.chat_id)).select_related("customer")
-        return None
+    @staticmethod
+    async def conversation(row: Outbox) -> Conversation | None:
+        return await room_render.conversation_of_row(row)
 
     async def address(self, row: Outbox) -> tuple[str, int]:
         if row.person_id is None:
             conversation = await self.conversation(row)
-            if conversation is None:
-                if row.chat_id is None:
-                    raise Unrenderable("the conversation is gone")
-                return "chat_id", row.chat_id
+            if conversation is None:  # a MAX chat is always a customer's conversation: no staff chat here
+                raise Unrenderable("the conversation is gone")
             return "chat_id", int(conversation.ref)
         ref = await identities.address_of(row.person_id, NAME)
         if ref is None:
             raise NoDialog(f"person {row.person_id} has no MAX address")
         return "user_id", int(ref)
-
-    async def reader_lang(self, row: Outbox) -> str:
-        if row.person_id is not None:
-            return await lang.of_person(row.person_id, self.settings.default_lang)
-        return lang.of_chat_row(await self.conversation(row), self.settings.default_lang)
 
     # Pacing.
     async def reserve(self, row: Outbox) -> float:
@@ -159,44 +148,24 @@ class MaxChannel:
         busy = self.pacer.busy()
         return {key for key, chat in self._lanes.items() if chat in busy}
 
-    # Rendering.
+    # Rendering: the chat-room layer's words (`handlers.room_render`), and a report's chart as a picture.
     async def render(self, row: Outbox) -> Rendered:
         now = self.clock.now()
-        reader = await self.reader_lang(row)
-        text, buttons, photo = await self._words(row, reader, now)
         params = row.params or {}
-        if "rerouted" in params:
-            text = f"{said(reader, params['rerouted'])}\n\n{text}"
-        if params.get("buttons") is False:
-            buttons = ()
-        reply_to = params.get("reply_to")
-        return Rendered(text, buttons, str(reply_to) if reply_to is not None else None,
-                        None if params.get("no_photo") else photo)
+        if row.kind == "report" and params.get("chart"):
+            reader = await room_render.reader_lang(row, self.settings.default_lang)
+            text, photo = await self._chart(row, reader, now)
+            if "rerouted" in params:
+                text = f"{said(reader, params['rerouted'])}\n\n{text}"
+            return Rendered(text, photo=None if params.get("no_photo") else photo)
+        notice = await room_render.render(row, self.settings, self.sla, now)
+        if notice is None:
+            raise Unrenderable(f"nothing to show of a {row.kind} notice")
+        buttons = () if params.get("buttons") is False else notice.buttons
+        return Rendered(notice.text, buttons, str(notice.reply_to) if notice.reply_to is not None else None)
 
-    async def _words(self, row: Outbox, reader: str, now: datetime) -> tuple[str, Buttons, bytes | None]:
-        params, kind = row.params or {}, row.kind
-        if "text" in params:  # written before the intents: sent as written
-            return params["text"], (), None
-        if kind == "reply":  # a staff member's own words, under their name
-            return t(reader, "reply.said", name=params.get("author") or "—", text=params["answer"]), (), None
-        if "say" in params:
-            buttons = rating_buttons(row.incident_id) if params.get("buttons") == "rating" and row.incident_id \
-                else ()
-            return said(reader, params), buttons, None
-        if kind == "report":
-            text, photo = await self._report(row, reader, now)
-            return text, (), photo
-        if kind in outbox.STAFF_ONLY or kind == outbox.EDIT:
-            raise Unrenderable(f"a {kind} notice is for staff in Telegram, not for a MAX chat")
-        incident = await Incident.get_or_none(id=row.incident_id).select_related("customer")
-        if incident is None:
-            raise Unrenderable(f"the incident of a {kind} notice is gone")
-        if kind == "ack":
-            return ack_text(incident, reader, self.sla, self.settings, now), priority_buttons(incident.id, reader), None
-        raise Unrenderable(f"no rendering for a {kind} notice")
-
-    async def _report(self, row: Outbox, reader: str, now: datetime) -> tuple[str, bytes | None]:
-        """The report's text, or its chart (a picture with the report's title)."""
+    async def _chart(self, row: Outbox, reader: str, now: datetime) -> tuple[str, bytes]:
+        """A report's chart: the picture and the report's title under it."""
         params = row.params
         customer = await Customer.get_or_none(code=params["customer"])
         if customer is None:
@@ -206,11 +175,8 @@ class MaxChannel:
                                 date.fromisoformat(params["first"]), date.fromisoformat(params["last"]))
         built = await reports.build([customer], period, now, self.sla, zone)
         name = f"{customer.name} ({customer.code})"
-        if params.get("chart"):
-            png = None if params.get("no_photo") else \
-                report_chart.render(built, report_text.chart_labels(built, reader, name))
-            return report_text.title(built, reader, name), png
-        return report_text.render(built, reader, name, for_leads=row.person_id is not None), None
+        return report_text.title(built, reader, name), report_chart.render(built, report_text.chart_labels(
+            built, reader, name))
 
     # Sending.
     async def send(self, row: Outbox) -> Delivered:
@@ -240,15 +206,15 @@ class MaxChannel:
 
     async def _thread(self, row: Outbox, mid: str | None, text: str) -> None:
         """The desk's message in the incident's chat: a customer's reply to it threads into the incident."""
-        if mid is None or row.incident_id is None or row.person_id is not None:
+        if mid is None or row.person_id is not None:
             return
         conversation = await self.conversation(row)
         if conversation is not None:
-            await intake.record_bot_message(row.incident_id, NAME, conversation.ref, mid, text, self.clock.now())
+            await room_render.remember_sent(row, conversation, mid, text, self.clock.now())
 
     # Refusals.
     async def classify(self, row: Outbox, error: BaseException) -> Verdict | None:
-        if isinstance(error, Unrenderable):
+        if isinstance(error, Unrenderable | room_render.Unrenderable):
             return Failed(str(error))
         if isinstance(error, NoDialog):
             return Unreachable(str(error))
