@@ -204,7 +204,7 @@ async def test_a_ping_is_never_rendered_for_a_max_chat(desk, max_api):
     await outbox.enqueue("new", to_chat(conversation), desk.clock.now(), incident_id=incident.id)
     await desk.flush()
     row = await Outbox.get(incident_id=incident.id)
-    assert row.status == "failed" and "staff" in row.error and not max_api.sent()
+    assert row.status == "failed" and "not for a chat room" in row.error and not max_api.sent()
 
 
 async def test_a_report_reaches_the_chat_as_its_text_and_its_chart_as_a_picture(desk, max_api):
