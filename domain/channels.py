@@ -19,9 +19,10 @@ from domain.models import Outbox
 
 @dataclass(frozen=True)
 class Delivered:
-    """What a channel sent: its reference of the (last) message, and the text, for the incident's record."""
+    """What a channel sent: its own reference of the (last) message (a Telegram message id as text, a mail's
+    Message-ID; kept in the row, `Outbox.sent_ref`), and the text, for the incident's record."""
 
-    ref: int | None
+    ref: str | None
     text: str
 
 

@@ -266,6 +266,7 @@ async def move_conversation(channel: str, old: str, new: str) -> Conversation | 
             await Conversation.filter(id=moving.id).update(ref=new, kind="supergroup", unreachable_since=None)
             left = await Conversation.create(channel=channel, ref=old, title=moving.title, kind=moving.kind)
             await IncidentMessage.filter(conversation_id=moving.id).update(conversation_id=left.id)
+            await outbox.moved_conversation(moving.id)  # owed rows name the conversation: it moved with them
         elif moving is not None:
             # The new address has a row already (it was bound meanwhile, or wrote unbound): that binding
             # stands, or takes this one's when it has none.
@@ -275,8 +276,9 @@ async def move_conversation(channel: str, old: str, new: str) -> Conversation | 
                     customer_id=moving.customer_id, lang=moving.lang, bound_at=moving.bound_at,
                     bound_by=moving.bound_by, kind="supergroup", unreachable_since=None)
             await Conversation.filter(id=moving.id).update(customer_id=None, bound_at=None, bound_by=None)
+            await outbox.moved_conversation(moving.id, target.id)
         if channel == identities.TELEGRAM:
-            await outbox.move_chat(int(old), int(new))  # owed rows address Telegram chats by id
+            await outbox.move_chat(int(old), int(new))  # the staff chat's rows address it by its Telegram id
     return await identities.conversation_of(channel, new) if moving is not None else None
 
 

@@ -285,14 +285,17 @@ class Outbox(Model):
 
     A row holds what is owed, not how it reads: the kind, the incident, the recipient and the parameters.
     The channel renders it in the recipient's language when it sends it. The recipient is a person (their
-    identity on the channel is found at send time, their language is theirs) or a chat (a conversation:
-    the chat's language); `channel` names who delivers it."""
+    identity on the channel is found at send time, their language is theirs), a customer's conversation
+    (its address on the channel is found at send time, so a group that became a supergroup needs no row
+    moved; its language), or a raw Telegram chat: only the desk's own staff chat (STAFF_CHAT_ID), which is
+    a setting and no customer's conversation. `channel` names who delivers it."""
 
     kind = fields.CharField(max_length=16)  # see domain.outbox for the kinds and their parameters
     rank = fields.SmallIntField(default=1)  # 0 pings first, then notices, then reports
     channel = fields.CharField(max_length=16, default="telegram")
     person_id = fields.BigIntField(null=True)  # a person recipient: the internal person id
-    chat_id = fields.BigIntField(null=True)  # a conversation recipient: the channel's chat (Telegram chat id)
+    conversation_id = fields.IntField(null=True)  # a customer conversation recipient: `Conversation.id`
+    chat_id = fields.BigIntField(null=True)  # the staff chat recipient: its Telegram chat id (no conversation)
     # What the renderer needs: plain values, never finished text (never NULL: the schema cannot say so).
     params = fields.JSONField(default=dict, null=True)
     # The rendered rest of a notice sent in parts: the channel writes it after each part, so a restart sends
@@ -308,7 +311,9 @@ class Outbox(Model):
     claimed_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField()
     sent_at = fields.DatetimeField(null=True)
-    message_id = fields.BigIntField(null=True)  # the channel's reference of the (last part) sent
+    # The channel's own reference of the (last part) sent: a Telegram message id as text, a mail's Message-ID.
+    sent_ref = fields.CharField(max_length=255, null=True)
+    message_id = fields.BigIntField(null=True)  # rows sent before 0015: the Telegram message id (read only)
     error = fields.TextField(default="")
 
     class Meta:

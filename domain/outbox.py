@@ -1,9 +1,10 @@
 """The outbox: every notice the desk owes is a row first and a channel's call second.
 
 A row says what is owed, not how it reads: its kind, its incident, its recipient (a person, whose
-identity on the channel is looked up when it is sent, or a chat, a conversation on the channel) and its
-parameters, plain values only. The channel renders it in the recipient's language when it sends it
-(`domain.channels`), so a reader who switched /lang in between reads the new language.
+identity on the channel is looked up when it is sent; a customer's conversation, by its id, whose address on
+the channel is looked up when it is sent; or the staff chat, by its Telegram chat id) and its parameters,
+plain values only. The channel renders it in the recipient's language when it sends it (`domain.channels`),
+so a reader who switched /lang in between reads the new language.
 
 Rows are written in the transaction of the change that causes them, claimed one at a time with a
 conditional UPDATE (so two couriers never take the same row), and marked sent, dropped or failed.
@@ -48,33 +49,54 @@ PING_KINDS = ("new", "reminder", "breach", "repeat")
 
 @dataclass(frozen=True)
 class Recipient:
-    """Who a notice is for: a person (their identity on the channel is found when it is sent) or a chat on
-    the channel. Whose language it is written in follows: the person's, or the chat's."""
+    """Who a notice is for, exactly one of: a person (their identity on the channel is found when it is
+    sent), a customer's conversation (`Conversation.id`; its address is found when it is sent), or a chat
+    by the channel's own id (only the staff chat, a setting that is no customer's conversation). Whose
+    language it is written in follows: the person's, the conversation's, the chat's."""
 
     person: int | None = None
     chat: int | None = None
     channel: str = TELEGRAM
+    conversation: int | None = None
 
     def __post_init__(self) -> None:
-        if (self.person is None) == (self.chat is None):
-            raise ValueError("a recipient is a person or a chat")
+        if [self.person, self.chat, self.conversation].count(None) != 2:
+            raise ValueError("a recipient is a person, a conversation or a chat")
 
 
 def person(person_id: int, channel: str = TELEGRAM) -> Recipient:
     return Recipient(person=person_id, channel=channel)
 
 
+def conversation(conv: Conversation) -> Recipient:
+    """A customer's conversation, on its own channel."""
+    return Recipient(conversation=conv.id, channel=conv.channel)
+
+
 def chat(chat_id: int, channel: str = TELEGRAM) -> Recipient:
+    """A chat by the channel's id: the staff chat (customers' chats are `conversation`s)."""
     return Recipient(chat=chat_id, channel=channel)
 
 
 def recipient_of(row: Outbox) -> Recipient:
-    return Recipient(person=row.person_id, chat=row.chat_id, channel=row.channel)
+    return Recipient(person=row.person_id, chat=row.chat_id, channel=row.channel, conversation=row.conversation_id)
 
 
 def lane(row: Outbox) -> str:
     """The row's queue: one message at a time per recipient keeps their messages in order."""
-    return f"{row.channel}:p{row.person_id}" if row.person_id is not None else f"{row.channel}:c{row.chat_id}"
+    if row.person_id is not None:
+        return f"{row.channel}:p{row.person_id}"
+    if row.conversation_id is not None:
+        return f"{row.channel}:v{row.conversation_id}"
+    return f"{row.channel}:c{row.chat_id}"
+
+
+async def addressed_conversation(row: Outbox) -> Conversation | None:
+    """The conversation a row is addressed to, with its customer (None: the row is for a person or a chat).
+    A channel reads its address (`ref`) at send time."""
+    if row.conversation_id is None:
+        return None
+    return await Conversation.get_or_none(id=row.conversation_id).select_related("customer")
 
 
 # The values a `say` may carry besides plain ones; the channel turns each into words in the reader's language.
@@ -114,6 +136,7 @@ async def enqueue(kind: str, to: Recipient, now: datetime, *, params: dict[str, 
     """Owe a notice. With `dedupe`, a second row with the same key is silently not written. Its text may
     come out any length: the channel sends it in parts that fit."""
     row = Outbox(kind=kind, rank=rank, channel=to.channel, person_id=to.person, chat_id=to.chat,
+                 conversation_id=to.conversation,
                  params=params or {}, incident_id=incident_id, drop_if_answered=drop_if_answered,
                  fallback=fallback, dedupe=dedupe, due_at=now, created_at=now)
     await Outbox.bulk_create([row], ignore_conflicts=True)
@@ -121,16 +144,14 @@ async def enqueue(kind: str, to: Recipient, now: datetime, *, params: dict[str, 
 
 def _not_busy(busy: set[str]) -> Q | None:
     """A filter leaving out the rows of busy lanes (`lane`)."""
-    people: dict[str, list[int]] = {}
-    chats: dict[str, list[int]] = {}
+    columns = {"p": "person_id", "v": "conversation_id", "c": "chat_id"}
+    named: dict[tuple[str, str], list[int]] = {}
     for key in busy:
         channel, _, who = key.partition(":")
-        (people if who[:1] == "p" else chats).setdefault(channel, []).append(int(who[1:]))
+        named.setdefault((channel, columns[who[:1]]), []).append(int(who[1:]))
     # Spelled out with IS NULL: NOT (chat_id IN …) is NULL, not true, for a row addressed to a person.
-    free = [Q(Q(channel__not=channel), Q(person_id__isnull=True), ~Q(person_id__in=ids), join_type="OR")
-            for channel, ids in people.items()]
-    free += [Q(Q(channel__not=channel), Q(chat_id__isnull=True), ~Q(chat_id__in=ids), join_type="OR")
-             for channel, ids in chats.items()]
+    free = [Q(Q(channel__not=channel), Q(**{f"{column}__isnull": True}), ~Q(**{f"{column}__in": ids}),
+              join_type="OR") for (channel, column), ids in named.items()]
     return Q(*free) if free else None
 
 
@@ -170,11 +191,12 @@ async def pointless(row: Outbox) -> str | None:
     if row.kind in STAFF_ONLY and row.person_id is not None and \
             not await Staff.exists(user_id=row.person_id, active=True):
         return "the recipient is no longer staff"
-    if row.incident_id is not None and row.chat_id is not None:
-        # One query: the chat is bound, and to another customer than the incident's.
+    if row.incident_id is not None and (row.conversation_id is not None or row.chat_id is not None):
+        # One query: the conversation is bound, and to another customer than the incident's.
         owner = Subquery(Incident.filter(id=row.incident_id).values("customer_id"))
-        bound = Conversation.filter(channel="telegram", ref=str(row.chat_id), customer_id__isnull=False)
-        if await bound.exclude(customer_id=owner).exists():
+        bound = Conversation.filter(id=row.conversation_id) if row.conversation_id is not None else \
+            Conversation.filter(channel=row.channel, ref=str(row.chat_id))
+        if await bound.filter(customer_id__isnull=False).exclude(customer_id=owner).exists():
             return "the chat belongs to another customer now"  # never one customer's words in another's chat
     if row.drop_if_answered and row.incident_id is not None and \
             await Incident.filter(id=row.incident_id, responded_at__isnull=False).exists():
@@ -182,16 +204,28 @@ async def pointless(row: Outbox) -> str | None:
     return None
 
 
-async def incident_of_sent(person_id: int, message_id: int, channel: str = TELEGRAM) -> int | None:
+def sent_ref(row: Outbox) -> str | None:
+    """The channel's reference of what the row sent (rows sent before 0015 hold a Telegram message id)."""
+    if row.sent_ref is not None:
+        return row.sent_ref
+    return None if row.message_id is None else str(row.message_id)
+
+
+def _sent_as(ref: str) -> Q:
+    old = Q(sent_ref__isnull=True, message_id=int(ref)) if ref.lstrip("-").isdigit() else None
+    return Q(sent_ref=ref) | old if old is not None else Q(sent_ref=ref)
+
+
+async def incident_of_sent(person_id: int, ref: str | int, channel: str = TELEGRAM) -> int | None:
     """The incident of a message the desk sent to this person (a ping, an escalation): a reply to it in
     their private chat is about that incident."""
-    row = await Outbox.filter(person_id=person_id, channel=channel, message_id=message_id, status="sent",
+    row = await Outbox.filter(_sent_as(str(ref)), person_id=person_id, channel=channel, status="sent",
                               incident_id__isnull=False).order_by("-id").first()
     return row.incident_id if row else None
 
 
-async def mark_sent(row: Outbox, message_id: int | None, now: datetime) -> None:
-    await Outbox.filter(id=row.id).update(status="sent", sent_at=now, message_id=message_id)
+async def mark_sent(row: Outbox, ref: str | None, now: datetime) -> None:
+    await Outbox.filter(id=row.id).update(status="sent", sent_at=now, sent_ref=ref)
 
 
 async def mark_dropped(row: Outbox, reason: str) -> None:
@@ -208,13 +242,13 @@ async def retry_later(row: Outbox, due_at: datetime, reason: str, **changes: Any
         setattr(row, name, value)
 
 
-async def part_sent(row: Outbox, message_id: int, rest: str, params: dict[str, Any] | None = None) -> None:
+async def part_sent(row: Outbox, ref: str, rest: str, params: dict[str, Any] | None = None) -> None:
     """A part of a long row went out: the row now holds the rendered rest still owed (and `params` without
     what the first part carried, a reply or a photo), so a retry or a restart sends the rest and never a
     part twice."""
     params = row.params if params is None else params
-    await Outbox.filter(id=row.id).update(rest=rest, params=params, message_id=message_id)
-    row.rest, row.params, row.message_id = rest, params, message_id
+    await Outbox.filter(id=row.id).update(rest=rest, params=params, sent_ref=ref)
+    row.rest, row.params, row.sent_ref = rest, params, ref
 
 
 async def release_stuck(now: datetime, sole_instance: bool = False) -> int:
@@ -244,16 +278,27 @@ async def reroute(row: Outbox, targets: list[Recipient], note: dict[str, Any], n
         params["buttons"] = False
     for target in targets:
         if target != recipient_of(row):
-            where = f"p{target.person}" if target.person is not None else f"c{target.chat}"
+            where = f"p{target.person}" if target.person is not None else \
+                f"v{target.conversation}" if target.conversation is not None else f"c{target.chat}"
             await enqueue(row.kind, target, now, params=params, rank=row.rank, incident_id=row.incident_id,
                           drop_if_answered=row.drop_if_answered, dedupe=f"reroute:{row.id}:{where}")
 
 
 async def move_chat(old: int, new: int) -> None:
-    """A group became a supergroup: its owed rows follow, without their replies (message ids do not)."""
+    """The staff chat became a supergroup: its owed rows follow, without their replies (message ids do not)."""
     for row in await Outbox.filter(chat_id=old, status__in=("pending", "sending")):
         params = {name: value for name, value in row.params.items() if name != "reply_to"}
         await Outbox.filter(id=row.id).update(chat_id=new, params=params)
+
+
+async def moved_conversation(moved: int, into: int | None = None) -> None:
+    """A conversation got a new address (a group became a supergroup): its owed rows find the new address
+    by themselves, but lose their replies (the message replied to stays at the old address, and the new one
+    numbers its messages afresh). Given `into` (the new address had a conversation of its own, which takes
+    over), they are addressed to that one."""
+    for row in await Outbox.filter(conversation_id=moved, status__in=("pending", "sending")):
+        params = {name: value for name, value in row.params.items() if name != "reply_to"}
+        await Outbox.filter(id=row.id).update(params=params, conversation_id=into or moved)
 
 
 async def backlog(now: datetime) -> tuple[int, datetime | None]:
@@ -265,5 +310,5 @@ async def backlog(now: datetime) -> tuple[int, datetime | None]:
 
 async def sent_pings(incident_id: int) -> list[Outbox]:
     """Every copy of the incident's pings the channel accepted, with where it is (recipient and message id)."""
-    return await Outbox.filter(incident_id=incident_id, kind__in=PING_KINDS, status="sent",
-                               message_id__isnull=False).order_by("id")
+    return await Outbox.filter(Q(sent_ref__isnull=False) | Q(message_id__isnull=False), incident_id=incident_id,
+                               kind__in=PING_KINDS, status="sent").order_by("id")

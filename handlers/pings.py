@@ -41,13 +41,6 @@ def message_link_of(message: IncidentMessage | None) -> str | None:
     return message_link(int(message.conversation.ref), int(message.ref))
 
 
-async def telegram_chat_of(incident: Incident) -> int:
-    """The Telegram chat of the incident's conversation, where its notices go (the outbox still addresses
-    Telegram chats)."""
-    conversation = await Conversation.get(id=incident.conversation_id)
-    return int(conversation.ref)
-
-
 def topic_of(incident: Incident) -> int | None:
     return int(incident.topic) if incident.topic else None
 
@@ -139,14 +132,11 @@ def make_on_created(settings, sla: Sla):
     async def on_created(incident: Incident, message_ref: str, now: datetime) -> None:
         # The acknowledgement first: it replies to the customer's message and carries the P1–P4 buttons.
         conversation = await Conversation.get(id=incident.conversation_id)
-        if conversation.channel != TELEGRAM:  # a chat room (eXpress, MAX): addressed by its conversation
-            await outbox.enqueue("ack", outbox.chat(conversation.id, channel=conversation.channel), now,
-                                 rank=outbox.RANK_PING, params={"reply_to": message_ref}, incident_id=incident.id,
-                                 dedupe=f"ack:{incident.id}")
-        else:
-            await outbox.enqueue("ack", outbox.chat(int(conversation.ref)), now, rank=outbox.RANK_PING,
-                                 params=_placed({"reply_to": int(message_ref)}, incident), incident_id=incident.id,
-                                 dedupe=f"ack:{incident.id}")
+        # A Telegram message id is a number; a chat room's (eXpress, MAX) is its own text.
+        reply_to = int(message_ref) if conversation.channel == TELEGRAM else message_ref
+        await outbox.enqueue("ack", outbox.conversation(conversation), now, rank=outbox.RANK_PING,
+                             params=_placed({"reply_to": reply_to}, incident), incident_id=incident.id,
+                             dedupe=f"ack:{incident.id}")
         await staff_notices(incident, now)
     return on_created
 
@@ -169,7 +159,7 @@ async def tell_customer_chat(incident: Incident, say: dict, now: datetime, kind:
     conversation = await Conversation.get(id=incident.conversation_id)
     if conversation.channel not in (TELEGRAM, EMAIL):  # a chat room (eXpress, MAX): addressed by its conversation
         params = dict(say) | ({"buttons": buttons} if buttons else {})
-        await outbox.enqueue(kind, outbox.chat(conversation.id, channel=conversation.channel), now, params=params,
+        await outbox.enqueue(kind, outbox.conversation(conversation), now, params=params,
                              incident_id=incident.id, dedupe=dedupe)
         return
     if conversation.channel != TELEGRAM:
@@ -181,7 +171,7 @@ async def tell_customer_chat(incident: Incident, say: dict, now: datetime, kind:
     params = _placed(dict(say), incident)
     if buttons:
         params["buttons"] = buttons
-    await outbox.enqueue(kind, outbox.chat(int(conversation.ref)), now, params=params,
+    await outbox.enqueue(kind, outbox.conversation(conversation), now, params=params,
                          incident_id=incident.id, dedupe=dedupe)
 
 

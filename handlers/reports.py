@@ -101,7 +101,7 @@ async def announce(message: Message, command: CommandObject, desk: Desk) -> None
             contacts = ", ".join(customer.contacts) or outbox.word("announce.no_contacts")
             # Keyed by the update: when the answer below fails and the update is handled again, no
             # customer gets the notice twice.
-            await outbox.enqueue("announce", outbox.chat(int(chat.ref)), now,
+            await outbox.enqueue("announce", outbox.conversation(chat), now,
                                  params=outbox.say("announce.text", text=text, contacts=contacts),
                                  dedupe=f"announce:u{update_id}:{chat.ref}" if update_id is not None else None)
             count += 1

@@ -36,9 +36,7 @@ class RoomNotice:
 
 async def conversation_of_row(row: Outbox) -> Conversation | None:
     """The chat room a row is addressed to (rows name a conversation by its id)."""
-    if row.chat_id is None:
-        return None
-    return await Conversation.get_or_none(id=row.chat_id, channel=row.channel).select_related("customer")
+    return await outbox.addressed_conversation(row)
 
 
 async def reader_lang(row: Outbox, default: str) -> str:

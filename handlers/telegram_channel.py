@@ -149,21 +149,32 @@ class TelegramChannel:
         self.render_ping = make_render(settings)
         self._lanes: dict[str, int] = {}  # lane → the Telegram chat it is paced as
 
-    # Where a row goes: a person through their Telegram identity (`domain.identities`), a chat by its id.
+    # Where a row goes: a person through their Telegram identity (`domain.identities`), a conversation by
+    # its chat id now (a group that became a supergroup has the new one), the staff chat by its id.
     async def address(self, row: Outbox) -> int:
-        if row.person_id is None:
-            return row.chat_id
-        return int(await telegram_address(row.person_id))
+        if row.person_id is not None:
+            return int(await telegram_address(row.person_id))
+        if row.conversation_id is not None:
+            conversation = await outbox.addressed_conversation(row)
+            if conversation is None or conversation.channel != TELEGRAM:
+                raise Unrenderable(f"conversation {row.conversation_id} is no Telegram chat")
+            return int(conversation.ref)
+        return row.chat_id
 
     async def reader_lang(self, row: Outbox) -> str:
         """The language of the row's reader now (`domain.lang`): a person's or a chat's."""
         if row.person_id is not None:
             return await lang.of_person(row.person_id, self.settings.default_lang)
+        if row.conversation_id is not None:
+            return lang.of_chat_row(await outbox.addressed_conversation(row), self.settings.default_lang)
         return lang.of_chat_row(await conversation_of(TELEGRAM, row.chat_id), self.settings.default_lang)
 
     # Pacing (`domain.channels.Channel`).
     async def reserve(self, row: Outbox) -> float:
-        chat_id = await self.address(row)
+        try:
+            chat_id = await self.address(row)
+        except Unrenderable:
+            return self.pacer.monotonic()  # nowhere to pace: `send` fails the row
         self._lanes[outbox.lane(row)] = chat_id
         if len(self._lanes) > 10000:
             busy = self.pacer.busy()
@@ -255,7 +266,8 @@ class TelegramChannel:
         """A ping sent earlier, rendered again for its reader with who took it instead of what Take does, and
         only its link buttons left."""
         sent = await Outbox.get_or_none(id=row.params["of"])
-        if sent is None or sent.message_id is None:
+        ref = None if sent is None else outbox.sent_ref(sent)
+        if ref is None:
             raise Unrenderable("the ping to rewrite is gone")
         text, markup, _ = await self._body(sent, reader, now)
         at = datetime.fromisoformat(row.params["at"])
@@ -265,7 +277,7 @@ class TelegramChannel:
         links = [[b for b in line if b.url] for line in (markup.inline_keyboard if markup else [])]
         links = [line for line in links if line]
         return Rendered(taken_text(text, reader, taken), InlineKeyboardMarkup(inline_keyboard=links) if links else None,
-                        edit=sent.message_id)
+                        edit=int(ref))
 
     # Sending.
     async def send(self, row: Outbox) -> Delivered:
@@ -278,14 +290,14 @@ class TelegramChannel:
         if rendered.edit is not None:  # a message sent earlier, rewritten in place
             edited = await self.bot.edit_message_text(text=rendered.text, chat_id=chat_id, message_id=rendered.edit,
                                                       reply_markup=rendered.markup)
-            return Delivered(edited.message_id if isinstance(edited, Message) else rendered.edit, rendered.text)
+            return Delivered(str(edited.message_id if isinstance(edited, Message) else rendered.edit), rendered.text)
         text, photo, reply = rendered.text, rendered.photo, rendered.reply_to
         if row.rest is not None:  # parts went out before: only the rest is owed, without photo or reply
             text, photo, reply = row.rest, None, None
         topic, markup = rendered.topic, rendered.markup
         if photo and units(text) <= CAPTION_LIMIT:
             sent = await self._one(chat_id, text, markup, photo, reply, topic)
-            return Delivered(sent.message_id, text)
+            return Delivered(str(sent.message_id), text)
         if photo:
             sent = await self._one(chat_id, "", None, photo, reply, topic)
             await self._part_done(row, chat_id, sent.message_id, "", text)
@@ -297,7 +309,7 @@ class TelegramChannel:
             reply = None
             await self.pacer.until(self.pacer.reserve(chat_id))  # each part keeps the chat's pace
         sent = await self._one(chat_id, parts[-1], markup, None, reply, topic)
-        return Delivered(sent.message_id, parts[-1])
+        return Delivered(str(sent.message_id), parts[-1])
 
     async def _one(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None, photo: bytes | None,
                    reply_to: int | None, topic: int | None) -> Message:
@@ -311,13 +323,13 @@ class TelegramChannel:
 
     async def _part_done(self, row: Outbox, chat_id: int, message_id: int, text: str, rest: str) -> None:
         async with in_transaction():
-            await outbox.part_sent(row, message_id, rest)
+            await outbox.part_sent(row, str(message_id), rest)
             if text:
                 await self._thread(row, chat_id, message_id, text)
 
     async def record(self, row: Outbox, delivered: Delivered) -> None:
         if row.kind != outbox.EDIT and delivered.ref is not None:  # an edited message was recorded when first sent
-            await self._thread(row, await self.address(row), delivered.ref, delivered.text)
+            await self._thread(row, await self.address(row), int(delivered.ref), delivered.text)
 
     async def _thread(self, row: Outbox, chat_id: int, message_id: int, text: str) -> None:
         if row.incident_id is not None and (chat_id <= 0 or row.kind == "ack"):
@@ -327,11 +339,10 @@ class TelegramChannel:
 
     # Refusals.
     async def classify(self, row: Outbox, error: BaseException) -> Verdict | None:
-        chat_id = await self.address(row)
         if isinstance(error, Unrenderable):
             return Failed(str(error))
         if isinstance(error, TelegramRetryAfter):
-            self.pacer.pause(chat_id, error.retry_after)
+            self.pacer.pause(await self.address(row), error.retry_after)
             return Retry("429", error.retry_after)
         if isinstance(error, TelegramMigrateToChat):
             return await self._moved(row, error.migrate_to_chat_id)
@@ -368,11 +379,14 @@ class TelegramChannel:
 
     async def _moved(self, row: Outbox, new_chat_id: int) -> Retry:
         """The group became a supergroup: the binding, its incidents and its notices (this one too) follow
-        the new id, and this notice goes out there at once."""
-        await customers.move_conversation(TELEGRAM, str(row.chat_id), str(new_chat_id))
-        if row.chat_id == self.settings.staff_chat_id:
-            log.error("the staff chat %s became the supergroup %s: set STAFF_CHAT_ID=%s", row.chat_id,
+        the new id, and this notice goes out there at once. A conversation's rows need not move (they name
+        the conversation, whose address changed); the staff chat's do."""
+        old = await self.address(row)
+        await customers.move_conversation(TELEGRAM, str(old), str(new_chat_id))
+        if old == self.settings.staff_chat_id:
+            log.error("the staff chat %s became the supergroup %s: set STAFF_CHAT_ID=%s", old,
                       new_chat_id, new_chat_id)
-        log.warning("outbox %s: chat %s moved to %s; sending there", row.id, row.chat_id, new_chat_id)
+        log.warning("outbox %s: chat %s moved to %s; sending there", row.id, old, new_chat_id)
         params = {name: value for name, value in row.params.items() if name != "reply_to"}
-        return Retry(f"chat moved to {new_chat_id}", 0, {"chat_id": new_chat_id, "params": params})
+        changes = {"params": params} if row.chat_id is None else {"chat_id": new_chat_id, "params": params}
+        return Retry(f"chat moved to {new_chat_id}", 0, changes)

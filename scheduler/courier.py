@@ -28,7 +28,6 @@ import telemetry
 from domain import alerts, customers, outbox, people
 from domain.channels import Channels, Failed, Retry, Unreachable
 from domain.clock import Clock
-from domain.identities import conversation_of
 from domain.models import Conversation, Outbox
 
 log = logging.getLogger(__name__)
@@ -97,9 +96,8 @@ class Courier:
         if reason:
             await outbox.mark_dropped(row, reason)
             return
-        lost_since = None
-        if row.chat_id is not None:
-            lost_since = await customers.unreachable_since(row.channel, str(row.chat_id))
+        conversation = await outbox.addressed_conversation(row)
+        lost_since = conversation.unreachable_since if conversation and conversation.customer_id else None
         if lost_since is not None and self.clock.now() - lost_since < customers.RETRY_UNREACHABLE:
             await self._undeliverable(row, "the bot is not in this chat")  # fail fast: no call to the channel
             return
@@ -118,7 +116,7 @@ class Courier:
             await channel.record(row, delivered)
         if lost_since is not None:  # a retry after RETRY_UNREACHABLE went through: the mute is over
             now = self.clock.now()
-            await customers.set_reachable(row.channel, str(row.chat_id), True, now,
+            await customers.set_reachable(conversation.channel, conversation.ref, True, now,
                                           chat_notice(self.settings, True, now))
         self.sent += 1
         telemetry.SENT.labels(row.kind).inc()
@@ -140,7 +138,7 @@ class Courier:
 
     async def _undeliverable(self, row: Outbox, reason: str) -> None:
         await outbox.mark_failed(row, reason)
-        if row.chat_id is not None:
+        if row.person_id is None:
             await self._chat_lost(row, reason)
             return
         await people.mark_dm(row.person_id, False, self.clock.now())
@@ -156,14 +154,13 @@ class Courier:
         notices go to the staff chat and the leads instead, without the chat's buttons; reports are left
         out, the leads get their own copy. Any other chat (the staff chat) can only be logged."""
         now = self.clock.now()
-        chat = await conversation_of(row.channel, row.chat_id)
-        if chat is None:
-            log.error("outbox %s: chat %s cannot be reached: %s", row.id, row.chat_id, reason)
+        chat = await outbox.addressed_conversation(row)
+        if chat is None or chat.customer_id is None:
+            log.error("outbox %s: %s cannot be reached: %s", row.id, _whom(row), reason)
             return
-        if await customers.set_reachable(row.channel, str(row.chat_id), False, now,
-                                         chat_notice(self.settings, False, now)):
+        if await customers.set_reachable(chat.channel, chat.ref, False, now, chat_notice(self.settings, False, now)):
             log.warning("outbox %s: the bot cannot write to %s's chat %s (%s)", row.id, chat.customer.code,
-                        row.chat_id, reason)
+                        chat.ref, reason)
         if row.kind != "report":
             note = outbox.say("edges_outbox.rerouted_chat", code=chat.customer.code,
                               title=chat.title or chat.ref)
@@ -178,6 +175,8 @@ class Courier:
 
 
 def _whom(row: Outbox) -> str:
-    return f"person {row.person_id}" if row.person_id is not None else f"chat {row.chat_id}"
+    if row.person_id is not None:
+        return f"person {row.person_id}"
+    return f"conversation {row.conversation_id}" if row.conversation_id is not None else f"chat {row.chat_id}"
 
 

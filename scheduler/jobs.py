@@ -149,13 +149,13 @@ class Tick:
             duty = f"report:{customer.code}:{period.first_day}:{period.last_day}"
             if await claims.done(duty):
                 continue
-            chats = [outbox.chat(int(c.ref)) for c in await customers.conversations_of(customer)
+            chats = [outbox.conversation(c) for c in await customers.conversations_of(customer)
                      if c.channel == TELEGRAM]
             copies = [outbox.person(lead) for lead in await alerts.leads(self.settings.lead_ids)]
             params = {"customer": customer.code, "start": period.start.isoformat(), "end": period.end.isoformat(),
                       "first": period.first_day.isoformat(), "last": period.last_day.isoformat()}
             for to in chats + copies:  # the chats read the report; the leads' copy adds the recommendations
-                key = f"{duty}:{to.chat if to.chat is not None else to.person}"
+                key = f"{duty}:v{to.conversation}" if to.conversation is not None else f"{duty}:{to.person}"
                 await outbox.enqueue("report", to, now, params=params, rank=outbox.RANK_REPORT, dedupe=key)
                 await outbox.enqueue("report", to, now, params={**params, "chart": True}, rank=outbox.RANK_REPORT,
                                      dedupe=key + ":chart")

@@ -41,3 +41,53 @@ async def tg_conversation(chat_id: int, customer=None) -> Conversation:
     if found is None:
         found = await Conversation.create(**tg(chat_id), customer=customer, kind="supergroup")
     return found
+
+
+async def owed_to(chat_id: int) -> dict[str, int]:
+    """The outbox lookup of rows owed to a customer's Telegram chat (rows name its conversation):
+    `Outbox.get(**await owed_to(GROUP))`."""
+    return {"conversation_id": (await conversation(chat_id)).id}
+
+
+class Refused(Exception):
+    """What the test channel raises for a conversation it is told it cannot reach."""
+
+
+class LoftChannel:
+    """A channel that is not Telegram (`domain.channels.Channel`), for tests: it 'sends' by recording the
+    address it found for the row at send time, and cannot reach the refs in `refusing`."""
+
+    name = "loft"
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, dict]] = []  # (the conversation's ref, kind, params)
+        self.refusing: set[str] = set()
+
+    async def reserve(self, row) -> float:
+        return 0.0
+
+    async def until(self, slot: float) -> None:
+        return None
+
+    def busy(self) -> set[str]:
+        return set()
+
+    async def send(self, row):
+        from domain import outbox
+        from domain.channels import Delivered
+
+        conversation = await outbox.addressed_conversation(row)
+        if conversation is None or conversation.channel != self.name:
+            raise Refused("no loft conversation")
+        if conversation.ref in self.refusing:
+            raise Refused(conversation.ref)
+        self.sent.append((conversation.ref, row.kind, row.params))
+        return Delivered(f"loft-{len(self.sent)}", "")
+
+    async def classify(self, row, error):
+        from domain.channels import Unreachable
+
+        return Unreachable(str(error)) if isinstance(error, Refused) else None
+
+    async def record(self, row, delivered) -> None:
+        return None

@@ -8,11 +8,16 @@ from datetime import datetime
 from typing import Any
 
 from domain import outbox
+from domain.models import Conversation
 
 
-def to(chat_id: int) -> outbox.Recipient:
-    """A positive id is a person (their private chat), a negative one a group."""
-    return outbox.person(chat_id) if chat_id > 0 else outbox.chat(chat_id)
+async def to(chat_id: int) -> outbox.Recipient:
+    """A positive id is a person (their private chat), a negative one a group: a customer's conversation
+    when it is one, else a chat by its id (as the staff chat is addressed)."""
+    if chat_id > 0:
+        return outbox.person(chat_id)
+    conversation = await Conversation.get_or_none(channel=outbox.TELEGRAM, ref=str(chat_id))
+    return outbox.conversation(conversation) if conversation else outbox.chat(chat_id)
 
 
 async def owe_text(chat_id: int, text: str, now: datetime, *, kind: str, rank: int = outbox.RANK_NOTICE,
@@ -27,7 +32,7 @@ async def owe_text(chat_id: int, text: str, now: datetime, *, kind: str, rank: i
         params["photo"] = base64.b64encode(photo).decode()
     if thread_id is not None:
         params["topic"] = thread_id
-    await outbox.enqueue(kind, to(chat_id), now, params=params, rank=rank, **rest)
+    await outbox.enqueue(kind, await to(chat_id), now, params=params, rank=rank, **rest)
 
 
 def courier(desk, pacer, settings=None):

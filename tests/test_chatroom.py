@@ -159,7 +159,7 @@ async def test_a_message_opens_an_incident_acknowledged_in_the_chat_and_pinged(r
     assert (stored.ref, stored.author, stored.attachments) == (first.ref, "Anna Petrova", [{"kind": "document",
                                                                                             "name": "log.txt"}])
     ack = await Outbox.get(kind="ack")
-    assert (ack.channel, ack.chat_id, ack.params["reply_to"]) == ("express", chat.id, first.ref)
+    assert (ack.channel, ack.conversation_id, ack.params["reply_to"]) == ("express", chat.id, first.ref)
     assert await Outbox.filter(kind="new", channel="telegram").exists()  # the on-call engineer's ping
 
 
@@ -261,7 +261,7 @@ async def test_the_rating_after_resolve_once_by_a_customer_never_by_staff(rdesk)
     await rdesk.say(ENGINEER, engineer, "/resolve ACME-1 fixed")  # the Telegram command, as staff use it
     prompt = await Outbox.get(kind="customer", channel="express")
     chat = await Conversation.get(channel="express", ref=CHAT)
-    assert (prompt.chat_id, prompt.params["say"], prompt.params["buttons"]) == (chat.id, "resolve.customer", "rating")
+    assert (prompt.conversation_id, prompt.params["say"], prompt.params["buttons"]) == (chat.id, "resolve.customer", "rating")
     staff_person = await person_for("telegram", ENGINEER, rdesk.clock.now())
     from domain.models import Identity
     await Identity.create(channel="express", ref=ENGINEER_HUID, person=staff_person)

@@ -77,7 +77,7 @@ async def max_chat(desk, lang: str | None = None) -> Conversation:
 
 
 def to_chat(conversation: Conversation) -> outbox.Recipient:
-    return outbox.chat(int(conversation.ref), channel="max")
+    return outbox.conversation(conversation)
 
 
 async def opened(desk, conversation: Conversation, text: str = "Сервер недоступен", mid: str = "mid.c1"):

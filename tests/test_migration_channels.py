@@ -1,5 +1,6 @@
-"""Migration 0011 (channels) keeps the data: a database at the previous schema (the real migrations up to
-0010; 0012, the outbox as intents, runs before 0011), filled the way a running desk fills it, is migrated, every incident, message, binding, inbox entry,
+"""Migrations 0011 (channels) and 0015 (owed rows name conversations) keep the data: a database at the
+previous schema (the real migrations up to 0010; 0012, the outbox as intents, runs before 0011), filled the
+way a running desk fills it, is migrated, every incident, message, binding, inbox entry,
 invitation and owed notification is there in the new shape, and the real program goes on with it: a
 customer's reply threads into the old incident, a forum topic's message into its incident, the owed ping
 goes out and the unbound inbox shows what waited. Runs on SQLite and, with TEST_DATABASE_URL, PostgreSQL."""
@@ -143,6 +144,13 @@ async def build_previous(url: str, now: datetime) -> dict[str, int]:
             markup=None, photo=None, reply_to=None, thread_id=None, incident_id=ids["open"], drop_if_answered=False,
             fallback=True, dedupe=f"new:{ids['open']}:{ENGINEER}", status="pending", attempts=0, due_at=ago(minutes=1),
             claimed_at=None, created_at=ago(minutes=1), sent_at=None, message_id=None, error="")
+        # A notice owed in the forum's topic, addressed by the chat's id: after 0015 it names the chat's
+        # conversation, and still goes to the topic.
+        ids["topic_notice"] = await db.insert(
+            "outbox", kind="customer", rank=1, chat_id=FORUM, text="ACME-3: an engineer is on it (owed to the topic)",
+            markup=None, photo=None, reply_to=40, thread_id=TOPIC, incident_id=ids["topic"], drop_if_answered=False,
+            fallback=False, dedupe=None, status="pending", attempts=0, due_at=ago(minutes=1),
+            claimed_at=None, created_at=ago(minutes=1), sent_at=None, message_id=None, error="")
     return ids
 
 
@@ -189,7 +197,12 @@ async def test_channels_migration_keeps_the_desk_working(stub, tmp_path, databas
     assert sorted(await rows(database_url, "SELECT u.ref, m.ref, m.text FROM unbound_message m JOIN "
                                            "unbound_conversation u ON u.id = m.conversation_id")) == [
         (str(UNBOUND), "1", "hello, anyone?"), (str(UNBOUND), "2", "our mail is down")]
-    assert await rows(database_url, "SELECT status, person_id, chat_id FROM outbox") == [("pending", ENGINEER, None)]
+    assert await rows(database_url, f"SELECT status, person_id, chat_id FROM outbox WHERE id = {ids['ping']}") == [
+        ("pending", ENGINEER, None)]
+    # 0015: the notice owed to the forum names its conversation, not the Telegram chat id.
+    assert await rows(database_url, "SELECT o.status, o.chat_id, c.ref FROM outbox o JOIN conversation c ON "
+                                    f"c.id = o.conversation_id WHERE o.id = {ids['topic_notice']}") == [
+        ("pending", None, str(FORUM))]
     assert sorted(await rows(database_url, "SELECT user_id, role FROM staff")) == [(LEAD, "lead"),
                                                                                   (ENGINEER, "engineer")]
     assert len(await rows(database_url, "SELECT shift FROM rotation")) == 2
@@ -209,6 +222,10 @@ async def test_channels_migration_keeps_the_desk_working(stub, tmp_path, databas
         # The ping owed before the migration goes out.
         ping = (await stub.wait_for("sendMessage", lambda p: "(owed)" in p.get("text", ""), timeout=30))[0]
         assert int(ping.params["chat_id"]) == ENGINEER
+        # The notice owed to the forum's chat goes out there, in its topic.
+        owed = (await stub.wait_for("sendMessage", lambda p: "(owed to the topic)" in p.get("text", ""),
+                                    timeout=30))[0]
+        assert (int(owed.params["chat_id"]), int(owed.params["message_thread_id"])) == (FORUM, TOPIC)
 
         # A reply to the bot's old acknowledgement threads into ACME-1; no new incident opens.
         mark = stub.mark()
@@ -231,3 +248,4 @@ async def test_channels_migration_keeps_the_desk_working(stub, tmp_path, databas
     assert joined == [("ACME-1", "Still down, screenshot attached"), ("ACME-3", "Dropped again")]
     assert len(await rows(database_url, "SELECT id FROM incident")) == 4  # nothing opened anew
     assert await rows(database_url, f"SELECT status FROM outbox WHERE id = {ids['ping']}") == [("sent",)]
+    assert await rows(database_url, f"SELECT status FROM outbox WHERE id = {ids['topic_notice']}") == [("sent",)]

@@ -3,8 +3,8 @@ from tortoise.migrations import operations as ops
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    # Numbered 0016 (0015 is being written on another branch): re-pointed to the newest one at merge.
-    dependencies = [('models', '0013_mail')]
+    # After 0015 (the outbox addressing conversations); re-pointed to the newest one at merge.
+    dependencies = [('models', '0015_outbox_conversation')]
 
     initial = False
 

@@ -39,7 +39,6 @@ class EmailChannel:
     def __init__(self, sender: SmtpSender, clock: Clock, settings) -> None:
         self.sender, self.clock, self.settings = sender, clock, settings
         self.sla = Sla(settings.policy)
-        self._sent: dict[int, tuple[str, str]] = {}  # row id → (Message-ID, conversation) until recorded
 
     async def reserve(self, row: Outbox) -> float:
         return time.monotonic()  # the desk sends a few mails an hour: no pacing of its own
@@ -87,18 +86,20 @@ class EmailChannel:
 
     async def send(self, row: Outbox) -> Delivered:
         now = self.clock.now()
-        mail, conversation = await self.render(row, now)
+        mail, _ = await self.render(row, now)
         msg = compose(mail, self.settings.mail, now)
         await self.sender.send(msg, kind=mail.kind)
-        if conversation is not None:
-            self._sent[row.id] = (msg["Message-ID"], conversation.ref)
-        return Delivered(ref=None, text=mail.text)
+        return Delivered(ref=msg["Message-ID"], text=mail.text)
 
     async def record(self, row: Outbox, delivered: Delivered) -> None:
-        sent = self._sent.pop(row.id, None)
-        if sent is not None and row.incident_id is not None:
-            message_id, conversation = sent
-            await intake.record_bot_message(row.incident_id, NAME, conversation, message_id, delivered.text,
+        """The mail's Message-ID (kept in the row too) becomes a message of the incident's thread, so an
+        answer to it threads back in."""
+        if row.incident_id is None or delivered.ref is None:
+            return
+        incident = await Incident.get_or_none(id=row.incident_id)
+        _, _, conversation = await self._thread(incident) if incident else (None, (), None)
+        if conversation is not None:
+            await intake.record_bot_message(row.incident_id, NAME, conversation.ref, delivered.ref, delivered.text,
                                             self.clock.now())
 
     async def classify(self, row: Outbox, error: BaseException) -> Verdict | None:

@@ -61,13 +61,13 @@ class ExpressChannel:
 
     # Pacing: rows name a chat by its conversation id, a positive number, paced as one lane each.
     async def reserve(self, row: Outbox) -> float:
-        return self.pacer.reserve(row.chat_id if row.chat_id is not None else -(row.person_id or 0))
+        return self.pacer.reserve(row.conversation_id if row.conversation_id is not None else -(row.person_id or 0))
 
     async def until(self, slot: float) -> None:
         await self.pacer.until(slot)
 
     def busy(self) -> set[str]:
-        return {f"{NAME}:c{chat}" for chat in self.pacer.busy() if chat > 0}
+        return {f"{NAME}:v{chat}" for chat in self.pacer.busy() if chat > 0}
 
     async def send(self, row: Outbox) -> Delivered:
         conversation = await conversation_of_row(row)
@@ -85,9 +85,9 @@ class ExpressChannel:
             last = index == len(parts) - 1
             sync_id = await self._one(bot_id, chat_id, part, bubbles(notice.buttons) if last else None)
             if not last:  # written off the row: a retry sends only the rest
-                await outbox.part_sent(row, 0, "\n".join(parts[index + 1:]))
+                await outbox.part_sent(row, str(sync_id), "\n".join(parts[index + 1:]))
                 await remember_sent(row, conversation, str(sync_id), part, self.clock.now())
-                await self.pacer.until(self.pacer.reserve(row.chat_id))
+                await self.pacer.until(self.pacer.reserve(row.conversation_id))
         self._sent[row.id] = (str(sync_id), parts[-1])
         return Delivered(None, parts[-1])
 
@@ -114,7 +114,7 @@ class ExpressChannel:
             return Unreachable(str(error) or type(error).__name__)
         backoff = min(2 ** max(row.attempts - 1, 0), MAX_BACKOFF)
         if isinstance(error, RateLimitReachedError):
-            self.pacer.pause(row.chat_id or 0, backoff)
+            self.pacer.pause(row.conversation_id or 0, backoff)
             return Retry("429", backoff)
         if isinstance(error, InvalidBotXStatusCodeError):
             status = error.response.status_code

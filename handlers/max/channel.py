@@ -188,7 +188,7 @@ class MaxChannel:
         parts = split(text, TEXT_LIMIT)
         for index, part in enumerate(parts[:-1]):
             mid = await self._one(where, to, part, (), reply)
-            await outbox.part_sent(row, 0, "\n".join(parts[index + 1:]))
+            await outbox.part_sent(row, mid or "", "\n".join(parts[index + 1:]))
             await self._thread(row, mid, part)
             reply = None
             await self.pacer.until(self.pacer.reserve(to))
