@@ -26,7 +26,7 @@ from domain import (
     updates,
 )
 from domain.clock import Clock
-from domain.identities import TELEGRAM
+from domain.identities import EMAIL
 from domain.models import Customer
 from domain.sla import Sla
 from scheduler.leader import AlwaysLeader, PostgresLeader
@@ -149,8 +149,10 @@ class Tick:
             duty = f"report:{customer.code}:{period.first_day}:{period.last_day}"
             if await claims.done(duty):
                 continue
+            # Every chat reads it: Telegram groups and the chat rooms (eXpress, MAX); reports by mail are not in
+            # this build.
             chats = [outbox.conversation(c) for c in await customers.conversations_of(customer)
-                     if c.channel == TELEGRAM]
+                     if c.channel != EMAIL]
             copies = [outbox.person(lead) for lead in await alerts.leads(self.settings.lead_ids)]
             params = {"customer": customer.code, "start": period.start.isoformat(), "end": period.end.isoformat(),
                       "first": period.first_day.isoformat(), "last": period.last_day.isoformat()}

@@ -240,3 +240,18 @@ async def test_a_chart_max_will_not_take_goes_as_its_title_alone(desk, max_api):
     [title] = max_api.sent()
     assert "Acme" in title.body["text"] and not title.body["attachments"]
     assert (await Outbox.get(kind="report")).status == "sent"
+
+
+async def test_the_periodic_report_reaches_a_max_chat_with_its_chart(desk, max_api):
+    from datetime import UTC, datetime
+
+    from scheduler.jobs import Heartbeat, Tick
+    conversation = await max_chat(desk)
+    await opened(desk, conversation)
+    await customers.set_field("ACME", "report", "weekly", desk.sla, desk.clock.now())
+    desk.clock.set(datetime(2026, 3, 16, 7, 0, tzinfo=UTC))  # Monday 10:00 in Moscow: the weekly report is due
+    await Tick(desk.settings, desk.clock, desk.sla, Heartbeat()).run()
+    await desk.flush()
+    to_chat = [c for c in max_api.sent() if c.query == {"chat_id": str(CHAT)}]
+    assert len(to_chat) == 2  # the report's text, and its chart as a picture under the title
+    assert any(c.body["attachments"] and c.body["attachments"][0]["type"] == "image" for c in to_chat)
