@@ -40,7 +40,6 @@ class MaxUpdate:
     payload: str | None = None  # a button's payload
     callback_id: str | None = None
     sent_at: datetime | None = None
-    title: str = ""
 
 
 class Unreadable(Exception):
