@@ -492,6 +492,8 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
                         await task
             if max_task is not None:  # it stops by itself on `stopping`, after the update in hand
                 await max_task
+            if express is not None:  # the web server is closed: BotX's results can no longer arrive
+                await express.stop_waiting()
             await background.stop()
             if express is not None:
                 await express.shutdown()

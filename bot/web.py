@@ -32,6 +32,8 @@ from scheduler.jobs import Heartbeat
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
 STUCK_UPDATE = timedelta(minutes=1)  # a database blip shorter than this does not flip the health
+# The IMAP loop retries a lost link with a backoff up to a minute: several failed tries, not one blip.
+MAILBOX_AWAY = timedelta(minutes=5)
 MAX_BODY = 1024 * 1024  # Telegram's updates are far smaller; anything bigger is refused with 413
 
 
@@ -108,9 +110,18 @@ def healthy_tick(heartbeat: Heartbeat, clock: Clock, every: timedelta) -> bool:
     return heartbeat.last_tick is not None and clock.now() - heartbeat.last_tick <= 3 * every + timedelta(seconds=10)
 
 
+def mailbox_away(health: MailboxHealth, clock: Clock, longer_than: timedelta = MAILBOX_AWAY) -> timedelta | None:
+    """How long the mailbox has been away, when that is longer than `longer_than`: the desk is deaf to mail.
+    A shorter gap (a reconnect, a server restart) is only reported."""
+    if health.connected or health.since is None:
+        return None
+    away = clock.now() - health.since
+    return away if away > longer_than else None
+
+
 def mailbox_report(health: MailboxHealth, clock: Clock) -> dict:
-    """The mailbox in /healthz. A mailbox away does not make the process unhealthy (a restart would not
-    bring the mail server back), but says since when and why, so an operator sees the desk is deaf to mail."""
+    """The mailbox in /healthz: connected or not, since when and why, so an operator sees the desk is deaf
+    to mail; away longer than `MAILBOX_AWAY` it is a problem too (`mailbox_away`)."""
     since = int((clock.now() - health.since).total_seconds()) if health.since else None
     return {"connected": health.connected, "waiting": "idle" if health.idle else "poll",
             "for_seconds": since, "error": health.last_error}
@@ -139,6 +150,10 @@ def build_web_app(settings: Settings, dp: Dispatcher, bot: Bot, heartbeat: Heart
             body["parked"] = await parked.count_waiting()
         if mailbox is not None:
             body["mailbox"] = mailbox_report(mailbox, clock)
+            away = mailbox_away(mailbox, clock)
+            if away is not None:
+                problems.append(f"mailbox: away for {int(away.total_seconds())} s"
+                                + (f" ({mailbox.last_error})" if mailbox.last_error else ""))
         if problems:
             return web.json_response({"status": "unhealthy", "problems": problems, **body}, status=503)
         return web.json_response({"status": "ok", **body})

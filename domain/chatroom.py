@@ -16,13 +16,19 @@ from tortoise.transactions import in_transaction
 
 from domain import customers, incidents, invitations, people
 from domain.errors import DeskError, Named
-from domain.identities import any_conversation, normalize_ref, person_for
+from domain.identities import normalize_ref, person_for
 from domain.models import Conversation, Identity, Incident, Person, Staff
 from domain.sla import Sla
 
 ROOM_CHANNELS = ("express", "max")  # channels whose customer conversations are chat rooms with a bot in them
 # What a member sends to bind the chat: the code alone (an invitation token), nothing around it.
 _CODE = re.compile(r"^\s*([A-Za-z0-9_-]{16,64})\s*$")
+
+
+def takes_chat_notices(channel: str) -> bool:
+    """Whether a conversation on this channel is a chat the desk writes in (announcements, reports): a
+    Telegram group or a chat room; an e-mail address gets mail about its own incidents only."""
+    return channel == "telegram" or channel in ROOM_CHANNELS
 
 
 def room_channel(channel: str) -> str:
@@ -104,8 +110,3 @@ async def press_rating(incident_id: int, stars: int, conversation_id: int | None
         raise DeskError("err.staff_cannot_rate")
     await _pressed_here(incident_id, conversation_id)
     return await incidents.rate(incident_id, actor.user_id, stars, now)
-
-
-async def conversation_id_of(channel: str, chat_ref: str) -> int | None:
-    chat = await any_conversation(channel, chat_ref)
-    return chat.id if chat else None

@@ -282,6 +282,16 @@ async def move_conversation(channel: str, old: str, new: str) -> Conversation | 
     return await identities.conversation_of(channel, new) if moving is not None else None
 
 
+async def mail_contacts(customer: Customer, now: datetime) -> list[int]:
+    """The people a customer's periodic report is mailed to: each full address bound to it (`/customer_set
+    CODE email ivan@acme.ru`), as a person with that e-mail identity (made when the address never wrote).
+    A bound domain names nobody: who at acme.ru reads the figures is the lead's choice, made by binding
+    their address, which also lets an answer to the report reach the desk."""
+    addresses = await Conversation.filter(customer=customer, channel=identities.EMAIL, kind="address").order_by(
+        "bound_at", "id").values_list("ref", flat=True)
+    return [(await identities.person_for(identities.EMAIL, address, now)).id for address in addresses]
+
+
 async def bind_email(customer: Customer, ref: str, kind: str, person_id: int | None, now: datetime) -> Conversation:
     """Bind mail from an address (kind "address") or a whole domain ("domain") to the customer; several may
     be bound. Mail from an address bound itself goes by it, else by its domain."""

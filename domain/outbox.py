@@ -17,7 +17,8 @@ Kinds and their parameters (besides the incident):
 * `escalation`: the expert's DM: `note`, `actor`;
 * `handover`: `shift`, `day`, `start`, `end` (see `shift`) and `watch`, the incidents open then;
   `gaps`: `found`, a list of such shifts;
-* `report`: `customer` (its code), `start`, `end`, `first`, `last`; `chart` for the picture;
+* `report`: `customer` (its code), `start`, `end`, `first`, `last` (`reports.owed`); `chart` for the picture
+  (Telegram; a mail carries both);
 * `reply`: a staff member's answer (/reply) to the customer: `answer` (their words, sent as written),
   `author` (their name), `topic`;
 * `edit`: rewrites the sent row `of` to say that `holder` took the incident `at`.

@@ -145,6 +145,24 @@ class Report:
         return sum(self.ratings) / len(self.ratings) if self.ratings else None
 
 
+def owed(code: str, period: Period) -> dict[str, str]:
+    """A periodic report as an outbox row's parameters (`build_owed` reads them back when it is sent)."""
+    return {"customer": code, "start": period.start.isoformat(), "end": period.end.isoformat(),
+            "first": period.first_day.isoformat(), "last": period.last_day.isoformat()}
+
+
+async def build_owed(params: dict, now: datetime, sla: Sla, default_zone: ZoneInfo) -> tuple[Customer, Report] | None:
+    """The report an outbox row owes, built from the data as it is when it is sent, with its customer; None
+    when the customer is gone. Every channel that delivers reports reads the same figures from here."""
+    customer = await Customer.get_or_none(code=params["customer"])
+    if customer is None:
+        return None
+    zone = ZoneInfo(customer.tz) if customer.tz else default_zone
+    period = Period(datetime.fromisoformat(params["start"]), datetime.fromisoformat(params["end"]),
+                    date.fromisoformat(params["first"]), date.fromisoformat(params["last"]))
+    return customer, await build([customer], period, now, sla, zone)
+
+
 def week_of(moment: datetime, zone: ZoneInfo) -> date:
     day = moment.astimezone(zone).date()
     return day - timedelta(days=day.weekday())

@@ -132,7 +132,7 @@ def make_on_created(settings, sla: Sla):
     async def on_created(incident: Incident, message_ref: str, now: datetime) -> None:
         # The acknowledgement first: it replies to the customer's message and carries the P1–P4 buttons.
         conversation = await Conversation.get(id=incident.conversation_id)
-        # A Telegram message id is a number; a chat room's (eXpress, MAX) is its own text.
+        # A Telegram reply names a message id (a number); other channels' references are text.
         reply_to = int(message_ref) if conversation.channel == TELEGRAM else message_ref
         await outbox.enqueue("ack", outbox.conversation(conversation), now, rank=outbox.RANK_PING,
                              params=_placed({"reply_to": reply_to}, incident), incident_id=incident.id,

@@ -6,9 +6,8 @@ from aiogram import Router
 from aiogram.filters import CommandObject
 from aiogram.types import BufferedInputFile, Message
 
-from domain import customers, outbox, report_chart, reports
+from domain import chatroom, customers, outbox, report_chart, reports
 from domain.errors import Counted, DeskError
-from domain.identities import TELEGRAM
 from domain.policy import HA_SETUPS
 from handlers.args import cmd, looks_like_command, parse_period, split
 from handlers.desk import Desk
@@ -96,8 +95,8 @@ async def announce(message: Message, command: CommandObject, desk: Desk) -> None
     now = desk.now()
     for customer in chosen:
         for chat in await customers.conversations_of(customer):
-            if chat.channel != TELEGRAM:
-                continue  # only Telegram conversations take notices so far
+            if not chatroom.takes_chat_notices(chat.channel):
+                continue  # a mail address hears of its own incidents only
             contacts = ", ".join(customer.contacts) or outbox.word("announce.no_contacts")
             # Keyed by the update: when the answer below fails and the update is handled again, no
             # customer gets the notice twice.

@@ -11,11 +11,10 @@ announcements and reports. A report's chart is a picture for Telegram; here the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from domain import intake, lang, outbox, reports
-from domain.models import Conversation, Customer, Incident, Outbox
+from domain.models import Conversation, Incident, Outbox
 from domain.sla import Sla
 from handlers.chatroom import Button, priority_buttons, rating_buttons
 from handlers.pings import ack_text
@@ -35,8 +34,9 @@ class RoomNotice:
 
 
 async def conversation_of_row(row: Outbox) -> Conversation | None:
-    """The chat room a row is addressed to (rows name a conversation by its id)."""
-    return await outbox.addressed_conversation(row)
+    """The chat room a row is addressed to (`outbox.conversation`), on the row's channel."""
+    conversation = await outbox.addressed_conversation(row)
+    return conversation if conversation is not None and conversation.channel == row.channel else None
 
 
 async def reader_lang(row: Outbox, default: str) -> str:
@@ -83,13 +83,10 @@ async def _report(row: Outbox, reader: str, settings, sla: Sla, now: datetime) -
     params = row.params
     if params.get("chart"):
         return None  # the picture: the report's text follows in its own row
-    customer = await Customer.get_or_none(code=params["customer"])
-    if customer is None:
+    owed = await reports.build_owed(params, now, sla, settings.timezone)
+    if owed is None:
         raise Unrenderable(f"customer {params['customer']} is gone")
-    zone = ZoneInfo(customer.tz) if customer.tz else settings.timezone
-    period = reports.Period(datetime.fromisoformat(params["start"]), datetime.fromisoformat(params["end"]),
-                            date.fromisoformat(params["first"]), date.fromisoformat(params["last"]))
-    built = await reports.build([customer], period, now, sla, zone)
+    customer, built = owed
     return RoomNotice(report_text.render(built, reader, f"{customer.name} ({customer.code})", for_leads=False))
 
 

@@ -21,7 +21,6 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -43,7 +42,7 @@ from domain import customers, incidents, intake, lang, outbox, people, report_ch
 from domain.channels import Delivered, Failed, Retry, Unreachable, Verdict
 from domain.clock import Clock
 from domain.identities import TELEGRAM, conversation_of, telegram_address
-from domain.models import Customer, Incident, Outbox
+from domain.models import Incident, Outbox
 from domain.sla import Sla
 from domain.text import CAPTION_LIMIT, TEXT_LIMIT, split, units
 from handlers.keyboards import priority_keyboard, rating_keyboard
@@ -247,13 +246,10 @@ class TelegramChannel:
 
     async def _report(self, row: Outbox, reader: str, now: datetime) -> tuple[str, object, bytes | None]:
         params = row.params
-        customer = await Customer.get_or_none(code=params["customer"])
-        if customer is None:
+        owed = await reports.build_owed(params, now, self.sla, self.settings.timezone)
+        if owed is None:
             raise Unrenderable(f"customer {params['customer']} is gone")
-        zone = ZoneInfo(customer.tz) if customer.tz else self.settings.timezone
-        period = reports.Period(datetime.fromisoformat(params["start"]), datetime.fromisoformat(params["end"]),
-                                date.fromisoformat(params["first"]), date.fromisoformat(params["last"]))
-        built = await reports.build([customer], period, now, self.sla, zone)
+        customer, built = owed
         name = f"{customer.name} ({customer.code})"
         if params.get("chart"):
             png = None if params.get("no_photo") else \

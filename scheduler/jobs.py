@@ -14,6 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 import telemetry
 from domain import (
     alerts,
+    chatroom,
     claims,
     customers,
     desk_page,
@@ -139,7 +140,8 @@ class Tick:
         await claims.mark_done(duty, now)
 
     async def periodic_reports(self, now: datetime) -> None:
-        """Customers with `report` set get it in their chats on schedule, leads a copy; once per period."""
+        """Customers with `report` set get it in their chats and by mail to their contacts on schedule, leads a
+        copy; once per period."""
         for customer in await Customer.exclude(report="off"):
             zone = ZoneInfo(customer.tz) if customer.tz else self.settings.timezone
             due = reports.scheduled(customer.report, now, zone)
@@ -149,21 +151,24 @@ class Tick:
             duty = f"report:{customer.code}:{period.first_day}:{period.last_day}"
             if await claims.done(duty):
                 continue
-            # Every chat reads it: Telegram groups and the chat rooms (eXpress, MAX); reports by mail are not in
-            # this build.
             chats = [outbox.conversation(c) for c in await customers.conversations_of(customer)
-                     if c.channel != EMAIL]
+                     if chatroom.takes_chat_notices(c.channel)]
             copies = [outbox.person(lead) for lead in await alerts.leads(self.settings.lead_ids)]
-            params = {"customer": customer.code, "start": period.start.isoformat(), "end": period.end.isoformat(),
-                      "first": period.first_day.isoformat(), "last": period.last_day.isoformat()}
+            params = reports.owed(customer.code, period)
             for to in chats + copies:  # the chats read the report; the leads' copy adds the recommendations
                 key = f"{duty}:v{to.conversation}" if to.conversation is not None else f"{duty}:{to.person}"
                 await outbox.enqueue("report", to, now, params=params, rank=outbox.RANK_REPORT, dedupe=key)
                 await outbox.enqueue("report", to, now, params={**params, "chart": True}, rank=outbox.RANK_REPORT,
                                      dedupe=key + ":chart")
+            # The customer's contacts with an address read it by mail too (one mail, the chart attached):
+            # only when e-mail is configured, or the rows would wait for a channel that never comes.
+            mailed = await customers.mail_contacts(customer, now) if self.settings.mail is not None else []
+            for person_id in mailed:
+                await outbox.enqueue("report", outbox.person(person_id, channel=EMAIL), now, params=params,
+                                     rank=outbox.RANK_REPORT, dedupe=f"{duty}:{EMAIL}:{person_id}")
             await claims.mark_done(duty, now)
-            log.info("report for %s (%s – %s) owed to %d chats", customer.code, period.first_day, period.last_day,
-                     len(chats) + len(copies))
+            log.info("report for %s (%s – %s) owed to %d chats and %d addresses", customer.code, period.first_day,
+                     period.last_day, len(chats) + len(copies), len(mailed))
 
 
 def build_scheduler(tick: Tick, every: timedelta, clock: Clock) -> AsyncIOScheduler:

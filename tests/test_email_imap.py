@@ -170,6 +170,10 @@ async def test_link_lost_after_the_commit_flags_on_reconnect_and_takes_nothing_t
             relay.cut()
             await imap_server.deliver(folder, mail(3))
             await wait_for(lambda: len(intake.mails) == 3)
+
+            async def recorded() -> bool:  # the stand-in intake has the mail before its row is committed
+                return await MailIn.all().count() >= 3
+            await wait_for(recorded)
     finally:
         await relay.stop()
     assert intake.subjects == ["problem 1", "problem 2", "problem 3"]

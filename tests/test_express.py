@@ -183,11 +183,14 @@ async def test_a_chat_that_is_gone_is_unreachable_and_the_leads_are_told(room):
     await room.botx.command(CHAT, ANNA, "Printer on fire")
     room.botx.gone_chats.add(CHAT)
     await room.settle()
-    ack = await Outbox.get(kind="ack", channel="express")  # the leads get copies of their own
-    assert (ack.status == "failed" and "chat_not_found" in ack.error) or "not found" in ack.error.lower()
+    ack = await Outbox.get(kind="ack", channel="express")
+    assert ack.status == "failed" and "chat_not_found" in ack.error
     chat = await Conversation.get(channel="express")
     assert chat.unreachable_since is not None
-    assert any("Acme Corp" in text for text in room.desk.replies(LEAD))
+    lead_sees = room.desk.replies(LEAD)
+    assert any(text == t("en", "edges_outbox.chat_lost", code="ACME", name="Acme Corp", title=chat.ref)
+               for text in lead_sees), lead_sees
+    assert any("ACME-1" in text for text in lead_sees)  # the acknowledgement, rerouted to the lead
 
 
 async def test_botx_away_is_retried_with_backoff(room):
@@ -215,6 +218,50 @@ async def test_a_staff_reply_reaches_the_chat(room):
     assert room.botx.sent(CHAT)[-1]["body"] == t("en", "reply.said", name=name,
                                                  text="Restarted the sync service, try now")
     assert (await Incident.get(key="ACME-1")).responded_by == ENGINEER
+
+
+async def test_announcements_rating_and_long_texts_reach_the_chat(room):
+    chat = await room.bind()
+    await room.desk.say(LEAD, lead, "/announce ACME Maintenance tonight 22:00-23:00")
+    await room.settle()
+    assert "Maintenance tonight 22:00-23:00" in room.botx.sent(CHAT)[-1]["body"]
+    await room.botx.command(CHAT, ANNA, "Printer on fire")
+    await people.register_staff(ENGINEER, "engineer", LEAD, room.desk.clock.now())
+    await room.desk.say(ENGINEER, engineer, "/resolve ACME-1 Replaced the toner")
+    await room.settle()
+    prompt = room.botx.sent(CHAT)[-1]
+    assert "Replaced the toner" in prompt["body"]
+    assert [b["label"] for row in prompt["bubbles"] for b in row] == ["★" * n for n in range(1, 6)]
+    incident = await Incident.get(key="ACME-1")
+    await room.botx.command(CHAT, ANNA, "/dd", data={"dd": prompt["bubbles"][0][4]["data"]["dd"]})
+    assert (await Incident.get(id=incident.id)).rating == 5
+    mark = len(room.botx.sent(CHAT))
+    from domain import outbox
+    lines = [f"line {n} " + "x" * 90 for n in range(100)]  # about 10 000 characters: three messages
+    await outbox.enqueue("notice", outbox.conversation(chat), room.desk.clock.now(), params={"text": "\n".join(lines)})
+    await room.settle()
+    parts = [m["body"] for m in room.botx.sent(CHAT)[mark:]]
+    assert len(parts) == 3 and all(len(part) <= 4096 for part in parts)
+    assert "\n".join(parts) == "\n".join(lines)
+
+
+async def test_a_periodic_report_reaches_the_chat_as_text_without_its_chart(room):
+    chat = await room.bind()
+    await room.botx.command(CHAT, ANNA, "Printer on fire")
+    await room.settle()
+    mark = len(room.botx.sent(CHAT))
+    from datetime import timedelta
+
+    from domain import outbox
+    now = room.desk.clock.now()
+    params = {"customer": "ACME", "start": (now - timedelta(days=30)).isoformat(), "end": now.isoformat(),
+              "first": (now - timedelta(days=30)).date().isoformat(), "last": now.date().isoformat()}
+    await outbox.enqueue("report", outbox.conversation(chat), now, params={**params, "chart": True})
+    await outbox.enqueue("report", outbox.conversation(chat), now, params=params)
+    await room.settle()
+    sent = room.botx.sent(CHAT)[mark:]
+    assert len(sent) == 1 and "Acme Corp (ACME)" in sent[0]["body"]
+    assert await Outbox.filter(kind="report", status="sent").count() == 2
 
 
 # ---- settings ---------------------------------------------------------------------------------------

@@ -5,28 +5,33 @@ A row is addressed to a person on channel "email" (their address is their identi
 acknowledgement has its own text (`render.ack_mail`); any other customer notice (`domain.outbox.say`:
 an engineer took it, it was resolved) is its text as a mail. Every mail answers the customer's latest
 mail of the incident and carries the thread's Message-IDs, and the desk's own Message-ID is stored as a
-message of the incident, so an answer to it threads back in.
+message of the incident, so an answer to it threads back in. A periodic report (no incident) goes to a
+customer's contact as one mail: the text and the chart attached.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime
 
-from domain import identities, intake
+from domain import identities, intake, report_chart, reports
 from domain.channels import Delivered, Failed, Retry, Verdict
 from domain.clock import Clock
-from domain.lang import of_conversation
+from domain.lang import of_chat_row, of_conversation
 from domain.models import Conversation, Incident, IncidentMessage, Outbox
 from domain.sla import Sla
-from handlers.email.render import ack_mail, reply_mail
+from handlers.email.render import ack_mail, reply_mail, report_mail
 from handlers.email.smtp import OutgoingMail, SendError, SmtpSender, compose
 from handlers.formatting import zone_of
 from handlers.telegram_channel import said
+from locales import report_text
 
 NAME = identities.EMAIL
 RETRY_AFTER = 60.0  # seconds: a mail server that is away or busy is asked again a minute later
 THREAD_KEPT = 20
+# Mail servers limit connections per client (often to a few); the courier's round may hold 20 mails.
+SMTP_CONNECTIONS = 3
 
 
 class Unsendable(Exception):
@@ -39,9 +44,10 @@ class EmailChannel:
     def __init__(self, sender: SmtpSender, clock: Clock, settings) -> None:
         self.sender, self.clock, self.settings = sender, clock, settings
         self.sla = Sla(settings.policy)
+        self._connections = asyncio.Semaphore(SMTP_CONNECTIONS)
 
     async def reserve(self, row: Outbox) -> float:
-        return time.monotonic()  # the desk sends a few mails an hour: no pacing of its own
+        return time.monotonic()  # a few mails an hour, a burst of reports on the 1st: no slots of its own
 
     async def until(self, slot: float) -> None:
         return None
@@ -60,6 +66,8 @@ class EmailChannel:
         return answered, tuple(ids[-THREAD_KEPT:]), conversation
 
     async def render(self, row: Outbox, now: datetime) -> tuple[OutgoingMail, Conversation | None]:
+        if row.kind == "report" and row.person_id is not None:
+            return await self._report(row, now), None
         if row.incident_id is None or row.person_id is None:
             raise Unsendable(f"{row.kind} without an incident or a person")
         incident = await Incident.get_or_none(id=row.incident_id).select_related("customer")
@@ -84,11 +92,29 @@ class EmailChannel:
             raise Unsendable(f"no mail for a {row.kind} notice")
         return mail, conversation
 
+    async def _report(self, row: Outbox, now: datetime) -> OutgoingMail:
+        """A periodic report for a customer's contact: the figures the customer's chat reads (no advice meant
+        for the team), in the customer's language, the chart attached."""
+        to = await identities.address_of(row.person_id, NAME)
+        owed = await reports.build_owed(row.params, now, self.sla, self.settings.timezone)
+        if to is None or owed is None:
+            raise Unsendable("the address or the customer is gone")
+        customer, built = owed
+        bound = await identities.conversation_of(NAME, to)
+        if bound is None or bound.customer_id != customer.id:  # unbound or rebound since: never another's figures
+            raise Unsendable(f"{to} is no longer bound to {customer.code}")
+        lang = of_chat_row(bound, self.settings.default_lang)  # the customer's language, as its mails read it
+        name = f"{customer.name} ({customer.code})"
+        chart = report_chart.render(built, report_text.chart_labels(built, lang, name))
+        return report_mail(customer.code, report_text.title(built, lang, name),
+                           report_text.render(built, lang, name, for_leads=False), chart, to)
+
     async def send(self, row: Outbox) -> Delivered:
         now = self.clock.now()
         mail, _ = await self.render(row, now)
         msg = compose(mail, self.settings.mail, now)
-        await self.sender.send(msg, kind=mail.kind)
+        async with self._connections:  # the courier hands over a round side by side: a relay sees a few at most
+            await self.sender.send(msg, kind=mail.kind)
         return Delivered(ref=msg["Message-ID"], text=mail.text)
 
     async def record(self, row: Outbox, delivered: Delivered) -> None:

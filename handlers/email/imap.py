@@ -89,7 +89,7 @@ class ImapLoop:
         self.max_size, self.poll, self.idle_renew = max_size, poll, min(idle_renew, poll)
         self.backoff, self.use_idle = backoff, use_idle
         self.name = f"{server.user}@{server.host}/{server.mailbox}"
-        self.health = MailboxHealth()
+        self.health = MailboxHealth(since=clock.now())  # away from the start until the first login
         self.turns = 0  # fetch turns finished: tests wait on it instead of on time
         self._lost = asyncio.Event()
 

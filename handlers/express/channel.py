@@ -24,6 +24,7 @@ from uuid import UUID
 import httpx
 from pybotx import (
     BotIsNotChatMemberError,
+    BotShuttingDownError,
     BotXMethodFailedCallbackReceivedError,
     CallbackNotReceivedError,
     ChatNotFoundError,
@@ -33,6 +34,7 @@ from pybotx import (
     UnknownBotAccountError,
 )
 from pybotx.missing import Undefined
+from tortoise.transactions import in_transaction
 
 from domain import outbox
 from domain.channels import Delivered, Failed, Retry, Unreachable, Verdict
@@ -57,17 +59,16 @@ class ExpressChannel:
         self.express, self.clock, self.settings = express, clock, settings
         self.sla = Sla(settings.policy)
         self.pacer = pacer or Pacer(per_second=10, private_gap=1.0, group_gap=1.0)
-        self._sent: dict[int, tuple[str, str]] = {}  # row id → (the last message's sync_id, its text)
 
-    # Pacing: rows name a chat by its conversation id, a positive number, paced as one lane each.
+    # Pacing: rows name a chat by its conversation id (`outbox.conversation`), paced as one lane each.
     async def reserve(self, row: Outbox) -> float:
-        return self.pacer.reserve(row.conversation_id if row.conversation_id is not None else -(row.person_id or 0))
+        return self.pacer.reserve(row.conversation_id or 0)
 
     async def until(self, slot: float) -> None:
         await self.pacer.until(slot)
 
     def busy(self) -> set[str]:
-        return {f"{NAME}:v{chat}" for chat in self.pacer.busy() if chat > 0}
+        return {f"{NAME}:v{conversation}" for conversation in self.pacer.busy()}
 
     async def send(self, row: Outbox) -> Delivered:
         conversation = await conversation_of_row(row)
@@ -85,13 +86,14 @@ class ExpressChannel:
             last = index == len(parts) - 1
             sync_id = await self._one(bot_id, chat_id, part, bubbles(notice.buttons) if last else None)
             if not last:  # written off the row: a retry sends only the rest
-                await outbox.part_sent(row, str(sync_id), "\n".join(parts[index + 1:]))
-                await remember_sent(row, conversation, str(sync_id), part, self.clock.now())
-                await self.pacer.until(self.pacer.reserve(row.conversation_id))
-        self._sent[row.id] = (str(sync_id), parts[-1])
-        return Delivered(None, parts[-1])
+                async with in_transaction():
+                    await outbox.part_sent(row, str(sync_id) if sync_id else "", "\n".join(parts[index + 1:]))
+                    if sync_id is not None:
+                        await remember_sent(row, conversation, str(sync_id), part, self.clock.now())
+                await self.pacer.until(self.pacer.reserve(row.conversation_id or 0))
+        return Delivered(str(sync_id) if sync_id else None, parts[-1])
 
-    async def _one(self, bot_id: UUID, chat_id: UUID, body: str, markup) -> UUID:
+    async def _one(self, bot_id: UUID, chat_id: UUID, body: str, markup) -> UUID | None:
         try:
             return await self.express.botx.send_message(bot_id=bot_id, chat_id=chat_id, body=body,
                                                         bubbles=markup or Undefined)
@@ -99,15 +101,17 @@ class ExpressChannel:
             # BotX took the message and never said how it went: sending it again would repeat it.
             log.warning("eXpress: no result for message %s in chat %s; taken as sent", error.sync_id, chat_id)
             return error.sync_id
+        except BotShuttingDownError:  # stopping: BotX took the message, its result can no longer arrive
+            log.warning("eXpress: stopping before BotX confirmed a message to chat %s; taken as sent", chat_id)
+            return None
 
     async def record(self, row: Outbox, delivered: Delivered) -> None:
-        sent = self._sent.pop(row.id, None)
+        """The desk's message in the chat, by its sync_id: a customer's reply to it threads into the incident."""
         conversation = await conversation_of_row(row)
-        if sent is not None and conversation is not None:
-            await remember_sent(row, conversation, sent[0], sent[1], self.clock.now())
+        if delivered.ref is not None and conversation is not None:
+            await remember_sent(row, conversation, delivered.ref, delivered.text, self.clock.now())
 
     async def classify(self, row: Outbox, error: BaseException) -> Verdict | None:
-        self._sent.pop(row.id, None)
         if isinstance(error, Unrenderable):
             return Failed(str(error))
         if isinstance(error, ChatNotFoundError | BotIsNotChatMemberError):

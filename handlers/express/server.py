@@ -37,6 +37,7 @@ from pybotx import (
     build_command_accepted_response,
     build_unverified_request_response,
 )
+from pybotx.missing import Undefined
 
 from bot.express_settings import ExpressSettings
 from handlers.chatroom import Button, ChatRoom, RoomMessage, RoomPress, Say
@@ -54,6 +55,7 @@ def _pybotx_logs_through_ours() -> None:
     std = logging.getLogger("pybotx")
     loguru.add(lambda message: std.log(message.record["level"].no, "%s", message.record["message"]),
                level="WARNING", format="{message}")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request to BotX otherwise
 
 
 _pybotx_logs_through_ours()
@@ -158,7 +160,7 @@ class ExpressBot:
         async def send() -> None:
             try:
                 await self.botx.send_message(bot_id=bot_id, chat_id=chat_id, body=say.text,
-                                             bubbles=bubbles(say.buttons) or _undefined())
+                                             bubbles=bubbles(say.buttons) or Undefined)
             except Exception as error:  # an answer lost is logged; what the desk owes is in the outbox
                 log.warning("eXpress: an answer to chat %s was not delivered: %s", chat_id, error)
         task = asyncio.create_task(send(), name="express-answer")
@@ -214,6 +216,11 @@ class ExpressBot:
             return web.json_response(build_command_accepted_response(), status=202)
         return await _verified(result, "callback")
 
+    async def stop_waiting(self) -> None:
+        """Sends waiting for BotX's result stop waiting (the endpoint that receives it is closed): they were
+        accepted, and count as sent."""
+        await self.botx._callbacks_manager.stop_callbacks_waiting()
+
     async def startup(self) -> None:
         await self.botx.startup(fetch_tokens=False)
 
@@ -248,8 +255,3 @@ async def _json(request: web.Request) -> dict[str, Any] | None:
 
 def _refused(reason: str, status: int) -> web.Response:
     return web.json_response({"status": "error", "reason": reason}, status=status)
-
-
-def _undefined():
-    from pybotx.missing import Undefined
-    return Undefined

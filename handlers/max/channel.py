@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 import aiohttp
 from maxapi import Bot
@@ -40,7 +39,7 @@ from maxapi.utils.inline_keyboard import InlineKeyboardBuilder
 from domain import identities, outbox, report_chart, reports
 from domain.channels import Delivered, Failed, Retry, Unreachable, Verdict
 from domain.clock import Clock
-from domain.models import Conversation, Customer, Outbox
+from domain.models import Conversation, Outbox
 from domain.sla import Sla
 from domain.text import split
 from handlers import room_render
@@ -165,15 +164,12 @@ class MaxChannel:
         return Rendered(notice.text, buttons, str(notice.reply_to) if notice.reply_to is not None else None)
 
     async def _chart(self, row: Outbox, reader: str, now: datetime) -> tuple[str, bytes]:
-        """A report's chart: the picture and the report's title under it."""
-        params = row.params
-        customer = await Customer.get_or_none(code=params["customer"])
-        if customer is None:
-            raise Unrenderable(f"customer {params['customer']} is gone")
-        zone = ZoneInfo(customer.tz) if customer.tz else self.settings.timezone
-        period = reports.Period(datetime.fromisoformat(params["start"]), datetime.fromisoformat(params["end"]),
-                                date.fromisoformat(params["first"]), date.fromisoformat(params["last"]))
-        built = await reports.build([customer], period, now, self.sla, zone)
+        """A report's chart: the picture and the report's title under it (the figures as every channel reads
+        them, `reports.build_owed`)."""
+        owed = await reports.build_owed(row.params, now, self.sla, self.settings.timezone)
+        if owed is None:
+            raise Unrenderable(f"customer {row.params['customer']} is gone")
+        customer, built = owed
         name = f"{customer.name} ({customer.code})"
         return report_text.title(built, reader, name), report_chart.render(built, report_text.chart_labels(
             built, reader, name))
