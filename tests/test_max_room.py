@@ -137,3 +137,23 @@ async def test_a_private_dialog_is_told_where_the_desk_listens_at_most_hourly(ro
     rows = await Outbox.filter(channel="max", kind="notice")
     assert len(rows) == 1 and rows[0].person_id is not None and rows[0].params["say"] == "max.dialog"
     assert not await UnboundMessage.exists() and not await Incident.exists()
+
+
+async def test_staff_link_their_max_account_in_a_dialog_and_then_answer_in_the_chat(room, max_api):
+    from datetime import timedelta
+
+    from tests.people import ENGINEER, engineer
+    await bind(room, max_api)
+    await people.register_staff(ENGINEER, "engineer", LEAD, room.clock.now())
+    await room.say(ENGINEER, engineer, "/link max")
+    code = re.search(r"^([A-Za-z0-9_-]{16,64})$", room.last_reply(ENGINEER), re.MULTILINE)[1]
+    boris = user(4299, "Борис")
+    mark = max_api.mark()
+    await arrive(room, max_api.message(boris["user_id"], boris, code, "mid.link", chat_type="dialog"))
+    assert any("linked" in c.body["text"] for c in max_api.sent(mark))  # told in the dialog
+    assert not await Outbox.filter(channel="max", kind="notice").exists()  # not the "where the desk listens" word
+    await arrive(room, max_api.message(CHAT, IVAN, "Сервер недоступен", "mid.l1"))
+    room.clock.advance(timedelta(minutes=3))
+    await arrive(room, max_api.message(CHAT, boris, "Смотрим", "mid.l2", reply_to="mid.l1"))
+    incident = await Incident.get(key="ACME-1")
+    assert incident.responded_by == ENGINEER and await Incident.all().count() == 1

@@ -1,6 +1,7 @@
 """MAX updates into the desk: a group chat's messages and button presses go to the channel-neutral chat-room
 layer (`handlers.chatroom`: binding by a code, intake, `/status`, `/new`, priority and rating); a person's
-private dialog with the bot gets a short word on where the desk listens.
+private dialog with the bot gets a short word on where the desk listens, unless it is a staff member sending
+their `/link max` code (then their MAX account is theirs, and their messages in customers' chats answer).
 
 Everything here runs inside the update's transaction (`handlers.max.transport`): what the desk owes later (an
 acknowledgement, a staff answer) is an outbox row written in it, so a retried update owes nothing twice. The
@@ -15,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from maxapi import Bot
 
-from domain import chatroom, identities, intake, outbox
+from domain import chatroom, identities, intake, invitations, outbox
 from handlers.chatroom import ChatRoom, RoomMessage, RoomPress, Say
 from handlers.desk import Desk
 from handlers.max.channel import answer_in_chat
@@ -61,6 +62,11 @@ def make_handle(bot: Bot, desk: Desk):
 
     async def handle(update: MaxUpdate) -> FollowUp:
         room = ChatRoom(desk.for_update("", None, None, {}))
+        if update.kind == "message" and update.dialog and update.chat is not None and update.sender is not None:
+            code = chatroom.code_in(update.text)
+            if code is not None and await invitations.kind_of(code) == invitations.LINK:
+                # A staff member's `/link max` code, sent from their MAX account: the chat-room layer links it.
+                return answer(update.chat, await room.message(room_message(update)))
         if (update.kind == "message" and update.dialog) or update.kind == "started":
             await dialog(update, desk)
             return None
