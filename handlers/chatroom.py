@@ -6,7 +6,8 @@ outbox and is rendered by `handlers.room_render`.
 
 What happens is what happens in a Telegram group (`handlers.customer_chat` calls the same code):
 * in a chat bound to nobody, a message that is a binding code (`/invite CODE express`) binds it; any other
-  goes to the unbound inbox (answered "not connected yet" at most hourly);
+  goes to the unbound inbox (answered "not connected yet" at most hourly); a text that only looks like a
+  code is a message like any other;
 * in a bound chat, `/new TEXT` opens an incident, `/status` lists the open ones, `/help` says so; any other
   message from a customer is intake (threaded by what it replies to), from staff who linked their
   account on the channel the response to the incident it answers;
@@ -238,9 +239,14 @@ class ChatRoom:
         actor = await chatroom.sender(msg.channel, msg.sender, msg.sender_name, chat, settings.lead_ids, now,
                                       settings.default_lang)
         try:
+            # A code is a code only when the desk made it: anything else that looks like one (an error
+            # code, a serial number) is a customer's words, kept like any other.
             code = chatroom.code_in(msg.text)
-            if code is not None and await invitations.kind_of(code) == invitations.LINK:
+            kind = await invitations.kind_of(code) if code is not None else None
+            if kind == invitations.LINK:
                 return await self._link(msg, code)
+            if kind is not None and kind != "staff" and (chat is None or kind == msg.channel):
+                return await self._bind(msg, actor, code)  # in a bound chat: says it is bound already
             if chat is None:
                 return await self._unbound(msg, actor, lang)
             return await self._bound(msg, actor, chat, lang)
@@ -255,18 +261,24 @@ class ChatRoom:
         return [Say(t(lang, "chatroom.linked", name=staff.full_name or staff.username or str(staff.id),
                       channel=Named("desk.channel", msg.channel)))]
 
+    async def _bind(self, msg: RoomMessage, actor: people.Actor, code: str) -> list[Say]:
+        try:
+            chat = await chatroom.bind(msg.channel, msg.chat, clean(msg.chat_title), code, actor.user_id,
+                                       self.desk.now())
+        except DeskError as error:
+            if error.key in ("err.already_bound", "err.already_bound_same"):  # no /unbind in a chat room
+                raise DeskError("chatroom.already_bound", **error.params) from None
+            raise
+        lang = self._lang(chat)
+        text = t(lang, "bind.done", code=chat.customer.code, name=chat.customer.name)
+        waiting = await inbox.waiting_in(msg.channel, msg.chat)
+        if waiting:
+            text += "\n\n" + t(lang, "bind.waiting", count=waiting)
+        log.info("%s chat %s bound to %s", msg.channel, msg.chat, chat.customer.code)
+        return [Say(text)]
+
     async def _unbound(self, msg: RoomMessage, actor: people.Actor, lang: str) -> list[Say]:
         now = self.desk.now()
-        code = chatroom.code_in(msg.text)
-        if code is not None:
-            chat = await chatroom.bind(msg.channel, msg.chat, clean(msg.chat_title), code, actor.user_id, now)
-            lang = self._lang(chat)
-            text = t(lang, "bind.done", code=chat.customer.code, name=chat.customer.name)
-            waiting = await inbox.waiting_in(msg.channel, msg.chat)
-            if waiting:
-                text += "\n\n" + t(lang, "bind.waiting", count=waiting)
-            log.info("%s chat %s bound to %s", msg.channel, msg.chat, chat.customer.code)
-            return [Say(text)]
         if actor.is_staff:
             return []  # staff talking in a chat not yet bound: nobody asked support anything
         if await inbox.keep_unbound(incoming(msg, actor.user_id), now, self.desk.settings.retention.unbound_per_chat):

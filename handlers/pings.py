@@ -13,7 +13,7 @@ from aiogram import Router
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 
-from domain import alerts, incidents, intake, outbox, people
+from domain import alerts, chatroom, incidents, intake, outbox, people
 from domain.errors import DeskError
 from domain.identities import EMAIL, TELEGRAM
 from domain.lang import of_conversation as lang_of_conversation
@@ -157,13 +157,8 @@ async def tell_customer_chat(incident: Incident, say: dict, now: datetime, kind:
                              dedupe: str | None = None) -> None:
     """A notice about the incident in its chat (a `domain.outbox.say`), in its forum topic when it has one."""
     conversation = await Conversation.get(id=incident.conversation_id)
-    if conversation.channel not in (TELEGRAM, EMAIL):  # a chat room (eXpress, MAX): addressed by its conversation
-        params = dict(say) | ({"buttons": buttons} if buttons else {})
-        await outbox.enqueue(kind, outbox.conversation(conversation), now, params=params,
-                             incident_id=incident.id, dedupe=dedupe)
-        return
-    if conversation.channel != TELEGRAM:
-        # Another channel's conversation is an address, not a chat: the notice goes to the reporter there.
+    if not chatroom.takes_chat_notices(conversation.channel):
+        # A mail conversation is an address, not a chat: the notice goes to the reporter there.
         if incident.reporter_id is not None:
             await outbox.enqueue(kind, outbox.person(incident.reporter_id, channel=conversation.channel), now,
                                  params=dict(say), incident_id=incident.id, dedupe=dedupe)

@@ -82,13 +82,11 @@ async def test_messages_written_before_the_binding_are_counted_when_it_binds(rde
     assert t("en", "bind.waiting", count=1) in said[0].text
 
 
-@pytest.mark.parametrize("case", ["unknown", "used", "expired", "telegram", "max"])
+@pytest.mark.parametrize("case", ["used", "expired", "telegram", "max"])
 async def test_a_bad_code_is_answered_and_binds_nothing(rdesk, case):
     from domain import invitations
     from domain.models import Customer
-    if case == "unknown":
-        code, key, params = "x" * 32, "err.invite_unknown", {}
-    elif case == "used":
+    if case == "used":
         code = await code_for(rdesk)
         await rdesk.room.message(msg(rdesk, code, chat=OTHER_CHAT))
         key, params = "err.invite_used", {}
@@ -106,6 +104,24 @@ async def test_a_bad_code_is_answered_and_binds_nothing(rdesk, case):
     assert [s.text for s in said] == [t("en", key, **params)]
     assert not await Conversation.exists(channel="express", ref=CHAT)
     assert await UnboundMessage.all().count() == 0
+
+
+async def test_what_only_looks_like_a_code_is_a_message(rdesk):
+    said = await rdesk.room.message(msg(rdesk, "ERR_CONNECTION_REFUSED_0x1F"))  # unbound: kept in the inbox
+    assert [s.text for s in said] == [t("en", "unbound.notice")]
+    assert await UnboundMessage.all().values_list("text", flat=True) == ["ERR_CONNECTION_REFUSED_0x1F"]
+    await bound_chat(rdesk)
+    await rdesk.room.message(msg(rdesk, "KB4023057-rollback-fails"))  # bound: a problem report
+    assert await Incident.all().values_list("title", flat=True) == ["KB4023057-rollback-fails"]
+
+
+async def test_a_code_sent_again_in_the_bound_chat_says_so_and_opens_nothing(rdesk):
+    code = await code_for(rdesk, "BETA")
+    await bound_chat(rdesk)
+    said = await rdesk.room.message(msg(rdesk, code))
+    assert [s.text for s in said] == [t("en", "chatroom.already_bound", code="ACME")]
+    assert await Incident.all().count() == 0
+    assert (await Invitation.get(customer__code="BETA")).used_at is None  # still good for BETA's own chat
 
 
 async def test_an_express_code_does_not_bind_a_telegram_group(rdesk):

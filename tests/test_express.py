@@ -132,6 +132,19 @@ async def test_a_pressed_bubble_changes_the_priority(room):
     assert await Incident.all().count() == 1
 
 
+async def test_a_message_with_a_file_keeps_its_name_and_size(room):
+    import base64
+    await room.bind()
+    content = base64.b64encode(b"E" * 3 * 1024 * 1024).decode()  # over the 1 MiB the rest of the app takes
+    attachment = {"type": "document", "data": {"content": f"data:text/plain;base64,{content}",
+                                               "file_name": "server.log"}}
+    status, ref = await room.botx.command(CHAT, ANNA, "Logs attached", attachments=[attachment])
+    assert status == 202
+    stored = await IncidentMessage.get(ref=ref)
+    assert stored.text == "Logs attached"
+    assert stored.attachments == [{"kind": "document", "name": "server.log", "size": str(3 * 1024 * 1024)}]
+
+
 async def test_an_unbound_chat_goes_to_the_inbox(room):
     status, _ = await room.botx.command(OTHER_CHAT, ANNA, "hello support?")
     assert status == 202

@@ -62,6 +62,7 @@ _pybotx_logs_through_ours()
 NAME = "express"
 PREFIX = "/express"
 ANSWER_WAIT = 30.0  # seconds an answer waits for BotX's result before it is logged as unconfirmed
+MAX_BODY = 64 * 1024 * 1024  # a message with an inline file (the desk keeps its name and size only)
 BUTTON_FIELD = "dd"  # the bubble data field holding the chat-room layer's button data
 
 
@@ -93,7 +94,7 @@ def _attachments(message: IncomingMessage) -> list[dict[str, str]]:
     """What came with the message, as metadata (the desk keeps no files)."""
     found = []
     if message.file is not None:
-        kind = getattr(message.file.type, "value", str(message.file.type))
+        kind = getattr(message.file.type, "name", str(message.file.type)).lower()  # pybotx's AttachmentTypes
         found.append({"kind": "photo" if kind == "image" else "document" if kind == "document" else kind,
                       "name": message.file.filename or "", "size": str(message.file.size or 0)})
     for kind in ("location", "contact", "link", "sticker"):
@@ -246,8 +247,10 @@ async def _verified(handle: Callable[[], Awaitable[web.Response]], what: str) ->
 
 
 async def _json(request: web.Request) -> dict[str, Any] | None:
+    # eXpress sends a small file inside the message (base64), far over the 1 MiB the rest of the web app
+    # takes: a refused message would be a customer's lost words.
     try:
-        raw = await request.json()
+        raw = await request.clone(client_max_size=MAX_BODY).json()
     except (ValueError, json.JSONDecodeError, UnicodeDecodeError):
         return None
     return raw if isinstance(raw, dict) else None
