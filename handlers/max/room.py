@@ -73,7 +73,9 @@ def make_handle(bot: Bot, desk: Desk):
         if update.chat is None or update.dialog:
             return None
         if update.kind == "message" and update.sender is not None:
-            title = await title_of(bot, update.chat) if chatroom.code_in(update.text) else ""
+            code = chatroom.code_in(update.text)
+            binding = code is not None and await invitations.kind_of(code) == NAME  # a code made for a MAX chat
+            title = await title_of(bot, update.chat) if binding else ""
             return answer(update.chat, await room.message(room_message(update, title)))
         if update.kind == "button" and update.sender is not None:
             press = RoomPress(channel=NAME, chat=update.chat, sender=update.sender, sender_name=update.name,
