@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.db import close_database, open_database  # noqa: E402
-from domain.models import Customer, Incident  # noqa: E402
+from domain.models import Conversation, Customer, Incident  # noqa: E402
 from domain.policy import load_policy  # noqa: E402
 from domain.sla import Sla  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
@@ -29,10 +29,12 @@ async def fill(url: str, size: int) -> None:
     await open_database(url)
     now = datetime.now(UTC)
     customer = await Customer.create(code="MEM", name="Memory", plan="premium", created_at=now)
+    chat = await Conversation.create(channel="telegram", ref="-100", customer=customer, kind="supergroup",
+                                     bound_at=now)
     deadline = Sla(load_policy(None)).deadline("premium", "P3", now)  # as the bot computes it
     batch = []
     for n in range(1, size + 1):
-        batch.append(Incident(key=f"MEM-{n}", number=n, customer=customer, plan="premium", chat_id=-100,
+        batch.append(Incident(key=f"MEM-{n}", number=n, customer=customer, plan="premium", conversation=chat,
                               title="problem", priority="P3", opened_at=now, deadline=deadline,
                               next_due_at=now + timedelta(days=30), last_activity_at=now))
         if len(batch) == 5000:

@@ -33,10 +33,11 @@ from domain.models import Person, Staff
 from domain.sla import Sla
 from handlers import common, customer_chat, desk_page, lead_admin, membership, oncall, pings, reply, reports, staff
 from handlers import parked as parked_handlers
+from handlers.batch_intake import BatchIntake
 from handlers.desk import Desk
 from handlers.email.channel import EmailChannel
 from handlers.email.imap import ImapLoop
-from handlers.email.intake import make_deliver, make_on_mail_created
+from handlers.email.intake import make_deliver, make_on_mail_created, make_on_unreadable
 from handlers.email.smtp import SmtpSender
 from handlers.membership import ChatMigration
 from handlers.menus import set_default_menus, set_person_menu
@@ -284,8 +285,10 @@ class Poller:
     so at most 100 beyond a failing update are taken before it is handled or parked."""
 
     def __init__(self, bot: Bot, dp: Dispatcher, stopping: asyncio.Event, heartbeat: Heartbeat, clock: Clock,
-                 parking: Parking, park_after: float, timeout: int = 25, monotonic=time.monotonic) -> None:
+                 parking: Parking, park_after: float, timeout: int = 25, monotonic=time.monotonic,
+                 batch: BatchIntake | None = None) -> None:
         self.bot, self.dp, self.stopping, self.heartbeat, self.clock = bot, dp, stopping, heartbeat, clock
+        self.batch = batch  # group commit of a batch's plain customer messages (`handlers.batch_intake`)
         self.parking, self.park_after, self.timeout, self.monotonic = parking, park_after, timeout, monotonic
         self.gate = asyncio.Semaphore(LANES)
         self.max_backoff = 30.0  # seconds between attempts at most
@@ -318,7 +321,7 @@ class Poller:
                 await _sleep_unless(self.stopping, delay)
                 continue
             fresh = [u for u in batch if u.update_id not in self.in_hand and u.update_id not in self.finished]
-            for lane in lanes_of(fresh):
+            for lane in await self._group_commit(lanes_of(fresh)):
                 self._start(lane)
             self.finished |= set(ids) - self.in_hand  # handled before, or parked just now
             if ids:
@@ -329,6 +332,23 @@ class Poller:
             if self.in_hand and not fresh:
                 await self._until_progress()
         await asyncio.gather(*set(self.tails.values()))  # each lane stops after the update in hand
+
+    async def _group_commit(self, lanes: list[list[Update]]) -> list[list[Update]]:
+        """Store the plain customer messages at the start of the lanes in one transaction; the rest of
+        each lane is left to `_start`. A lane behind an update still in hand (its chat's or person's)
+        waits its turn there, whole."""
+        if self.batch is None or not lanes or self.stopping.is_set():
+            return lanes
+        free = [i for i, lane in enumerate(lanes)
+                if not any(key in self.tails and not self.tails[key].done() for u in lane for key in keys_of(u))]
+        try:
+            counts = await self.batch.take([lanes[i] for i in free])
+        except Exception:  # the database away: the usual way retries each update (and parks it if it lasts)
+            log.exception("the batch's messages go the one-by-one way")
+            return lanes
+        for i, count in zip(free, counts, strict=True):
+            lanes[i] = lanes[i][count:]
+        return [lane for lane in lanes if lane]
 
     def _start(self, lane: list[Update]) -> None:
         keys = {key for update in lane for key in keys_of(update)}
@@ -388,8 +408,8 @@ class Poller:
 
 
 async def poll(bot: Bot, dp: Dispatcher, stopping: asyncio.Event, heartbeat: Heartbeat, clock: Clock,
-               parking: Parking, park_after: float, timeout: int = 25) -> None:
-    await Poller(bot, dp, stopping, heartbeat, clock, parking, park_after, timeout).run()
+               parking: Parking, park_after: float, timeout: int = 25, batch: BatchIntake | None = None) -> None:
+    await Poller(bot, dp, stopping, heartbeat, clock, parking, park_after, timeout, batch=batch).run()
 
 
 async def _sleep_unless(stopping: asyncio.Event, seconds: float) -> bool:
@@ -407,8 +427,10 @@ def start_mailbox(settings: Settings, clock: Clock) -> tuple[ImapLoop | None, as
         return None, None
     sla = Sla(settings.policy)
     deliver = make_deliver(settings.mail.address, sla, Windows(settings.thread_window, settings.reopen_window),
-                           clock, on_created=make_on_mail_created(settings, sla))
-    mailbox = ImapLoop(settings.mail.imap, clock, deliver, settings.mail.max_size, settings.mail.poll)
+                           clock, on_created=make_on_mail_created(settings, sla),
+                           reopened=lambda now: pings.reopened_notice(settings, now))
+    mailbox = ImapLoop(settings.mail.imap, clock, deliver, settings.mail.max_size, settings.mail.poll,
+                       on_unreadable=make_on_unreadable(settings, clock))
     log.info("e-mail: reading %s, sending through %s as %s", settings.mail.imap.shown(), settings.mail.smtp.shown(),
              settings.mail.address)
     return mailbox, asyncio.create_task(mailbox.run(), name="mailbox")
@@ -475,13 +497,14 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
                 max_task = await wiring.start_polling(max_bot, max_handle, clock, stopping, background.heartbeat)
             if settings.mode == "webhook":
                 await bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret,
-                                      allowed_updates=dp.resolve_used_update_types(), max_connections=1)
+                                      allowed_updates=dp.resolve_used_update_types(),
+                                      max_connections=settings.webhook_connections)
                 await stopping.wait()
             else:
                 await updates.release_unfinished()
                 await bot.delete_webhook(drop_pending_updates=False)
                 await poll(bot, dp, stopping, background.heartbeat, clock, parking,
-                           settings.park_after.total_seconds())
+                           settings.park_after.total_seconds(), batch=BatchIntake(dp["desk"], background.heartbeat))
         finally:
             log.info("stopping: finishing the work in hand")
             await runner.cleanup()  # webhook requests in flight finish first

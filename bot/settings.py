@@ -55,6 +55,9 @@ class Settings:
     # The address the desk page's links use (sign-in, wallboard), without a trailing slash.
     web_public_url: str = "http://127.0.0.1:8080"
     express: ExpressSettings | None = None  # None: eXpress is off (SPEC section 10)
+    # Webhook: how many connections Telegram may open at once (its default 40); updates of one conversation
+    # are still handled one at a time (`domain.serial`), across instances too.
+    webhook_connections: int = 40
 
     @property
     def secure_cookies(self) -> bool:
@@ -131,6 +134,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         if not webhook_secret:
             raise ConfigError("WEBHOOK_SECRET is not set; it is required in webhook mode")
 
+    connections = get("WEBHOOK_MAX_CONNECTIONS", "40")
+    if not connections.isdigit() or not 1 <= int(connections) <= 100:
+        raise _fail("WEBHOOK_MAX_CONNECTIONS", connections, "a whole number from 1 to 100 (Telegram's limits)")
+
     port = get("WEB_PORT", "8080")
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise _fail("WEB_PORT", port, "a TCP port from 1 to 65535")
@@ -205,4 +212,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max=load_max(get, mode),
         web_public_url=public_url,
         express=load_express(get),
+        webhook_connections=int(connections),
     )

@@ -93,6 +93,20 @@ async def conversation_of(channel: str, ref: str | int) -> Conversation | None:
         channel=channel, ref=normalize_ref(channel, ref), customer_id__isnull=False).select_related("customer")
 
 
+async def people_of(channel: str, refs: list[str]) -> dict[str, Person]:
+    """`person_of` for many identities in one query: ref → person, for those the desk has seen."""
+    rows = await Identity.filter(channel=channel, ref__in=[normalize_ref(channel, r) for r in refs]
+                                 ).select_related("person")
+    return {row.ref: row.person for row in rows}
+
+
+async def conversations_of(channel: str, refs: list[str]) -> dict[str, Conversation]:
+    """`conversation_of` for many addresses in one query: ref → the bound conversation, with its customer."""
+    rows = await Conversation.filter(channel=channel, ref__in=[normalize_ref(channel, r) for r in refs],
+                                     customer_id__isnull=False).select_related("customer")
+    return {row.ref: row for row in rows}
+
+
 async def any_conversation(channel: str, ref: str | int) -> Conversation | None:
     """The conversation at this address, bound or not (an unbound one still holds its old incidents)."""
     return await Conversation.get_or_none(channel=channel, ref=normalize_ref(channel, ref))

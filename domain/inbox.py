@@ -67,10 +67,14 @@ class UnboundView:
     bound_to: str | None  # the customer code when the conversation has been bound since
 
 
-async def unbound_inbox(per_chat: int = 5, chats: int = 20) -> list[UnboundView]:
+async def unbound_inbox(per_chat: int = 5, chats: int = 20, listed: int = 200) -> list[UnboundView]:
+    """The newest `chats` conversations (one per chat, or per sender of mail) with their newest messages,
+    then up to `listed` more by name and count only: mail from strangers costs nothing to send, so a
+    wave of spam senders must not push a real stranger's mail out of the lead's sight."""
     views = []
-    for chat in await UnboundConversation.all().order_by("-first_seen").limit(chats):
-        messages = await UnboundMessage.filter(conversation_id=chat.id).order_by("-received_at").limit(per_chat)
+    for n, chat in enumerate(await UnboundConversation.all().order_by("-first_seen", "-id").limit(chats + listed)):
+        messages = [] if n >= chats else await UnboundMessage.filter(conversation_id=chat.id).order_by(
+            "-received_at").limit(per_chat)
         total = await UnboundMessage.filter(conversation_id=chat.id).count()
         bound = await conversation_of(chat.channel, chat.ref)
         views.append(UnboundView(chat, list(reversed(messages)), total, bound.customer.code if bound else None))

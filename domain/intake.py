@@ -12,8 +12,10 @@ How a message is threaded, in order:
 Among open incidents with the same latest activity the newest (highest id) wins, so the choice is the
 same on every database.
 
-Everything happens in one transaction per message. The (conversation, ref) unique key makes the same
-message seen twice a no-op, and the customer's counter row is locked while a key is taken, so
+Everything happens in one transaction per message, which first takes the conversation's turn
+(`domain.serial`): two messages of one chat reaching two instances at once are threaded one after the
+other, so the second finds the incident the first opened. The (conversation, ref) unique key makes the
+same message seen twice a no-op, and the customer's counter row is locked while a key is taken, so
 keys are gap-free even when many chats of one customer write at once.
 """
 
@@ -28,6 +30,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from domain import serial
 from domain.alerts import due_for_stage
 from domain.identities import any_conversation
 from domain.inbox import IncomingMessage
@@ -118,11 +121,15 @@ async def _next_number(customer: Customer) -> int:
     return (await Customer.get(id=customer.id)).incident_seq
 
 
-async def _store(incident: Incident, chat: Conversation, msg: IncomingMessage, source: str) -> None:
-    await IncidentMessage.create(
+def _row(incident: Incident, chat: Conversation, msg: IncomingMessage, source: str) -> IncidentMessage:
+    return IncidentMessage(
         incident=incident, conversation_id=chat.id, ref=msg.ref, author_id=msg.person_id,
         author=msg.author[:256], source=source, text=msg.text, attachments=msg.attachments, sent_at=msg.sent_at,
     )
+
+
+async def _store(incident: Incident, chat: Conversation, msg: IncomingMessage, source: str) -> None:
+    await _row(incident, chat, msg, source).save()
 
 
 OnCreated = Callable[[Incident, str, datetime], Awaitable[None]]  # the incident, the ref of the message that opened it
@@ -137,7 +144,8 @@ async def record_customer_message(msg: IncomingMessage, chat: Conversation, sla:
     one) run inside the same transaction, so the notifications owed are written together with it: a retry
     of the same update finds the message stored and owes nothing twice, and nothing is lost either."""
     try:
-        async with in_transaction():
+        async with in_transaction() as connection:
+            await serial.take_turn(connection, chat.id)
             result = await _record(msg, chat, sla, windows, now, force_new, continues)
             if result.created and on_created is not None:
                 opened = await Incident.get(id=result.incident.id).select_related("customer")
@@ -180,6 +188,57 @@ async def _record(msg: IncomingMessage, chat: Conversation, sla: Sla, windows: W
         await incident.save(update_fields=changed)
     await _store(incident, chat, msg, "customer")
     return IntakeResult(incident, created=created, reopened=reopen)
+
+
+async def record_customer_messages(batch: list[tuple[IncomingMessage, Conversation]], sla: Sla, windows: Windows,
+                                   now: datetime, on_created: OnCreated | None = None,
+                                   also: Callable[[], Awaitable[None]] | None = None) -> list[IntakeResult]:
+    """Many customers' plain messages (no reply, no topic, not `/new`) stored in one transaction: a group
+    commit, threaded as `record_customer_message` threads each of them, in the order given. One query
+    finds the open incidents of every conversation in the batch, the follow-ups go in with one multi-row
+    insert and their incidents' activity with one update; a message that opens an incident goes the one-by-one
+    way (and owes its notices, `on_created`, in this transaction). `also` runs last in the same
+    transaction (the update ledger), so what confirms the batch is durable with it or not at all.
+
+    All or nothing: a message seen before (its (conversation, ref) key) fails the whole batch with
+    IntegrityError, and the caller takes the messages one by one, where a duplicate is a no-op."""
+    if any(msg.reply_to is not None or msg.topic is not None for msg, _ in batch):
+        raise ValueError("replies and topic messages are threaded one by one (record_customer_message)")
+    async with in_transaction() as connection:
+        await serial.take_turns(connection, {chat.id for _, chat in batch})
+        current = await _latest_open({chat.id: chat.customer_id for _, chat in batch}, now - windows.thread)
+        results: list[IntakeResult] = []
+        follow_ups: list[IncidentMessage] = []
+        for msg, chat in batch:
+            incident = current.get(chat.id)
+            if incident is None:
+                result = await _record(msg, chat, sla, windows, now, force_new=True)
+                if on_created is not None:
+                    await on_created(await Incident.get(id=result.incident.id).select_related("customer"), msg.ref,
+                                     now)
+                current[chat.id] = result.incident
+            else:
+                follow_ups.append(_row(incident, chat, msg, "customer"))
+                result = IntakeResult(incident)
+            results.append(result)
+        if follow_ups:
+            await Incident.filter(id__in={row.incident_id for row in follow_ups}).update(last_activity_at=now)
+            await IncidentMessage.bulk_create(follow_ups)
+        if also is not None:
+            await also()
+    return results
+
+
+async def _latest_open(customers: dict[int, int], since: datetime) -> dict[int, Incident]:
+    """Per conversation, the open incident (no topic) of its current customer with activity since `since`
+    and the latest activity: what `_thread` finds for a plain message, for many conversations in one query."""
+    found: dict[int, Incident] = {}
+    rows = Incident.filter(conversation_id__in=list(customers), status__in=OPEN, topic=None,
+                           last_activity_at__gte=since).order_by(*LATEST)
+    for incident in await rows:
+        if incident.customer_id == customers[incident.conversation_id]:
+            found.setdefault(incident.conversation_id, incident)
+    return found
 
 
 async def record_bot_message(incident_id: int, channel: str, conversation: str, ref: str, text: str,

@@ -37,11 +37,12 @@ class IncomingMail:
     attachments: list[dict[str, str]]
     sent_at: datetime | None
     facts: MailFacts
+    keys: tuple[str, ...] = ()  # every `[KEY]` in the subject, in order (`key` is the first)
 
 
 @dataclass(frozen=True)
 class MailResult:
-    outcome: str  # intake joined unbound duplicate, or why it was no intake: own bounce auto-reply
+    outcome: str  # intake joined unbound duplicate, or why it was no intake: unreadable own bounce auto-reply
     incident: Incident | None = None
     acknowledged: bool = False  # an acknowledgement by mail is owed (written by `on_created`)
 
@@ -50,10 +51,12 @@ class MailResult:
 OnMailCreated = Callable[[Incident, str, datetime, bool], Awaitable[None]]
 
 
-async def continued_incident(key: str | None, thread_ids: tuple[str, ...], customer_id: int) -> Incident | None:
-    """The customer's incident a mail continues: by the key in its subject, else by the nearest Message-ID
-    it answers that the desk stored. Another customer's key is ignored, so no one writes into it."""
-    if key:
+async def continued_incident(keys: tuple[str, ...], thread_ids: tuple[str, ...],
+                             customer_id: int) -> Incident | None:
+    """The customer's incident a mail continues: by a key in its subject (the first that is the customer's:
+    another tracker's key may come first), else by the nearest Message-ID it answers that the desk stored.
+    Another customer's key is ignored, so no one writes into it."""
+    for key in keys:
         found = await Incident.get_or_none(key=key.upper(), customer_id=customer_id)
         if found is not None:
             return found
@@ -68,22 +71,27 @@ async def continued_incident(key: str | None, thread_ids: tuple[str, ...], custo
 async def take_mail(mail: IncomingMail, desk_address: str, sla: Sla, windows: Windows, now: datetime,
                     on_created: OnMailCreated | None = None,
                     on_reopened: Callable[[Incident], Awaitable[None]] | None = None) -> MailResult:
+    if not mail.sender:  # From named no single valid address: nobody to bind it to or to answer
+        return MailResult("unreadable")
     verdict = classify(mail.facts, desk_address)
     if not verdict.intake:
         return MailResult(verdict.reason)
     conversation = (await identities.conversation_of(identities.EMAIL, mail.sender)
                     or await identities.conversation_of(identities.EMAIL, domain_of(mail.sender)))
-    person = await identities.person_for(identities.EMAIL, mail.sender, now, mail.sender_name)
+    # A person row only for a bound sender: every stranger's spam would add one otherwise.
+    person = (await identities.person_for(identities.EMAIL, mail.sender, now, mail.sender_name)
+              if conversation is not None else None)
     sent_at = min(mail.sent_at or now, now)
     continues = None
     if conversation is not None:
-        continues = await continued_incident(mail.key, mail.thread_ids, conversation.customer_id)
+        keys = mail.keys or ((mail.key,) if mail.key else ())
+        continues = await continued_incident(keys, mail.thread_ids, conversation.customer_id)
     # A new incident's title is the subject: kept as the first line of what the customer wrote.
     text = f"{mail.subject}\n\n{mail.text}".strip() if continues is None and mail.subject else mail.text
     message = IncomingMessage(
         channel=identities.EMAIL, conversation=conversation.ref if conversation else mail.sender, ref=mail.message_id,
-        person_id=person.id, author=mail.sender_name or mail.sender, text=text, attachments=mail.attachments,
-        sent_at=sent_at, title=mail.sender)
+        person_id=person.id if person else None, author=mail.sender_name or mail.sender, text=text,
+        attachments=mail.attachments, sent_at=sent_at, title=mail.sender)
     if conversation is None:
         await keep_unbound(message, now)
         return MailResult("unbound")

@@ -9,7 +9,7 @@ whether it may be acknowledged. Two kinds of machine mail are told apart:
   still intake, since a customer's monitoring may report a real outage that way, but it is never answered.
 
 A person is acknowledged at most `ACKS_PER_HOUR` times in an hour, so even a loop the headers do not reveal
-(a forwarding rule between two desks) dies out quickly.
+(a forwarding rule between two desks) dies out quickly; a whole domain at most `DOMAIN_ACKS_PER_HOUR` times.
 """
 
 from __future__ import annotations
@@ -19,9 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 ACKS_PER_HOUR = 3
+# Acknowledgements to all the addresses of one domain in an hour: From is easy to forge, so a flood "from"
+# made-up addresses of a customer's domain must not make the desk mail each of them (backscatter). The
+# incidents are still opened; only the acknowledgements stop.
+DOMAIN_ACKS_PER_HOUR = 10
 ACK_WINDOW = timedelta(hours=1)
 BOUNCE_SENDERS = frozenset({"mailer-daemon", "postmaster"})
 NOT_ANSWERED_PRECEDENCE = frozenset({"bulk", "junk", "list"})
+AUTO_REPLY_PRECEDENCE = frozenset({"auto_reply", "auto-reply"})  # vacation programs that predate RFC 3834
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class MailFacts:
     autoreply_header: bool = False  # X-Autoreply / X-Autorespond: vacation programs that predate RFC 3834
     null_return_path: bool = False  # Return-Path: <> marks a delivery report
     delivery_report: bool = False  # multipart/report (a bounce or a read receipt)
+    dmarc_failed_by: tuple[str, ...] = ()  # authserv-ids of Authentication-Results headers saying dmarc=fail
 
 
 @dataclass(frozen=True)
@@ -56,11 +62,22 @@ def classify(facts: MailFacts, desk_address: str) -> Verdict:
             or not sender):
         return Verdict(False, False, "bounce")
     auto = facts.auto_submitted.strip().lower().split(";", 1)[0].strip()
-    if auto == "auto-replied" or facts.autoreply_header:
+    if (auto == "auto-replied" or facts.autoreply_header
+            or facts.precedence.strip().lower() in AUTO_REPLY_PRECEDENCE):
         return Verdict(False, False, "auto-reply")
     if (auto and auto != "no") or facts.precedence.strip().lower() in NOT_ANSWERED_PRECEDENCE or facts.mailing_list:
         return Verdict(True, False, "automatic")
+    if any(_ours(authserv, desk_address) for authserv in facts.dmarc_failed_by):
+        return Verdict(True, False, "forged")  # never echo a forger's subject to the address they named
     return Verdict(True, True)
+
+
+def _ours(authserv_id: str, desk_address: str) -> bool:
+    """Whether an Authentication-Results header names the desk's own mail domain (or a host in it) as the
+    server that checked the mail. Anyone can write such a header into a mail, but one only takes an
+    acknowledgement away, never grants anything, so a forged one harms only the forger's own mail."""
+    desk_domain, authserv = domain_of(desk_address), authserv_id.strip().lower().rstrip(".")
+    return bool(desk_domain) and (authserv == desk_domain or authserv.endswith(f".{desk_domain}"))
 
 
 def ack_allowed(earlier: Iterable[datetime], now: datetime, limit: int = ACKS_PER_HOUR) -> bool:

@@ -37,13 +37,11 @@ async def seen(telegram_user: int, username: str | None, full_name: str, now: da
     `@username` resolves later, and their Telegram app's language, so texts written later are in it).
     Writes only when something changed: this runs for every update. An update without a language code
     keeps the one remembered."""
-    username = username.lower() if username else None
-    full_name = full_name[:256]
-    tg_lang = (telegram_lang or "")[:8] or None
+    username, full_name, tg_lang = _as_kept(username, full_name, telegram_lang)
     person = await person_for(TELEGRAM, str(telegram_user), now, full_name)
     user_id = person.id
     new_username = person.username != username
-    if new_username or person.full_name != full_name or (tg_lang and person.tg_lang != tg_lang):
+    if not unchanged(person, username, full_name, telegram_lang):
         person.username, person.full_name, person.last_seen = username, full_name, now
         person.tg_lang = tg_lang or person.tg_lang
         await person.save(update_fields=["username", "full_name", "last_seen", "tg_lang"])
@@ -51,6 +49,22 @@ async def seen(telegram_user: int, username: str | None, full_name: str, now: da
         # A username belongs to one account at a time: forget it on whoever had it before.
         await Person.filter(username=username).exclude(id=user_id).update(username=None)
     return person
+
+
+def _as_kept(username: str | None, full_name: str, telegram_lang: str | None) -> tuple[str | None, str, str | None]:
+    return (username.lower() if username else None), full_name[:256], (telegram_lang or "")[:8] or None
+
+
+def unchanged(person: Person, username: str | None, full_name: str, telegram_lang: str | None) -> bool:
+    """`seen` would write nothing: the person's username, name and app language are as remembered."""
+    username, full_name, tg_lang = _as_kept(username, full_name, telegram_lang)
+    return person.username == username and person.full_name == full_name and not (tg_lang and
+                                                                                   person.tg_lang != tg_lang)
+
+
+async def staff_among(user_ids: list[int]) -> set[int]:
+    """Which of these people are active staff (one query; LEAD_IDS are staff rows too, see `ensure_leads`)."""
+    return set(await Staff.filter(user_id__in=user_ids, active=True).values_list("user_id", flat=True))
 
 
 async def resolve_actor(user_id: int, chat: Conversation | None, lead_ids: frozenset[int],

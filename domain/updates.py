@@ -66,6 +66,17 @@ async def handled(update_id: int) -> bool:
     return await ProcessedUpdate.exists(update_id=update_id, state="done")
 
 
+async def handled_among(update_ids: list[int]) -> set[int]:
+    """Which of these updates were handled already (one query)."""
+    return set(await ProcessedUpdate.filter(update_id__in=update_ids, state="done").values_list("update_id",
+                                                                                                flat=True))
+
+
+async def record_many(update_ids: list[int], now: datetime) -> None:
+    """Sole instance: these updates were handled (one multi-row insert; run it in their transaction)."""
+    await ProcessedUpdate.bulk_create([ProcessedUpdate(update_id=i, state="done", handled_at=now) for i in update_ids])
+
+
 async def record(update_id: int, now: datetime) -> None:
     """Sole instance: the update was handled."""
     try:

@@ -151,8 +151,11 @@ async def unbound(message: Message, command: CommandObject, desk: Desk) -> None:
         await respond(message, t(lang, "unbound.empty"))
         return
     lines = [t(lang, "unbound.header")]
-    for view in views:
-        lines.append("")
+    for n, view in enumerate(views):
+        if n and not view.messages and views[n - 1].messages:  # the rest: names and counts only
+            lines += ["", t(lang, "mailfix.unbound_more", count=len(views) - n)]
+        if view.messages:
+            lines.append("")
         lines.append(t(lang, "unbound.chat", title=view.chat.title or "—", chat_id=view.chat.ref,
                        messages=Counted("words.n.messages", view.total)))
         if view.bound_to:

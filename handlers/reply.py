@@ -20,24 +20,36 @@ from handlers.replies import respond
 from locales import t
 
 
-def reply_notice(now: datetime, text: str, author: str, ref: str):
+def reply_notice(now: datetime, text: str, author: str, ref: str, by: int | None = None):
     """The answer owed to the customer on the incident's channel (its chat and topic, or the reporter's
-    address), keyed by the answer so a retried update owes it once."""
+    address), keyed by the answer so a retried update owes it once; `by` (who wrote it) is told if the
+    answer is refused for good."""
     async def owe(incident: Incident) -> None:
-        await tell_customer_chat(incident, {"answer": text.strip(), "author": author}, now, "reply",
+        await tell_customer_chat(incident, {"answer": text.strip(), "author": author, "by": by}, now, "reply",
                                  dedupe=f"reply:{incident.id}:{ref}")
     return owe
 
 
+# What a staff message may carry besides text. Only the text of an answer goes to the customer (a file
+# would need each channel to carry it): the engineer is told so, never left to think the file went.
+FILE_FIELDS = ("document", "photo", "video", "audio", "voice", "video_note", "animation", "sticker")
+
+
 async def answer(message: Message, incident: Incident, text: str, actor: people.Actor, desk: Desk) -> None:
+    has_file = any(getattr(message, name, None) for name in FILE_FIELDS)
+    if has_file and not text.strip():
+        raise DeskError("mailfix.file_only", key=incident.key)
     now = desk.now()
     ref = f"reply:{message.chat.id}:{message.message_id}"  # the command's own message names the answer
     author = await people.display_name(actor.user_id)
     answered = await incidents.answer(incident, actor.user_id, author, text, ref, now,
-                                      reply_notice(now, text, author, ref))
+                                      reply_notice(now, text, author, ref, actor.user_id))
     desk.trace["incident"] = answered.key
     desk.wake_outbox()
-    await respond(message, t(desk.lang, "reply.done", key=answered.key))
+    done = t(desk.lang, "reply.done", key=answered.key)
+    if has_file:
+        done += "\n" + t(desk.lang, "mailfix.file_not_sent")
+    await respond(message, done)
 
 
 async def reply(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:

@@ -28,7 +28,7 @@ import telemetry
 from domain import alerts, customers, outbox, people
 from domain.channels import Channels, Failed, Retry, Unreachable
 from domain.clock import Clock
-from domain.models import Conversation, Outbox
+from domain.models import Conversation, Incident, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,21 @@ class Courier:
         else:
             await outbox.mark_failed(row, verdict.reason)
             log.error("outbox %s to %s rejected: %s", row.id, _whom(row), verdict.reason)
+            await self._answer_refused(row, verdict.reason)
+
+    async def _answer_refused(self, row: Outbox, reason: str) -> None:
+        """A staff answer refused for good (a mail server's 5xx): whoever wrote it was told it goes to the
+        customer, so they hear it did not (the leads, for a row from before authors were kept)."""
+        if row.kind != "reply" or row.incident_id is None:
+            return
+        by = (row.params or {}).get("by")
+        key = await Incident.filter(id=row.incident_id).values_list("key", flat=True)
+        targets = [by] if isinstance(by, int) else await alerts.leads(self.settings.lead_ids)
+        say = outbox.say("mailfix.reply_refused", key=key[0] if key else "—", reason=reason.splitlines()[0][:300])
+        for person_id in targets:
+            await outbox.enqueue("notice", outbox.person(person_id), self.clock.now(), params=say,
+                                 incident_id=row.incident_id, dedupe=f"reply_refused:{row.id}:{person_id}")
+        self.wake.set()
 
     async def _undeliverable(self, row: Outbox, reason: str) -> None:
         await outbox.mark_failed(row, reason)

@@ -153,3 +153,14 @@ def test_bad_value_in_env_file(tmp_path, monkeypatch):
     monkeypatch.delenv("DEFAULT_LANG", raising=False)
     with pytest.raises(ConfigError, match=r"^DEFAULT_LANG='fr' is invalid; expected ru or en$"):
         load_settings()
+
+
+def test_webhook_connections():
+    """Telegram may open its default 40 webhook connections unless told otherwise (1 to 100)."""
+    assert load_settings(BASE).webhook_connections == 40
+    assert load_settings({**BASE, "WEBHOOK_MAX_CONNECTIONS": "8"}).webhook_connections == 8
+    for bad in ("0", "101", "many"):
+        with pytest.raises(ConfigError) as exc:
+            load_settings({**BASE, "WEBHOOK_MAX_CONNECTIONS": bad})
+        assert str(exc.value) == (f"WEBHOOK_MAX_CONNECTIONS={bad!r} is invalid; expected a whole number from 1 to "
+                                  "100 (Telegram's limits)")

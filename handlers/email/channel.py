@@ -12,6 +12,7 @@ customer's contact as one mail: the text and the chart attached.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from datetime import datetime
 
@@ -65,6 +66,13 @@ class EmailChannel:
         answered = latest.ref if latest else None
         return answered, tuple(ids[-THREAD_KEPT:]), conversation
 
+    async def _last_writer(self, incident: Incident) -> str | None:
+        latest = await IncidentMessage.filter(incident_id=incident.id, source="customer",
+                                              conversation__channel=NAME).order_by("-id").first()
+        if latest is None or latest.author_id is None:
+            return None
+        return await identities.address_of(latest.author_id, NAME)
+
     async def render(self, row: Outbox, now: datetime) -> tuple[OutgoingMail, Conversation | None]:
         if row.kind == "report" and row.person_id is not None:
             return await self._report(row, now), None
@@ -84,6 +92,11 @@ class EmailChannel:
         elif row.kind == "reply":  # a staff member's answer (/reply): their words, signed, not auto-submitted
             mail = reply_mail(incident, params["answer"], params.get("author", ""), self.settings.mail.sender, to,
                               answered, references)
+            # The answer goes to whoever wrote last (it answers their mail), the reporter copied: as a person
+            # answering in a mail program with "Reply all" would. Only the customer's own people write here.
+            writer = await self._last_writer(incident)
+            if writer and writer != to:
+                mail = dataclasses.replace(mail, to=writer, cc=(to,))
         elif "say" in params:
             mail = OutgoingMail(to=to, key=incident.key, subject=f"Re: {incident.title}", text=said(lang, params),
                                 in_reply_to=answered, references=references, auto_submitted="auto-generated",

@@ -35,10 +35,17 @@ IDLE_RENEW = timedelta(minutes=25)
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
 COMMAND_TIMEOUT = 60.0  # seconds for one command, a 25 MB fetch over a slow link included
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
+_UIDNEXT = re.compile(rb"\[UIDNEXT (\d+)\]")
 _FETCH_UID = re.compile(rb"\bUID (\d+)")
 _FETCH_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 
 Deliver = Callable[[ParsedMail], Awaitable[str]]
+# A mail given up on: owes the leads' notice (mail, error) in the transaction that records it.
+OnUnreadable = Callable[[ParsedMail, str], Awaitable[None]]
+# Intake attempts of one mail before it is recorded as unreadable: a mail whose intake fails every time
+# (a value the database refuses, a bug) must not stop the mail behind it. The real intake is always tried
+# first, so a database that was away only delays mail: recording the failure needs the database too.
+ATTEMPTS = 3
 
 
 class ImapError(Exception):
@@ -66,6 +73,11 @@ def _literal(lines: list) -> bytes | None:
     return next((bytes(line) for line in lines if isinstance(line, bytearray)), None)
 
 
+def _uidnext(lines: list) -> int | None:
+    match = next((m for line in lines if isinstance(line, bytes) and (m := _UIDNEXT.search(line))), None)
+    return int(match[1]) if match else None
+
+
 def uid_sizes(lines: list) -> list[tuple[int, int]]:
     """(UID, size) pairs from a `UID FETCH … (UID RFC822.SIZE)` answer."""
     found = []
@@ -80,8 +92,12 @@ def uid_sizes(lines: list) -> list[tuple[int, int]]:
 class ImapLoop:
     def __init__(self, server: MailServer, clock: Clock, deliver: Deliver, max_size: int, poll: timedelta,
                  idle_renew: timedelta = IDLE_RENEW, backoff: tuple[float, float] = (BACKOFF_FIRST, BACKOFF_MAX),
-                 use_idle: bool = True, ssl_context: ssl.SSLContext | None = None) -> None:
-        self.server, self.clock, self.deliver = server, clock, deliver
+                 use_idle: bool = True, ssl_context: ssl.SSLContext | None = None,
+                 on_unreadable: OnUnreadable | None = None) -> None:
+        self.server, self.clock, self.deliver, self.on_unreadable = server, clock, deliver, on_unreadable
+        self._failures: dict[tuple[int, int], int] = {}  # (UIDVALIDITY, UID): failed intake attempts
+        self._skip: set[int] = set()  # read by people before the desk's first start: not taken in
+        self._recheck_to = 0  # after a rebuild: mails up to this UID are first looked up by their headers
         self.ssl_context = ssl_context  # None: the system's trusted authorities (a test passes its own)
         # IDLE is renewed at least every `poll` too: a mail that arrives between a fetch and the next IDLE is
         # announced while no command is pending, and aioimaplib drops that announcement; the renewal's
@@ -161,7 +177,10 @@ class ImapLoop:
             position = await mailbox.position(self.name, uidvalidity, self.clock.now())
             if position.renumbered:
                 log.warning("mailbox %s: UIDVALIDITY changed; looking at every mail again (taken ones are "
-                            "recognised by Message-ID)", self.name)
+                            "recognised by Message-ID from their headers, not downloaded again)", self.name)
+                self._recheck_to, self._skip = _uidnext(selected.lines) or 2 ** 63, set()
+            if position.fresh:
+                await self._first_start(client, uidvalidity, _uidnext(selected.lines))
             self._set(True)
             await self._flag_taken(client, position.last_uid)
             idle = self.use_idle and client.has_capability("IDLE")
@@ -177,6 +196,27 @@ class ImapLoop:
                     await asyncio.wait_for(client.logout(), 2)
             if client.protocol.transport is not None:
                 client.protocol.transport.close()
+
+    async def _search(self, client: IMAP4, criteria: str) -> list[int]:
+        found = await self._do(client.uid_search(criteria, charset=None))
+        _check(found, "SEARCH")
+        return sorted(int(u) for line in found.lines[:-1] if isinstance(line, bytes) for u in line.split()
+                      if u.isdigit())
+
+    async def _first_start(self, client: IMAP4, uidvalidity: int, uidnext: int | None) -> None:
+        """The desk's first look at a mailbox: take the mail nobody has read (a customer may be waiting on
+        it), not the mail people read and handled before the desk was there (it would open an incident,
+        page on-call and acknowledge each, months late)."""
+        unseen = await self._search(client, "UNSEEN")
+        if unseen:
+            start = unseen[0] - 1
+            self._skip = {uid for uid in await self._search(client, "SEEN") if uid > start}
+        else:
+            start = (uidnext - 1) if uidnext else max(await self._search(client, "ALL"), default=0)
+        if start > 0:
+            await mailbox.move_past(self.name, uidvalidity, start, self.clock.now())
+        log.info("mailbox %s: first start; taking the unread mail after UID %d, leaving %d read ones alone",
+                 self.name, start, len(self._skip))
 
     async def _flag_taken(self, client: IMAP4, last_uid: int) -> None:
         """Mails taken in but not flagged (the process stopped between the commit and the flag)."""
@@ -194,6 +234,12 @@ class ImapLoop:
         _check(listing, "FETCH")
         # `n:*` always names the newest mail, even when its UID is below n: skip what was taken.
         for uid, size in (pair for pair in uid_sizes(listing.lines) if pair[0] > last):
+            if uid in self._skip or (uid < self._recheck_to and await self._taken_before(client, uid)):
+                await mailbox.move_past(self.name, uidvalidity, uid, self.clock.now())
+                self._skip.discard(uid)
+                if uid < self._recheck_to:
+                    _check(await self._do(client.uid("store", str(uid), "+FLAGS.SILENT", r"(\Seen)")), "STORE")
+                continue
             oversize = size > self.max_size
             part = "BODY.PEEK[HEADER]" if oversize else "BODY.PEEK[]"
             fetched = await self._do(client.uid("fetch", str(uid), f"(UID {part})"))
@@ -202,13 +248,49 @@ class ImapLoop:
             if raw is None:
                 continue  # expunged meanwhile: nothing to take
             parsed = parse_mail(raw, size=size, max_size=self.max_size)
-            outcome = await mailbox.take_in(self.name, uidvalidity, uid, parsed.message_id, parsed.sender,
-                                            self.clock.now(), lambda parsed=parsed: self.deliver(parsed))
+            outcome = await self._take(uidvalidity, uid, parsed)
             telemetry.MAILS_IN.labels(outcome or "duplicate").inc()
             # Committed: now the server copy may say so. An oversize mail is also flagged for a person to
-            # open in a mail program, since the desk kept only its headers.
-            flags = r"(\Seen \Flagged)" if oversize else r"(\Seen)"
+            # open in a mail program, since the desk kept only its headers; so is one the desk could not read.
+            flags = r"(\Seen \Flagged)" if oversize or outcome == "unreadable" else r"(\Seen)"
             _check(await self._do(client.uid("store", str(uid), "+FLAGS.SILENT", flags)), "STORE")
+
+    async def _take(self, uidvalidity: int, uid: int, parsed: ParsedMail) -> str | None:
+        """Take one mail in; after `ATTEMPTS` failures of its intake, record it as unreadable instead (the
+        leads are told, and the server copy is flagged for a person like any unreadable mail)."""
+        key = (uidvalidity, uid)
+        try:
+            outcome = await mailbox.take_in(self.name, uidvalidity, uid, parsed.message_id, parsed.sender,
+                                            self.clock.now(), lambda: self.deliver(parsed))
+        except Exception as exc:
+            self._failures[key] = self._failures.get(key, 0) + 1
+            if self._failures[key] < ATTEMPTS:
+                raise
+            error = f"{type(exc).__name__}: {exc}"[:300]
+            log.error("mailbox %s: mail UID %s failed its intake %d times (%s); recorded as unreadable",
+                      self.name, uid, self._failures[key], error)
+
+            async def unreadable() -> str:
+                if self.on_unreadable is not None:
+                    await self.on_unreadable(parsed, error)
+                return "unreadable"
+            outcome = await mailbox.take_in(self.name, uidvalidity, uid, parsed.message_id, parsed.sender,
+                                            self.clock.now(), unreadable)
+        self._failures.pop(key, None)
+        return outcome
+
+    async def _taken_before(self, client: IMAP4, uid: int) -> bool:
+        """After a rebuild: whether this mail was taken already, from its headers alone (a few hundred bytes
+        instead of the whole mail). A mail without a Message-ID is known only by its content: downloaded."""
+        fetched = await self._do(client.uid("fetch", str(uid), "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM)])"))
+        _check(fetched, "FETCH")
+        head = _literal(fetched.lines)
+        if head is None:
+            return False
+        parsed = parse_mail(head)
+        if parsed.message_id.endswith("@no-message-id.invalid>") or not parsed.sender:
+            return False
+        return await mailbox.taken(parsed.message_id, parsed.sender)
 
     async def _wait_idle(self, client: IMAP4) -> None:
         queue = client.protocol.idle_queue

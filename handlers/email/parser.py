@@ -6,10 +6,12 @@ the loop rules look at. Real-world mail is messy; nothing here raises on a malfo
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
 from html.parser import HTMLParser
@@ -20,6 +22,10 @@ TEXT_LIMIT = 100_000  # characters of body kept: a pasted log of megabytes belon
 ATTACHMENTS_LIMIT = 50  # attachment entries kept per mail
 TITLE_LIMIT = 120
 MESSAGE_ID_LIMIT = 255  # the length of a stored message reference
+REFERENCES_LIMIT = 100  # the newest Message-IDs of References kept: enough for any thread, a bounded query
+NAME_LIMIT = 256  # the length of a stored author
+FORWARD_DEPTH = 3  # forwarded mails inside forwarded mails read for text
+log = logging.getLogger(__name__)
 SUBJECT_KEY = re.compile(r"\[([A-Za-z0-9_]{2,16}-\d{1,9})\]")
 _MSGID = re.compile(r"<[^<>\s]+>")
 _PREFIX = re.compile(r"^\s*((re|fwd?|fw|aw|sv|ha|отв|ответ|пер|перес|переслано)\s*(\[\d+\]|\(\d+\))?\s*:\s*)+",
@@ -60,6 +66,10 @@ class ParsedMail:
         return tuple(ids)
 
     @property
+    def keys(self) -> tuple[str, ...]:
+        return keys_in_subject(self.subject)
+
+    @property
     def title(self) -> str:
         """The incident title: the subject without `Re:` and the key, else the first line of what is new."""
         subject = clean_subject(self.subject)
@@ -79,8 +89,19 @@ def key_in_subject(subject: str) -> str | None:
     return match[1].upper() if match else None
 
 
+def keys_in_subject(subject: str) -> tuple[str, ...]:
+    """Every `[X-N]` of the subject in order: a customer's own tracker often puts its key before ours."""
+    return tuple(dict.fromkeys(found.upper() for found in SUBJECT_KEY.findall(subject)))[:5]
+
+
+def _clean(value: str) -> str:
+    """Text the database can store: NUL is legal in encoded mail (quoted-printable, base64, RFC 2047) but
+    PostgreSQL refuses it in text and JSON, so one NUL would fail the mail's intake every time."""
+    return value.replace("\x00", "")
+
+
 def _ids(value: str) -> list[str]:
-    return [_fit(found) for found in _MSGID.findall(value or "")]
+    return [_fit(found) for found in _MSGID.findall(_clean(value or ""))]
 
 
 def _fit(message_id: str) -> str:
@@ -106,8 +127,83 @@ def _header(msg: EmailMessage, name: str) -> str:
                 continue
     try:
         return str(msg.get(name))
-    except (ValueError, IndexError, TypeError):  # a header the parser chokes on: its raw text
+    except (ValueError, IndexError, TypeError, AttributeError):  # a header the parser chokes on: its raw text
         return " ".join(str(raw).split())
+
+
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+_COMMENT = re.compile(r"\((?:[^()\\]|\\.)*\)")
+_ANGLE = re.compile(r"<\s*([^<>\s]*)\s*>")
+_ATEXT = r"[^\s<>()\[\]\\,;:@\"]"
+_ADDR_SPEC = re.compile(rf"({_ATEXT}{{1,64}})@({_ATEXT}+(?:\.{_ATEXT}+)+|\[[0-9A-Fa-f.:]{{2,45}}\])")
+ADDRESS_LIMIT = 254  # RFC 5321: the longest address a mail system carries
+
+
+def _raw_header(msg: EmailMessage, name: str) -> str:
+    """A header exactly as written, unfolded, RFC 2047 encoded words left encoded; raw UTF-8 (RFC 6532) or
+    8-bit bytes decoded."""
+    raw = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
+    if raw is None:
+        return ""
+    raw = str(raw)
+    if any("\udc80" <= ch <= "\udcff" for ch in raw):
+        data = raw.encode("ascii", "surrogateescape")
+        for charset in ["utf-8", *(c for c in msg.get_charsets() if c), "windows-1251"]:
+            try:
+                raw = data.decode(charset)
+                break
+            except (LookupError, UnicodeDecodeError):
+                continue
+        else:
+            raw = data.decode("utf-8", "replace")
+    return " ".join(raw.split())
+
+
+def normal_address(address: str) -> str | None:
+    """One address as the desk stores and matches it: lower case, an internationalised domain as punycode
+    (bindings are punycode), or None when it is no single valid address."""
+    match = _ADDR_SPEC.fullmatch(address.strip())
+    if match is None:
+        return None
+    local, domain = match[1], match[2].rstrip(".")
+    if not domain.startswith("[") and not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    found = f"{local}@{domain}".lower()
+    return found if len(found) <= ADDRESS_LIMIT else None
+
+
+def _decoded(words: str) -> str:
+    try:
+        return str(make_header(decode_header(words)))
+    except (LookupError, UnicodeError, ValueError, IndexError):
+        return words
+
+
+def read_sender(header: str) -> tuple[str, str] | None:
+    """(display name, address) of a From header, read as mail systems read it (RFC 5322): the address in
+    angle brackets wins over whatever the name says (`ivan@acme.ru <attacker@evil.example>` is from
+    evil.example); without brackets the whole header, comments aside, must be one address. An encoded word
+    is never an address, and a header naming no address or several is unreadable (None): the desk must
+    never answer a list of addresses it made up from one header."""
+    # Quoted strings and comments blanked out in place, so positions in `bare` are positions in `header`.
+    bare = _QUOTED.sub(lambda m: '"' + " " * (len(m[0]) - 2) + '"', header)
+    while (uncommented := _COMMENT.sub(lambda m: " " * len(m[0]), bare)) != bare:  # nested: innermost first
+        bare = uncommented
+    angles = list(_ANGLE.finditer(bare))
+    if angles:
+        if len(angles) != 1 or (address := normal_address(angles[0][1])) is None:
+            return None
+        name = _decoded(header[:angles[0].start()].strip()).strip().strip('"').replace('\\"', '"')
+    else:
+        if (address := normal_address(bare)) is None:
+            return None
+        comment = _COMMENT.search(header)  # `ivan@acme.ru (Ivan Petrov)`: the old way to give a name
+        name = _decoded(comment[0][1:-1]) if comment else ""
+    # A name that looks like an address would show the staff an author the mail is not from.
+    return ("" if "@" in name else " ".join(name.split())), address
 
 
 def _part_text(part: EmailMessage) -> str:
@@ -261,20 +357,65 @@ def fresh_text(text: str) -> str:
     return "\n".join(line for line in lines if not line.lstrip().startswith(">")).strip()
 
 
+_BROKEN = (ValueError, IndexError, TypeError, AttributeError, LookupError, UnicodeError, AssertionError, KeyError)
+
+
+def _disposition(part: EmailMessage) -> tuple[str | None, str]:
+    """(disposition, filename) of a part; a Content-Disposition the standard parser chokes on (`filename*`
+    without a value) counts as an attachment without a name rather than failing the whole mail."""
+    try:
+        return part.get_content_disposition(), _clean(part.get_filename() or "")
+    except _BROKEN:
+        return "attachment", ""
+
+
+def _body(msg: EmailMessage, subtype: str) -> EmailMessage | None:
+    try:
+        return msg.get_body(preferencelist=(subtype,))
+    except _BROKEN:  # a malformed Content-Disposition somewhere: the first such text part that is no attachment
+        return next((part for part in msg.walk() if part.get_content_type() == f"text/{subtype}"
+                     and _disposition(part)[0] != "attachment"), None)
+
+
+def _readable(msg: EmailMessage, depth: int = 0) -> tuple[str, EmailMessage | None]:
+    """The mail's text and the part it came from: the plain text, else (missing or blank) the HTML; a mail
+    with no text of its own that forwards one (message/rfc822) is read as the forwarded mail's text."""
+    for subtype in ("plain", "html"):
+        part = _body(msg, subtype)
+        if part is None:
+            continue
+        content = _part_text(part)
+        text = html_to_text(content) if subtype == "html" else content
+        if text.strip():
+            return text, part
+    if depth >= FORWARD_DEPTH:
+        return "", None
+    for part in msg.walk():
+        if part.get_content_type() != "message/rfc822" or not part.is_multipart():
+            continue
+        inner = part.get_payload(0)
+        if isinstance(inner, EmailMessage):
+            text, _ = _readable(inner, depth + 1)
+            head = "\n".join(f"{name}: {_header(inner, name)}" for name in ("From", "Date", "Subject")
+                             if _header(inner, name))
+            return f"---------- Forwarded message ----------\n{head}\n\n{text}", None
+    return "", None
+
+
 def _attachments(msg: EmailMessage, body: EmailMessage | None) -> tuple[Attachment, ...]:
     found: list[Attachment] = []
     for part in msg.walk():
-        if part is body or part.is_multipart():
+        forwarded = part.get_content_type() == "message/rfc822"  # kept as a file, like a mail program does
+        if part is body or (part.is_multipart() and not forwarded):
             continue
-        filename = part.get_filename() or ""
-        disposition = part.get_content_disposition()
+        disposition, filename = _disposition(part)
         if not filename and disposition != "attachment" and part.get_content_maintype() == "text":
             continue  # the other alternative of the body (the HTML twin of the plain text)
         try:
-            payload = part.get_payload(decode=True) or b""
-        except (ValueError, TypeError):
-            payload = b""
-        found.append(Attachment(filename[:256], part.get_content_type(), len(payload)))
+            size = len(part.get_payload(0).as_bytes()) if forwarded else len(part.get_payload(decode=True) or b"")
+        except _BROKEN:
+            size = 0
+        found.append(Attachment(filename[:256], _clean(part.get_content_type())[:255], size))
         if len(found) >= ATTACHMENTS_LIMIT:
             break
     return tuple(found)
@@ -292,30 +433,59 @@ def _facts(msg: EmailMessage, sender: str) -> MailFacts:
         autoreply_header=has("X-Autoreply") or has("X-Autorespond"),
         null_return_path=_header(msg, "Return-Path").strip() == "<>",
         delivery_report=msg.get_content_type() == "multipart/report",
+        dmarc_failed_by=_dmarc_failed_by(msg),
     )
 
 
+_DMARC = re.compile(r"\bdmarc\s*=\s*([a-z]+)", re.IGNORECASE)
+
+
+def _dmarc_failed_by(msg: EmailMessage) -> tuple[str, ...]:
+    """The servers (authserv-ids, RFC 8601) whose Authentication-Results say the mail failed DMARC."""
+    found = []
+    for name, value in msg.raw_items():
+        if name.lower() != "authentication-results":
+            continue
+        text = " ".join(str(value).split())
+        verdict = _DMARC.search(text)
+        if verdict and verdict[1].lower() == "fail":
+            found.append(text.split(";", 1)[0].strip().split(" ", 1)[0])
+    return tuple(found[:10])
+
+
 def _made_up_id(raw: bytes) -> str:
-    """A stable Message-ID for a mail without one, so the same mail fetched twice is recognised."""
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    return f"<{hashlib.sha256(head).hexdigest()[:32]}@no-message-id.invalid>"
+    """A stable Message-ID for a mail without one, so the same mail fetched twice is recognised: a hash of
+    the whole mail, since two alerts from one script often differ only in their text."""
+    return f"<{hashlib.sha256(raw).hexdigest()[:32]}@no-message-id.invalid>"
 
 
 def parse_mail(raw: bytes, size: int | None = None, max_size: int | None = None) -> ParsedMail:
     """Read a mail. With `size` over `max_size`, `raw` holds only the headers (the IMAP loop fetched no
-    more) and the mail is marked oversize: it is still acknowledged and kept on the server."""
+    more) and the mail is marked oversize: it is still acknowledged and kept on the server. Never raises:
+    a mail the standard parser still fails on comes out without a sender, so it is taken in as unreadable
+    (flagged in the mailbox for a person) instead of stopping the mail behind it."""
     size = len(raw) if size is None else size
+    try:
+        return _parse(raw, size, max_size)
+    except Exception:  # any failure of the standard library on hostile input
+        log.warning("a mail of %d bytes could not be parsed", size, exc_info=True)
+        return ParsedMail(message_id=_made_up_id(raw), sender="", sender_name="", reply_to="", subject="",
+                          key=None, in_reply_to=None, references=(), sent_at=None, text="", fresh="",
+                          attachments=(), facts=MailFacts(sender=""), size=size)
+
+
+def _parse(raw: bytes, size: int, max_size: int | None) -> ParsedMail:
     oversize = max_size is not None and size > max_size
     msg = message_from_bytes(raw, policy=policy.default)
     assert isinstance(msg, EmailMessage)
 
-    name, address = parseaddr(_header(msg, "From"))
-    sender = address.strip().lower()
-    reply_to = parseaddr(_header(msg, "Reply-To"))[1].strip().lower() or sender
-    subject = " ".join(_header(msg, "Subject").split())
+    name, sender = read_sender(_clean(_raw_header(msg, "From"))) or ("", "")
+    reply_to = _clean(parseaddr(_header(msg, "Reply-To"))[1]).strip().lower() or sender
+    subject = " ".join(_clean(_header(msg, "Subject")).split())
     ids = _ids(_header(msg, "Message-ID"))
     in_reply_to = next(iter(_ids(_header(msg, "In-Reply-To"))), None)
-    recipients = tuple(a.lower() for _, a in getaddresses([_header(msg, "To"), _header(msg, "Cc")]) if a)
+    recipients = tuple(_clean(a).lower()
+                       for _, a in getaddresses([_header(msg, "To"), _header(msg, "Cc")]) if a)
     try:
         date = msg["Date"].datetime if msg["Date"] is not None else None
     except (AttributeError, ValueError, TypeError, IndexError):
@@ -325,21 +495,18 @@ def parse_mail(raw: bytes, size: int | None = None, max_size: int | None = None)
 
     text, body, attachments = "", None, ()
     if not oversize:
-        body = msg.get_body(preferencelist=("plain", "html"))
-        if body is not None:
-            content = _part_text(body)
-            text = html_to_text(content) if body.get_content_subtype() == "html" else content
-        text = text.replace("\r\n", "\n").strip()[:TEXT_LIMIT]
+        text, body = _readable(msg)
+        text = _clean(text).replace("\r\n", "\n").strip()[:TEXT_LIMIT]
         attachments = _attachments(msg, body)
     return ParsedMail(
         message_id=ids[0] if ids else _made_up_id(raw),
         sender=sender,
-        sender_name=" ".join(name.split()),
+        sender_name=" ".join(_clean(name).split())[:NAME_LIMIT],
         reply_to=reply_to,
         subject=subject,
         key=key_in_subject(subject),
         in_reply_to=in_reply_to,
-        references=tuple(_ids(_header(msg, "References"))),
+        references=tuple(_ids(_header(msg, "References"))[-REFERENCES_LIMIT:]),
         sent_at=date,
         text=text,
         fresh=fresh_text(text),

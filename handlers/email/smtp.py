@@ -42,6 +42,7 @@ class OutgoingMail:
     # (reports), so that other desks and vacation programs do not answer it (RFC 3834). "" for a person's.
     auto_submitted: str = ""
     kind: str = "mail"  # for the metrics: ack reply report …
+    cc: tuple[str, ...] = ()
 
 
 class SendError(Exception):
@@ -63,6 +64,8 @@ def compose(mail: OutgoingMail, settings: MailSettings, now: datetime) -> EmailM
     msg = EmailMessage()
     msg["From"] = settings.sender
     msg["To"] = mail.to
+    if mail.cc:
+        msg["Cc"] = ", ".join(mail.cc)
     msg["Subject"] = subject_with_key(mail.key, mail.subject)
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = make_msgid(idstring=mail.key.lower(), domain=settings.domain)
