@@ -26,7 +26,7 @@ from domain import intake, people, updates
 from domain.identities import TELEGRAM, conversations_of, people_of
 from domain.models import Conversation
 from domain.text import clean
-from handlers.customer_chat import windows
+from handlers.chatroom import windows
 from handlers.desk import Desk
 from handlers.incoming import incoming, is_service
 
