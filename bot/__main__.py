@@ -25,6 +25,8 @@ def main(argv: list[str]) -> int:
     logs.hide(settings.bot_token)
     for secret in settings.mail.secrets() if settings.mail else ():
         logs.hide(secret)
+    for secret in settings.max.secrets() if settings.max else ():
+        logs.hide(secret)
     for secret in settings.express.secrets() if settings.express else ():
         logs.hide(secret)
     logs.setup(settings.log_level)

@@ -128,10 +128,11 @@ async def set_menus(bot: Bot, settings: Settings, left_staff: list[int] | None =
 
 
 def build_channels(bot: Bot, settings: Settings, clock: Clock, pacer: Pacer | None = None,
-                   express=None) -> Channels:
+                   express=None, max_bot=None) -> Channels:
     """The channels the outbox's notices leave by: Telegram always; a new channel is one more
     `channels.register(…)` here, for when its settings are given. `express` is the running eXpress bot
-    (`build_express`), whose endpoints receive the results of what its channel sends."""
+    (`build_express`), whose endpoints receive the results of what its channel sends; `max_bot` MAX's client,
+    when MAX is on."""
     channels = Channels()
     channels.register(TelegramChannel(bot, clock, settings, pacer))
     if settings.mail is not None:  # the mail packages are imported only when e-mail is configured
@@ -142,6 +143,10 @@ def build_channels(bot: Bot, settings: Settings, clock: Clock, pacer: Pacer | No
     if express is not None:
         from handlers.express.channel import ExpressChannel  # pybotx only when eXpress is configured
         channels.register(ExpressChannel(express, clock, settings))
+    if max_bot is not None:
+        from handlers.max.channel import MaxChannel  # maxapi is loaded only when MAX is configured
+
+        channels.register(MaxChannel(max_bot, clock, settings))
     return channels
 
 
@@ -160,12 +165,14 @@ def build_express(settings: Settings, dp: Dispatcher, clock: Clock):
 class Background:
     """The scheduler's tick and the outbox courier, running beside the update handling."""
 
-    def __init__(self, bot: Bot, dp: Dispatcher, settings: Settings, clock: Clock, express=None) -> None:
+    def __init__(self, bot: Bot, dp: Dispatcher, settings: Settings, clock: Clock, express=None,
+                 max_bot=None) -> None:
         self.heartbeat = Heartbeat()
         self.leader = leader_for(settings.database_url)
         self.tick = Tick(settings, clock, dp["desk"].sla, self.heartbeat, self.leader)
         self.scheduler = build_scheduler(self.tick, settings.scheduler_tick, clock)
-        self.courier = Courier(build_channels(bot, settings, clock, express=express), clock, settings)
+        self.courier = Courier(build_channels(bot, settings, clock, express=express, max_bot=max_bot), clock,
+                               settings)
         self.stopping = asyncio.Event()
         self.task: asyncio.Task | None = None
 
@@ -468,19 +475,32 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         express = build_express(settings, dp, clock)
         if express is not None:
             await express.startup()
-        background = Background(bot, dp, settings, clock, express)
+        max_bot = max_handle = max_task = None
+        if settings.max is not None:
+            from handlers.max import wiring  # maxapi is loaded only when MAX is configured
+
+            max_bot = wiring.build_max_bot(settings)
+        background = Background(bot, dp, settings, clock, express, max_bot=max_bot)
         dp["desk"].wake_outbox = background.courier.wake.set
+        if max_bot is not None:
+            max_handle = wiring.make_handle(max_bot, dp["desk"])
         background.start(sole_instance=settings.mode == "polling")  # polling: one instance by construction
         mailbox, mail_task = start_mailbox(settings, clock)
+        max_webhook = wiring.webhook(settings, max_handle, clock) if max_bot and settings.mode == "webhook" else None
         runner = web.AppRunner(build_web_app(settings, dp, bot, background.heartbeat, clock, parking,
-                                             mailbox=mailbox.health if mailbox else None, express=express),
-                               access_log=None,
-                               shutdown_timeout=8)
+                                             mailbox=mailbox.health if mailbox else None, express=express,
+                                             max_webhook=max_webhook),
+                               access_log=None, shutdown_timeout=8)
         await runner.setup()
         await web.TCPSite(runner, settings.web_host, settings.web_port).start()
-        log.info("listening on %s:%s (/healthz, /metrics%s%s)", settings.web_host, settings.web_port,
-                 ", /telegram/webhook" if settings.mode == "webhook" else "", ", /express/" if express else "")
+        log.info("listening on %s:%s (/healthz, /metrics%s%s%s)", settings.web_host, settings.web_port,
+                 ", /telegram/webhook" if settings.mode == "webhook" else "", ", /express/" if express else "",
+                 ", /max/webhook" if max_webhook else "")
         try:
+            if max_bot is not None and settings.mode == "webhook":
+                await wiring.subscribe(max_bot, settings)
+            elif max_bot is not None:
+                max_task = await wiring.start_polling(max_bot, max_handle, clock, stopping, background.heartbeat)
             if settings.mode == "webhook":
                 await bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret,
                                       allowed_updates=dp.resolve_used_update_types(),
@@ -499,11 +519,15 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
                     task.cancel()  # the mailbox loop holds no mail in memory: what it took is committed
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+            if max_task is not None:  # it stops by itself on `stopping`, after the update in hand
+                await max_task
             if express is not None:  # the web server is closed: BotX's results can no longer arrive
                 await express.stop_waiting()
             await background.stop()
             if express is not None:
                 await express.shutdown()
             await bot.session.close()
+            if max_bot is not None:
+                await max_bot.close_session()
     finally:
         await close_database()

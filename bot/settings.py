@@ -15,6 +15,7 @@ from dotenv import dotenv_values
 
 from bot.express_settings import ExpressSettings, load_express
 from bot.mail_settings import MailSettings, load_mail
+from bot.max_settings import MaxSettings, load_max
 from domain.durations import ALLOWED as DURATION_ALLOWED
 from domain.durations import parse_positive_duration
 from domain.errors import ConfigError
@@ -50,6 +51,7 @@ class Settings:
     # How long an update's handling may keep failing (transient errors, retried) before it is parked.
     park_after: timedelta = timedelta(minutes=3)
     mail: MailSettings | None = None  # None: e-mail is off (SPEC section 10)
+    max: MaxSettings | None = None  # None: MAX is off (SPEC section 10)
     # The address the desk page's links use (sign-in, wallboard), without a trailing slash.
     web_public_url: str = "http://127.0.0.1:8080"
     express: ExpressSettings | None = None  # None: eXpress is off (SPEC section 10)
@@ -207,6 +209,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         retention=retained,
         park_after=duration("PARK_AFTER", "3m"),
         mail=load_mail(get),
+        max=load_max(get, mode),
         web_public_url=public_url,
         express=load_express(get),
         webhook_connections=int(connections),

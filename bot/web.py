@@ -1,5 +1,5 @@
-"""The aiohttp app: POST /telegram/webhook (webhook mode), GET /healthz, GET /metrics, and the desk page
-(`bot.desk_web`: /desk, /wallboard)."""
+"""The aiohttp app: POST /telegram/webhook and POST /max/webhook (webhook mode), GET /healthz, GET /metrics,
+and the desk page (`bot.desk_web`: /desk, /wallboard)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from tortoise.functions import Count
 
 import telemetry
 from bot.desk_web import DeskPages
+from bot.max_settings import WEBHOOK_PATH as MAX_WEBHOOK_PATH
 from bot.settings import Settings
 from domain import outbox, parked, updates
 from domain.clock import Clock
@@ -131,7 +132,8 @@ def mailbox_report(health: MailboxHealth, clock: Clock) -> dict:
 
 def build_web_app(settings: Settings, dp: Dispatcher, bot: Bot, heartbeat: Heartbeat, clock: Clock,
                   parking: Parking | None = None, mailbox: MailboxHealth | None = None,
-                  express=None) -> web.Application:
+                  express=None, max_webhook=None) -> web.Application:
+    """`max_webhook`: MAX's webhook route (`handlers.max.transport.webhook_route`), in webhook mode with MAX on."""
     app = web.Application(client_max_size=MAX_BODY)
 
     async def healthz(request: web.Request) -> web.Response:
@@ -172,6 +174,8 @@ def build_web_app(settings: Settings, dp: Dispatcher, bot: Bot, heartbeat: Heart
         WebhookHandler(dispatcher=dp, bot=bot, secret_token=settings.webhook_secret, handle_in_background=False,
                        parking=parking or Parking(settings, clock),
                        park_after=settings.park_after.total_seconds()).register(app, path=WEBHOOK_PATH)
+    if max_webhook is not None:
+        app.router.add_post(MAX_WEBHOOK_PATH, max_webhook)
     DeskPages(settings, clock, dp["desk"].sla).register(app)
     if express is not None:  # the eXpress bot's endpoints (`handlers.express.server`), under /express/
         express.register(app)

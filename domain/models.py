@@ -210,7 +210,9 @@ class IncidentEvent(Model):
 
 
 class ProcessedUpdate(Model):
-    """Telegram update ids being handled or handled: a redelivered update is skipped (kept a few days)."""
+    """Update ids being handled or handled: a redelivered update is skipped (kept a few days). Telegram's
+    own ids are positive; another channel's updates have negative ids derived from the channel's name and
+    the update's own reference (`domain.updates.channel_key`)."""
 
     update_id = fields.BigIntField(primary_key=True)
     state = fields.CharField(max_length=8, default="done")  # handling | done
@@ -218,6 +220,18 @@ class ProcessedUpdate(Model):
 
     class Meta:
         table = "processed_update"
+
+
+class ChannelCursor(Model):
+    """How far a channel's long polling has taken updates in (MAX's `marker`). Moved only once every update
+    before it was handled, so a restart asks again for the ones in hand and none is lost."""
+
+    channel = fields.CharField(max_length=16, unique=True)
+    position = fields.BigIntField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "channel_cursor"
 
 
 class ParkedUpdate(Model):

@@ -1,4 +1,4 @@
-"""Each Telegram update is handled once, even when it reaches two instances or arrives twice.
+"""Each update is handled once, even when it reaches two instances or arrives twice.
 
 An instance claims the update id before handling it (`handling`), and marks it `done` after. A second
 delivery finds the claim and is skipped. If the handler fails, the claim is released so a redelivery
@@ -13,11 +13,13 @@ after the restart (intake's unique message key makes that a no-op for customer m
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
-from domain.models import ProcessedUpdate
+from domain.models import ChannelCursor, ProcessedUpdate
 
 KEEP = timedelta(days=3)
 STALE = timedelta(minutes=2)
@@ -26,6 +28,26 @@ STALE = timedelta(minutes=2)
 class InHandElsewhere(Exception):
     """Another instance claimed the update and has not finished it (it may have died): not handled here,
     and not to be confirmed either, so that Telegram delivers it again."""
+
+
+def channel_key(channel: str, ref: str) -> int:
+    """The ledger id of another channel's update, named by the channel's own reference of it (a MAX
+    message's `mid`, a button press's `callback_id`): negative, so never a Telegram update id (those are
+    positive), and 60 bits of a hash, so two references of one channel meet by chance about never."""
+    digest = hashlib.sha256(f"{channel}:{ref}".encode()).digest()
+    return -(int.from_bytes(digest[:8], "big") >> 4) - 1
+
+
+async def cursor(channel: str) -> int | None:
+    """Where the channel's long polling goes on from (None: it never took an update)."""
+    return await ChannelCursor.filter(channel=channel).first().values_list("position", flat=True)
+
+
+async def move_cursor(channel: str, position: int, now: datetime) -> None:
+    """Every update before `position` was handled: the next start asks from there."""
+    async with in_transaction():
+        if not await ChannelCursor.filter(channel=channel).update(position=position, updated_at=now):
+            await ChannelCursor.create(channel=channel, position=position, updated_at=now)
 
 
 async def claim(update_id: int, now: datetime) -> bool:

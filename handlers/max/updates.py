@@ -1,0 +1,119 @@
+"""MAX updates, as MAX sends them (JSON, read with `maxapi`'s models), turned into plain values the desk takes in.
+
+What the desk reads: a message (`message_created`: its chat, its `mid`, its sender, text, attachments as
+metadata, the message it replies to from `link` of type `reply`), a button press (`message_callback`: its
+`callback_id`, `payload`, who pressed it and the message the button was on), the bot added to or removed from a
+chat. Any other update (a dialog muted, a title changed) is read and left alone. Each update carries a `key`,
+the channel's own name of it, which the update ledger (`domain.updates.channel_key`) remembers as handled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from maxapi.types.updates import UpdateUnionAdapter
+from pydantic import ValidationError
+
+from domain.text import clean
+
+log = logging.getLogger(__name__)
+NAME = "max"
+
+
+@dataclass(frozen=True)
+class MaxUpdate:
+    key: str  # the update's own reference: the ledger's name of it
+    kind: str  # message | edited | button | started | added | removed | other
+    chat: str | None = None  # the chat's id as text (a dialog's too)
+    dialog: bool = False  # a private dialog with the bot, not a group chat
+    sender: str | None = None  # the user's id as text
+    name: str = ""  # the sender's display name
+    lang: str | None = None  # the sender's app language (`user_locale`)
+    ref: str | None = None  # a message's `mid`; for a button, the `mid` of the message it was on
+    text: str = ""
+    reply_to: str | None = None  # the `mid` this message answers
+    attachments: list[dict[str, str]] = field(default_factory=list)
+    payload: str | None = None  # a button's payload
+    callback_id: str | None = None
+    sent_at: datetime | None = None
+
+
+class Unreadable(Exception):
+    """An update this version cannot read (MAX added or changed a field)."""
+
+
+def _moment(ms: int | None) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
+
+
+def _name(user) -> str:
+    if user is None:
+        return ""
+    return " ".join(part for part in (user.first_name, user.last_name) if part) or (user.username or "")
+
+
+def _attachments(body) -> list[dict[str, str]]:
+    """Attachments as the desk keeps them: what kind, and the file's name and size where MAX gives them.
+    Buttons are no attachment."""
+    kept = []
+    for item in (body.attachments or []) if body is not None else []:
+        kind = str(getattr(item, "type", "") or "")
+        if kind == "inline_keyboard":
+            continue
+        entry = {"kind": {"image": "photo", "file": "document"}.get(kind, kind)}
+        if getattr(item, "filename", None):
+            entry["name"] = str(item.filename)
+        if getattr(item, "size", None):
+            entry["size"] = str(item.size)
+        kept.append(entry)
+    return kept
+
+
+def read(raw: dict[str, Any]) -> MaxUpdate:
+    """One update as the desk takes it. Raises `Unreadable` for one `maxapi` cannot read."""
+    try:
+        update = UpdateUnionAdapter.validate_python(raw)
+    except ValidationError as error:
+        raise Unreadable(str(error).splitlines()[0]) from None
+    kind = raw.get("update_type")
+    when = _moment(getattr(update, "timestamp", None))
+    if kind in ("message_created", "message_edited") and update.message is not None:
+        message = update.message
+        body = message.body
+        if body is None:  # only a forwarded message: nothing of the customer's own to keep
+            return MaxUpdate(f"{kind}:{update.timestamp}", "other")
+        recipient = message.recipient
+        dialog = str(recipient.chat_type) == "dialog"
+        reply = message.link.message.mid if message.link is not None and str(message.link.type) == "reply" else None
+        sender = message.sender
+        return MaxUpdate(
+            key=f"m:{body.mid}" if kind == "message_created" else f"e:{body.mid}:{update.timestamp}",
+            kind="message" if kind == "message_created" else "edited",
+            chat=str(recipient.chat_id) if recipient.chat_id is not None else None, dialog=dialog,
+            sender=str(sender.user_id) if sender is not None else None, name=_name(sender),
+            lang=getattr(update, "user_locale", None), ref=body.mid, text=clean(body.text or ""), reply_to=reply,
+            attachments=_attachments(body), sent_at=_moment(message.timestamp) or when)
+    if kind == "message_callback":
+        callback = update.callback
+        message = update.message
+        return MaxUpdate(
+            key=f"c:{callback.callback_id}", kind="button",
+            chat=str(message.recipient.chat_id) if message is not None and message.recipient.chat_id is not None
+            else None,
+            dialog=message is not None and str(message.recipient.chat_type) == "dialog",
+            sender=str(callback.user.user_id), name=_name(callback.user), lang=getattr(update, "user_locale", None),
+            ref=message.body.mid if message is not None and message.body is not None else None,
+            payload=callback.payload, callback_id=callback.callback_id, sent_at=_moment(callback.timestamp) or when)
+    if kind == "bot_started":  # a person opened a dialog with the bot
+        return MaxUpdate(f"{kind}:{update.chat_id}:{update.timestamp}", "started", chat=str(update.chat_id),
+                         dialog=True, sender=str(update.user.user_id), name=_name(update.user),
+                         lang=getattr(update, "user_locale", None), sent_at=when)
+    if kind in ("bot_added", "bot_removed"):
+        return MaxUpdate(f"{kind}:{update.chat_id}:{update.timestamp}", "added" if kind == "bot_added" else "removed",
+                         chat=str(update.chat_id), sender=str(update.user.user_id), name=_name(update.user),
+                         sent_at=when)
+    return MaxUpdate(f"{kind}:{json.dumps(raw, sort_keys=True)}", "other", sent_at=when)

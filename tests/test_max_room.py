@@ -1,0 +1,159 @@
+"""MAX updates through the chat-room layer, on a real database and the MAX stand-in: MAX's JSON for a message,
+a reply, a button press, an edit and a private dialog become what the desk does, each in its update's
+transaction, and the layer's answers are written in the MAX chat once it committed."""
+
+import re
+
+import pytest
+
+from bot.settings import load_settings
+from domain import people
+from domain.models import Conversation, Incident, IncidentMessage, Outbox, UnboundMessage
+from handlers.max.room import make_handle
+from handlers.max.transport import handle_once
+from handlers.max.updates import read
+from handlers.max.wiring import build_max_bot
+from tests.clock import FrozenClock
+from tests.conftest import Desk, make_env
+from tests.max_stub import TOKEN, StubMaxAPI, user
+from tests.people import LEAD, lead
+
+CHAT = -72001
+IVAN = user(4201, "Иван", "Петров")
+PETR = user(4202, "Пётр")
+
+
+@pytest.fixture
+async def max_api():
+    server = StubMaxAPI()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def room(stub, max_api, db):
+    clock = FrozenClock()
+    settings = load_settings(make_env(stub.url, db, MAX_BOT_TOKEN=TOKEN, MAX_API_URL=max_api.url))
+    await people.ensure_leads(settings.lead_ids, clock.now())
+    desk = Desk(stub, settings, clock)
+    desk.max_bot = build_max_bot(settings)
+    desk.handle = make_handle(desk.max_bot, desk.dp["desk"])
+    await desk.say(LEAD, lead, "/customer_add ACME premium Acme")
+    yield desk
+    await desk.max_bot.close_session()
+    if desk.bot.session._session is not None:
+        await desk.bot.session._session.close()
+
+
+async def arrive(desk, raw: dict) -> None:
+    """MAX sends an update: it is handled in its transaction, then its answers are written."""
+    follow_up = await handle_once(read(raw), desk.handle, desk.clock)
+    if follow_up is not None:
+        await follow_up()
+
+
+async def bind(desk, max_api) -> Conversation:
+    await desk.say(LEAD, lead, "/invite ACME max")
+    code = re.search(r"^([A-Za-z0-9_-]{16,64})$", desk.last_reply(LEAD), re.MULTILINE)[1]
+    max_api.titles[CHAT] = "Acme · поддержка"
+    await arrive(desk, max_api.message(CHAT, IVAN, code, "mid.code"))
+    return await Conversation.get(channel="max", ref=str(CHAT))
+
+
+async def test_a_code_binds_the_chat_under_its_title_and_the_chat_is_told(room, max_api):
+    conversation = await bind(room, max_api)
+    assert conversation.customer_id is not None and conversation.title == "Acme · поддержка"
+    [told] = max_api.sent()
+    assert told.query == {"chat_id": str(CHAT)} and "ACME" in told.body["text"]
+
+
+async def test_an_unbound_chat_goes_to_the_inbox_and_is_told_once(room, max_api):
+    await arrive(room, max_api.message(CHAT, PETR, "Здравствуйте", "mid.s1"))
+    await arrive(room, max_api.message(CHAT, PETR, "Есть кто?", "mid.s2"))
+    assert await UnboundMessage.filter(ref__in=("mid.s1", "mid.s2")).count() == 2
+    assert len(max_api.sent()) == 1  # at most hourly
+
+
+async def test_a_message_with_a_file_opens_an_incident_and_a_reply_joins_it(room, max_api):
+    await bind(room, max_api)
+    await arrive(room, max_api.message(CHAT, IVAN, "Не открывается отчёт", "mid.p1", attachments=[
+        {"type": "file", "payload": {"url": "https://files.max.ru/1", "token": "t"}, "filename": "err.log",
+         "size": 2048}]))
+    incident = await Incident.get(key="ACME-1")
+    first = await IncidentMessage.get(incident=incident, ref="mid.p1")
+    assert (first.author, first.attachments) == ("Иван Петров", [{"kind": "document", "name": "err.log",
+                                                                   "size": "2048"}])
+    assert await Outbox.filter(kind="ack", channel="max", incident=incident).count() == 1
+    # /new opens another; a reply to the first message still joins ACME-1.
+    await arrive(room, max_api.message(CHAT, IVAN, "/new Второй вопрос", "mid.p2"))
+    await arrive(room, max_api.message(CHAT, IVAN, "Вот ещё журнал", "mid.p3", reply_to="mid.p1"))
+    assert await IncidentMessage.filter(incident=incident, source="customer").count() == 2
+    assert await Incident.filter(key="ACME-2").exists()
+
+
+async def test_the_same_update_twice_is_handled_once(room, max_api):
+    await bind(room, max_api)
+    update = max_api.message(CHAT, IVAN, "Сервер недоступен", "mid.twice")
+    await arrive(room, update)
+    await arrive(room, update)
+    assert await Incident.all().count() == 1 and await Outbox.filter(kind="ack").count() == 1
+
+
+async def test_a_pressed_button_answers_the_press_and_the_chat(room, max_api):
+    await bind(room, max_api)
+    await arrive(room, max_api.message(CHAT, IVAN, "Сервер недоступен", "mid.b1"))
+    incident = await Incident.get(key="ACME-1")
+    mark = max_api.mark()
+    message = max_api.message(CHAT, IVAN, "ack", "mid.ack")["message"]
+    await arrive(room, {"update_type": "message_callback", "timestamp": 1_760_000_000_000, "user_locale": "ru",
+                        "callback": {"timestamp": 1_760_000_000_000, "callback_id": "cb-1",
+                                     "payload": f"dd:prio:{incident.id}:P1", "user": IVAN}, "message": message})
+    assert (await Incident.get(id=incident.id)).priority == "P1"
+    answers = [c for c in max_api.calls[mark:] if c.method == "POST /answers"]
+    assert answers and answers[0].query == {"callback_id": "cb-1"} and "P1" in answers[0].body["notification"]
+    assert any("P1" in c.body["text"] for c in max_api.sent(mark))
+    # Data the desk never made changes nothing and is answered.
+    mark = max_api.mark()
+    await arrive(room, {"update_type": "message_callback", "timestamp": 1_760_000_000_001, "user_locale": "ru",
+                        "callback": {"timestamp": 1_760_000_000_001, "callback_id": "cb-2",
+                                     "payload": f"dd:prio:{incident.id}:P9", "user": IVAN}, "message": message})
+    assert (await Incident.get(id=incident.id)).priority == "P1"
+    assert len(max_api.sent(mark)) == 1
+
+
+async def test_an_edit_corrects_the_stored_text_and_title(room, max_api):
+    await bind(room, max_api)
+    await arrive(room, max_api.message(CHAT, IVAN, "привет", "mid.e1"))
+    edited = max_api.message(CHAT, IVAN, "Не работает вход в систему", "mid.e1")
+    edited["update_type"] = "message_edited"
+    await arrive(room, edited)
+    assert (await Incident.get(key="ACME-1")).title == "Не работает вход в систему"
+
+
+async def test_a_private_dialog_is_told_where_the_desk_listens_at_most_hourly(room, max_api):
+    await arrive(room, max_api.message(IVAN["user_id"], IVAN, "Здравствуйте", "mid.d1", chat_type="dialog"))
+    await arrive(room, max_api.message(IVAN["user_id"], IVAN, "Алло", "mid.d2", chat_type="dialog"))
+    rows = await Outbox.filter(channel="max", kind="notice")
+    assert len(rows) == 1 and rows[0].person_id is not None and rows[0].params["say"] == "max.dialog"
+    assert not await UnboundMessage.exists() and not await Incident.exists()
+
+
+async def test_staff_link_their_max_account_in_a_dialog_and_then_answer_in_the_chat(room, max_api):
+    from datetime import timedelta
+
+    from tests.people import ENGINEER, engineer
+    await bind(room, max_api)
+    await people.register_staff(ENGINEER, "engineer", LEAD, room.clock.now())
+    await room.say(ENGINEER, engineer, "/link max")
+    code = re.search(r"^([A-Za-z0-9_-]{16,64})$", room.last_reply(ENGINEER), re.MULTILINE)[1]
+    boris = user(4299, "Борис")
+    mark = max_api.mark()
+    await arrive(room, max_api.message(boris["user_id"], boris, code, "mid.link", chat_type="dialog"))
+    assert any("linked" in c.body["text"] for c in max_api.sent(mark))  # told in the dialog
+    assert not await Outbox.filter(channel="max", kind="notice").exists()  # not the "where the desk listens" word
+    await arrive(room, max_api.message(CHAT, IVAN, "Сервер недоступен", "mid.l1"))
+    room.clock.advance(timedelta(minutes=3))
+    await arrive(room, max_api.message(CHAT, boris, "Смотрим", "mid.l2", reply_to="mid.l1"))
+    incident = await Incident.get(key="ACME-1")
+    assert incident.responded_by == ENGINEER and await Incident.all().count() == 1
