@@ -21,6 +21,8 @@ def needed(settings: Settings) -> dict[str, str]:
         needs.update(aioimaplib="e-mail intake", aiosmtplib="e-mail replies")
     if settings.express is not None:
         needs["pybotx"] = "eXpress"
+    if settings.max is not None:
+        needs["maxapi"] = "MAX"
     return needs
 
 
