@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from bot import logs
+from bot import logs, packages
 from bot.settings import load_settings
 from domain.errors import ConfigError
 
@@ -30,6 +30,10 @@ def main(argv: list[str]) -> int:
     for secret in settings.express.secrets() if settings.express else ():
         logs.hide(secret)
     logs.setup(settings.log_level)
+    absent = packages.missing(settings)
+    if absent and command != "migrate":
+        print(f"not installed: {', '.join(absent)}; install the project's dependencies", file=sys.stderr)
+        return 2
     if command == "check-config":
         print("configuration OK")
         return 0

@@ -8,6 +8,7 @@ import hashlib
 import logging
 import signal
 import time
+from typing import TYPE_CHECKING
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -35,10 +36,6 @@ from handlers import common, customer_chat, desk_page, lead_admin, membership, o
 from handlers import parked as parked_handlers
 from handlers.batch_intake import BatchIntake
 from handlers.desk import Desk
-from handlers.email.channel import EmailChannel
-from handlers.email.imap import ImapLoop
-from handlers.email.intake import make_deliver, make_on_mail_created, make_on_unreadable
-from handlers.email.smtp import SmtpSender
 from handlers.membership import ChatMigration
 from handlers.menus import set_default_menus, set_person_menu
 from handlers.middlewares import DeskMiddleware, OnceMiddleware
@@ -48,6 +45,9 @@ from handlers.telegram_channel import Pacer, TelegramChannel
 from scheduler.courier import Courier, chat_notice
 from scheduler.jobs import Heartbeat, Tick, build_scheduler
 from scheduler.leader import leader_for
+
+if TYPE_CHECKING:
+    from handlers.email.imap import ImapLoop
 
 log = logging.getLogger("dutydesk")
 
@@ -135,7 +135,10 @@ def build_channels(bot: Bot, settings: Settings, clock: Clock, pacer: Pacer | No
     when MAX is on."""
     channels = Channels()
     channels.register(TelegramChannel(bot, clock, settings, pacer))
-    if settings.mail is not None:
+    if settings.mail is not None:  # the mail packages are imported only when e-mail is configured
+        from handlers.email.channel import EmailChannel
+        from handlers.email.smtp import SmtpSender
+
         channels.register(EmailChannel(SmtpSender(settings.mail), clock, settings))
     if express is not None:
         from handlers.express.channel import ExpressChannel  # pybotx only when eXpress is configured
@@ -425,6 +428,9 @@ def start_mailbox(settings: Settings, clock: Clock) -> tuple[ImapLoop | None, as
     """The e-mail channel's intake, when e-mail is configured: the IMAP loop in a task of its own."""
     if settings.mail is None:
         return None, None
+    from handlers.email.imap import ImapLoop
+    from handlers.email.intake import make_deliver, make_on_mail_created, make_on_unreadable
+
     sla = Sla(settings.policy)
     deliver = make_deliver(settings.mail.address, sla, Windows(settings.thread_window, settings.reopen_window),
                            clock, on_created=make_on_mail_created(settings, sla),

@@ -6,9 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from tortoise import Tortoise
-from tortoise.migrations.api import migrate as run_migrations
 
 DEFAULT_DATABASE_URL = "sqlite://data/dutydesk.sqlite3"
 
@@ -53,8 +51,13 @@ def _migration_url(database_url: str) -> str:
 async def migrate(database_url: str) -> None:
     """Apply pending migrations. On PostgreSQL instances starting together take turns (an advisory
     lock), so the second finds the work done instead of racing the first."""
+    # Imported here: a restart on a migrated database needs neither (start-up time and memory).
+    from tortoise.migrations.api import migrate as run_migrations
+
     lock = None
     if database_url.startswith(("postgres://", "postgresql://")):
+        import asyncpg
+
         lock = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
         await lock.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
     try:

@@ -1,6 +1,6 @@
 """The desk page (`/desk`) and the wallboard (`/wallboard/<token>`), served by the bot's aiohttp app.
 
-Server-rendered with Jinja2 (autoescaped) through aiohttp-jinja2; `static/desk.js` fetches the same
+Server-rendered with Jinja2 (autoescaped; loaded on the first page, not at start); `static/desk.js` fetches the same
 fragments again every few seconds and ticks the countdowns. Every response under these paths carries a
 strict Content-Security-Policy (scripts and styles from this origin only, no inline code), is not cached,
 and sends no Referer (a sign-in link's token must not travel anywhere).
@@ -16,8 +16,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp_jinja2
-import jinja2
 from aiohttp import web
 from yarl import URL
 
@@ -66,9 +64,9 @@ def band(deadline: datetime, now: datetime) -> str:
 class DeskPages:
     def __init__(self, settings: Settings, clock: Clock, sla: Sla) -> None:
         self.settings, self.clock, self.sla = settings, clock, sla
+        self._templates: Any = None  # the Jinja2 environment, made on the first page asked for
 
     def register(self, app: web.Application) -> None:
-        aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
         router = app.router
         router.add_get("/desk", self.page)
         router.add_get("/desk/live", self.page_live)
@@ -95,7 +93,18 @@ class DeskPages:
     # ---- rendering ------------------------------------------------------------------------------------
     def _render(self, name: str, request: web.Request, reader: str, status: int = 200, **context: Any) -> web.Response:
         context.update(lang=reader, tr=lambda key, **kw: t(reader, key, **kw))
-        return aiohttp_jinja2.render_template(name, request, context, status=status)
+        return web.Response(text=self.templates().get_template(name).render(context), status=status,
+                            content_type="text/html", charset="utf-8")
+
+    def templates(self) -> Any:
+        """Jinja2 is loaded on the first page, not at start: most desks never open one, and the first
+        update should not wait for it (the package is still checked at start, in `bot.settings`)."""
+        if self._templates is None:
+            import jinja2
+
+            self._templates = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
+                                                 autoescape=True)
+        return self._templates
 
     def _message(self, request: web.Request, reader: str, heading: str, lines: list[str], status: int,
                  form_action: str | None = None) -> web.Response:

@@ -8,6 +8,7 @@ import logging
 import secrets
 import time
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
@@ -25,9 +26,11 @@ from bot.settings import Settings
 from domain import outbox, parked, updates
 from domain.clock import Clock
 from domain.models import Incident
-from handlers.email.imap import MailboxHealth
 from handlers.parked import Parking
 from scheduler.jobs import Heartbeat
+
+if TYPE_CHECKING:  # the mail packages are imported only when e-mail is configured
+    from handlers.email.imap import MailboxHealth
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"

@@ -11,8 +11,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
-import holidays
-
 from domain.policy import CalendarSpec
 
 ONE_DAY = timedelta(days=1)
@@ -30,6 +28,8 @@ class WorkCalendar:
     def _country_year(self, year: int) -> tuple[frozenset[date], frozenset[date]]:
         if not self.spec.country_holidays:
             return frozenset(), frozenset()
+        import holidays  # 3 MB of tables: only for a calendar that names a country (checked at load)
+
         table = holidays.country_holidays(self.spec.country_holidays, years=year)
         workdays = frozenset(d for d in getattr(table, "weekend_workdays", ()) if d.year == year)
         return frozenset(table.keys()), workdays

@@ -8,8 +8,10 @@ next tick) takes it. On SQLite there is one instance by construction.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-import asyncpg
+if TYPE_CHECKING:
+    import asyncpg
 
 log = logging.getLogger(__name__)
 LOCK_KEY = 0x44757479  # "Duty": one lock per database
@@ -25,6 +27,9 @@ class AlwaysLeader:
 
 class PostgresLeader:
     def __init__(self, dsn: str) -> None:
+        import asyncpg  # only on PostgreSQL; imported here, at start, so a missing package shows then
+
+        self.asyncpg = asyncpg
         self.dsn = dsn.replace("postgres://", "postgresql://", 1)
         self.connection: asyncpg.Connection | None = None
         self.leading = False
@@ -33,7 +38,7 @@ class PostgresLeader:
         """True while this instance holds the lock; tries to take it when it does not."""
         try:
             if self.connection is None or self.connection.is_closed():
-                self.connection, self.leading = await asyncpg.connect(self.dsn), False
+                self.connection, self.leading = await self.asyncpg.connect(self.dsn), False
             if self.leading:
                 await self.connection.fetchval("SELECT 1")  # the lock lives as long as this connection
                 return True
@@ -41,7 +46,7 @@ class PostgresLeader:
             if self.leading:
                 log.info("this instance now runs the scheduler's jobs")
             return self.leading
-        except (OSError, asyncpg.PostgresError) as exc:
+        except (OSError, self.asyncpg.PostgresError) as exc:
             log.warning("scheduler lease check failed: %s", exc)
             await self.close()
             return False

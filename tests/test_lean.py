@@ -1,0 +1,52 @@
+"""Start-up imports only what the first update needs (issue 16: start-up time and memory); what is left
+for first use is still looked for at start, so a missing package shows then and not at 3 a.m."""
+
+import subprocess
+import sys
+
+from bot import __main__ as entry
+from bot import packages
+from bot.settings import load_settings
+from tests.stub_api import TOKEN
+
+BASE = {"BOT_TOKEN": TOKEN}
+MAIL = {"MAIL_IMAP_URL": "imaps://desk:secret@imap.vendor.example/INBOX",
+        "MAIL_SMTP_URL": "smtp+starttls://desk:secret@smtp.vendor.example", "MAIL_FROM": "desk@vendor.example"}
+LAZY = ("asyncpg", "jinja2", "aiohttp_jinja2", "matplotlib", "aioimaplib", "aiosmtplib", "holidays",
+        "tortoise.migrations.api", "handlers.email.imap", "handlers.email.smtp")
+
+
+def test_starting_imports_none_of_what_waits_for_first_use():
+    code = f"import sys, bot.__main__, bot.app; print(sorted(set({LAZY!r}) & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_what_each_setting_needs():
+    assert packages.needed(load_settings(BASE)) == {"jinja2": "the desk page", "matplotlib": "report charts"}
+    pg = packages.needed(load_settings({**BASE, "DATABASE_URL": "postgres://desk:pw@db/desk"}))
+    assert pg["asyncpg"] == "PostgreSQL"
+    mail = packages.needed(load_settings({**BASE, **MAIL}))
+    assert {"aioimaplib", "aiosmtplib"} <= mail.keys() and "asyncpg" not in mail and "pybotx" not in mail
+
+
+def test_installed_packages_are_found_without_importing_them():
+    settings = load_settings({**BASE, **MAIL, "DATABASE_URL": "postgres://desk:pw@db/desk"})
+    before = set(sys.modules)
+    assert packages.missing(settings) == []
+    assert not {"aioimaplib", "aiosmtplib", "matplotlib"} & (set(sys.modules) - before)
+
+
+def test_a_missing_package_stops_check_config_and_start(monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(tmp_path)  # no .env here
+    for key, value in {**BASE, **MAIL}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(packages, "find_spec", lambda name: None if name == "aiosmtplib" else object())
+    for command in (["check-config"], ["run"]):
+        assert entry.main(command) == 2
+        err = capsys.readouterr().err
+        assert err.strip() == "not installed: aiosmtplib (e-mail replies); install the project's dependencies"
+    monkeypatch.delenv("MAIL_SMTP_URL")
+    monkeypatch.delenv("MAIL_IMAP_URL")
+    monkeypatch.delenv("MAIL_FROM")
+    assert entry.main(["check-config"]) == 0  # without e-mail the package is not needed
