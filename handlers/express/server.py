@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import jwt
 from aiohttp import web
 from pybotx import (
     Bot,
@@ -186,6 +187,7 @@ class ExpressBot:
             return _refused("Malformed JSON", 400)
 
         async def take_in() -> web.Response:
+            _signed_for(raw.get("bot_id"), request.headers)
             task = self.botx.async_execute_raw_bot_command(raw, verify_request=True, request_headers=request.headers,
                                                            logging_command=False)
             try:
@@ -198,6 +200,7 @@ class ExpressBot:
 
     async def status(self, request: web.Request) -> web.Response:
         async def menu() -> web.Response:
+            _signed_for(request.query.get("bot_id"), request.headers)
             return web.json_response(await self.botx.raw_get_status(dict(request.query), verify_request=True,
                                                                     request_headers=request.headers))
         return await _verified(menu, "status request")
@@ -229,6 +232,30 @@ class ExpressBot:
         await self.wait_answers()
         with contextlib.suppress(Exception):
             await self.botx.shutdown()
+
+
+def _signer(headers) -> str | None:
+    """The bot whose key a request claims to be signed with (pybotx checks the signature against that key):
+    the issuer of a v2 token, the audience of a v1 one."""
+    token = (headers.get("authorization") or "").split()[-1:] or [""]
+    try:
+        claims = jwt.decode(token[0], options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        return None
+    audience = claims.get("aud")
+    if claims.get("version") == 2 or isinstance(audience, str):
+        return str(claims.get("iss") or "")
+    return str(audience[-1]) if isinstance(audience, list) and audience else None
+
+
+def _signed_for(bot_id: object, headers) -> None:
+    """A request must be signed with the key of the bot it names: several CTS servers (one a customer's)
+    may be configured, and a request signed by one must not act in another's chats."""
+    signer = _signer(headers)
+    if signer is None:
+        return  # unsigned or unreadable: pybotx refuses it with its own reason
+    if bot_id is None or str(bot_id).lower() != signer.lower():
+        raise UnverifiedRequestError("The request is signed for another bot.")
 
 
 async def _verified(handle: Callable[[], Awaitable[web.Response]], what: str) -> web.Response:
