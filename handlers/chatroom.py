@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from domain import chatroom, inbox, incidents, intake, invitations, people
@@ -52,7 +52,7 @@ class RoomMessage:
     sender: str  # the author's user id on the channel
     sender_name: str
     text: str
-    sent_at: datetime
+    sent_at: datetime | None  # None: the channel gave none, the desk's clock stands in
     chat_title: str = ""
     reply_to: str | None = None  # the id of the message this one answers
     attachments: list[dict[str, str]] = field(default_factory=list)  # metadata: kind, name, type, size
@@ -233,7 +233,11 @@ class ChatRoom:
 
     async def message(self, msg: RoomMessage) -> list[Say]:
         chatroom.room_channel(msg.channel)
+        if not msg.text.strip() and not msg.attachments:
+            return []  # nothing a person wrote (an empty body, a bare keyboard): no incident, no page
         settings, now = self.desk.settings, self.desk.now()
+        if msg.sent_at is None:  # a channel that gave no moment: the desk's own clock, never a poison update
+            msg = replace(msg, sent_at=now)
         chat = await conversation_of(msg.channel, msg.chat)
         lang = self._lang(chat)
         actor = await chatroom.sender(msg.channel, msg.sender, msg.sender_name, chat, settings.lead_ids, now,

@@ -86,6 +86,8 @@ def read(raw: dict[str, Any]) -> MaxUpdate:
         body = message.body
         if body is None:  # only a forwarded message: nothing of the customer's own to keep
             return MaxUpdate(f"{kind}:{update.timestamp}", "other")
+        if message.sender is not None and message.sender.is_bot:  # the desk's own words, or another bot's:
+            return MaxUpdate(f"{kind}:{body.mid}", "other")  # no customer wrote them (Telegram shows bots none)
         recipient = message.recipient
         dialog = str(recipient.chat_type) == "dialog"
         reply = message.link.message.mid if message.link is not None and str(message.link.type) == "reply" else None
