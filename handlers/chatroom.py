@@ -251,6 +251,11 @@ class ChatRoom:
                 return await self._link(msg, code)
             if kind is not None and kind != "staff" and (chat is None or kind == msg.channel):
                 return await self._bind(msg, actor, code)  # in a bound chat: says it is bound already
+            if kind is not None:
+                # A live code for somewhere else (a staff invitation, another channel's chat): a secret, never
+                # an incident's title in staff pings nor a line in the unbound inbox.
+                where = "telegram" if kind in ("staff", "chat") else kind
+                raise DeskError("chatroom.wrong_place", channel=Named("desk.channel", where))
             if chat is None:
                 return await self._unbound(msg, actor, lang)
             return await self._bound(msg, actor, chat, lang)

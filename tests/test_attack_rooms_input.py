@@ -21,9 +21,6 @@ async def test_a_message_with_nothing_in_it_opens_no_incident(rdesk, text):
     assert not await Outbox.filter(kind="new").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="a live code of another kind (a Telegram staff invitation, a Telegram "
-                                       "group's or a MAX chat's code) sent in a bound eXpress chat silently becomes "
-                                       "an incident titled with the secret, instead of the 'wrong place' answer")
 @pytest.mark.parametrize("kind", ["staff", "chat", "max"])
 async def test_a_code_of_another_kind_in_a_bound_chat_is_no_problem_report(rdesk, kind):
     from domain import invitations
