@@ -104,6 +104,7 @@ class StubBotAPI:
         self.delivered: list[dict[str, Any]] = []  # messages Telegram accepted (faults excluded)
         self.updates: list[dict[str, Any]] = []
         self.update_ids = itertools.count(1)
+        self.batch_cap: int | None = None  # hand out at most this many updates a getUpdates (a burst in many batches)
         self.message_ids = itertools.count(100000)  # callback query ids; message ids are per chat
         self.next_message_id: dict[int, int] = {}
         self.messages: dict[int, set[int]] = {}  # the message ids that exist in each chat
@@ -285,7 +286,7 @@ class StubBotAPI:
                     await asyncio.wait_for(self._changed.wait(), deadline - time.monotonic())
             # Confirmed updates are forgotten, as Telegram does.
             self.updates = pending
-            limit = int(params.get("limit") or 100)
+            limit = min(int(params.get("limit") or 100), self.batch_cap or 100)
             return pending[:limit]
 
     def new_message_id(self, chat_id: int) -> int:

@@ -57,17 +57,21 @@ async def test_sigkill_in_the_middle_of_a_burst(stub, tmp_path, database_url):
     # accepted, when the process dies. (A message Telegram accepted the instant before a kill, not yet
     # marked, would be sent again: the README names that window.)
     stub.faults["sendMessage"] = [SERVER_ERROR] * 10_000
+    # A batch of updates is stored in one commit: handed out ten at a time, the burst takes twenty commits,
+    # so the kill below lands between them however fast the store is.
+    stub.batch_cap = 10
     for n in range(200):  # ten messages in each of twenty chats, queued at once
         await stub.send(GROUPS[n % len(GROUPS)], customer, f"message {n}: не работает выгрузка")
     # Kill once part of the burst is stored: in the middle of intake.
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (await stored(database_url))[0] < 60:
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.01)
     proc.proc.send_signal(signal.SIGKILL)
     await proc.proc.wait()
     assert 60 <= (await stored(database_url))[0] < 200, "the kill should land in the middle of the burst"
     assert not acks(stub)
     stub.faults["sendMessage"] = []
+    stub.batch_cap = None
     restarted = await start(stub, tmp_path / "second", database_url)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (await stored(database_url))[0] < 200:
