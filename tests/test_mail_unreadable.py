@@ -66,5 +66,9 @@ async def test_a_mail_that_fails_once_is_taken_in_on_the_next_try(db, imap_serve
     loop = make_loop(imap_server.url(folder), intake, clock, on_unreadable=make_on_unreadable(Settings(), clock))
     async with running(loop):
         await wait_for(lambda: intake.subjects == ["problem 1", "problem 2"])
+        # The row is written after the intake returns, in the same transaction: wait for it before stopping.
+        async def both_recorded() -> bool:
+            return await MailIn.filter(outcome="intake").count() == 2
+        await wait_for(both_recorded)
     assert [r.outcome for r in await MailIn.all().order_by("uid")] == ["intake", "intake"]
     assert not await Outbox.exists()
