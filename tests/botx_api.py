@@ -7,7 +7,7 @@ bot's `/express/notification/callback` with the result. It also plays the CTS se
 `command(...)` posts a user's message as eXpress sends it (the JSON of BotX API v4), signed.
 
 Chats the stand-in is told are gone answer with BotX's `chat_not_found` callback; `fail_next` makes the
-next sends answer with an HTTP status instead.
+next sends answer with an HTTP status instead; `hold_results` keeps the callbacks until `release()`.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ class StandInBotX:
         self.gone_chats: set[str] = set()
         self.fail_next: list[int] = []  # HTTP statuses for the next sends
         self.bot_url: str | None = None  # where the bot listens (its WEB_PUBLIC_URL)
+        self.hold_results = False  # keep the callbacks in `held` until `release()`
+        self.held: list[dict] = []
         self.token = "legacy-token-" + uuid.uuid4().hex
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -112,10 +114,22 @@ class StandInBotX:
                       "error_data": {"group_chat_id": chat, "error_description": f"Chat with id {chat} not found"}}
         else:
             result = {"sync_id": sync_id, "status": "ok", "result": {}}
-        task = asyncio.create_task(self._call_back(result))  # after this answer, as BotX does
+        if self.hold_results:
+            self.held.append(result)
+        else:
+            self._spawn(self._call_back(result))  # after this answer, as BotX does
+        return web.json_response({"status": "ok", "result": {"sync_id": sync_id}}, status=202)
+
+    def _spawn(self, work) -> None:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return web.json_response({"status": "ok", "result": {"sync_id": sync_id}}, status=202)
+
+    def release(self) -> None:
+        """The held results go to the bot now."""
+        for result in self.held:
+            self._spawn(self._call_back(result))
+        self.held = []
 
     async def _unknown(self, request: web.Request) -> web.Response:
         self.calls.append(Call(request.method, request.path, None, self._authorized(request)))
@@ -134,10 +148,12 @@ class StandInBotX:
 
     # ---- the CTS server calling the bot ----
 
-    def signature(self, secret_key: str | None = None, bot_id: str | None = None) -> str:
+    def signature(self, secret_key: str | None = None, bot_id: str | None = None, **claims: Any) -> str:
+        """A CTS server's token; `claims` replace its own (None leaves one out)."""
         now = int(time.time())
         payload = {"iss": bot_id or self.bot_id, "aud": HOST, "exp": now + 60, "nbf": now, "iat": now,
-                   "jti": uuid.uuid4().hex, "version": 2}
+                   "jti": uuid.uuid4().hex, "version": 2, **claims}
+        payload = {name: value for name, value in payload.items() if value is not None}
         return jwt.encode(payload, secret_key or self.secret_key, algorithm="HS256")
 
     async def post(self, path: str, payload: dict, token: str | None = None) -> int:
