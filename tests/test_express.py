@@ -248,6 +248,45 @@ async def test_an_early_result_waits_for_its_send_and_is_taken_from_its_bot_only
         await arrives(BOT_ID)  # the send is over: nobody waits for it
 
 
+async def test_a_chat_in_the_inbox_and_then_bound_is_named_asking_botx_once(room):
+    """A message carries no chat name: BotX's chat info is asked once, after the message was taken in."""
+    from domain.models import UnboundConversation
+    room.botx.chat_names[CHAT] = "Acme \u2014 IT support"
+    await room.botx.command(CHAT, ANNA, "hello, anyone?")
+    await room.settle()
+    assert (await UnboundConversation.get(channel="express")).title == "Acme \u2014 IT support"
+    await room.desk.say(LEAD, lead, "/unbound")
+    assert "Acme \u2014 IT support (" in room.desk.last_reply(LEAD)
+    chat = await room.bind()
+    assert chat.title == "Acme \u2014 IT support"
+    await room.botx.command(CHAT, ANNA, "The mail server is down")
+    await room.settle()
+    await room.desk.say(LEAD, lead, "/customer ACME")
+    assert f"Acme \u2014 IT support ({BOT_ID}:{CHAT})" in room.desk.last_reply(LEAD)
+    assert room.botx.info_asked(CHAT) == 1
+
+
+async def test_a_chat_made_with_the_bot_in_it_is_named_by_botx_event(room):
+    status = await room.botx.chat_created(CHAT, "Acme / outages", creator=ANNA)
+    assert status == 202
+    chat = await room.bind()
+    assert chat.title == "Acme / outages"
+    assert room.botx.info_asked() == 0  # the event named it: nothing to ask
+
+
+@pytest.mark.parametrize("answer", [500, 404])
+async def test_a_chat_name_botx_will_not_give_loses_no_message(room, answer):
+    if answer == 500:
+        room.botx.info_status = 500
+    chat = await room.bind()  # chat info: 500, or chat_not_found (404)
+    assert chat.customer.code == "ACME" and chat.title == ""
+    status, ref = await room.botx.command(CHAT, ANNA, "The mail server is down")
+    await room.settle()
+    assert status == 202 and await IncidentMessage.exists(ref=ref)
+    assert (await Conversation.get(id=chat.id)).title == ""
+    assert room.botx.info_asked(CHAT) == 1  # asked once in a run, not again for every message
+
+
 async def test_the_status_menu_lists_the_chat_commands(room):
     answer = await room.client.get("/express/status", params={
         "bot_id": BOT_ID, "chat_id": CHAT, "user_huid": ANNA, "ad_login": "a", "ad_domain": "b", "is_admin": "false",

@@ -2,7 +2,9 @@
 
 * `POST /express/command`: a message in a chat (or a pressed bubble, or a system event); verified with
   pybotx (the CTS server signs each request with the bot's secret key), taken in, then answered 202: what
-  a message started is in the database before the CTS server hears it arrived;
+  a message started is in the database before the CTS server hears it arrived. A message carries no chat
+  name: `system:chat_created` does, else BotX's chat info is asked once per chat, after the message was
+  taken in (`_name_later`);
 * `GET /express/status`: the bot's menu of commands for a chat;
 * `POST /express/notification/callback`: the asynchronous result (`sync_id`) of a message the bot sent,
   which the channel waits for (`handlers.express.channel`); taken only from the bot (so the CTS server) the
@@ -33,6 +35,7 @@ from pybotx import (
     BotAccountWithSecret,
     BotXMethodCallback,
     BubbleMarkup,
+    ChatCreatedEvent,
     HandlerCollector,
     IncomingMessage,
     RequestHeadersNotProvidedError,
@@ -46,6 +49,7 @@ from pybotx.bot.callbacks.callback_memory_repo import CallbackMemoryRepo
 from pybotx.missing import Undefined
 
 from bot.express_settings import ExpressSettings
+from domain import chatroom
 from handlers.chatroom import Button, ChatRoom, RoomMessage, RoomPress, Say
 from locales import t
 
@@ -76,6 +80,7 @@ MAX_TOKEN_LIFETIME = 24 * 3600
 # How long a result for a sync_id no send has named yet waits for that send (BotX may call back before its
 # answer to the send arrived); pybotx keeps such an early result this long too.
 EARLY_RESULT_WAIT = 5.0
+NAMES_KEPT = 1000  # chat names from `system:chat_created` kept for the chat's first message
 _sending_bot: contextvars.ContextVar[UUID | None] = contextvars.ContextVar("express_sending_bot", default=None)
 _result_signer: contextvars.ContextVar[str | None] = contextvars.ContextVar("express_result_signer", default=None)
 
@@ -169,12 +174,12 @@ def _text(message: IncomingMessage) -> str:
     return text
 
 
-def room_message(message: IncomingMessage, now: datetime) -> RoomMessage:
+def room_message(message: IncomingMessage, now: datetime, title: str = "") -> RoomMessage:
     sender = message.sender
     return RoomMessage(
         channel=NAME, chat=chat_ref(message.bot.id, message.chat.id), ref=str(message.sync_id),
         sender=str(sender.huid), sender_name=sender.username or sender.ad_login or "", text=_text(message),
-        sent_at=now, reply_to=str(message.reply.sync_id) if message.reply is not None else None,
+        sent_at=now, chat_title=title, reply_to=str(message.reply.sync_id) if message.reply is not None else None,
         attachments=_attachments(message))
 
 
@@ -188,18 +193,54 @@ class ExpressBot:
             collector.command(f"/{name}", description=t(default_lang, f"help.{name}"))(self._on_message)
         collector.command("/dd", visible=False)(self._on_message)  # a pressed bubble
         collector.default_message_handler(self._on_message)
+        collector.chat_created(self._on_chat_created)
         accounts = [BotAccountWithSecret(id=a.bot_id, cts_url=a.cts_url, secret_key=a.secret_key)
                     for a in settings.accounts]
         self.results = Results()
         self.botx = Bot(collectors=[collector], bot_accounts=accounts, default_callback_timeout=ANSWER_WAIT,
                         callback_repo=self.results)
-        self._answers: set[asyncio.Task] = set()
+        self._answers: set[asyncio.Task] = set()  # answers in flight, and chat names being asked
+        self._names: dict[str, str] = {}  # chat -> its name from `system:chat_created` (newest NAMES_KEPT)
+        self._asked: set[str] = set()  # chats whose name was asked of BotX in this run: once each
         self._context = contextvars.copy_context()  # built after the database is open (`bot.app.run`)
 
     async def _on_message(self, message: IncomingMessage, bot: Bot) -> None:
         # pybotx runs handlers in a context of its own, empty (`contextvars.Context()`): the database's
         # context is the one this bot was built in, a fresh copy per message (transactions live in it).
         await asyncio.get_running_loop().create_task(self._handle(message), context=self._context.copy())
+
+    async def _on_chat_created(self, event: ChatCreatedEvent, bot: Bot) -> None:
+        await asyncio.get_running_loop().create_task(self._created(event), context=self._context.copy())
+
+    async def _created(self, event: ChatCreatedEvent) -> None:
+        """A chat made with the bot in it: its name, for when its first message is taken in."""
+        ref = chat_ref(event.bot.id, event.chat.id)
+        self._names[ref] = event.chat_name or ""
+        while len(self._names) > NAMES_KEPT:
+            del self._names[next(iter(self._names))]
+        await chatroom.name_chat(NAME, ref, event.chat_name or "")
+
+    def _name_later(self, bot_id: UUID, chat_id: UUID) -> None:
+        """The chat's name, asked of BotX beside the request once the message is taken in, for a chat the desk
+        keeps without one: once per chat in a run; its failure costs only the name."""
+        ref = chat_ref(bot_id, chat_id)
+        if ref in self._asked:
+            return
+
+        async def ask() -> None:
+            if not await chatroom.untitled(NAME, ref) or ref in self._asked:
+                return
+            self._asked.add(ref)
+            try:
+                info = await self.botx.chat_info(bot_id=bot_id, chat_id=chat_id)
+            except Exception as error:
+                log.warning("eXpress: the name of chat %s could not be asked: %s: %s", chat_id,
+                            type(error).__name__, error)
+                return
+            await chatroom.name_chat(NAME, ref, info.name)
+        task = asyncio.get_running_loop().create_task(ask(), name="express-chat-name", context=self._context.copy())
+        self._answers.add(task)
+        task.add_done_callback(self._answers.discard)
 
     async def _handle(self, message: IncomingMessage) -> None:
         data = message.data.get(BUTTON_FIELD) if isinstance(message.data, dict) else None
@@ -208,9 +249,11 @@ class ExpressBot:
                                                    str(message.sender.huid), message.sender.username or "",
                                                    data if isinstance(data, str) else ""))
         else:
-            said = await self.room.message(room_message(message, self.clock.now()))
+            said = await self.room.message(room_message(message, self.clock.now(),
+                                                        self._names.get(chat_ref(message.bot.id, message.chat.id), "")))
         for say in said:
             self._answer(message.bot.id, message.chat.id, say)
+        self._name_later(message.bot.id, message.chat.id)
 
     async def send(self, bot_id: UUID, chat_id: UUID, body: str, markup: BubbleMarkup | None = None) -> UUID | None:
         """A message to a chat through the bot, waiting for BotX's result; the result is taken only from
