@@ -176,7 +176,8 @@ async def test_a_request_with_a_bad_signature_is_refused_and_stores_nothing(room
 YEAR = 365 * 24 * 3600
 
 
-@pytest.mark.parametrize("claims", ["no exp", "nothing but who", "valid for ten years"])
+@pytest.mark.parametrize("claims", ["no exp", "nothing but who", "valid for ten years",
+                                    "valid for ten years, issued when not said"])
 async def test_a_token_that_never_expires_is_refused_everywhere(room, claims):
     """Signed with the right key, but good for ever once seen (a captured request replayed): refused."""
     import time
@@ -184,7 +185,9 @@ async def test_a_token_that_never_expires_is_refused_everywhere(room, claims):
     now = int(time.time())
     token = room.botx.signature(**{"no exp": {"exp": None},
                                    "nothing but who": {"exp": None, "iat": None, "nbf": None, "jti": None},
-                                   "valid for ten years": {"exp": now + 10 * YEAR}}[claims])
+                                   "valid for ten years": {"exp": now + 10 * YEAR},
+                                   "valid for ten years, issued when not said": {"exp": now + 10 * YEAR, "iat": None,
+                                                                                 "nbf": None}}[claims])
     status, _ = await room.botx.command(CHAT, ANNA, "The mail server is down", token=token)
     assert status == 401
     assert await Incident.all().count() == 0

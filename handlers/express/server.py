@@ -295,7 +295,7 @@ class ExpressBot:
 
         async def take_in() -> web.Response:
             _signed_for(raw.get("bot_id"), request.headers)
-            _fresh(request.headers)
+            _fresh(request.headers, self.clock.now())
             task = self.botx.async_execute_raw_bot_command(raw, verify_request=True, request_headers=request.headers,
                                                            logging_command=False)
             try:
@@ -309,7 +309,7 @@ class ExpressBot:
     async def status(self, request: web.Request) -> web.Response:
         async def menu() -> web.Response:
             _signed_for(request.query.get("bot_id"), request.headers)
-            _fresh(request.headers)
+            _fresh(request.headers, self.clock.now())
             return web.json_response(await self.botx.raw_get_status(dict(request.query), verify_request=True,
                                                                     request_headers=request.headers))
         return await _verified(menu, "status request")
@@ -320,7 +320,7 @@ class ExpressBot:
             return _refused("Malformed JSON", 400)
 
         async def result() -> web.Response:
-            _fresh(request.headers)
+            _fresh(request.headers, self.clock.now())
             signer = _result_signer.set(_signer(request.headers))  # checked against the send's bot (`Results`)
             try:
                 await self.botx.set_raw_botx_method_result(raw, verify_request=True, request_headers=request.headers)
@@ -363,10 +363,11 @@ def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _fresh(headers) -> None:
-    """A token must expire, and soon: pybotx checks `exp` (and `nbf`, `iat`) against the time only when the
-    token has them, so a token without one, or valid for years, would be good for ever once seen (in a
-    proxy's log, a captured request). No clock here: the times are pybotx's to check."""
+def _fresh(headers, now: datetime) -> None:
+    """A token must expire, and soon: pybotx checks `exp` (and `nbf`, `iat`) against the machine's time only
+    when the token has them, so a token without one, or valid for years, would be good for ever once seen (in
+    a proxy's log, a captured request). Its lifetime counts from its issue (`iat`, else `nbf`), else from
+    `now` (the desk's clock; a day's bound needs no finer skew)."""
     claims = _claims(headers)
     if claims is None:
         return  # unsigned or unreadable: pybotx refuses it with its own reason
@@ -375,7 +376,7 @@ def _fresh(headers) -> None:
         raise UnverifiedRequestError('Token is missing the "exp" claim')
     if issued is not None and not _number(issued):
         raise UnverifiedRequestError("Invalid issue time")
-    if expires - (issued if issued is not None else expires) > MAX_TOKEN_LIFETIME:
+    if expires - (issued if issued is not None else now.timestamp()) > MAX_TOKEN_LIFETIME:
         raise UnverifiedRequestError("The token is valid for too long")
 
 
