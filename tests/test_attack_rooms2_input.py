@@ -31,3 +31,15 @@ async def test_a_nul_in_a_file_name_is_cleaned_and_the_message_taken_in(rdesk):
                                                                    "size": "12"}]))
     stored = await IncidentMessage.get(text="see the log")
     assert all("\x00" not in value for item in stored.attachments for value in item.values())
+
+
+@pytest.mark.xfail(strict=True, reason="a message of only invisible characters (zero-width space, word joiner, BOM)"
+                                       " is not 'nothing in it' (str.strip keeps them): it opens an incident and"
+                                       " pages the on-call engineer, as the fixed empty message did")
+@pytest.mark.parametrize("text", ["\u200b", "\u2060\u200b", "\ufeff", "\u200d \u200c"])
+async def test_a_message_of_invisible_characters_opens_no_incident(rdesk, text):
+    from domain.models import Incident, Outbox
+    await bound_chat(rdesk)
+    await rdesk.room.message(msg(rdesk, text))
+    assert await Incident.all().count() == 0
+    assert not await Outbox.filter(kind="new").exists()
