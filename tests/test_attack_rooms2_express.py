@@ -112,3 +112,20 @@ async def test_a_long_status_answer_is_sent_in_parts_botx_takes(room):
               if c.path == "/api/v4/botx/notifications/direct"]
     assert "ACME-20" in "".join(bodies)
     assert all(len(body) <= BODY_LIMIT for body in bodies), [len(body) for body in bodies]
+
+
+@pytest.mark.xfail(strict=True, reason="an eXpress mention arrives as '@{mention:<id>}' in the body and is stored"
+                                       " and shown to staff that way (the incident's title, the ping): the name it"
+                                       " stands for, in the message's entities, is dropped")
+async def test_a_mention_is_kept_as_the_name_it_stands_for(room):
+    await room.bind()
+    mention_id = "c0000000-0000-4000-8000-0000000000c1"
+    payload = message_payload(BOT_ID, CHAT, ANNA, f"@{{mention:{mention_id}}} cannot log in since 9:00")
+    payload["entities"] = [{"type": "mention", "data": {
+        "mention_type": "user", "mention_id": mention_id,
+        "mention_data": {"user_huid": "b0000000-0000-4000-8000-00000000000b", "name": "Boris Ivanov",
+                         "conn_type": "cts"}}}]
+    status = await room.botx.post("/express/command", payload)
+    assert status == 202
+    incident = await Incident.get(key="ACME-1")
+    assert "{mention:" not in incident.title and "Boris Ivanov" in incident.title, incident.title
