@@ -129,3 +129,17 @@ async def test_a_mention_is_kept_as_the_name_it_stands_for(room):
     assert status == 202
     incident = await Incident.get(key="ACME-1")
     assert "{mention:" not in incident.title and "Boris Ivanov" in incident.title, incident.title
+
+
+@pytest.mark.xfail(strict=True, reason="the acknowledgement in an eXpress chat is a plain message, not a reply to"
+                                       " the customer's (SPEC 3.3: 'replying to the message'; MAX and Telegram"
+                                       " reply): in a busy chat nobody can tell whose problem ACME-2 is")
+async def test_the_acknowledgement_replies_to_the_customers_message(room):
+    import json
+    await room.bind()
+    mark = len(room.botx.calls)
+    status, sync_id = await room.botx.command(CHAT, ANNA, "The mail server is down")
+    assert status == 202
+    await settle(room)
+    sends = [c for c in room.botx.calls[mark:] if c.authorized and c.method == "POST"]
+    assert sends and any(sync_id in json.dumps(c.json) for c in sends), [c.path for c in sends]
