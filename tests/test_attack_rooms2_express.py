@@ -30,9 +30,6 @@ def delivered_after_the_503(room, mark: int) -> list[str]:
     return [(c.json.get("notification") or {}).get("body", "") for c in sends[1:]]
 
 
-@pytest.mark.xfail(strict=True, reason="BotX answering a send with an unreadable 200 raises an error the eXpress"
-                                       " channel does not classify: the row is left 'sending' (until released"
-                                       " minutes later, forever), the courier round fails, nobody is told")
 async def test_a_garbage_answer_to_a_send_is_classified_not_left_sending(room):
     await room.bind()
     room.botx.fail_next = [200]  # a proxy in front of BotX answers 200 with a body that is no BotX answer
@@ -42,8 +39,6 @@ async def test_a_garbage_answer_to_a_send_is_classified_not_left_sending(room):
     assert ack.status != "sending", (ack.status, ack.error)
 
 
-@pytest.mark.xfail(strict=True, reason="eXpress's direct answers (/status) go beside the outbox and are dropped"
-                                       " on one BotX 503: the customer asked and never gets an answer")
 async def test_a_status_answer_survives_one_failed_send(room):
     await room.bind()
     await room.botx.command(CHAT, ANNA, "The mail server is down")
@@ -58,8 +53,6 @@ async def test_a_status_answer_survives_one_failed_send(room):
     assert any("ACME-1" in body for body in delivered_after_the_503(room, mark)), delivered_after_the_503(room, mark)
 
 
-@pytest.mark.xfail(strict=True, reason="the 'chat is connected' answer is dropped on one BotX 503 (the code is"
-                                       " used up): the customer never learns the chat is bound")
 async def test_the_binding_confirmation_survives_one_failed_send(room):
     mark = len(room.botx.calls)
     room.botx.fail_next = [503]
@@ -96,9 +89,6 @@ async def test_an_unknown_system_event_is_passed_over(room):
     assert await Incident.all().count() == 0
 
 
-@pytest.mark.xfail(strict=True, reason="eXpress's direct answer to /status is sent as one body however long: with"
-                                       " 20 open incidents it is over 4096, pybotx refuses it and the answer is"
-                                       " lost (logged only); the outbox and MAX's answers split")
 async def test_a_long_status_answer_is_sent_in_parts_botx_takes(room):
     from handlers.express.channel import BODY_LIMIT
     await room.bind()

@@ -6,13 +6,17 @@ import re
 
 import pytest
 
+from bot.app import build_channels
 from bot.settings import load_settings
 from domain import people
 from domain.models import Conversation, Incident, IncidentMessage, Outbox, UnboundMessage
+from handlers.max.channel import MaxChannel
 from handlers.max.room import make_handle
 from handlers.max.transport import handle_once
 from handlers.max.updates import read
 from handlers.max.wiring import build_max_bot
+from handlers.telegram_channel import Pacer
+from scheduler.courier import Courier
 from tests.clock import FrozenClock
 from tests.conftest import Desk, make_env
 from tests.max_stub import TOKEN, StubMaxAPI, user
@@ -38,6 +42,12 @@ async def room(stub, max_api, db):
     await people.ensure_leads(settings.lead_ids, clock.now())
     desk = Desk(stub, settings, clock)
     desk.max_bot = build_max_bot(settings)
+    # The outbox sends by MAX too: the chat-room layer's answers are owed through it (`chatroom.owe_answers`).
+    channels = build_channels(desk.bot, settings, clock, Pacer(per_second=float("inf"), private_gap=0, group_gap=0,
+                                                               monotonic=lambda: clock.now().timestamp()))
+    channels.register(MaxChannel(desk.max_bot, clock, settings, Pacer(
+        per_second=float("inf"), private_gap=0, group_gap=0, monotonic=lambda: clock.now().timestamp())))
+    desk.outbox = Courier(channels, clock, settings)
     desk.handle = make_handle(desk.max_bot, desk.dp["desk"])
     await desk.say(LEAD, lead, "/customer_add ACME premium Acme")
     yield desk
@@ -51,6 +61,7 @@ async def arrive(desk, raw: dict) -> None:
     follow_up = await handle_once(read(raw), desk.handle, desk.clock)
     if follow_up is not None:
         await follow_up()
+    await desk.flush()  # the answers owed through the outbox
 
 
 async def bind(desk, max_api) -> Conversation:
