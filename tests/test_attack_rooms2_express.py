@@ -133,3 +133,19 @@ async def test_the_acknowledgement_replies_to_the_customers_message(room):
     await settle(room)
     sends = [c for c in room.botx.calls[mark:] if c.authorized and c.method == "POST"]
     assert sends and any(sync_id in json.dumps(c.json) for c in sends), [c.path for c in sends]
+
+
+async def test_a_garbage_answer_that_lasts_fails_the_row_where_the_leads_see_it(room):
+    """Retried with backoff while it may pass (a proxy's blip), then failed (counted on the desk page)."""
+    from handlers.express.channel import GARBAGE_TRIES
+    await room.bind()
+    room.botx.fail_next = [200] * GARBAGE_TRIES
+    await room.botx.command(CHAT, ANNA, "The mail server is down")
+    await settle(room)
+    ack = await Outbox.get(kind="ack")
+    assert ack.status == "pending" and "no readable body" in ack.error, (ack.status, ack.error)
+    for _ in range(GARBAGE_TRIES):
+        room.desk.clock.advance(timedelta(minutes=1))
+        await settle(room)
+    ack = await Outbox.get(kind="ack")
+    assert (ack.status, ack.attempts) == ("failed", GARBAGE_TRIES), (ack.status, ack.attempts, ack.error)
