@@ -149,3 +149,15 @@ async def test_a_garbage_answer_that_lasts_fails_the_row_where_the_leads_see_it(
         await settle(room)
     ack = await Outbox.get(kind="ack")
     assert (ack.status, ack.attempts) == ("failed", GARBAGE_TRIES), (ack.status, ack.attempts, ack.error)
+
+
+async def test_an_answer_to_a_chat_the_bot_left_is_not_sent_to_the_leads(room):
+    """A direct answer (`/status`) owed to a chat the bot was removed from fails with the chat marked lost; unlike
+    a notice about an incident, it is not rerouted to the staff chat and the leads (it tells them nothing)."""
+    await room.bind()
+    room.botx.gone_chats.add(CHAT)
+    status, _ = await room.botx.command(CHAT, ANNA, "/status")
+    assert status == 202
+    await settle(room)
+    answers = await Outbox.filter(kind="answer").order_by("id")
+    assert [a.status for a in answers] == ["sent", "failed"], [(a.status, a.dedupe) for a in answers]
