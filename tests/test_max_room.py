@@ -222,3 +222,42 @@ async def test_a_press_in_a_private_dialog_is_answered_and_changes_nothing(room,
     await arrive(room, callback("cb-dlg", f"dd:prio:{incident.id}:P1", dialog))
     assert await answered(max_api, mark, "cb-dlg") == "The message with this button is gone, so nothing was changed."
     assert await unchanged(incident, rows)
+
+
+async def test_a_set_aside_update_tells_each_lead_once_naming_the_chat_and_answers_its_press(room, max_api):
+    from domain.models import ParkedUpdate
+    from domain.updates import channel_key
+    from handlers.max.room import make_on_set_aside
+    from handlers.max.transport import set_aside
+    from handlers.max.updates import NAME
+
+    incident, message = await opened_with_ack(room, max_api)
+    on_set_aside = make_on_set_aside(room.max_bot, room.dp["desk"])
+    raw = callback("cb-poison", f"dd:prio:{incident.id}:P1", message)
+    update = read(raw)
+    mark = max_api.mark()
+    follow_up = await set_aside(raw, update, channel_key(NAME, update.key), "failing", "ValueError: refused",
+                                room.clock, on_set_aside)
+    await follow_up()
+    assert await answered(max_api, mark, "cb-poison") == \
+        "This could not be done, and support has been told. Nothing was changed."
+    [row] = await ParkedUpdate.all()
+    notices = [n for n in await Outbox.filter(kind="notice") if n.params.get("say") == "gapsm.max_set_aside"]
+    assert [n.person_id for n in notices] == [LEAD]
+    args = notices[0].params["args"]
+    assert args["chat"] == "ACME — Acme (Acme · поддержка)" and args["id"] == row.id
+    assert args["reason"] == {"t": "liveness.reason_failing"} and args["error"] == "ValueError: refused"
+    # Kept once: the same update set aside again tells nobody twice.
+    await set_aside(raw, update, channel_key(NAME, update.key), "failing", "ValueError: refused", room.clock,
+                    on_set_aside)
+    assert await ParkedUpdate.all().count() == 1
+    assert [n.params.get("say") for n in await Outbox.filter(kind="notice")].count("gapsm.max_set_aside") == 1
+    # A lead cannot replay it through Telegram's dispatcher: told so, and it stays parked.
+    await room.say(LEAD, lead, f"/replay {row.id}")
+    replies = room.replies(LEAD)
+    assert f"Parked update #{row.id} came from MAX and cannot be handled again from here; " \
+        f"/dismiss {row.id} once it is dealt with." in replies
+    assert any(r.startswith("⚠️ A MAX update could not be taken in and is set aside") and
+               "Chat: ACME — Acme (Acme · поддержка)" in r and f"payload dd:prio:{incident.id}:P1" in r
+               for r in replies)  # the notice, in the lead's language
+    assert (await ParkedUpdate.get(id=row.id)).status == "parked"

@@ -118,8 +118,10 @@ def preview(payload: str) -> str:
     """What a set-aside update says, in short: a message's text, a button's payload, else its kind."""
     try:
         raw = json.loads(payload)
-        message = raw.get("message") or {}
-        said = (message.get("body") or {}).get("text") or (raw.get("callback") or {}).get("payload")
+        if isinstance(raw.get("callback"), dict):
+            said = f"payload {raw['callback'].get('payload')}"
+        else:
+            said = ((raw.get("message") or {}).get("body") or {}).get("text")
         return f"{raw.get('update_type')}: {said}"[:120] if isinstance(said, str) else str(raw.get("update_type"))
     except (ValueError, AttributeError, TypeError):
         return payload[:120]
