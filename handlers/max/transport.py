@@ -5,13 +5,15 @@ handled once and none lost.
   handled in one transaction with its row in the update ledger (`domain.updates.channel_key`), and the cursor
   moves past a batch only after every update of it committed. A stop or a crash in the middle leaves the cursor
   where it was: after a restart MAX sends the batch again, the ledger skips the updates already handled, and
-  the rest are handled now. An update whose handling fails (the database away) is retried with backoff and
-  holds up the ones after it, never skipped; /healthz names it while it fails.
+  the rest are handled now. An update whose handling fails is retried with backoff and holds up the ones
+  after it; /healthz names it while it fails. After `attempts.ATTEMPTS` failures (counted in the database;
+  the database away or the network does not count) it is set aside: kept as a parked row, the leads told, the
+  ledger marking it done, so one poisoned update never stops every chat's intake.
 * Webhook: MAX posts each update to `/max/webhook` with the secret given at subscription in
   `X-Max-Bot-Api-Secret`; a request without it is refused (401) and changes nothing. An update is handled
-  before the answer: one that fails gets a 500, so MAX delivers it again; two instances receiving the same one
-  handle it once (the ledger's claim).
-* An update `maxapi` cannot read (MAX added a kind of update) is logged whole and passed over.
+  before the answer: one that fails gets a 500, so MAX delivers it again, until it is set aside (then 200);
+  two instances receiving the same one handle it once (the ledger's claim).
+* An update the reader cannot read (`maxapi` refuses it, or its values break the reader) is set aside at once.
 """
 
 from __future__ import annotations
