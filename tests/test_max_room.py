@@ -261,3 +261,11 @@ async def test_a_set_aside_update_tells_each_lead_once_naming_the_chat_and_answe
                "Chat: ACME — Acme (Acme · поддержка)" in r and f"payload dd:prio:{incident.id}:P1" in r
                for r in replies)  # the notice, in the lead's language
     assert (await ParkedUpdate.get(id=row.id)).status == "parked"
+
+
+async def test_a_press_maxapi_cannot_read_at_all_is_answered_and_changes_nothing(room, max_api):
+    incident, message = await opened_with_ack(room, max_api)
+    rows, mark = await Outbox.all().count(), max_api.mark()
+    await arrive(room, callback("cb-odd", {"nested": ["x" * 5000]}, message, who={"user_id": "nobody"}))
+    assert await answered(max_api, mark, "cb-odd") == "This button is not valid any more."
+    assert await unchanged(incident, rows)

@@ -80,12 +80,12 @@ def make_handle(bot: Bot, desk: Desk):
 
     async def press(update: MaxUpdate, room: ChatRoom) -> FollowUp:
         """Every press is answered, so the person's button stops spinning. One whose message is gone (MAX then
-        sends no message, so no chat), in a private dialog (the desk puts no buttons there) or by nobody the
-        update names cannot be honoured: its pop-up says so and nothing changes."""
-        if update.chat is None or update.dialog or update.sender is None:
+        sends no message, so no chat) or in a private dialog (the desk puts no buttons there) cannot be honoured:
+        its pop-up says so and nothing changes. One whose payload could not be read has none: not valid."""
+        if update.chat is None or update.dialog:
             lang = press_lang(update, None, desk.settings.default_lang)
             return press_answer(bot, update.callback_id, t(lang, "gapsm.press_gone"))
-        press = RoomPress(channel=NAME, chat=update.chat, sender=update.sender, sender_name=update.name,
+        press = RoomPress(channel=NAME, chat=update.chat, sender=update.sender or "", sender_name=update.name,
                           data=update.payload or "")
         return answer(update.chat, await room.press(press), update.callback_id)
 

@@ -84,6 +84,8 @@ async def set_aside(raw: dict, update: MaxUpdate | None, key: int, reason: str, 
             follow[0] = await on_set_aside(row, update)
 
     async with in_transaction():
+        if await updates.handled(key):  # set aside (or handled) before: MAX delivered it again
+            return None
         row, new = await parked.park(json.dumps(raw, ensure_ascii=False, default=str), update_id=key,
                                      chat_id=_chat_id(raw, update), reason=reason, error=error, now=clock.now(),
                                      tell=tell, channel=NAME)
