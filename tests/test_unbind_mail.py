@@ -12,8 +12,7 @@ from handlers.email.parser import parse_mail
 from locales import t
 from tests.people import LEAD, lead
 from tests.test_attack_mail_identity import WINDOWS, raw
-from tests.test_mail_reports import DESK, run_report_job, weekly_customer
-from tests.test_mail_reports import desk, smtp  # noqa: F401 (fixtures)
+from tests.test_mail_reports import DESK, desk, run_report_job, smtp, weekly_customer  # noqa: F401 (fixtures)
 
 USAGE = Named("usage", "unbind")
 EMAIL = Named("desk.channel", "email")
