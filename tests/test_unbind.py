@@ -6,7 +6,7 @@ tests/test_unbind_rooms.py and tests/test_unbind_mail.py.)"""
 import pytest
 
 from bot.settings import load_settings
-from domain import customers, people
+from domain import customers, identities, people
 from domain.access import Role, check
 from domain.errors import Named
 from domain.models import Conversation, Incident, UnboundMessage
@@ -145,3 +145,17 @@ def test_the_table_sends_each_form_where_it_works():
 async def test_a_leads_help_shows_unbind_in_private_and_in_the_group(acme, chat):
     await acme.say(chat, lead, "/help")
     assert f"/unbind — {t('en', 'help.unbind')}" in acme.last_reply(chat)
+
+
+async def test_a_binding_changed_meanwhile_is_not_undone(acme, monkeypatch):
+    """Two leads at once: one rebinds the group to BETA after the other's /unbind read it bound to ACME."""
+    stale = await identities.conversation_of("telegram", str(GROUP))
+    await customers.unbind("telegram", str(GROUP))
+    await customers.bind_by_code("BETA", "telegram", str(GROUP), "Acme support", "supergroup", LEAD, acme.clock.now())
+
+    async def read_before(channel, ref):
+        return stale
+    monkeypatch.setattr(identities, "conversation_of", read_before)
+    assert await customers.release("telegram", str(GROUP)) is None
+    monkeypatch.undo()
+    assert (await identities.conversation_of("telegram", str(GROUP))).customer.code == "BETA"
