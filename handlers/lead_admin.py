@@ -109,7 +109,14 @@ async def customer_set(message: Message, command: CommandObject, actor: people.A
     customer = await customers.get_customer(code)  # an unknown customer is named before a bad value
     if field == "email":  # binds a conversation (several may be) rather than setting a field
         ref, kind = email_binding(text)
-        bound = await customers.bind_email(customer, ref, kind, actor.user_id, desk.now())
+        try:
+            bound = await customers.bind_email(customer, ref, kind, actor.user_id, desk.now())
+        except DeskError as error:
+            if error.key != "err.already_bound":
+                raise
+            # "Send /unbind first" is said inside a group: for an address, say the command that unbinds it.
+            raise DeskError("unbind.email_taken", ref=ref, code=error.params["code"],
+                            command=f"/unbind {EMAIL} {ref}") from None
         head = t(lang, "email.bound", code=customer.code, ref=bound.ref)
     else:
         customer = await customers.set_field(customer, field, customer_value(field, text), desk.sla, desk.now())

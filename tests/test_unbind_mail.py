@@ -87,3 +87,16 @@ async def test_a_bad_or_unbound_address_is_answered_and_changes_nothing(desk, re
     await desk.say(LEAD, lead, f"/unbind email {ref}")
     assert desk.last_reply(LEAD) == t("en", key, channel=EMAIL, ref=ref, usage=USAGE)
     assert await Conversation.filter(channel="email", customer_id__isnull=False).count() == 1
+
+
+async def test_an_address_bound_elsewhere_names_the_command_that_frees_it(desk):  # noqa: F811
+    await acme(desk)
+    await desk.say(LEAD, lead, "/customer_add BETA 8x5 Beta LLC")
+    await desk.say(LEAD, lead, "/customer_set ACME email ivan@acme.ru")
+    await desk.say(LEAD, lead, "/customer_set BETA email IVAN@acme.ru")
+    assert desk.last_reply(LEAD) == t("en", "unbind.email_taken", ref="ivan@acme.ru", code="ACME",
+                                      command="/unbind email ivan@acme.ru")
+    await desk.say(LEAD, lead, "/unbind email ivan@acme.ru")
+    await desk.say(LEAD, lead, "/customer_set BETA email ivan@acme.ru")
+    chat = await Conversation.get(channel="email", ref="ivan@acme.ru").select_related("customer")
+    assert chat.customer.code == "BETA"
