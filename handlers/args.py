@@ -147,26 +147,27 @@ def email_binding(text: str) -> tuple[str, str]:
 _CHAT_ID = re.compile(r"^-?\d{1,20}$")
 
 
-def conversation_ref(channel: str, text: str) -> str:
+def conversation_refs(channel: str, text: str, express_bots: tuple[str, ...] = ()) -> list[str]:
     """A conversation's address typed as `/customer CODE` and `/unbound` show it, checked for its channel's
     shape and written as the desk stores it: a Telegram or MAX chat id (a whole number), an e-mail address
-    or domain (lower-case), an eXpress chat (`BOT-UUID:CHAT-UUID`, as the bot and the chat it is in)."""
+    or domain (lower-case), an eXpress chat (`BOT-UUID:CHAT-UUID`, as the bot and the chat it is in). An
+    eXpress chat's UUID alone stands for that chat under any of `express_bots`: one address per bot."""
     value = text.strip()
     bad = DeskError("unbind.bad_ref", channel=Named("desk.channel", channel), ref=value,
                     usage=Named("usage", "unbind"))
     if channel == "email":
         try:
-            return email_binding(value)[0]
+            return [email_binding(value)[0]]
         except DeskError:
             raise bad from None
     if channel == "express":
-        bot, colon, chat = value.partition(":")
+        bot, colon, chat = value.rpartition(":")
         try:
             if colon:
-                return f"{UUID(bot)}:{UUID(chat)}"
+                return [f"{UUID(bot)}:{UUID(chat)}"]
+            return [f"{UUID(b)}:{UUID(chat)}" for b in express_bots] or [f"{UUID(chat)}"]
         except ValueError:
-            pass
-        raise bad
+            raise bad from None
     if _CHAT_ID.match(value):
-        return str(int(value))
+        return [str(int(value))]
     raise bad

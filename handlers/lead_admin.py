@@ -16,7 +16,7 @@ from domain.errors import Counted, DeskError, Named
 from domain.identities import CHANNELS, EMAIL, TELEGRAM
 from domain.models import Customer, Person
 from handlers import chatroom
-from handlers.args import cmd, conversation_ref, customer_value, email_binding, looks_like_command, split
+from handlers.args import cmd, conversation_refs, customer_value, email_binding, looks_like_command, split
 from handlers.common import privacy_warning
 from handlers.desk import Desk
 from handlers.formatting import zone_of
@@ -169,11 +169,16 @@ async def unbind(message: Message, command: CommandObject, desk: Desk) -> None:
         raise DeskError("usage.unbind")
     if not channel_on(desk.settings, channel):
         raise DeskError("chatroom.channel_off", channel=Named("desk.channel", channel))
-    ref = conversation_ref(channel, words[1])
-    released = await customers.release(channel, ref)
+    bots = tuple(str(a.bot_id) for a in desk.settings.express.accounts) if channel == "express" else ()
+    refs = conversation_refs(channel, words[1], bots)
+    released = None
+    for ref in refs:  # one, but for an eXpress chat named without its bot: that chat under each bot
+        released = await customers.release(channel, ref)
+        if released is not None:
+            break
     if released is None:
-        raise DeskError("unbind.not_bound", channel=Named("desk.channel", channel), ref=ref,
-                        usage=Named("usage", "unbind"))
+        raise DeskError("unbind.not_bound", channel=Named("desk.channel", channel),
+                        ref=refs[0] if len(refs) == 1 else words[1], usage=Named("usage", "unbind"))
     chat, customer = released.conversation, released.customer
     text = t(lang, "unbind.done", channel=Named("desk.channel", channel), conversation=conversation_label(chat),
              code=customer.code, name=customer.name)

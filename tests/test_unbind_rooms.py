@@ -8,7 +8,7 @@ from domain.errors import Named
 from domain.models import Conversation, Incident, UnboundMessage
 from locales import t
 from tests.people import LEAD, lead
-from tests.test_express import ANNA, BOT_ID, CHAT
+from tests.test_express import ANNA, BOT_ID, CHAT, OTHER_CHAT
 from tests.test_express import room as express_room  # noqa: F401 (fixture)
 from tests.test_max_room import CHAT as MAX_CHAT
 from tests.test_max_room import (
@@ -52,7 +52,19 @@ async def test_an_express_chat_is_unbound_by_the_id_its_card_shows(express_room)
     assert f"(express {ref})" in desk.last_reply(LEAD)
 
 
-@pytest.mark.parametrize("ref", [CHAT, f"{BOT_ID}:not-a-uuid", f"{BOT_ID}{CHAT}"])
+async def test_an_express_chat_may_be_named_by_its_chat_uuid_alone(express_room):  # noqa: F811
+    desk = express_room.desk
+    chat = await express_room.bind()
+    await desk.say(LEAD, lead, f"/unbind express {OTHER_CHAT}")  # under the desk's bot, bound to nobody
+    assert desk.last_reply(LEAD) == t("en", "unbind.not_bound", channel=Named("desk.channel", "express"),
+                                      ref=f"{BOT_ID}:{OTHER_CHAT}", usage=USAGE)
+    await desk.say(LEAD, lead, f"/unbind express {CHAT}")
+    assert desk.last_reply(LEAD) == t("en", "unbind.done", code="ACME", name="Acme Corp", conversation=chat.ref,
+                                      channel=Named("desk.channel", "express"))
+    assert (await Conversation.get(id=chat.id)).customer_id is None
+
+
+@pytest.mark.parametrize("ref", ["not-a-uuid", f"{BOT_ID}:not-a-uuid", f"{BOT_ID}{CHAT}", f"x:{CHAT}"])
 async def test_an_express_id_of_the_wrong_shape_is_answered_and_changes_nothing(express_room, ref):  # noqa: F811
     desk = express_room.desk
     await express_room.bind()
