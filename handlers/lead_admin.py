@@ -39,7 +39,7 @@ def person_label(user_id: int | None, people_by_id: dict[int, Person]) -> str:
 def conversation_label(chat) -> str:
     """A conversation as the card and `/unbound` show it: its address (what `/unbind CHANNEL REF` takes,
     to copy), and its title when that says more."""
-    return f"{chat.ref} — {chat.title}" if chat.title and chat.title != chat.ref else chat.ref
+    return f"{chat.title} ({chat.ref})" if chat.title and chat.title != chat.ref else chat.ref
 
 
 def money(amount: float | None, currency: str, lang: str) -> str:
@@ -78,7 +78,7 @@ async def customer_card(customer: Customer, lang: str, desk: Desk, now) -> str:
     people_by_id = {p.id: p for p in await Person.filter(id__in=ids)}
     tariff = desk.settings.policy.tariff
     price = customers.price_estimate(tariff, customer.plan, customer.users, customer.cts, customer.ha)
-    chat_lines = "\n".join(f"  • {c.channel} {conversation_label(c)}" for c in chats) or "  —"
+    chat_lines = "\n".join(f"  • {c.channel}: {conversation_label(c)}" for c in chats) or "  —"
     contacts = "\n".join(f"  • {c}" for c in customer.contacts) or "  —"
     return t(
         lang, "customer.card",
@@ -203,8 +203,8 @@ async def unbound(message: Message, command: CommandObject, desk: Desk) -> None:
             lines += ["", t(lang, "mailfix.unbound_more", count=len(views) - n)]
         if view.messages:
             lines.append("")
-        lines.append(t(lang, "unbound.chat", title=view.chat.title or "—",
-                       chat_id=f"{view.chat.channel} {view.chat.ref}",  # as `/unbind CHANNEL REF` takes it
+        lines.append(t(lang, "unbound.chat", title=f"{view.chat.channel}: {view.chat.title or '—'}",
+                       chat_id=view.chat.ref,  # with the channel, as `/unbind CHANNEL REF` takes them
                        messages=Counted("words.n.messages", view.total)))
         if view.bound_to:
             lines.append(t(lang, "unbound.now_bound", code=view.bound_to))

@@ -48,7 +48,7 @@ def answers(desk, chat: int, mark: int) -> list[str]:
 
 async def test_the_card_shows_each_conversation_by_channel_and_id_to_copy(acme):
     await acme.say(LEAD, lead, "/customer ACME")
-    assert f"  • telegram {GROUP} — Acme support" in acme.last_reply(LEAD)
+    assert f"  • telegram: Acme support ({GROUP})" in acme.last_reply(LEAD)
 
 
 @pytest.mark.parametrize("where", ["private", "staff chat"])
@@ -59,7 +59,7 @@ async def test_a_lead_unbinds_a_group_from_elsewhere_and_its_incidents_stay(acme
     await acme.say(chat, lead, f"/unbind TELEGRAM {GROUP}")
     assert answers(acme, chat, mark) == [t("en", "unbind.done", code="ACME", name="Acme Corp",
                                            channel=Named("desk.channel", "telegram"),
-                                           conversation=f"{GROUP} — Acme support")]
+                                           conversation=f"Acme support ({GROUP})")]
     assert answers(acme, GROUP, mark) == []  # the group is not told: its next message is
     assert not await bound(GROUP) and await bound(OTHER_GROUP)
     kept = await Incident.get(id=incident.id)
@@ -72,7 +72,7 @@ async def test_a_lead_unbinds_a_group_from_elsewhere_and_its_incidents_stay(acme
         "Hello? Still down"]
     assert t("en", "unbound.notice") in answers(acme, GROUP, mark)
     await acme.say(LEAD, lead, "/unbound")
-    assert f"Acme support (telegram {GROUP})" in acme.last_reply(LEAD)
+    assert f"telegram: Acme support ({GROUP})" in acme.last_reply(LEAD)
     await acme.say(LEAD, lead, "/customer ACME")
     assert str(GROUP) not in acme.last_reply(LEAD)
 

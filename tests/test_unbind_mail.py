@@ -42,7 +42,7 @@ async def test_an_address_bound_by_mistake_is_unbound_and_hears_no_more(desk):  
     assert await mail("ivan@acme.ru", "Backups fail") == "intake"
     incident = await Incident.get(key="ACME-3")
     await desk.say(LEAD, lead, "/customer ACME")
-    assert "  • email ivan@acme.ru\n" in desk.last_reply(LEAD)
+    assert "  • email: ivan@acme.ru\n" in desk.last_reply(LEAD)
 
     await desk.say(LEAD, lead, "/unbind EMAIL IVAN@ACME.RU")
     assert desk.last_reply(LEAD) == t("en", "unbind.done", code="ACME", name="Acme Logistics", channel=EMAIL,
@@ -53,7 +53,7 @@ async def test_an_address_bound_by_mistake_is_unbound_and_hears_no_more(desk):  
     assert await mail("ivan@acme.ru", "Re: Backups fail") == "unbound"
     assert await Incident.filter(customer__code="ACME").count() == 3
     await desk.say(LEAD, lead, "/unbound")
-    assert "(email ivan@acme.ru)" in desk.last_reply(LEAD)
+    assert "email: ivan@acme.ru (ivan@acme.ru)" in desk.last_reply(LEAD)
 
     await run_report_job(desk)
     assert [m["To"] for m in desk.smtp.mails] == ["olga@acme.ru"]  # the report, to the bound address only

@@ -24,17 +24,18 @@ USAGE = Named("usage", "unbind")
 
 async def test_an_express_chat_is_unbound_by_the_id_its_card_shows(express_room):  # noqa: F811
     room, desk = express_room, express_room.desk
+    room.botx.chat_names[CHAT] = "Acme IT"
     await room.bind()
     await room.botx.command(CHAT, ANNA, "The mail server is down")
     await room.settle()
     incident = await Incident.get(key="ACME-1")
     ref = f"{BOT_ID}:{CHAT}"
     await desk.say(LEAD, lead, "/customer ACME")
-    assert f"  • express {ref}" in desk.last_reply(LEAD)
+    assert f"  • express: Acme IT ({ref})" in desk.last_reply(LEAD)
 
     sent = len(room.botx.sent(CHAT))
     await desk.say(LEAD, lead, f"/unbind express {ref.upper()}")  # as typed: UUIDs in any case
-    assert desk.last_reply(LEAD) == t("en", "unbind.done", code="ACME", name="Acme Corp", conversation=ref,
+    assert desk.last_reply(LEAD) == t("en", "unbind.done", code="ACME", name="Acme Corp", conversation=f"Acme IT ({ref})",
                                       channel=Named("desk.channel", "express"))
     chat = await Conversation.get(channel="express", ref=ref)
     assert chat.customer_id is None
@@ -49,7 +50,7 @@ async def test_an_express_chat_is_unbound_by_the_id_its_card_shows(express_room)
     assert await Incident.all().count() == 1
     assert room.botx.sent(CHAT)[-1]["body"] == t("en", "unbound.notice")
     await desk.say(LEAD, lead, "/unbound")
-    assert f"(express {ref})" in desk.last_reply(LEAD)
+    assert "express: " in desk.last_reply(LEAD) and f"({ref}), 1 message:" in desk.last_reply(LEAD)
 
 
 async def test_an_express_chat_may_be_named_by_its_chat_uuid_alone(express_room):  # noqa: F811
@@ -81,7 +82,7 @@ async def test_a_max_chat_is_unbound_by_its_chat_id(max_room, max_api):  # noqa:
     incident = await Incident.get(key="ACME-1")
     mark = desk.stub.mark()  # the lead is pinged about ACME-1 too: the answers are read among what they got
     await desk.say(LEAD, lead, "/customer ACME")
-    assert any(f"  • max {MAX_CHAT} — Acme · поддержка" in text for text in desk.replies(LEAD, mark))
+    assert any(f"  • max: Acme · поддержка ({MAX_CHAT})" in text for text in desk.replies(LEAD, mark))
 
     mark = desk.stub.mark()
     await desk.say(LEAD, lead, f"/unbind max {MAX_CHAT + 1}")  # another chat: bound to nobody
@@ -93,7 +94,7 @@ async def test_a_max_chat_is_unbound_by_its_chat_id(max_room, max_api):  # noqa:
     await desk.say(LEAD, lead, f"/unbind MAX {MAX_CHAT}")
     assert desk.replies(LEAD, mark) == [t("en", "unbind.done", code="ACME", name="Acme",
                                           channel=Named("desk.channel", "max"),
-                                          conversation=f"{MAX_CHAT} — Acme · поддержка")]
+                                          conversation=f"Acme · поддержка ({MAX_CHAT})")]
     assert (await Conversation.get(id=chat.id)).customer_id is None
     assert (await Incident.get(id=incident.id)).status == incident.status
 
