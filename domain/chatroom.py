@@ -17,8 +17,9 @@ from tortoise.transactions import in_transaction
 from domain import customers, incidents, invitations, people
 from domain.errors import DeskError, Named
 from domain.identities import normalize_ref, person_for
-from domain.models import Conversation, Identity, Incident, Person, Staff
+from domain.models import Conversation, Identity, Incident, Person, Staff, UnboundConversation
 from domain.sla import Sla
+from domain.text import clean
 
 ROOM_CHANNELS = ("express", "max")  # channels whose customer conversations are chat rooms with a bot in them
 # What a member sends to bind the chat: the code alone (an invitation token), nothing around it.
@@ -51,9 +52,38 @@ async def invite(code: str, channel: str, lead_id: int, now: datetime):
 
 
 async def bind(channel: str, chat_ref: str, title: str, token: str, person_id: int, now: datetime) -> Conversation:
-    """Redeem the code sent in the chat: the chat is bound to the code's customer (DeskError: why not)."""
+    """Redeem the code sent in the chat: the chat is bound to the code's customer (DeskError: why not). A
+    chat room's messages rarely carry its name: one learnt before (`name_chat`) stays."""
+    title = title or await known_title(channel, chat_ref)
     return await customers.bind_by_invitation(token, room_channel(channel), chat_ref, title, "group", person_id, now,
                                               invitation_kind=channel)
+
+
+def _rows(channel: str, chat_ref: str):
+    ref = normalize_ref(room_channel(channel), chat_ref)
+    return (Conversation.filter(channel=channel, ref=ref), UnboundConversation.filter(channel=channel, ref=ref))
+
+
+async def untitled(channel: str, chat_ref: str) -> bool:
+    """Whether the desk keeps this chat (bound or once bound, or in the unbound inbox) without its name."""
+    return any([await rows.filter(title="").exists() for rows in _rows(channel, chat_ref)])
+
+
+async def known_title(channel: str, chat_ref: str) -> str:
+    for rows in _rows(channel, chat_ref):
+        for title in await rows.exclude(title="").values_list("title", flat=True):
+            return title
+    return ""
+
+
+async def name_chat(channel: str, chat_ref: str, title: str) -> None:
+    """The chat's name, as its channel gave it (when the chat was made, or asked of it), becomes the title
+    of its conversation and of its place in the unbound inbox, where they have none yet: `/unbound` and
+    `/customer CODE` name the chat."""
+    title = " ".join(clean(title).split())[:256]  # one line, as the inbox and the card show it
+    if title:
+        for rows in _rows(channel, chat_ref):
+            await rows.filter(title="").update(title=title)
 
 
 async def link_code(channel: str, staff_id: int, now: datetime) -> str:

@@ -7,7 +7,9 @@ bot's `/express/notification/callback` with the result. It also plays the CTS se
 `command(...)` posts a user's message as eXpress sends it (the JSON of BotX API v4), signed.
 
 Chats the stand-in is told are gone answer with BotX's `chat_not_found` callback; `fail_next` makes the
-next sends answer with an HTTP status instead.
+next sends answer with an HTTP status instead; `hold_results` keeps the callbacks until `release()`. Chat
+info (`/api/v3/botx/chats/info`) names the chats in `chat_names` (others: `chat_not_found`), or answers
+`info_status` when set.
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ class StandInBotX:
         self.gone_chats: set[str] = set()
         self.fail_next: list[int] = []  # HTTP statuses for the next sends
         self.bot_url: str | None = None  # where the bot listens (its WEB_PUBLIC_URL)
+        self.hold_results = False  # keep the callbacks in `held` until `release()`
+        self.held: list[dict] = []
+        self.chat_names: dict[str, str] = {}  # chat id -> its name, as chat info gives it
+        self.info_status: int | None = None  # chat info answers this HTTP status instead
         self.token = "legacy-token-" + uuid.uuid4().hex
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -57,6 +63,7 @@ class StandInBotX:
         app = web.Application()
         app.router.add_get("/api/v2/botx/bots/{bot_id}/token", self._token)
         app.router.add_post("/api/v4/botx/notifications/direct", self._direct)
+        app.router.add_get("/api/v3/botx/chats/info", self._chat_info)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -112,10 +119,45 @@ class StandInBotX:
                       "error_data": {"group_chat_id": chat, "error_description": f"Chat with id {chat} not found"}}
         else:
             result = {"sync_id": sync_id, "status": "ok", "result": {}}
-        task = asyncio.create_task(self._call_back(result))  # after this answer, as BotX does
+        if self.hold_results:
+            self.held.append(result)
+        else:
+            self._spawn(self._call_back(result))  # after this answer, as BotX does
+        return web.json_response({"status": "ok", "result": {"sync_id": sync_id}}, status=202)
+
+    async def _chat_info(self, request: web.Request) -> web.Response:
+        authorized = self._authorized(request)
+        self.calls.append(Call("GET", request.path, dict(request.query), authorized))
+        chat = request.query.get("group_chat_id", "")
+        if not authorized:
+            return web.json_response({"status": "error", "reason": "unauthorized", "errors": [],
+                                      "error_data": {}}, status=401)
+        if self.info_status is not None:
+            return web.json_response({"status": "error", "reason": "server_error", "errors": [],
+                                      "error_data": {}}, status=self.info_status)
+        if chat not in self.chat_names:
+            return web.json_response({"status": "error", "reason": "chat_not_found", "errors": [], "error_data": {
+                "group_chat_id": chat, "error_description": f"Chat with id {chat} not found"}}, status=404)
+        return web.json_response({"status": "ok", "result": {
+            "chat_type": "group_chat", "creator": str(uuid.uuid4()), "description": None, "group_chat_id": chat,
+            "inserted_at": "2026-01-12T09:30:00.000000Z", "shared_history": False, "name": self.chat_names[chat],
+            "members": [{"admin": False, "user_huid": self.bot_id, "user_kind": "botx"}]}})
+
+    def info_asked(self, chat_id: str | None = None) -> int:
+        """How many times the bot asked for a chat's info."""
+        return sum(1 for call in self.calls if call.path == "/api/v3/botx/chats/info" and call.authorized
+                   and (chat_id is None or call.json.get("group_chat_id") == chat_id))
+
+    def _spawn(self, work) -> None:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return web.json_response({"status": "ok", "result": {"sync_id": sync_id}}, status=202)
+
+    def release(self) -> None:
+        """The held results go to the bot now."""
+        for result in self.held:
+            self._spawn(self._call_back(result))
+        self.held = []
 
     async def _unknown(self, request: web.Request) -> web.Response:
         self.calls.append(Call(request.method, request.path, None, self._authorized(request)))
@@ -134,10 +176,12 @@ class StandInBotX:
 
     # ---- the CTS server calling the bot ----
 
-    def signature(self, secret_key: str | None = None, bot_id: str | None = None) -> str:
+    def signature(self, secret_key: str | None = None, bot_id: str | None = None, **claims: Any) -> str:
+        """A CTS server's token; `claims` replace its own (None leaves one out)."""
         now = int(time.time())
         payload = {"iss": bot_id or self.bot_id, "aud": HOST, "exp": now + 60, "nbf": now, "iat": now,
-                   "jti": uuid.uuid4().hex, "version": 2}
+                   "jti": uuid.uuid4().hex, "version": 2, **claims}
+        payload = {name: value for name, value in payload.items() if value is not None}
         return jwt.encode(payload, secret_key or self.secret_key, algorithm="HS256")
 
     async def post(self, path: str, payload: dict, token: str | None = None) -> int:
@@ -157,6 +201,21 @@ class StandInBotX:
                                   reply_to=reply_to, data=data, source_sync_id=source_sync_id,
                                   attachments=attachments)
         return await self.post("/express/command", payload, token), payload["sync_id"]
+
+    async def chat_created(self, chat_id: str, name: str, creator: str) -> int:
+        """`system:chat_created`: a chat made with the bot in it, as eXpress tells the bot."""
+        return await self.post("/express/command", {
+            "bot_id": self.bot_id, "sync_id": str(uuid.uuid4()), "source_sync_id": None, "proto_version": 4,
+            "command": {"body": "system:chat_created", "command_type": "system", "metadata": {}, "data": {
+                "chat_type": "group_chat", "creator": creator, "group_chat_id": chat_id, "name": name,
+                "members": [{"admin": True, "huid": creator, "name": "Anna Petrova", "user_kind": "cts_user"},
+                            {"admin": False, "huid": self.bot_id, "name": "Support", "user_kind": "botx"}]}},
+            "attachments": [], "async_files": [], "entities": [],
+            "from": {"user_huid": None, "user_udid": None, "group_chat_id": chat_id, "chat_type": "group_chat",
+                     "ad_login": None, "ad_domain": None, "username": None, "is_admin": None, "is_creator": None,
+                     "manufacturer": None, "device": None, "device_software": None,
+                     "device_meta": {"pushes": None, "timezone": None, "permissions": None}, "platform": None,
+                     "platform_package_id": None, "app_version": None, "locale": "en", "host": HOST}})
 
     # ---- what the bot sent ----
 

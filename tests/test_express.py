@@ -173,6 +173,123 @@ async def test_a_request_with_a_bad_signature_is_refused_and_stores_nothing(room
     assert answer.status == 401
 
 
+YEAR = 365 * 24 * 3600
+
+
+@pytest.mark.parametrize("claims", ["no exp", "nothing but who", "valid for ten years",
+                                    "valid for ten years, issued when not said"])
+async def test_a_token_that_never_expires_is_refused_everywhere(room, claims):
+    """Signed with the right key, but good for ever once seen (a captured request replayed): refused."""
+    import time
+    chat = await room.bind()
+    now = int(time.time())
+    token = room.botx.signature(**{"no exp": {"exp": None},
+                                   "nothing but who": {"exp": None, "iat": None, "nbf": None, "jti": None},
+                                   "valid for ten years": {"exp": now + 10 * YEAR},
+                                   "valid for ten years, issued when not said": {"exp": now + 10 * YEAR, "iat": None,
+                                                                                 "nbf": None}}[claims])
+    status, _ = await room.botx.command(CHAT, ANNA, "The mail server is down", token=token)
+    assert status == 401
+    assert await Incident.all().count() == 0
+    status = await room.botx.post("/express/notification/callback",
+                                  {"sync_id": "6fa1d2a0-0000-4000-8000-000000000000", "status": "ok", "result": {}},
+                                  token=token)
+    assert status == 401
+    answer = await room.client.get("/express/status", params={"bot_id": BOT_ID, "chat_id": chat.ref.split(":")[1],
+                                                              "user_huid": ANNA, "ad_login": "a", "ad_domain": "b",
+                                                              "is_admin": "false", "chat_type": "group_chat"},
+                                   headers={"Authorization": f"Bearer {token}"})
+    assert answer.status == 401
+
+
+@pytest.mark.parametrize("scheme", ["v2", "v1"])
+async def test_a_token_as_a_cts_server_makes_it_is_taken(room, scheme):
+    """BotX (Elixir, Joken's default claims) signs for two hours with exp, iat, nbf and a 24-character jti; the
+    older scheme names the bot as the audience and the CTS host as the issuer."""
+    import time
+
+    from tests.botx_api import HOST
+    await room.bind()
+    now = int(time.time())
+    claims = {"exp": now + 7200, "iat": now, "nbf": now, "jti": "2uqpju31h6dgv4f41c005e1i"}
+    if scheme == "v1":
+        claims |= {"aud": [BOT_ID], "iss": HOST, "version": None}
+    status, _ = await room.botx.command(CHAT, ANNA, "The mail server is down", token=room.botx.signature(**claims))
+    assert status == 202
+    assert await Incident.all().count() == 1
+
+
+async def test_an_early_result_waits_for_its_send_and_is_taken_from_its_bot_only():
+    """BotX may call back before its answer to the send arrived: the result waits (briefly) for the send to
+    name its bot, then is taken if that bot signed it; one for a sync_id no send names is dropped."""
+    import uuid
+
+    from pybotx import BotXMethodCallback, UnverifiedRequestError
+    from pydantic import TypeAdapter
+
+    from handlers.express.server import Results, UnknownResult, _result_signer, _sending_bot
+    results = Results(early_wait=5.0)
+    sync_id = uuid.uuid4()
+    result = TypeAdapter(BotXMethodCallback).validate_python({"sync_id": str(sync_id), "status": "ok", "result": {}})
+
+    async def arrives(signer: str):
+        _result_signer.set(signer)
+        await results.set_botx_method_callback_result(result)
+
+    forged = asyncio.create_task(arrives("11111111-2222-4333-8444-555555555555"))
+    early = asyncio.create_task(arrives(BOT_ID))
+    await asyncio.sleep(0)  # both are in, before the send knows its sync_id
+    _sending_bot.set(__import__("uuid").UUID(BOT_ID))
+    await results.create_botx_method_callback(sync_id)
+    with pytest.raises(UnverifiedRequestError):
+        await forged
+    await early
+    assert (await results.wait_botx_method_callback(sync_id, 1.0)).sync_id == sync_id
+    assert sync_id not in results.sent_by
+    results.early_wait = 0.01
+    with pytest.raises(UnknownResult):
+        await arrives(BOT_ID)  # the send is over: nobody waits for it
+
+
+async def test_a_chat_in_the_inbox_and_then_bound_is_named_asking_botx_once(room):
+    """A message carries no chat name: BotX's chat info is asked once, after the message was taken in."""
+    from domain.models import UnboundConversation
+    room.botx.chat_names[CHAT] = "Acme \u2014 IT support"
+    await room.botx.command(CHAT, ANNA, "hello, anyone?")
+    await room.settle()
+    assert (await UnboundConversation.get(channel="express")).title == "Acme \u2014 IT support"
+    await room.desk.say(LEAD, lead, "/unbound")
+    assert "Acme \u2014 IT support (" in room.desk.last_reply(LEAD)
+    chat = await room.bind()
+    assert chat.title == "Acme \u2014 IT support"
+    await room.botx.command(CHAT, ANNA, "The mail server is down")
+    await room.settle()
+    await room.desk.say(LEAD, lead, "/customer ACME")
+    assert f"Acme \u2014 IT support ({BOT_ID}:{CHAT})" in room.desk.last_reply(LEAD)
+    assert room.botx.info_asked(CHAT) == 1
+
+
+async def test_a_chat_made_with_the_bot_in_it_is_named_by_botx_event(room):
+    status = await room.botx.chat_created(CHAT, "Acme / outages", creator=ANNA)
+    assert status == 202
+    chat = await room.bind()
+    assert chat.title == "Acme / outages"
+    assert room.botx.info_asked() == 0  # the event named it: nothing to ask
+
+
+@pytest.mark.parametrize("answer", [500, 404])
+async def test_a_chat_name_botx_will_not_give_loses_no_message(room, answer):
+    if answer == 500:
+        room.botx.info_status = 500
+    chat = await room.bind()  # chat info: 500, or chat_not_found (404)
+    assert chat.customer.code == "ACME" and chat.title == ""
+    status, ref = await room.botx.command(CHAT, ANNA, "The mail server is down")
+    await room.settle()
+    assert status == 202 and await IncidentMessage.exists(ref=ref)
+    assert (await Conversation.get(id=chat.id)).title == ""
+    assert room.botx.info_asked(CHAT) == 1  # asked once in a run, not again for every message
+
+
 async def test_the_status_menu_lists_the_chat_commands(room):
     answer = await room.client.get("/express/status", params={
         "bot_id": BOT_ID, "chat_id": CHAT, "user_huid": ANNA, "ad_login": "a", "ad_domain": "b", "is_admin": "false",

@@ -33,7 +33,6 @@ from pybotx import (
     RateLimitReachedError,
     UnknownBotAccountError,
 )
-from pybotx.missing import Undefined
 from tortoise.transactions import in_transaction
 
 from domain import outbox
@@ -95,8 +94,7 @@ class ExpressChannel:
 
     async def _one(self, bot_id: UUID, chat_id: UUID, body: str, markup) -> UUID | None:
         try:
-            return await self.express.botx.send_message(bot_id=bot_id, chat_id=chat_id, body=body,
-                                                        bubbles=markup or Undefined)
+            return await self.express.send(bot_id, chat_id, body, markup)
         except CallbackNotReceivedError as error:
             # BotX took the message and never said how it went: sending it again would repeat it.
             log.warning("eXpress: no result for message %s in chat %s; taken as sent", error.sync_id, chat_id)

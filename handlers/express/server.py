@@ -2,13 +2,18 @@
 
 * `POST /express/command`: a message in a chat (or a pressed bubble, or a system event); verified with
   pybotx (the CTS server signs each request with the bot's secret key), taken in, then answered 202: what
-  a message started is in the database before the CTS server hears it arrived;
+  a message started is in the database before the CTS server hears it arrived. A message carries no chat
+  name: `system:chat_created` does, else BotX's chat info is asked once per chat, after the message was
+  taken in (`_name_later`);
 * `GET /express/status`: the bot's menu of commands for a chat;
 * `POST /express/notification/callback`: the asynchronous result (`sync_id`) of a message the bot sent,
-  which the channel waits for (`handlers.express.channel`).
+  which the channel waits for (`handlers.express.channel`); taken only from the bot (so the CTS server) the
+  message went through (`Results`).
 
 A request that fails verification is answered 401 and changes nothing; one pybotx cannot read, 400; one
 for a bot this desk does not know, 503 (BotX's "bot disabled", so the CTS server stops retrying it).
+pybotx checks a token's signature, issuer, audience and times; the desk also requires what pybotx leaves
+optional, an expiry, and a bounded lifetime (`_fresh`), so a token once seen cannot be replayed for good.
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ from aiohttp import web
 from pybotx import (
     Bot,
     BotAccountWithSecret,
+    BotXMethodCallback,
     BubbleMarkup,
+    ChatCreatedEvent,
     HandlerCollector,
     IncomingMessage,
     RequestHeadersNotProvidedError,
@@ -38,9 +45,11 @@ from pybotx import (
     build_command_accepted_response,
     build_unverified_request_response,
 )
+from pybotx.bot.callbacks.callback_memory_repo import CallbackMemoryRepo
 from pybotx.missing import Undefined
 
 from bot.express_settings import ExpressSettings
+from domain import chatroom
 from handlers.chatroom import Button, ChatRoom, RoomMessage, RoomPress, Say
 from locales import t
 
@@ -65,6 +74,56 @@ PREFIX = "/express"
 ANSWER_WAIT = 30.0  # seconds an answer waits for BotX's result before it is logged as unconfirmed
 MAX_BODY = 64 * 1024 * 1024  # a message with an inline file (the desk keeps its name and size only)
 BUTTON_FIELD = "dd"  # the bubble data field holding the chat-room layer's button data
+# A CTS server's token may live this long from its issue (real ones: two hours, Joken's default on BotX's
+# Elixir side; pybotx's own: one minute): longer is no expiry in practice, and is refused.
+MAX_TOKEN_LIFETIME = 24 * 3600
+# How long a result for a sync_id no send has named yet waits for that send (BotX may call back before its
+# answer to the send arrived); pybotx keeps such an early result this long too.
+EARLY_RESULT_WAIT = 5.0
+NAMES_KEPT = 1000  # chat names from `system:chat_created` kept for the chat's first message
+_sending_bot: contextvars.ContextVar[UUID | None] = contextvars.ContextVar("express_sending_bot", default=None)
+_result_signer: contextvars.ContextVar[str | None] = contextvars.ContextVar("express_result_signer", default=None)
+
+
+class UnknownResult(Exception):
+    """A result for a sync_id no send of this process waits for (too late, or another instance's)."""
+
+
+class Results(CallbackMemoryRepo):
+    """pybotx's waiting for BotX's results, remembering which bot each awaited send went through: any
+    configured CTS server signs validly, but only the one the message went through may say how it went
+    (a forged "delivered" would hide a lost chat, a forged "chat not found" would cut a customer off)."""
+
+    def __init__(self, early_wait: float = EARLY_RESULT_WAIT) -> None:
+        super().__init__()
+        self.early_wait = early_wait
+        self.sent_by: dict[UUID, UUID | None] = {}  # sync_id -> the bot, while its send waits
+        self._named = asyncio.Condition()
+
+    async def create_botx_method_callback(self, sync_id: UUID) -> None:
+        await super().create_botx_method_callback(sync_id)
+        async with self._named:  # in the sending task: `ExpressBot.send` named its bot
+            self.sent_by[sync_id] = _sending_bot.get()
+            self._named.notify_all()
+
+    async def wait_botx_method_callback(self, sync_id: UUID, timeout: float) -> BotXMethodCallback:
+        try:
+            return await super().wait_botx_method_callback(sync_id, timeout)
+        finally:
+            self.sent_by.pop(sync_id, None)
+
+    async def set_botx_method_callback_result(self, callback: BotXMethodCallback) -> None:
+        async with self._named:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._named.wait_for(lambda: callback.sync_id in self.sent_by),
+                                       self.early_wait)
+            if callback.sync_id not in self.sent_by:
+                raise UnknownResult(str(callback.sync_id))
+            bot = self.sent_by[callback.sync_id]
+        signer = _result_signer.get()  # the endpoint's, verified by pybotx before this is called
+        if bot is None or signer is None or signer.lower() != str(bot).lower():
+            raise UnverifiedRequestError("The result is signed for another bot than the one that sent the message.")
+        await super().set_botx_method_callback_result(callback)
 
 
 def chat_ref(bot_id: UUID | str, chat_id: UUID | str) -> str:
@@ -115,12 +174,12 @@ def _text(message: IncomingMessage) -> str:
     return text
 
 
-def room_message(message: IncomingMessage, now: datetime) -> RoomMessage:
+def room_message(message: IncomingMessage, now: datetime, title: str = "") -> RoomMessage:
     sender = message.sender
     return RoomMessage(
         channel=NAME, chat=chat_ref(message.bot.id, message.chat.id), ref=str(message.sync_id),
         sender=str(sender.huid), sender_name=sender.username or sender.ad_login or "", text=_text(message),
-        sent_at=now, reply_to=str(message.reply.sync_id) if message.reply is not None else None,
+        sent_at=now, chat_title=title, reply_to=str(message.reply.sync_id) if message.reply is not None else None,
         attachments=_attachments(message))
 
 
@@ -134,16 +193,54 @@ class ExpressBot:
             collector.command(f"/{name}", description=t(default_lang, f"help.{name}"))(self._on_message)
         collector.command("/dd", visible=False)(self._on_message)  # a pressed bubble
         collector.default_message_handler(self._on_message)
+        collector.chat_created(self._on_chat_created)
         accounts = [BotAccountWithSecret(id=a.bot_id, cts_url=a.cts_url, secret_key=a.secret_key)
                     for a in settings.accounts]
-        self.botx = Bot(collectors=[collector], bot_accounts=accounts, default_callback_timeout=ANSWER_WAIT)
-        self._answers: set[asyncio.Task] = set()
+        self.results = Results()
+        self.botx = Bot(collectors=[collector], bot_accounts=accounts, default_callback_timeout=ANSWER_WAIT,
+                        callback_repo=self.results)
+        self._answers: set[asyncio.Task] = set()  # answers in flight, and chat names being asked
+        self._names: dict[str, str] = {}  # chat -> its name from `system:chat_created` (newest NAMES_KEPT)
+        self._asked: set[str] = set()  # chats whose name was asked of BotX in this run: once each
         self._context = contextvars.copy_context()  # built after the database is open (`bot.app.run`)
 
     async def _on_message(self, message: IncomingMessage, bot: Bot) -> None:
         # pybotx runs handlers in a context of its own, empty (`contextvars.Context()`): the database's
         # context is the one this bot was built in, a fresh copy per message (transactions live in it).
         await asyncio.get_running_loop().create_task(self._handle(message), context=self._context.copy())
+
+    async def _on_chat_created(self, event: ChatCreatedEvent, bot: Bot) -> None:
+        await asyncio.get_running_loop().create_task(self._created(event), context=self._context.copy())
+
+    async def _created(self, event: ChatCreatedEvent) -> None:
+        """A chat made with the bot in it: its name, for when its first message is taken in."""
+        ref = chat_ref(event.bot.id, event.chat.id)
+        self._names[ref] = event.chat_name or ""
+        while len(self._names) > NAMES_KEPT:
+            del self._names[next(iter(self._names))]
+        await chatroom.name_chat(NAME, ref, event.chat_name or "")
+
+    def _name_later(self, bot_id: UUID, chat_id: UUID) -> None:
+        """The chat's name, asked of BotX beside the request once the message is taken in, for a chat the desk
+        keeps without one: once per chat in a run; its failure costs only the name."""
+        ref = chat_ref(bot_id, chat_id)
+        if ref in self._asked:
+            return
+
+        async def ask() -> None:
+            if not await chatroom.untitled(NAME, ref) or ref in self._asked:
+                return
+            self._asked.add(ref)
+            try:
+                info = await self.botx.chat_info(bot_id=bot_id, chat_id=chat_id)
+            except Exception as error:
+                log.warning("eXpress: the name of chat %s could not be asked: %s: %s", chat_id,
+                            type(error).__name__, error)
+                return
+            await chatroom.name_chat(NAME, ref, info.name)
+        task = asyncio.get_running_loop().create_task(ask(), name="express-chat-name", context=self._context.copy())
+        self._answers.add(task)
+        task.add_done_callback(self._answers.discard)
 
     async def _handle(self, message: IncomingMessage) -> None:
         data = message.data.get(BUTTON_FIELD) if isinstance(message.data, dict) else None
@@ -152,17 +249,27 @@ class ExpressBot:
                                                    str(message.sender.huid), message.sender.username or "",
                                                    data if isinstance(data, str) else ""))
         else:
-            said = await self.room.message(room_message(message, self.clock.now()))
+            said = await self.room.message(room_message(message, self.clock.now(),
+                                                        self._names.get(chat_ref(message.bot.id, message.chat.id), "")))
         for say in said:
             self._answer(message.bot.id, message.chat.id, say)
+        self._name_later(message.bot.id, message.chat.id)
+
+    async def send(self, bot_id: UUID, chat_id: UUID, body: str, markup: BubbleMarkup | None = None) -> UUID | None:
+        """A message to a chat through the bot, waiting for BotX's result; the result is taken only from
+        this bot (`Results`). Every send goes through here."""
+        token = _sending_bot.set(bot_id)
+        try:
+            return await self.botx.send_message(bot_id=bot_id, chat_id=chat_id, body=body, bubbles=markup or Undefined)
+        finally:
+            _sending_bot.reset(token)
 
     def _answer(self, bot_id: UUID, chat_id: UUID, say: Say) -> None:
         """An answer to the message in hand, sent beside the request: BotX confirms it with a callback to
         this same server, which must not wait behind the request that caused it."""
         async def send() -> None:
             try:
-                await self.botx.send_message(bot_id=bot_id, chat_id=chat_id, body=say.text,
-                                             bubbles=bubbles(say.buttons) or Undefined)
+                await self.send(bot_id, chat_id, say.text, bubbles(say.buttons))
             except Exception as error:  # an answer lost is logged; what the desk owes is in the outbox
                 log.warning("eXpress: an answer to chat %s was not delivered: %s", chat_id, error)
         task = asyncio.create_task(send(), name="express-answer")
@@ -188,6 +295,7 @@ class ExpressBot:
 
         async def take_in() -> web.Response:
             _signed_for(raw.get("bot_id"), request.headers)
+            _fresh(request.headers, self.clock.now())
             task = self.botx.async_execute_raw_bot_command(raw, verify_request=True, request_headers=request.headers,
                                                            logging_command=False)
             try:
@@ -201,6 +309,7 @@ class ExpressBot:
     async def status(self, request: web.Request) -> web.Response:
         async def menu() -> web.Response:
             _signed_for(request.query.get("bot_id"), request.headers)
+            _fresh(request.headers, self.clock.now())
             return web.json_response(await self.botx.raw_get_status(dict(request.query), verify_request=True,
                                                                     request_headers=request.headers))
         return await _verified(menu, "status request")
@@ -211,12 +320,18 @@ class ExpressBot:
             return _refused("Malformed JSON", 400)
 
         async def result() -> web.Response:
+            _fresh(request.headers, self.clock.now())
+            signer = _result_signer.set(_signer(request.headers))  # checked against the send's bot (`Results`)
             try:
                 await self.botx.set_raw_botx_method_result(raw, verify_request=True, request_headers=request.headers)
             except (UnverifiedRequestError, RequestHeadersNotProvidedError, ValueError):
                 raise
+            except UnknownResult as error:  # nobody here waits for it: answered, nothing changes
+                log.info("eXpress: a result for %s, which no send here waits for", error)
             except Exception as error:  # a result nobody waits for any more (it came too late): nothing to do
                 log.info("eXpress: a callback was not taken: %s: %s", type(error).__name__, error)
+            finally:
+                _result_signer.reset(signer)
             return web.json_response(build_command_accepted_response(), status=202)
         return await _verified(result, "callback")
 
@@ -234,13 +349,42 @@ class ExpressBot:
             await self.botx.shutdown()
 
 
-def _signer(headers) -> str | None:
-    """The bot whose key a request claims to be signed with (pybotx checks the signature against that key):
-    the issuer of a v2 token, the audience of a v1 one."""
+def _claims(headers) -> dict[str, Any] | None:
+    """The request's token's claims, unverified (pybotx verifies the token)."""
     token = (headers.get("authorization") or "").split()[-1:] or [""]
     try:
         claims = jwt.decode(token[0], options={"verify_signature": False})
     except jwt.InvalidTokenError:
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _fresh(headers, now: datetime) -> None:
+    """A token must expire, and soon: pybotx checks `exp` (and `nbf`, `iat`) against the machine's time only
+    when the token has them, so a token without one, or valid for years, would be good for ever once seen (in
+    a proxy's log, a captured request). Its lifetime counts from its issue (`iat`, else `nbf`), else from
+    `now` (the desk's clock; a day's bound needs no finer skew)."""
+    claims = _claims(headers)
+    if claims is None:
+        return  # unsigned or unreadable: pybotx refuses it with its own reason
+    expires, issued = claims.get("exp"), claims.get("iat", claims.get("nbf"))
+    if not _number(expires):
+        raise UnverifiedRequestError('Token is missing the "exp" claim')
+    if issued is not None and not _number(issued):
+        raise UnverifiedRequestError("Invalid issue time")
+    if expires - (issued if issued is not None else now.timestamp()) > MAX_TOKEN_LIFETIME:
+        raise UnverifiedRequestError("The token is valid for too long")
+
+
+def _signer(headers) -> str | None:
+    """The bot whose key a request claims to be signed with (pybotx checks the signature against that key):
+    the issuer of a v2 token, the audience of a v1 one."""
+    claims = _claims(headers)
+    if claims is None:
         return None
     audience = claims.get("aud")
     if claims.get("version") == 2 or isinstance(audience, str):
