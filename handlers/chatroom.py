@@ -5,6 +5,8 @@ desk owes the chat later (the acknowledgement, a staff answer, the rating prompt
 outbox and is rendered by `handlers.room_render`.
 
 What happens is what happens in a Telegram group (`handlers.customer_chat` calls the same code):
+* in a bound chat, a message that shows a live code (a staff invitation, any chat's code) burns it
+  (`invitations.burn_shown`): every member has read it;
 * in a chat bound to nobody, a message that is a binding code (`/invite CODE express`) binds it; any other
   goes to the unbound inbox (answered "not connected yet" at most hourly); a text that only looks like a
   code is a message like any other;
@@ -249,6 +251,8 @@ class ChatRoom:
             kind = await invitations.kind_of(code) if code is not None else None
             if kind == invitations.LINK:
                 return await self._link(msg, code)
+            if chat is not None and await invitations.burn_shown(msg.text, chat, actor.user_id, now):
+                raise DeskError("burn.shown")  # every member read it: used up, its maker told
             if kind is not None and kind != "staff" and (chat is None or kind == msg.channel):
                 return await self._bind(msg, actor, code)  # in a bound chat: says it is bound already
             if kind is not None:
