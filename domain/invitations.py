@@ -7,7 +7,6 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from domain import outbox
 from domain.errors import DeskError, Named
 from domain.models import Conversation, Customer, Invitation
 
@@ -83,6 +82,8 @@ async def burn_shown(text: str, conversation: Conversation, shown_by: int | None
     code would bind a reader's chat to that customer. Each is used up here, kept as burnt where it was seen
     and by whom, and the lead who made it is told (through the outbox, in their language) to make a new one.
     How many were burnt: the caller tells the conversation so, never repeating the code."""
+    from domain import outbox  # here: the outbox's imports lead back to this module (people → invitations)
+
     words = list(dict.fromkeys(_WORD.findall(text or "")))[:_LOOKED_UP]
     if not words:
         return 0
