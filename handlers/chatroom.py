@@ -328,13 +328,12 @@ class ChatRoom:
             return [Say(t(lang, "err.bad_button"))]
         actor = await chatroom.sender(press.channel, press.sender, press.sender_name, chat, settings.lead_ids, now,
                                       settings.default_lang)
-        where = chat.id if chat is not None else None
         try:
             if pressed.kind == PRIORITY:
-                updated = await chatroom.press_priority(pressed.incident, pressed.value, where, actor, now,
+                updated = await chatroom.press_priority(pressed.incident, pressed.value, chat, actor, now,
                                                         self.desk.sla)
                 return [Say(priority_changed_text(updated, lang, settings, now))]
-            rated = await chatroom.press_rating(pressed.incident, int(pressed.value), where, actor, now)
+            rated = await chatroom.press_rating(pressed.incident, int(pressed.value), chat, actor, now)
             return [Say(t(lang, "rating.thanks", key=rated.key, stars=rated.rating))]
         except DeskError as error:
             return [Say(t(lang, error.key, **error.params))]

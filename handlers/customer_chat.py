@@ -11,6 +11,7 @@ from domain import chatroom as domain_chatroom
 from domain import inbox, intake, people
 from domain.errors import DeskError
 from domain.identities import TELEGRAM, any_conversation
+from domain.models import Conversation
 from domain.text import clean
 from handlers import chatroom
 from handlers.args import args_of, cmd, looks_like_command
@@ -84,10 +85,9 @@ async def priority_pressed(query: CallbackQuery, callback_data: PriorityButton, 
     await query.message.answer(priority_changed_text(updated, lang, desk.settings, desk.now()))
 
 
-async def _here(query: CallbackQuery) -> int | None:
+async def _here(query: CallbackQuery) -> Conversation | None:
     """The conversation of the chat a button was pressed in."""
-    chat = await any_conversation(TELEGRAM, str(query.message.chat.id)) if query.message else None
-    return chat.id if chat is not None else None
+    return await any_conversation(TELEGRAM, str(query.message.chat.id)) if query.message else None
 
 
 async def rate_pressed(query: CallbackQuery, callback_data: RateButton, actor: people.Actor, desk: Desk) -> None:
