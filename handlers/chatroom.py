@@ -215,6 +215,14 @@ def priority_changed_text(incident: Incident, lang: str, settings, now: datetime
     return text
 
 
+async def refuse_shown_codes(text: str, chat: Conversation | None, person_id: int, desk: Desk) -> None:
+    """A live code shown in a customer's chat (a chat room, a Telegram group) is burnt, since everyone there
+    read it (`invitations.burn_shown`), and the message goes no further: the chat is told, never the code."""
+    if chat is not None and await invitations.burn_shown(text, chat, person_id, desk.now()):
+        desk.wake_outbox()  # its maker is told now
+        raise DeskError("burn.shown")
+
+
 # ---- the chat room ----
 
 def incoming(msg: RoomMessage, person_id: int | None, text: str | None = None) -> IncomingMessage:
@@ -251,8 +259,7 @@ class ChatRoom:
             kind = await invitations.kind_of(code) if code is not None else None
             if kind == invitations.LINK:
                 return await self._link(msg, code)
-            if chat is not None and await invitations.burn_shown(msg.text, chat, actor.user_id, now):
-                raise DeskError("burn.shown")  # every member read it: used up, its maker told
+            await refuse_shown_codes(msg.text, chat, actor.user_id, self.desk)
             if kind is not None and kind != "staff" and (chat is None or kind == msg.channel):
                 return await self._bind(msg, actor, code)  # in a bound chat: says it is bound already
             if kind is not None:
