@@ -76,6 +76,19 @@ async def kind_of(token: str) -> str | None:
     return await Invitation.filter(token_hash=_hash(token)).first().values_list("kind", flat=True)
 
 
+async def _live_in(text: str, now: datetime) -> list[Invitation]:
+    words = list(dict.fromkeys(_WORD.findall(text or "")))[:_LOOKED_UP]
+    if not words:
+        return []
+    return await Invitation.filter(token_hash__in=[_hash(word) for word in words], used_at__isnull=True,
+                                   expires_at__gt=now)
+
+
+async def holds_live_code(text: str, now: datetime) -> bool:
+    """Whether a text the desk is about to show a customer (a staff member's answer) holds a live code."""
+    return bool(await _live_in(text, now))
+
+
 async def burn_shown(text: str, conversation: Conversation, shown_by: int | None, now: datetime) -> int:
     """Live codes in a text the desk saw in a customer's conversation (their chat room, Telegram group, mail),
     where everyone there has read them: a staff invitation would make any reader staff, another customer's
@@ -84,13 +97,8 @@ async def burn_shown(text: str, conversation: Conversation, shown_by: int | None
     How many were burnt: the caller tells the conversation so, never repeating the code."""
     from domain import outbox  # here: the outbox's imports lead back to this module (people → invitations)
 
-    words = list(dict.fromkeys(_WORD.findall(text or "")))[:_LOOKED_UP]
-    if not words:
-        return 0
-    live = await Invitation.filter(token_hash__in=[_hash(word) for word in words], used_at__isnull=True,
-                                   expires_at__gt=now)
     burnt = 0
-    for invitation in live:
+    for invitation in await _live_in(text, now):
         # Conditional, as `redeem` is: a code someone redeems at this very moment is theirs, not burnt twice.
         if not await Invitation.filter(id=invitation.id, used_at__isnull=True).update(
                 used_at=now, used_by=shown_by, used_conversation_id=conversation.id, burnt=True):

@@ -112,3 +112,19 @@ async def test_a_telegram_groups_old_rating_button_rates_nothing_after_it_moved(
     assert (await Incident.get(id=incident.id)).rating is None
     answers = [c.params.get("text") for c in rdesk.stub.find("answerCallbackQuery", mark)]
     assert answers == [t("en", "err.button_stale")], answers
+
+
+async def test_an_answer_holding_a_live_code_is_not_sent_to_the_customer(desk):
+    now = desk.clock.now()
+    await customers.add_customer("ACME", "24x7", "Acme", now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
+    await people.register_staff(ENGINEER, "engineer", None, now)
+    desk.stub.chat(GROUP, "Acme")
+    await desk.say(GROUP, customer, "The server is down")
+    token = await invitations.create("staff", LEAD, now, role="engineer")
+    mark = desk.stub.mark()
+    await desk.say(ENGINEER, engineer, f"/reply ACME-1 restarting; join us: https://t.me/desk_bot?start={token}")
+    assert desk.last_reply(ENGINEER) == t("en", "burn.answer_refused", key="ACME-1")
+    assert desk.replies(GROUP, mark) == []
+    assert (await Incident.get(key="ACME-1")).responded_at is None
+    assert (await Invitation.get(kind="staff")).used_at is None  # never shown: still the lead's to give
