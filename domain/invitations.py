@@ -101,7 +101,7 @@ async def burn_shown(text: str, conversation: Conversation, shown_by: int | None
     for invitation in await _live_in(text, now):
         # Conditional, as `redeem` is: a code someone redeems at this very moment is theirs, not burnt twice.
         if not await Invitation.filter(id=invitation.id, used_at__isnull=True).update(
-                used_at=now, used_by=shown_by, used_conversation_id=conversation.id, burnt=True):
+                used_at=now, used_by=shown_by, used_conversation_id=conversation.id, burnt_at=now):
             continue
         burnt += 1
         # Where the code was for: a link code's channel is its role, a staff invitation's is Telegram's.

@@ -34,7 +34,7 @@ async def test_a_code_shown_in_a_chat_room_is_burnt_the_chat_and_its_maker_told(
     assert not any(token in s.text for s in said)
     burnt = await Invitation.get(kind="staff")
     anna = await person_for("express", ANNA, rdesk.clock.now())
-    assert (burnt.burnt, burnt.used_conversation_id, burnt.used_by) == (True, chat.id, anna.id)
+    assert (burnt.burnt_at, burnt.used_conversation_id, burnt.used_by) == (rdesk.clock.now(), chat.id, anna.id)
     assert await Incident.all().count() == 0  # the paste is no problem report
     await rdesk.flush()
     told = rdesk.last_reply(LEAD)
@@ -50,7 +50,7 @@ async def test_a_used_code_in_a_chat_is_no_news_and_an_ordinary_message_burns_no
     code = await code_for(rdesk, "BETA")
     await rdesk.room.message(msg(rdesk, "KB4023057-rollback-fails again"))  # looks like one, is none
     assert await Incident.all().count() == 1
-    assert not await Invitation.filter(burnt=True).exists()
+    assert not await Invitation.filter(burnt_at__isnull=False).exists()
     assert await Outbox.filter(dedupe__startswith="burnt:").count() == 0
     await rdesk.room.message(msg(rdesk, code))
     await rdesk.room.message(msg(rdesk, code))  # burnt already: the maker is told once
@@ -62,7 +62,7 @@ async def test_a_code_shown_in_a_telegram_customer_group_is_burnt(rdesk):
     token = await staff_invitation(rdesk)
     await rdesk.say(GROUP, lead, token, chat={"id": GROUP, "type": "supergroup", "title": "Acme group"})
     assert rdesk.last_reply(GROUP) == t("en", "burn.shown")
-    assert (await Invitation.get(kind="staff")).burnt
+    assert (await Invitation.get(kind="staff")).burnt_at is not None
     await rdesk.say(CUSTOMER, customer, f"/start {token}")
     assert not await Staff.exists(user_id=CUSTOMER, active=True)
     assert await Incident.all().count() == 0
@@ -75,7 +75,7 @@ async def test_a_code_in_a_customers_mail_is_burnt_the_mail_taken_in(acme):
     result, _ = await mail_base.take(acme, mail_base.mail(text=f"Your colleague sent us this: {token}"))
     assert result.outcome == "intake"
     invitation = await Invitation.get(kind="staff")
-    assert invitation.burnt and invitation.used_conversation_id == (await Conversation.get(ref="acme.ru")).id
+    assert invitation.burnt_at == now and invitation.used_conversation_id == (await Conversation.get(ref="acme.ru")).id
     ivan = await person_for(EMAIL, "ivan@acme.ru", now)
     told = await Outbox.filter(person_id=ivan.id, kind="notice").values_list("params", flat=True)
     assert told == [{"say": "burn.shown_mail", "args": {}}]

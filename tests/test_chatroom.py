@@ -122,7 +122,7 @@ async def test_a_code_sent_in_the_bound_chat_says_so_and_opens_nothing(rdesk):
     assert [s.text for s in said] == [t("en", "burn.shown")]
     assert await Incident.all().count() == 0
     # Every member of ACME's chat read it: burnt (tests/test_burn.py), BETA's lead makes a new one.
-    assert (await Invitation.get(customer__code="BETA")).burnt
+    assert (await Invitation.get(customer__code="BETA")).burnt_at is not None
 
 
 async def test_an_express_code_does_not_bind_a_telegram_group(rdesk):

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     operations = [
         ops.AddField(
             model_name='Invitation',
-            name='burnt',
-            field=fields.BooleanField(default=False),
+            name='burnt_at',
+            field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
         ),
     ]
