@@ -3,8 +3,7 @@ from tortoise.migrations import operations as ops
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    # After 0016 until 0017 (gapsm's failed attempts) lands on main; re-pointed to it at merge.
-    dependencies = [('models', '0016_channel_cursor')]
+    dependencies = [('models', '0017_failed_attempts')]
 
     initial = False
 
