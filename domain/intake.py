@@ -60,7 +60,7 @@ class IntakeResult:
 
 def title_of(msg: IncomingMessage) -> str:
     # The first line with words in it, as staff see it (no bidi controls turning it around).
-    first_line = next((shown(line).strip() for line in msg.text.splitlines() if has_words(line)), "")
+    first_line = next((line for line in (shown(raw).strip() for raw in msg.text.splitlines()) if has_words(line)), "")
     if first_line:
         return first_line[:TITLE_LIMIT]
     kinds = ", ".join(a["kind"] for a in msg.attachments)

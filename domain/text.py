@@ -9,11 +9,11 @@ def clean(text: str) -> str:
     return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
-# Characters that show nothing: a text of only these (and spaces) has nothing in it (str.strip keeps them).
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"))
 # Bidi overrides, embeddings and isolates: in a name or a title they turn the text after them around
 # ("gpj.exe" shown as "exe.jpg") in staff's lists and pings.
 _BIDI = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+# Characters that show nothing: a text of only these (and spaces) has nothing in it (str.strip keeps them).
+_INVISIBLE = {**dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad\u180e")), **_BIDI}
 
 
 def has_words(text: str) -> bool:

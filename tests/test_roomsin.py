@@ -18,12 +18,13 @@ rdesk = test_chatroom.rdesk
 room = test_express.room
 
 
-@pytest.mark.parametrize("text", ["", "  \n", "\u200b", "\u2060\u200b", "\ufeff", "\u200d \u200c", "\u00ad"])
+@pytest.mark.parametrize("text", ["", "  \n", "\u200b", "\u2060\u200b", "\ufeff", "\u200d \u200c", "\u00ad",
+                                  "\u202e\u200f"])
 def test_invisible_text_has_no_words(text):
     assert not has_words(text)
 
 
-@pytest.mark.parametrize("text", ["a", " \u200bok", "👨\u200d👩\u200d👧", "\u202e"])
+@pytest.mark.parametrize("text", ["a", " \u200bok", "👨\u200d👩\u200d👧", "\u202eab"])
 def test_visible_text_has_words(text):
     assert has_words(text)
 
