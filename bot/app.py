@@ -475,7 +475,7 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         express = build_express(settings, dp, clock)
         if express is not None:
             await express.startup()
-        max_bot = max_handle = max_task = None
+        max_bot = max_handle = max_task = max_aside = None
         if settings.max is not None:
             from handlers.max import wiring  # maxapi is loaded only when MAX is configured
 
@@ -484,9 +484,11 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         dp["desk"].wake_outbox = background.courier.wake.set
         if max_bot is not None:
             max_handle = wiring.make_handle(max_bot, dp["desk"])
+            max_aside = wiring.make_on_set_aside(max_bot, dp["desk"])
         background.start(sole_instance=settings.mode == "polling")  # polling: one instance by construction
         mailbox, mail_task = start_mailbox(settings, clock)
-        max_webhook = wiring.webhook(settings, max_handle, clock) if max_bot and settings.mode == "webhook" else None
+        max_webhook = (wiring.webhook(settings, max_handle, clock, max_aside) if max_bot and settings.mode == "webhook"
+                       else None)
         runner = web.AppRunner(build_web_app(settings, dp, bot, background.heartbeat, clock, parking,
                                              mailbox=mailbox.health if mailbox else None, express=express,
                                              max_webhook=max_webhook),
@@ -500,7 +502,8 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
             if max_bot is not None and settings.mode == "webhook":
                 await wiring.subscribe(max_bot, settings)
             elif max_bot is not None:
-                max_task = await wiring.start_polling(max_bot, max_handle, clock, stopping, background.heartbeat)
+                max_task = await wiring.start_polling(max_bot, max_handle, clock, stopping, background.heartbeat,
+                                                      max_aside)
             if settings.mode == "webhook":
                 await bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret,
                                       allowed_updates=dp.resolve_used_update_types(),

@@ -244,6 +244,7 @@ class ParkedUpdate(Model):
     payload = fields.TextField()  # the update as Telegram sent it (JSON)
     error = fields.TextField(default="")
     reason = fields.CharField(max_length=16)  # unparseable | failing
+    channel = fields.CharField(max_length=16, default="telegram")  # whose update: telegram, max (replayed: Telegram's)
     status = fields.CharField(max_length=16, default="parked", db_index=True)  # parked replayed dismissed
     parked_at = fields.DatetimeField()
     resolved_at = fields.DatetimeField(null=True)
@@ -251,6 +252,19 @@ class ParkedUpdate(Model):
 
     class Meta:
         table = "parked_update"
+
+
+class FailedAttempt(Model):
+    """How often taking one input in has failed (a MAX update, a mail): stored outside the failing transaction,
+    so the count survives a restart and the input is set aside after `domain.attempts.ATTEMPTS` failures."""
+
+    key = fields.BigIntField(primary_key=True)  # `domain.updates.channel_key` of the input
+    attempts = fields.IntField(default=0)
+    error = fields.TextField(default="")  # the newest failure
+    failed_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "failed_attempt"
 
 
 class Rotation(Model):

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
-from domain.errors import DeskError
+from domain.errors import DeskError, Named
 from domain.models import ParkedUpdate
 
 WAITING = ("parked", "replaying")
@@ -23,7 +23,7 @@ Tell = Callable[[ParkedUpdate], Awaitable[None]]
 
 
 async def park(payload: str, *, update_id: int | None, chat_id: int | None, reason: str, error: str,
-               now: datetime, tell: Tell | None = None) -> tuple[ParkedUpdate, bool]:
+               now: datetime, tell: Tell | None = None, channel: str = "telegram") -> tuple[ParkedUpdate, bool]:
     """Keep the update; `tell` owes the leads' notices in the same transaction. Parking the same update
     again (redelivered after a crash before it was confirmed) returns the row already kept, and False."""
     async with in_transaction():
@@ -31,7 +31,7 @@ async def park(payload: str, *, update_id: int | None, chat_id: int | None, reas
             kept = await ParkedUpdate.filter(update_id=update_id, status__in=WAITING).first()
             if kept is not None:
                 return kept, False
-        row = await ParkedUpdate.create(update_id=update_id, chat_id=chat_id, payload=payload,
+        row = await ParkedUpdate.create(update_id=update_id, chat_id=chat_id, payload=payload, channel=channel,
                                         error=error[:ERROR_LIMIT], reason=reason, parked_at=now)
         if tell is not None:
             await tell(row)
@@ -49,6 +49,8 @@ async def count_waiting() -> int:
 async def take_for_replay(row_id: int) -> ParkedUpdate:
     """Mark the row as being replayed; only one lead replays it at a time."""
     row = await _waiting_row(row_id)
+    if row.channel != "telegram":  # another channel's update (a MAX one set aside) is not the dispatcher's
+        raise DeskError("gapsm.replay_elsewhere", id=row_id, channel=Named("desk.channel", row.channel))
     if not await ParkedUpdate.filter(id=row.id, status="parked").update(status="replaying"):
         raise DeskError("liveness.replay_busy", id=row_id)
     return row

@@ -100,3 +100,10 @@ async def release_unfinished() -> int:
 
 async def forget_old(now: datetime) -> int:
     return await ProcessedUpdate.filter(handled_at__lt=now - KEEP).delete()
+
+
+async def mark_done(update_id: int, now: datetime) -> None:
+    """The update is done with (handled, or set aside), whether or not a claim was left for it; no
+    IntegrityError, so it may run inside a larger transaction on PostgreSQL too."""
+    if not await ProcessedUpdate.filter(update_id=update_id).update(state="done", handled_at=now):
+        await ProcessedUpdate.create(update_id=update_id, state="done", handled_at=now)

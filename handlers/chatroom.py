@@ -39,6 +39,7 @@ from locales import t
 log = logging.getLogger(__name__)
 PRIORITY, RATE = "prio", "rate"
 _ACTION = re.compile(r"^dd:(prio|rate):(\d{1,18}):([A-Za-z0-9]{1,4})$")
+MAX_ID = 2**31 - 1  # incident ids are 32-bit integers
 _COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@\S+)?(?:\s+(.*))?$", re.DOTALL)
 
 
@@ -102,6 +103,8 @@ def parse_action(data: str) -> Action | None:
     if match is None:
         return None
     kind, incident, value = match[1], int(match[2]), match[3]
+    if incident > MAX_ID:  # no incident has it (and PostgreSQL would refuse to look it up)
+        return None
     if kind == PRIORITY and value.upper() not in PRIORITIES:
         return None
     if kind == RATE and not (value.isdigit() and 1 <= int(value) <= 5):

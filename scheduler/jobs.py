@@ -14,6 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 import telemetry
 from domain import (
     alerts,
+    attempts,
     chatroom,
     claims,
     customers,
@@ -92,6 +93,7 @@ class Tick:
             await self.periodic_reports(now)
             await intake.close_expired(now, self.settings.reopen_window)
             await updates.forget_old(now)
+            await attempts.forget_old(now)
             await self.clean_up(now)
         except Exception:
             self.heartbeat.errors += 1

@@ -47,6 +47,13 @@ async def until(condition, timeout: float = 60.0) -> None:
         await asyncio.sleep(0.1)
 
 
+def poisoned(chat: int) -> dict:
+    """A message no datetime can hold the moment of: the reader chokes on it."""
+    update = StubMaxAPI.message(chat, PETR, "from the far future", f"mid.future{chat}")
+    update["message"]["timestamp"] = update["timestamp"] = 10 ** 18
+    return update
+
+
 async def test_a_max_chat_is_bound_taken_in_acknowledged_answered_and_survives_a_kill(stub, max_api, tmp_path,
                                                                                      database_url):
     env = make_env(stub.url, database_url, SCHEDULER_TICK="1s", MAX_BOT_TOKEN=TOKEN, MAX_API_URL=max_api.url)
@@ -94,6 +101,10 @@ async def test_a_max_chat_is_bound_taken_in_acknowledged_answered_and_survives_a
         # The customer's reply to the answer joins ACME-1.
         max_api.send(CHAT, IVAN, "Помогло, спасибо", mid="mid.thanks",
                      reply_to=StubMaxAPI.message_of(answer)["body"]["mid"])
+
+        # An update the desk cannot take in is set aside, the leads told; the ones after it are taken in.
+        max_api.feed(poisoned(CHAT))
+        await stub.wait_text(LEAD, "set aside")
 
         # A chat bound to nobody: its message waits in the unbound inbox, and the chat is told once.
         max_api.send(STRANGERS, PETR, "Здравствуйте, у нас не работает вход", mid="mid.stranger")
@@ -150,6 +161,16 @@ async def test_in_webhook_mode_max_is_subscribed_and_a_request_without_the_secre
         status, _ = await StubMaxAPI.deliver(update, url, "max-secret-1")
         assert status == 200
         await max_api.wait_sent(STRANGERS, "")  # the unbound chat is told it is not connected yet
+        # One it cannot take in is kept, the leads told, and answered 200 (MAX would retry it for hours);
+        # a press on a message deleted meanwhile is answered.
+        assert (await StubMaxAPI.deliver(poisoned(STRANGERS), url, "max-secret-1"))[0] == 200
+        await stub.wait_text(LEAD, "set aside")
+        gone = {"update_type": "message_callback", "timestamp": 1_760_000_000_000, "user_locale": "en",
+                "callback": {"timestamp": 1_760_000_000_000, "callback_id": "cb-gone", "payload": "dd:prio:1:P1",
+                             "user": PETR}}
+        assert (await StubMaxAPI.deliver(gone, url, "max-secret-1"))[0] == 200
+        answer = await max_api.wait_for("POST /answers")
+        assert answer.query == {"callback_id": "cb-gone"} and "gone" in answer.body["notification"]
         assert await proc.stop() == 0
     finally:
         if proc.proc and proc.proc.returncode is None:

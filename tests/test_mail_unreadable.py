@@ -3,7 +3,8 @@ attempts it is recorded as unreadable, left flagged on the server, and each lead
 
 from __future__ import annotations
 
-from domain.models import MailIn, Outbox
+from domain import attempts
+from domain.models import FailedAttempt, MailIn, Outbox
 from handlers.email.imap import ATTEMPTS
 from handlers.email.intake import make_on_unreadable
 from tests.clock import FrozenClock
@@ -72,3 +73,34 @@ async def test_a_mail_that_fails_once_is_taken_in_on_the_next_try(db, imap_serve
         await wait_for(both_recorded)
     assert [r.outcome for r in await MailIn.all().order_by("uid")] == ["intake", "intake"]
     assert not await Outbox.exists()
+
+
+
+async def test_the_failed_attempts_are_counted_across_a_restart(db, imap_server, folder):  # noqa: F811
+    """The count is stored: a mail that failed before a restart is not tried `ATTEMPTS` times again after it."""
+    clock = FrozenClock()
+    intake = Failing("problem 1")
+    await imap_server.deliver(folder, mail(1), mail(2))
+    # The first process fails once, then waits long before the next try; it is stopped meanwhile.
+    loop = make_loop(imap_server.url(folder), intake, clock, backoff=(600, 600),
+                     on_unreadable=make_on_unreadable(Settings(), clock))
+
+    async def counted() -> bool:
+        return await FailedAttempt.exists()
+    async with running(loop):
+        await wait_for(counted)
+    [row] = await FailedAttempt.all()
+    assert row.attempts == intake.attempts == 1 and "refused" in row.error
+    while await attempts.count(row.key) < ATTEMPTS - 1:  # as if it had failed more before the restart
+        await attempts.failed(row.key, row.error, clock.now())
+    before = intake.attempts
+    loop = make_loop(imap_server.url(folder), intake, clock, on_unreadable=make_on_unreadable(Settings(), clock))
+    async with running(loop):
+        await wait_for(lambda: intake.subjects == ["problem 2"])
+
+        async def both_recorded() -> bool:
+            return await MailIn.all().count() == 2
+        await wait_for(both_recorded)
+    assert intake.attempts == before + 1  # one more failure, the last one
+    assert [r.outcome for r in await MailIn.all().order_by("uid")] == ["unreadable", "intake"]
+    assert not await FailedAttempt.exists()  # set aside: its count is done with

@@ -157,3 +157,115 @@ async def test_staff_link_their_max_account_in_a_dialog_and_then_answer_in_the_c
     await arrive(room, max_api.message(CHAT, boris, "Смотрим", "mid.l2", reply_to="mid.l1"))
     incident = await Incident.get(key="ACME-1")
     assert incident.responded_by == ENGINEER and await Incident.all().count() == 1
+
+
+def callback(callback_id: str, payload, message: dict | None, lang: str = "en", who: dict = IVAN) -> dict:
+    raw = {"update_type": "message_callback", "timestamp": 1_760_000_000_000, "user_locale": lang,
+           "callback": {"timestamp": 1_760_000_000_000, "callback_id": callback_id, "payload": payload, "user": who}}
+    if message is not None:
+        raw["message"] = message
+    return raw
+
+
+async def answered(max_api, mark: int, callback_id: str) -> str:
+    [answer] = [c for c in max_api.calls[mark:] if c.method == "POST /answers" and c.query == {
+        "callback_id": callback_id}]
+    return answer.body["notification"]
+
+
+async def opened_with_ack(room, max_api) -> tuple[Incident, dict]:
+    conversation = await bind(room, max_api)
+    conversation.lang = "en"
+    await conversation.save()
+    await arrive(room, max_api.message(CHAT, IVAN, "Server is down", "mid.g1"))
+    return await Incident.get(key="ACME-1"), max_api.message(CHAT, IVAN, "ack", "mid.ack")["message"]
+
+
+async def unchanged(incident: Incident, rows: int) -> bool:
+    again = await Incident.get(id=incident.id)
+    return (again.priority, again.rating, again.status) == (incident.priority, incident.rating, incident.status) \
+        and await Outbox.all().count() == rows
+
+
+async def test_a_press_on_a_message_that_is_gone_is_answered_and_changes_nothing(room, max_api):
+    incident, _ = await opened_with_ack(room, max_api)
+    rows, mark = await Outbox.all().count(), max_api.mark()
+    # MAX sends the press without its message when the message was deleted meanwhile.
+    await arrive(room, callback("cb-gone", f"dd:prio:{incident.id}:P1", None, lang="ru"))
+    assert await answered(max_api, mark, "cb-gone") == "Сообщения с этой кнопкой больше нет, поэтому ничего не изменено."
+    assert await unchanged(incident, rows) and not max_api.sent(mark)
+
+
+async def test_a_press_naming_an_incident_that_is_gone_is_answered_in_the_chats_language(room, max_api):
+    incident, message = await opened_with_ack(room, max_api)
+    rows, mark = await Outbox.all().count(), max_api.mark()
+    await arrive(room, callback("cb-none", "dd:prio:999999:P1", message, lang="ru"))
+    notice = await answered(max_api, mark, "cb-none")
+    assert notice == "This button belongs to an incident that no longer exists here."
+    assert await unchanged(incident, rows)
+
+
+@pytest.mark.parametrize("payload", [
+    "x" * 200_000, "dd:prio:99999999999999999:P1", "dd:rate:1:9", "", None, 42, {"dd": "prio"}, ["dd:prio:1:P1"]])
+async def test_a_garbage_or_oversized_payload_is_answered_and_changes_nothing(room, max_api, payload):
+    incident, message = await opened_with_ack(room, max_api)
+    rows, mark = await Outbox.all().count(), max_api.mark()
+    await arrive(room, callback("cb-bad", payload, message))
+    assert await answered(max_api, mark, "cb-bad") == "This button is not valid any more."
+    assert await unchanged(incident, rows)
+
+
+async def test_a_press_in_a_private_dialog_is_answered_and_changes_nothing(room, max_api):
+    incident, _ = await opened_with_ack(room, max_api)
+    rows, mark = await Outbox.all().count(), max_api.mark()
+    dialog = max_api.message(IVAN["user_id"], IVAN, "hi", "mid.dlg", chat_type="dialog")["message"]
+    await arrive(room, callback("cb-dlg", f"dd:prio:{incident.id}:P1", dialog))
+    assert await answered(max_api, mark, "cb-dlg") == "The message with this button is gone, so nothing was changed."
+    assert await unchanged(incident, rows)
+
+
+async def test_a_set_aside_update_tells_each_lead_once_naming_the_chat_and_answers_its_press(room, max_api):
+    from domain.models import ParkedUpdate
+    from domain.updates import channel_key
+    from handlers.max.room import make_on_set_aside
+    from handlers.max.transport import set_aside
+    from handlers.max.updates import NAME
+
+    incident, message = await opened_with_ack(room, max_api)
+    on_set_aside = make_on_set_aside(room.max_bot, room.dp["desk"])
+    raw = callback("cb-poison", f"dd:prio:{incident.id}:P1", message)
+    update = read(raw)
+    mark = max_api.mark()
+    follow_up = await set_aside(raw, update, channel_key(NAME, update.key), "failing", "ValueError: refused",
+                                room.clock, on_set_aside)
+    await follow_up()
+    assert await answered(max_api, mark, "cb-poison") == \
+        "This could not be done, and support has been told. Nothing was changed."
+    [row] = await ParkedUpdate.all()
+    notices = [n for n in await Outbox.filter(kind="notice") if n.params.get("say") == "gapsm.max_set_aside"]
+    assert [n.person_id for n in notices] == [LEAD]
+    args = notices[0].params["args"]
+    assert args["chat"] == "ACME — Acme (Acme · поддержка)" and args["id"] == row.id
+    assert args["reason"] == {"t": "liveness.reason_failing"} and args["error"] == "ValueError: refused"
+    # Kept once: the same update set aside again tells nobody twice.
+    await set_aside(raw, update, channel_key(NAME, update.key), "failing", "ValueError: refused", room.clock,
+                    on_set_aside)
+    assert await ParkedUpdate.all().count() == 1
+    assert [n.params.get("say") for n in await Outbox.filter(kind="notice")].count("gapsm.max_set_aside") == 1
+    # A lead cannot replay it through Telegram's dispatcher: told so, and it stays parked.
+    await room.say(LEAD, lead, f"/replay {row.id}")
+    replies = room.replies(LEAD)
+    assert f"Parked update #{row.id} came from MAX and cannot be handled again from here; " \
+        f"/dismiss {row.id} once it is dealt with." in replies
+    assert any(r.startswith("⚠️ A MAX update could not be taken in and is set aside") and
+               "Chat: ACME — Acme (Acme · поддержка)" in r and f"payload dd:prio:{incident.id}:P1" in r
+               for r in replies)  # the notice, in the lead's language
+    assert (await ParkedUpdate.get(id=row.id)).status == "parked"
+
+
+async def test_a_press_maxapi_cannot_read_at_all_is_answered_and_changes_nothing(room, max_api):
+    incident, message = await opened_with_ack(room, max_api)
+    rows, mark = await Outbox.all().count(), max_api.mark()
+    await arrive(room, callback("cb-odd", {"nested": ["x" * 5000]}, message, who={"user_id": "nobody"}))
+    assert await answered(max_api, mark, "cb-odd") == "This button is not valid any more."
+    assert await unchanged(incident, rows)

@@ -3,12 +3,14 @@ handled updates, so a stop or a crash loses nothing and a restart doubles nothin
 request without the subscription's secret. Against the MAX stand-in (`tests/max_stub.py`)."""
 
 import asyncio
+import json
 
 import pytest
 from aiohttp import web
 
 from bot.max_settings import MaxSettings
-from domain import updates
+from domain import attempts, updates
+from domain.models import FailedAttempt, ParkedUpdate
 from handlers.max.transport import MaxPoller, webhook_route
 from handlers.max.updates import Unreadable, read
 from handlers.max.wiring import build_max_bot
@@ -179,3 +181,114 @@ def test_ledger_keys_of_other_channels_never_meet_telegram_ids():
     keys = {updates.channel_key("max", f"m:mid.{n}") for n in range(2000)}
     assert len(keys) == 2000 and all(key < 0 for key in keys)
     assert updates.channel_key("max", "m:1") != updates.channel_key("express", "m:1")
+
+
+class Poisoned:
+    """A handle that fails on some messages every time, as a value the database refuses would."""
+
+    def __init__(self, *poisoned: str) -> None:
+        self.poisoned, self.handled, self.tries = set(poisoned), [], 0
+
+    async def __call__(self, update):
+        if update.ref in self.poisoned:
+            self.tries += 1
+            raise ValueError("the database refused a value")
+        self.handled.append(update.ref)
+
+
+class Told:
+    """`on_set_aside` as the transport calls it: what was set aside, in the transaction that kept it."""
+
+    def __init__(self) -> None:
+        self.rows = []
+
+    async def __call__(self, row, update):
+        self.rows.append((row.id, update.ref if update is not None else None))
+
+
+async def _cursor_at(position: int) -> None:
+    for _ in range(200):
+        if await updates.cursor("max") == position:
+            return
+        await asyncio.sleep(0.05)
+    assert await updates.cursor("max") == position
+
+
+async def test_an_update_that_always_fails_is_set_aside_and_the_ones_after_it_are_taken_in(db, max_api):
+    clock = FrozenClock()
+    for n in range(1, 4):
+        max_api.send(CHAT, IVAN, f"message {n}", mid=f"mid.p{n}")
+    handle, told = Poisoned("mid.p2"), Told()
+    stopping = asyncio.Event()
+    bot = max_bot(max_api)
+    poller = MaxPoller(bot, handle, clock, stopping, timeout=1, on_set_aside=told, backoff=0.01)
+    await _run_until(poller, stopping, lambda: handle.handled == ["mid.p1", "mid.p3"])
+    await _cursor_at(4)
+    assert handle.tries == attempts.ATTEMPTS
+    [row] = await ParkedUpdate.all()
+    assert (row.channel, row.reason, row.chat_id, row.parked_at) == ("max", "failing", CHAT, clock.now())
+    assert json.loads(row.payload)["message"]["body"]["text"] == "message 2" and "refused" in row.error
+    assert told.rows == [(row.id, "mid.p2")]
+    assert await updates.handled(updates.channel_key("max", "m:mid.p2"))
+    assert not await FailedAttempt.exists()
+    # Delivered again (MAX never got the cursor): neither handled nor kept twice.
+    await updates.move_cursor("max", 1, clock.now())
+    max_api.read_before, max_api.updates = 1, [(2, StubMaxAPI.message(CHAT, IVAN, "message 2", "mid.p2"))]
+    stopping = asyncio.Event()
+    poller = MaxPoller(bot, handle, clock, stopping, timeout=1, on_set_aside=told, backoff=0.01)
+    await _run_until(poller, stopping, lambda: not max_api.updates)
+    assert handle.tries == attempts.ATTEMPTS and await ParkedUpdate.all().count() == 1 and len(told.rows) == 1
+    await bot.close_session()
+
+
+async def test_the_failed_attempts_of_an_update_survive_a_restart(db, max_api):
+    clock = FrozenClock()
+    max_api.send(CHAT, IVAN, "message 1", mid="mid.r1")
+    max_api.send(CHAT, IVAN, "message 2", mid="mid.r2")
+    key = updates.channel_key("max", "m:mid.r1")
+    for _ in range(attempts.ATTEMPTS - 1):  # the process before this one failed on it, then stopped
+        await attempts.failed(key, "ValueError: the database refused a value", clock.now())
+    handle, told = Poisoned("mid.r1"), Told()
+    stopping = asyncio.Event()
+    bot = max_bot(max_api)
+    poller = MaxPoller(bot, handle, clock, stopping, timeout=1, on_set_aside=told, backoff=0.01)
+    await _run_until(poller, stopping, lambda: handle.handled == ["mid.r2"])
+    assert handle.tries == 1 and told.rows and told.rows[0][1] == "mid.r1"
+    await bot.close_session()
+
+
+async def test_an_update_the_reader_chokes_on_is_kept_and_the_ones_after_it_are_taken_in(db, max_api):
+    poisoned = StubMaxAPI.message(CHAT, IVAN, "from the far future", "mid.future")
+    poisoned["message"]["timestamp"] = poisoned["timestamp"] = 10 ** 18  # no datetime holds it
+    max_api.feed(poisoned)
+    max_api.send(CHAT, IVAN, "after it", mid="mid.after")
+    handle, told = Poisoned(), Told()
+    stopping = asyncio.Event()
+    bot = max_bot(max_api)
+    await _run_until(MaxPoller(bot, handle, FrozenClock(), stopping, timeout=1, on_set_aside=told, backoff=0.01),
+                     stopping, lambda: handle.handled)
+    assert handle.handled == ["mid.after"]
+    [row] = await ParkedUpdate.all()
+    assert (row.channel, row.reason, row.chat_id) == ("max", "unparseable", CHAT)
+    assert "from the far future" in row.payload and told.rows == [(row.id, None)]
+    await bot.close_session()
+
+
+async def test_the_webhook_answers_a_failing_update_500_until_it_is_set_aside_then_200(db):
+    handle, told = Poisoned("mid.wf"), Told()
+    app = web.Application()
+    app.router.add_post("/max/webhook", webhook_route("right-secret", handle, FrozenClock(), told))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    url = f"http://127.0.0.1:{port}/max/webhook"
+    try:
+        update = StubMaxAPI.message(CHAT, IVAN, "hello", "mid.wf")
+        statuses = [(await StubMaxAPI.deliver(update, url, "right-secret"))[0] for _ in range(attempts.ATTEMPTS + 1)]
+    finally:
+        await runner.cleanup()
+    assert statuses == [500] * (attempts.ATTEMPTS - 1) + [200, 200]
+    assert handle.tries == attempts.ATTEMPTS
+    [row] = await ParkedUpdate.all()
+    assert (row.channel, row.reason, row.chat_id) == ("max", "failing", CHAT) and len(told.rows) == 1

@@ -24,7 +24,8 @@ from aioimaplib import IMAP4, IMAP4_SSL, AioImapException
 
 import telemetry
 from bot.mail_settings import MailServer
-from domain import mailbox
+from domain import attempts, mailbox, updates
+from domain.attempts import ATTEMPTS  # noqa: F401 (the count, where mail's tests look for it)
 from domain.clock import Clock
 from handlers.email.parser import ParsedMail, parse_mail
 
@@ -42,10 +43,8 @@ _FETCH_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 Deliver = Callable[[ParsedMail], Awaitable[str]]
 # A mail given up on: owes the leads' notice (mail, error) in the transaction that records it.
 OnUnreadable = Callable[[ParsedMail, str], Awaitable[None]]
-# Intake attempts of one mail before it is recorded as unreadable: a mail whose intake fails every time
-# (a value the database refuses, a bug) must not stop the mail behind it. The real intake is always tried
-# first, so a database that was away only delays mail: recording the failure needs the database too.
-ATTEMPTS = 3
+# A mail whose intake fails every time (a value the database refuses, a bug) must not stop the mail behind
+# it: after `ATTEMPTS` failed attempts it is recorded as unreadable (`domain.attempts`, shared with MAX).
 
 
 class ImapError(Exception):
@@ -95,7 +94,6 @@ class ImapLoop:
                  use_idle: bool = True, ssl_context: ssl.SSLContext | None = None,
                  on_unreadable: OnUnreadable | None = None) -> None:
         self.server, self.clock, self.deliver, self.on_unreadable = server, clock, deliver, on_unreadable
-        self._failures: dict[tuple[int, int], int] = {}  # (UIDVALIDITY, UID): failed intake attempts
         self._skip: set[int] = set()  # read by people before the desk's first start: not taken in
         self._recheck_to = 0  # after a rebuild: mails up to this UID are first looked up by their headers
         self.ssl_context = ssl_context  # None: the system's trusted authorities (a test passes its own)
@@ -256,28 +254,25 @@ class ImapLoop:
             _check(await self._do(client.uid("store", str(uid), "+FLAGS.SILENT", flags)), "STORE")
 
     async def _take(self, uidvalidity: int, uid: int, parsed: ParsedMail) -> str | None:
-        """Take one mail in; after `ATTEMPTS` failures of its intake, record it as unreadable instead (the
-        leads are told, and the server copy is flagged for a person like any unreadable mail)."""
-        key = (uidvalidity, uid)
-        try:
-            outcome = await mailbox.take_in(self.name, uidvalidity, uid, parsed.message_id, parsed.sender,
-                                            self.clock.now(), lambda: self.deliver(parsed))
-        except Exception as exc:
-            self._failures[key] = self._failures.get(key, 0) + 1
-            if self._failures[key] < ATTEMPTS:
-                raise
-            error = f"{type(exc).__name__}: {exc}"[:300]
-            log.error("mailbox %s: mail UID %s failed its intake %d times (%s); recorded as unreadable",
-                      self.name, uid, self._failures[key], error)
+        """Take one mail in; after `ATTEMPTS` failures of its intake (counted in the database, so across
+        restarts), record it as unreadable instead (the leads are told, and the server copy is flagged for a
+        person like any unreadable mail)."""
+        def take_in(intake: Callable[[], Awaitable[str]]) -> Awaitable[str | None]:
+            return mailbox.take_in(self.name, uidvalidity, uid, parsed.message_id, parsed.sender, self.clock.now(),
+                                   intake)
 
-            async def unreadable() -> str:
+        async def unreadable(error: str, tries: int) -> str | None:
+            log.error("mailbox %s: mail UID %s failed its intake %d times (%s); recorded as unreadable",
+                      self.name, uid, tries, error)
+
+            async def record() -> str:
                 if self.on_unreadable is not None:
                     await self.on_unreadable(parsed, error)
                 return "unreadable"
-            outcome = await mailbox.take_in(self.name, uidvalidity, uid, parsed.message_id, parsed.sender,
-                                            self.clock.now(), unreadable)
-        self._failures.pop(key, None)
-        return outcome
+            return await take_in(record)
+
+        key = updates.channel_key("mail", f"{self.name}:{uidvalidity}:{uid}")
+        return await attempts.take(key, lambda: take_in(lambda: self.deliver(parsed)), unreadable, self.clock.now)
 
     async def _taken_before(self, client: IMAP4, uid: int) -> bool:
         """After a rebuild: whether this mail was taken already, from its headers alone (a few hundred bytes

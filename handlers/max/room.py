@@ -12,15 +12,20 @@ chat once the update committed, as a Telegram handler answers the message in han
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Awaitable, Callable
 
 from maxapi import Bot
 
-from domain import chatroom, identities, intake, invitations, outbox
+from domain import alerts, chatroom, identities, intake, invitations, outbox
+from domain.identities import conversation_of
+from domain.lang import of_chat_row, supported
+from domain.models import ParkedUpdate
 from handlers.chatroom import ChatRoom, RoomMessage, RoomPress, Say
 from handlers.desk import Desk
 from handlers.max.channel import answer_in_chat
 from handlers.max.updates import NAME, MaxUpdate
+from locales import t
 
 FollowUp = Callable[[], Awaitable[None]] | None
 
@@ -51,6 +56,19 @@ async def title_of(bot: Bot, chat: str) -> str:
         return ""
 
 
+def press_answer(bot: Bot, callback_id: str | None, text: str) -> FollowUp:
+    """A press answered with a pop-up alone (the chat is unknown, or nothing is to be written there)."""
+    async def follow_up() -> None:
+        with contextlib.suppress(Exception):  # a press answered late is refused: nothing else to do
+            await bot.send_callback(callback_id, notification=text[:200])
+    return follow_up if callback_id is not None else None
+
+
+def press_lang(update: MaxUpdate, chat, default: str) -> str:
+    """The chat's language; without a chat (the message is gone), the presser's app language."""
+    return of_chat_row(chat, default) if chat is not None else supported(update.lang) or default
+
+
 def make_handle(bot: Bot, desk: Desk):
     def answer(chat: str, says: list[Say], callback_id: str | None = None) -> FollowUp:
         async def follow_up() -> None:
@@ -59,6 +77,17 @@ def make_handle(bot: Bot, desk: Desk):
                     await bot.send_callback(callback_id, notification=says[0].text[:200])
             await answer_in_chat(bot, chat, says)
         return follow_up if says else None
+
+    async def press(update: MaxUpdate, room: ChatRoom) -> FollowUp:
+        """Every press is answered, so the person's button stops spinning. One whose message is gone (MAX then
+        sends no message, so no chat) or in a private dialog (the desk puts no buttons there) cannot be honoured:
+        its pop-up says so and nothing changes. One whose payload could not be read has none: not valid."""
+        if update.chat is None or update.dialog:
+            lang = press_lang(update, None, desk.settings.default_lang)
+            return press_answer(bot, update.callback_id, t(lang, "gapsm.press_gone"))
+        press = RoomPress(channel=NAME, chat=update.chat, sender=update.sender or "", sender_name=update.name,
+                          data=update.payload or "")
+        return answer(update.chat, await room.press(press), update.callback_id)
 
     async def handle(update: MaxUpdate) -> FollowUp:
         room = ChatRoom(desk.for_update("", None, None, {}))
@@ -70,6 +99,8 @@ def make_handle(bot: Bot, desk: Desk):
         if (update.kind == "message" and update.dialog) or update.kind == "started":
             await dialog(update, desk)
             return None
+        if update.kind == "button":
+            return await press(update, room)
         if update.chat is None or update.dialog:
             return None
         if update.kind == "message" and update.sender is not None:
@@ -77,11 +108,42 @@ def make_handle(bot: Bot, desk: Desk):
             binding = code is not None and await invitations.kind_of(code) == NAME  # a code made for a MAX chat
             title = await title_of(bot, update.chat) if binding else ""
             return answer(update.chat, await room.message(room_message(update, title)))
-        if update.kind == "button" and update.sender is not None:
-            press = RoomPress(channel=NAME, chat=update.chat, sender=update.sender, sender_name=update.name,
-                              data=update.payload or "")
-            return answer(update.chat, await room.press(press), update.callback_id)
         if update.kind == "edited" and update.ref is not None:  # the stored text (and title) follow
             await intake.record_edit(NAME, update.chat, update.ref, update.text, desk.now())
         return None  # the bot added or removed: nothing the desk keeps
     return handle
+
+
+def preview(payload: str) -> str:
+    """What a set-aside update says, in short: a message's text, a button's payload, else its kind."""
+    try:
+        raw = json.loads(payload)
+        if isinstance(raw.get("callback"), dict):
+            said = f"payload {raw['callback'].get('payload')}"
+        else:
+            said = ((raw.get("message") or {}).get("body") or {}).get("text")
+        return f"{raw.get('update_type')}: {said}"[:120] if isinstance(said, str) else str(raw.get("update_type"))
+    except (ValueError, AttributeError, TypeError):
+        return payload[:120]
+
+
+def make_on_set_aside(bot: Bot, desk: Desk):
+    """An update the desk set aside (`handlers.max.transport.set_aside`): each lead is told once, in the
+    transaction that keeps it, naming the chat and why; a pressed button's pop-up says it could not be done."""
+    async def on_set_aside(row: ParkedUpdate, update: MaxUpdate | None) -> FollowUp:
+        chat = await conversation_of(NAME, str(row.chat_id)) if row.chat_id is not None else None
+        where = str(row.chat_id) if row.chat_id is not None else "—"
+        if chat is not None:
+            where = f"{chat.customer.code} — {chat.customer.name} ({chat.title or where})"
+        say = outbox.say("gapsm.max_set_aside", id=row.id, chat=where,
+                         reason=outbox.word(f"liveness.reason_{row.reason}"), preview=preview(row.payload),
+                         error=row.error.splitlines()[0][:300] if row.error else "—")
+        for lead_id in await alerts.leads(desk.settings.lead_ids):
+            await outbox.enqueue("notice", outbox.person(lead_id), row.parked_at, params=say,
+                                 dedupe=f"parked:{row.id}:{lead_id}")
+        desk.wake_outbox()
+        if update is None or update.kind != "button":
+            return None
+        lang = press_lang(update, chat, desk.settings.default_lang)
+        return press_answer(bot, update.callback_id, t(lang, "gapsm.press_failed"))
+    return on_set_aside

@@ -74,11 +74,31 @@ def _attachments(body) -> list[dict[str, str]]:
     return kept
 
 
+def _press_anyway(raw: dict[str, Any]) -> MaxUpdate | None:
+    """A button press `maxapi` cannot read (a payload that is no text, a message of an odd shape) is still a
+    press someone waits on: read what answering it needs, its payload left out (so it changes nothing)."""
+    callback = raw.get("callback") if raw.get("update_type") == "message_callback" else None
+    if not isinstance(callback, dict) or not isinstance(callback.get("callback_id"), str):
+        return None
+    message = raw.get("message") if isinstance(raw.get("message"), dict) else {}
+    recipient = message.get("recipient") if isinstance(message.get("recipient"), dict) else {}
+    chat, user = recipient.get("chat_id"), callback.get("user") if isinstance(callback.get("user"), dict) else {}
+    sender, lang = user.get("user_id"), raw.get("user_locale")
+    return MaxUpdate(key=f"c:{callback['callback_id']}", kind="button",
+                     chat=str(chat) if isinstance(chat, int) else None, dialog=recipient.get("chat_type") == "dialog",
+                     sender=str(sender) if isinstance(sender, int) else None,
+                     lang=lang if isinstance(lang, str) else None,
+                     callback_id=callback["callback_id"])
+
+
 def read(raw: dict[str, Any]) -> MaxUpdate:
     """One update as the desk takes it. Raises `Unreadable` for one `maxapi` cannot read."""
     try:
         update = UpdateUnionAdapter.validate_python(raw)
     except ValidationError as error:
+        press = _press_anyway(raw)
+        if press is not None:
+            return press
         raise Unreadable(str(error).splitlines()[0]) from None
     kind = raw.get("update_type")
     when = _moment(getattr(update, "timestamp", None))

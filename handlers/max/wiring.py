@@ -12,10 +12,10 @@ from maxapi.methods.subscribe_webhook import SubscribeWebhook
 from maxapi.methods.unsubscribe_webhook import UnsubscribeWebhook
 
 from domain.clock import Clock
-from handlers.max.room import make_handle
-from handlers.max.transport import TYPES, Handle, MaxPoller, webhook_route
+from handlers.max.room import make_handle, make_on_set_aside
+from handlers.max.transport import TYPES, Handle, MaxPoller, OnSetAside, webhook_route
 
-__all__ = ["build_max_bot", "make_handle", "start_polling", "subscribe", "webhook"]
+__all__ = ["build_max_bot", "make_handle", "make_on_set_aside", "start_polling", "subscribe", "webhook"]
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ async def _identify(bot: Bot) -> None:
         log.error("MAX: the bot could not identify itself (%s); check MAX_BOT_TOKEN", str(exc).splitlines()[0][:200])
 
 
-async def start_polling(bot: Bot, handle: Handle, clock: Clock, stopping: asyncio.Event, heartbeat) -> asyncio.Task:
+async def start_polling(bot: Bot, handle: Handle, clock: Clock, stopping: asyncio.Event, heartbeat,
+                        on_set_aside: OnSetAside | None = None) -> asyncio.Task:
     """Long polling: MAX serves `GET /updates` only to a bot with no webhook subscription, so any left from a
     webhook run is removed first (as Telegram's webhook is deleted before polling)."""
     await _identify(bot)
@@ -47,7 +48,7 @@ async def start_polling(bot: Bot, handle: Handle, clock: Clock, stopping: asynci
             log.info("MAX: removed the webhook subscription %s to poll", subscription.url)
     except Exception as exc:
         log.warning("MAX: the webhook subscriptions could not be checked (%s)", str(exc).splitlines()[0][:200])
-    poller = MaxPoller(bot, handle, clock, stopping, heartbeat)
+    poller = MaxPoller(bot, handle, clock, stopping, heartbeat, on_set_aside=on_set_aside)
     return asyncio.create_task(poller.run(), name="max-polling")
 
 
@@ -58,6 +59,6 @@ async def subscribe(bot: Bot, settings) -> None:
     log.info("MAX: updates are posted to %s", settings.max.webhook_url)
 
 
-def webhook(settings, handle: Handle, clock: Clock):
+def webhook(settings, handle: Handle, clock: Clock, on_set_aside: OnSetAside | None = None):
     """The `POST /max/webhook` route, checking MAX_WEBHOOK_SECRET."""
-    return webhook_route(settings.max.webhook_secret, handle, clock)
+    return webhook_route(settings.max.webhook_secret, handle, clock, on_set_aside)
