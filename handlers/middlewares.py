@@ -209,7 +209,9 @@ class DeskMiddleware(BaseMiddleware):
                         return await self._run(handler, event, data, lang)  # "/var/log is full" is a problem report
                     await respond(event, t(lang, "err.unknown_command", command=name))
                     return None
-                refusal = check(name, actor.role, chat.type, actor.chat is not None, staff_chat)
+                args = Command.extract_command(event.text or event.caption or "").args
+                refusal = check(name, actor.role, chat.type, actor.chat is not None, staff_chat,
+                                has_args=bool((args or "").strip()))
                 if refusal is not None:
                     log.info("refused /%s for %s (%s) in chat %s", name, actor.user_id, actor.role, chat.id)
                     await respond(event, t(lang, refusal, command=name))
