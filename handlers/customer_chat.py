@@ -11,7 +11,7 @@ from domain import chatroom as domain_chatroom
 from domain import inbox, intake, people
 from domain.errors import DeskError
 from domain.identities import TELEGRAM, any_conversation
-from domain.text import clean
+from domain.text import clean, has_words
 from handlers import chatroom
 from handlers.args import args_of, cmd, looks_like_command
 from handlers.chatroom import priority_changed_text
@@ -59,7 +59,7 @@ async def new_incident(message: Message, command: CommandObject, actor: people.A
     if actor.chat is None:  # the command table refuses this too; intake needs the customer's chat
         raise DeskError("refuse.customer_chat_only", command="new")
     text = args_of(command).strip()
-    if not text:
+    if not has_words(text):
         raise DeskError("usage.new")
     await take_in(message, actor, desk, force_new=True, text=text)
 
