@@ -8,7 +8,7 @@ from aiogram.types import Message
 
 from domain.identities import TELEGRAM
 from domain.inbox import IncomingMessage
-from domain.text import clean, shown
+from domain.text import clean, has_words, shown
 
 ATTACHMENT_KINDS = ("document", "video", "voice", "audio", "sticker", "video_note", "animation")
 # What a person writes. Everything else aiogram knows (joins and leaves, a new title, a pinned message, a
@@ -35,7 +35,11 @@ def shared_of(message: Message) -> str:
 
 
 def is_service(message: Message) -> bool:
-    return message.content_type not in WRITTEN
+    """Nothing a person wrote to support: a service message, or a text of nothing visible (a zero-width
+    space), which would otherwise open an incident and page on-call with an empty title."""
+    if message.content_type not in WRITTEN:
+        return True
+    return message.content_type == "text" and not has_words(message.text or "")
 
 
 def attachments_of(message: Message) -> list[dict[str, str]]:
