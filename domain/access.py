@@ -37,6 +37,9 @@ class Where(StrEnum):
     # The answer shows customers' data, desk internals or secret links: only where no outsider reads it,
     # a private chat (not bound to a customer) or the staff chat (STAFF_CHAT_ID).
     DESK = "desk"
+    # Without arguments, the group the command is sent in (as GROUP); with arguments, a conversation they
+    # name on any channel, answered only where DESK commands are (the answer names its customer).
+    GROUP_OR_NAMED = "group_or_named"
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ COMMANDS: dict[str, CommandRule] = {
     "customer_set": CommandRule(LEADS, Where.DESK),
     "invite": CommandRule(LEADS, Where.DESK),
     "bind": CommandRule(LEADS, Where.GROUP),
-    "unbind": CommandRule(LEADS, Where.GROUP),
+    "unbind": CommandRule(LEADS, Where.GROUP_OR_NAMED),
     "unbound": CommandRule(LEADS, Where.DESK),
     "staff_invite": CommandRule(LEADS, Where.DESK),
     "staff": CommandRule(LEADS, Where.DESK),
@@ -104,8 +107,9 @@ COMMANDS: dict[str, CommandRule] = {
 }
 
 
-def check(command: str, role: Role, chat_kind: str, chat_bound: bool, staff_chat: bool = False) -> str | None:
-    """None when allowed, else the catalog key of the refusal."""
+def check(command: str, role: Role, chat_kind: str, chat_bound: bool, staff_chat: bool = False,
+          has_args: bool = False) -> str | None:
+    """None when allowed, else the catalog key of the refusal; `has_args`: the command has arguments."""
     rule = COMMANDS[command]
     if role not in rule.who:
         return "refuse.role_customer" if role in (Role.CUSTOMER, Role.STRANGER) else "refuse.role"
@@ -117,6 +121,11 @@ def check(command: str, role: Role, chat_kind: str, chat_bound: bool, staff_chat
         return "refuse.customer_chat_only"
     if rule.where is Where.DESK and not desk_chat(chat_kind, chat_bound, staff_chat):
         return "access.desk_only"
+    if rule.where is Where.GROUP_OR_NAMED:
+        if not has_args:
+            return "refuse.group_only" if chat_kind == "private" else None
+        if not desk_chat(chat_kind, chat_bound, staff_chat):
+            return f"usage.{command}"  # only the form without arguments works here; the usage says where the other does
     return None
 
 

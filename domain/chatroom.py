@@ -19,7 +19,7 @@ from domain.errors import DeskError, Named
 from domain.identities import normalize_ref, person_for
 from domain.models import Conversation, Identity, Incident, Person, Staff, UnboundConversation
 from domain.sla import Sla
-from domain.text import clean
+from domain.text import shown
 
 ROOM_CHANNELS = ("express", "max")  # channels whose customer conversations are chat rooms with a bot in them
 # What a member sends to bind the chat: the code alone (an invitation token), nothing around it.
@@ -80,7 +80,7 @@ async def name_chat(channel: str, chat_ref: str, title: str) -> None:
     """The chat's name, as its channel gave it (when the chat was made, or asked of it), becomes the title
     of its conversation and of its place in the unbound inbox, where they have none yet: `/unbound` and
     `/customer CODE` name the chat."""
-    title = " ".join(clean(title).split())[:256]  # one line, as the inbox and the card show it
+    title = " ".join(shown(title).split())[:256]  # one line, as the inbox and the card show it
     if title:
         for rows in _rows(channel, chat_ref):
             await rows.filter(title="").update(title=title)

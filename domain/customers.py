@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from tortoise.transactions import in_transaction
 
 from domain import identities, incidents, invitations, outbox
 from domain.errors import DeskError
+from domain.mail_rules import domain_of
 from domain.models import Conversation, Customer, Incident, IncidentMessage, Staff
 from domain.people import resolve_person
 from domain.policy import HA_SETUPS, PLANS, Tariff
@@ -193,14 +195,39 @@ async def bind_by_invitation(token: str, channel: str, ref: str, title: str, kin
         return conversation
 
 
-async def unbind(channel: str, ref: str) -> Customer:
-    """The conversation no longer belongs to its customer. The row stays, without a customer: its
-    incidents and stored messages keep pointing at it."""
+@dataclass(frozen=True)
+class Released:
+    """A conversation just unbound, with the customer it was bound to."""
+
+    conversation: Conversation
+    customer: Customer
+    # An e-mail address unbound while its domain stays bound: its mail still reaches that domain's customer.
+    still_by_domain: Conversation | None = None
+
+
+async def release(channel: str, ref: str) -> Released | None:
+    """The conversation at this address no longer belongs to its customer; None when none is bound there.
+    The row stays, without a customer: its incidents (open ones as they are) and stored messages keep
+    pointing at it, and what it writes next goes to the unbound inbox, as from any unbound conversation."""
     conversation = await identities.conversation_of(channel, ref)
     if conversation is None:
+        return None
+    # Conditional on the binding read: a lead who unbinds (or rebinds) it meanwhile is not undone.
+    if not await Conversation.filter(id=conversation.id, customer_id=conversation.customer_id).update(
+            customer_id=None, bound_at=None, bound_by=None):
+        return None
+    still = None
+    if channel == identities.EMAIL and "@" in conversation.ref:
+        still = await identities.conversation_of(identities.EMAIL, domain_of(conversation.ref))
+    return Released(conversation, conversation.customer, still)
+
+
+async def unbind(channel: str, ref: str) -> Customer:
+    """`release`, for the conversation a command is sent in: one bound to nobody is an error."""
+    released = await release(channel, ref)
+    if released is None:
         raise DeskError("err.not_bound")
-    await Conversation.filter(id=conversation.id).update(customer_id=None, bound_at=None, bound_by=None)
-    return conversation.customer
+    return released.customer
 
 
 async def set_chat_lang(chat: Conversation, lang: str) -> None:

@@ -321,9 +321,12 @@ def parse_policy(data: dict[str, Any], source: str) -> Policy:
 
 
 def _country_known(code: Any) -> bool:
-    import holidays
+    """The package's registry of codes: `holidays.list_supported_countries()` would import every one of its
+    countries to list their subdivisions (about 8 MB held for the life of the process); the calendar loads
+    its one country on first use."""
+    from holidays.registry import EntityLoader
 
-    return isinstance(code, str) and code.upper() in holidays.list_supported_countries()
+    return isinstance(code, str) and code.upper() in set(EntityLoader.get_country_codes())
 
 
 def format_hours(hours: tuple[tuple[int, int], ...]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time
+from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiogram.filters import Command, CommandObject
@@ -12,7 +13,7 @@ from aiogram.types import Message
 
 from domain import oncall, reports
 from domain.durations import parse_positive_duration
-from domain.errors import DeskError
+from domain.errors import DeskError, Named
 from domain.text import clean
 
 
@@ -141,3 +142,32 @@ def email_binding(text: str) -> tuple[str, str]:
     if not _LOCAL.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
         raise bad
     return value, "address"
+
+
+_CHAT_ID = re.compile(r"^-?\d{1,20}$")
+
+
+def conversation_refs(channel: str, text: str, express_bots: tuple[str, ...] = ()) -> list[str]:
+    """A conversation's address typed as `/customer CODE` and `/unbound` show it, checked for its channel's
+    shape and written as the desk stores it: a Telegram or MAX chat id (a whole number), an e-mail address
+    or domain (lower-case), an eXpress chat (`BOT-UUID:CHAT-UUID`, as the bot and the chat it is in). An
+    eXpress chat's UUID alone stands for that chat under any of `express_bots`: one address per bot."""
+    value = text.strip()
+    bad = DeskError("unbind.bad_ref", channel=Named("desk.channel", channel), ref=value,
+                    usage=Named("usage", "unbind"))
+    if channel == "email":
+        try:
+            return [email_binding(value)[0]]
+        except DeskError:
+            raise bad from None
+    if channel == "express":
+        bot, colon, chat = value.rpartition(":")
+        try:
+            if colon:
+                return [f"{UUID(bot)}:{UUID(chat)}"]
+            return [f"{UUID(b)}:{UUID(chat)}" for b in express_bots] or [f"{UUID(chat)}"]
+        except ValueError:
+            raise bad from None
+    if _CHAT_ID.match(value):
+        return [str(int(value))]
+    raise bad

@@ -31,7 +31,7 @@ from domain.inbox import IncomingMessage
 from domain.lang import of_chat_row, of_person_row
 from domain.models import Conversation, Incident
 from domain.policy import PRIORITIES
-from domain.text import clean
+from domain.text import clean, has_words, shown
 from handlers.desk import Desk
 from handlers.formatting import time_left, zone_of
 from handlers.pings import reopened_notice
@@ -228,11 +228,19 @@ async def refuse_shown_codes(text: str, chat: Conversation | None, person_id: in
 
 # ---- the chat room ----
 
+def storable(msg: RoomMessage) -> RoomMessage:
+    """Every text a channel gave with a message, in one place for every chat-room channel: storable
+    (PostgreSQL refuses NUL in text and in jsonb), and the names and titles staff see without bidi controls."""
+    return replace(msg, sender_name=shown(msg.sender_name), chat_title=shown(msg.chat_title), text=clean(msg.text),
+                   attachments=[{key: shown(str(value)) for key, value in item.items()} for item in msg.attachments])
+
+
 def incoming(msg: RoomMessage, person_id: int | None, text: str | None = None) -> IncomingMessage:
+    """A message made `storable` already, for intake."""
     return IncomingMessage(
-        channel=msg.channel, conversation=msg.chat, ref=msg.ref, person_id=person_id, author=clean(msg.sender_name),
-        text=clean(msg.text if text is None else text), attachments=list(msg.attachments), sent_at=msg.sent_at,
-        title=clean(msg.chat_title), reply_to=msg.reply_to)
+        channel=msg.channel, conversation=msg.chat, ref=msg.ref, person_id=person_id, author=msg.sender_name,
+        text=msg.text if text is None else text, attachments=list(msg.attachments), sent_at=msg.sent_at,
+        title=msg.chat_title, reply_to=msg.reply_to)
 
 
 class ChatRoom:
@@ -246,8 +254,9 @@ class ChatRoom:
 
     async def message(self, msg: RoomMessage) -> list[Say]:
         chatroom.room_channel(msg.channel)
-        if not msg.text.strip() and not msg.attachments:
-            return []  # nothing a person wrote (an empty body, a bare keyboard): no incident, no page
+        msg = storable(msg)
+        if not has_words(msg.text) and not msg.attachments:
+            return []  # nothing a person wrote (an empty body, a bare keyboard, a zero-width space): no page
         settings, now = self.desk.settings, self.desk.now()
         if msg.sent_at is None:  # a channel that gave no moment: the desk's own clock, never a poison update
             msg = replace(msg, sent_at=now)
@@ -286,7 +295,7 @@ class ChatRoom:
 
     async def _bind(self, msg: RoomMessage, actor: people.Actor, code: str) -> list[Say]:
         try:
-            chat = await chatroom.bind(msg.channel, msg.chat, clean(msg.chat_title), code, actor.user_id,
+            chat = await chatroom.bind(msg.channel, msg.chat, msg.chat_title, code, actor.user_id,
                                        self.desk.now())
         except DeskError as error:
             if error.key in ("err.already_bound", "err.already_bound_same"):  # no /unbind in a chat room
@@ -315,7 +324,7 @@ class ChatRoom:
             if name == "status":
                 return [Say(await status_text(chat, lang, self.desk), reply_to=msg.ref)]
             if name == "new":
-                if not rest:
+                if not has_words(rest):
                     raise DeskError("usage.new")
                 await take_in(incoming(msg, actor.user_id, rest), chat, self.desk, force_new=True)
                 return []
@@ -330,6 +339,7 @@ class ChatRoom:
 
     async def press(self, press: RoomPress) -> list[Say]:
         chatroom.room_channel(press.channel)
+        press = replace(press, sender_name=shown(press.sender_name))
         settings, now = self.desk.settings, self.desk.now()
         chat = await conversation_of(press.channel, press.chat)
         lang = self._lang(chat)

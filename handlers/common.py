@@ -25,7 +25,7 @@ def help_text(role: Role, lang: str, in_group: bool, desk: bool = True) -> str:
         where = COMMANDS[name].where
         if (where is Where.GROUP and not in_group) or (where is Where.PRIVATE and in_group):
             continue
-        if where is Where.DESK and not desk:
+        if (where is Where.DESK and not desk) or (where is Where.GROUP_OR_NAMED and not (in_group or desk)):
             continue
         lines.append(f"/{name} — {t(lang, f'help.{name}')}")
     return "\n".join(lines)

@@ -12,7 +12,7 @@ from domain import inbox, intake, people
 from domain.errors import DeskError
 from domain.identities import TELEGRAM, any_conversation
 from domain.models import Conversation
-from domain.text import clean
+from domain.text import clean, has_words
 from handlers import chatroom
 from handlers.args import args_of, cmd, looks_like_command
 from handlers.chatroom import priority_changed_text
@@ -61,7 +61,7 @@ async def new_incident(message: Message, command: CommandObject, actor: people.A
     if actor.chat is None:  # the command table refuses this too; intake needs the customer's chat
         raise DeskError("refuse.customer_chat_only", command="new")
     text = args_of(command).strip()
-    if not text:
+    if not has_words(text):
         raise DeskError("usage.new")
     await chatroom.refuse_shown_codes(text, actor.chat, actor.user_id, desk)
     await take_in(message, actor, desk, force_new=True, text=text)

@@ -12,11 +12,11 @@ from aiogram.types import Message
 
 from domain import customers, inbox, invitations, people
 from domain.access import INVITABLE_ROLES, Role
-from domain.errors import Counted, DeskError
-from domain.identities import TELEGRAM
+from domain.errors import Counted, DeskError, Named
+from domain.identities import CHANNELS, EMAIL, TELEGRAM
 from domain.models import Customer, Person
 from handlers import chatroom
-from handlers.args import cmd, customer_value, email_binding, looks_like_command, split
+from handlers.args import cmd, conversation_refs, customer_value, email_binding, looks_like_command, split
 from handlers.common import privacy_warning
 from handlers.desk import Desk
 from handlers.formatting import zone_of
@@ -34,6 +34,12 @@ def person_label(user_id: int | None, people_by_id: dict[int, Person]) -> str:
         return str(user_id)
     name = person.full_name or str(user_id)
     return f"{name} (@{person.username})" if person.username else f"{name} ({user_id})"
+
+
+def conversation_label(chat) -> str:
+    """A conversation as the card and `/unbound` show it: its address (what `/unbind CHANNEL REF` takes,
+    to copy), and its title when that says more."""
+    return f"{chat.title} ({chat.ref})" if chat.title and chat.title != chat.ref else chat.ref
 
 
 def money(amount: float | None, currency: str, lang: str) -> str:
@@ -72,7 +78,7 @@ async def customer_card(customer: Customer, lang: str, desk: Desk, now) -> str:
     people_by_id = {p.id: p for p in await Person.filter(id__in=ids)}
     tariff = desk.settings.policy.tariff
     price = customers.price_estimate(tariff, customer.plan, customer.users, customer.cts, customer.ha)
-    chat_lines = "\n".join(f"  • {c.title or c.ref} ({c.ref})" for c in chats) or "  —"
+    chat_lines = "\n".join(f"  • {c.channel}: {conversation_label(c)}" for c in chats) or "  —"
     contacts = "\n".join(f"  • {c}" for c in customer.contacts) or "  —"
     return t(
         lang, "customer.card",
@@ -103,7 +109,14 @@ async def customer_set(message: Message, command: CommandObject, actor: people.A
     customer = await customers.get_customer(code)  # an unknown customer is named before a bad value
     if field == "email":  # binds a conversation (several may be) rather than setting a field
         ref, kind = email_binding(text)
-        bound = await customers.bind_email(customer, ref, kind, actor.user_id, desk.now())
+        try:
+            bound = await customers.bind_email(customer, ref, kind, actor.user_id, desk.now())
+        except DeskError as error:
+            if error.key != "err.already_bound":
+                raise
+            # "Send /unbind first" is said inside a group: for an address, say the command that unbinds it.
+            raise DeskError("unbind.email_taken", ref=ref, code=error.params["code"],
+                            command=f"/unbind {EMAIL} {ref}") from None
         head = t(lang, "email.bound", code=customer.code, ref=bound.ref)
     else:
         customer = await customers.set_field(customer, field, customer_value(field, text), desk.sla, desk.now())
@@ -135,11 +148,45 @@ async def bind(message: Message, command: CommandObject, bot: Bot, actor: people
                   + await privacy_warning(bot, message.chat.id, lang))
 
 
+def channel_on(settings, channel: str) -> bool:
+    """Whether the desk takes customers' words on this channel (Telegram always)."""
+    if channel == EMAIL:
+        return settings.mail is not None
+    return channel == TELEGRAM or chatroom.channel_on(settings, channel)
+
+
 async def unbind(message: Message, command: CommandObject, desk: Desk) -> None:
+    """`/unbind` in a group unbinds it; `/unbind CHANNEL REF` (where only staff read the answer, see
+    `domain.access`) unbinds any customer's conversation, named as its card shows it."""
     lang = desk.lang
-    split(command, 0, 0)
-    customer = await customers.unbind(TELEGRAM, str(message.chat.id))
-    await respond(message, t(lang, "bind.undone", code=customer.code))
+    words = split(command, 0, 2)
+    if not words:
+        customer = await customers.unbind(TELEGRAM, str(message.chat.id))
+        await respond(message, t(lang, "bind.undone", code=customer.code))
+        return
+    channel = words[0].lower()
+    if len(words) != 2 or channel not in CHANNELS:
+        raise DeskError("usage.unbind")
+    if not channel_on(desk.settings, channel):
+        raise DeskError("chatroom.channel_off", channel=Named("desk.channel", channel))
+    bots = tuple(str(a.bot_id) for a in desk.settings.express.accounts) if channel == "express" else ()
+    refs = conversation_refs(channel, words[1], bots)
+    released = None
+    for ref in refs:  # one, but for an eXpress chat named without its bot: that chat under each bot
+        released = await customers.release(channel, ref)
+        if released is not None:
+            break
+    if released is None:
+        raise DeskError("unbind.not_bound", channel=Named("desk.channel", channel),
+                        ref=refs[0] if len(refs) == 1 else words[1], usage=Named("usage", "unbind"))
+    chat, customer = released.conversation, released.customer
+    text = t(lang, "unbind.done", channel=Named("desk.channel", channel), conversation=conversation_label(chat),
+             code=customer.code, name=customer.name)
+    if released.still_by_domain is not None:
+        domain = released.still_by_domain
+        text += "\n" + t(lang, "unbind.still_by_domain", code=domain.customer.code, domain=domain.ref,
+                         command=f"/unbind {EMAIL} {domain.ref}")
+    await respond(message, text)
 
 
 async def unbound(message: Message, command: CommandObject, desk: Desk) -> None:
@@ -156,7 +203,8 @@ async def unbound(message: Message, command: CommandObject, desk: Desk) -> None:
             lines += ["", t(lang, "mailfix.unbound_more", count=len(views) - n)]
         if view.messages:
             lines.append("")
-        lines.append(t(lang, "unbound.chat", title=view.chat.title or "—", chat_id=view.chat.ref,
+        lines.append(t(lang, "unbound.chat", title=f"{view.chat.channel}: {view.chat.title or '—'}",
+                       chat_id=view.chat.ref,  # with the channel, as `/unbind CHANNEL REF` takes them
                        messages=Counted("words.n.messages", view.total)))
         if view.bound_to:
             lines.append(t(lang, "unbound.now_bound", code=view.bound_to))

@@ -31,7 +31,8 @@ class BotProcess:
             sys.executable, "-m", "bot", *args, cwd=self.workdir, env=env, stdout=log, stderr=log
         )
 
-    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
+        # The timeout only guards a hang: a loaded machine can take many seconds to finish a graceful stop.
         assert self.proc is not None
         if self.proc.returncode is None:
             self.proc.send_signal(sig)

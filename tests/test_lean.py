@@ -4,9 +4,13 @@ for first use is still looked for at start, so a missing package shows then and 
 import subprocess
 import sys
 
+import pytest
+
 from bot import __main__ as entry
 from bot import packages
 from bot.settings import load_settings
+from domain.errors import ConfigError
+from domain.policy import load_policy
 from tests.stub_api import TOKEN
 
 BASE = {"BOT_TOKEN": TOKEN}
@@ -50,3 +54,37 @@ def test_a_missing_package_stops_check_config_and_start(monkeypatch, tmp_path, c
     monkeypatch.delenv("MAIL_IMAP_URL")
     monkeypatch.delenv("MAIL_FROM")
     assert entry.main(["check-config"]) == 0  # without e-mail the package is not needed
+
+
+def test_the_models_are_built_without_parsing_their_source():
+    """Tortoise looks for `#:` field comments by parsing the models' module once per model (about 0.4 s of
+    each start); the desk writes none, so the search is off and the source is never read."""
+    code = "import linecache, domain.models as m; print(any(m.__file__ in key for key in linecache.cache))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_a_calendars_country_is_checked_without_loading_every_country():
+    """The default policy names Russia: its code is checked against the package's registry, and no country's
+    tables are imported until a deadline needs them (listing the countries imported all of them: 8 MB)."""
+    code = ("import sys; from domain.policy import load_policy; load_policy(None); "
+            "print(sorted(m for m in sys.modules if m.startswith('holidays.countries')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("country", ["ru", "GB", "UK", "deu"])
+def test_a_known_country_code_is_taken(tmp_path, country):
+    path = tmp_path / "policy.toml"
+    path.write_text(f'[calendars.business]\ncountry_holidays = "{country}"\n')
+    assert load_policy(str(path)).calendars["business"].country_holidays == country
+
+
+@pytest.mark.parametrize("country", ["XX", "Russia", "R", ""])
+def test_an_unknown_country_code_is_refused(tmp_path, country):
+    path = tmp_path / "policy.toml"
+    path.write_text(f'[calendars.business]\ncountry_holidays = "{country}"\n')
+    with pytest.raises(ConfigError) as exc:
+        load_policy(str(path))
+    assert str(exc.value) == (f"{path}: calendars.business.country_holidays = '{country}' is invalid; "
+                              "expected a country code the holidays package knows, like RU")
