@@ -116,27 +116,29 @@ async def sender(channel: str, user_ref: str, name: str, chat: Conversation | No
     return await people.resolve_actor(person.id, chat, lead_ids, person, default_lang)
 
 
-async def _pressed_here(incident_id: int, conversation_id: int | None) -> Incident:
-    """The incident of a button, pressed in the chat it was sent to (else the button is stale)."""
+async def _pressed_here(incident_id: int, chat: Conversation | None) -> Incident:
+    """The incident of a button, pressed in the chat it was sent to while that chat is still its customer's
+    (else the button is stale: a chat that moved to another customer keeps the old customer's buttons)."""
     incident = await Incident.get_or_none(id=incident_id).select_related("customer")
-    if incident is None or conversation_id is None or incident.conversation_id != conversation_id:
+    if (incident is None or chat is None or incident.conversation_id != chat.id
+            or incident.customer_id != chat.customer_id):
         raise DeskError("err.button_stale")
     return incident
 
 
-async def press_priority(incident_id: int, priority: str, conversation_id: int | None, actor: people.Actor,
+async def press_priority(incident_id: int, priority: str, chat: Conversation | None, actor: people.Actor,
                          now: datetime, sla: Sla) -> Incident:
     """A priority button: staff, or the customer who reported the incident, may change it."""
-    incident = await _pressed_here(incident_id, conversation_id)
+    incident = await _pressed_here(incident_id, chat)
     if not actor.is_staff and actor.user_id != incident.reporter_id:
         raise DeskError("err.not_your_button")
     return await incidents.set_priority(incident, priority, actor.user_id, now, sla)
 
 
-async def press_rating(incident_id: int, stars: int, conversation_id: int | None, actor: people.Actor,
+async def press_rating(incident_id: int, stars: int, chat: Conversation | None, actor: people.Actor,
                        now: datetime) -> Incident:
     """A rating button: the customer's word on the answer, never staff's."""
     if actor.is_staff:
         raise DeskError("err.staff_cannot_rate")
-    await _pressed_here(incident_id, conversation_id)
+    await _pressed_here(incident_id, chat)
     return await incidents.rate(incident_id, actor.user_id, stars, now)

@@ -5,6 +5,8 @@ desk owes the chat later (the acknowledgement, a staff answer, the rating prompt
 outbox and is rendered by `handlers.room_render`.
 
 What happens is what happens in a Telegram group (`handlers.customer_chat` calls the same code):
+* in a bound chat, a message that shows a live code (a staff invitation, any chat's code) burns it
+  (`invitations.burn_shown`): every member has read it;
 * in a chat bound to nobody, a message that is a binding code (`/invite CODE express`) binds it; any other
   goes to the unbound inbox (answered "not connected yet" at most hourly); a text that only looks like a
   code is a message like any other;
@@ -216,6 +218,14 @@ def priority_changed_text(incident: Incident, lang: str, settings, now: datetime
     return text
 
 
+async def refuse_shown_codes(text: str, chat: Conversation | None, person_id: int, desk: Desk) -> None:
+    """A live code shown in a customer's chat (a chat room, a Telegram group) is burnt, since everyone there
+    read it (`invitations.burn_shown`), and the message goes no further: the chat is told, never the code."""
+    if chat is not None and await invitations.burn_shown(text, chat, person_id, desk.now()):
+        desk.wake_outbox()  # its maker is told now
+        raise DeskError("burn.shown")
+
+
 # ---- the chat room ----
 
 def storable(msg: RoomMessage) -> RoomMessage:
@@ -261,6 +271,7 @@ class ChatRoom:
             kind = await invitations.kind_of(code) if code is not None else None
             if kind == invitations.LINK:
                 return await self._link(msg, code)
+            await refuse_shown_codes(msg.text, chat, actor.user_id, self.desk)
             if kind is not None and kind != "staff" and (chat is None or kind == msg.channel):
                 return await self._bind(msg, actor, code)  # in a bound chat: says it is bound already
             if kind is not None:
@@ -337,13 +348,12 @@ class ChatRoom:
             return [Say(t(lang, "err.bad_button"))]
         actor = await chatroom.sender(press.channel, press.sender, press.sender_name, chat, settings.lead_ids, now,
                                       settings.default_lang)
-        where = chat.id if chat is not None else None
         try:
             if pressed.kind == PRIORITY:
-                updated = await chatroom.press_priority(pressed.incident, pressed.value, where, actor, now,
+                updated = await chatroom.press_priority(pressed.incident, pressed.value, chat, actor, now,
                                                         self.desk.sla)
                 return [Say(priority_changed_text(updated, lang, settings, now))]
-            rated = await chatroom.press_rating(pressed.incident, int(pressed.value), where, actor, now)
+            rated = await chatroom.press_rating(pressed.incident, int(pressed.value), chat, actor, now)
             return [Say(t(lang, "rating.thanks", key=rated.key, stars=rated.rating))]
         except DeskError as error:
             return [Say(t(lang, error.key, **error.params))]
