@@ -19,7 +19,7 @@ from domain.errors import DeskError, Named
 from domain.identities import normalize_ref, person_for
 from domain.models import Conversation, Identity, Incident, Person, Staff, UnboundConversation
 from domain.sla import Sla
-from domain.text import clean
+from domain.text import shown
 
 ROOM_CHANNELS = ("express", "max")  # channels whose customer conversations are chat rooms with a bot in them
 # What a member sends to bind the chat: the code alone (an invitation token), nothing around it.
@@ -80,7 +80,7 @@ async def name_chat(channel: str, chat_ref: str, title: str) -> None:
     """The chat's name, as its channel gave it (when the chat was made, or asked of it), becomes the title
     of its conversation and of its place in the unbound inbox, where they have none yet: `/unbound` and
     `/customer CODE` name the chat."""
-    title = " ".join(clean(title).split())[:256]  # one line, as the inbox and the card show it
+    title = " ".join(shown(title).split())[:256]  # one line, as the inbox and the card show it
     if title:
         for rows in _rows(channel, chat_ref):
             await rows.filter(title="").update(title=title)
@@ -116,27 +116,29 @@ async def sender(channel: str, user_ref: str, name: str, chat: Conversation | No
     return await people.resolve_actor(person.id, chat, lead_ids, person, default_lang)
 
 
-async def _pressed_here(incident_id: int, conversation_id: int | None) -> Incident:
-    """The incident of a button, pressed in the chat it was sent to (else the button is stale)."""
+async def _pressed_here(incident_id: int, chat: Conversation | None) -> Incident:
+    """The incident of a button, pressed in the chat it was sent to while that chat is still its customer's
+    (else the button is stale: a chat that moved to another customer keeps the old customer's buttons)."""
     incident = await Incident.get_or_none(id=incident_id).select_related("customer")
-    if incident is None or conversation_id is None or incident.conversation_id != conversation_id:
+    if (incident is None or chat is None or incident.conversation_id != chat.id
+            or incident.customer_id != chat.customer_id):
         raise DeskError("err.button_stale")
     return incident
 
 
-async def press_priority(incident_id: int, priority: str, conversation_id: int | None, actor: people.Actor,
+async def press_priority(incident_id: int, priority: str, chat: Conversation | None, actor: people.Actor,
                          now: datetime, sla: Sla) -> Incident:
     """A priority button: staff, or the customer who reported the incident, may change it."""
-    incident = await _pressed_here(incident_id, conversation_id)
+    incident = await _pressed_here(incident_id, chat)
     if not actor.is_staff and actor.user_id != incident.reporter_id:
         raise DeskError("err.not_your_button")
     return await incidents.set_priority(incident, priority, actor.user_id, now, sla)
 
 
-async def press_rating(incident_id: int, stars: int, conversation_id: int | None, actor: people.Actor,
+async def press_rating(incident_id: int, stars: int, chat: Conversation | None, actor: people.Actor,
                        now: datetime) -> Incident:
     """A rating button: the customer's word on the answer, never staff's."""
     if actor.is_staff:
         raise DeskError("err.staff_cannot_rate")
-    await _pressed_here(incident_id, conversation_id)
+    await _pressed_here(incident_id, chat)
     return await incidents.rate(incident_id, actor.user_id, stars, now)

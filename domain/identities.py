@@ -16,6 +16,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from domain.models import Conversation, Identity, Person
+from domain.text import shown
 
 TELEGRAM = "telegram"
 EMAIL = "email"
@@ -53,6 +54,7 @@ async def person_for(channel: str, ref: str | int, now: datetime, full_name: str
 
 
 async def _new_person(channel: str, ref: str, now: datetime, full_name: str) -> Person:
+    full_name = shown(full_name)  # whichever channel named them (a MAX dialog, an eXpress press): storable
     if channel == TELEGRAM:
         # A Telegram user keeps their user id: rotations, staff rows and events written before channels
         # name people by it. A person row may exist already without its identity (written before 0011).

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
-from domain import alerts
+from domain import alerts, invitations
 from domain.errors import DeskError, Named
 from domain.intake import OPEN, incident_of_message
 from domain.models import Incident, IncidentEvent, IncidentMessage, Staff
@@ -112,6 +112,8 @@ async def answer(incident: Incident, staff_id: int, author: str, text: str, ref:
         raise DeskError("err.too_long", limit=REPLY_LIMIT)
     if incident.status not in OPEN:
         raise DeskError("err.not_open", key=incident.key, status=Named("state", incident.status))
+    if await invitations.holds_live_code(text, now):  # a paste into the wrong window: never shown the customer
+        raise DeskError("burn.answer_refused", key=incident.key)
     async with in_transaction():
         await staff_message(incident, staff_id, author, incident.conversation_id, ref, text, [], now)
         await owe(incident)

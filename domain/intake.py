@@ -37,6 +37,7 @@ from domain.inbox import IncomingMessage
 from domain.models import Conversation, Customer, Incident, IncidentEvent, IncidentMessage
 from domain.priority import classify
 from domain.sla import Sla
+from domain.text import has_words, shown
 
 OPEN = ("new", "in_progress")
 TITLE_LIMIT = 120
@@ -58,7 +59,8 @@ class IntakeResult:
 
 
 def title_of(msg: IncomingMessage) -> str:
-    first_line = next((line.strip() for line in msg.text.splitlines() if line.strip()), "")
+    # The first line with words in it, as staff see it (no bidi controls turning it around).
+    first_line = next((line for line in (shown(raw).strip() for raw in msg.text.splitlines()) if has_words(line)), "")
     if first_line:
         return first_line[:TITLE_LIMIT]
     kinds = ", ".join(a["kind"] for a in msg.attachments)
@@ -262,7 +264,7 @@ async def record_edit(channel: str, conversation: str, ref: str, text: str, now:
     async with in_transaction():
         updated = await IncidentMessage.filter(conversation_id=chat.id, ref=ref).update(text=text, edited_at=now)
         stored = await IncidentMessage.get_or_none(conversation_id=chat.id, ref=ref, source="customer")
-        if stored is not None and text.strip():
+        if stored is not None and has_words(text):
             first = await first_customer_message(stored.incident_id)
             if first is not None and first.id == stored.id:
                 title = title_of(IncomingMessage(channel, conversation, ref, None, "", text, stored.attachments, now))

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain import identities
+from domain import identities, invitations, outbox
 from domain.inbox import IncomingMessage, keep_unbound
 from domain.intake import Windows, record_customer_message
 from domain.mail_rules import MailFacts, classify, domain_of
@@ -104,8 +104,15 @@ async def take_mail(mail: IncomingMail, desk_address: str, sla: Sla, windows: Wi
         if on_created is not None:
             await on_created(incident, ref, moment, acknowledged)
 
+    # A live code in a customer's mail has been read by everyone it went to: burnt. The mail is taken in all the
+    # same (a mail is never dropped; the code in it is dead now) and its sender told.
+    burnt = await invitations.burn_shown(text, conversation, person.id, now)
     result = await record_customer_message(message, conversation, sla, windows, now, force_new=continues is None,
                                            on_created=created, on_reopened=on_reopened, continues=continues)
     if result.duplicate:
         return MailResult("duplicate")
+    if burnt and result.incident is not None:
+        await outbox.enqueue("notice", outbox.person(person.id, channel=identities.EMAIL), now,
+                             params=outbox.say("burn.shown_mail"), incident_id=result.incident.id,
+                             dedupe=f"burnt-mail:{person.id}:{mail.message_id}")
     return MailResult("intake" if result.created else "joined", result.incident, acknowledged)

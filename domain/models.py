@@ -126,6 +126,9 @@ class Invitation(Model):
     used_by = fields.BigIntField(null=True)
     used_conversation = fields.ForeignKeyField("models.Conversation", related_name="invitations", null=True,
                                                on_delete=fields.SET_NULL)
+    # Used up by being shown in a customer's chat (`invitations.burn_shown`), then `used_at`:
+    # `used_conversation` is that chat, `used_by` who showed it.
+    burnt_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "invitation"

@@ -1,4 +1,4 @@
-"""Free text from Telegram, made storable everywhere, and cut to fit Telegram's limits."""
+"""Free text from a channel, made storable everywhere, and cut to fit Telegram's limits."""
 
 TEXT_LIMIT = 4096  # a message's text
 CAPTION_LIMIT = 1024  # a photo's caption
@@ -7,6 +7,23 @@ CAPTION_LIMIT = 1024  # a photo's caption
 def clean(text: str) -> str:
     """PostgreSQL rejects NUL characters in text."""
     return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+# Bidi overrides, embeddings and isolates: in a name or a title they turn the text after them around
+# ("gpj.exe" shown as "exe.jpg") in staff's lists and pings.
+_BIDI = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+# Characters that show nothing: a text of only these (and spaces) has nothing in it (str.strip keeps them).
+_INVISIBLE = {**dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad\u180e")), **_BIDI}
+
+
+def has_words(text: str) -> bool:
+    """Whether a person wrote anything in `text`: something other than spaces and invisible characters."""
+    return bool(text.translate(_INVISIBLE).strip())
+
+
+def shown(text: str) -> str:
+    """A name or a title as staff see it: storable, and without bidi controls."""
+    return clean(text).translate(_BIDI)
 
 
 def units(text: str) -> int:

@@ -25,7 +25,7 @@ import telemetry
 from domain import intake, people, updates
 from domain.identities import TELEGRAM, conversations_of, people_of
 from domain.models import Conversation
-from domain.text import clean
+from domain.text import shown
 from handlers.chatroom import windows
 from handlers.desk import Desk
 from handlers.incoming import incoming, is_service
@@ -126,4 +126,4 @@ def _prefix(lane: list[Update], keep) -> list[Update]:
 
 
 def _name(message: Message) -> str:
-    return clean(message.from_user.full_name)
+    return shown(message.from_user.full_name)

@@ -5,6 +5,8 @@ desk owes the chat later (the acknowledgement, a staff answer, the rating prompt
 outbox and is rendered by `handlers.room_render`.
 
 What happens is what happens in a Telegram group (`handlers.customer_chat` calls the same code):
+* in a bound chat, a message that shows a live code (a staff invitation, any chat's code) burns it
+  (`invitations.burn_shown`): every member has read it;
 * in a chat bound to nobody, a message that is a binding code (`/invite CODE express`) binds it; any other
   goes to the unbound inbox (answered "not connected yet" at most hourly); a text that only looks like a
   code is a message like any other;
@@ -29,7 +31,7 @@ from domain.inbox import IncomingMessage
 from domain.lang import of_chat_row, of_person_row
 from domain.models import Conversation, Incident
 from domain.policy import PRIORITIES
-from domain.text import clean
+from domain.text import clean, has_words, shown
 from handlers.desk import Desk
 from handlers.formatting import time_left, zone_of
 from handlers.pings import reopened_notice
@@ -237,13 +239,29 @@ def priority_changed_text(incident: Incident, lang: str, settings, now: datetime
     return text
 
 
+async def refuse_shown_codes(text: str, chat: Conversation | None, person_id: int, desk: Desk) -> None:
+    """A live code shown in a customer's chat (a chat room, a Telegram group) is burnt, since everyone there
+    read it (`invitations.burn_shown`), and the message goes no further: the chat is told, never the code."""
+    if chat is not None and await invitations.burn_shown(text, chat, person_id, desk.now()):
+        desk.wake_outbox()  # its maker is told now
+        raise DeskError("burn.shown")
+
+
 # ---- the chat room ----
 
+def storable(msg: RoomMessage) -> RoomMessage:
+    """Every text a channel gave with a message, in one place for every chat-room channel: storable
+    (PostgreSQL refuses NUL in text and in jsonb), and the names and titles staff see without bidi controls."""
+    return replace(msg, sender_name=shown(msg.sender_name), chat_title=shown(msg.chat_title), text=clean(msg.text),
+                   attachments=[{key: shown(str(value)) for key, value in item.items()} for item in msg.attachments])
+
+
 def incoming(msg: RoomMessage, person_id: int | None, text: str | None = None) -> IncomingMessage:
+    """A message made `storable` already, for intake."""
     return IncomingMessage(
-        channel=msg.channel, conversation=msg.chat, ref=msg.ref, person_id=person_id, author=clean(msg.sender_name),
-        text=clean(msg.text if text is None else text), attachments=list(msg.attachments), sent_at=msg.sent_at,
-        title=clean(msg.chat_title), reply_to=msg.reply_to)
+        channel=msg.channel, conversation=msg.chat, ref=msg.ref, person_id=person_id, author=msg.sender_name,
+        text=msg.text if text is None else text, attachments=list(msg.attachments), sent_at=msg.sent_at,
+        title=msg.chat_title, reply_to=msg.reply_to)
 
 
 class ChatRoom:
@@ -257,8 +275,9 @@ class ChatRoom:
 
     async def message(self, msg: RoomMessage) -> list[Say]:
         chatroom.room_channel(msg.channel)
-        if not msg.text.strip() and not msg.attachments:
-            return []  # nothing a person wrote (an empty body, a bare keyboard): no incident, no page
+        msg = storable(msg)
+        if not has_words(msg.text) and not msg.attachments:
+            return []  # nothing a person wrote (an empty body, a bare keyboard, a zero-width space): no page
         settings, now = self.desk.settings, self.desk.now()
         if msg.sent_at is None:  # a channel that gave no moment: the desk's own clock, never a poison update
             msg = replace(msg, sent_at=now)
@@ -273,6 +292,7 @@ class ChatRoom:
             kind = await invitations.kind_of(code) if code is not None else None
             if kind == invitations.LINK:
                 return await self._link(msg, code)
+            await refuse_shown_codes(msg.text, chat, actor.user_id, self.desk)
             if kind is not None and kind != "staff" and (chat is None or kind == msg.channel):
                 return await self._bind(msg, actor, code)  # in a bound chat: says it is bound already
             if kind is not None:
@@ -296,7 +316,7 @@ class ChatRoom:
 
     async def _bind(self, msg: RoomMessage, actor: people.Actor, code: str) -> list[Say]:
         try:
-            chat = await chatroom.bind(msg.channel, msg.chat, clean(msg.chat_title), code, actor.user_id,
+            chat = await chatroom.bind(msg.channel, msg.chat, msg.chat_title, code, actor.user_id,
                                        self.desk.now())
         except DeskError as error:
             if error.key in ("err.already_bound", "err.already_bound_same"):  # no /unbind in a chat room
@@ -325,7 +345,7 @@ class ChatRoom:
             if name == "status":
                 return [Say(await status_text(chat, lang, self.desk), reply_to=msg.ref)]
             if name == "new":
-                if not rest:
+                if not has_words(rest):
                     raise DeskError("usage.new")
                 await take_in(incoming(msg, actor.user_id, rest), chat, self.desk, force_new=True)
                 return []
@@ -340,6 +360,7 @@ class ChatRoom:
 
     async def press(self, press: RoomPress) -> list[Say]:
         chatroom.room_channel(press.channel)
+        press = replace(press, sender_name=shown(press.sender_name))
         settings, now = self.desk.settings, self.desk.now()
         chat = await conversation_of(press.channel, press.chat)
         lang = self._lang(chat)
@@ -348,13 +369,12 @@ class ChatRoom:
             return [Say(t(lang, "err.bad_button"))]
         actor = await chatroom.sender(press.channel, press.sender, press.sender_name, chat, settings.lead_ids, now,
                                       settings.default_lang)
-        where = chat.id if chat is not None else None
         try:
             if pressed.kind == PRIORITY:
-                updated = await chatroom.press_priority(pressed.incident, pressed.value, where, actor, now,
+                updated = await chatroom.press_priority(pressed.incident, pressed.value, chat, actor, now,
                                                         self.desk.sla)
                 return [Say(priority_changed_text(updated, lang, settings, now))]
-            rated = await chatroom.press_rating(pressed.incident, int(pressed.value), where, actor, now)
+            rated = await chatroom.press_rating(pressed.incident, int(pressed.value), chat, actor, now)
             return [Say(t(lang, "rating.thanks", key=rated.key, stars=rated.rating))]
         except DeskError as error:
             return [Say(t(lang, error.key, **error.params))]

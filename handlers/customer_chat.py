@@ -11,7 +11,8 @@ from domain import chatroom as domain_chatroom
 from domain import inbox, intake, people
 from domain.errors import DeskError
 from domain.identities import TELEGRAM, any_conversation
-from domain.text import clean
+from domain.models import Conversation
+from domain.text import clean, has_words
 from handlers import chatroom
 from handlers.args import args_of, cmd, looks_like_command
 from handlers.chatroom import priority_changed_text
@@ -44,6 +45,7 @@ async def chat_message(message: Message, actor: people.Actor, desk: Desk) -> Non
                                                              desk.settings.retention.unbound_per_chat):
             await respond(message, t(lang, "unbound.notice"))
         return
+    await chatroom.refuse_shown_codes(message.text or message.caption or "", actor.chat, actor.user_id, desk)
     if actor.is_staff:
         await staff_answer(message, actor, desk)
         return
@@ -59,8 +61,9 @@ async def new_incident(message: Message, command: CommandObject, actor: people.A
     if actor.chat is None:  # the command table refuses this too; intake needs the customer's chat
         raise DeskError("refuse.customer_chat_only", command="new")
     text = args_of(command).strip()
-    if not text:
+    if not has_words(text):
         raise DeskError("usage.new")
+    await chatroom.refuse_shown_codes(text, actor.chat, actor.user_id, desk)
     await take_in(message, actor, desk, force_new=True, text=text)
 
 
@@ -84,10 +87,9 @@ async def priority_pressed(query: CallbackQuery, callback_data: PriorityButton, 
     await query.message.answer(priority_changed_text(updated, lang, desk.settings, desk.now()))
 
 
-async def _here(query: CallbackQuery) -> int | None:
+async def _here(query: CallbackQuery) -> Conversation | None:
     """The conversation of the chat a button was pressed in."""
-    chat = await any_conversation(TELEGRAM, str(query.message.chat.id)) if query.message else None
-    return chat.id if chat is not None else None
+    return await any_conversation(TELEGRAM, str(query.message.chat.id)) if query.message else None
 
 
 async def rate_pressed(query: CallbackQuery, callback_data: RateButton, actor: people.Actor, desk: Desk) -> None:

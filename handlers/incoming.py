@@ -8,7 +8,7 @@ from aiogram.types import Message
 
 from domain.identities import TELEGRAM
 from domain.inbox import IncomingMessage
-from domain.text import clean
+from domain.text import clean, has_words, shown
 
 ATTACHMENT_KINDS = ("document", "video", "voice", "audio", "sticker", "video_note", "animation")
 # What a person writes. Everything else aiogram knows (joins and leaves, a new title, a pinned message, a
@@ -35,7 +35,11 @@ def shared_of(message: Message) -> str:
 
 
 def is_service(message: Message) -> bool:
-    return message.content_type not in WRITTEN
+    """Nothing a person wrote to support: a service message, or a text of nothing visible (a zero-width
+    space), which would otherwise open an incident and page on-call with an empty title."""
+    if message.content_type not in WRITTEN:
+        return True
+    return message.content_type == "text" and not has_words(message.text or "")
 
 
 def attachments_of(message: Message) -> list[dict[str, str]]:
@@ -62,11 +66,11 @@ def incoming(message: Message, now: datetime, person_id: int | None) -> Incoming
         conversation=str(message.chat.id),
         ref=str(message.message_id),
         person_id=person_id,
-        author=clean(author),
+        author=shown(author),
         text=clean(message.text or message.caption or shared_of(message)),
         attachments=attachments_of(message),
         sent_at=message.date or now,
-        title=clean(message.chat.title or message.chat.full_name or ""),
+        title=shown(message.chat.title or message.chat.full_name or ""),
         reply_to=str(reply.message_id) if reply else None,
         topic=str(message.message_thread_id) if message.is_topic_message and message.message_thread_id else None,
     )

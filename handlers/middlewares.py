@@ -31,7 +31,7 @@ from domain.access import COMMANDS, check, desk_chat
 from domain.errors import DeskError
 from domain.identities import TELEGRAM, any_conversation, conversation_of
 from domain.lang import of_chat_row
-from domain.text import clean
+from domain.text import shown
 from handlers.replies import respond
 from locales import t
 
@@ -175,7 +175,7 @@ class DeskMiddleware(BaseMiddleware):
             user = getattr(event, "from_user", None)
             if user is None or user.is_bot:
                 return None  # service messages from bots: nothing to do
-            person = await people.seen(user.id, user.username, clean(user.full_name), self.clock.now(),
+            person = await people.seen(user.id, user.username, shown(user.full_name), self.clock.now(),
                                        user.language_code)
             actor = await people.resolve_actor(person.id, await conversation_of(TELEGRAM, str(chat.id)),
                                                self.settings.lead_ids, person, self.settings.default_lang)

@@ -198,7 +198,9 @@ class SmtpSink:
                 ok = (auth_data.login.decode(), auth_data.password.decode()) == login
                 if ok:
                     self.logins.append(auth_data.login.decode())
-                return AuthResult(success=ok)
+                # handled=False: aiosmtpd answers a refusal itself (535); with its default (True) it answers
+                # nothing, and the client waits out its whole timeout.
+                return AuthResult(success=ok, handled=False)
 
             # aiosmtpd counts only STARTTLS as TLS for AUTH; over smtps the whole session is TLS anyway.
             options.update(authenticator=check, auth_required=True, auth_require_tls=tls == "starttls")

@@ -64,8 +64,6 @@ async def test_the_binding_confirmation_survives_one_failed_send(room):
     assert any("ACME" in body for body in delivered_after_the_503(room, mark)), delivered_after_the_503(room, mark)
 
 
-@pytest.mark.xfail(strict=True, reason="a customer's message from a client platform pybotx does not know (a newer"
-                                       " eXpress app) is refused 400: the words are lost, nothing is opened")
 async def test_a_message_from_an_unknown_client_platform_is_taken_in(room):
     await room.bind()
     payload = message_payload(BOT_ID, CHAT, ANNA, "Printers are offline")
@@ -76,8 +74,6 @@ async def test_a_message_from_an_unknown_client_platform_is_taken_in(room):
     assert status == 202
 
 
-@pytest.mark.xfail(strict=True, reason="a system event this pybotx does not know is answered 500 'retry later'"
-                                       " (logged as a crash each time) instead of being passed over, as MAX's are")
 async def test_an_unknown_system_event_is_passed_over(room):
     await room.bind()
     payload = message_payload(BOT_ID, CHAT, ANNA, "system:chat_theme_changed")
@@ -104,9 +100,6 @@ async def test_a_long_status_answer_is_sent_in_parts_botx_takes(room):
     assert all(len(body) <= BODY_LIMIT for body in bodies), [len(body) for body in bodies]
 
 
-@pytest.mark.xfail(strict=True, reason="an eXpress mention arrives as '@{mention:<id>}' in the body and is stored"
-                                       " and shown to staff that way (the incident's title, the ping): the name it"
-                                       " stands for, in the message's entities, is dropped")
 async def test_a_mention_is_kept_as_the_name_it_stands_for(room):
     await room.bind()
     mention_id = "c0000000-0000-4000-8000-0000000000c1"

@@ -58,8 +58,6 @@ async def test_the_binding_confirmation_survives_one_failed_send(room, max_api):
     assert any(c.query.get("chat_id") == str(CHAT) and "ACME" in (c.body.get("text") or "") for c in max_api.sent())
 
 
-@pytest.mark.xfail(strict=True, reason="a message that is only a forward (MAX sends body null, the words in"
-                                       " link.message) is read as 'other' and dropped: no incident, no ping, no inbox")
 async def test_a_forwarded_message_in_a_bound_chat_is_taken_in(room, max_api):
     await bind(room, max_api)
     colleague = user(4777, "Коллега")

@@ -4,8 +4,6 @@ is for …" and kept nowhere; but every member of that chat has read it, and it 
 
 import re
 
-import pytest
-
 from domain.models import Conversation, Staff
 from tests import test_chatroom as base
 from tests.people import CUSTOMER, LEAD, customer, lead
@@ -14,9 +12,6 @@ from tests.test_chatroom import bound_chat, msg
 rdesk = base.rdesk  # its fixture
 
 
-@pytest.mark.xfail(strict=True, reason="a staff invitation pasted in a customer's chat room is answered 'this code"
-                                       " is for Telegram' and stays live: a member of that chat opens it and becomes"
-                                       " an engineer who sees every customer")
 async def test_a_staff_invitation_shown_in_a_customers_chat_is_burnt(rdesk):
     await bound_chat(rdesk)
     await rdesk.say(LEAD, lead, "/staff_invite engineer")
@@ -27,9 +22,6 @@ async def test_a_staff_invitation_shown_in_a_customers_chat_is_burnt(rdesk):
     assert not await Staff.exists(user_id=CUSTOMER, active=True)
 
 
-@pytest.mark.xfail(strict=True, reason="another customer's binding code shown in a customer's chat room (answered"
-                                       " 'already bound') stays live: a member of that chat binds a chat of their own"
-                                       " to the other customer and reads its announcements and reports")
 async def test_another_customers_code_shown_in_a_chat_is_burnt(rdesk):
     await bound_chat(rdesk)  # ACME's eXpress chat
     await rdesk.say(LEAD, lead, "/invite BETA express")

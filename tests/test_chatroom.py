@@ -115,13 +115,14 @@ async def test_what_only_looks_like_a_code_is_a_message(rdesk):
     assert await Incident.all().values_list("title", flat=True) == ["KB4023057-rollback-fails"]
 
 
-async def test_a_code_sent_again_in_the_bound_chat_says_so_and_opens_nothing(rdesk):
+async def test_a_code_sent_in_the_bound_chat_says_so_and_opens_nothing(rdesk):
     code = await code_for(rdesk, "BETA")
     await bound_chat(rdesk)
     said = await rdesk.room.message(msg(rdesk, code))
-    assert [s.text for s in said] == [t("en", "chatroom.already_bound", code="ACME")]
+    assert [s.text for s in said] == [t("en", "burn.shown")]
     assert await Incident.all().count() == 0
-    assert (await Invitation.get(customer__code="BETA")).used_at is None  # still good for BETA's own chat
+    # Every member of ACME's chat read it: burnt (tests/test_burn.py), BETA's lead makes a new one.
+    assert (await Invitation.get(customer__code="BETA")).burnt_at is not None
 
 
 async def test_an_express_code_does_not_bind_a_telegram_group(rdesk):

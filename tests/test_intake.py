@@ -375,3 +375,12 @@ async def test_message_lookups_and_edits_stay_in_their_own_chat(acme):
     assert stored[(OTHER_GROUP, 5)] == ("edited", later)
     assert stored[(GROUP, 5)] == (f"first in {GROUP}", None)
     assert stored[(GROUP, 6)] == ("ack", None)
+
+
+@pytest.mark.parametrize("text", ["\u200b", "\u2060\ufeff", "\u200d \u200c"])
+async def test_a_message_of_invisible_characters_opens_nothing_and_pages_no_one(acme, text):
+    await acme.say(GROUP, customer, text)
+    assert await Incident.all().count() == 0 and await IncidentMessage.all().count() == 0
+    assert bot_replies(acme, GROUP) == []
+    await acme.say(GROUP, customer, "\u200bСервер упал")  # words after an invisible character are words
+    assert await Incident.all().count() == 1

@@ -17,6 +17,7 @@ from email.utils import getaddresses, parseaddr
 from html.parser import HTMLParser
 
 from domain.mail_rules import MailFacts
+from domain.text import has_words, shown
 
 TEXT_LIMIT = 100_000  # characters of body kept: a pasted log of megabytes belongs in an attachment
 ATTACHMENTS_LIMIT = 50  # attachment entries kept per mail
@@ -386,7 +387,7 @@ def _readable(msg: EmailMessage, depth: int = 0) -> tuple[str, EmailMessage | No
             continue
         content = _part_text(part)
         text = html_to_text(content) if subtype == "html" else content
-        if text.strip():
+        if has_words(text):  # a blank plain part (spaces, zero-width characters): the HTML
             return text, part
     if depth >= FORWARD_DEPTH:
         return "", None
@@ -501,7 +502,7 @@ def _parse(raw: bytes, size: int, max_size: int | None) -> ParsedMail:
     return ParsedMail(
         message_id=ids[0] if ids else _made_up_id(raw),
         sender=sender,
-        sender_name=" ".join(_clean(name).split())[:NAME_LIMIT],
+        sender_name=" ".join(shown(name).split())[:NAME_LIMIT],
         reply_to=reply_to,
         subject=subject,
         key=key_in_subject(subject),

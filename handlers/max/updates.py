@@ -1,7 +1,8 @@
 """MAX updates, as MAX sends them (JSON, read with `maxapi`'s models), turned into plain values the desk takes in.
 
 What the desk reads: a message (`message_created`: its chat, its `mid`, its sender, text, attachments as
-metadata, the message it replies to from `link` of type `reply`), a button press (`message_callback`: its
+metadata, the message it replies to from `link` of type `reply`; a message that is only a forward, the
+forwarded words), a button press (`message_callback`: its
 `callback_id`, `payload`, who pressed it and the message the button was on), the bot added to or removed from a
 chat. Any other update (a dialog muted, a title changed) is read and left alone. Each update carries a `key`,
 the channel's own name of it, which the update ledger (`domain.updates.channel_key`) remembers as handled.
@@ -103,21 +104,27 @@ def read(raw: dict[str, Any]) -> MaxUpdate:
     when = _moment(getattr(update, "timestamp", None))
     if kind in ("message_created", "message_edited") and update.message is not None:
         message = update.message
-        body = message.body
-        if body is None:  # only a forwarded message: nothing of the customer's own to keep
+        body, ref = message.body, message.body.mid if message.body is not None else None
+        forwarded = message.link.message if message.link is not None and str(message.link.type) == "forward" else None
+        own_words = body is not None and bool(body.text or body.attachments)
+        if forwarded is not None and kind == "message_created" and not own_words:
+            # Only a forward (MAX gives no body, or an empty one): its words are the customer's, as a Telegram
+            # forward's are. Without a body its id is the moment and the original's (a forward is never edited).
+            body, ref = forwarded, ref or f"fwd:{message.timestamp}:{forwarded.mid}"
+        if body is None:  # nothing of anyone's words
             return MaxUpdate(f"{kind}:{update.timestamp}", "other")
         if message.sender is not None and message.sender.is_bot:  # the desk's own words, or another bot's:
-            return MaxUpdate(f"{kind}:{body.mid}", "other")  # no customer wrote them (Telegram shows bots none)
+            return MaxUpdate(f"{kind}:{ref}", "other")  # no customer wrote them (Telegram shows bots none)
         recipient = message.recipient
         dialog = str(recipient.chat_type) == "dialog"
         reply = message.link.message.mid if message.link is not None and str(message.link.type) == "reply" else None
         sender = message.sender
         return MaxUpdate(
-            key=f"m:{body.mid}" if kind == "message_created" else f"e:{body.mid}:{update.timestamp}",
+            key=f"m:{ref}" if kind == "message_created" else f"e:{ref}:{update.timestamp}",
             kind="message" if kind == "message_created" else "edited",
             chat=str(recipient.chat_id) if recipient.chat_id is not None else None, dialog=dialog,
             sender=str(sender.user_id) if sender is not None else None, name=_name(sender),
-            lang=getattr(update, "user_locale", None), ref=body.mid, text=clean(body.text or ""), reply_to=reply,
+            lang=getattr(update, "user_locale", None), ref=ref, text=clean(body.text or ""), reply_to=reply,
             attachments=_attachments(body), sent_at=_moment(message.timestamp) or when)
     if kind == "message_callback":
         callback = update.callback
