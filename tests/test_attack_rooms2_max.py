@@ -1,8 +1,6 @@
 """Hostile tests of MAX in a customer's chat, second round (the harness of tests/test_max_room.py): what the desk
 answers in the chat at once when MAX fails a send once, and what a customer forwards into the chat."""
 
-import pytest
-
 from domain.models import Incident, IncidentMessage, Outbox, UnboundMessage
 from handlers.max.transport import _after, handle_once
 from handlers.max.updates import read
