@@ -24,9 +24,9 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from domain import chatroom, inbox, incidents, intake, invitations, people
+from domain import chatroom, inbox, incidents, intake, invitations, outbox, people
 from domain.errors import Counted, DeskError, Named
-from domain.identities import conversation_of
+from domain.identities import any_conversation, conversation_of
 from domain.inbox import IncomingMessage
 from domain.lang import of_chat_row, of_person_row
 from domain.models import Conversation, Incident
@@ -122,6 +122,27 @@ def priority_buttons(incident_id: int, lang: str) -> tuple[tuple[Button, ...], .
 
 def rating_buttons(incident_id: int) -> tuple[tuple[Button, ...], ...]:
     return (tuple(Button("★" * stars, action(RATE, incident_id, stars)) for stars in range(1, 6)),)
+
+
+# An outbox row of a direct answer (`owe_answers`): its words as written (`text`), its buttons and reply.
+ANSWER = "answer"
+
+
+async def owe_answers(channel: str, chat: str, says: list[Say], key: str, now: datetime) -> list[Say]:
+    """The answers to an update (the chat is bound, `/status`, a pressed button's result) as outbox rows of
+    the chat's conversation, so they are paced, split, retried and survive a restart like any notice; keyed
+    by the update (`key`), so an update handled again owes them once. Returned: those for a chat the desk
+    keeps no conversation for (the hourly "not connected yet", a link code sent in a private dialog), which
+    the channel sends at once."""
+    conversation = await any_conversation(channel, chat) if says else None
+    if conversation is None:
+        return says
+    for index, say in enumerate(says):
+        params = {"text": say.text, "reply_to": say.reply_to,
+                  "keys": [[[button.label, button.data] for button in row] for row in say.buttons]}
+        await outbox.enqueue(ANSWER, outbox.conversation(conversation), now, params=params,
+                             dedupe=f"answer:{channel}:{key}:{index}"[:128])
+    return []
 
 
 # The Settings attribute that is None while a chat-room channel is off.

@@ -57,8 +57,9 @@ async def render(row: Outbox, settings, sla: Sla, now: datetime) -> RoomNotice |
 async def _words(row: Outbox, reader: str, settings, sla: Sla, now: datetime) -> RoomNotice | None:
     params, kind = row.params, row.kind
     buttons_allowed = params.get("buttons") is not False
-    if "text" in params:  # written before the intents: sent as written
-        return RoomNotice(params["text"])
+    if "text" in params:  # a direct answer (`chatroom.owe_answers`), or written before the intents: as written
+        keys = tuple(tuple(Button(label, data) for label, data in line) for line in params.get("keys") or ())
+        return RoomNotice(params["text"], keys if buttons_allowed else (), params.get("reply_to"))
     if kind == "reply":  # a staff member's own words, under their name
         return RoomNotice(t(reader, "reply.said", name=params.get("author") or "—", text=params["answer"]))
     if "say" in params:

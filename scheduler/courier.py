@@ -176,7 +176,7 @@ class Courier:
         if await customers.set_reachable(chat.channel, chat.ref, False, now, chat_notice(self.settings, False, now)):
             log.warning("outbox %s: the bot cannot write to %s's chat %s (%s)", row.id, chat.customer.code,
                         chat.ref, reason)
-        if row.kind != "report":
+        if row.kind not in ("report", "answer"):  # a chat's own answers (`/status`) tell the leads nothing
             note = outbox.say("edges_outbox.rerouted_chat", code=chat.customer.code,
                               title=chat.title or chat.ref)
             await outbox.reroute(row, await self._fallback_targets(), note, now, keep_buttons=False)

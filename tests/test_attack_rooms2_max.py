@@ -1,8 +1,6 @@
 """Hostile tests of MAX in a customer's chat, second round (the harness of tests/test_max_room.py): what the desk
 answers in the chat at once when MAX fails a send once, and what a customer forwards into the chat."""
 
-import pytest
-
 from domain.models import Incident, IncidentMessage, Outbox, UnboundMessage
 from handlers.max.transport import _after, handle_once
 from handlers.max.updates import read
@@ -32,8 +30,6 @@ async def bind(desk, max_api):
 OUTAGE = (503, {"code": "internal.error", "message": "Service temporarily unavailable"})
 
 
-@pytest.mark.xfail(strict=True, reason="the chat room's direct answer (/status) is sent once after the commit and"
-                                       " dropped on one MAX 503: the customer asked and never gets an answer")
 async def test_a_status_answer_survives_one_failed_send(room, max_api):
     await bind(room, max_api)
     await arrive(room, max_api.message(CHAT, IVAN, "Почта не работает", "mid.s1"))
@@ -49,8 +45,6 @@ async def test_a_status_answer_survives_one_failed_send(room, max_api):
     assert any("ACME-1" in (c.body.get("text") or "") for c in answers), [c.body for c in answers]
 
 
-@pytest.mark.xfail(strict=True, reason="the 'chat is now connected' answer is dropped on one MAX 503 (the code is"
-                                       " used up): the customer never learns the chat is bound")
 async def test_the_binding_confirmation_survives_one_failed_send(room, max_api):
     from datetime import timedelta
     max_api.faults["POST /messages"] = [OUTAGE]

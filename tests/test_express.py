@@ -365,6 +365,7 @@ async def test_announcements_rating_and_long_texts_reach_the_chat(room):
     incident = await Incident.get(key="ACME-1")
     await room.botx.command(CHAT, ANNA, "/dd", data={"dd": prompt["bubbles"][0][4]["data"]["dd"]})
     assert (await Incident.get(id=incident.id)).rating == 5
+    await room.settle()  # the thanks, owed through the outbox
     mark = len(room.botx.sent(CHAT))
     from domain import outbox
     lines = [f"line {n} " + "x" * 90 for n in range(100)]  # about 10 000 characters: three messages

@@ -10,6 +10,8 @@ Each message is confirmed asynchronously: BotX answers the send with a `sync_id`
   (1 s, 2 s, 4 s … at most 60 s);
 * no result within the wait: the message was accepted and is taken as sent (sending it again would
   repeat it in the chat); logged;
+* an answer to the send that is no BotX answer (a proxy's page with a 200): tried again with backoff, and
+  after `GARBAGE_TRIES` the row fails (counted on the desk page, as every failed notice);
 * anything else BotX refuses: the row fails, logged.
 
 Pacing: one message at a time per chat, about a second apart, and at most 10 a second overall, well
@@ -29,6 +31,7 @@ from pybotx import (
     CallbackNotReceivedError,
     ChatNotFoundError,
     InvalidBotAccountError,
+    InvalidBotXResponsePayloadError,
     InvalidBotXStatusCodeError,
     RateLimitReachedError,
     UnknownBotAccountError,
@@ -41,14 +44,14 @@ from domain.clock import Clock
 from domain.models import Outbox
 from domain.sla import Sla
 from domain.text import split
-from handlers.express.server import NAME, ExpressBot, bubbles, split_ref
+from handlers.express.server import BODY_LIMIT, NAME, ExpressBot, bubbles, split_ref
 from handlers.room_render import Unrenderable, conversation_of_row, remember_sent, render
 from handlers.telegram_channel import Pacer
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = 60
-BODY_LIMIT = 4096  # BotX's longest message body
 TRANSIENT_STATUS = (429, 500, 502, 503, 504)
+GARBAGE_TRIES = 5  # an answer BotX's client cannot read (a proxy's page) is tried this often, then fails
 
 
 class ExpressChannel:
@@ -123,6 +126,10 @@ class ExpressChannel:
             if status in TRANSIENT_STATUS:
                 return Retry(f"BotX answered {status}", backoff)
             return Failed(f"BotX answered {status}")
+        if isinstance(error, InvalidBotXResponsePayloadError):
+            # A 200 that is no BotX answer (a proxy in between): likely passing, but never for ever.
+            reason = f"BotX answered {error.response.status_code} with no readable body"
+            return Retry(reason, backoff) if row.attempts < GARBAGE_TRIES else Failed(reason)
         if isinstance(error, InvalidBotAccountError | httpx.HTTPError | OSError | TimeoutError):
             return Retry(f"{type(error).__name__}: {error}", backoff)
         if isinstance(error, BotXMethodFailedCallbackReceivedError | UnknownBotAccountError):

@@ -53,7 +53,8 @@ from pybotx.models.enums import BotAPIClientPlatforms
 
 from bot.express_settings import ExpressSettings
 from domain import chatroom
-from handlers.chatroom import Button, ChatRoom, RoomMessage, RoomPress, Say
+from domain.text import split
+from handlers.chatroom import Button, ChatRoom, RoomMessage, RoomPress, Say, owe_answers
 from locales import t
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ def _pybotx_logs_through_ours() -> None:
 
 _pybotx_logs_through_ours()
 NAME = "express"
+BODY_LIMIT = 4096  # BotX's longest message body
 PREFIX = "/express"
 ANSWER_WAIT = 30.0  # seconds an answer waits for BotX's result before it is logged as unconfirmed
 MAX_BODY = 64 * 1024 * 1024  # a message with an inline file (the desk keeps its name and size only)
@@ -292,7 +294,13 @@ class ExpressBot:
         else:
             said = await self.room.message(room_message(message, self.clock.now(),
                                                         self._names.get(chat_ref(message.bot.id, message.chat.id), "")))
-        for say in said:
+        # Owed through the outbox before BotX hears the message arrived (`chatroom.owe_answers`): paced, split,
+        # retried; only a chat without a conversation is answered at once.
+        at_once = await owe_answers(NAME, chat_ref(message.bot.id, message.chat.id), said, str(message.sync_id),
+                                    self.clock.now())
+        if len(at_once) < len(said):
+            self.room.desk.wake_outbox()
+        for say in at_once:
             self._answer(message.bot.id, message.chat.id, say)
         self._name_later(message.bot.id, message.chat.id)
 
@@ -310,7 +318,9 @@ class ExpressBot:
         this same server, which must not wait behind the request that caused it."""
         async def send() -> None:
             try:
-                await self.send(bot_id, chat_id, say.text, bubbles(say.buttons))
+                parts = split(say.text, BODY_LIMIT)
+                for index, part in enumerate(parts):  # the buttons under the last part, as the outbox does
+                    await self.send(bot_id, chat_id, part, bubbles(say.buttons) if index == len(parts) - 1 else None)
             except Exception as error:  # an answer lost is logged; what the desk owes is in the outbox
                 log.warning("eXpress: an answer to chat %s was not delivered: %s", chat_id, error)
         task = asyncio.create_task(send(), name="express-answer")

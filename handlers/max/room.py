@@ -4,9 +4,10 @@ private dialog with the bot gets a short word on where the desk listens, unless 
 their `/link max` code (then their MAX account is theirs, and their messages in customers' chats answer).
 
 Everything here runs inside the update's transaction (`handlers.max.transport`): what the desk owes later (an
-acknowledgement, a staff answer) is an outbox row written in it, so a retried update owes nothing twice. The
-chat-room layer's direct answers (the chat is bound, `/status`, a pressed button's result) are written in the
-chat once the update committed, as a Telegram handler answers the message in hand.
+acknowledgement, a staff answer) is an outbox row written in it, so a retried update owes nothing twice. So are
+the chat-room layer's direct answers (the chat is bound, `/status`, a pressed button's result,
+`chatroom.owe_answers`): a MAX outage delays them, never loses them. Only a pressed button's pop-up, and an
+answer in a chat the desk keeps no conversation for, are sent once the update committed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from domain import alerts, chatroom, identities, intake, invitations, outbox
 from domain.identities import conversation_of
 from domain.lang import of_chat_row, supported
 from domain.models import ParkedUpdate
-from handlers.chatroom import ChatRoom, RoomMessage, RoomPress, Say
+from handlers.chatroom import ChatRoom, RoomMessage, RoomPress, Say, owe_answers
 from handlers.desk import Desk
 from handlers.max.channel import answer_in_chat
 from handlers.max.updates import NAME, MaxUpdate
@@ -70,12 +71,19 @@ def press_lang(update: MaxUpdate, chat, default: str) -> str:
 
 
 def make_handle(bot: Bot, desk: Desk):
-    def answer(chat: str, says: list[Say], callback_id: str | None = None) -> FollowUp:
+    async def answer(update: MaxUpdate, says: list[Say]) -> FollowUp:
+        # Owed in the update's transaction (`chatroom.owe_answers`); only a chat without a conversation is
+        # answered at once, after the commit.
+        at_once = await owe_answers(NAME, update.chat, says, update.key, desk.now())
+        if len(at_once) < len(says):
+            desk.wake_outbox()
+        callback_id = update.callback_id if update.kind == "button" else None
+
         async def follow_up() -> None:
             if callback_id is not None and says:  # the pressed button stops spinning, the result as its pop-up
                 with contextlib.suppress(Exception):  # a press answered late is refused; the chat still hears
                     await bot.send_callback(callback_id, notification=says[0].text[:200])
-            await answer_in_chat(bot, chat, says)
+            await answer_in_chat(bot, update.chat, at_once)
         return follow_up if says else None
 
     async def press(update: MaxUpdate, room: ChatRoom) -> FollowUp:
@@ -87,7 +95,7 @@ def make_handle(bot: Bot, desk: Desk):
             return press_answer(bot, update.callback_id, t(lang, "gapsm.press_gone"))
         press = RoomPress(channel=NAME, chat=update.chat, sender=update.sender or "", sender_name=update.name,
                           data=update.payload or "")
-        return answer(update.chat, await room.press(press), update.callback_id)
+        return await answer(update, await room.press(press))
 
     async def handle(update: MaxUpdate) -> FollowUp:
         room = ChatRoom(desk.for_update("", None, None, {}))
@@ -95,7 +103,7 @@ def make_handle(bot: Bot, desk: Desk):
             code = chatroom.code_in(update.text)
             if code is not None and await invitations.kind_of(code) == invitations.LINK:
                 # A staff member's `/link max` code, sent from their MAX account: the chat-room layer links it.
-                return answer(update.chat, await room.message(room_message(update)))
+                return await answer(update, await room.message(room_message(update)))
         if (update.kind == "message" and update.dialog) or update.kind == "started":
             await dialog(update, desk)
             return None
@@ -107,7 +115,7 @@ def make_handle(bot: Bot, desk: Desk):
             code = chatroom.code_in(update.text)
             binding = code is not None and await invitations.kind_of(code) == NAME  # a code made for a MAX chat
             title = await title_of(bot, update.chat) if binding else ""
-            return answer(update.chat, await room.message(room_message(update, title)))
+            return await answer(update, await room.message(room_message(update, title)))
         if update.kind == "edited" and update.ref is not None:  # the stored text (and title) follow
             await intake.record_edit(NAME, update.chat, update.ref, update.text, desk.now())
         return None  # the bot added or removed: nothing the desk keeps
