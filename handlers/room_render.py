@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain import intake, lang, outbox, reports
-from domain.models import Conversation, Incident, Outbox
+from domain.models import Conversation, Incident, IncidentMessage, Outbox
 from domain.sla import Sla
 from handlers.chatroom import Button, priority_buttons, rating_buttons
 from handlers.pings import ack_text
@@ -43,6 +43,25 @@ async def reader_lang(row: Outbox, default: str) -> str:
     if row.person_id is not None:
         return await lang.of_person(row.person_id, default)
     return lang.of_chat_row(await conversation_of_row(row), default)
+
+
+QUOTED = 60  # characters of the customer's words quoted above an answer that cannot be a reply
+
+
+async def answering(row: Outbox, conversation: Conversation, reply_to: str | None, default: str) -> str | None:
+    """For a channel that cannot send a reply (eXpress: BotX's reply call gives back no id to thread the
+    customer's next reply by): a line naming whose message this answers, so in a busy chat each customer
+    sees which incident is theirs."""
+    if not reply_to:
+        return None
+    message = await IncidentMessage.get_or_none(conversation_id=conversation.id, ref=reply_to)
+    if message is None:
+        return None
+    words = " ".join(message.text.split())
+    if len(words) > QUOTED:
+        words = words[:QUOTED - 1].rstrip() + "…"
+    return t(await reader_lang(row, default), "answering.message_from", author=message.author or "—",
+             text=words or "📎")
 
 
 async def render(row: Outbox, settings, sla: Sla, now: datetime) -> RoomNotice | None:

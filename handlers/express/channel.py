@@ -45,7 +45,7 @@ from domain.models import Outbox
 from domain.sla import Sla
 from domain.text import split
 from handlers.express.server import BODY_LIMIT, NAME, ExpressBot, bubbles, split_ref
-from handlers.room_render import Unrenderable, conversation_of_row, remember_sent, render
+from handlers.room_render import Unrenderable, answering, conversation_of_row, remember_sent, render
 from handlers.telegram_channel import Pacer
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,9 @@ class ExpressChannel:
             return Delivered(None, "")  # nothing to show here (a report's chart)
         bot_id, chat_id = split_ref(conversation.ref)
         text = row.rest if row.rest is not None else notice.text
+        if row.rest is None:  # not a reply (see `answering`): the first part says whose message it answers
+            quoted = await answering(row, conversation, notice.reply_to, self.settings.default_lang)
+            text = f"{quoted}\n\n{text}" if quoted else text
         parts = split(text, BODY_LIMIT)
         if not parts:
             return Delivered(None, "")
