@@ -1,0 +1,66 @@
+"""Hostile tests, third round: burning of live codes seen in a customer's chat (README "Behaviour decisions":
+a live code shown where a customer's people read it is used up). Ways a code stays live though every member
+of the chat has read it."""
+
+import pytest
+
+from domain.models import Incident, Invitation
+from tests import test_chatroom as base
+from tests.people import ENGINEER, GROUP, LEAD, customer, engineer, lead
+from tests.test_burn import staff_invitation
+from tests.test_chatroom import bound_chat, msg
+
+rdesk = base.rdesk  # its fixture
+
+GROUP_CHAT = {"id": GROUP, "type": "supergroup", "title": "Acme group"}
+# Words shaped like a code (16+ letters, digits, - and _), as a pasted log, a stack trace or a list of
+# licence keys holds them: the desk looks at the first 64 of a text's words only.
+PADDING = " ".join(f"licencekey{number:06d}x" for number in range(64))
+
+
+@pytest.mark.xfail(strict=True, reason="a live code edited into a message of a bound Telegram group is not burnt")
+async def test_a_code_edited_into_a_customer_groups_message_is_burnt(rdesk):
+    await rdesk.say(GROUP, lead, "/bind ACME", chat=GROUP_CHAT)
+    first = await rdesk.say(GROUP, customer, "The portal is down", chat=GROUP_CHAT)
+    token = await staff_invitation(rdesk)
+    # The customer (or anyone in the group) edits the message to hold the staff invitation: everyone reads it.
+    await rdesk.feed({"edited_message": {**first, "text": f"The portal is down; t.me/desk_bot?start={token}",
+                                         "edit_date": first["date"] + 30}})
+    assert (await Invitation.get(kind="staff")).used_at is not None
+
+
+@pytest.mark.xfail(strict=True, reason="a live code after 64 code-shaped words in a customer's message is not burnt")
+async def test_a_code_after_a_long_pasted_log_is_burnt(rdesk):
+    await bound_chat(rdesk)
+    token = await staff_invitation(rdesk)
+    await rdesk.room.message(msg(rdesk, f"our licence keys: {PADDING}\nand the link we got: {token}"))
+    assert (await Invitation.get(kind="staff")).used_at is not None
+
+
+@pytest.mark.xfail(strict=True, reason="a live code after 64 code-shaped words in a Telegram group is not burnt")
+async def test_a_code_after_a_long_pasted_log_in_a_telegram_group_is_burnt(rdesk):
+    await rdesk.say(GROUP, lead, "/bind ACME", chat=GROUP_CHAT)
+    token = await staff_invitation(rdesk)
+    await rdesk.say(GROUP, customer, f"{PADDING} {token}", chat=GROUP_CHAT)
+    assert (await Invitation.get(kind="staff")).used_at is not None
+
+
+@pytest.mark.xfail(strict=True, reason="a staff answer holding a live code after 64 code-shaped words is sent")
+async def test_an_answer_with_a_code_after_a_long_list_is_not_sent(rdesk):
+    from domain import people
+    await rdesk.say(GROUP, lead, "/bind ACME", chat=GROUP_CHAT)
+    await people.register_staff(ENGINEER, "engineer", LEAD, rdesk.clock.now())
+    await rdesk.say(GROUP, customer, "Which licence keys are valid?", chat=GROUP_CHAT)
+    token = await staff_invitation(rdesk)
+    mark = rdesk.stub.mark()
+    await rdesk.say(ENGINEER, engineer, f"/reply ACME-1 valid: {PADDING}; join us: {token}")
+    assert not any(token in text for text in rdesk.replies(GROUP, mark))
+    assert (await Incident.get(key="ACME-1")).responded_at is None
+
+
+@pytest.mark.xfail(strict=True, reason="a live code in markdown underscores (__code__) is not recognised, not burnt")
+async def test_a_code_in_bold_markdown_is_burnt(rdesk):
+    await bound_chat(rdesk)
+    token = await staff_invitation(rdesk)
+    await rdesk.room.message(msg(rdesk, f"the link is __{token}__ please check"))
+    assert (await Invitation.get(kind="staff")).used_at is not None
