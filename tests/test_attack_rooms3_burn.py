@@ -9,6 +9,14 @@ from tests import test_chatroom as base
 from tests.people import ENGINEER, GROUP, LEAD, customer, engineer, lead
 from tests.test_burn import staff_invitation
 from tests.test_chatroom import bound_chat, msg
+from tests.test_max_room import CHAT as MAX_CHAT
+from tests.test_max_room import (
+    IVAN,
+    arrive,
+    max_api,  # noqa: F401 (fixture)
+)
+from tests.test_max_room import bind as bind_max
+from tests.test_max_room import room as max_room  # noqa: F401 (fixture)
 
 rdesk = base.rdesk  # its fixture
 
@@ -63,4 +71,15 @@ async def test_a_code_in_bold_markdown_is_burnt(rdesk):
     await bound_chat(rdesk)
     token = await staff_invitation(rdesk)
     await rdesk.room.message(msg(rdesk, f"the link is __{token}__ please check"))
+    assert (await Invitation.get(kind="staff")).used_at is not None
+
+
+@pytest.mark.xfail(strict=True, reason="a live code edited into a message of a bound MAX chat is not burnt")
+async def test_a_code_edited_into_a_max_chats_message_is_burnt(max_room, max_api):  # noqa: F811
+    await bind_max(max_room, max_api)
+    await arrive(max_room, max_api.message(MAX_CHAT, IVAN, "Не работает вход", "mid.e1"))
+    token = await staff_invitation(max_room)
+    edited = max_api.message(MAX_CHAT, IVAN, f"Не работает вход, вот ссылка: {token}", "mid.e1")
+    edited["update_type"] = "message_edited"
+    await arrive(max_room, edited)
     assert (await Invitation.get(kind="staff")).used_at is not None
