@@ -100,3 +100,14 @@ async def test_a_code_in_a_safe_links_url_in_a_mail_is_burnt(acme):
     result, _ = await mail_base.take(acme, mail_base.mail(text=f"> Join the desk: {wrapped}\n\nWhat is this?"))
     assert result.outcome == "intake"
     assert (await Invitation.get(kind="staff")).used_at is not None
+
+
+@pytest.mark.xfail(strict=True, reason="a staff invitation with other words in a chat bound to nobody (a stranger's, "
+                                       "or one just unbound) stays live and is kept in the unbound inbox")
+async def test_a_staff_invitation_shown_in_an_unbound_chat_is_burnt(rdesk):
+    from domain.models import UnboundMessage
+    token = await staff_invitation(rdesk)
+    said = await rdesk.room.message(msg(rdesk, f"someone sent us this, what is it? {token}"))
+    kept = await UnboundMessage.all().values_list("text", flat=True)
+    assert not any(token in text for text in kept), (kept, [s.text for s in said])
+    assert (await Invitation.get(kind="staff")).used_at is not None
