@@ -111,3 +111,18 @@ async def test_a_staff_invitation_shown_in_an_unbound_chat_is_burnt(rdesk):
     kept = await UnboundMessage.all().values_list("text", flat=True)
     assert not any(token in text for text in kept), (kept, [s.text for s in said])
     assert (await Invitation.get(kind="staff")).used_at is not None
+
+
+@pytest.mark.xfail(strict=True, reason="a live code in the subject of a customer's reply mail (one that continues an "
+                                       "incident) is not burnt: only a new incident's subject is looked at")
+async def test_a_code_in_a_reply_mails_subject_is_burnt(acme):
+    from domain import invitations, people
+    now = mail_base.NOW
+    await people.ensure_leads(frozenset({LEAD}), now)
+    result, _ = await mail_base.take(acme, mail_base.mail(subject="VPN down"))
+    key = result.incident.key
+    token = await invitations.create("staff", LEAD, now, role="engineer")
+    result, _ = await mail_base.take(acme, mail_base.mail(subject=f"Re: [{key}] VPN down / invite {token}", key=key,
+                                                          text="see the subject"))
+    assert result.outcome == "joined", result.outcome
+    assert (await Invitation.get(kind="staff")).used_at is not None
