@@ -126,3 +126,17 @@ async def test_a_code_in_a_reply_mails_subject_is_burnt(acme):
                                                           text="see the subject"))
     assert result.outcome == "joined", result.outcome
     assert (await Invitation.get(kind="staff")).used_at is not None
+
+
+@pytest.mark.xfail(strict=True, reason="a problem report that also shows a live code opens no incident, pages no one, "
+                                       "and the chat is told only that the code is dead, not that its report was dropped")
+async def test_a_problem_report_holding_a_code_still_reaches_support_or_says_it_did_not(rdesk):
+    from domain.models import IncidentMessage
+    from locales import t
+    await bound_chat(rdesk)
+    token = await staff_invitation(rdesk)
+    said = await rdesk.room.message(msg(rdesk, "The production database is down since 9:00, nobody can work! "
+                                               f"PS: the link your colleague sent: {token}"))
+    texts = [s.text for s in said]
+    taken_in = await Incident.exists() and not await IncidentMessage.filter(text__contains=token).exists()
+    assert taken_in or texts != [t("en", "burn.shown")], texts
