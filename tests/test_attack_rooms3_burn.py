@@ -140,3 +140,13 @@ async def test_a_problem_report_holding_a_code_still_reaches_support_or_says_it_
     texts = [s.text for s in said]
     taken_in = await Incident.exists() and not await IncidentMessage.filter(text__contains=token).exists()
     assert taken_in or texts != [t("en", "burn.shown")], texts
+
+
+@pytest.mark.parametrize("command", ["/status", "/help", "/lang en"])
+@pytest.mark.xfail(strict=True, reason="a live code after a command other than /new and /start in a bound Telegram "
+                                       "group (/status, /help, /lang) is not burnt; eXpress and MAX burn it")
+async def test_a_code_after_another_command_in_a_telegram_group_is_burnt(rdesk, command):
+    await rdesk.say(GROUP, lead, "/bind ACME", chat=GROUP_CHAT)
+    token = await staff_invitation(rdesk)
+    await rdesk.say(GROUP, customer, f"{command} the link we were sent: {token}", chat=GROUP_CHAT)
+    assert (await Invitation.get(kind="staff")).used_at is not None
