@@ -55,3 +55,27 @@ async def test_what_was_owed_before_the_unbind_is_not_sent_after_it(room):
     bodies = [(c.json.get("notification") or {}).get("body", "") for c in room.botx.calls[mark:]
               if c.path == "/api/v4/botx/notifications/direct" and c.json.get("group_chat_id") == CHAT]
     assert not any("payroll cluster" in body for body in bodies), bodies
+
+
+@pytest.mark.xfail(strict=True, reason="an announcement owed to a chat before it moved to another customer is "
+                                       "delivered there after the move, naming the first customer's contact persons")
+async def test_an_announcement_owed_before_a_move_does_not_reach_the_new_customer(room):
+    from datetime import timedelta
+
+    from tests.test_attack_rooms2_express import settle
+    await room.desk.say(LEAD, lead, "/customer_add beta 8x5 Beta LLC")
+    await room.desk.say(LEAD, lead, "/customer_set ACME contact Ivan Sidorov, CIO, +7 900 123-45-67")
+    await room.bind()
+    room.botx.fail_next = [503]
+    await room.desk.say(LEAD, lead, "/announce ACME Maintenance of the ACME payroll cluster tonight")
+    await settle(room)
+    assert (await Outbox.get(kind="announce")).status == "pending"
+    await room.desk.say(LEAD, lead, f"/unbind express {BOT_ID}:{CHAT}")
+    await room.bind(code="BETA")  # the chat is Beta's now
+    mark = len(room.botx.calls)
+    for _ in range(3):
+        room.desk.clock.advance(timedelta(minutes=1))
+        await settle(room)
+    bodies = [(c.json.get("notification") or {}).get("body", "") for c in room.botx.calls[mark:]
+              if c.path == "/api/v4/botx/notifications/direct" and c.json.get("group_chat_id") == CHAT]
+    assert not any("Ivan Sidorov" in body or "payroll cluster" in body for body in bodies), bodies
