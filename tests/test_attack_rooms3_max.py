@@ -13,8 +13,6 @@ from tests.test_max_room import CHAT, IVAN, bind
 room, max_api = base.room, base.max_api  # its fixtures
 
 
-@pytest.mark.xfail(strict=True, reason="a MAX message with words and an attachment of a type maxapi does not know "
-                                       "is set aside whole: no incident, no page, the customer not told")
 async def test_words_with_an_unknown_attachment_are_taken_in(room, max_api):
     import asyncio
     await bind(room, max_api)
