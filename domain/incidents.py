@@ -112,8 +112,7 @@ async def answer(incident: Incident, staff_id: int, author: str, text: str, ref:
         raise DeskError("err.too_long", limit=REPLY_LIMIT)
     if incident.status not in OPEN:
         raise DeskError("err.not_open", key=incident.key, status=Named("state", incident.status))
-    if await invitations.holds_live_code(text, now):  # a paste into the wrong window: never shown the customer
-        raise DeskError("burn.answer_refused", key=incident.key)
+    await invitations.refuse_live_code(text, now, "burn.answer_refused", key=incident.key)
     async with in_transaction():
         await staff_message(incident, staff_id, author, incident.conversation_id, ref, text, [], now)
         await owe(incident)
@@ -153,6 +152,7 @@ async def resolve(incident: Incident, staff_id: int, summary: str, now: datetime
                   on_resolved: Notice | None = None) -> Incident:
     if len(summary) > SUMMARY_LIMIT:
         raise DeskError("err.too_long", limit=SUMMARY_LIMIT)
+    await invitations.refuse_live_code(summary, now, "leak.resolve_refused", key=incident.key)  # the customer reads it
     async with in_transaction():
         updated = await Incident.filter(id=incident.id, status__in=OPEN).update(
             status="resolved", resolved_at=now, summary=summary

@@ -89,6 +89,14 @@ async def holds_live_code(text: str, now: datetime) -> bool:
     return bool(await _live_in(text, now))
 
 
+async def refuse_live_code(text: str, now: datetime, refusal: str, /, **params: object) -> None:
+    """The one rule for every staff text the desk would show customers (a /reply answer, a /resolve summary, an
+    /announce text): one holding a live code is a paste into the wrong window, refused whole (`refusal`, a
+    catalog key, tells the author), never sent, so the code stays theirs and nothing else changes."""
+    if await holds_live_code(text, now):
+        raise DeskError(refusal, **params)
+
+
 async def burn_shown(text: str, conversation: Conversation, shown_by: int | None, now: datetime) -> int:
     """Live codes in a text the desk saw in a customer's conversation (their chat room, Telegram group, mail),
     where everyone there has read them: a staff invitation would make any reader staff, another customer's

@@ -6,7 +6,7 @@ from aiogram import Router
 from aiogram.filters import CommandObject
 from aiogram.types import BufferedInputFile, Message
 
-from domain import chatroom, customers, outbox, report_chart, reports
+from domain import chatroom, customers, invitations, outbox, report_chart, reports
 from domain.errors import Counted, DeskError
 from domain.policy import HA_SETUPS
 from handlers.args import cmd, looks_like_command, parse_period, split
@@ -90,6 +90,7 @@ async def announce(message: Message, command: CommandObject, desk: Desk) -> None
     target, text = split(command, 2, 2, rest=True)
     if len(text) > ANNOUNCE_LIMIT:
         raise DeskError("err.too_long", limit=ANNOUNCE_LIMIT)
+    await invitations.refuse_live_code(text, desk.now(), "leak.announce_refused")  # every chosen chat reads it
     chosen = await customers.addressed(target)
     count = 0
     now = desk.now()

@@ -152,8 +152,6 @@ async def test_a_code_after_another_command_in_a_telegram_group_is_burnt(rdesk, 
     assert (await Invitation.get(kind="staff")).used_at is not None
 
 
-@pytest.mark.xfail(strict=True, reason="a /resolve summary holding a live code is sent to the customer's chat "
-                                       "(only /reply is checked)")
 async def test_a_resolve_summary_holding_a_live_code_is_not_sent(rdesk):
     from domain import people
     await rdesk.say(GROUP, lead, "/bind ACME", chat=GROUP_CHAT)
@@ -166,7 +164,6 @@ async def test_a_resolve_summary_holding_a_live_code_is_not_sent(rdesk):
     assert not any(token in text for text in rdesk.replies(GROUP, mark))
 
 
-@pytest.mark.xfail(strict=True, reason="an /announce text holding a live code is sent to every chosen customer's chat")
 async def test_an_announcement_holding_a_live_code_is_not_sent(rdesk):
     await rdesk.say(GROUP, lead, "/bind ACME", chat=GROUP_CHAT)
     token = await staff_invitation(rdesk)

@@ -128,3 +128,34 @@ async def test_an_answer_holding_a_live_code_is_not_sent_to_the_customer(desk):
     assert desk.replies(GROUP, mark) == []
     assert (await Incident.get(key="ACME-1")).responded_at is None
     assert (await Invitation.get(kind="staff")).used_at is None  # never shown: still the lead's to give
+
+
+async def test_a_resolve_summary_holding_a_live_code_is_refused_and_the_incident_stays_open(desk):
+    now = desk.clock.now()
+    await customers.add_customer("ACME", "24x7", "Acme", now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
+    await people.register_staff(ENGINEER, "engineer", None, now)
+    desk.stub.chat(GROUP, "Acme")
+    await desk.say(GROUP, customer, "We need access for our new admin")
+    token = await invitations.create("staff", LEAD, now, role="engineer")
+    mark = desk.stub.mark()
+    await desk.say(ENGINEER, engineer, f"/resolve ACME-1 done, invite: https://t.me/desk_bot?start={token}")
+    assert desk.last_reply(ENGINEER) == t("en", "leak.resolve_refused", key="ACME-1")
+    assert desk.replies(GROUP, mark) == []
+    incident = await Incident.get(key="ACME-1")
+    assert (incident.status, incident.summary, incident.responded_at) == ("new", "", None)
+    assert (await Invitation.get(kind="staff")).used_at is None  # never shown: still the lead's to give
+    await desk.say(ENGINEER, engineer, "/resolve ACME-1 done")  # without the code it resolves as ever
+    assert (await Incident.get(key="ACME-1")).status == "resolved"
+
+
+async def test_an_announcement_holding_a_live_code_is_refused_and_goes_to_no_chat(desk):
+    now = desk.clock.now()
+    await customers.add_customer("ACME", "24x7", "Acme", now)
+    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
+    desk.stub.chat(GROUP, "Acme")
+    token = await invitations.create("staff", LEAD, now, role="engineer")
+    await desk.say(LEAD, lead, f"/announce ACME New portal access: {token}")
+    assert desk.last_reply(LEAD) == t("en", "leak.announce_refused")
+    assert await Outbox.filter(kind="announce").count() == 0
+    assert (await Invitation.get(kind="staff")).used_at is None
