@@ -37,6 +37,7 @@ from tortoise.transactions import in_transaction
 
 from domain.models import Conversation, Incident, Outbox, Staff
 from domain.oncall import Occurrence
+from domain.text import storable
 
 RANK_PING = 0  # pings, reminders, breaches: ahead of everything
 RANK_NOTICE = 1  # customer notices, escalations, handovers, announcements
@@ -153,7 +154,7 @@ async def enqueue(kind: str, to: Recipient, now: datetime, *, params: dict[str, 
             params[FOR_CUSTOMER] = owner
     row = Outbox(kind=kind, rank=rank, channel=to.channel, person_id=to.person, chat_id=to.chat,
                  conversation_id=to.conversation,
-                 params=params, incident_id=incident_id, drop_if_answered=drop_if_answered,
+                 params=storable(params), incident_id=incident_id, drop_if_answered=drop_if_answered,
                  fallback=fallback, dedupe=dedupe, due_at=now, created_at=now)
     await Outbox.bulk_create([row], ignore_conflicts=True)
 

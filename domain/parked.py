@@ -15,6 +15,7 @@ from tortoise.transactions import in_transaction
 
 from domain.errors import DeskError, Named
 from domain.models import ParkedUpdate
+from domain.text import clean
 
 WAITING = ("parked", "replaying")
 ERROR_LIMIT = 2000
@@ -32,7 +33,7 @@ async def park(payload: str, *, update_id: int | None, chat_id: int | None, reas
             if kept is not None:
                 return kept, False
         row = await ParkedUpdate.create(update_id=update_id, chat_id=chat_id, payload=payload, channel=channel,
-                                        error=error[:ERROR_LIMIT], reason=reason, parked_at=now)
+                                        error=clean(error)[:ERROR_LIMIT], reason=reason, parked_at=now)
         if tell is not None:
             await tell(row)
     return row, True

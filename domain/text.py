@@ -9,6 +9,18 @@ def clean(text: str) -> str:
     return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
+def storable(value):
+    """`clean` through a JSON-like value (a notice's params, which quote what came in): a NUL anywhere in a
+    jsonb value is refused by PostgreSQL, and the row that owes a lead's notice must always be writable."""
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, dict):
+        return {key: storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(item) for item in value]
+    return value
+
+
 # Bidi overrides, embeddings and isolates: in a name or a title they turn the text after them around
 # ("gpj.exe" shown as "exe.jpg") in staff's lists and pings.
 _BIDI = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])

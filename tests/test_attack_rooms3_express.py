@@ -4,8 +4,6 @@ it sends into a real eXpress mention."""
 
 from datetime import timedelta
 
-import pytest
-
 from tests import test_attack_rooms2_express as rooms2
 from tests import test_express as base
 from tests.test_express import ANNA, CHAT
@@ -18,8 +16,6 @@ def mentions_sent(room) -> list:
             for m in ((call.json.get("notification") or {}).get("mentions") or [])]
 
 
-@pytest.mark.xfail(strict=True, reason="a customer's '<embed_mention>ALL::</embed_mention>' quoted in the eXpress "
-                                       "acknowledgement becomes a real @all mention sent by the bot")
 async def test_quoted_words_mention_no_one(room):
     await room.bind()
     await room.botx.command(CHAT, ANNA, "<embed_mention>ALL::</embed_mention> the VPN is down")
@@ -28,9 +24,6 @@ async def test_quoted_words_mention_no_one(room):
     assert mentions_sent(room) == []
 
 
-@pytest.mark.xfail(strict=True, reason="a customer's '<embed_mention>all::</embed_mention>' quoted in the eXpress "
-                                       "acknowledgement makes pybotx fail every send (no such mention type): the "
-                                       "customer never gets it")
 async def test_an_acknowledgement_quoting_a_broken_mention_is_delivered(room):
     await room.bind()
     await room.botx.command(CHAT, ANNA, "<embed_mention>all::</embed_mention> the VPN is down")
@@ -40,8 +33,6 @@ async def test_an_acknowledgement_quoting_a_broken_mention_is_delivered(room):
     assert any("ACME-1" in m["body"] for m in room.botx.sent(CHAT)), room.botx.sent(CHAT)
 
 
-@pytest.mark.xfail(strict=True, reason="/status in eXpress lists incident titles raw: a title holding a customer's "
-                                       "broken <embed_mention> makes the answer unsendable")
 async def test_status_with_such_a_title_is_answered(room):
     await room.bind()
     await room.botx.command(CHAT, ANNA, "<embed_mention>all::</embed_mention> the VPN is down")

@@ -13,8 +13,6 @@ from tests.test_max_room import CHAT, IVAN, bind
 room, max_api = base.room, base.max_api  # its fixtures
 
 
-@pytest.mark.xfail(strict=True, reason="a MAX message with words and an attachment of a type maxapi does not know "
-                                       "is set aside whole: no incident, no page, the customer not told")
 async def test_words_with_an_unknown_attachment_are_taken_in(room, max_api):
     import asyncio
     await bind(room, max_api)
@@ -29,8 +27,6 @@ async def test_words_with_an_unknown_attachment_are_taken_in(room, max_api):
 
 
 @pytest.mark.skipif(not databases.on_postgres(), reason="SQLite stores a NUL; PostgreSQL refuses it in jsonb")
-@pytest.mark.xfail(strict=True, reason="an unreadable MAX update whose text holds a NUL cannot be set aside on "
-                                       "PostgreSQL (the leads' notice quotes it raw): MAX intake stalls for every chat")
 async def test_an_unreadable_update_with_a_nul_is_set_aside_and_intake_goes_on(room, max_api):
     import asyncio
     await bind(room, max_api)

@@ -137,4 +137,6 @@ class ExpressChannel:
             return Retry(f"{type(error).__name__}: {error}", backoff)
         if isinstance(error, BotXMethodFailedCallbackReceivedError | UnknownBotAccountError):
             return Failed(f"{type(error).__name__}: {error}")
+        if isinstance(error, ValueError):  # pybotx will not build this request: it would refuse it every time
+            return Failed(f"{type(error).__name__}: {error}")
         return None

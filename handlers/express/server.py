@@ -136,6 +136,17 @@ class Results(CallbackMemoryRepo):
         await super().set_botx_method_callback_result(callback)
 
 
+# pybotx turns `<embed_mention>TYPE:ID:NAME</embed_mention>` anywhere in a body it sends into a real mention
+# (or refuses the whole send for an unknown TYPE). The desk writes no such tag itself, so one in a body is a
+# customer's words quoted back (an acknowledgement, a title in /status): a word joiner breaks the tag, the
+# text reads the same, and nobody is @-mentioned by the bot.
+EMBED_TAG = "<embed_mention>"
+
+
+def inert(body: str) -> str:
+    return body.replace(EMBED_TAG, "<\u2060embed_mention>")
+
+
 def chat_ref(bot_id: UUID | str, chat_id: UUID | str) -> str:
     """An eXpress chat's address on the desk: the bot (one per CTS server) and the chat it is in, since
     sending there needs both."""
@@ -309,7 +320,8 @@ class ExpressBot:
         this bot (`Results`). Every send goes through here."""
         token = _sending_bot.set(bot_id)
         try:
-            return await self.botx.send_message(bot_id=bot_id, chat_id=chat_id, body=body, bubbles=markup or Undefined)
+            return await self.botx.send_message(bot_id=bot_id, chat_id=chat_id, body=inert(body),
+                                                bubbles=markup or Undefined)
         finally:
             _sending_bot.reset(token)
 

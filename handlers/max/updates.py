@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from maxapi.enums.attachment import AttachmentType
 from maxapi.types.updates import UpdateUnionAdapter
 from pydantic import ValidationError
 
@@ -74,6 +75,22 @@ def _attachments(body) -> list[dict[str, str]]:
     return kept
 
 
+def _known_attachments_only(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The update without the attachments of a kind `maxapi` does not know, and those kinds (kept by name)."""
+    message = raw.get("message")
+    body = message.get("body") if isinstance(message, dict) else None
+    items = body.get("attachments") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        return raw, []
+    known = {kind.value for kind in AttachmentType}
+    kept = [item for item in items if isinstance(item, dict) and item.get("type") in known]
+    unknown = [str(item.get("type"))[:32] if isinstance(item, dict) else "unknown" for item in items
+               if not (isinstance(item, dict) and item.get("type") in known)]
+    if not unknown:
+        return raw, []
+    return {**raw, "message": {**message, "body": {**body, "attachments": kept}}}, unknown
+
+
 def _press_anyway(raw: dict[str, Any]) -> MaxUpdate | None:
     """A button press `maxapi` cannot read (a payload that is no text, a message of an odd shape) is still a
     press someone waits on: read what answering it needs, its payload left out (so it changes nothing)."""
@@ -93,13 +110,20 @@ def _press_anyway(raw: dict[str, Any]) -> MaxUpdate | None:
 
 def read(raw: dict[str, Any]) -> MaxUpdate:
     """One update as the desk takes it. Raises `Unreadable` for one `maxapi` cannot read."""
+    unknown: list[str] = []
     try:
         update = UpdateUnionAdapter.validate_python(raw)
     except ValidationError as error:
         press = _press_anyway(raw)
         if press is not None:
             return press
-        raise Unreadable(str(error).splitlines()[0]) from None
+        raw, unknown = _known_attachments_only(raw)
+        try:  # a newer client's attachment kind: the words beside it are still a customer's report
+            update = UpdateUnionAdapter.validate_python(raw) if unknown else None
+        except ValidationError:
+            update = None
+        if update is None:
+            raise Unreadable(str(error).splitlines()[0]) from None
     kind = raw.get("update_type")
     when = _moment(getattr(update, "timestamp", None))
     if kind in ("message_created", "message_edited") and update.message is not None:
@@ -125,7 +149,8 @@ def read(raw: dict[str, Any]) -> MaxUpdate:
             chat=str(recipient.chat_id) if recipient.chat_id is not None else None, dialog=dialog,
             sender=str(sender.user_id) if sender is not None else None, name=_name(sender),
             lang=getattr(update, "user_locale", None), ref=ref, text=clean(body.text or ""), reply_to=reply,
-            attachments=_attachments(body), sent_at=_moment(message.timestamp) or when)
+            attachments=_attachments(body) + [{"kind": kind} for kind in unknown],
+            sent_at=_moment(message.timestamp) or when)
     if kind == "message_callback":
         callback = update.callback
         message = update.message
