@@ -132,14 +132,29 @@ def say(key: str, /, **args: Any) -> dict[str, Any]:
     return {"say": key, "args": args}
 
 
+FOR_CUSTOMER = "for_customer"  # a conversation's customer when the row was written (rows before it: absent)
+
+
+async def _customer_of(conversation_id: int) -> int | None:
+    owners = await Conversation.filter(id=conversation_id).values_list("customer_id", flat=True)
+    return owners[0] if owners else None
+
+
 async def enqueue(kind: str, to: Recipient, now: datetime, *, params: dict[str, Any] | None = None,
                   rank: int = RANK_NOTICE, incident_id: int | None = None, drop_if_answered: bool = False,
                   fallback: bool = False, dedupe: str | None = None) -> None:
     """Owe a notice. With `dedupe`, a second row with the same key is silently not written. Its text may
-    come out any length: the channel sends it in parts that fit."""
+    come out any length: the channel sends it in parts that fit. A row for a customer's conversation records
+    whose the conversation is now (`for_customer`): should it move to another customer or to none before the
+    row is sent, what was meant for the first is not sent (`pointless`)."""
+    params = {name: value for name, value in (params or {}).items() if name != FOR_CUSTOMER}
+    if to.conversation is not None:
+        owner = await _customer_of(to.conversation)
+        if owner is not None:  # a chat bound to nobody is owed nothing of a customer's: its rows stay as they were
+            params[FOR_CUSTOMER] = owner
     row = Outbox(kind=kind, rank=rank, channel=to.channel, person_id=to.person, chat_id=to.chat,
                  conversation_id=to.conversation,
-                 params=storable(params or {}), incident_id=incident_id, drop_if_answered=drop_if_answered,
+                 params=storable(params), incident_id=incident_id, drop_if_answered=drop_if_answered,
                  fallback=fallback, dedupe=dedupe, due_at=now, created_at=now)
     await Outbox.bulk_create([row], ignore_conflicts=True)
 
@@ -200,6 +215,10 @@ async def pointless(row: Outbox) -> str | None:
             Conversation.filter(channel=row.channel, ref=str(row.chat_id))
         if await bound.filter(customer_id__isnull=False).exclude(customer_id=owner).exists():
             return "the chat belongs to another customer now"  # never one customer's words in another's chat
+    # Rows written before `for_customer` was recorded have none: they are sent as before.
+    if row.conversation_id is not None and FOR_CUSTOMER in row.params and \
+            await _customer_of(row.conversation_id) != row.params[FOR_CUSTOMER]:
+        return "the chat moved to another customer or to none since"  # announcements, reports, answers
     if row.drop_if_answered and row.incident_id is not None and \
             await Incident.filter(id=row.incident_id, responded_at__isnull=False).exists():
         return "answered before it was sent"

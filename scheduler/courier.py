@@ -95,6 +95,7 @@ class Courier:
         reason = await outbox.pointless(row)
         if reason:
             await outbox.mark_dropped(row, reason)
+            log.info("outbox %s dropped: %s", row.id, reason)
             return
         conversation = await outbox.addressed_conversation(row)
         lost_since = conversation.unreachable_since if conversation and conversation.customer_id else None

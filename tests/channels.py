@@ -81,7 +81,8 @@ class LoftChannel:
             raise Refused("no loft conversation")
         if conversation.ref in self.refusing:
             raise Refused(conversation.ref)
-        self.sent.append((conversation.ref, row.kind, row.params))
+        said = {name: value for name, value in row.params.items() if name != outbox.FOR_CUSTOMER}  # bookkeeping
+        self.sent.append((conversation.ref, row.kind, said))
         return Delivered(f"loft-{len(self.sent)}", "")
 
     async def classify(self, row, error):

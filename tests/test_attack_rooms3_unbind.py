@@ -38,8 +38,6 @@ async def test_a_rating_request_sent_after_the_unbind_can_be_used(room):
     assert not prompts or (await Incident.get(id=incident.id)).rating == 5, room.botx.sent(CHAT)[-1]
 
 
-@pytest.mark.xfail(strict=True, reason="what was owed to an eXpress chat before /unbind (an announcement held up by "
-                                       "a BotX outage) is still delivered to it once it is bound to nobody")
 async def test_what_was_owed_before_the_unbind_is_not_sent_after_it(room):
     from datetime import timedelta
 
@@ -59,8 +57,6 @@ async def test_what_was_owed_before_the_unbind_is_not_sent_after_it(room):
     assert not any("payroll cluster" in body for body in bodies), bodies
 
 
-@pytest.mark.xfail(strict=True, reason="an announcement owed to a chat before it moved to another customer is "
-                                       "delivered there after the move, naming the first customer's contact persons")
 async def test_an_announcement_owed_before_a_move_does_not_reach_the_new_customer(room):
     from datetime import timedelta
 
@@ -83,8 +79,6 @@ async def test_an_announcement_owed_before_a_move_does_not_reach_the_new_custome
     assert not any("Ivan Sidorov" in body or "payroll cluster" in body for body in bodies), bodies
 
 
-@pytest.mark.xfail(strict=True, reason="a /status answer owed before a chat moved to another customer is delivered "
-                                       "there after the move, listing the first customer's incident titles")
 async def test_a_status_answer_owed_before_a_move_does_not_reach_the_new_customer(room):
     from datetime import timedelta
 

@@ -43,6 +43,30 @@ async def test_a_conversation_that_moved_is_reached_at_its_new_address(desk):
     assert [ref for ref, _, _ in loft.sent] == ["room-8"]
 
 
+async def test_a_row_owed_before_its_chat_moved_to_another_customer_is_dropped_not_failed(desk):
+    loft, room = await loft_desk(desk)
+    await outbox.enqueue("notice", outbox.conversation(room), desk.clock.now(),
+                         params=outbox.say("announce.no_contacts"))
+    assert (await Outbox.get()).params[outbox.FOR_CUSTOMER] == room.customer_id
+    beta = await customers.add_customer("BETA", "8x5", "Beta", desk.clock.now())
+    await Conversation.filter(id=room.id).update(customer_id=beta.id)
+    await desk.flush()
+    assert loft.sent == []
+    row = await Outbox.get()
+    assert row.status == "dropped" and "another customer" in (row.error or ""), (row.status, row.error)
+
+
+async def test_a_row_written_before_the_customer_was_recorded_is_sent_as_before(desk):
+    loft, room = await loft_desk(desk)
+    await outbox.enqueue("notice", outbox.conversation(room), desk.clock.now(),
+                         params=outbox.say("announce.no_contacts"))
+    await Outbox.all().update(params=outbox.say("announce.no_contacts"))  # as an older version wrote it
+    beta = await customers.add_customer("BETA", "8x5", "Beta", desk.clock.now())
+    await Conversation.filter(id=room.id).update(customer_id=beta.id)
+    await desk.flush()
+    assert [ref for ref, _, _ in loft.sent] == ["room-7"]
+
+
 async def test_an_unreachable_conversation_on_another_channel_is_marked_so(desk):
     loft, room = await loft_desk(desk)
     loft.refusing.add("room-7")
