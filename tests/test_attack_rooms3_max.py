@@ -31,7 +31,7 @@ async def test_an_unreadable_update_with_a_nul_is_set_aside_and_intake_goes_on(r
     import asyncio
     await bind(room, max_api)
     raw = max_api.message(CHAT, IVAN, "Сервер\x00 лежит", "mid.nul",
-                          attachments=[{"type": "poll", "payload": {"question": "?"}}])
+                          attachments=[{"type": "image", "payload": "no object"}])  # a kind maxapi knows, unreadable
     stopping = asyncio.Event()
     poller = MaxPoller(room.max_bot, room.handle, room.clock, stopping, backoff=0.01,
                        on_set_aside=make_on_set_aside(room.max_bot, room.dp["desk"]))
