@@ -3,12 +3,14 @@ for first use is still looked for at start, so a missing package shows then and 
 
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
 from bot import __main__ as entry
 from bot import packages
 from bot.settings import load_settings
+from domain import policy
 from domain.errors import ConfigError
 from domain.policy import load_policy
 from tests.stub_api import TOKEN
@@ -88,3 +90,43 @@ def test_an_unknown_country_code_is_refused(tmp_path, country):
         load_policy(str(path))
     assert str(exc.value) == (f"{path}: calendars.business.country_holidays = '{country}' is invalid; "
                               "expected a country code the holidays package knows, like RU")
+
+
+def test_a_calendars_country_is_checked_without_importing_the_holidays_package():
+    """Importing `holidays` runs every lunisolar calendar's tables (about 5 MB, and at start a full garbage
+    collection over aiogram's models): the codes are read from its registry's source; the package is
+    imported at the first deadline of a calendar that names a country."""
+    code = "import sys; from domain.policy import load_policy; load_policy(None); print('holidays' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_the_codes_read_from_the_registry_are_the_packages():
+    from holidays.registry import EntityLoader
+
+    policy.country_codes.cache_clear()
+    assert policy.country_codes() == frozenset(EntityLoader.get_country_codes())
+
+
+def test_a_registry_written_otherwise_is_asked_through_the_package(monkeypatch, tmp_path):
+    from holidays.registry import EntityLoader
+
+    (tmp_path / "registry.py").write_text("COUNTRIES = build_the_registry()\n")
+    monkeypatch.setattr(policy, "find_spec", lambda name: SimpleNamespace(origin=str(tmp_path / "__init__.py")))
+    policy.country_codes.cache_clear()
+    try:
+        assert policy.country_codes() == frozenset(EntityLoader.get_country_codes())
+    finally:
+        policy.country_codes.cache_clear()
+
+
+def test_a_calendar_naming_a_country_without_the_holidays_package_is_refused(monkeypatch):
+    monkeypatch.setattr(policy, "find_spec", lambda name: None)
+    policy.country_codes.cache_clear()
+    try:
+        with pytest.raises(ConfigError) as exc:
+            load_policy(None)
+        assert str(exc.value) == ("not installed: holidays (the calendars' public holidays); install the "
+                                  "project's dependencies")
+    finally:
+        policy.country_codes.cache_clear()
