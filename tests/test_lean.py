@@ -130,3 +130,17 @@ def test_a_calendar_naming_a_country_without_the_holidays_package_is_refused(mon
                                   "project's dependencies")
     finally:
         policy.country_codes.cache_clear()
+
+
+def test_the_desk_pages_code_is_loaded_at_its_first_request_not_at_start():
+    code = "import sys, bot.__main__, bot.app; print('bot.desk_web' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_the_desk_routes_answer_by_the_pages_own_methods():
+    """The addresses registered at start are the page's: each names a method `DeskPages` has."""
+    from bot import desk_routes
+    from bot.desk_web import DeskPages
+
+    assert all(callable(getattr(DeskPages, name, None)) for _, _, name in desk_routes.ROUTES)
