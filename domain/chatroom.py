@@ -118,10 +118,15 @@ async def sender(channel: str, user_ref: str, name: str, chat: Conversation | No
 
 async def _pressed_here(incident_id: int, chat: Conversation | None) -> Incident:
     """The incident of a button, pressed in the chat it was sent to while that chat is still its customer's
-    (else the button is stale: a chat that moved to another customer keeps the old customer's buttons)."""
+    (else the button is stale: a chat that moved to another customer keeps the old customer's buttons). A
+    Telegram group upgraded to a supergroup still shows its old messages, whose buttons come from the old
+    address: they are the supergroup's own."""
     incident = await Incident.get_or_none(id=incident_id).select_related("customer")
-    if (incident is None or chat is None or incident.conversation_id != chat.id
-            or incident.customer_id != chat.customer_id):
+    if incident is None or chat is None:
+        raise DeskError("err.button_stale")
+    if incident.conversation_id != chat.id and await customers.upgraded_from(chat, incident):
+        chat = await Conversation.get(id=incident.conversation_id)
+    if incident.conversation_id != chat.id or incident.customer_id != chat.customer_id:
         raise DeskError("err.button_stale")
     return incident
 

@@ -81,10 +81,17 @@ async def priority_pressed(query: CallbackQuery, callback_data: PriorityButton, 
     lang = desk.lang
     if query.message is None:
         raise DeskError("err.button_stale")
-    updated = await domain_chatroom.press_priority(callback_data.incident, callback_data.priority,
-                                                   await _here(query), actor, desk.now(), desk.sla)
+    here = await _here(query)
+    updated = await domain_chatroom.press_priority(callback_data.incident, callback_data.priority, here, actor,
+                                                   desk.now(), desk.sla)
     await query.answer(t(lang, "priority.changed", key=updated.key, priority=updated.priority))
-    await query.message.answer(priority_changed_text(updated, lang, desk.settings, desk.now()))
+    text = priority_changed_text(updated, lang, desk.settings, desk.now())
+    if here is not None and updated.conversation_id != here.id:
+        # Pressed under a message from before the group's upgrade: the old id takes no messages any more.
+        chat = await Conversation.get(id=updated.conversation_id)
+        await query.bot.send_message(int(chat.ref), text)
+        return
+    await query.message.answer(text)
 
 
 async def _here(query: CallbackQuery) -> Conversation | None:
