@@ -320,6 +320,14 @@ async def upgraded_from(old: Conversation, incident: Incident) -> bool:
             and await IncidentMessage.exists(conversation_id=old.id, incident_id=incident.id))
 
 
+async def chat_gone(incident: Incident) -> bool:
+    """Whether the incident's chat (a Telegram group or a chat room) is no longer its customer's: unbound,
+    or bound to another since. The desk posts nothing of the incident there any more (`outbox.pointless`);
+    a mail incident's notices go to its reporter's address, which no unbinding takes away."""
+    chats = await Conversation.filter(id=incident.conversation_id).values_list("channel", "customer_id")
+    return bool(chats) and chats[0][0] != identities.EMAIL and chats[0][1] != incident.customer_id
+
+
 async def mail_contacts(customer: Customer, now: datetime) -> list[int]:
     """The people a customer's periodic report is mailed to: each full address bound to it (`/customer_set
     CODE email ivan@acme.ru`), as a person with that e-mail identity (made when the address never wrote).

@@ -41,8 +41,11 @@ async def chat_message(message: Message, actor: people.Actor, desk: Desk) -> Non
         if message.chat.type == "private":
             if not await private_reply(message, actor, desk):  # a reply to a ping answers its customer
                 await respond(message, help_text(actor.role, lang, False))
-        elif not actor.is_staff and await inbox.keep_unbound(incoming(message, desk.now(), actor.user_id), desk.now(),
-                                                             desk.settings.retention.unbound_per_chat):
+        elif actor.is_staff:
+            if await domain_chatroom.unbound_with_open_incidents(TELEGRAM, str(message.chat.id)):
+                await respond(message, t(actor.lang, "unbind2.staff_in_unbound"))  # in their language
+        elif await inbox.keep_unbound(incoming(message, desk.now(), actor.user_id), desk.now(),
+                                      desk.settings.retention.unbound_per_chat):
             await respond(message, t(lang, "unbound.notice"))
         return
     await chatroom.refuse_shown_codes(message.text or message.caption or "", actor.chat, actor.user_id, desk)

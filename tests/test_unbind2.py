@@ -1,0 +1,62 @@
+"""After `/unbind` a chat is nobody's (it may be someone else's chat soon): nothing of its old incidents is
+posted there, and staff hear so instead of thinking the customer was told (issue 14). The eXpress side:
+tests/test_attack_rooms3_unbind.py."""
+
+import pytest
+
+from domain.models import Incident, IncidentMessage, Outbox
+from locales import t
+from tests.people import ENGINEER, GROUP, LEAD, OTHER_GROUP, customer, engineer, lead
+from tests.stub_api import StubBotAPI
+from tests.test_unbind import acme, answers  # noqa: F401  (the fixture)
+
+russian_engineer = StubBotAPI.user(ENGINEER, "eng_boris", lang="ru")
+
+
+async def test_a_resolve_after_the_unbind_posts_nothing_there_and_says_the_customer_was_not_told(acme):  # noqa: F811
+    await acme.say(LEAD, lead, f"/unbind telegram {GROUP}")
+    mark = acme.stub.mark()
+    await acme.say(ENGINEER, engineer, "/resolve ACME-1 Replaced the toner")
+    assert (await Incident.get(key="ACME-1")).status == "resolved"
+    assert answers(acme, GROUP, mark) == []  # no summary, no rating buttons that could rate nothing
+    assert answers(acme, ENGINEER, mark) == [t("en", "unbind2.resolved_chat_gone", key="ACME-1")]
+    assert await Outbox.filter(kind="customer", status="dropped").count() == 1
+
+
+@pytest.mark.parametrize("then", ["unbound", "bound to another customer"])
+async def test_a_reply_to_an_incident_whose_chat_is_no_longer_its_customers_is_refused(acme, then):  # noqa: F811
+    await acme.say(LEAD, lead, f"/unbind telegram {GROUP}")
+    if then != "unbound":
+        await acme.say(LEAD, lead, "/invite BETA")
+        await acme.say(GROUP, lead, "/bind BETA")
+    stored = await IncidentMessage.all().count()
+    mark = acme.stub.mark()
+    await acme.say(ENGINEER, engineer, "/reply ACME-1 Restarted the VPN gateway")
+    assert answers(acme, ENGINEER, mark) == [t("en", "unbind2.reply_chat_gone", key="ACME-1")]
+    assert all("VPN gateway" not in text for text in answers(acme, GROUP, mark))
+    incident = await Incident.get(key="ACME-1")
+    assert (incident.responded_at, await IncidentMessage.all().count()) == (None, stored)
+
+
+async def test_a_reply_still_reaches_a_chat_that_is_its_customers(acme):  # noqa: F811
+    mark = acme.stub.mark()
+    await acme.say(ENGINEER, engineer, "/reply ACME-1 Restarted the VPN gateway")
+    assert any("VPN gateway" in text for text in answers(acme, GROUP, mark))
+
+
+async def test_staff_writing_in_a_group_unbound_meanwhile_are_told_in_their_language(acme):  # noqa: F811
+    await acme.say(LEAD, lead, f"/unbind telegram {GROUP}")
+    first = (await IncidentMessage.get(text="The VPN is down"))
+    mark = acme.stub.mark()
+    await acme.say(GROUP, russian_engineer, "Fixed: restarted the gateway", reply_to_message_id=int(first.ref))
+    assert answers(acme, GROUP, mark) == [t("ru", "unbind2.staff_in_unbound")]
+    assert (await Incident.get(key="ACME-1")).responded_at is None
+
+
+async def test_staff_chatting_in_an_unbound_group_without_open_incidents_hear_nothing(acme):  # noqa: F811
+    await acme.say(LEAD, lead, f"/unbind telegram {OTHER_GROUP}")  # BETA's chat, which never wrote
+    mark = acme.stub.mark()
+    await acme.say(OTHER_GROUP, engineer, "Good morning")
+    assert answers(acme, OTHER_GROUP, mark) == []
+    await acme.say(GROUP, customer, "Still down")  # ACME's chat is still bound: intake as ever
+    assert answers(acme, GROUP, mark) == []
