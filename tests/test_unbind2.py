@@ -60,3 +60,17 @@ async def test_staff_chatting_in_an_unbound_group_without_open_incidents_hear_no
     assert answers(acme, OTHER_GROUP, mark) == []
     await acme.say(GROUP, customer, "Still down")  # ACME's chat is still bound: intake as ever
     assert answers(acme, GROUP, mark) == []
+
+
+async def test_parked_names_the_channel_each_update_came_from(desk):
+    """A MAX chat's id and a Telegram chat's look alike: `/parked` says whose each is."""
+    from domain import parked
+    now = desk.clock.now()
+    tg_row, _ = await parked.park('{"message": {"text": "Portal is down"}}', update_id=77, chat_id=-100500,
+                                  reason="failing", error="ConnectionError", now=now)
+    await parked.park('{"message": {"text": "Printer"}}', update_id=None, chat_id=-72,
+                      reason="unparseable", error="ValueError", now=now, channel="max")
+    await desk.say(LEAD, lead, "/parked")
+    listing = desk.last_reply(LEAD)
+    assert f"#{tg_row.id} · update 77" in listing and "chat -100500 (Telegram)" in listing, listing
+    assert "chat -72 (MAX)" in listing, listing
