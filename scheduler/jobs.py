@@ -73,6 +73,18 @@ class Tick:
         self.running = asyncio.Lock()  # a stop waits for the tick in hand before the database closes
 
     async def run(self) -> None:
+        """The scheduler's job. A stop shuts the scheduler down, which cancels the job in hand: the tick
+        itself is shielded and finishes (the stop waits for it on `running`), so a graceful stop logs no
+        error and leaves no tick half done."""
+        tick = asyncio.ensure_future(self._locked())
+        try:
+            await asyncio.shield(tick)
+        except asyncio.CancelledError:
+            if tick.done():
+                raise  # the tick itself was cancelled, not just its wait: not ours to hide
+            log.info("stopping: the tick in hand finishes")
+
+    async def _locked(self) -> None:
         async with self.running:
             await self._run()
 
