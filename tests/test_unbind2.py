@@ -8,6 +8,7 @@ from domain.models import Incident, IncidentMessage, Outbox
 from locales import t
 from tests.people import ENGINEER, GROUP, LEAD, OTHER_GROUP, customer, engineer, lead
 from tests.stub_api import StubBotAPI
+from tests.test_desk_web import web  # noqa: F401  (the fixture)
 from tests.test_unbind import acme, answers  # noqa: F401  (the fixture)
 
 russian_engineer = StubBotAPI.user(ENGINEER, "eng_boris", lang="ru")
@@ -74,3 +75,17 @@ async def test_parked_names_the_channel_each_update_came_from(desk):
     listing = desk.last_reply(LEAD)
     assert f"#{tg_row.id} · update 77" in listing and "chat -100500 (Telegram)" in listing, listing
     assert "chat -72 (MAX)" in listing, listing
+
+
+async def test_the_desk_page_counts_the_parked_ones_per_channel(web):  # noqa: F811
+    from bot.desk_web import COOKIE
+    from domain import parked
+    from tests.test_desk_web import sign_in
+    desk, client = web
+    now = desk.clock.now()
+    for chat_id, channel in ((-100500, "telegram"), (-72, "max"), (-73, "max")):
+        await parked.park(f'{{"chat": {chat_id}}}', update_id=None, chat_id=chat_id, reason="failing", error="E",
+                          now=now, channel=channel)
+    session = await sign_in(desk, client)
+    page = await (await client.get("/desk", cookies={COOKIE: session})).text()
+    assert '<dd class="bad">3 (Telegram: 1, MAX: 2)</dd>' in page, page
