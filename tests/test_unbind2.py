@@ -89,3 +89,17 @@ async def test_the_desk_page_counts_the_parked_ones_per_channel(web):  # noqa: F
     session = await sign_in(desk, client)
     page = await (await client.get("/desk", cookies={COOKIE: session})).text()
     assert '<dd class="bad">3 (Telegram: 1, MAX: 2)</dd>' in page, page
+
+
+async def test_an_answer_still_owed_when_the_chat_is_unbound_is_dropped_and_its_author_told(acme):  # noqa: F811
+    from domain import customers
+    message = acme.stub.make_message(ENGINEER, engineer, "/reply ACME-1 Restarted the VPN gateway",
+                                     date=int(acme.clock.now().timestamp()))
+    await acme.dp.feed_raw_update(acme.bot, {"update_id": next(acme.stub.update_ids), "message": message})
+    assert (await Outbox.get(kind="reply")).status == "pending"  # owed, not sent yet
+    await customers.unbind("telegram", str(GROUP))  # what `/unbind telegram GROUP` does, meanwhile
+    mark = acme.stub.mark()
+    await acme.flush()
+    assert (await Outbox.get(kind="reply")).status == "dropped"
+    assert all("VPN gateway" not in text for text in answers(acme, GROUP, mark))
+    assert answers(acme, ENGINEER, mark) == [t("en", "unbind2.reply_dropped", key="ACME-1")]
