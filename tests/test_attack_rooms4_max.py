@@ -41,3 +41,26 @@ async def test_a_russian_dialog_is_answered_in_russian(room, max_api):
     await arrive(room, max_api.message(IVAN["user_id"], IVAN, "Здравствуйте", "mid.d1", chat_type="dialog"))
     [told] = max_api.sent(mark)
     assert re.search("[а-яА-Я]", told.body["text"]), told.body["text"]
+
+
+@pytest.mark.xfail(strict=True, reason="a MAX message holding a lone UTF-16 surrogate (a broken emoji, \\ud83d) can "
+                   "neither be stored nor set aside: polling retries it for ever and MAX intake stops for every chat")
+async def test_a_broken_emoji_does_not_stop_max_intake(room, max_api):
+    import asyncio
+
+    from domain.models import ParkedUpdate
+    from handlers.max.room import make_on_set_aside
+    from handlers.max.transport import MaxPoller
+    await bind(room, max_api)
+    raw = max_api.message(CHAT, IVAN, "Почта не работает \ud83d", "mid.surrogate")
+    stopping = asyncio.Event()
+    poller = MaxPoller(room.max_bot, room.handle, room.clock, stopping, backoff=0.01,
+                       on_set_aside=make_on_set_aside(room.max_bot, room.dp["desk"]))
+    taking = asyncio.create_task(poller.take(raw))
+    for _ in range(2000):  # taken in, or set aside after its third failure; a failing one is retried until the stop
+        if taking.done():
+            break
+        await asyncio.sleep(0.01)
+    stopping.set()
+    assert await taking  # False: the stop came while it still held up every update after it
+    assert await Incident.filter(key="ACME-1").exists() or await ParkedUpdate.filter(channel="max").exists()
