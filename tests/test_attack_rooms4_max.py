@@ -64,3 +64,21 @@ async def test_a_broken_emoji_does_not_stop_max_intake(room, max_api):
     stopping.set()
     assert await taking  # False: the stop came while it still held up every update after it
     assert await Incident.filter(key="ACME-1").exists() or await ParkedUpdate.filter(channel="max").exists()
+
+
+@pytest.mark.xfail(strict=True, reason="a staff member's /link code sent in a bound customer chat by a customer links "
+                   "the customer's account to that staff member: their problem reports then open nothing, page no one")
+async def test_a_link_code_sent_by_a_customer_in_their_chat_makes_them_no_staff(room, max_api):
+    from domain import people
+    from domain.identities import person_for
+    from tests.people import ENGINEER, LEAD, engineer
+    await bind(room, max_api)
+    await people.register_staff(ENGINEER, "engineer", LEAD, room.clock.now())
+    await room.say(ENGINEER, engineer, "/link max")
+    code = re.search(r"^([A-Za-z0-9_-]{16,64})$", room.last_reply(ENGINEER), re.MULTILINE)[1]
+    # The code reaches a customer (pasted to the wrong person); Ivan sends it in his company's chat, where the
+    # README says a /link code is burnt.
+    await arrive(room, max_api.message(CHAT, IVAN, code, "mid.lk1"))
+    assert (await person_for("max", str(IVAN["user_id"]), room.clock.now())).id != ENGINEER
+    await arrive(room, max_api.message(CHAT, IVAN, "Сервер недоступен", "mid.lk2"))
+    assert await Incident.filter(key="ACME-1").exists()
