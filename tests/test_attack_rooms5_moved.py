@@ -38,3 +38,18 @@ async def test_a_staff_reply_in_a_moved_chat_does_not_answer_the_old_customers_i
     # The answer reached Beta's people, not ACME's: ACME-1 still awaits its response (and keeps paging), or the
     # engineer is told aloud that it answered nothing.
     assert incident.responded_at is None, (incident.responded_by, said)
+
+
+async def test_a_chat_unbound_by_mistake_and_bound_back_gets_its_answers(rdesk):
+    from locales import t
+    from tests.people import engineer
+    await bound_chat(rdesk)
+    await people.register_staff(ENGINEER, "engineer", LEAD, rdesk.clock.now())
+    again = await code_for(rdesk, "ACME")
+    await rdesk.room.message(msg(rdesk, "The payroll export fails"))
+    await customers.unbind("express", CHAT)  # the wrong chat, the lead thought; it was right after all
+    said = await rdesk.room.message(msg(rdesk, again))
+    assert said[0].text.startswith("This chat is now connected"), said
+    await rdesk.say(ENGINEER, engineer, "/reply ACME-1 Restarted the export service")
+    assert rdesk.last_reply(ENGINEER) != t("en", "unbind2.reply_chat_gone", key="ACME-1")
+    assert (await Incident.get(key="ACME-1")).responded_at is not None
