@@ -1,0 +1,37 @@
+"""Hostile tests, fifth round: a Telegram group unbound from ACME and bound to BETA (it was BETA's chat all along)
+still holds ACME's incidents, and the staff commands meant for "this chat's incidents" reach them (the harness of
+tests/test_unbind.py)."""
+
+import pytest
+
+from domain.models import Incident
+from tests.people import GROUP, LEAD, engineer, lead
+from tests.test_unbind import acme, answers  # noqa: F401  (the fixture)
+
+
+async def moved(desk) -> None:
+    await desk.say(LEAD, lead, f"/unbind telegram {GROUP}")
+    await desk.say(LEAD, lead, "/invite BETA")
+    await desk.say(GROUP, lead, "/bind BETA")
+
+
+@pytest.mark.parametrize("command", ["/incident ACME-1", "/incidents"])
+@pytest.mark.xfail(strict=True, reason="in a group moved from ACME to BETA, `/incident ACME-1` and `/incidents` typed "
+                   "by staff post ACME's incident (its card with the customer's words and names) in BETA's chat: the "
+                   "'only this chat's incidents' guard compares the conversation, not its customer")
+async def test_staff_commands_in_a_moved_group_show_nothing_of_the_old_customer(acme, command):  # noqa: F811
+    await moved(acme)
+    mark = acme.stub.mark()
+    await acme.say(GROUP, engineer, command)
+    shown = answers(acme, GROUP, mark)
+    assert shown and not any("VPN is down" in text or "Acme Corp" in text for text in shown), shown
+
+
+@pytest.mark.xfail(strict=True, reason="in a group moved from ACME to BETA, `/take` alone (the chat's only open "
+                   "incident) takes ACME's incident and says 'ACME-1: an engineer is on it' in BETA's chat")
+async def test_take_alone_in_a_moved_group_does_not_take_the_old_customers_incident(acme):  # noqa: F811
+    await moved(acme)
+    mark = acme.stub.mark()
+    await acme.say(GROUP, engineer, "/take")
+    assert (await Incident.get(key="ACME-1")).assignee_id is None
+    assert not any("ACME-1" in text for text in answers(acme, GROUP, mark)), answers(acme, GROUP, mark)
