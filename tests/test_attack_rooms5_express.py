@@ -1,6 +1,5 @@
 """Hostile tests, fifth round, eXpress (the harness of tests/test_express.py: the real web app, a stand-in BotX)."""
 
-import uuid
 
 import pytest
 
