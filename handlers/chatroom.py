@@ -323,9 +323,11 @@ class ChatRoom:
         msg = storable(msg)
         chat = await conversation_of(msg.channel, msg.chat)
         settings, now = self.desk.settings, self.desk.now()
-        actor = await chatroom.sender(msg.channel, msg.sender, msg.sender_name, chat, settings.lead_ids, now,
-                                      settings.default_lang)
-        shown = await look_at(msg.text, chat, actor.user_id, self.desk, msg.chat_title or msg.chat)
+        editor = None  # a channel that names no editor: the code is burnt all the same, by nobody known
+        if msg.sender:
+            editor = (await chatroom.sender(msg.channel, msg.sender, msg.sender_name, chat, settings.lead_ids, now,
+                                            settings.default_lang)).user_id
+        shown = await look_at(msg.text, chat, editor, self.desk, msg.chat_title or msg.chat)
         await intake.record_edit(msg.channel, msg.chat, msg.ref, shown.text, now)
         return [Say(t(self._lang(chat), SHOWN), reply_to=msg.ref)] if shown.found else []
 
