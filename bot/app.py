@@ -41,6 +41,7 @@ from handlers.menus import set_default_menus, set_person_menu
 from handlers.middlewares import DeskMiddleware, OnceMiddleware
 from handlers.parked import Parking
 from handlers.pings import make_on_created
+from handlers.stopping import sleep_unless, unless_stopped
 from handlers.telegram_channel import Pacer, TelegramChannel
 from scheduler.courier import Courier, chat_notice
 from scheduler.jobs import Heartbeat, Tick, build_scheduler
@@ -306,13 +307,9 @@ class Poller:
         while not self.stopping.is_set():
             # With updates in hand Telegram answers at once (it sends them again): do not wait for new ones.
             known = frozenset(self.in_hand | self.finished)
-            fetch = asyncio.ensure_future(fetch_updates(self.bot, offset, 0 if self.in_hand else self.timeout,
-                                                        allowed, self.parking, known))
-            stop = asyncio.ensure_future(self.stopping.wait())
-            await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
-            stop.cancel()
-            if not fetch.done():
-                fetch.cancel()
+            fetch = await unless_stopped(fetch_updates(self.bot, offset, 0 if self.in_hand else self.timeout,
+                                                       allowed, self.parking, known), self.stopping)
+            if fetch is None:
                 break
             try:
                 batch, ids = fetch.result()
@@ -321,7 +318,7 @@ class Poller:
                 failures += 1
                 delay = min(2 ** failures, 10)  # come back soon after Telegram does
                 log.warning("getUpdates failed (%s); again in %ss", str(exc).splitlines()[0][:300], delay)
-                await _sleep_unless(self.stopping, delay)
+                await sleep_unless(self.stopping, delay)
                 continue
             fresh = [u for u in batch if u.update_id not in self.in_hand and u.update_id not in self.finished]
             for lane in await self._group_commit(lanes_of(fresh)):
@@ -397,7 +394,7 @@ class Poller:
                     return True
                 delay = min(2 ** attempt, self.max_backoff, max(self.park_after - (now - first_failure), 0.01))
                 log.exception("update %s failed (attempt %d); retrying in %.0fs", update.update_id, attempt, delay)
-                if await _sleep_unless(self.stopping, delay):
+                if await sleep_unless(self.stopping, delay):
                     return False
 
     async def _park(self, update: Update, exc: Exception) -> bool:
@@ -413,15 +410,6 @@ class Poller:
 async def poll(bot: Bot, dp: Dispatcher, stopping: asyncio.Event, heartbeat: Heartbeat, clock: Clock,
                parking: Parking, park_after: float, timeout: int = 25, batch: BatchIntake | None = None) -> None:
     await Poller(bot, dp, stopping, heartbeat, clock, parking, park_after, timeout, batch=batch).run()
-
-
-async def _sleep_unless(stopping: asyncio.Event, seconds: float) -> bool:
-    """Sleep; True when a stop was requested meanwhile."""
-    try:
-        await asyncio.wait_for(stopping.wait(), seconds)
-        return True
-    except TimeoutError:
-        return False
 
 
 def start_mailbox(settings: Settings, clock: Clock) -> tuple[ImapLoop | None, asyncio.Task | None]:

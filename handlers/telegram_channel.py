@@ -15,10 +15,8 @@ Telegram's limits, and judges Telegram's refusals (`domain.channels.Channel`).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
-import time
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -46,6 +44,7 @@ from domain.models import Incident, Outbox
 from domain.sla import Sla
 from domain.text import CAPTION_LIMIT, TEXT_LIMIT, split, units
 from handlers.keyboards import priority_keyboard, rating_keyboard
+from handlers.pacer import Pacer
 from handlers.pings import ack_text, escalation_text, make_render, taken_text
 from locales import duty_text, named, report_text, t
 from locales import format as fmt
@@ -60,48 +59,6 @@ MEDIA_FORBIDDEN = ("rights to send photos", "rights to send documents", "rights 
                    "chat_send_photos_forbidden", "chat_send_media_forbidden")
 # A forum topic that no longer takes messages.
 TOPIC_GONE = ("thread not found", "topic_closed", "topic_deleted", "topic was deleted")
-
-
-class Pacer:
-    """Telegram's published limits: about 30 messages a second overall, 1 a second per chat,
-    20 a minute per group. Measured on the monotonic clock: pacing is not SLA time."""
-
-    def __init__(self, per_second: float = 30, private_gap: float = 1.0, group_gap: float = 3.0,
-                 monotonic=time.monotonic) -> None:
-        self.monotonic = monotonic
-        self.global_gap = 1 / per_second
-        self.private_gap, self.group_gap = private_gap, group_gap
-        self.next_global = 0.0
-        self.hold = 0.0  # after a 429, nothing leaves before this
-        self.next_chat: dict[int, float] = {}
-
-    def busy(self) -> set[int]:
-        now = self.monotonic()
-        return {chat for chat, at in self.next_chat.items() if at > now}
-
-    def reserve(self, chat_id: int) -> float:
-        """The next moment a message to this chat may leave, taken now: reservations made one after
-        another keep the limits even when the messages are then sent side by side."""
-        slot = max(self.monotonic(), self.next_global, self.next_chat.get(chat_id, 0.0))
-        self.next_global = slot + self.global_gap
-        self.next_chat[chat_id] = slot + (self.private_gap if chat_id > 0 else self.group_gap)
-        if len(self.next_chat) > 10000:  # forget chats whose pause is over
-            now = self.monotonic()
-            self.next_chat = {c: at for c, at in self.next_chat.items() if at > now}
-        return slot
-
-    async def until(self, slot: float) -> None:
-        """Sleep until the slot, or until a 429's pause is over if one came meanwhile: the messages of a
-        round reserved their slots before Telegram asked everyone to wait."""
-        delay = max(slot, self.hold) - self.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-
-    def pause(self, chat_id: int, seconds: float) -> None:
-        until = self.monotonic() + seconds
-        self.next_chat[chat_id] = max(self.next_chat.get(chat_id, 0.0), until)
-        self.next_global = max(self.next_global, until)
-        self.hold = max(self.hold, until)
 
 
 class Unrenderable(Exception):
@@ -146,7 +103,6 @@ class TelegramChannel:
         self.pacer = pacer or Pacer()
         self.sla = Sla(settings.policy)
         self.render_ping = make_render(settings)
-        self._lanes: dict[str, int] = {}  # lane → the Telegram chat it is paced as
 
     # Where a row goes: a person through their Telegram identity (`domain.identities`), a conversation by
     # its chat id now (a group that became a supergroup has the new one), the staff chat by its id.
@@ -174,18 +130,13 @@ class TelegramChannel:
             chat_id = await self.address(row)
         except Unrenderable:
             return self.pacer.monotonic()  # nowhere to pace: `send` fails the row
-        self._lanes[outbox.lane(row)] = chat_id
-        if len(self._lanes) > 10000:
-            busy = self.pacer.busy()
-            self._lanes = {key: chat for key, chat in self._lanes.items() if chat in busy}
-        return self.pacer.reserve(chat_id)
+        return self.pacer.reserve(chat_id, lane=outbox.lane(row))
 
     async def until(self, slot: float) -> None:
         await self.pacer.until(slot)
 
     def busy(self) -> set[str]:
-        busy = self.pacer.busy()
-        return {key for key, chat in self._lanes.items() if chat in busy}
+        return self.pacer.busy_lanes()
 
     # Rendering: the row's words in its reader's language at this moment.
     async def render(self, row: Outbox) -> Rendered:

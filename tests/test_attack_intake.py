@@ -2,20 +2,12 @@
 
 import pytest
 
-from domain import customers, people
+from domain import customers
 from domain.models import IncidentMessage
+from tests import fixtures
 from tests.people import ENGINEER, GROUP, LEAD, customer, engineer
 
-
-@pytest.fixture
-async def acme(desk):
-    now = desk.clock.now()
-    await customers.add_customer("ACME", "24x7", "Acme", now)
-    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
-    await people.register_staff(ENGINEER, "engineer", None, now)
-    await people.seen(ENGINEER, "eng_boris", "Boris", now)
-    desk.stub.chat(GROUP, "Acme")
-    return desk
+acme = fixtures.acme  # its fixture
 
 
 @pytest.mark.parametrize(("extra", "needle"), [

@@ -1,25 +1,16 @@
 """End to end with the real program: the bot asks Telegram for its membership updates, follows a group that
 became a supergroup, and tells the leads when it is removed from a customer's chat."""
 
-import pytest
 
-from tests.conftest import make_env
+from tests import fixtures
 from tests.people import LEAD, customer, lead
-from tests.process import STARTED_WITHIN, BotProcess
 from tests.stub_api import BOT_ID
 
 OLD = -4518810793  # a basic group
 NEW = -1001234567890  # the supergroup it becomes
 
 
-@pytest.fixture
-async def running_bot(stub, tmp_path, database_url):
-    proc = BotProcess(make_env(stub.url, database_url), tmp_path)
-    await proc.start()
-    await stub.wait_for("getUpdates", timeout=STARTED_WITHIN)
-    yield proc
-    if proc.proc.returncode is None:
-        await proc.stop()
+running_bot = fixtures.running_bot  # its fixture
 
 
 async def test_upgrade_and_removal_of_a_customer_group(stub, running_bot):

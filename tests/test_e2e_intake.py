@@ -1,20 +1,12 @@
 """End to end: a customer writes in their chat, the real program answers, staff respond and resolve."""
 
-import pytest
 
+from tests import fixtures
 from tests.conftest import make_env
 from tests.people import ENGINEER, GROUP, LEAD, customer, engineer, lead
 from tests.process import STARTED_WITHIN, BotProcess
 
-
-@pytest.fixture
-async def running_bot(stub, tmp_path, database_url):
-    proc = BotProcess(make_env(stub.url, database_url), tmp_path)
-    await proc.start()
-    await stub.wait_for("getUpdates", timeout=STARTED_WITHIN)
-    yield proc
-    if proc.proc.returncode is None:
-        await proc.stop()
+running_bot = fixtures.running_bot  # its fixture
 
 
 async def test_customer_incident_lifecycle(stub, running_bot):

@@ -12,6 +12,7 @@ from domain.text import CAPTION_LIMIT, TEXT_LIMIT, split, units
 from handlers.pings import taken_notice
 from handlers.replies import chunks
 from scheduler.jobs import Heartbeat, Tick
+from tests import fixtures
 from tests.channels import chat_of, owed_to, tg
 from tests.owed import courier, owe_text, pacer_of
 from tests.people import ENGINEER, GROUP, LEAD, OTHER_GROUP, customer, engineer, lead
@@ -21,15 +22,7 @@ NEW_GROUP = -1001234567890  # the supergroup GROUP becomes
 BASIC_GROUP = -4518810793  # a basic group: its ids have no -100 prefix
 
 
-@pytest.fixture
-async def acme(desk):
-    now = desk.clock.now()
-    await customers.add_customer("ACME", "24x7", "Acme", now)
-    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
-    await people.register_staff(ENGINEER, "engineer", None, now)
-    await people.seen(ENGINEER, "eng_boris", "Boris", now)
-    desk.stub.chat(GROUP, "Acme")
-    return desk
+acme = fixtures.acme  # its fixture
 
 
 def sent_to(desk, chat_id, method="sendMessage", since=0):

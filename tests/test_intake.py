@@ -5,21 +5,13 @@ from datetime import date, timedelta
 
 import pytest
 
-from domain import customers, people
+from domain import customers
 from domain.models import Conversation, Incident, IncidentEvent, IncidentMessage, UnboundMessage
+from tests import fixtures
 from tests.channels import tg
 from tests.people import ENGINEER, GROUP, LEAD, OTHER_GROUP, STRANGER, customer, customer_2, engineer, lead, stranger
 
-
-@pytest.fixture
-async def acme(desk):
-    now = desk.clock.now()
-    await customers.add_customer("ACME", "24x7", "Acme", now)
-    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
-    await people.register_staff(ENGINEER, "engineer", None, now)
-    await people.seen(ENGINEER, "eng_boris", "Boris", now)
-    desk.stub.chat(GROUP, "Acme")
-    return desk
+acme = fixtures.acme  # its fixture
 
 
 def bot_replies(desk, chat, since=0):

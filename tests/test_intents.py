@@ -16,21 +16,13 @@ from domain.models import Incident, Outbox, Person
 from domain.oncall import Occurrence
 from domain.text import split
 from locales import duty_text, t
+from tests import fixtures
 from tests.clock import FrozenClock
 from tests.conftest import Desk, make_env
 from tests.people import ENGINEER, GROUP, LEAD, customer, engineer, lead
 from tests.stub_api import SERVER_ERROR
 
-
-@pytest.fixture
-async def acme(desk):
-    now = desk.clock.now()
-    await customers.add_customer("ACME", "24x7", "Acme", now)
-    await customers.bind_by_code("ACME", "telegram", str(GROUP), "Acme", "supergroup", LEAD, now)
-    await people.register_staff(ENGINEER, "engineer", None, now)
-    await people.seen(ENGINEER, "eng_boris", "Boris", now)
-    desk.stub.chat(GROUP, "Acme")
-    return desk
+acme = fixtures.acme  # its fixture
 
 
 def texts_to(desk, chat_id, since=0):

@@ -123,7 +123,7 @@ class PacerTime:
     checked exactly, whatever the machine's speed."""
 
     def __init__(self, monkeypatch) -> None:
-        import handlers.telegram_channel
+        import handlers.pacer
 
         self.now = 100.0
         self.woke: list[float] = []
@@ -131,7 +131,7 @@ class PacerTime:
         async def sleep(seconds: float) -> None:
             self.woke.append(self.now + seconds)
 
-        monkeypatch.setattr(handlers.telegram_channel.asyncio, "sleep", sleep)
+        monkeypatch.setattr(handlers.pacer.asyncio, "sleep", sleep)
 
     def monotonic(self) -> float:
         return self.now

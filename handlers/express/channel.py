@@ -45,8 +45,8 @@ from domain.models import Outbox
 from domain.sla import Sla
 from domain.text import split
 from handlers.express.server import BODY_LIMIT, NAME, ExpressBot, bubbles, split_ref
+from handlers.pacer import Pacer
 from handlers.room_render import Unrenderable, answering, conversation_of_row, remember_sent, render
-from handlers.telegram_channel import Pacer
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = 60

@@ -45,7 +45,8 @@ from domain.text import split
 from handlers import room_render
 from handlers.chatroom import Button, Say
 from handlers.max.updates import NAME
-from handlers.telegram_channel import Pacer, said
+from handlers.pacer import Pacer
+from handlers.telegram_channel import said
 from locales import report_text
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,6 @@ class MaxChannel:
         self.bot, self.clock, self.settings = bot, clock, settings
         self.pacer = pacer or Pacer(per_second=30, private_gap=1.0, group_gap=1.0)
         self.sla = Sla(settings.policy)
-        self._lanes: dict[str, int] = {}
 
     # Where a row goes: ("chat_id", a chat) or ("user_id", a person's MAX user id).
     @staticmethod
@@ -134,18 +134,13 @@ class MaxChannel:
             _, to = await self.address(row)
         except (Unrenderable, NoDialog):
             to = 0  # refused without a call when sent
-        self._lanes[outbox.lane(row)] = to
-        if len(self._lanes) > 10000:
-            busy = self.pacer.busy()
-            self._lanes = {key: chat for key, chat in self._lanes.items() if chat in busy}
-        return self.pacer.reserve(to)
+        return self.pacer.reserve(to, lane=outbox.lane(row))
 
     async def until(self, slot: float) -> None:
         await self.pacer.until(slot)
 
     def busy(self) -> set[str]:
-        busy = self.pacer.busy()
-        return {key for key, chat in self._lanes.items() if chat in busy}
+        return self.pacer.busy_lanes()
 
     # Rendering: the chat-room layer's words (`handlers.room_render`), and a report's chart as a picture.
     async def render(self, row: Outbox) -> Rendered:

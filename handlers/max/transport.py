@@ -35,6 +35,7 @@ from domain import attempts, parked, updates
 from domain.clock import Clock
 from domain.models import ParkedUpdate
 from handlers.max.updates import NAME, MaxUpdate, Unreadable, read
+from handlers.stopping import sleep_unless, unless_stopped
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = 30.0
@@ -138,12 +139,9 @@ class MaxPoller:
         marker = await updates.cursor(NAME)
         failures = 0
         while not self.stopping.is_set():
-            fetch = asyncio.ensure_future(GetUpdates(self.bot, self.limit, self.timeout, marker, TYPES).fetch())
-            stop = asyncio.ensure_future(self.stopping.wait())
-            await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
-            stop.cancel()
-            if not fetch.done():
-                fetch.cancel()
+            fetch = await unless_stopped(GetUpdates(self.bot, self.limit, self.timeout, marker, TYPES).fetch(),
+                                         self.stopping)
+            if fetch is None:
                 break
             try:
                 batch = fetch.result()
@@ -152,7 +150,7 @@ class MaxPoller:
                 failures += 1
                 delay = min(2 ** failures, 10)
                 log.warning("MAX: GET /updates failed (%s); again in %ss", str(exc).splitlines()[0][:300], delay)
-                if await _sleep_unless(self.stopping, delay):
+                if await sleep_unless(self.stopping, delay):
                     break
                 continue
             for raw in batch.get("updates") or []:
@@ -170,7 +168,7 @@ class MaxPoller:
                 return
             except Exception:
                 log.exception("MAX: the polling cursor could not be stored; again")
-                if await _sleep_unless(self.stopping, 1):
+                if await sleep_unless(self.stopping, 1):
                     return  # the batch comes again after the restart; the ledger skips it
 
     async def take(self, raw: dict) -> bool:
@@ -203,16 +201,8 @@ class MaxPoller:
                 delay = min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF)
                 log.exception("MAX: update %s failed (attempt %d); retrying in %.1fs",
                               update.key[:80] if update else "?", attempt, delay)
-                if await _sleep_unless(self.stopping, delay):
+                if await sleep_unless(self.stopping, delay):
                     return False
-
-
-async def _sleep_unless(stopping: asyncio.Event, seconds: float) -> bool:
-    try:
-        await asyncio.wait_for(stopping.wait(), seconds)
-        return True
-    except TimeoutError:
-        return False
 
 
 def webhook_route(secret: str, handle: Handle, clock: Clock, on_set_aside: OnSetAside | None = None,
