@@ -255,6 +255,12 @@ async def look_at(text: str, chat: Conversation | None, person_id: int | None, d
 SHOWN, TAKEN = "burn.shown", "burn2.shown_taken"  # the chat told the code is dead; and that the rest went on
 
 
+def told_going_on(chat: Conversation | None, actor: people.Actor) -> str:
+    """What a chat is told of a message that goes on with its codes masked: that the rest reached support only
+    where it is a report (a customer's, in a bound chat); staff's words and a chat bound to nobody's are none."""
+    return TAKEN if chat is not None and not actor.is_staff else SHOWN
+
+
 # ---- the chat room ----
 
 def storable(msg: RoomMessage) -> RoomMessage:
@@ -307,7 +313,7 @@ class ChatRoom:
             if shown.only_codes and not msg.attachments:
                 raise DeskError(SHOWN)
             if shown.found:
-                msg, told = replace(msg, text=shown.text), [Say(t(lang, TAKEN), reply_to=msg.ref)]
+                msg, told = replace(msg, text=shown.text), [Say(t(lang, told_going_on(chat, actor)), reply_to=msg.ref)]
             if kind is not None:  # a used or expired code, the whole message
                 return await self._code(msg, actor, chat, code, kind)
             if chat is None:

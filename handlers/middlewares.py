@@ -33,7 +33,7 @@ from domain.errors import DeskError
 from domain.identities import TELEGRAM, any_conversation, conversation_of
 from domain.lang import of_chat_row
 from domain.text import shown
-from handlers.chatroom import SHOWN, TAKEN, look_at
+from handlers.chatroom import SHOWN, look_at, told_going_on
 from handlers.replies import respond
 from locales import t
 
@@ -254,7 +254,7 @@ class DeskMiddleware(BaseMiddleware):
         if (seen.only_codes and message.text is not None) or (name in COMMANDS and name != "new"):
             await respond(message, t(desk.lang, SHOWN))
             return None
-        await respond(message, t(desk.lang, TAKEN))
+        await respond(message, t(desk.lang, told_going_on(actor.chat, actor)))
         return masked
 
     async def _run(self, handler: Handler, event: TelegramObject, data: dict[str, Any], lang: str) -> Any:
