@@ -116,12 +116,25 @@ async def sender(channel: str, user_ref: str, name: str, chat: Conversation | No
     return await people.resolve_actor(person.id, chat, lead_ids, person, default_lang)
 
 
+async def unbound_with_open_incidents(channel: str, chat_ref: str) -> bool:
+    """Whether a chat bound to nobody still holds open incidents (it was unbound meanwhile). A staff
+    member's message there answered one while it was bound; now it answers none (the chat may be someone
+    else's: nothing of the incident goes there), so they are told rather than left to think it counted."""
+    return await Incident.exists(conversation__channel=channel, conversation__ref=normalize_ref(channel, chat_ref),
+                                 conversation__customer_id__isnull=True, status__in=incidents.OPEN)
+
+
 async def _pressed_here(incident_id: int, chat: Conversation | None) -> Incident:
     """The incident of a button, pressed in the chat it was sent to while that chat is still its customer's
-    (else the button is stale: a chat that moved to another customer keeps the old customer's buttons)."""
+    (else the button is stale: a chat that moved to another customer keeps the old customer's buttons). A
+    Telegram group upgraded to a supergroup still shows its old messages, whose buttons come from the old
+    address: they are the supergroup's own."""
     incident = await Incident.get_or_none(id=incident_id).select_related("customer")
-    if (incident is None or chat is None or incident.conversation_id != chat.id
-            or incident.customer_id != chat.customer_id):
+    if incident is None or chat is None:
+        raise DeskError("err.button_stale")
+    if incident.conversation_id != chat.id and await customers.upgraded_from(chat, incident):
+        chat = await Conversation.get(id=incident.conversation_id)
+    if incident.conversation_id != chat.id or incident.customer_id != chat.customer_id:
         raise DeskError("err.button_stale")
     return incident
 

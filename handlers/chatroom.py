@@ -374,6 +374,8 @@ class ChatRoom:
     async def _unbound(self, msg: RoomMessage, actor: people.Actor, lang: str) -> list[Say]:
         now = self.desk.now()
         if actor.is_staff:
+            if await chatroom.unbound_with_open_incidents(msg.channel, msg.chat):
+                return [Say(t(actor.lang, "unbind2.staff_in_unbound"), reply_to=msg.ref)]  # in their language
             return []  # staff talking in a chat not yet bound: nobody asked support anything
         if await inbox.keep_unbound(incoming(msg, actor.user_id), now, self.desk.settings.retention.unbound_per_chat):
             return [Say(t(lang, "unbound.notice"))]
