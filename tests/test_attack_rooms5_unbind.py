@@ -37,3 +37,12 @@ async def test_take_alone_in_a_moved_group_does_not_take_the_old_customers_incid
     await acme.say(GROUP, engineer, "/take")
     assert (await Incident.get(key="ACME-1")).assignee_id is None
     assert not any("ACME-1" in text for text in answers(acme, GROUP, mark)), answers(acme, GROUP, mark)
+
+
+async def test_a_staff_reply_in_a_moved_group_does_not_answer_the_old_customers_incident(acme):  # noqa: F811
+    """Holds in Telegram (the chat-room layer does not: tests/test_attack_rooms5_moved.py)."""
+    from domain.models import IncidentMessage
+    await moved(acme)
+    first = await IncidentMessage.get(text="The VPN is down")
+    await acme.say(GROUP, engineer, "Fixed: restarted the gateway", reply_to_message_id=int(first.ref))
+    assert (await Incident.get(key="ACME-1")).responded_at is None
