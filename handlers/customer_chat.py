@@ -48,7 +48,6 @@ async def chat_message(message: Message, actor: people.Actor, desk: Desk) -> Non
                                       desk.settings.retention.unbound_per_chat):
             await respond(message, t(lang, "unbound.notice"))
         return
-    await chatroom.refuse_shown_codes(message.text or message.caption or "", actor.chat, actor.user_id, desk)
     if actor.is_staff:
         await staff_answer(message, actor, desk)
         return
@@ -66,7 +65,6 @@ async def new_incident(message: Message, command: CommandObject, actor: people.A
     text = args_of(command).strip()
     if not has_words(text):
         raise DeskError("usage.new")
-    await chatroom.refuse_shown_codes(text, actor.chat, actor.user_id, desk)
     await take_in(message, actor, desk, force_new=True, text=text)
 
 

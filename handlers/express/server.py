@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import hashlib
 import json
 import logging
 import re
@@ -37,6 +38,7 @@ from pybotx import (
     BotXMethodCallback,
     BubbleMarkup,
     ChatCreatedEvent,
+    EventEdit,
     HandlerCollector,
     IncomingMessage,
     RequestHeadersNotProvidedError,
@@ -247,6 +249,7 @@ class ExpressBot:
         collector.command("/dd", visible=False)(self._on_message)  # a pressed bubble
         collector.default_message_handler(self._on_message)
         collector.chat_created(self._on_chat_created)
+        collector.event_edit(self._on_edit)
         accounts = [BotAccountWithSecret(id=a.bot_id, cts_url=a.cts_url, secret_key=a.secret_key)
                     for a in settings.accounts]
         self.results = Results()
@@ -266,6 +269,23 @@ class ExpressBot:
 
     async def _on_chat_created(self, event: ChatCreatedEvent, bot: Bot) -> None:
         await asyncio.get_running_loop().create_task(self._created(event), context=self._context.copy())
+
+    async def _on_edit(self, event: EventEdit, bot: Bot) -> None:
+        await asyncio.get_running_loop().create_task(self._edited(event), context=self._context.copy())
+
+    async def _edited(self, event: EventEdit) -> None:
+        """`system:event_edit`: a message edited in a chat; its stored text follows, with a code edited into it
+        burnt (`ChatRoom.edited`), as in every other chat."""
+        ref = chat_ref(event.bot.id, event.chat_id)
+        text = with_names(event.body or "", event.raw_command)
+        said = await self.room.edited(RoomMessage(NAME, ref, str(event.sync_id), str(event.huid), "", text, None))
+        # Keyed by the edit's text: the same edit sent again owes its answer once, a later edit its own.
+        key = f"edit:{event.sync_id}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+        at_once = await owe_answers(NAME, ref, said, key, self.clock.now())
+        if len(at_once) < len(said):
+            self.room.desk.wake_outbox()
+        for say in at_once:
+            self._answer(event.bot.id, event.chat_id, say)
 
     async def _created(self, event: ChatCreatedEvent) -> None:
         """A chat made with the bot in it: its name, for when its first message is taken in."""
