@@ -1,0 +1,69 @@
+"""What the fourth attack on eXpress and MAX found, fixed: the rule every channel's text shares (half an emoji),
+and its Telegram and mail paths."""
+
+import asyncio
+import base64
+import json
+
+from domain.models import Incident, IncidentMessage, ParkedUpdate, Person
+from domain.text import clean, shown, storable
+from handlers.email.parser import parse_mail
+from tests import fixtures
+from tests import test_max_room as max_base
+from tests.people import GROUP, customer
+
+acme = fixtures.acme  # its fixture
+room, max_api = max_base.room, max_base.max_api
+
+
+def test_half_an_emoji_becomes_a_replacement_character_and_a_whole_one_stays():
+    assert clean("down \ud83d") == "down \ufffd"
+    assert clean("\ude00 and \ud83d\ude00") == "\ufffd and 😀"  # two halves in order are one emoji
+    assert clean("a\x00b") == "a\ufffdb"  # NUL as before
+    assert shown("Anna\ud83d \u202e") == "Anna\ufffd "
+    assert storable({"k\ud83d": ["v\udc00", 1]}) == {"k\ufffd": ["v\ufffd", 1]}
+    assert clean("Всё хорошо 🙂") == "Всё хорошо 🙂"
+
+
+def test_a_mail_in_utf7_with_half_an_emoji_is_storable():
+    # UTF-7 spells a lone surrogate (`+2D0-`): the body, the subject and the sender's name all can hold one.
+    def word(text: bytes) -> bytes:
+        return b"=?utf-7?B?" + base64.b64encode(text) + b"?="
+    raw = (b"From: " + word(b"Anna+2D0-") + b" <anna@acme.ru>\r\nSubject: " + word(b"Down +2D0-") +
+           b"\r\nMessage-ID: <u7@acme.ru>\r\nContent-Type: text/plain; charset=utf-7\r\n\r\nThe mail is down +2D0-")
+    parsed = parse_mail(raw)
+    for value in (parsed.text, parsed.fresh, parsed.subject, parsed.sender_name):
+        value.encode()  # no lone surrogate left: it would fail here
+    assert parsed.text == "The mail is down \ufffd" and parsed.sender_name == "Anna\ufffd"
+
+
+async def test_a_telegram_message_with_half_an_emoji_is_taken_in(acme):
+    # aiogram reads Telegram's JSON, where `\ud83d` alone is valid.
+    when = int(acme.clock.now().timestamp())
+    update = json.loads(f'{{"message": {{"message_id": 7001, "date": {when}, "chat": {{"id": {GROUP}, '
+                        f'"type": "supergroup", "title": "Acme \\ud83d"}}, "from": {{"id": {customer["id"]}, '
+                        f'"is_bot": false, "first_name": "Kat\\ud83d"}}, "text": "The server is down \\ud83d"}}}}')
+    await acme.feed(update)
+    incident = await Incident.get(key="ACME-1")
+    assert await IncidentMessage.filter(incident=incident, text="The server is down \ufffd").exists()
+    assert "\ufffd" in (await Person.get(id=customer["id"])).full_name
+
+
+async def test_a_max_update_with_half_an_emoji_the_reader_refuses_is_set_aside(room, max_api):
+    from handlers.max.room import make_on_set_aside
+    from handlers.max.transport import MaxPoller
+    await max_base.bind(room, max_api)
+    raw = max_api.message(max_base.CHAT, max_base.IVAN, "Сервер лежит \ud83d", "mid.half\ud83d",
+                          attachments=[{"type": "image", "payload": "no object"}])  # a kind maxapi knows, unreadable
+    stopping = asyncio.Event()
+    poller = MaxPoller(room.max_bot, room.handle, room.clock, stopping, backoff=0.01,
+                       on_set_aside=make_on_set_aside(room.max_bot, room.dp["desk"]))
+    taking = asyncio.create_task(poller.take(raw))
+    for _ in range(400):  # set aside at once; a failing one is retried until the stop
+        if taking.done():
+            break
+        await asyncio.sleep(0.01)
+    stopping.set()
+    assert await taking
+    [kept] = await ParkedUpdate.filter(channel="max")
+    assert "Сервер лежит \ufffd" in kept.payload
