@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from domain import chatroom, inbox, incidents, intake, invitations, outbox, people
+from domain import chatroom, customers, inbox, incidents, intake, invitations, outbox, people
 from domain.errors import Counted, DeskError, Named
 from domain.identities import any_conversation, conversation_of
 from domain.inbox import IncomingMessage
@@ -282,6 +282,8 @@ class ChatRoom:
         if msg.sent_at is None:  # a channel that gave no moment: the desk's own clock, never a poison update
             msg = replace(msg, sent_at=now)
         chat = await conversation_of(msg.channel, msg.chat)
+        if chat is not None and chat.unreachable_since is not None:
+            await self.back(msg.channel, msg.chat)  # the chat's own message: the bot is in it again
         lang = self._lang(chat)
         actor = await chatroom.sender(msg.channel, msg.sender, msg.sender_name, chat, settings.lead_ids, now,
                                       settings.default_lang)
@@ -305,6 +307,14 @@ class ChatRoom:
             return await self._bound(msg, actor, chat, lang)
         except DeskError as error:
             return [Say(t(lang, error.key, **error.params), reply_to=msg.ref)]
+
+    async def back(self, channel: str, chat: str) -> None:
+        """The bot is in the chat again (the channel said it was added back, or the chat wrote): what is owed
+        there goes there again, not to the staff chat, and the leads hear it once, as for a Telegram group
+        (`handlers.membership`, the same rule: `customers.set_reachable`)."""
+        now = self.desk.now()
+        await customers.set_reachable(channel, chat, True, now, self.desk.chat_notice(self.desk.settings, True, now))
+        self.desk.wake_outbox()
 
     async def _link(self, msg: RoomMessage, code: str) -> list[Say]:
         """A staff member's link code, sent from their account on the channel (in any chat)."""

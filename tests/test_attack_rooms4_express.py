@@ -23,8 +23,6 @@ def added_to_chat(chat_id: str, huid: str) -> dict:
                      "ad_domain": None, "username": None, "is_admin": None, "is_creator": None, "host": HOST}}
 
 
-@pytest.mark.xfail(strict=True, reason="an eXpress chat the bot was removed from and added back to stays "
-                   "'unreachable' for an hour: the customer's new acknowledgement goes to the staff chat, not the chat")
 async def test_a_chat_the_bot_is_added_back_to_hears_its_acknowledgement(room):
     await room.bind()
     room.botx.gone_chats.add(CHAT)  # the bot removed: what is owed there is refused (chat_not_found)

@@ -16,6 +16,7 @@ acme = fixtures.acme  # its fixture
 room, max_api = max_base.room, max_base.max_api
 
 
+
 def test_half_an_emoji_becomes_a_replacement_character_and_a_whole_one_stays():
     assert clean("down \ud83d") == "down \ufffd"
     assert clean("\ude00 and \ud83d\ude00") == "\ufffd and 😀"  # two halves in order are one emoji
@@ -67,3 +68,32 @@ async def test_a_max_update_with_half_an_emoji_the_reader_refuses_is_set_aside(r
     assert await taking
     [kept] = await ParkedUpdate.filter(channel="max")
     assert "Сервер лежит \ufffd" in kept.payload
+
+
+# ---- a chat the bot is put back in (the rule of Telegram's `my_chat_member`: `customers.set_reachable`) ----
+
+async def test_max_bot_added_alone_makes_the_chat_reachable_and_the_leads_hear_it_once(room, max_api):
+    from domain import customers
+    from tests.people import LEAD
+    await max_base.bind(room, max_api)
+    await customers.set_reachable("max", str(max_base.CHAT), False, room.clock.now(), _nothing)
+    added = {"update_type": "bot_added", "timestamp": 1_760_000_100_000, "chat_id": max_base.CHAT,
+             "user": max_base.IVAN, "is_channel": False}
+    mark = room.stub.mark()
+    await max_base.arrive(room, added)
+    assert await customers.unreachable_since("max", str(max_base.CHAT)) is None
+    await max_base.arrive(room, {**added, "timestamp": 1_760_000_200_000})  # again: nothing changes, nobody told
+    back = [text for text in room.replies(LEAD, mark) if "back in the chat" in text]
+    assert len(back) == 1, room.replies(LEAD, mark)
+
+
+async def _nothing(chat) -> None:
+    return None
+
+
+async def test_a_message_from_a_chat_marked_unreachable_makes_it_reachable(room, max_api):
+    from domain import customers
+    await max_base.bind(room, max_api)
+    await customers.set_reachable("max", str(max_base.CHAT), False, room.clock.now(), _nothing)
+    await max_base.arrive(room, max_api.message(max_base.CHAT, max_base.IVAN, "Сервер недоступен", "mid.back"))
+    assert await customers.unreachable_since("max", str(max_base.CHAT)) is None

@@ -32,6 +32,7 @@ from uuid import UUID
 import jwt
 from aiohttp import web
 from pybotx import (
+    AddedToChatEvent,
     Bot,
     BotAccountWithSecret,
     BotXMethodCallback,
@@ -247,6 +248,7 @@ class ExpressBot:
         collector.command("/dd", visible=False)(self._on_message)  # a pressed bubble
         collector.default_message_handler(self._on_message)
         collector.chat_created(self._on_chat_created)
+        collector.added_to_chat(self._on_added)
         accounts = [BotAccountWithSecret(id=a.bot_id, cts_url=a.cts_url, secret_key=a.secret_key)
                     for a in settings.accounts]
         self.results = Results()
@@ -265,6 +267,14 @@ class ExpressBot:
 
     async def _on_chat_created(self, event: ChatCreatedEvent, bot: Bot) -> None:
         await asyncio.get_running_loop().create_task(self._created(event), context=self._context.copy())
+
+    async def _on_added(self, event: AddedToChatEvent, bot: Bot) -> None:
+        await asyncio.get_running_loop().create_task(self._added(event), context=self._context.copy())
+
+    async def _added(self, event: AddedToChatEvent) -> None:
+        """Someone was added to a chat, the bot itself when it is put back: BotX tells only a bot in the
+        chat, so the chat is reachable again (a chat marked so after a refused send)."""
+        await self.room.back(NAME, chat_ref(event.bot.id, event.chat.id))
 
     async def _created(self, event: ChatCreatedEvent) -> None:
         """A chat made with the bot in it: its name, for when its first message is taken in."""
