@@ -73,7 +73,32 @@ def _pybotx_logs_through_ours() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request to BotX otherwise
 
 
+# How far a CTS server's clock may run ahead of the desk's machine (or behind it): an on-premises server is
+# often a few seconds off, and pybotx's own leeway (one second) refused every message of such a server.
+CLOCK_SKEW = 60
+
+
+class _JwtWithSkew:
+    """PyJWT as pybotx's verification uses it, with `CLOCK_SKEW` as the leeway on `iat`, `nbf` and `exp`
+    (pybotx takes no leeway of ours); everything else, the signature first, is PyJWT's and pybotx's."""
+
+    def __getattr__(self, name: str):
+        return getattr(jwt, name)
+
+    @staticmethod
+    def decode(*args, **kwargs):
+        kwargs["leeway"] = max(kwargs.get("leeway", 0), CLOCK_SKEW)
+        return jwt.decode(*args, **kwargs)
+
+
+def _pybotx_allows_clock_skew() -> None:
+    import pybotx.bot.bot as pybotx_bot
+
+    pybotx_bot.jwt = _JwtWithSkew()  # only pybotx's module: this program's own `jwt` is untouched
+
+
 _pybotx_logs_through_ours()
+_pybotx_allows_clock_skew()
 NAME = "express"
 BODY_LIMIT = 4096  # BotX's longest message body
 PREFIX = "/express"
