@@ -2,8 +2,6 @@
 
 import uuid
 
-import pytest
-
 from domain import customers
 from domain.models import Incident, IncidentMessage, Outbox
 from tests import test_express as base
@@ -38,8 +36,6 @@ async def test_a_chat_the_bot_is_added_back_to_hears_its_acknowledgement(room):
     assert any("ACME-2" in m["body"] for m in room.botx.sent(CHAT)), rows
 
 
-@pytest.mark.xfail(strict=True, reason="an eXpress message that is only an attachment of a kind pybotx does not know "
-                   "(a newer client's) is dropped without a trace: no incident, no page (MAX keeps such a message)")
 async def test_a_message_of_only_a_newer_clients_attachment_is_not_lost(room):
     await room.bind()
     poll = {"type": "poll", "data": {"question": "Когда починят почту?", "options": ["Сегодня", "Завтра"]}}

@@ -37,3 +37,14 @@ async def test_a_cts_server_more_than_a_minute_ahead_is_refused_and_one_a_minute
     assert status == 202 and await IncidentMessage.filter(ref=ref).exists()
     status, _ = await room.botx.command(CHAT, ANNA, "No expiry", token=room.botx.signature(exp=None))
     assert status == 401  # the desk's own checks stay: `exp` required
+
+
+async def test_an_attachment_pybotx_does_not_know_is_kept_by_its_kind_beside_the_words(room):
+    from domain.models import IncidentMessage
+    from tests.test_express import ANNA
+    await room.bind()
+    poll = {"type": "poll", "data": {"question": "Когда починят почту?", "options": ["Сегодня", "Завтра"]}}
+    status, ref = await room.botx.command(CHAT, ANNA, "Vote, please", attachments=[poll])
+    assert status == 202
+    kept = await IncidentMessage.get(ref=ref)
+    assert (kept.text, kept.attachments) == ("Vote, please", [{"kind": "poll"}])

@@ -50,7 +50,9 @@ from pybotx import (
 from pybotx.bot.api.exceptions import UnknownSystemEventError
 from pybotx.bot.callbacks.callback_memory_repo import CallbackMemoryRepo
 from pybotx.missing import Undefined
+from pybotx.models.attachments import BotAPIAttachment
 from pybotx.models.enums import BotAPIClientPlatforms
+from pydantic import TypeAdapter, ValidationError
 
 from bot.express_settings import ExpressSettings
 from domain import chatroom
@@ -112,6 +114,7 @@ MAX_TOKEN_LIFETIME = 24 * 3600
 # answer to the send arrived); pybotx keeps such an early result this long too.
 EARLY_RESULT_WAIT = 5.0
 NAMES_KEPT = 1000  # chat names from `system:chat_created` kept for the chat's first message
+_ATTACHMENT = TypeAdapter(BotAPIAttachment)  # an attachment as pybotx reads it (else it passes it over)
 _PLATFORMS = frozenset(platform.value for platform in BotAPIClientPlatforms)
 # A mention as it stands in a message's body: a person (`@`, `@@` a contact) or a chat (`##`), by the id of
 # the mention entity that names it.
@@ -207,7 +210,21 @@ def _attachments(message: IncomingMessage) -> list[dict[str, str]]:
     for kind in ("location", "contact", "link", "sticker"):
         if getattr(message, kind) is not None:
             found.append({"kind": kind})
+    # One of a kind pybotx does not know (a newer client's: a poll, say) it passes over; a message of only
+    # that would be lost, so it is kept by its kind, as MAX's reader does (`handlers.max.updates`).
+    items = (message.raw_command or {}).get("attachments")
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and not _pybotx_reads(item):
+            found.append({"kind": str(item.get("type") or "unknown")[:32]})
     return found
+
+
+def _pybotx_reads(item: dict[str, Any]) -> bool:
+    try:
+        _ATTACHMENT.validate_python(item)
+    except ValidationError:
+        return False
+    return True
 
 
 def _mentioned(raw: dict[str, Any] | None) -> dict[str, str]:
