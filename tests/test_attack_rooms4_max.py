@@ -31,8 +31,6 @@ async def test_a_chat_the_bot_is_added_back_to_hears_its_acknowledgement(room, m
     assert any("ACME-3" in (c.body.get("text") or "") for c in max_api.sent(mark)), rows
 
 
-@pytest.mark.xfail(strict=True, reason="a Russian MAX user (user_locale ru) who opens a dialog with the bot is told "
-                   "where the desk listens in English (DEFAULT_LANG), though the press pop-up uses user_locale")
 async def test_a_russian_dialog_is_answered_in_russian(room, max_api):
     max_api.dialogs.add(IVAN["user_id"])
     mark = max_api.mark()

@@ -97,3 +97,22 @@ async def test_a_message_from_a_chat_marked_unreachable_makes_it_reachable(room,
     await customers.set_reachable("max", str(max_base.CHAT), False, room.clock.now(), _nothing)
     await max_base.arrive(room, max_api.message(max_base.CHAT, max_base.IVAN, "Сервер недоступен", "mid.back"))
     assert await customers.unreachable_since("max", str(max_base.CHAT)) is None
+
+
+# ---- a MAX dialog in the person's app language ----
+
+async def test_a_max_person_app_language_is_theirs_and_a_telegram_users_stays_telegrams(db):
+    from datetime import UTC, datetime
+
+    from domain import people
+    from domain.identities import person_for
+    from domain.lang import of_person_row
+    now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    max_only = await person_for("max", "4201", now, "Иван")
+    await people.app_lang_elsewhere(max_only, "ru")
+    assert of_person_row(await Person.get(id=max_only.id), "en") == "ru"
+    await people.app_lang_elsewhere(max_only, None)  # an update without a locale keeps the one remembered
+    assert of_person_row(await Person.get(id=max_only.id), "en") == "ru"
+    telegram_user = await people.seen(5001, "boris", "Boris", now, "en")
+    await people.app_lang_elsewhere(telegram_user, "ru")  # linked in MAX, Telegram's app language stays
+    assert of_person_row(await Person.get(id=5001), "ru") == "en"

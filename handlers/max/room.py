@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from maxapi import Bot
 
-from domain import alerts, chatroom, identities, intake, invitations, outbox
+from domain import alerts, chatroom, identities, intake, invitations, outbox, people
 from domain.identities import conversation_of
 from domain.lang import of_chat_row, supported
 from domain.models import ParkedUpdate
@@ -38,6 +38,7 @@ async def dialog(update: MaxUpdate, desk: Desk) -> None:
         return
     now = desk.now()
     person = await identities.person_for(NAME, update.sender, now, update.name)
+    await people.app_lang_elsewhere(person, update.lang)  # answered in their app's language, as a pop-up is
     await outbox.enqueue("notice", outbox.person(person.id, channel=NAME), now, params=outbox.say("max.dialog"),
                          dedupe=f"max-dialog:{person.id}:{now:%Y%m%d%H}")
     desk.wake_outbox()
