@@ -17,7 +17,7 @@ from tortoise.transactions import in_transaction
 from domain import customers, incidents, invitations, people
 from domain.errors import DeskError, Named
 from domain.identities import normalize_ref, person_for
-from domain.models import Conversation, Identity, Incident, Person, Staff, UnboundConversation
+from domain.models import Conversation, Identity, Incident, Invitation, Person, Staff, UnboundConversation
 from domain.sla import Sla
 from domain.text import shown
 
@@ -105,6 +105,26 @@ async def link(channel: str, user_ref: str, token: str, now: datetime) -> Person
         await Identity.filter(channel=channel, ref=normalize_ref(channel, user_ref)).update(
             person_id=invitation.created_by)
         return await Person.get(id=invitation.created_by)
+
+
+async def link_shown(channel: str, user_ref: str, token: str, chat: Conversation | None, where: str,
+                     now: datetime) -> None:
+    """A link code sent in a group chat (bound or not), where everyone read it: whoever sent it, it links no
+    account (a customer handed the code would become the staff member). It is burnt there: used up by the
+    sender, kept as burnt where it was seen, its maker told to make a new one; a link is made only in a private
+    dialog with the bot. A code already used or expired is answered as `link` would (DeskError)."""
+    from domain import outbox  # here: the outbox's imports lead back to this module (people → invitations)
+
+    async with in_transaction():
+        account = await person_for(room_channel(channel), user_ref, now)
+        invitation = await invitations.redeem(token, invitations.LINK, account.id, now)
+        await Invitation.filter(id=invitation.id).update(burnt_at=now,
+                                                        used_conversation_id=chat.id if chat is not None else None)
+        await outbox.enqueue("notice", outbox.person(invitation.created_by), now, dedupe=f"burnt:{invitation.id}",
+                             params=outbox.say("burn.lead_told", what=outbox.word("burn.what.link"),
+                                               channel=outbox.named("desk.channel", invitation.role or ""),
+                                               chat=where, made=outbox.day(invitation.created_at.date())))
+    raise DeskError("rooms4fix.link_in_group", channel=Named("desk.channel", channel))
 
 
 async def sender(channel: str, user_ref: str, name: str, chat: Conversation | None, lead_ids: frozenset[int],

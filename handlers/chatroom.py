@@ -59,6 +59,7 @@ class RoomMessage:
     chat_title: str = ""
     reply_to: str | None = None  # the id of the message this one answers
     attachments: list[dict[str, str]] = field(default_factory=list)  # metadata: kind, name, type, size
+    private: bool = False  # a person's private dialog with the bot, not a group chat
 
 
 @dataclass(frozen=True)
@@ -293,6 +294,8 @@ class ChatRoom:
             code = chatroom.code_in(msg.text)
             kind = await invitations.kind_of(code) if code is not None else None
             if kind == invitations.LINK:
+                if not msg.private:  # read by everyone in a group: burnt, links nobody
+                    await chatroom.link_shown(msg.channel, msg.sender, code, chat, msg.chat_title or msg.chat, now)
                 return await self._link(msg, code)
             await refuse_shown_codes(msg.text, chat, actor.user_id, self.desk)
             if kind is not None and kind != "staff" and (chat is None or kind == msg.channel):
@@ -317,7 +320,7 @@ class ChatRoom:
         self.desk.wake_outbox()
 
     async def _link(self, msg: RoomMessage, code: str) -> list[Say]:
-        """A staff member's link code, sent from their account on the channel (in any chat)."""
+        """A staff member's link code, sent from their account on the channel in a private dialog with the bot."""
         staff = await chatroom.link(msg.channel, msg.sender, code, self.desk.now())
         lang = of_person_row(staff, self.desk.settings.default_lang)
         log.info("%s account %s linked to staff member %s", msg.channel, msg.sender, staff.id)

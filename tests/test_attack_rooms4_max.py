@@ -3,8 +3,6 @@ Russian dialog, a user who is also staff."""
 
 import re
 
-import pytest
-
 from domain import customers
 from domain.models import Incident, Outbox
 from tests import test_max_room as base
@@ -60,8 +58,6 @@ async def test_a_broken_emoji_does_not_stop_max_intake(room, max_api):
     assert await Incident.filter(key="ACME-1").exists() or await ParkedUpdate.filter(channel="max").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="a staff member's /link code sent in a bound customer chat by a customer links "
-                   "the customer's account to that staff member: their problem reports then open nothing, page no one")
 async def test_a_link_code_sent_by_a_customer_in_their_chat_makes_them_no_staff(room, max_api):
     from domain import people
     from domain.identities import person_for

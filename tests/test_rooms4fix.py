@@ -8,6 +8,7 @@ import json
 from domain.models import Incident, IncidentMessage, ParkedUpdate, Person
 from domain.text import clean, shown, storable
 from handlers.email.parser import parse_mail
+from locales import t
 from tests import fixtures
 from tests import test_max_room as max_base
 from tests.people import GROUP, customer
@@ -116,3 +117,26 @@ async def test_a_max_person_app_language_is_theirs_and_a_telegram_users_stays_te
     telegram_user = await people.seen(5001, "boris", "Boris", now, "en")
     await people.app_lang_elsewhere(telegram_user, "ru")  # linked in MAX, Telegram's app language stays
     assert of_person_row(await Person.get(id=5001), "ru") == "en"
+
+
+# ---- a link code is redeemed only in a private dialog ----
+
+async def test_a_link_code_in_a_group_chat_bound_to_nobody_is_burnt_and_links_nobody(room, max_api):
+    import re
+
+    from domain import people
+    from domain.identities import person_for
+    from domain.models import Invitation, UnboundMessage
+    from tests.people import ENGINEER, LEAD, engineer
+    await people.register_staff(ENGINEER, "engineer", LEAD, room.clock.now())
+    await room.say(ENGINEER, engineer, "/link max")
+    code = re.search(r"^([A-Za-z0-9_-]{16,64})$", room.last_reply(ENGINEER), re.MULTILINE)[1]
+    boris = max_base.user(4299, "Борис")
+    mark = max_api.mark()
+    await max_base.arrive(room, max_api.message(-72999, boris, code, "mid.grp"))  # a group, bound to nobody
+    assert (await person_for("max", str(boris["user_id"]), room.clock.now())).id != ENGINEER
+    assert (await Invitation.get(kind="link")).burnt_at is not None
+    assert [c.body["text"] for c in max_api.sent(mark)] == [t("en", "rooms4fix.link_in_group", channel="MAX")]
+    assert not await UnboundMessage.exists()  # a secret: never a line in the unbound inbox
+    await max_base.arrive(room, max_api.message(boris["user_id"], boris, code, "mid.dlg", chat_type="dialog"))
+    assert (await person_for("max", str(boris["user_id"]), room.clock.now())).id != ENGINEER

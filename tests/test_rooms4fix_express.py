@@ -48,3 +48,34 @@ async def test_an_attachment_pybotx_does_not_know_is_kept_by_its_kind_beside_the
     assert status == 202
     kept = await IncidentMessage.get(ref=ref)
     assert (kept.text, kept.attachments) == ("Vote, please", [{"kind": "poll"}])
+
+
+async def test_a_link_code_links_in_a_personal_chat_and_is_burnt_in_a_group_chat(room):
+    import re
+
+    from domain import people
+    from domain.identities import person_for
+    from domain.models import Invitation
+    from tests.people import ENGINEER, LEAD, engineer
+    await room.bind()
+    await people.register_staff(ENGINEER, "engineer", LEAD, room.desk.clock.now())
+    boris, personal = "e0000000-0000-4000-8000-00000000000e", "0bd3c8d6-0000-4000-8000-0000000000e1"
+
+    async def code() -> str:
+        await room.desk.say(ENGINEER, engineer, "/link express")
+        return re.search(r"^([A-Za-z0-9_-]{16,64})$", room.desk.last_reply(ENGINEER), re.MULTILINE)[1]
+
+    shown = await code()
+    assert (await room.botx.command(CHAT, boris, shown, username="Boris"))[0] == 202  # in the customer's chat
+    await room.settle()
+    assert (await person_for("express", boris, room.desk.clock.now())).id != ENGINEER
+    assert (await Invitation.get(kind="link")).burnt_at is not None
+    assert any("private dialog" in m["body"] for m in room.botx.sent(CHAT))
+    assert "was shown in a customer's chat" in room.desk.last_reply(ENGINEER)  # its maker is told
+    assert (await room.botx.command(personal, boris, shown, username="Boris", chat_type="chat"))[0] == 202
+    await room.settle()
+    assert (await person_for("express", boris, room.desk.clock.now())).id != ENGINEER  # burnt: links nobody
+    assert (await room.botx.command(personal, boris, await code(), username="Boris", chat_type="chat"))[0] == 202
+    await room.settle()
+    assert (await person_for("express", boris, room.desk.clock.now())).id == ENGINEER
+    assert any("linked" in m["body"] for m in room.botx.sent(personal))

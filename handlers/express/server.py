@@ -51,7 +51,7 @@ from pybotx.bot.api.exceptions import UnknownSystemEventError
 from pybotx.bot.callbacks.callback_memory_repo import CallbackMemoryRepo
 from pybotx.missing import Undefined
 from pybotx.models.attachments import BotAPIAttachment
-from pybotx.models.enums import BotAPIClientPlatforms
+from pybotx.models.enums import BotAPIClientPlatforms, ChatTypes
 from pydantic import TypeAdapter, ValidationError
 
 from bot.express_settings import ExpressSettings
@@ -276,7 +276,7 @@ def room_message(message: IncomingMessage, now: datetime, title: str = "") -> Ro
         channel=NAME, chat=chat_ref(message.bot.id, message.chat.id), ref=str(message.sync_id),
         sender=str(sender.huid), sender_name=sender.username or sender.ad_login or "", text=_text(message),
         sent_at=now, chat_title=title, reply_to=str(message.reply.sync_id) if message.reply is not None else None,
-        attachments=_attachments(message))
+        attachments=_attachments(message), private=message.chat.type == ChatTypes.PERSONAL_CHAT)
 
 
 class ExpressBot:

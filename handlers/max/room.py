@@ -47,7 +47,7 @@ async def dialog(update: MaxUpdate, desk: Desk) -> None:
 def room_message(update: MaxUpdate, title: str = "") -> RoomMessage:
     return RoomMessage(channel=NAME, chat=update.chat, ref=update.ref, sender=update.sender or "",
                        sender_name=update.name, text=update.text, sent_at=update.sent_at, chat_title=title,
-                       reply_to=update.reply_to, attachments=list(update.attachments))
+                       reply_to=update.reply_to, attachments=list(update.attachments), private=update.dialog)
 
 
 async def title_of(bot: Bot, chat: str) -> str:
