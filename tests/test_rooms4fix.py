@@ -140,3 +140,20 @@ async def test_a_link_code_in_a_group_chat_bound_to_nobody_is_burnt_and_links_no
     assert not await UnboundMessage.exists()  # a secret: never a line in the unbound inbox
     await max_base.arrive(room, max_api.message(boris["user_id"], boris, code, "mid.dlg", chat_type="dialog"))
     assert (await person_for("max", str(boris["user_id"]), room.clock.now())).id != ENGINEER
+
+
+# ---- a channel's refusal marks only that channel ----
+
+async def test_max_refusing_a_staff_members_dialog_notice_leaves_their_telegram_dm_as_it_was(room, max_api):
+    from domain import outbox, people
+    from domain.identities import person_for
+    from domain.models import Identity, Outbox
+    from tests.people import ENGINEER, LEAD
+    await people.register_staff(ENGINEER, "engineer", LEAD, room.clock.now())
+    await people.mark_dm(ENGINEER, True, room.clock.now())
+    await Identity.create(channel="max", ref="4299", person=await person_for("telegram", ENGINEER, room.clock.now()))
+    await outbox.enqueue("notice", outbox.person(ENGINEER, channel="max"), room.clock.now(),
+                         params=outbox.say("max.dialog"))
+    await room.flush()  # 4299 never wrote to the bot: MAX refuses (403)
+    assert await Outbox.filter(channel="max", status="failed").exists()
+    assert (await Person.get(id=ENGINEER)).can_dm is True
