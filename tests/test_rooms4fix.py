@@ -157,3 +157,14 @@ async def test_max_refusing_a_staff_members_dialog_notice_leaves_their_telegram_
     await room.flush()  # 4299 never wrote to the bot: MAX refuses (403)
     assert await Outbox.filter(channel="max", status="failed").exists()
     assert (await Person.get(id=ENGINEER)).can_dm is True
+
+
+# ---- a renamed chat's new name ----
+
+async def test_a_renamed_max_chat_gets_its_new_name(room, max_api):
+    from domain.models import Conversation
+    chat = await max_base.bind(room, max_api)
+    assert chat.title == "Acme · поддержка"
+    await max_base.arrive(room, {"update_type": "chat_title_changed", "timestamp": 1_760_000_300_000,
+                                 "chat_id": max_base.CHAT, "user": max_base.IVAN, "title": "Acme — 1С \u202eпоч\x00та"})
+    assert (await Conversation.get(id=chat.id)).title == "Acme — 1С поч\ufffdта"  # shown as any title is

@@ -79,3 +79,19 @@ async def test_a_link_code_links_in_a_personal_chat_and_is_burnt_in_a_group_chat
     await room.settle()
     assert (await person_for("express", boris, room.desk.clock.now())).id == ENGINEER
     assert any("linked" in m["body"] for m in room.botx.sent(personal))
+
+
+async def test_a_reply_naming_the_chat_anew_renames_it(room):
+    from domain.models import Conversation
+    from tests.botx_api import message_payload
+    from tests.test_express import ANNA
+    chat = await room.bind()
+    status, first = await room.botx.command(CHAT, ANNA, "The mail server is down")
+    assert status == 202
+    payload = message_payload(BOT_ID, CHAT, ANNA, "Still down", reply_to=first)
+    for entity in payload["entities"]:
+        if entity["type"] == "reply":
+            entity["data"]["source_chat_name"] = "Acme — 1C support"  # the chat was renamed meanwhile
+    assert await room.botx.post("/express/command", payload) == 202
+    await room.settle()
+    assert (await Conversation.get(id=chat.id)).title == "Acme — 1C support"

@@ -241,6 +241,17 @@ def _mentioned(raw: dict[str, Any] | None) -> dict[str, str]:
     return names
 
 
+def chat_name_in(raw: dict[str, Any] | None, chat_id: UUID) -> str:
+    """The chat's name as a message gives it: a reply to a message of the same chat names that chat as it is
+    now (BotX has no rename event, and a message carries no chat name otherwise)."""
+    for entity in (raw or {}).get("entities") or []:
+        data = entity.get("data") if isinstance(entity, dict) and entity.get("type") == "reply" else None
+        if (isinstance(data, dict) and str(data.get("source_group_chat_id")).lower() == str(chat_id).lower()
+                and isinstance(data.get("source_chat_name"), str)):
+            return data["source_chat_name"]
+    return ""
+
+
 def with_names(body: str, raw: dict[str, Any] | None) -> str:
     """The body as its reader saw it: each mention as the name it stands for (one with no name stays)."""
     if "{mention:" not in body:
@@ -357,6 +368,9 @@ class ExpressBot:
         else:
             said = await self.room.message(room_message(message, self.clock.now(),
                                                         self._names.get(chat_ref(message.bot.id, message.chat.id), "")))
+            renamed = chat_name_in(message.raw_command, message.chat.id)
+            if renamed:  # the chat's name now, which may be new: the conversation's title follows
+                await chatroom.name_chat(NAME, chat_ref(message.bot.id, message.chat.id), renamed, renamed=True)
         # Owed through the outbox before BotX hears the message arrived (`chatroom.owe_answers`): paced, split,
         # retried; only a chat without a conversation is answered at once.
         at_once = await owe_answers(NAME, chat_ref(message.bot.id, message.chat.id), said, str(message.sync_id),

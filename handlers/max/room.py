@@ -119,6 +119,8 @@ def make_handle(bot: Bot, desk: Desk):
             return await answer(update, await room.message(room_message(update, title)))
         if update.kind == "edited" and update.ref is not None:  # the stored text (and title) follow
             await intake.record_edit(NAME, update.chat, update.ref, update.text, desk.now())
+        if update.kind == "renamed":
+            await chatroom.name_chat(NAME, update.chat, update.text, renamed=True)
         if update.kind == "added":  # put back in a chat: what is owed there goes there again
             await room.back(NAME, update.chat)
         return None  # the bot removed: a refused send says so (`handlers.max.channel`)
