@@ -153,7 +153,10 @@ class DeskPages:
         return {"wall": wall, "rows": rows, "duties": duties, "handoff": handoff, "gaps": gaps, "today": board.today,
                 "stuck": {"backlog": stuck.backlog, "failed": stuck.failed, "parked": stuck.parked,
                           "oldest": fmt.duration(reader, stuck.oldest_age) if stuck.oldest_age is not None else "—",
-                          "unbound": f"{stuck.unbound_messages} / {stuck.unbound_chats}"},
+                          "unbound": f"{stuck.unbound_messages} / {stuck.unbound_chats}",
+                          "parked_from": ", ".join(t(reader, "unbind2.parked_from", count=count,
+                                                     channel=named(reader, "desk.channel", channel))
+                                                   for channel, count in stuck.parked_from)},
                 "now_iso": iso(now), "now_text": fmt.when(reader, now, zone, now)}
 
     async def _card_context(self, reader: str, key: str) -> dict[str, Any]:

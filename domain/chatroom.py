@@ -17,7 +17,7 @@ from tortoise.transactions import in_transaction
 from domain import customers, incidents, invitations, people
 from domain.errors import DeskError, Named
 from domain.identities import normalize_ref, person_for
-from domain.models import Conversation, Identity, Incident, Invitation, Person, Staff, UnboundConversation
+from domain.models import Conversation, Identity, Incident, Person, Staff, UnboundConversation
 from domain.sla import Sla
 from domain.text import shown
 
@@ -108,26 +108,6 @@ async def link(channel: str, user_ref: str, token: str, now: datetime) -> Person
         return await Person.get(id=invitation.created_by)
 
 
-async def link_shown(channel: str, user_ref: str, token: str, chat: Conversation | None, where: str,
-                     now: datetime) -> None:
-    """A link code sent in a group chat (bound or not), where everyone read it: whoever sent it, it links no
-    account (a customer handed the code would become the staff member). It is burnt there: used up by the
-    sender, kept as burnt where it was seen, its maker told to make a new one; a link is made only in a private
-    dialog with the bot. A code already used or expired is answered as `link` would (DeskError)."""
-    from domain import outbox  # here: the outbox's imports lead back to this module (people → invitations)
-
-    async with in_transaction():
-        account = await person_for(room_channel(channel), user_ref, now)
-        invitation = await invitations.redeem(token, invitations.LINK, account.id, now)
-        await Invitation.filter(id=invitation.id).update(burnt_at=now,
-                                                        used_conversation_id=chat.id if chat is not None else None)
-        await outbox.enqueue("notice", outbox.person(invitation.created_by), now, dedupe=f"burnt:{invitation.id}",
-                             params=outbox.say("burn.lead_told", what=outbox.word("burn.what.link"),
-                                               channel=outbox.named("desk.channel", invitation.role or ""),
-                                               chat=where, made=outbox.day(invitation.created_at.date())))
-    raise DeskError("rooms4fix.link_in_group", channel=Named("desk.channel", channel))
-
-
 async def sender(channel: str, user_ref: str, name: str, chat: Conversation | None, lead_ids: frozenset[int],
                  now: datetime, default_lang: str) -> people.Actor:
     """Who wrote or pressed: the person with this identity on the channel (created when new). A staff
@@ -137,12 +117,25 @@ async def sender(channel: str, user_ref: str, name: str, chat: Conversation | No
     return await people.resolve_actor(person.id, chat, lead_ids, person, default_lang)
 
 
+async def unbound_with_open_incidents(channel: str, chat_ref: str) -> bool:
+    """Whether a chat bound to nobody still holds open incidents (it was unbound meanwhile). A staff
+    member's message there answered one while it was bound; now it answers none (the chat may be someone
+    else's: nothing of the incident goes there), so they are told rather than left to think it counted."""
+    return await Incident.exists(conversation__channel=channel, conversation__ref=normalize_ref(channel, chat_ref),
+                                 conversation__customer_id__isnull=True, status__in=incidents.OPEN)
+
+
 async def _pressed_here(incident_id: int, chat: Conversation | None) -> Incident:
     """The incident of a button, pressed in the chat it was sent to while that chat is still its customer's
-    (else the button is stale: a chat that moved to another customer keeps the old customer's buttons)."""
+    (else the button is stale: a chat that moved to another customer keeps the old customer's buttons). A
+    Telegram group upgraded to a supergroup still shows its old messages, whose buttons come from the old
+    address: they are the supergroup's own."""
     incident = await Incident.get_or_none(id=incident_id).select_related("customer")
-    if (incident is None or chat is None or incident.conversation_id != chat.id
-            or incident.customer_id != chat.customer_id):
+    if incident is None or chat is None:
+        raise DeskError("err.button_stale")
+    if incident.conversation_id != chat.id and await customers.upgraded_from(chat, incident):
+        chat = await Conversation.get(id=incident.conversation_id)
+    if incident.conversation_id != chat.id or incident.customer_id != chat.customer_id:
         raise DeskError("err.button_stale")
     return incident
 

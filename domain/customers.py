@@ -309,6 +309,25 @@ async def move_conversation(channel: str, old: str, new: str) -> Conversation | 
     return await identities.conversation_of(channel, new) if moving is not None else None
 
 
+async def upgraded_from(old: Conversation, incident: Incident) -> bool:
+    """Whether `old` is the address the incident's Telegram chat had before its upgrade to a supergroup:
+    `move_conversation` took the incident to the new address and left its stored messages with the row
+    detached at the old one, so that row holding the incident's messages while the incident lives
+    elsewhere is the upgrade's trace (no other change moves an incident off the chat its messages are in)."""
+    if old.channel != identities.TELEGRAM or old.customer_id is not None or old.id == incident.conversation_id:
+        return False
+    return (await Conversation.exists(id=incident.conversation_id, channel=identities.TELEGRAM, kind="supergroup")
+            and await IncidentMessage.exists(conversation_id=old.id, incident_id=incident.id))
+
+
+async def chat_gone(incident: Incident) -> bool:
+    """Whether the incident's chat (a Telegram group or a chat room) is no longer its customer's: unbound,
+    or bound to another since. The desk posts nothing of the incident there any more (`outbox.pointless`);
+    a mail incident's notices go to its reporter's address, which no unbinding takes away."""
+    chats = await Conversation.filter(id=incident.conversation_id).values_list("channel", "customer_id")
+    return bool(chats) and chats[0][0] != identities.EMAIL and chats[0][1] != incident.customer_id
+
+
 async def mail_contacts(customer: Customer, now: datetime) -> list[int]:
     """The people a customer's periodic report is mailed to: each full address bound to it (`/customer_set
     CODE email ivan@acme.ru`), as a person with that e-mail identity (made when the address never wrote).

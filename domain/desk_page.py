@@ -204,6 +204,7 @@ class Stuck:
     parked: int  # updates waiting for a lead
     unbound_messages: int
     unbound_chats: int
+    parked_from: tuple[tuple[str, int], ...] = ()  # the parked ones per channel they came from
 
 
 @dataclass(frozen=True)
@@ -266,7 +267,8 @@ async def stuck(now: datetime) -> Stuck:
     backlog, oldest = await outbox.backlog(now)
     failed = await Outbox.filter(status="failed", created_at__gte=now - FAILED_WINDOW).count()
     return Stuck(backlog, now - oldest if oldest else None, failed, await parked.count_waiting(),
-                 await UnboundMessage.all().count(), await UnboundConversation.all().count())
+                 await UnboundMessage.all().count(), await UnboundConversation.all().count(),
+                 tuple(await parked.waiting_by_channel()))
 
 
 async def board(now: datetime, sla: Sla, shifts: dict[str, ShiftSpec], zone: ZoneInfo) -> Board:

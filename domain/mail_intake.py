@@ -86,8 +86,14 @@ async def take_mail(mail: IncomingMail, desk_address: str, sla: Sla, windows: Wi
     if conversation is not None:
         keys = mail.keys or ((mail.key,) if mail.key else ())
         continues = await continued_incident(keys, mail.thread_ids, conversation.customer_id)
+    # A live code in a mail has been read by everyone it went to, in its subject as in its body (a reply's subject
+    # too, though only a new incident keeps it): burnt, and masked in what the desk keeps. The mail is taken in all
+    # the same (a mail is never dropped; the code in it is dead now) and a bound sender told.
+    shown = await invitations.burn_shown(f"{mail.subject}\n\n{mail.text}", conversation,
+                                         person.id if person else None, now, mail.sender)
+    subject, body = shown.text.split("\n\n", 1) if shown.found else (mail.subject, mail.text)
     # A new incident's title is the subject: kept as the first line of what the customer wrote.
-    text = f"{mail.subject}\n\n{mail.text}".strip() if continues is None and mail.subject else mail.text
+    text = f"{subject}\n\n{body}".strip() if continues is None and subject else body
     message = IncomingMessage(
         channel=identities.EMAIL, conversation=conversation.ref if conversation else mail.sender, ref=mail.message_id,
         person_id=person.id if person else None, author=mail.sender_name or mail.sender, text=text,
@@ -104,14 +110,11 @@ async def take_mail(mail: IncomingMail, desk_address: str, sla: Sla, windows: Wi
         if on_created is not None:
             await on_created(incident, ref, moment, acknowledged)
 
-    # A live code in a customer's mail has been read by everyone it went to: burnt. The mail is taken in all the
-    # same (a mail is never dropped; the code in it is dead now) and its sender told.
-    burnt = await invitations.burn_shown(text, conversation, person.id, now)
     result = await record_customer_message(message, conversation, sla, windows, now, force_new=continues is None,
                                            on_created=created, on_reopened=on_reopened, continues=continues)
     if result.duplicate:
         return MailResult("duplicate")
-    if burnt and result.incident is not None:
+    if shown.burnt and result.incident is not None:
         await outbox.enqueue("notice", outbox.person(person.id, channel=identities.EMAIL), now,
                              params=outbox.say("burn.shown_mail"), incident_id=result.incident.id,
                              dedupe=f"burnt-mail:{person.id}:{mail.message_id}")

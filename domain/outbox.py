@@ -215,6 +215,10 @@ async def pointless(row: Outbox) -> str | None:
             Conversation.filter(channel=row.channel, ref=str(row.chat_id))
         if await bound.filter(customer_id__isnull=False).exclude(customer_id=owner).exists():
             return "the chat belongs to another customer now"  # never one customer's words in another's chat
+        # Unbound since (`/unbind`): whose chat it is now nobody knows, so an incident's notice (its resolution
+        # and rating buttons that could rate nothing, a staff answer) is not posted there.
+        if row.conversation_id is not None and await bound.filter(customer_id__isnull=True).exists():
+            return "the chat is bound to no customer now"
     # Rows written before `for_customer` was recorded have none: they are sent as before.
     if row.conversation_id is not None and FOR_CUSTOMER in row.params and \
             await _customer_of(row.conversation_id) != row.params[FOR_CUSTOMER]:

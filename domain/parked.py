@@ -47,6 +47,15 @@ async def count_waiting() -> int:
     return await ParkedUpdate.filter(status__in=WAITING).count()
 
 
+async def waiting_by_channel() -> list[tuple[str, int]]:
+    """How many updates wait for a lead, per channel they came from (Telegram's first, then by name)."""
+    channels = await ParkedUpdate.filter(status__in=WAITING).values_list("channel", flat=True)
+    counts: dict[str, int] = {}
+    for channel in channels:
+        counts[channel] = counts.get(channel, 0) + 1
+    return sorted(counts.items(), key=lambda item: (item[0] != "telegram", item[0]))
+
+
 async def take_for_replay(row_id: int) -> ParkedUpdate:
     """Mark the row as being replayed; only one lead replays it at a time."""
     row = await _waiting_row(row_id)

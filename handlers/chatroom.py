@@ -5,8 +5,9 @@ desk owes the chat later (the acknowledgement, a staff answer, the rating prompt
 outbox and is rendered by `handlers.room_render`.
 
 What happens is what happens in a Telegram group (`handlers.customer_chat` calls the same code):
-* in a bound chat, a message that shows a live code (a staff invitation, any chat's code) burns it
-  (`invitations.burn_shown`): every member has read it;
+* a message (or an edit) that shows a live code (a staff invitation, any chat's code) burns it
+  (`look_at`): every member has read it; what else the person wrote goes on with the code masked, a message
+  that is little more than the code goes no further;
 * in a chat bound to nobody, a message that is a binding code (`/invite CODE express`) binds it; any other
   goes to the unbound inbox (answered "not connected yet" at most hourly); a text that only looks like a
   code is a message like any other;
@@ -240,12 +241,25 @@ def priority_changed_text(incident: Incident, lang: str, settings, now: datetime
     return text
 
 
-async def refuse_shown_codes(text: str, chat: Conversation | None, person_id: int, desk: Desk) -> None:
-    """A live code shown in a customer's chat (a chat room, a Telegram group) is burnt, since everyone there
-    read it (`invitations.burn_shown`), and the message goes no further: the chat is told, never the code."""
-    if chat is not None and await invitations.burn_shown(text, chat, person_id, desk.now()):
+async def look_at(text: str, chat: Conversation | None, person_id: int | None, desk: Desk,
+                  place: str = "") -> invitations.Shown:
+    """The one look at what a person wrote where others read it (a chat room, a Telegram group, a chat bound to
+    nobody: `place` names it), made once per message on every channel's path: each live code in it is burnt, since
+    everyone there read it (`invitations.burn_shown`). The caller keeps only `Shown.text` (codes masked), and
+    tells the chat: `shown_said` for a message that held only codes, `taken_with_code` when the rest went on."""
+    shown = await invitations.burn_shown(text, chat, person_id, desk.now(), place)
+    if shown.burnt:
         desk.wake_outbox()  # its maker is told now
-        raise DeskError("burn.shown")
+    return shown
+
+
+SHOWN, TAKEN = "burn.shown", "burn2.shown_taken"  # the chat told the code is dead; and that the rest went on
+
+
+def told_going_on(chat: Conversation | None, actor: people.Actor) -> str:
+    """What a chat is told of a message that goes on with its codes masked: that the rest reached support only
+    where it is a report (a customer's, in a bound chat); staff's words and a chat bound to nobody's are none."""
+    return TAKEN if chat is not None and not actor.is_staff else SHOWN
 
 
 # ---- the chat room ----
@@ -288,28 +302,58 @@ class ChatRoom:
         lang = self._lang(chat)
         actor = await chatroom.sender(msg.channel, msg.sender, msg.sender_name, chat, settings.lead_ids, now,
                                       settings.default_lang)
+        told: list[Say] = []
         try:
             # A code is a code only when the desk made it: anything else that looks like one (an error
             # code, a serial number) is a customer's words, kept like any other.
             code = chatroom.code_in(msg.text)
             kind = await invitations.kind_of(code) if code is not None else None
             if kind == invitations.LINK:
-                if not msg.private:  # read by everyone in a group: burnt, links nobody
-                    await chatroom.link_shown(msg.channel, msg.sender, code, chat, msg.chat_title or msg.chat, now)
-                return await self._link(msg, code)
-            await refuse_shown_codes(msg.text, chat, actor.user_id, self.desk)
-            if kind is not None and kind != "staff" and (chat is None or kind == msg.channel):
-                return await self._bind(msg, actor, code)  # in a bound chat: says it is bound already
-            if kind is not None:
-                # A live code for somewhere else (a staff invitation, another channel's chat): a secret, never
-                # an incident's title in staff pings nor a line in the unbound inbox.
-                where = "telegram" if kind in ("staff", "chat") else kind
-                raise DeskError("chatroom.wrong_place", channel=Named("desk.channel", where))
+                # Only a private dialog links: in a group everyone read the code (a customer handed it would
+                # become the staff member), so it is burnt there like any shown code and links nobody.
+                if not msg.private and (await look_at(msg.text, chat, actor.user_id, self.desk,
+                                                      msg.chat_title or msg.chat)).burnt:
+                    raise DeskError("rooms4fix.link_in_group", channel=Named("desk.channel", msg.channel))
+                return await self._link(msg, code)  # in a group: one no longer live, answered why
+            if chat is None and kind is not None:
+                return await self._code(msg, actor, chat, code, kind)
+            shown = await look_at(msg.text, chat, actor.user_id, self.desk, msg.chat_title or msg.chat)
+            if shown.only_codes and not msg.attachments:
+                raise DeskError(SHOWN)
+            if shown.found:
+                msg, told = replace(msg, text=shown.text), [Say(t(lang, told_going_on(chat, actor)), reply_to=msg.ref)]
+            if kind is not None:  # a used or expired code, the whole message
+                return await self._code(msg, actor, chat, code, kind)
             if chat is None:
-                return await self._unbound(msg, actor, lang)
-            return await self._bound(msg, actor, chat, lang)
+                return told + await self._unbound(msg, actor, lang)
+            return told + await self._bound(msg, actor, chat, lang)
         except DeskError as error:
-            return [Say(t(lang, error.key, **error.params), reply_to=msg.ref)]
+            return [*told, Say(t(lang, error.key, **error.params), reply_to=msg.ref)]
+
+    async def edited(self, msg: RoomMessage) -> list[Say]:
+        """An edited message: its stored text follows, with any live code edited into it burnt and masked, since
+        everyone in the chat read the edit too."""
+        chatroom.room_channel(msg.channel)
+        msg = storable(msg)
+        chat = await conversation_of(msg.channel, msg.chat)
+        settings, now = self.desk.settings, self.desk.now()
+        editor = None  # a channel that names no editor: the code is burnt all the same, by nobody known
+        if msg.sender:
+            editor = (await chatroom.sender(msg.channel, msg.sender, msg.sender_name, chat, settings.lead_ids, now,
+                                            settings.default_lang)).user_id
+        shown = await look_at(msg.text, chat, editor, self.desk, msg.chat_title or msg.chat)
+        await intake.record_edit(msg.channel, msg.chat, msg.ref, shown.text, now)
+        return [Say(t(self._lang(chat), SHOWN), reply_to=msg.ref)] if shown.found else []
+
+    async def _code(self, msg: RoomMessage, actor: people.Actor, chat: Conversation | None, code: str,
+                    kind: str) -> list[Say]:
+        """A message that is one code (in a bound chat: one no longer live): a code for a chat here binds it (in a
+        bound chat: says it is bound already); any other is answered where it belongs, as ever (a secret, never an
+        incident's title nor a line in the unbound inbox)."""
+        if kind != "staff" and (chat is None or kind == msg.channel):
+            return await self._bind(msg, actor, code)
+        where = "telegram" if kind in ("staff", "chat") else kind
+        raise DeskError("chatroom.wrong_place", channel=Named("desk.channel", where))
 
     async def back(self, channel: str, chat: str) -> None:
         """The bot is in the chat again (the channel said it was added back, or the chat wrote): what is owed
@@ -346,6 +390,8 @@ class ChatRoom:
     async def _unbound(self, msg: RoomMessage, actor: people.Actor, lang: str) -> list[Say]:
         now = self.desk.now()
         if actor.is_staff:
+            if await chatroom.unbound_with_open_incidents(msg.channel, msg.chat):
+                return [Say(t(actor.lang, "unbind2.staff_in_unbound"), reply_to=msg.ref)]  # in their language
             return []  # staff talking in a chat not yet bound: nobody asked support anything
         if await inbox.keep_unbound(incoming(msg, actor.user_id), now, self.desk.settings.retention.unbound_per_chat):
             return [Say(t(lang, "unbound.notice"))]

@@ -11,7 +11,6 @@ from domain.access import COMMANDS, Role, Where, commands_for
 from domain.errors import DeskError
 from domain.identities import TELEGRAM
 from handlers.args import args_of, looks_like_command, split
-from handlers.chatroom import refuse_shown_codes
 from handlers.desk import Desk
 from handlers.menus import set_person_menu
 from handlers.replies import respond
@@ -69,7 +68,6 @@ async def start(message: Message, command: CommandObject, bot: Bot, actor: peopl
         return
     if message.chat.id == desk.settings.staff_chat_id:
         raise DeskError("err.staff_chat_not_customer")  # the link stays unused for the customer's group
-    await refuse_shown_codes(payload, actor.chat, actor.user_id, desk)  # a customer's group: all members read it
     chat = await customers.bind_by_invitation(
         payload, TELEGRAM, str(message.chat.id), message.chat.title or "", message.chat.type, actor.user_id, now
     )

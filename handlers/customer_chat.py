@@ -41,11 +41,13 @@ async def chat_message(message: Message, actor: people.Actor, desk: Desk) -> Non
         if message.chat.type == "private":
             if not await private_reply(message, actor, desk):  # a reply to a ping answers its customer
                 await respond(message, help_text(actor.role, lang, False))
-        elif not actor.is_staff and await inbox.keep_unbound(incoming(message, desk.now(), actor.user_id), desk.now(),
-                                                             desk.settings.retention.unbound_per_chat):
+        elif actor.is_staff:
+            if await domain_chatroom.unbound_with_open_incidents(TELEGRAM, str(message.chat.id)):
+                await respond(message, t(actor.lang, "unbind2.staff_in_unbound"))  # in their language
+        elif await inbox.keep_unbound(incoming(message, desk.now(), actor.user_id), desk.now(),
+                                      desk.settings.retention.unbound_per_chat):
             await respond(message, t(lang, "unbound.notice"))
         return
-    await chatroom.refuse_shown_codes(message.text or message.caption or "", actor.chat, actor.user_id, desk)
     if actor.is_staff:
         await staff_answer(message, actor, desk)
         return
@@ -63,7 +65,6 @@ async def new_incident(message: Message, command: CommandObject, actor: people.A
     text = args_of(command).strip()
     if not has_words(text):
         raise DeskError("usage.new")
-    await chatroom.refuse_shown_codes(text, actor.chat, actor.user_id, desk)
     await take_in(message, actor, desk, force_new=True, text=text)
 
 
@@ -81,10 +82,17 @@ async def priority_pressed(query: CallbackQuery, callback_data: PriorityButton, 
     lang = desk.lang
     if query.message is None:
         raise DeskError("err.button_stale")
-    updated = await domain_chatroom.press_priority(callback_data.incident, callback_data.priority,
-                                                   await _here(query), actor, desk.now(), desk.sla)
+    here = await _here(query)
+    updated = await domain_chatroom.press_priority(callback_data.incident, callback_data.priority, here, actor,
+                                                   desk.now(), desk.sla)
     await query.answer(t(lang, "priority.changed", key=updated.key, priority=updated.priority))
-    await query.message.answer(priority_changed_text(updated, lang, desk.settings, desk.now()))
+    text = priority_changed_text(updated, lang, desk.settings, desk.now())
+    if here is not None and updated.conversation_id != here.id:
+        # Pressed under a message from before the group's upgrade: the old id takes no messages any more.
+        chat = await Conversation.get(id=updated.conversation_id)
+        await query.bot.send_message(int(chat.ref), text)
+        return
+    await query.message.answer(text)
 
 
 async def _here(query: CallbackQuery) -> Conversation | None:

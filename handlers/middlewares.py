@@ -28,10 +28,12 @@ from tortoise.exceptions import DBConnectionError, OperationalError, Transaction
 import telemetry
 from domain import people, updates
 from domain.access import COMMANDS, check, desk_chat
+from domain.chatroom import code_in
 from domain.errors import DeskError
 from domain.identities import TELEGRAM, any_conversation, conversation_of
 from domain.lang import of_chat_row
 from domain.text import shown
+from handlers.chatroom import SHOWN, look_at, told_going_on
 from handlers.replies import respond
 from locales import t
 
@@ -193,7 +195,12 @@ class DeskMiddleware(BaseMiddleware):
         data.update(actor=actor, desk=desk)
 
         update = data.get("event_update")
-        if update is not None and update.edited_message is event:
+        edit = update is not None and update.edited_message is event
+        if isinstance(event, Message):
+            event = await self._look_at(event, actor, staff_chat, edit, desk, data["bot"])
+            if event is None:
+                return None
+        if edit:
             # An edit only updates the stored text: it never runs a command. In private, where only the
             # person reads it, a command fixed by an edit is told to be sent again rather than met with silence.
             if chat.type == "private" and command_of(event, (await data["bot"].me()).username) is not None:
@@ -217,6 +224,38 @@ class DeskMiddleware(BaseMiddleware):
                     await respond(event, t(lang, refusal, command=name))
                     return None
         return await self._run(handler, event, data, lang)
+
+    @staticmethod
+    async def _look_at(message: Message, actor: people.Actor, staff_chat: bool, edit: bool, desk: Any,
+                       bot: Bot) -> Message | None:
+        """Telegram's one look at a message (or an edit) for live codes, before any handler or command runs
+        (`handlers.chatroom.look_at`): where others read it (a customer's chat, any other group) each is burnt.
+        Returned: the message as the handlers get it (codes masked), None when it goes no further (little more
+        than a code; a command other than /new, which is not run). Not looked at: the staff chat, a person's own
+        private chat with the bot (a `/start CODE` there is a redemption, not a showing), and in a group bound to
+        nobody a `/start CODE`, which binds it or is answered where the code belongs, as ever."""
+        chat = message.chat
+        text = message.text if message.text is not None else message.caption
+        if not text or staff_chat or (chat.type == "private" and actor.chat is None):
+            return message
+        name = command_of(message, (await bot.me()).username)
+        if name == "start" and not edit and (chat.type == "private" or actor.chat is None):
+            args = Command.extract_command(text).args or ""
+            if chat.type == "private" or code_in(args) is not None:
+                return message
+        seen = await look_at(text, actor.chat, actor.user_id, desk, chat.title or str(chat.id))
+        if not seen.found:
+            return message
+        field = "text" if message.text is not None else "caption"
+        masked = message.model_copy(update={field: seen.text, f"{'' if field == 'text' else 'caption_'}entities": None})
+        if edit:
+            await respond(message, t(desk.lang, SHOWN))
+            return masked
+        if (seen.only_codes and message.text is not None) or (name in COMMANDS and name != "new"):
+            await respond(message, t(desk.lang, SHOWN))
+            return None
+        await respond(message, t(desk.lang, told_going_on(actor.chat, actor)))
+        return masked
 
     async def _run(self, handler: Handler, event: TelegramObject, data: dict[str, Any], lang: str) -> Any:
         try:

@@ -17,7 +17,7 @@ from aiogram.types import Message, Update
 
 import telemetry
 from domain import alerts, outbox, parked, people
-from domain.errors import DeskError
+from domain.errors import DeskError, Named
 from domain.models import ParkedUpdate
 from handlers.args import cmd, looks_like_command, split
 from handlers.desk import Desk
@@ -90,7 +90,9 @@ async def list_parked(message: Message, desk: Desk) -> None:
         lines.append(t(lang, "liveness.line", id=row.id, update=row.update_id or "—",
                        reason=t(lang, f"liveness.reason_{row.reason}"),
                        at=fmt.when(lang, row.parked_at, desk.settings.timezone, desk.now()),
-                       chat=row.chat_id or "—", preview=preview(row.payload),
+                       chat=t(lang, "unbind2.parked_chat", channel=Named("desk.channel", row.channel),
+                              chat=row.chat_id or "—"),  # a MAX chat's id may be a Telegram chat's too
+                       preview=preview(row.payload),
                        error=row.error.splitlines()[0][:200] if row.error else "—"))
     lines.append(t(lang, "liveness.hint"))
     await respond(message, "\n".join(lines))

@@ -9,7 +9,7 @@ from aiogram import Router
 from aiogram.filters import CommandObject
 from aiogram.types import Message
 
-from domain import incidents, outbox, people
+from domain import customers, incidents, outbox, people
 from domain.errors import DeskError
 from domain.models import Incident
 from domain.text import clean
@@ -39,6 +39,8 @@ async def answer(message: Message, incident: Incident, text: str, actor: people.
     has_file = any(getattr(message, name, None) for name in FILE_FIELDS)
     if has_file and not text.strip():
         raise DeskError("mailfix.file_only", key=incident.key)
+    if await customers.chat_gone(incident):  # it would be dropped unsent: say so now, store nothing
+        raise DeskError("unbind2.reply_chat_gone", key=incident.key)
     now = desk.now()
     ref = f"reply:{message.chat.id}:{message.message_id}"  # the command's own message names the answer
     author = await people.display_name(actor.user_id)

@@ -6,7 +6,7 @@ from aiogram import Router
 from aiogram.filters import CommandObject
 from aiogram.types import Message
 
-from domain import incidents, people
+from domain import customers, incidents, people
 from domain.customers import get_customer
 from domain.errors import Counted, DeskError
 from domain.identities import TELEGRAM, any_conversation
@@ -72,7 +72,9 @@ async def resolve(message: Message, command: CommandObject, actor: people.Actor,
         summary = args_of(command).strip()
     resolved = await incidents.resolve(incident, actor.user_id, summary, desk.now(),
                                        resolved_notice(desk.settings, desk.now(), summary))
-    if not await _in_place(message, resolved):
+    if await customers.chat_gone(resolved):  # the notice is not posted there: nobody was told
+        await respond(message, t(lang, "unbind2.resolved_chat_gone", key=resolved.key))
+    elif not await _in_place(message, resolved):
         await respond(message, t(lang, "resolve.done", key=resolved.key))
 
 

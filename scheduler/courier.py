@@ -97,6 +97,8 @@ class Courier:
         if reason:
             await outbox.mark_dropped(row, reason)
             log.info("outbox %s dropped: %s", row.id, reason)
+            if row.kind == "reply":  # a staff answer, only ever dropped because its chat is no longer theirs
+                await self._tell_author(row, outbox.say("unbind2.reply_dropped", key=await self._key(row)))
             return
         conversation = await outbox.addressed_conversation(row)
         lost_since = conversation.unreachable_since if conversation and conversation.customer_id else None
@@ -144,10 +146,19 @@ class Courier:
         customer, so they hear it did not (the leads, for a row from before authors were kept)."""
         if row.kind != "reply" or row.incident_id is None:
             return
-        by = (row.params or {}).get("by")
+        say = outbox.say("mailfix.reply_refused", key=await self._key(row), reason=reason.splitlines()[0][:300])
+        await self._tell_author(row, say)
+
+    @staticmethod
+    async def _key(row: Outbox) -> str:
         key = await Incident.filter(id=row.incident_id).values_list("key", flat=True)
+        return key[0] if key else "—"
+
+    async def _tell_author(self, row: Outbox, say: dict) -> None:
+        """Whoever wrote a staff answer hears that it did not reach the customer (the leads, for a row from
+        before authors were kept)."""
+        by = (row.params or {}).get("by")
         targets = [by] if isinstance(by, int) else await alerts.leads(self.settings.lead_ids)
-        say = outbox.say("mailfix.reply_refused", key=key[0] if key else "—", reason=reason.splitlines()[0][:300])
         for person_id in targets:
             await outbox.enqueue("notice", outbox.person(person_id), self.clock.now(), params=say,
                                  incident_id=row.incident_id, dedupe=f"reply_refused:{row.id}:{person_id}")

@@ -73,8 +73,24 @@ class Tick:
         self.running = asyncio.Lock()  # a stop waits for the tick in hand before the database closes
 
     async def run(self) -> None:
-        async with self.running:
-            await self._run()
+        """The scheduler's job. A stop shuts the scheduler down, which cancels the job in hand: the tick
+        itself is shielded and finishes (the stop waits for it on `running`), so a graceful stop logs no
+        error and leaves no tick half done."""
+        try:
+            await self.running.acquire()
+        except asyncio.CancelledError:
+            return  # stopped before this tick began: there is nothing to finish
+        try:
+            tick = asyncio.ensure_future(self._run())
+            while not tick.done():  # `running` stays held until the tick is done, however often cancelled
+                try:
+                    await asyncio.shield(tick)
+                except asyncio.CancelledError:
+                    if tick.cancelled():
+                        raise  # the tick itself was cancelled (the loop is closing), not just this wait
+                    log.info("stopping: the tick in hand finishes first")
+        finally:
+            self.running.release()
 
     async def _run(self) -> None:
         now = self.clock.now()

@@ -1,8 +1,6 @@
 """Hostile tests, third round: what an eXpress chat can still do or see after `/unbind express REF` (the harness
 of tests/test_express.py: the real web app, a stand-in BotX)."""
 
-import pytest
-
 from domain import people
 from domain.models import Conversation, Incident, Outbox
 from tests import test_chatroom
@@ -23,8 +21,6 @@ async def unbound_with_open_incident(room) -> tuple[Conversation, Incident]:
     return chat, await Incident.get(key="ACME-1")
 
 
-@pytest.mark.xfail(strict=True, reason="after /unbind the chat is still sent the resolution with rating buttons, "
-                                       "and pressing one rates nothing")
 async def test_a_rating_request_sent_after_the_unbind_can_be_used(room):
     _chat, incident = await unbound_with_open_incident(room)
     await people.register_staff(ENGINEER, "engineer", LEAD, room.desk.clock.now())
@@ -101,8 +97,6 @@ async def test_a_status_answer_owed_before_a_move_does_not_reach_the_new_custome
     assert not any("ACME board" in body for body in bodies), bodies
 
 
-@pytest.mark.xfail(strict=True, reason="a linked engineer's answer in an eXpress chat unbound meanwhile goes nowhere: "
-                                       "not kept, not counted, the engineer not told, the incident still pinging")
 async def test_a_staff_answer_in_a_chat_unbound_meanwhile_is_kept_or_refused_aloud(rdesk):
     from domain import customers, people
     from tests.test_chatroom import DIALOG, ENGINEER_HUID, link_code, msg

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import hashlib
 import json
 import logging
 import re
@@ -38,6 +39,7 @@ from pybotx import (
     BotXMethodCallback,
     BubbleMarkup,
     ChatCreatedEvent,
+    EventEdit,
     HandlerCollector,
     IncomingMessage,
     RequestHeadersNotProvidedError,
@@ -302,9 +304,11 @@ class ExpressBot:
         collector.default_message_handler(self._on_message)
         collector.chat_created(self._on_chat_created)
         collector.added_to_chat(self._on_added)
+        collector.event_edit(self._on_edit)
         accounts = [BotAccountWithSecret(id=a.bot_id, cts_url=a.cts_url, secret_key=a.secret_key)
                     for a in settings.accounts]
         self.results = Results()
+        self.answer_wait = ANSWER_WAIT  # per send, so a test whose result never comes need not wait it out
         self.botx = Bot(collectors=[collector], bot_accounts=accounts, default_callback_timeout=ANSWER_WAIT,
                         callback_repo=self.results)
         self._answers: set[asyncio.Task] = set()  # answers in flight, and chat names being asked
@@ -328,6 +332,22 @@ class ExpressBot:
         """Someone was added to a chat, the bot itself when it is put back: BotX tells only a bot in the
         chat, so the chat is reachable again (a chat marked so after a refused send)."""
         await self.room.back(NAME, chat_ref(event.bot.id, event.chat.id))
+    async def _on_edit(self, event: EventEdit, bot: Bot) -> None:
+        await asyncio.get_running_loop().create_task(self._edited(event), context=self._context.copy())
+
+    async def _edited(self, event: EventEdit) -> None:
+        """`system:event_edit`: a message edited in a chat; its stored text follows, with a code edited into it
+        burnt (`ChatRoom.edited`), as in every other chat."""
+        ref = chat_ref(event.bot.id, event.chat_id)
+        text = with_names(event.body or "", event.raw_command)
+        said = await self.room.edited(RoomMessage(NAME, ref, str(event.sync_id), str(event.huid), "", text, None))
+        # Keyed by the edit's text: the same edit sent again owes its answer once, a later edit its own.
+        key = f"edit:{event.sync_id}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+        at_once = await owe_answers(NAME, ref, said, key, self.clock.now())
+        if len(at_once) < len(said):
+            self.room.desk.wake_outbox()
+        for say in at_once:
+            self._answer(event.bot.id, event.chat_id, say)
 
     async def _created(self, event: ChatCreatedEvent) -> None:
         """A chat made with the bot in it: its name, for when its first message is taken in."""
@@ -387,7 +407,7 @@ class ExpressBot:
         token = _sending_bot.set(bot_id)
         try:
             return await self.botx.send_message(bot_id=bot_id, chat_id=chat_id, body=inert(body),
-                                                bubbles=markup or Undefined)
+                                                bubbles=markup or Undefined, callback_timeout=self.answer_wait)
         finally:
             _sending_bot.reset(token)
 
@@ -408,7 +428,7 @@ class ExpressBot:
     async def wait_answers(self) -> None:
         """Answers still in flight (tests, and a clean stop)."""
         if self._answers:
-            await asyncio.wait(set(self._answers), timeout=ANSWER_WAIT)
+            await asyncio.wait(set(self._answers), timeout=self.answer_wait)
 
     # ---- the endpoints ----
 

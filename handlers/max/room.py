@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from maxapi import Bot
 
-from domain import alerts, chatroom, identities, intake, invitations, outbox, people
+from domain import alerts, chatroom, identities, invitations, outbox, people
 from domain.identities import conversation_of
 from domain.lang import of_chat_row, supported
 from domain.models import ParkedUpdate
@@ -117,8 +117,8 @@ def make_handle(bot: Bot, desk: Desk):
             binding = code is not None and await invitations.kind_of(code) == NAME  # a code made for a MAX chat
             title = await title_of(bot, update.chat) if binding else ""
             return await answer(update, await room.message(room_message(update, title)))
-        if update.kind == "edited" and update.ref is not None:  # the stored text (and title) follow
-            await intake.record_edit(NAME, update.chat, update.ref, update.text, desk.now())
+        if update.kind == "edited" and update.ref is not None:  # the stored text (and title) follow, codes burnt
+            return await answer(update, await room.edited(room_message(update)))
         if update.kind == "renamed":
             await chatroom.name_chat(NAME, update.chat, update.text, renamed=True)
         if update.kind == "added":  # put back in a chat: what is owed there goes there again
