@@ -47,12 +47,12 @@ def main(argv: list[str]) -> int:
         return 0
     from bot.app import run
 
-    # What the imports made (aiogram's models of the whole Bot API, the ORM's models, the handlers: some
-    # 220,000 objects, none of which is ever freed) is kept out of the garbage collector's full passes,
-    # which would otherwise walk all of it each time (0.15 s here, the event loop stopped meanwhile).
     # Source lines read while importing (tortoise reads its `models.py` for its base class's comments) are
     # only ever needed again to print a traceback, which reads them anew.
     linecache.clearcache()
+    # What the imports made (aiogram's models of the whole Bot API, the ORM's models, the handlers: some
+    # 220,000 objects, none of which is ever freed) is kept out of the garbage collector's full passes,
+    # which would otherwise walk all of it each time (0.15 s here, the event loop stopped meanwhile).
     gc.freeze()
     asyncio.run(run(settings))
     return 0
