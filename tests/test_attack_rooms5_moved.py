@@ -1,7 +1,6 @@
 """Hostile tests, fifth round: a chat room (eXpress) that moved to another customer after `/unbind`, and what
 staff writing there still do to the old customer's incidents (the chat-room layer of tests/test_chatroom.py)."""
 
-import pytest
 
 from domain import customers, people
 from domain.models import Incident
@@ -27,9 +26,6 @@ async def moved_with_open_incident(rdesk):
     return first
 
 
-@pytest.mark.xfail(strict=True, reason="a linked engineer's reply, in a chat that now belongs to another customer, to "
-                   "an old message of the previous customer counts as the previous customer's first response: its "
-                   "SLA stops and pings end, though that customer was never told anything")
 async def test_a_staff_reply_in_a_moved_chat_does_not_answer_the_old_customers_incident(rdesk):
     first = await moved_with_open_incident(rdesk)
     said = await rdesk.room.message(msg(rdesk, "Fixed: restarted the export service", sender=ENGINEER_HUID,

@@ -18,9 +18,6 @@ async def moved(desk, then: str = "bound to BETA") -> None:
 
 @pytest.mark.parametrize("then", ["bound to BETA", "unbound"])
 @pytest.mark.parametrize("command", ["/incident ACME-1", "/incidents"])
-@pytest.mark.xfail(strict=True, reason="in a group moved from ACME to BETA (or only unbound), `/incident ACME-1` and "
-                   "`/incidents` typed by staff post ACME's incident (its card with the customer's words and names) "
-                   "there: the 'only this chat's incidents' guard compares the conversation, not its customer")
 async def test_staff_commands_in_a_moved_group_show_nothing_of_the_old_customer(acme, command, then):  # noqa: F811
     await moved(acme, then)
     mark = acme.stub.mark()
@@ -29,8 +26,6 @@ async def test_staff_commands_in_a_moved_group_show_nothing_of_the_old_customer(
     assert shown and not any("VPN is down" in text or "Acme Corp" in text for text in shown), shown
 
 
-@pytest.mark.xfail(strict=True, reason="in a group moved from ACME to BETA, `/take` alone (the chat's only open "
-                   "incident) takes ACME's incident and says 'ACME-1: an engineer is on it' in BETA's chat")
 async def test_take_alone_in_a_moved_group_does_not_take_the_old_customers_incident(acme):  # noqa: F811
     await moved(acme)
     mark = acme.stub.mark()
