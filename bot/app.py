@@ -21,7 +21,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 import telemetry
-from bot.db import close_database, open_database
+from bot.db import close_database, open_database, small_cache
 from bot.settings import Settings
 from bot.web import build_web_app
 from domain import claims, incidents, parked, people, updates
@@ -450,7 +450,8 @@ async def run(settings: Settings, clock: Clock | None = None) -> None:
         # Open incidents follow the policy in force: recomputed once per policy, not at every start.
         policy_key = "policy:" + hashlib.sha256(repr(settings.policy).encode()).hexdigest()
         if not await claims.done(policy_key):
-            changed = await incidents.recompute_deadlines(Sla(settings.policy))
+            async with small_cache(settings.database_url):
+                changed = await incidents.recompute_deadlines(Sla(settings.policy))
             await claims.mark_done(policy_key, clock.now())
             if changed:
                 log.info("the policy changed: %d open incidents got new deadlines", changed)

@@ -1,5 +1,5 @@
 """The aiohttp app: POST /telegram/webhook and POST /max/webhook (webhook mode), GET /healthz, GET /metrics,
-and the desk page (`bot.desk_web`: /desk, /wallboard)."""
+and the desk page (`bot.desk_web`: /desk, /wallboard, loaded at its first request)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tortoise import Tortoise
 from tortoise.functions import Count
 
 import telemetry
-from bot.desk_web import DeskPages
+from bot import desk_routes
 from bot.max_settings import WEBHOOK_PATH as MAX_WEBHOOK_PATH
 from bot.settings import Settings
 from domain import outbox, parked, updates
@@ -176,7 +176,17 @@ def build_web_app(settings: Settings, dp: Dispatcher, bot: Bot, heartbeat: Heart
                        park_after=settings.park_after.total_seconds()).register(app, path=WEBHOOK_PATH)
     if max_webhook is not None:
         app.router.add_post(MAX_WEBHOOK_PATH, max_webhook)
-    DeskPages(settings, clock, dp["desk"].sla).register(app)
+    pages = None
+
+    def desk_pages():
+        nonlocal pages
+        if pages is None:  # the first request to the desk page: its code is loaded now (`bot.desk_routes`)
+            from bot.desk_web import DeskPages
+
+            pages = DeskPages(settings, clock, dp["desk"].sla)
+        return pages
+
+    desk_routes.register(app, desk_pages)
     if express is not None:  # the eXpress bot's endpoints (`handlers.express.server`), under /express/
         express.register(app)
     return app

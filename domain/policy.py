@@ -6,10 +6,13 @@ then the whole is validated once. Every error is one line naming the key, its va
 
 from __future__ import annotations
 
+import ast
 import tomllib
 from dataclasses import dataclass
 from datetime import date, time, timedelta
+from functools import cache
 from importlib import resources
+from importlib.util import find_spec
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -321,12 +324,31 @@ def parse_policy(data: dict[str, Any], source: str) -> Policy:
 
 
 def _country_known(code: Any) -> bool:
-    """The package's registry of codes: `holidays.list_supported_countries()` would import every one of its
-    countries to list their subdivisions (about 8 MB held for the life of the process); the calendar loads
-    its one country on first use."""
-    from holidays.registry import EntityLoader
+    return isinstance(code, str) and code.upper() in country_codes()
 
-    return isinstance(code, str) and code.upper() in set(EntityLoader.get_country_codes())
+
+@cache
+def country_codes() -> frozenset[str]:
+    """The country codes the installed `holidays` package knows, as its `EntityLoader.get_country_codes()`
+    gives them, read from the source of its registry without importing the package: importing it runs its
+    lunisolar calendars' tables (about 5 MB held for the life of the process, and at start enough new
+    objects to set off a full garbage collection over aiogram's models, 0.15 s). The calendar imports the
+    package, and its one country, at the first deadline that needs it. Should a new version write the
+    registry otherwise, the package itself is asked."""
+    spec = find_spec("holidays")
+    if spec is None or spec.origin is None:
+        raise ConfigError("not installed: holidays (the calendars' public holidays); install the project's "
+                          "dependencies")
+    try:
+        tree = ast.parse(Path(spec.origin).with_name("registry.py").read_text("utf-8"))
+        countries = next(ast.literal_eval(node.value) for node in tree.body
+                         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                         and node.target.id == "COUNTRIES" and node.value is not None)
+        return frozenset(code for entity in countries.values() for code in entity[1:] if 2 <= len(code) <= 3)
+    except (OSError, SyntaxError, ValueError, TypeError, AttributeError, StopIteration):
+        from holidays.registry import EntityLoader
+
+        return frozenset(EntityLoader.get_country_codes())
 
 
 def format_hours(hours: tuple[tuple[int, int], ...]) -> str:

@@ -3,14 +3,17 @@ for first use is still looked for at start, so a missing package shows then and 
 
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
 from bot import __main__ as entry
 from bot import packages
 from bot.settings import load_settings
+from domain import policy
 from domain.errors import ConfigError
 from domain.policy import load_policy
+from tests import databases
 from tests.stub_api import TOKEN
 
 BASE = {"BOT_TOKEN": TOKEN}
@@ -88,3 +91,112 @@ def test_an_unknown_country_code_is_refused(tmp_path, country):
         load_policy(str(path))
     assert str(exc.value) == (f"{path}: calendars.business.country_holidays = '{country}' is invalid; "
                               "expected a country code the holidays package knows, like RU")
+
+
+def test_a_calendars_country_is_checked_without_importing_the_holidays_package():
+    """Importing `holidays` runs every lunisolar calendar's tables (about 5 MB, and at start a full garbage
+    collection over aiogram's models): the codes are read from its registry's source; the package is
+    imported at the first deadline of a calendar that names a country."""
+    code = "import sys; from domain.policy import load_policy; load_policy(None); print('holidays' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_the_codes_read_from_the_registry_are_the_packages():
+    from holidays.registry import EntityLoader
+
+    policy.country_codes.cache_clear()
+    assert policy.country_codes() == frozenset(EntityLoader.get_country_codes())
+
+
+def test_a_registry_written_otherwise_is_asked_through_the_package(monkeypatch, tmp_path):
+    from holidays.registry import EntityLoader
+
+    (tmp_path / "registry.py").write_text("COUNTRIES = build_the_registry()\n")
+    monkeypatch.setattr(policy, "find_spec", lambda name: SimpleNamespace(origin=str(tmp_path / "__init__.py")))
+    policy.country_codes.cache_clear()
+    try:
+        assert policy.country_codes() == frozenset(EntityLoader.get_country_codes())
+    finally:
+        policy.country_codes.cache_clear()
+
+
+def test_a_calendar_naming_a_country_without_the_holidays_package_is_refused(monkeypatch):
+    monkeypatch.setattr(policy, "find_spec", lambda name: None)
+    policy.country_codes.cache_clear()
+    try:
+        with pytest.raises(ConfigError) as exc:
+            load_policy(None)
+        assert str(exc.value) == ("not installed: holidays (the calendars' public holidays); install the "
+                                  "project's dependencies")
+    finally:
+        policy.country_codes.cache_clear()
+
+
+def test_the_desk_pages_code_is_loaded_at_its_first_request_not_at_start():
+    code = "import sys, bot.__main__, bot.app; print('bot.desk_web' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_the_desk_routes_answer_by_the_pages_own_methods():
+    """The addresses registered at start are the page's: each names a method `DeskPages` has."""
+    from bot import desk_routes
+    from bot.desk_web import DeskPages
+
+    assert all(callable(getattr(DeskPages, name, None)) for _, _, name in desk_routes.ROUTES)
+
+
+def test_what_the_imports_made_is_frozen_before_the_bot_runs(monkeypatch, tmp_path):
+    """A full garbage collection walks every object it tracks: aiogram's models, made at import and never
+    freed, are most of them (0.15 s a pass). They are frozen before the bot runs."""
+    import gc
+
+    import bot.app
+
+    frozen = []
+
+    async def run(settings):  # stands in for the bot: what matters is what it starts with
+        frozen.append(gc.get_freeze_count())
+
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setattr(bot.app, "run", run)
+    gc.unfreeze()
+    try:
+        assert entry.main(["run"]) == 0
+    finally:
+        gc.unfreeze()
+    assert frozen and frozen[0] > 0
+
+
+@pytest.mark.skipif(databases.on_postgres(), reason="SQLite's page cache; PostgreSQL keeps its own")
+async def test_a_pass_over_every_open_incident_keeps_sqlites_page_cache_small(db):
+    """The policy recompute reads every open incident once: SQLite would keep 2 MB of their pages for the
+    life of the process. Inside `small_cache` the cache is small; afterwards it is what it was."""
+    from tortoise import Tortoise
+
+    from bot.db import small_cache
+
+    async def cache_size() -> int:
+        rows = await Tortoise.get_connection("default").execute_query_dict("PRAGMA cache_size")
+        return rows[0]["cache_size"]
+
+    before = await cache_size()
+    async with small_cache(db):
+        assert await cache_size() == -256
+    assert await cache_size() == before
+
+
+@pytest.mark.skipif(databases.on_postgres(), reason="SQLite's page cache; PostgreSQL keeps its own")
+async def test_the_page_cache_comes_back_when_the_pass_fails(db):
+    from tortoise import Tortoise
+
+    from bot.db import small_cache
+
+    connection = Tortoise.get_connection("default")
+    before = (await connection.execute_query_dict("PRAGMA cache_size"))[0]["cache_size"]
+    with pytest.raises(RuntimeError):
+        async with small_cache(db):
+            raise RuntimeError("the database went away")
+    assert (await connection.execute_query_dict("PRAGMA cache_size"))[0]["cache_size"] == before
