@@ -76,14 +76,15 @@ async def known_title(channel: str, chat_ref: str) -> str:
     return ""
 
 
-async def name_chat(channel: str, chat_ref: str, title: str) -> None:
+async def name_chat(channel: str, chat_ref: str, title: str, renamed: bool = False) -> None:
     """The chat's name, as its channel gave it (when the chat was made, or asked of it), becomes the title
     of its conversation and of its place in the unbound inbox, where they have none yet: `/unbound` and
-    `/customer CODE` name the chat."""
+    `/customer CODE` name the chat. `renamed`: the channel says the chat's name changed (or a message names
+    it as it is now), so it replaces the one kept."""
     title = " ".join(shown(title).split())[:256]  # one line, as the inbox and the card show it
     if title:
         for rows in _rows(channel, chat_ref):
-            await rows.filter(title="").update(title=title)
+            await (rows if renamed else rows.filter(title="")).exclude(title=title).update(title=title)
 
 
 async def link_code(channel: str, staff_id: int, now: datetime) -> str:

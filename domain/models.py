@@ -33,7 +33,7 @@ class Person(Model):
     username = fields.CharField(max_length=64, null=True, db_index=True)  # lower-case, without @
     full_name = fields.CharField(max_length=256, default="")
     lang = fields.CharField(max_length=2, null=True)  # chosen with /lang
-    tg_lang = fields.CharField(max_length=8, null=True)  # Telegram's language_code: the fallback for `lang`
+    tg_lang = fields.CharField(max_length=8, null=True)  # app language (Telegram's, else MAX's): `lang`'s fallback
     # None: unknown; True: the person opened a private chat with the bot; False: a DM was refused.
     can_dm = fields.BooleanField(null=True)
     last_seen = fields.DatetimeField()

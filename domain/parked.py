@@ -32,7 +32,7 @@ async def park(payload: str, *, update_id: int | None, chat_id: int | None, reas
             kept = await ParkedUpdate.filter(update_id=update_id, status__in=WAITING).first()
             if kept is not None:
                 return kept, False
-        row = await ParkedUpdate.create(update_id=update_id, chat_id=chat_id, payload=payload, channel=channel,
+        row = await ParkedUpdate.create(update_id=update_id, chat_id=chat_id, payload=clean(payload), channel=channel,
                                         error=clean(error)[:ERROR_LIMIT], reason=reason, parked_at=now)
         if tell is not None:
             await tell(row)

@@ -51,6 +51,16 @@ async def seen(telegram_user: int, username: str | None, full_name: str, now: da
     return person
 
 
+async def app_lang_elsewhere(person: Person, app_lang: str | None) -> None:
+    """The app language another channel gives (MAX's `user_locale`) as the person's fallback after their
+    /lang choice, as Telegram's is (`seen`), for someone with no Telegram account (a person of another channel
+    has a negative id): one who is in Telegram too keeps their Telegram app's. Written only on a change."""
+    app_lang = (app_lang or "")[:8] or None
+    if person.id < 0 and app_lang and person.tg_lang != app_lang:
+        person.tg_lang = app_lang
+        await Person.filter(id=person.id).update(tg_lang=app_lang)
+
+
 def _as_kept(username: str | None, full_name: str, telegram_lang: str | None) -> tuple[str | None, str, str | None]:
     return (username.lower() if username else None), full_name[:256], (telegram_lang or "")[:8] or None
 

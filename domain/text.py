@@ -1,12 +1,24 @@
 """Free text from a channel, made storable everywhere, and cut to fit Telegram's limits."""
 
+import re
+
 TEXT_LIMIT = 4096  # a message's text
 CAPTION_LIMIT = 1024  # a photo's caption
 
 
+# A UTF-16 surrogate alone (half an emoji a client split; `\ud83d` is valid JSON): no UTF-8 encodes it, so
+# neither database, nor a log line, nor a JSON dump without ASCII escapes can take it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def clean(text: str) -> str:
-    """PostgreSQL rejects NUL characters in text."""
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+    """Storable text: PostgreSQL rejects NUL characters in text, and no database takes a lone surrogate;
+    each becomes U+FFFD. A pair of surrogates (an emoji spelled as two halves) is joined back into one."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    if _SURROGATE.search(text):
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
 
 
 def storable(value):
@@ -15,7 +27,7 @@ def storable(value):
     if isinstance(value, str):
         return clean(value)
     if isinstance(value, dict):
-        return {key: storable(item) for key, item in value.items()}
+        return {storable(key): storable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [storable(item) for item in value]
     return value

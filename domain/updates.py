@@ -34,7 +34,7 @@ def channel_key(channel: str, ref: str) -> int:
     """The ledger id of another channel's update, named by the channel's own reference of it (a MAX
     message's `mid`, a button press's `callback_id`): negative, so never a Telegram update id (those are
     positive), and 60 bits of a hash, so two references of one channel meet by chance about never."""
-    digest = hashlib.sha256(f"{channel}:{ref}".encode()).digest()
+    digest = hashlib.sha256(f"{channel}:{ref}".encode(errors="surrogatepass")).digest()  # a ref may hold half an emoji
     return -(int.from_bytes(digest[:8], "big") >> 4) - 1
 
 

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from domain import chatroom, inbox, incidents, intake, invitations, outbox, people
+from domain import chatroom, customers, inbox, incidents, intake, invitations, outbox, people
 from domain.errors import Counted, DeskError, Named
 from domain.identities import any_conversation, conversation_of
 from domain.inbox import IncomingMessage
@@ -60,6 +60,7 @@ class RoomMessage:
     chat_title: str = ""
     reply_to: str | None = None  # the id of the message this one answers
     attachments: list[dict[str, str]] = field(default_factory=list)  # metadata: kind, name, type, size
+    private: bool = False  # a person's private dialog with the bot, not a group chat
 
 
 @dataclass(frozen=True)
@@ -305,6 +306,8 @@ class ChatRoom:
         if msg.sent_at is None:  # a channel that gave no moment: the desk's own clock, never a poison update
             msg = replace(msg, sent_at=now)
         chat = await conversation_of(msg.channel, msg.chat)
+        if chat is not None and chat.unreachable_since is not None:
+            await self.back(msg.channel, msg.chat)  # the chat's own message: the bot is in it again
         lang = self._lang(chat)
         actor = await chatroom.sender(msg.channel, msg.sender, msg.sender_name, chat, settings.lead_ids, now,
                                       settings.default_lang)
@@ -315,7 +318,12 @@ class ChatRoom:
             code = chatroom.code_in(msg.text)
             kind = await invitations.kind_of(code) if code is not None else None
             if kind == invitations.LINK:
-                return await self._link(msg, code)
+                # Only a private dialog links: in a group everyone read the code (a customer handed it would
+                # become the staff member), so it is burnt there like any shown code and links nobody.
+                if not msg.private and (await look_at(msg.text, chat, actor.user_id, self.desk,
+                                                      msg.chat_title or msg.chat)).burnt:
+                    raise DeskError("rooms4fix.link_in_group", channel=Named("desk.channel", msg.channel))
+                return await self._link(msg, code)  # in a group: one no longer live, answered why
             if chat is None and kind is not None:
                 return await self._code(msg, actor, chat, code, kind)
             shown = await look_at(msg.text, chat, actor.user_id, self.desk, msg.chat_title or msg.chat)
@@ -356,8 +364,16 @@ class ChatRoom:
         where = "telegram" if kind in ("staff", "chat") else kind
         raise DeskError("chatroom.wrong_place", channel=Named("desk.channel", where))
 
+    async def back(self, channel: str, chat: str) -> None:
+        """The bot is in the chat again (the channel said it was added back, or the chat wrote): what is owed
+        there goes there again, not to the staff chat, and the leads hear it once, as for a Telegram group
+        (`handlers.membership`, the same rule: `customers.set_reachable`)."""
+        now = self.desk.now()
+        await customers.set_reachable(channel, chat, True, now, self.desk.chat_notice(self.desk.settings, True, now))
+        self.desk.wake_outbox()
+
     async def _link(self, msg: RoomMessage, code: str) -> list[Say]:
-        """A staff member's link code, sent from their account on the channel (in any chat)."""
+        """A staff member's link code, sent from their account on the channel in a private dialog with the bot."""
         staff = await chatroom.link(msg.channel, msg.sender, code, self.desk.now())
         lang = of_person_row(staff, self.desk.settings.default_lang)
         log.info("%s account %s linked to staff member %s", msg.channel, msg.sender, staff.id)

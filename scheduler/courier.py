@@ -28,6 +28,7 @@ import telemetry
 from domain import alerts, customers, outbox, people
 from domain.channels import Channels, Failed, Retry, Unreachable
 from domain.clock import Clock
+from domain.identities import TELEGRAM
 from domain.models import Conversation, Incident, Outbox
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,10 @@ class Courier:
         if row.person_id is None:
             await self._chat_lost(row, reason)
             return
-        await people.mark_dm(row.person_id, False, self.clock.now())
+        # `can_dm` is the person's Telegram DM (what /staff shows, what a block's notice to the leads compares):
+        # MAX refusing a dialog notice says nothing of Telegram, and marks nothing of it.
+        if row.channel == TELEGRAM:
+            await people.mark_dm(row.person_id, False, self.clock.now())
         log.warning("outbox %s: person %s cannot be written to by %s (%s)", row.id, row.person_id, row.channel,
                     reason)
         if row.fallback:

@@ -194,12 +194,12 @@ class StandInBotX:
     async def command(self, chat_id: str, user_huid: str, body: str, *, username: str = "Anna Petrova",
                       sync_id: str | None = None, reply_to: str | None = None, data: dict | None = None,
                       source_sync_id: str | None = None, token: str | None = None,
-                      attachments: list | None = None) -> tuple[int, str]:
+                      attachments: list | None = None, chat_type: str = "group_chat") -> tuple[int, str]:
         """A user's message in a group chat, as eXpress sends it to the bot; returns the answer's status and
         the message's sync_id."""
         payload = message_payload(self.bot_id, chat_id, user_huid, body, username=username, sync_id=sync_id,
                                   reply_to=reply_to, data=data, source_sync_id=source_sync_id,
-                                  attachments=attachments)
+                                  attachments=attachments, chat_type=chat_type)
         return await self.post("/express/command", payload, token), payload["sync_id"]
 
     async def chat_created(self, chat_id: str, name: str, creator: str) -> int:
@@ -233,8 +233,10 @@ class StandInBotX:
 
 def message_payload(bot_id: str, chat_id: str, user_huid: str, body: str, *, username: str = "Anna Petrova",
                     sync_id: str | None = None, reply_to: str | None = None, data: dict | None = None,
-                    source_sync_id: str | None = None, attachments: list | None = None) -> dict:
-    """A message from a user in a group chat, shaped as BotX API v4 posts it to a bot's /command."""
+                    source_sync_id: str | None = None, attachments: list | None = None,
+                    chat_type: str = "group_chat") -> dict:
+    """A message from a user in a group chat (or, `chat_type` "chat", their personal chat with the bot), shaped
+    as BotX API v4 posts it to a bot's /command."""
     entities = []
     if reply_to is not None:
         entities.append({"type": "reply", "data": {"source_sync_id": reply_to, "sender": user_huid,
@@ -249,7 +251,7 @@ def message_payload(bot_id: str, chat_id: str, user_huid: str, body: str, *, use
         "async_files": [],
         "entities": entities,
         "from": {
-            "user_huid": user_huid, "user_udid": None, "group_chat_id": chat_id, "chat_type": "group_chat",
+            "user_huid": user_huid, "user_udid": None, "group_chat_id": chat_id, "chat_type": chat_type,
             "ad_login": "apetrova", "ad_domain": "acme.ru", "username": username, "is_admin": False,
             "is_creator": False, "manufacturer": "Google", "device": "Chrome 120", "device_software": "Linux",
             "device_meta": {"pushes": False, "timezone": "Europe/Moscow", "permissions": None},

@@ -99,11 +99,12 @@ async def test_a_status_answer_owed_before_a_move_does_not_reach_the_new_custome
 
 async def test_a_staff_answer_in_a_chat_unbound_meanwhile_is_kept_or_refused_aloud(rdesk):
     from domain import customers, people
-    from tests.test_chatroom import ENGINEER_HUID, link_code, msg
+    from tests.test_chatroom import DIALOG, ENGINEER_HUID, link_code, msg
     from tests.test_chatroom import bound_chat as bound_room
     await bound_room(rdesk)
     await people.register_staff(ENGINEER, "engineer", LEAD, rdesk.clock.now())
-    await rdesk.room.message(msg(rdesk, await link_code(rdesk), sender=ENGINEER_HUID, name="Boris"))
+    await rdesk.room.message(msg(rdesk, await link_code(rdesk), chat=DIALOG, sender=ENGINEER_HUID, name="Boris",
+                                 private=True))
     first = msg(rdesk, "The payroll export fails")
     await rdesk.room.message(first)
     await customers.unbind("express", CHAT)  # what `/unbind express REF` does (this harness names chats bare)

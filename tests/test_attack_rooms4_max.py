@@ -3,8 +3,6 @@ Russian dialog, a user who is also staff."""
 
 import re
 
-import pytest
-
 from domain import customers
 from domain.models import Incident, Outbox
 from tests import test_max_room as base
@@ -13,8 +11,6 @@ from tests.test_max_room import CHAT, IVAN, arrive, bind
 room, max_api = base.room, base.max_api  # its fixtures
 
 
-@pytest.mark.xfail(strict=True, reason="a MAX chat the bot was removed from and added back to stays 'unreachable' for "
-                   "an hour: the customer's new acknowledgement (and staff answers) go to the staff chat, not the chat")
 async def test_a_chat_the_bot_is_added_back_to_hears_its_acknowledgement(room, max_api):
     await bind(room, max_api)
     await arrive(room, max_api.message(CHAT, IVAN, "Сервер недоступен", "mid.r1"))
@@ -33,8 +29,6 @@ async def test_a_chat_the_bot_is_added_back_to_hears_its_acknowledgement(room, m
     assert any("ACME-3" in (c.body.get("text") or "") for c in max_api.sent(mark)), rows
 
 
-@pytest.mark.xfail(strict=True, reason="a Russian MAX user (user_locale ru) who opens a dialog with the bot is told "
-                   "where the desk listens in English (DEFAULT_LANG), though the press pop-up uses user_locale")
 async def test_a_russian_dialog_is_answered_in_russian(room, max_api):
     max_api.dialogs.add(IVAN["user_id"])
     mark = max_api.mark()
@@ -43,8 +37,6 @@ async def test_a_russian_dialog_is_answered_in_russian(room, max_api):
     assert re.search("[а-яА-Я]", told.body["text"]), told.body["text"]
 
 
-@pytest.mark.xfail(strict=True, reason="a MAX message holding a lone UTF-16 surrogate (a broken emoji, \\ud83d) can "
-                   "neither be stored nor set aside: polling retries it for ever and MAX intake stops for every chat")
 async def test_a_broken_emoji_does_not_stop_max_intake(room, max_api):
     import asyncio
 
@@ -66,8 +58,6 @@ async def test_a_broken_emoji_does_not_stop_max_intake(room, max_api):
     assert await Incident.filter(key="ACME-1").exists() or await ParkedUpdate.filter(channel="max").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="a staff member's /link code sent in a bound customer chat by a customer links "
-                   "the customer's account to that staff member: their problem reports then open nothing, page no one")
 async def test_a_link_code_sent_by_a_customer_in_their_chat_makes_them_no_staff(room, max_api):
     from domain import people
     from domain.identities import person_for

@@ -24,6 +24,7 @@ OTHER_CHAT = "0bd3c8d6-0000-4000-8000-000000000002"
 ANNA = "a0000000-0000-4000-8000-00000000000a"  # customers' eXpress user ids (huids)
 BORIS = "b0000000-0000-4000-8000-00000000000b"
 ENGINEER_HUID = "e0000000-0000-4000-8000-00000000000e"
+DIALOG = "0bd3c8d6-0000-4000-8000-0000000000e1"  # the engineer's private dialog with the bot, where a link is made
 
 
 @pytest.fixture
@@ -304,7 +305,7 @@ async def test_a_staff_member_links_their_account_and_answers_in_the_chat(rdesk)
     await bound_chat(rdesk)
     await people.register_staff(ENGINEER, "engineer", LEAD, rdesk.clock.now())
     code = await link_code(rdesk)
-    said = await rdesk.room.message(msg(rdesk, code, sender=ENGINEER_HUID, name="Boris"))
+    said = await rdesk.room.message(msg(rdesk, code, chat=DIALOG, sender=ENGINEER_HUID, name="Boris", private=True))
     name = (await person_for("telegram", ENGINEER, rdesk.clock.now())).full_name
     assert [s.text for s in said] == [t("en", "chatroom.linked", channel="eXpress", name=name)]
     assert (await person_for("express", ENGINEER_HUID, rdesk.clock.now())).id == ENGINEER
@@ -323,7 +324,7 @@ async def test_a_link_code_of_someone_who_left_links_nothing(rdesk):
     await people.register_staff(ENGINEER, "engineer", LEAD, rdesk.clock.now())
     code = await link_code(rdesk)
     await people.remove_staff(str(ENGINEER), rdesk.settings.lead_ids, rdesk.clock.now())
-    said = await rdesk.room.message(msg(rdesk, code, sender=ENGINEER_HUID))
+    said = await rdesk.room.message(msg(rdesk, code, chat=DIALOG, sender=ENGINEER_HUID, private=True))
     assert [s.text for s in said] == [t("en", "chatroom.link_not_staff")]
     assert (await person_for("express", ENGINEER_HUID, rdesk.clock.now())).id != ENGINEER
     assert (await Invitation.get(kind="link")).used_at is None

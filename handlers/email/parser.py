@@ -17,7 +17,7 @@ from email.utils import getaddresses, parseaddr
 from html.parser import HTMLParser
 
 from domain.mail_rules import MailFacts
-from domain.text import has_words, shown
+from domain.text import clean, has_words, shown
 
 TEXT_LIMIT = 100_000  # characters of body kept: a pasted log of megabytes belongs in an attachment
 ATTACHMENTS_LIMIT = 50  # attachment entries kept per mail
@@ -97,8 +97,9 @@ def keys_in_subject(subject: str) -> tuple[str, ...]:
 
 def _clean(value: str) -> str:
     """Text the database can store: NUL is legal in encoded mail (quoted-printable, base64, RFC 2047) but
-    PostgreSQL refuses it in text and JSON, so one NUL would fail the mail's intake every time."""
-    return value.replace("\x00", "")
+    PostgreSQL refuses it in text and JSON, so one NUL would fail the mail's intake every time; and half an
+    emoji (UTF-7 spells one: `+2D0-`) becomes U+FFFD, the rule of every channel (`domain.text.clean`)."""
+    return clean(value.replace("\x00", ""))
 
 
 def _ids(value: str) -> list[str]:

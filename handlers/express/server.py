@@ -33,6 +33,7 @@ from uuid import UUID
 import jwt
 from aiohttp import web
 from pybotx import (
+    AddedToChatEvent,
     Bot,
     BotAccountWithSecret,
     BotXMethodCallback,
@@ -51,7 +52,9 @@ from pybotx import (
 from pybotx.bot.api.exceptions import UnknownSystemEventError
 from pybotx.bot.callbacks.callback_memory_repo import CallbackMemoryRepo
 from pybotx.missing import Undefined
-from pybotx.models.enums import BotAPIClientPlatforms
+from pybotx.models.attachments import BotAPIAttachment
+from pybotx.models.enums import BotAPIClientPlatforms, ChatTypes
+from pydantic import TypeAdapter, ValidationError
 
 from bot.express_settings import ExpressSettings
 from domain import chatroom
@@ -74,7 +77,32 @@ def _pybotx_logs_through_ours() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request to BotX otherwise
 
 
+# How far a CTS server's clock may run ahead of the desk's machine (or behind it): an on-premises server is
+# often a few seconds off, and pybotx's own leeway (one second) refused every message of such a server.
+CLOCK_SKEW = 60
+
+
+class _JwtWithSkew:
+    """PyJWT as pybotx's verification uses it, with `CLOCK_SKEW` as the leeway on `iat`, `nbf` and `exp`
+    (pybotx takes no leeway of ours); everything else, the signature first, is PyJWT's and pybotx's."""
+
+    def __getattr__(self, name: str):
+        return getattr(jwt, name)
+
+    @staticmethod
+    def decode(*args, **kwargs):
+        kwargs["leeway"] = max(kwargs.get("leeway", 0), CLOCK_SKEW)
+        return jwt.decode(*args, **kwargs)
+
+
+def _pybotx_allows_clock_skew() -> None:
+    import pybotx.bot.bot as pybotx_bot
+
+    pybotx_bot.jwt = _JwtWithSkew()  # only pybotx's module: this program's own `jwt` is untouched
+
+
 _pybotx_logs_through_ours()
+_pybotx_allows_clock_skew()
 NAME = "express"
 BODY_LIMIT = 4096  # BotX's longest message body
 PREFIX = "/express"
@@ -88,6 +116,7 @@ MAX_TOKEN_LIFETIME = 24 * 3600
 # answer to the send arrived); pybotx keeps such an early result this long too.
 EARLY_RESULT_WAIT = 5.0
 NAMES_KEPT = 1000  # chat names from `system:chat_created` kept for the chat's first message
+_ATTACHMENT = TypeAdapter(BotAPIAttachment)  # an attachment as pybotx reads it (else it passes it over)
 _PLATFORMS = frozenset(platform.value for platform in BotAPIClientPlatforms)
 # A mention as it stands in a message's body: a person (`@`, `@@` a contact) or a chat (`##`), by the id of
 # the mention entity that names it.
@@ -183,7 +212,21 @@ def _attachments(message: IncomingMessage) -> list[dict[str, str]]:
     for kind in ("location", "contact", "link", "sticker"):
         if getattr(message, kind) is not None:
             found.append({"kind": kind})
+    # One of a kind pybotx does not know (a newer client's: a poll, say) it passes over; a message of only
+    # that would be lost, so it is kept by its kind, as MAX's reader does (`handlers.max.updates`).
+    items = (message.raw_command or {}).get("attachments")
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and not _pybotx_reads(item):
+            found.append({"kind": str(item.get("type") or "unknown")[:32]})
     return found
+
+
+def _pybotx_reads(item: dict[str, Any]) -> bool:
+    try:
+        _ATTACHMENT.validate_python(item)
+    except ValidationError:
+        return False
+    return True
 
 
 def _mentioned(raw: dict[str, Any] | None) -> dict[str, str]:
@@ -198,6 +241,17 @@ def _mentioned(raw: dict[str, Any] | None) -> dict[str, str]:
         if isinstance(name, str) and name.strip():
             names[str(data.get("mention_id")).lower()] = name.strip()
     return names
+
+
+def chat_name_in(raw: dict[str, Any] | None, chat_id: UUID) -> str:
+    """The chat's name as a message gives it: a reply to a message of the same chat names that chat as it is
+    now (BotX has no rename event, and a message carries no chat name otherwise)."""
+    for entity in (raw or {}).get("entities") or []:
+        data = entity.get("data") if isinstance(entity, dict) and entity.get("type") == "reply" else None
+        if (isinstance(data, dict) and str(data.get("source_group_chat_id")).lower() == str(chat_id).lower()
+                and isinstance(data.get("source_chat_name"), str)):
+            return data["source_chat_name"]
+    return ""
 
 
 def with_names(body: str, raw: dict[str, Any] | None) -> str:
@@ -235,7 +289,7 @@ def room_message(message: IncomingMessage, now: datetime, title: str = "") -> Ro
         channel=NAME, chat=chat_ref(message.bot.id, message.chat.id), ref=str(message.sync_id),
         sender=str(sender.huid), sender_name=sender.username or sender.ad_login or "", text=_text(message),
         sent_at=now, chat_title=title, reply_to=str(message.reply.sync_id) if message.reply is not None else None,
-        attachments=_attachments(message))
+        attachments=_attachments(message), private=message.chat.type == ChatTypes.PERSONAL_CHAT)
 
 
 class ExpressBot:
@@ -249,6 +303,7 @@ class ExpressBot:
         collector.command("/dd", visible=False)(self._on_message)  # a pressed bubble
         collector.default_message_handler(self._on_message)
         collector.chat_created(self._on_chat_created)
+        collector.added_to_chat(self._on_added)
         collector.event_edit(self._on_edit)
         accounts = [BotAccountWithSecret(id=a.bot_id, cts_url=a.cts_url, secret_key=a.secret_key)
                     for a in settings.accounts]
@@ -270,6 +325,13 @@ class ExpressBot:
     async def _on_chat_created(self, event: ChatCreatedEvent, bot: Bot) -> None:
         await asyncio.get_running_loop().create_task(self._created(event), context=self._context.copy())
 
+    async def _on_added(self, event: AddedToChatEvent, bot: Bot) -> None:
+        await asyncio.get_running_loop().create_task(self._added(event), context=self._context.copy())
+
+    async def _added(self, event: AddedToChatEvent) -> None:
+        """Someone was added to a chat, the bot itself when it is put back: BotX tells only a bot in the
+        chat, so the chat is reachable again (a chat marked so after a refused send)."""
+        await self.room.back(NAME, chat_ref(event.bot.id, event.chat.id))
     async def _on_edit(self, event: EventEdit, bot: Bot) -> None:
         await asyncio.get_running_loop().create_task(self._edited(event), context=self._context.copy())
 
@@ -326,6 +388,9 @@ class ExpressBot:
         else:
             said = await self.room.message(room_message(message, self.clock.now(),
                                                         self._names.get(chat_ref(message.bot.id, message.chat.id), "")))
+            renamed = chat_name_in(message.raw_command, message.chat.id)
+            if renamed:  # the chat's name now, which may be new: the conversation's title follows
+                await chatroom.name_chat(NAME, chat_ref(message.bot.id, message.chat.id), renamed, renamed=True)
         # Owed through the outbox before BotX hears the message arrived (`chatroom.owe_answers`): paced, split,
         # retried; only a chat without a conversation is answered at once.
         at_once = await owe_answers(NAME, chat_ref(message.bot.id, message.chat.id), said, str(message.sync_id),

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from maxapi import Bot
 
-from domain import alerts, chatroom, identities, invitations, outbox
+from domain import alerts, chatroom, identities, invitations, outbox, people
 from domain.identities import conversation_of
 from domain.lang import of_chat_row, supported
 from domain.models import ParkedUpdate
@@ -38,6 +38,7 @@ async def dialog(update: MaxUpdate, desk: Desk) -> None:
         return
     now = desk.now()
     person = await identities.person_for(NAME, update.sender, now, update.name)
+    await people.app_lang_elsewhere(person, update.lang)  # answered in their app's language, as a pop-up is
     await outbox.enqueue("notice", outbox.person(person.id, channel=NAME), now, params=outbox.say("max.dialog"),
                          dedupe=f"max-dialog:{person.id}:{now:%Y%m%d%H}")
     desk.wake_outbox()
@@ -46,7 +47,7 @@ async def dialog(update: MaxUpdate, desk: Desk) -> None:
 def room_message(update: MaxUpdate, title: str = "") -> RoomMessage:
     return RoomMessage(channel=NAME, chat=update.chat, ref=update.ref, sender=update.sender or "",
                        sender_name=update.name, text=update.text, sent_at=update.sent_at, chat_title=title,
-                       reply_to=update.reply_to, attachments=list(update.attachments))
+                       reply_to=update.reply_to, attachments=list(update.attachments), private=update.dialog)
 
 
 async def title_of(bot: Bot, chat: str) -> str:
@@ -118,7 +119,11 @@ def make_handle(bot: Bot, desk: Desk):
             return await answer(update, await room.message(room_message(update, title)))
         if update.kind == "edited" and update.ref is not None:  # the stored text (and title) follow, codes burnt
             return await answer(update, await room.edited(room_message(update)))
-        return None  # the bot added or removed: nothing the desk keeps
+        if update.kind == "renamed":
+            await chatroom.name_chat(NAME, update.chat, update.text, renamed=True)
+        if update.kind == "added":  # put back in a chat: what is owed there goes there again
+            await room.back(NAME, update.chat)
+        return None  # the bot removed: a refused send says so (`handlers.max.channel`)
     return handle
 
 

@@ -34,6 +34,7 @@ import telemetry
 from domain import attempts, parked, updates
 from domain.clock import Clock
 from domain.models import ParkedUpdate
+from domain.text import storable
 from handlers.max.updates import NAME, MaxUpdate, Unreadable, read
 from handlers.stopping import sleep_unless, unless_stopped
 
@@ -87,7 +88,7 @@ async def set_aside(raw: dict, update: MaxUpdate | None, key: int, reason: str, 
     async with in_transaction():
         if await updates.handled(key):  # set aside (or handled) before: MAX delivered it again
             return None
-        row, new = await parked.park(json.dumps(raw, ensure_ascii=False, default=str), update_id=key,
+        row, new = await parked.park(json.dumps(storable(raw), ensure_ascii=False, default=str), update_id=key,
                                      chat_id=_chat_id(raw, update), reason=reason, error=error, now=clock.now(),
                                      tell=tell, channel=NAME)
         await updates.mark_done(key, clock.now())

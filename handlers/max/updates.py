@@ -29,7 +29,7 @@ NAME = "max"
 @dataclass(frozen=True)
 class MaxUpdate:
     key: str  # the update's own reference: the ledger's name of it
-    kind: str  # message | edited | button | started | added | removed | other
+    kind: str  # message | edited | button | started | added | removed | renamed | other
     chat: str | None = None  # the chat's id as text (a dialog's too)
     dialog: bool = False  # a private dialog with the bot, not a group chat
     sender: str | None = None  # the user's id as text
@@ -166,6 +166,9 @@ def read(raw: dict[str, Any]) -> MaxUpdate:
         return MaxUpdate(f"{kind}:{update.chat_id}:{update.timestamp}", "started", chat=str(update.chat_id),
                          dialog=True, sender=str(update.user.user_id), name=_name(update.user),
                          lang=getattr(update, "user_locale", None), sent_at=when)
+    if kind == "chat_title_changed":  # the chat's new name: its conversation's title follows
+        return MaxUpdate(f"{kind}:{update.chat_id}:{update.timestamp}", "renamed", chat=str(update.chat_id),
+                         text=clean(update.title or ""), sent_at=when)
     if kind in ("bot_added", "bot_removed"):
         return MaxUpdate(f"{kind}:{update.chat_id}:{update.timestamp}", "added" if kind == "bot_added" else "removed",
                          chat=str(update.chat_id), sender=str(update.user.user_id), name=_name(update.user),
