@@ -6,7 +6,7 @@ from domain import customers, people
 from domain.models import Incident
 from tests import test_chatroom
 from tests.people import ENGINEER, LEAD
-from tests.test_chatroom import CHAT, ENGINEER_HUID, bound_chat, code_for, link_code, msg
+from tests.test_chatroom import CHAT, DIALOG, ENGINEER_HUID, bound_chat, code_for, link_code, msg
 
 rdesk = test_chatroom.rdesk  # its fixture
 
@@ -16,7 +16,9 @@ async def moved_with_open_incident(rdesk):
     Beta's chat all along: `/unbind`, and Beta binds it."""
     await bound_chat(rdesk)
     await people.register_staff(ENGINEER, "engineer", LEAD, rdesk.clock.now())
-    await rdesk.room.message(msg(rdesk, await link_code(rdesk), sender=ENGINEER_HUID, name="Boris"))
+    linked = await rdesk.room.message(msg(rdesk, await link_code(rdesk), chat=DIALOG, sender=ENGINEER_HUID,
+                                          name="Boris", private=True))  # linked in a private dialog (rooms4fix)
+    assert linked[0].text.startswith("Done: this eXpress account is linked"), linked
     beta = await code_for(rdesk, "BETA")
     first = msg(rdesk, "The payroll export fails")
     await rdesk.room.message(first)

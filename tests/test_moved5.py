@@ -8,7 +8,7 @@ from locales import t
 from tests import test_chatroom
 from tests.people import ENGINEER, GROUP, LEAD, customer, engineer, lead
 from tests.test_attack_rooms5_unbind import moved
-from tests.test_chatroom import CHAT, ENGINEER_HUID, code_for, link_code, msg
+from tests.test_chatroom import CHAT, DIALOG, ENGINEER_HUID, code_for, link_code, msg
 from tests.test_express import ANNA
 from tests.test_express import room as express_room  # noqa: F401 (fixture)
 from tests.test_unbind import acme, answers  # noqa: F401 (fixture)
@@ -84,10 +84,17 @@ async def test_a_staff_message_in_the_groups_own_chat_is_told_nothing(acme):  # 
 
 # ---- the chat room (eXpress) -------------------------------------------------------------------------
 
+async def linked(rdesk) -> None:
+    """The engineer links their eXpress account, in their private dialog with the bot."""
+    said = await rdesk.room.message(msg(rdesk, await link_code(rdesk), chat=DIALOG, sender=ENGINEER_HUID,
+                                        name="Boris", private=True))
+    assert said[0].text.startswith("Done: this eXpress account is linked"), said
+
+
 async def moved_room(rdesk) -> IncidentMessage:
     await test_chatroom.bound_chat(rdesk)
     await people.register_staff(ENGINEER, "engineer", LEAD, rdesk.clock.now())
-    await rdesk.room.message(msg(rdesk, await link_code(rdesk), sender=ENGINEER_HUID, name="Boris"))
+    await linked(rdesk)
     beta = await code_for(rdesk, "BETA")
     await rdesk.room.message(msg(rdesk, "The payroll export fails"))
     await customers.unbind("express", CHAT)
@@ -128,7 +135,7 @@ async def test_a_customer_sets_the_express_chats_language(express_room):  # noqa
 async def test_a_linked_engineers_lang_in_a_chat_room_is_their_own(rdesk):
     chat = await test_chatroom.bound_chat(rdesk)
     await people.register_staff(ENGINEER, "engineer", LEAD, rdesk.clock.now())
-    await rdesk.room.message(msg(rdesk, await link_code(rdesk), sender=ENGINEER_HUID, name="Boris"))
+    await linked(rdesk)
     said = await rdesk.room.message(msg(rdesk, "/lang RU", sender=ENGINEER_HUID, name="Boris"))
     assert [s.text for s in said] == [t("ru", "lang.person_set")]
     assert (await Person.get(id=ENGINEER)).lang == "ru"
