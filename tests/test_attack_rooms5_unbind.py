@@ -5,7 +5,7 @@ tests/test_unbind.py)."""
 import pytest
 
 from domain.models import Incident
-from tests.people import GROUP, LEAD, engineer, lead
+from tests.people import GROUP, LEAD, customer, engineer, lead
 from tests.test_unbind import acme, answers  # noqa: F401  (the fixture)
 
 
@@ -39,5 +39,6 @@ async def test_a_staff_reply_in_a_moved_group_does_not_answer_the_old_customers_
     from domain.models import IncidentMessage
     await moved(acme)
     first = await IncidentMessage.get(text="The VPN is down")
-    await acme.say(GROUP, engineer, "Fixed: restarted the gateway", reply_to_message_id=int(first.ref))
+    replied = acme.stub.make_message(GROUP, customer, first.text, message_id=int(first.ref))  # aiogram reads this
+    await acme.say(GROUP, engineer, "Fixed: restarted the gateway", reply_to_message=replied)
     assert (await Incident.get(key="ACME-1")).responded_at is None
