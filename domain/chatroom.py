@@ -135,7 +135,7 @@ async def _pressed_here(incident_id: int, chat: Conversation | None) -> Incident
         raise DeskError("err.button_stale")
     if incident.conversation_id != chat.id and await customers.upgraded_from(chat, incident):
         chat = await Conversation.get(id=incident.conversation_id)
-    if incident.conversation_id != chat.id or incident.customer_id != chat.customer_id:
+    if not incidents.belongs(incident, chat):
         raise DeskError("err.button_stale")
     return incident
 

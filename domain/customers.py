@@ -230,11 +230,6 @@ async def unbind(channel: str, ref: str) -> Customer:
     return released.customer
 
 
-async def set_chat_lang(chat: Conversation, lang: str) -> None:
-    chat.lang = lang
-    await chat.save(update_fields=["lang"])
-
-
 # How long a conversation the desk could not deliver to is given up without trying. Then one send is
 # tried again: Telegram says nothing when a mute ends, and a chat must not stay deaf for good because of one.
 RETRY_UNREACHABLE = timedelta(hours=1)

@@ -8,12 +8,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from domain import alerts, invitations
 from domain.errors import DeskError, Named
 from domain.intake import OPEN, incident_of_message
-from domain.models import Incident, IncidentEvent, IncidentMessage, Staff
+from domain.models import Conversation, Incident, IncidentEvent, IncidentMessage, Staff
 from domain.policy import PRIORITIES
 from domain.sla import Sla
 
@@ -26,12 +27,30 @@ def looks_like_key(word: str) -> bool:
     return bool(KEY.match(word))
 
 
+def belongs(incident: Incident, chat: Conversation | None) -> bool:
+    """The one rule for "this chat's incidents": an incident belongs to the chat it was opened in only while
+    that chat's customer is the incident's customer. A chat unbound, or bound to another customer since, keeps
+    the old customer's incidents in its history, but none of them is its own: nothing of them is shown, taken,
+    resolved or answered from there. `of_chat` is the same rule as a query."""
+    return (chat is not None and chat.customer_id is not None and incident.conversation_id == chat.id
+            and incident.customer_id == chat.customer_id)
+
+
+async def of_chat(conversation_id: int | None) -> QuerySet[Incident]:
+    """The incidents that `belongs` gives the conversation (none for one bound to nobody, or none at all)."""
+    chat = await Conversation.get_or_none(id=conversation_id) if conversation_id else None
+    if chat is None or chat.customer_id is None:
+        return Incident.filter(id__in=[])
+    return Incident.filter(conversation_id=chat.id, customer_id=chat.customer_id)
+
+
 async def by_key(key: str, only_chat: int | None = None) -> Incident:
     """The incident with this KEY. With `only_chat` (a conversation id: a command typed in a customer's
-    chat) it must be that conversation's: another's is refused with the same answer whether it exists or
-    not, so nothing leaks."""
+    chat) it must be that conversation's (`belongs`): another's is refused with the same answer whether it
+    exists or not, so nothing leaks."""
     incident = await Incident.get_or_none(key=key.upper()).select_related("customer")
-    if only_chat is not None and (incident is None or incident.conversation_id != only_chat):
+    if only_chat is not None and (incident is None
+                                  or not belongs(incident, await Conversation.get_or_none(id=only_chat))):
         raise DeskError("access.other_chat_incident", key=key.upper())
     if incident is None:
         raise DeskError("err.unknown_incident", key=key.upper())
@@ -40,14 +59,16 @@ async def by_key(key: str, only_chat: int | None = None) -> Incident:
 
 async def target(key: str | None, conversation_id: int | None, reply_to: str | None) -> Incident:
     """The incident a staff command means: its KEY, else the replied-to incident, else the conversation's
-    only open one (`conversation_id` None: typed where no conversation is)."""
+    only open one (`conversation_id` None: typed where no conversation is). Found from the chat, it must be
+    the chat's (`belongs`): a reply to a message of the customer the chat belonged to before is refused."""
     if key:
         return await by_key(key)
-    replied = await incident_of_message(conversation_id, reply_to) if conversation_id is not None else None
+    if conversation_id is None:
+        raise DeskError("err.no_open_incident")
+    replied = await incident_of_message(conversation_id, reply_to)
     if replied is not None:
-        return await by_key(replied.key)
-    open_here = await Incident.filter(conversation_id=conversation_id, status__in=OPEN).limit(2) \
-        if conversation_id is not None else []
+        return await by_key(replied.key, only_chat=conversation_id)
+    open_here = await (await of_chat(conversation_id)).filter(status__in=OPEN).limit(2)
     if len(open_here) == 1:
         return await by_key(open_here[0].key)
     raise DeskError("err.need_key" if open_here else "err.no_open_incident")
@@ -119,11 +140,9 @@ async def answer(incident: Incident, staff_id: int, author: str, text: str, ref:
     return await _reload(incident)
 
 
-async def awaiting_response(conversation_id: int, topic: str | None,
-                            customer_id: int | None = None) -> Incident | None:
-    found = Incident.filter(conversation_id=conversation_id, status="new", responded_at__isnull=True, topic=topic)
-    if customer_id is not None:  # the customer the chat belongs to now (it may have been bound to another)
-        found = found.filter(customer_id=customer_id)
+async def awaiting_response(conversation_id: int, topic: str | None) -> Incident | None:
+    """The chat's own (`of_chat`) newest incident still awaiting its first response."""
+    found = (await of_chat(conversation_id)).filter(status="new", responded_at__isnull=True, topic=topic)
     return await found.order_by("-last_activity_at", "-id").first()
 
 
@@ -312,17 +331,14 @@ async def open_incidents(customer_code: str | None = None, with_conversation: bo
 
 
 async def mine(staff_id: int, only_chat: int | None = None) -> list[Incident]:
-    query = Incident.filter(status__in=OPEN, assignee_id=staff_id)
-    if only_chat is not None:
-        query = query.filter(conversation_id=only_chat)
+    query = Incident.filter(status__in=OPEN, assignee_id=staff_id) if only_chat is None else (
+        (await of_chat(only_chat)).filter(status__in=OPEN, assignee_id=staff_id))
     return most_urgent_first(await query.select_related("customer"))
 
 
-async def in_chat(conversation_id: int, customer_id: int | None = None) -> list[Incident]:
-    """The conversation's open incidents; with `customer_id`, only those of the customer it belongs to now."""
-    found = Incident.filter(conversation_id=conversation_id, status__in=OPEN)
-    if customer_id is not None:
-        found = found.filter(customer_id=customer_id)
+async def in_chat(conversation_id: int) -> list[Incident]:
+    """The conversation's open incidents: only its own (`of_chat`), of the customer it belongs to now."""
+    found = (await of_chat(conversation_id)).filter(status__in=OPEN)
     return most_urgent_first(await found.select_related("customer"))
 
 

@@ -13,7 +13,7 @@ from domain import invitations
 from domain.access import INVITABLE_ROLES, Role
 from domain.errors import DeskError
 from domain.identities import TELEGRAM, person_for, telegram_person_id
-from domain.lang import of_chat_row, of_person_row
+from domain.lang import LANGS, of_chat_row, of_person_row
 from domain.models import Conversation, DeskSession, Incident, IncidentEvent, Person, Staff, WallboardLink
 
 
@@ -144,6 +144,21 @@ async def ensure_leads(lead_ids: frozenset[int], now: datetime) -> LeadChanges:
 
 async def set_person_lang(user_id: int, lang: str, now: datetime) -> None:
     await Person.update_or_create(id=user_id, defaults={"lang": lang, "last_seen": now})
+
+
+async def choose_lang(actor: Actor, choice: str, now: datetime) -> bool:
+    """`/lang ru|en`, on any channel: in a customer's chat (a Telegram group, a chat room, a bound private chat)
+    a lead or the customer sets the chat's language, one for everyone there; anyone else their own. True when
+    the chat's was set. Anything but a language is refused, and changes nothing."""
+    choice = choice.lower()
+    if choice not in LANGS:
+        raise DeskError("usage.lang")
+    if actor.chat is not None and actor.role in (Role.LEAD, Role.CUSTOMER):
+        actor.chat.lang = choice
+        await actor.chat.save(update_fields=["lang"])
+        return True
+    await set_person_lang(actor.user_id, choice, now)
+    return False
 
 
 async def mark_dm(user_id: int, reachable: bool, now: datetime) -> None:

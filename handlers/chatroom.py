@@ -199,22 +199,31 @@ async def take_in(msg: IncomingMessage, chat: Conversation, desk: Desk, force_ne
     return result.incident
 
 
-async def staff_answer(msg: IncomingMessage, chat: Conversation, staff_id: int, desk: Desk) -> Incident | None:
+# What a staff member is told of a reply to a message of the customer the chat belonged to before.
+OLD_CUSTOMERS = "moved5.staff_old_customer"
+
+
+async def staff_answer(msg: IncomingMessage, chat: Conversation, staff_id: int, desk: Desk) -> str | None:
     """A staff member's plain message in a customer chat is the first response to the incident it answers:
-    the one it replies to, else the chat's open incident awaiting a response."""
+    the one it replies to, else the chat's open incident awaiting a response. A reply to a message of an
+    incident that is no longer the chat's (`incidents.belongs`: the chat moved to another customer) answers
+    nothing, since that customer reads nothing here: returned is the catalog key of what the staff member
+    is told then (in their language, aloud, as in a chat bound to nobody), else None."""
     incident = await intake.incident_of_message(chat.id, msg.reply_to)
+    if incident is not None and not incidents.belongs(incident, chat):
+        return OLD_CUSTOMERS
     if incident is None:
-        incident = await incidents.awaiting_response(chat.id, msg.topic, chat.customer_id)
+        incident = await incidents.awaiting_response(chat.id, msg.topic)
     if incident is None or incident.status not in intake.OPEN:
         return None  # staff chatter that answers no open incident
     await incidents.staff_message(incident, staff_id, msg.author, chat.id, msg.ref, msg.text, msg.attachments,
                                   desk.now())
-    return incident
+    return None
 
 
 async def status_text(chat: Conversation, lang: str, desk: Desk) -> str:
     """`/status`: the chat's open incidents, with who took each or by when we answer."""
-    open_here = await incidents.in_chat(chat.id, chat.customer_id)
+    open_here = await incidents.in_chat(chat.id)
     if not open_here:
         return t(lang, "status.none")
     lines = [t(lang, "status.header")]
@@ -408,12 +417,18 @@ class ChatRoom:
                     raise DeskError("usage.new")
                 await take_in(incoming(msg, actor.user_id, rest), chat, self.desk, force_new=True)
                 return []
+            if name == "lang":  # as in a Telegram group: the customer (or a lead) sets the chat's language
+                words = rest.split()
+                if len(words) != 1:
+                    raise DeskError("usage.lang")
+                chat_set = await people.choose_lang(actor, words[0], self.desk.now())
+                return [Say(t(words[0].lower(), "lang.chat_set" if chat_set else "lang.person_set"), reply_to=msg.ref)]
             if name in ("help", "start"):
-                return [Say(t(lang, "chatroom.help", new="/new", status="/status"), reply_to=msg.ref)]
+                return [Say(t(lang, "chatroom.help", new="/new", status="/status", lang="/lang"), reply_to=msg.ref)]
             # Any other command is a customer's words all the same (a path, a typo): it is taken in.
         if actor.is_staff:
-            await staff_answer(incoming(msg, actor.user_id), chat, actor.user_id, self.desk)
-            return []
+            told = await staff_answer(incoming(msg, actor.user_id), chat, actor.user_id, self.desk)
+            return [Say(t(actor.lang, told), reply_to=msg.ref)] if told else []  # in their language
         await take_in(incoming(msg, actor.user_id), chat, self.desk)
         return []
 

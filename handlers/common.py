@@ -14,7 +14,7 @@ from handlers.args import args_of, looks_like_command, split
 from handlers.desk import Desk
 from handlers.menus import set_person_menu
 from handlers.replies import respond
-from locales import LANGS, t
+from locales import t
 
 
 def help_text(role: Role, lang: str, in_group: bool, desk: bool = True) -> str:
@@ -82,16 +82,8 @@ async def show_help(message: Message, actor: people.Actor, desk: Desk) -> None:
 
 async def set_lang(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
     (choice,) = split(command, 1, 1)
-    choice = choice.lower()
-    if choice not in LANGS:
-        raise DeskError("usage.lang")
-    # A customer's chat (a group, or a customer's bound private chat) has one language for everyone there.
-    if actor.chat is not None and actor.role in (Role.LEAD, Role.CUSTOMER):
-        await customers.set_chat_lang(actor.chat, choice)
-        await respond(message, t(choice, "lang.chat_set"))
-        return
-    await people.set_person_lang(actor.user_id, choice, desk.now())
-    await respond(message, t(choice, "lang.person_set"))
+    chat_set = await people.choose_lang(actor, choice, desk.now())
+    await respond(message, t(choice.lower(), "lang.chat_set" if chat_set else "lang.person_set"))
 
 
 def build_router() -> Router:

@@ -56,7 +56,9 @@ async def chat_message(message: Message, actor: people.Actor, desk: Desk) -> Non
 
 async def staff_answer(message: Message, actor: people.Actor, desk: Desk) -> None:
     """A staff member's plain message is the first response to the incident it answers."""
-    await chatroom.staff_answer(incoming(message, desk.now(), actor.user_id), actor.chat, actor.user_id, desk)
+    told = await chatroom.staff_answer(incoming(message, desk.now(), actor.user_id), actor.chat, actor.user_id, desk)
+    if told:
+        await respond(message, t(actor.lang, told))  # in their language
 
 
 async def new_incident(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:

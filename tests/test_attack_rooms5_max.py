@@ -3,8 +3,6 @@ the MAX stand-in)."""
 
 import re
 
-import pytest
-
 from domain.models import Conversation, Incident
 from tests import test_max_room as base
 from tests.test_max_room import CHAT, IVAN, arrive, bind
@@ -12,9 +10,6 @@ from tests.test_max_room import CHAT, IVAN, arrive, bind
 room, max_api = base.room, base.max_api  # its fixtures
 
 
-@pytest.mark.xfail(strict=True, reason="a customer's `/lang ru` in their MAX chat (the README: in a customer group the "
-                   "customer sets the chat's language) opens an incident '/lang ru' that pages on-call, and the chat "
-                   "stays in English")
 async def test_a_customer_sets_the_chats_language_with_lang(room, max_api):
     await bind(room, max_api)
     mark = max_api.mark()
