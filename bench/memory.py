@@ -68,7 +68,8 @@ async def main(size: int) -> None:
         proc.terminate()
         await proc.wait()
         echo = await subprocess_rss([str(ROOT / "bench" / "echo_bot.py")], env, stub)
-        print(f"resident memory with {size:,} open incidents: {desk:.0f} MB (bare aiogram echo bot: {echo:.0f} MB)")
+        print(f"resident memory with {size:,} open incidents: {desk:.1f} MB "
+              f"(bare aiogram echo bot: {echo:.1f} MB; +{desk - echo:.1f})")
         await stub.stop()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import linecache
 import sys
 
 from bot import logs, packages
@@ -46,6 +47,9 @@ def main(argv: list[str]) -> int:
         return 0
     from bot.app import run
 
+    # Source lines read while importing (tortoise reads its `models.py` for its base class's comments) are
+    # only ever needed again to print a traceback, which reads them anew.
+    linecache.clearcache()
     # What the imports made (aiogram's models of the whole Bot API, the ORM's models, the handlers: some
     # 220,000 objects, none of which is ever freed) is kept out of the garbage collector's full passes,
     # which would otherwise walk all of it each time (0.15 s here, the event loop stopped meanwhile).

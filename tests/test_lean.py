@@ -170,6 +170,33 @@ def test_what_the_imports_made_is_frozen_before_the_bot_runs(monkeypatch, tmp_pa
     assert frozen and frozen[0] > 0
 
 
+def test_the_source_lines_read_while_importing_are_dropped_before_the_bot_runs(monkeypatch, tmp_path):
+    """Importing tortoise reads its `models.py` through `linecache` (for its base class's comments) and the
+    lines stayed in memory for the life of the process; a traceback reads what it shows anew."""
+    import linecache
+
+    import tortoise.models
+
+    import bot.app
+
+    linecache.getlines(tortoise.models.__file__)  # as the import leaves it
+    cached = []
+
+    async def run(settings):
+        cached.append(tortoise.models.__file__ in linecache.cache)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setattr(bot.app, "run", run)
+    try:
+        assert entry.main(["run"]) == 0
+    finally:
+        import gc
+
+        gc.unfreeze()
+    assert cached == [False]
+
+
 @pytest.mark.skipif(databases.on_postgres(), reason="SQLite's page cache; PostgreSQL keeps its own")
 async def test_a_pass_over_every_open_incident_keeps_sqlites_page_cache_small(db):
     """The policy recompute reads every open incident once: SQLite would keep 2 MB of their pages for the
