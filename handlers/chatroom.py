@@ -424,7 +424,7 @@ class ChatRoom:
                 chat_set = await people.choose_lang(actor, words[0], self.desk.now())
                 return [Say(t(words[0].lower(), "lang.chat_set" if chat_set else "lang.person_set"), reply_to=msg.ref)]
             if name in ("help", "start"):
-                return [Say(t(lang, "chatroom.help", new="/new", status="/status", lang="/lang"), reply_to=msg.ref)]
+                return [Say(t(lang, "chatroom.help", new="/new", status="/status"), reply_to=msg.ref)]
             # Any other command is a customer's words all the same (a path, a typo): it is taken in.
         if actor.is_staff:
             told = await staff_answer(incoming(msg, actor.user_id), chat, actor.user_id, self.desk)

@@ -24,7 +24,7 @@ LATIN_UNIT = re.compile(r"\d\s*(?:min|sec|ms|h|m|s|d)\b")
 ALLOWED_LATIN = {"DutyDesk", "Telegram", "id", "username", "LEAD_IDS", "A-Z", "Europe", "IANA", "BotFather",
                  "privacy", "mode", "CTS", "SLA", "P", "x", "ID", "eXpress", "MAX",  # brands as written in Russian
                  # words typed as command input, quoted in the error that explains it
-                 "contact", "now", "h", "week", "month", "quarter"}
+                 "contact", "now", "h", "week", "month", "quarter", "ru", "en"}
 SYNTAX = ("usage.", "help.")  # these quote command syntax, internal words included
 
 

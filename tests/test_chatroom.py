@@ -207,7 +207,7 @@ async def test_status_lists_the_chats_open_incidents(rdesk):
     assert "Disk full" in said[0].text
     assert await Incident.all().count() == 1  # /status is no problem report
     said = await rdesk.room.message(msg(rdesk, "/help"))
-    assert [s.text for s in said] == [t("en", "chatroom.help", new="/new", status="/status", lang="/lang")]
+    assert [s.text for s in said] == [t("en", "chatroom.help", new="/new", status="/status")]
 
 
 async def test_a_linked_staff_member_answering_in_the_chat_is_the_response(rdesk):
