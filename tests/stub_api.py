@@ -105,6 +105,7 @@ class StubBotAPI:
         self.updates: list[dict[str, Any]] = []
         self.update_ids = itertools.count(1)
         self.batch_cap: int | None = None  # hand out at most this many updates a getUpdates (a burst in many batches)
+        self.holding = False  # updates are queued but not handed out (`hold`): a burst arrives as whole batches
         self.message_ids = itertools.count(100000)  # callback query ids; message ids are per chat
         self.next_message_id: dict[int, int] = {}
         self.messages: dict[int, set[int]] = {}  # the message ids that exist in each chat
@@ -280,14 +281,23 @@ class StubBotAPI:
             self._changed.notify_all()
             while True:
                 pending = [u for u in self.updates if u["update_id"] >= offset]
-                if pending or time.monotonic() >= deadline or self.closing:
+                if (pending and not self.holding) or time.monotonic() >= deadline or self.closing:
                     break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), deadline - time.monotonic())
             # Confirmed updates are forgotten, as Telegram does.
             self.updates = pending
+            if self.holding:
+                return []
             limit = min(int(params.get("limit") or 100), self.batch_cap or 100)
             return pending[:limit]
+
+    async def hold(self, holding: bool) -> None:
+        """Queue updates without handing them out (True), then hand out what queued (False): a burst then
+        reaches the bot in full batches however fast the bot and the test are."""
+        async with self._changed:
+            self.holding = holding
+            self._changed.notify_all()
 
     def new_message_id(self, chat_id: int) -> int:
         """The next message id in this chat: every chat counts its own, as in Telegram."""
