@@ -46,7 +46,10 @@ def test_every_metric_the_desk_exports_parses_with_the_names_scrapers_know():
             series.inc(2)
         else:
             series.set(2)
-    parsed = families(registry.exposition())
+    text = registry.exposition()
+    exposed = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if not line.startswith("#")}
+    assert exposed == {f"{name}_total" if kind == "counter" else name for name, (kind, _) in EXPORTED.items()}
+    parsed = families(text)
     assert {name: (f.type, tuple(f.samples[0].labels)) for name, f in parsed.items()} == EXPORTED
     for name, family in parsed.items():
         (sample,) = family.samples
@@ -59,6 +62,7 @@ def test_the_text_is_what_prometheus_client_printed_without_the_created_samples(
     ours = copy.deepcopy(telemetry.REGISTRY)
     theirs = prometheus_client.CollectorRegistry()
     kinds = {"counter": prometheus_client.Counter, "gauge": prometheus_client.Gauge}
+    Gauge("desk_unsorted", "Labels declared out of order", ["priority", "plan"], registry=ours)
     mirror = {m.name: kinds[m.type](m.name, m.documentation, m.labelnames, registry=theirs) for m in ours}
     by_name = {m.name: m for m in ours}
 
@@ -74,6 +78,8 @@ def test_the_text_is_what_prometheus_client_printed_without_the_created_samples(
         m.inc(0)  # a series at zero is still shown
     for m in both("dutydesk_open_incidents", "premium", "P1") + both("dutydesk_open_incidents", "8x5", "P3"):
         m.set(7)
+    for m in both("desk_unsorted", "P1", "premium"):
+        m.set(0.5)
     for m in both("dutydesk_open_incidents", "basic", "P2"):
         m.set(1)
     for m in (by_name["dutydesk_open_incidents"], mirror["dutydesk_open_incidents"]):
@@ -92,12 +98,12 @@ def test_the_text_is_what_prometheus_client_printed_without_the_created_samples(
 
 def test_an_awkward_label_value_and_help_text_round_trip_through_the_reference_parser():
     registry = Registry()
-    counter = Counter("desk_refusals", 'Refusals \\ of "any" kind,\nby reason', ["reason"], registry=registry)
+    counter = Counter("desk_refusals", 'Refusals of "any" kind (C:\\new),\nby reason', ["reason"], registry=registry)
     counter.labels(AWKWARD).inc()
     text = registry.exposition()
     assert text.count("\n") == 3  # the newlines are escaped: one line each for HELP, TYPE and the sample
     family = families(text)["desk_refusals"]
-    assert family.documentation == 'Refusals \\ of "any" kind,\nby reason'
+    assert family.documentation == 'Refusals of "any" kind (C:\\new),\nby reason'
     assert [(s.name, s.labels, s.value) for s in family.samples] == [("desk_refusals_total", {"reason": AWKWARD}, 1.0)]
 
 
