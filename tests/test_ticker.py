@@ -6,6 +6,8 @@ tick on the database through `Background`."""
 
 import asyncio
 import logging
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import timedelta
 
@@ -154,6 +156,12 @@ async def test_a_stop_between_ticks_ends_the_wait():
     await job.wait_for(lambda: job.finished == 1)
     await asyncio.wait_for(ticker.stop(), 30)  # not a day later
     assert ticker.task.done() and job.started == 1
+
+
+def test_the_running_bot_does_not_import_apscheduler():
+    code = "import sys, bot.__main__, bot.app; print('apscheduler' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
 
 
 def test_the_interval_must_be_positive():
