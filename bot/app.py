@@ -44,8 +44,9 @@ from handlers.pings import make_on_created
 from handlers.stopping import sleep_unless, unless_stopped
 from handlers.telegram_channel import Pacer, TelegramChannel
 from scheduler.courier import Courier, chat_notice
-from scheduler.jobs import Heartbeat, Tick, build_scheduler
+from scheduler.jobs import Heartbeat, Tick
 from scheduler.leader import leader_for
+from scheduler.ticker import Ticker
 
 if TYPE_CHECKING:
     from handlers.email.imap import ImapLoop
@@ -171,21 +172,19 @@ class Background:
         self.heartbeat = Heartbeat()
         self.leader = leader_for(settings.database_url)
         self.tick = Tick(settings, clock, dp["desk"].sla, self.heartbeat, self.leader)
-        self.scheduler = build_scheduler(self.tick, settings.scheduler_tick, clock)
+        self.ticker = Ticker(self.tick.run, settings.scheduler_tick)
         self.courier = Courier(build_channels(bot, settings, clock, express=express, max_bot=max_bot), clock,
                                settings)
         self.stopping = asyncio.Event()
         self.task: asyncio.Task | None = None
 
     def start(self, sole_instance: bool) -> None:
-        self.scheduler.start()
+        self.ticker.start()
         self.task = asyncio.create_task(self.courier.run(self.stopping, sole_instance=sole_instance),
                                         name="outbox")
 
     async def stop(self) -> None:
-        self.scheduler.shutdown(wait=False)
-        async with self.tick.running:  # no new tick starts now; the one in hand finishes
-            pass
+        await self.ticker.stop()  # no new tick starts now; the one in hand finishes
         self.stopping.set()
         if self.task is not None:
             await self.task

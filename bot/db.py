@@ -9,6 +9,8 @@ from typing import Any
 
 from tortoise import Tortoise
 
+from domain import lookups
+
 DEFAULT_DATABASE_URL = "sqlite://data/dutydesk.sqlite3"
 
 
@@ -95,6 +97,7 @@ async def open_database(database_url: str, apply_migrations: bool = True) -> Non
         await Tortoise.close_connections()
         await migrate(database_url)
         await Tortoise.init(config=tortoise_config(database_url))
+    lookups.forget_made(Tortoise.apps["models"].values())
 
 
 @contextlib.asynccontextmanager

@@ -45,4 +45,3 @@ def setup(level: str) -> None:
     logging.getLogger("tortoise").setLevel(max(logging.WARNING, logging.getLevelName(level)))
     logging.getLogger("aiogram.event").setLevel(max(logging.WARNING, logging.getLevelName(level)))  # ours says more
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per tick would drown the log

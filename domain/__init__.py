@@ -1,1 +1,1 @@
-"""The desk itself: models, rules and services. Imports neither aiogram nor APScheduler."""
+"""The desk itself: models, rules and services. Imports neither aiogram nor any channel library."""

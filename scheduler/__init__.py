@@ -1,1 +1,1 @@
-"""Periodic jobs run by APScheduler: the tick that finds what is due, and (with on-call) the rest."""
+"""Periodic jobs run by the desk's own ticker: the tick that finds what is due, and the outbox courier."""

@@ -1,15 +1,12 @@
-"""The APScheduler set-up and its tick. The tick reads the clock, asks the domain what is due, and
-writes what the desk owes to the outbox; the courier sends it."""
+"""The scheduler's tick, run by `scheduler.ticker.Ticker`. The tick reads the clock, asks the domain what is
+due, and writes what the desk owes to the outbox; the courier sends it."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
-
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 import telemetry
 from domain import (
@@ -70,29 +67,10 @@ class Tick:
                  leader: AlwaysLeader | PostgresLeader | None = None) -> None:
         self.settings, self.clock, self.sla, self.heartbeat = settings, clock, sla, heartbeat
         self.leader = leader or AlwaysLeader()
-        self.running = asyncio.Lock()  # a stop waits for the tick in hand before the database closes
 
     async def run(self) -> None:
-        """The scheduler's job. A stop shuts the scheduler down, which cancels the job in hand: the tick
-        itself is shielded and finishes (the stop waits for it on `running`), so a graceful stop logs no
-        error and leaves no tick half done."""
-        try:
-            await self.running.acquire()
-        except asyncio.CancelledError:
-            return  # stopped before this tick began: there is nothing to finish
-        try:
-            tick = asyncio.ensure_future(self._run())
-            while not tick.done():  # `running` stays held until the tick is done, however often cancelled
-                try:
-                    await asyncio.shield(tick)
-                except asyncio.CancelledError:
-                    if tick.cancelled():
-                        raise  # the tick itself was cancelled (the loop is closing), not just this wait
-                    log.info("stopping: the tick in hand finishes first")
-        finally:
-            self.running.release()
-
-    async def _run(self) -> None:
+        """One tick. It catches its own faults (logged, counted for /healthz), so the ticker's next tick
+        comes; a stop waits for it (the ticker never cancels it)."""
         now = self.clock.now()
         try:
             if not await self.leader.holds():  # another instance runs the jobs; this one stays ready
@@ -188,13 +166,3 @@ class Tick:
             log.info("report for %s (%s – %s) owed to %d chats and %d addresses", customer.code, period.first_day,
                      period.last_day, len(chats) + len(copies), len(mailed))
 
-
-def build_scheduler(tick: Tick, every: timedelta, clock: Clock) -> AsyncIOScheduler:
-    scheduler = AsyncIOScheduler(timezone="UTC")
-    # misfire_grace_time=None: a late tick (a busy loop, a suspended VM) still runs instead of being
-    # skipped; coalesce folds a backlog of missed ticks into one run; one instance at a time.
-    # A bound coroutine method: APScheduler runs it on the event loop (a callable object would be sent
-    # to a thread and never awaited).
-    scheduler.add_job(tick.run, "interval", seconds=every.total_seconds(), id="tick", misfire_grace_time=None,
-                      coalesce=True, max_instances=1, next_run_time=clock.now())
-    return scheduler

@@ -19,9 +19,8 @@ class FrozenClock:
 
 
 class ShiftedClock:
-    """The real time, moved by the test: for the whole program run in the test's process, whose APScheduler
-    counts its intervals in real time from the clock's moment at start (a frozen moment months away would
-    make it catch up on every missed second)."""
+    """The real time, moved by the test: for the whole program run in the test's process, whose parts wait
+    in real time (the ticker counts its intervals in the event loop's time) and read this clock meanwhile."""
 
     def __init__(self) -> None:
         self.offset = timedelta(0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import imaplib
+import os
 import re
 import shutil
 import socket
@@ -52,24 +54,42 @@ def _pymap() -> str:
 class ImapServer:
     """pymap's in-memory backend with one user; tests deliver mail with APPEND and read flags back."""
 
+    started = 0  # servers started by this process: each has a user of its own (`start`)
+
     def __init__(self) -> None:
         self.port = free_port()
+        self.user = USER
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [_pymap(), "--host", "127.0.0.1", "--port", str(self.port), "--no-tls", "dict",
-             "--demo-user", USER, "--demo-password", PASSWORD],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while True:  # until it accepts connections (the deadline only guards a server that never starts)
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+        """Start pymap and make sure it is this one that answers on its port. The port was free when it was
+        picked, but another test run on the machine may take it meanwhile: pymap then exits, the other
+        run's server answers in its place, and a test talking IMAP to that would wait for ever. Only this
+        server knows its user, so a login proves it is ours; another port is tried if pymap exited."""
+        ImapServer.started += 1
+        self.user = f"{USER}{os.getpid()}n{ImapServer.started}"
+        for _ in range(5):
+            self.process = subprocess.Popen(
+                [_pymap(), "--host", "127.0.0.1", "--port", str(self.port), "--no-tls", "dict",
+                 "--demo-user", self.user, "--demo-password", PASSWORD],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if self._answers():
                 return
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("pymap did not start") from None
+            self.stop()
+            self.port = free_port()
+        raise RuntimeError("pymap did not start")
+
+    def _answers(self) -> bool:
+        """Until this pymap takes a login (the deadline only guards a server that never starts)."""
+        deadline = time.monotonic() + 60
+        while self.process.poll() is None and time.monotonic() < deadline:
+            try:
+                with imaplib.IMAP4("127.0.0.1", self.port, timeout=5) as probe:
+                    probe.login(self.user, PASSWORD)
+                return True
+            except (OSError, imaplib.IMAP4.error):
                 time.sleep(0.05)
+        return False
 
     def stop(self) -> None:
         if self.process is not None:
@@ -77,12 +97,12 @@ class ImapServer:
             self.process.wait(10)
 
     def url(self, mailbox: str = "INBOX", port: int | None = None) -> str:
-        return f"imap://{USER}:{PASSWORD}@127.0.0.1:{port or self.port}/{mailbox}"
+        return f"imap://{self.user}:{PASSWORD}@127.0.0.1:{port or self.port}/{mailbox}"
 
     async def client(self, mailbox: str | None = None) -> IMAP4:
         client = IMAP4("127.0.0.1", self.port, timeout=10)
         await client.wait_hello_from_server()
-        await client.login(USER, PASSWORD)
+        await client.login(self.user, PASSWORD)
         if mailbox:
             await client.select(mailbox)
         return client
