@@ -14,7 +14,6 @@ from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from tortoise import Tortoise
 from tortoise.functions import Count
@@ -28,6 +27,7 @@ from domain.clock import Clock
 from domain.models import Incident
 from handlers.parked import Parking
 from scheduler.jobs import Heartbeat
+from telemetry.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:  # the mail packages are imported only when e-mail is configured
     from handlers.email.imap import MailboxHealth
@@ -166,7 +166,8 @@ def build_web_app(settings: Settings, dp: Dispatcher, bot: Bot, heartbeat: Heart
             await refresh_gauges(clock)
         except Exception as exc:  # the counters are still worth serving while the database is away
             log.warning("metrics: database gauges not refreshed: %s", exc)
-        return web.Response(body=generate_latest(telemetry.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=telemetry.REGISTRY.exposition().encode(),
+                            headers={"Content-Type": CONTENT_TYPE})
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

@@ -1,12 +1,13 @@
 """Prometheus counters shared by every layer (the composition root serves them at /metrics).
 
 Gauges that describe the database (open incidents, outbox backlog) are filled at scrape time by
-`bot/web.py`; the counters here count what this process did since it started.
+`bot/web.py`; the counters here count what this process did since it started. The metrics and their text
+format are `telemetry.metrics` (not prometheus_client: memory, issue #16).
 """
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from telemetry.metrics import Counter, Gauge, Registry
 
-REGISTRY = CollectorRegistry()
+REGISTRY = Registry()
 
 UPDATES = Counter("dutydesk_updates_handled", "Telegram updates handled", registry=REGISTRY)
 HANDLER_ERRORS = Counter("dutydesk_handler_errors", "Updates whose handler failed", registry=REGISTRY)

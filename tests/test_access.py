@@ -112,12 +112,12 @@ async def test_a_customers_caption_that_is_no_command_is_a_problem_report(two):
     (UNBOUND, stranger, "refuse.role_customer"),
 ])
 async def test_new_where_no_customer_is_bound_is_refused_without_an_error(two, chat, user, refusal):
-    errors = telemetry.HANDLER_ERRORS._value.get()
+    errors = telemetry.REGISTRY.get_sample_value("dutydesk_handler_errors_total")
     before = await snapshot()
     mark = two.stub.mark()
     await two.say(chat, user, None, **PHOTO, **with_caption("/new the server is down"))
     assert texts(two, chat, mark) == [t("en", refusal, command="new")]
-    assert telemetry.HANDLER_ERRORS._value.get() == errors
+    assert telemetry.REGISTRY.get_sample_value("dutydesk_handler_errors_total") == errors
     assert await snapshot() == before
 
 

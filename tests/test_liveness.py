@@ -58,7 +58,7 @@ async def bound(desk, code="ACME", chat=GROUP, plan="premium") -> None:
 
 
 def refusals(reason: str) -> float:
-    return telemetry.REFUSALS.labels(reason)._value.get()
+    return telemetry.REGISTRY.get_sample_value("dutydesk_telegram_refusals_total", {"reason": reason}) or 0.0
 
 
 # ---- item 6: permanent refusals end the update ------------------------------------------------------

@@ -124,6 +124,13 @@ async def test_metrics_parse(web):
         assert name in families
 
 
+async def test_metrics_are_served_as_the_text_format_0_0_4(web):
+    _, client, _ = web
+    response = await client.get("/metrics")
+    assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert "# TYPE dutydesk_updates_handled_total counter\ndutydesk_updates_handled_total " in await response.text()
+
+
 async def test_a_command_delivered_twice_is_answered_once(web):
     """The update claim, not a message's own key, stops the double: a command stores no message."""
     desk, client, _ = web
