@@ -6,9 +6,10 @@ tzlocal, a process pool) cost the running bot about 1 MB of resident memory (iss
 Its guarantees are APScheduler's for that job (`misfire_grace_time=None`, `coalesce=True`,
 `max_instances=1`): the first run at start, then one every `every`; never two at once; a run that overran
 one slot or many is followed at once by exactly one more (a late run still runs, missed ones fold into it);
-an exception is logged with its traceback and the next run still comes. Intervals are counted in the event
-loop's monotonic time, not the injected clock: a test moving the desk's clock does not make it catch up,
-and a wall-clock jump does not stall it. A stop starts no new run and waits for the one in hand, which is
+an exception (a cancel leaked from inside the job too) is logged with its traceback and the next run still
+comes; a second `start` is refused. Intervals are counted in the event loop's monotonic time, not the
+injected clock: a test moving the desk's clock does not make it catch up, and a wall-clock jump does not
+stall it. A stop starts no new run and waits for the one in hand, which is
 never cancelled.
 """
 
@@ -34,6 +35,8 @@ class Ticker:
         self.task: asyncio.Task | None = None
 
     def start(self) -> None:
+        if self.task is not None:  # a second loop would run a second tick beside the first
+            raise RuntimeError(f"{self.name}: already started")
         self.task = asyncio.create_task(self._loop(), name=self.name)
 
     async def stop(self) -> None:
@@ -48,6 +51,11 @@ class Ticker:
         while not self.stopping.is_set():
             try:
                 await self.job()
+            except asyncio.CancelledError:
+                if asyncio.current_task().cancelling():
+                    raise  # the loop itself is cancelled (the event loop is closing)
+                # Leaked from inside the job (a driver's timeout, say): one failed run, not the end of them.
+                log.exception("%s was cancelled from inside; the next one still comes", self.name)
             except Exception:  # the job's own fault: the next run may well succeed
                 log.exception("%s failed", self.name)
             due += self.every

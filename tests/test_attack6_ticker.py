@@ -8,8 +8,6 @@ import asyncio
 import contextlib
 from datetime import timedelta
 
-import pytest
-
 from scheduler.ticker import Ticker
 
 HOUR = timedelta(hours=1)
@@ -49,8 +47,6 @@ async def _second_run_or_end(job: Job, ticker: Ticker) -> None:
     await asyncio.wait_for(watch(), 30)
 
 
-@pytest.mark.xfail(strict=True, reason="attack6: a CancelledError raised inside a tick ends the Ticker's loop for "
-                                       "good (APScheduler caught BaseException and ran the next tick)")
 async def test_a_cancelled_error_from_inside_a_tick_does_not_end_the_ticks():
     time = Clock()
     job = Job(time, asyncio.CancelledError("a timeout deep in a driver leaked a cancel"))
@@ -58,14 +54,12 @@ async def test_a_cancelled_error_from_inside_a_tick_does_not_end_the_ticks():
     ticker.start()
     await _second_run_or_end(job, ticker)
     try:
-        assert job.runs == 2, "no tick after the first: SLA pings and handovers stop until restart"
+        assert job.runs >= 2, "no tick after the first: SLA pings and handovers stop until restart"
     finally:
         ticker.stopping.set()
         await asyncio.gather(ticker.task, return_exceptions=True)
 
 
-@pytest.mark.xfail(strict=True, reason="attack6: after a tick raised CancelledError, Ticker.stop() raises "
-                                       "CancelledError, so Background.stop never stops the courier")
 async def test_a_stop_after_a_cancelled_tick_returns_normally():
     time = Clock()
     job = Job(time, asyncio.CancelledError("leaked"))
@@ -81,8 +75,6 @@ async def test_a_stop_after_a_cancelled_tick_returns_normally():
     assert stopped, "Ticker.stop() raised CancelledError: Background.stop skips the courier and the leader"
 
 
-@pytest.mark.xfail(strict=True, reason="attack6: Ticker.start() twice runs two loops, so two ticks at once "
-                                       "(APScheduler refused a second start: SchedulerAlreadyRunningError)")
 async def test_a_second_start_does_not_run_two_ticks_at_once():
     time = Clock()
     release, started = asyncio.Event(), asyncio.Event()
