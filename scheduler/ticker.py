@@ -9,8 +9,7 @@ one slot or many is followed at once by exactly one more (a late run still runs,
 an exception (a cancel leaked from inside the job too) is logged with its traceback and the next run still
 comes; a second `start` is refused. Intervals are counted in the event loop's monotonic time, not the
 injected clock: a test moving the desk's clock does not make it catch up, and a wall-clock jump does not
-stall it. A stop starts no new run and waits for the one in hand, which is
-never cancelled.
+stall it. A stop starts no new run and waits for the one in hand, which is never cancelled.
 """
 
 from __future__ import annotations
