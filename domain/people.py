@@ -146,19 +146,20 @@ async def set_person_lang(user_id: int, lang: str, now: datetime) -> None:
     await Person.update_or_create(id=user_id, defaults={"lang": lang, "last_seen": now})
 
 
-async def choose_lang(actor: Actor, choice: str, now: datetime) -> bool:
+async def choose_lang(actor: Actor, choice: str, now: datetime) -> tuple[str, str]:
     """`/lang ru|en`, on any channel: in a customer's chat (a Telegram group, a chat room, a bound private chat)
-    a lead or the customer sets the chat's language, one for everyone there; anyone else their own. True when
-    the chat's was set. Anything but a language is refused, and changes nothing."""
+    a lead or the customer sets the chat's language, one for everyone there; anyone else their own. Returned:
+    the language chosen and the catalog key of the confirmation, which is said in it. Anything but a language
+    is refused, and changes nothing."""
     choice = choice.lower()
     if choice not in LANGS:
         raise DeskError("usage.lang")
     if actor.chat is not None and actor.role in (Role.LEAD, Role.CUSTOMER):
         actor.chat.lang = choice
         await actor.chat.save(update_fields=["lang"])
-        return True
+        return choice, "lang.chat_set"
     await set_person_lang(actor.user_id, choice, now)
-    return False
+    return choice, "lang.person_set"
 
 
 async def mark_dm(user_id: int, reachable: bool, now: datetime) -> None:

@@ -421,8 +421,8 @@ class ChatRoom:
                 words = rest.split()
                 if len(words) != 1:
                     raise DeskError("usage.lang")
-                chat_set = await people.choose_lang(actor, words[0], self.desk.now())
-                return [Say(t(words[0].lower(), "lang.chat_set" if chat_set else "lang.person_set"), reply_to=msg.ref)]
+                chosen, said = await people.choose_lang(actor, words[0], self.desk.now())
+                return [Say(t(chosen, said), reply_to=msg.ref)]
             if name in ("help", "start"):
                 return [Say(t(lang, "chatroom.help", new="/new", status="/status"), reply_to=msg.ref)]
             # Any other command is a customer's words all the same (a path, a typo): it is taken in.

@@ -82,8 +82,8 @@ async def show_help(message: Message, actor: people.Actor, desk: Desk) -> None:
 
 async def set_lang(message: Message, command: CommandObject, actor: people.Actor, desk: Desk) -> None:
     (choice,) = split(command, 1, 1)
-    chat_set = await people.choose_lang(actor, choice, desk.now())
-    await respond(message, t(choice.lower(), "lang.chat_set" if chat_set else "lang.person_set"))
+    lang, said = await people.choose_lang(actor, choice, desk.now())
+    await respond(message, t(lang, said))
 
 
 def build_router() -> Router:
