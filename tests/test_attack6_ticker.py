@@ -47,12 +47,19 @@ async def _second_run_or_end(job: Job, ticker: Ticker) -> None:
     await asyncio.wait_for(watch(), 30)
 
 
-async def test_a_cancelled_error_from_inside_a_tick_does_not_end_the_ticks():
+async def after_a_leaked_cancel() -> tuple[Job, Ticker]:
+    """A ticker whose first tick raised CancelledError (a timeout deep in a driver leaking a cancel), once its
+    second tick has started or its loop has ended."""
     time = Clock()
     job = Job(time, asyncio.CancelledError("a timeout deep in a driver leaked a cancel"))
     ticker = Ticker(job, HOUR, monotonic=time)
     ticker.start()
     await _second_run_or_end(job, ticker)
+    return job, ticker
+
+
+async def test_a_cancelled_error_from_inside_a_tick_does_not_end_the_ticks():
+    job, ticker = await after_a_leaked_cancel()
     try:
         assert job.runs >= 2, "no tick after the first: SLA pings and handovers stop until restart"
     finally:
@@ -61,11 +68,7 @@ async def test_a_cancelled_error_from_inside_a_tick_does_not_end_the_ticks():
 
 
 async def test_a_stop_after_a_cancelled_tick_returns_normally():
-    time = Clock()
-    job = Job(time, asyncio.CancelledError("leaked"))
-    ticker = Ticker(job, HOUR, monotonic=time)
-    ticker.start()
-    await _second_run_or_end(job, ticker)
+    _, ticker = await after_a_leaked_cancel()
     stopped = False
     try:
         await ticker.stop()
