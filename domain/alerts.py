@@ -112,15 +112,16 @@ async def _owe(kind: str, incident: Incident, stage: int, now: datetime, audienc
 
 
 async def on_new_incident(incident: Incident, now: datetime, sla: Sla, shifts: dict[str, ShiftSpec],
-                          lead_ids: frozenset[int]) -> int:
+                          lead_ids: frozenset[int], audience: Audience | None = None) -> int:
     """The ping at once, when the plan pings and its calendar is open now (call inside intake's transaction).
+    `audience`: who can be told, read once for the many incidents of one transaction (a group commit).
 
     An 8x5 incident written at night gets no ping now: the morning handover lists it, and its reminder
     falls in business hours.
     """
     if not sla.plan(incident.plan).ping or not sla.is_open(incident.plan, now):
         return 0
-    return await _owe("new", incident, -1, now, await Audience.at(now, shifts, lead_ids))
+    return await _owe("new", incident, -1, now, audience or await Audience.at(now, shifts, lead_ids))
 
 
 async def fire_due(now: datetime, sla: Sla, shifts: dict[str, ShiftSpec], lead_ids: frozenset[int],

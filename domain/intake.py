@@ -160,12 +160,16 @@ async def record_customer_message(msg: IncomingMessage, chat: Conversation, sla:
 
 
 async def _record(msg: IncomingMessage, chat: Conversation, sla: Sla, windows: Windows, now: datetime,
-                  force_new: bool, continues: Incident | None = None) -> IntakeResult:
+                  force_new: bool, continues: Incident | None = None,
+                  customers: dict[int, Customer] | None = None) -> IntakeResult:
+    """`customers`: the customers read so far in this transaction (a group commit reads each once)."""
     # A message seen before fails on the (conversation, ref) key at `_store`, rolling all of this back.
     incident, reopen = (None, False) if force_new else await _thread(msg, chat, windows, now, continues)
     created = incident is None
     if created:
-        customer = await Customer.get(id=chat.customer_id)
+        customers = {} if customers is None else customers
+        customer = customers.get(chat.customer_id) or await Customer.get(id=chat.customer_id)
+        customers[customer.id] = customer
         number = await _next_number(customer)
         expired = customer.contract_until is not None and customer.contract_until < now.date()
         priority = classify(msg.text, sla.policy.priority_rules)
@@ -211,13 +215,13 @@ async def record_customer_messages(batch: list[tuple[IncomingMessage, Conversati
         current = await _latest_open({chat.id: chat.customer_id for _, chat in batch}, now - windows.thread)
         results: list[IntakeResult] = []
         follow_ups: list[IncidentMessage] = []
+        customers: dict[int, Customer] = {}
         for msg, chat in batch:
             incident = current.get(chat.id)
             if incident is None:
-                result = await _record(msg, chat, sla, windows, now, force_new=True)
-                if on_created is not None:
-                    await on_created(await Incident.get(id=result.incident.id).select_related("customer"), msg.ref,
-                                     now)
+                result = await _record(msg, chat, sla, windows, now, force_new=True, customers=customers)
+                if on_created is not None:  # the incident as created, its customer with it
+                    await on_created(result.incident, msg.ref, now)
                 current[chat.id] = result.incident
             else:
                 follow_ups.append(_row(incident, chat, msg, "customer"))

@@ -14,7 +14,7 @@ from domain.access import INVITABLE_ROLES, Role
 from domain.errors import DeskError
 from domain.identities import TELEGRAM, person_for, telegram_person_id
 from domain.lang import LANGS, of_chat_row, of_person_row
-from domain.models import Conversation, DeskSession, Incident, IncidentEvent, Person, Staff, WallboardLink
+from domain.models import Conversation, DeskSession, Identity, Incident, IncidentEvent, Person, Staff, WallboardLink
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,25 @@ async def seen(telegram_user: int, username: str | None, full_name: str, now: da
         # A username belongs to one account at a time: forget it on whoever had it before.
         await Person.filter(username=username).exclude(id=user_id).update(username=None)
     return person
+
+
+async def first_seen(users: dict[int, tuple[str | None, str, str | None]], now: datetime) -> dict[int, Person]:
+    """`seen` for Telegram users met for the first time, many at once (a burst of new customers): user id →
+    (username, full name, app language) in; their persons, written with their identities in two multi-row
+    inserts, out. Call it inside a transaction (a savepoint of one): it fails with IntegrityError when one
+    of them is not new after all (another instance met them meanwhile, or a person row older than
+    identities), and the caller then takes them one by one with `seen`."""
+    kept = {user_id: _as_kept(*about) for user_id, about in users.items()}
+    usernames = [username for username, _, _ in kept.values() if username]
+    if len(usernames) != len(set(usernames)):
+        return {}  # two of them under one username: one by one, so the last keeps it, as `seen` leaves it
+    if usernames:  # a username belongs to one account at a time: forget it on whoever had it before
+        await Person.filter(username__in=usernames).update(username=None)
+    rows = [Person(id=user_id, username=username, full_name=full_name, tg_lang=tg_lang, last_seen=now)
+            for user_id, (username, full_name, tg_lang) in kept.items()]
+    await Person.bulk_create(rows)
+    await Identity.bulk_create([Identity(channel=TELEGRAM, ref=str(row.id), person_id=row.id) for row in rows])
+    return {row.id: row for row in rows}
 
 
 async def app_lang_elsewhere(person: Person, app_lang: str | None) -> None:

@@ -16,15 +16,19 @@ such update, so a chat's order holds.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from datetime import datetime
 
 from aiogram.types import Message, Update
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 import telemetry
-from domain import intake, people, updates
+from domain import alerts, intake, people, updates
 from domain.identities import TELEGRAM, conversations_of, people_of
-from domain.models import Conversation
+from domain.models import Conversation, Incident, Person
 from domain.text import shown
 from handlers.chatroom import windows
 from handlers.desk import Desk
@@ -65,15 +69,8 @@ class BatchIntake:
         persons = await people_of(TELEGRAM, sorted({str(m.from_user.id) for m in messages.values()}))
         chats = await conversations_of(TELEGRAM, sorted({str(m.chat.id) for m in messages.values()}))
         now = self.desk.now()
-        # Someone writing for the first time, or under a new name: remembered as the middleware would
-        # (`people.seen`), one person at a time, before their messages are stored together.
-        for update in taken:
-            message, user = messages[update.update_id], messages[update.update_id].from_user
-            person = persons.get(str(user.id))
-            if update.update_id not in done and str(message.chat.id) in chats and (
-                    person is None or not people.unchanged(person, user.username, _name(message), user.language_code)):
-                persons[str(user.id)] = await people.seen(user.id, user.username, _name(message), now,
-                                                          user.language_code)
+        await _remember([u for u in taken if u.update_id not in done and str(messages[u.update_id].chat.id) in chats],
+                        messages, persons, now)
         staff = await people.staff_among([p.id for p in persons.values()])
         settings = self.desk.settings
 
@@ -99,7 +96,7 @@ class BatchIntake:
         ids = [u.update_id for u in batch]
         try:
             results = await intake.record_customer_messages(
-                items, self.desk.sla, windows(settings), now, on_created=self.desk.on_created,
+                items, self.desk.sla, windows(settings), now, on_created=self._on_created(),
                 also=lambda: updates.record_many(ids, now))
         except Exception as exc:  # a duplicate, the database away…: the usual way handles (or retries) each
             log.warning("a batch of %d messages goes the one-by-one way (%s: %s)", len(batch), type(exc).__name__,
@@ -114,6 +111,47 @@ class BatchIntake:
             log.info("update %s (message) incident %s handled in %.0f ms (a batch of %d)", update_id,
                      result.incident.key, took, len(ids))
         return counts
+
+    def _on_created(self) -> intake.OnCreated:
+        """The desk's notices for each incident the batch opens, with who can be told read once for all
+        of them (in the batch's transaction, when the first incident is opened)."""
+        audience: list[alerts.Audience] = []
+
+        async def on_created(incident: Incident, message_ref: str, now: datetime) -> None:
+            if not audience:
+                settings = self.desk.settings
+                audience.append(await alerts.Audience.at(now, settings.policy.shifts, settings.lead_ids))
+            await self.desk.on_created(incident, message_ref, now, audience=audience[0])
+        return on_created
+
+
+async def _remember(updates: list[Update], messages: dict[int, Message], persons: dict[str, Person],
+                    now: datetime) -> None:
+    """Someone writing for the first time, or under a new name, is remembered as the middleware would
+    (`people.seen`) before their messages are stored together: in one transaction, and the people met for
+    the first time all at once (`people.first_seen`; one by one should one of them not be new after all).
+    `persons` (Telegram user id → person) is brought up to date."""
+    def changed(message: Message) -> bool:
+        user, person = message.from_user, persons.get(str(message.from_user.id))
+        return person is None or not people.unchanged(person, user.username, _name(message), user.language_code)
+
+    if not any(changed(messages[u.update_id]) for u in updates):
+        return
+    latest = {messages[u.update_id].from_user.id: messages[u.update_id] for u in updates}  # their last message
+    new = {user_id: (message.from_user.username, _name(message), message.from_user.language_code)
+           for user_id, message in latest.items() if str(user_id) not in persons}
+    async with in_transaction():
+        if len(new) > 1:
+            with contextlib.suppress(IntegrityError):
+                async with in_transaction():
+                    persons.update({str(i): person for i, person in (await people.first_seen(new, now)).items()})
+        for update in updates:
+            message = messages[update.update_id]
+            if changed(message):
+                user = message.from_user
+                persons[str(user.id)] = await people.seen(user.id, user.username, _name(message), now,
+                                                          user.language_code)
+
 
 
 def _prefix(lane: list[Update], keep) -> list[Update]:

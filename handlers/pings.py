@@ -110,17 +110,18 @@ def ack_text(incident: Incident, lang: str, sla: Sla, settings, now: datetime | 
 
 def make_staff_notices(settings, sla: Sla):
     """What a new incident owes the staff, whatever channel it came by: the staff chat's announcement, the
-    leads' word on an ended contract, and the on-call pings."""
-    async def staff_notices(incident: Incident, now: datetime) -> None:
+    leads' word on an ended contract, and the on-call pings. `audience`: who can be told, when the caller
+    read it once for many new incidents (`alerts.Audience`)."""
+    async def staff_notices(incident: Incident, now: datetime, audience: alerts.Audience | None = None) -> None:
         if settings.staff_chat_id:
             await outbox.enqueue("announce", outbox.chat(settings.staff_chat_id), now, incident_id=incident.id,
                                  dedupe=f"announce:{incident.id}")
         if incident.contract_expired:
-            for lead_id in await alerts.leads(settings.lead_ids):
+            for lead_id in audience.leads if audience else await alerts.leads(settings.lead_ids):
                 await outbox.enqueue("notice", outbox.person(lead_id), now, params=outbox.say(
                     "intake.expired_lead", key=incident.key, code=incident.customer.code,
                     until=outbox.day(incident.customer.contract_until)), dedupe=f"expired:{incident.id}:{lead_id}")
-        await alerts.on_new_incident(incident, now, sla, settings.policy.shifts, settings.lead_ids)
+        await alerts.on_new_incident(incident, now, sla, settings.policy.shifts, settings.lead_ids, audience)
     return staff_notices
 
 
@@ -129,7 +130,8 @@ def make_on_created(settings, sla: Sla):
     together with the incident, or not at all."""
     staff_notices = make_staff_notices(settings, sla)
 
-    async def on_created(incident: Incident, message_ref: str, now: datetime) -> None:
+    async def on_created(incident: Incident, message_ref: str, now: datetime,
+                         audience: alerts.Audience | None = None) -> None:
         # The acknowledgement first: it replies to the customer's message and carries the P1–P4 buttons.
         conversation = await Conversation.get(id=incident.conversation_id)
         # A Telegram reply names a message id (a number); other channels' references are text.
@@ -137,7 +139,7 @@ def make_on_created(settings, sla: Sla):
         await outbox.enqueue("ack", outbox.conversation(conversation), now, rank=outbox.RANK_PING,
                              params=_placed({"reply_to": reply_to}, incident), incident_id=incident.id,
                              dedupe=f"ack:{incident.id}")
-        await staff_notices(incident, now)
+        await staff_notices(incident, now, audience)
     return on_created
 
 
