@@ -124,3 +124,65 @@ async def test_someone_new_or_renamed_is_remembered_first_as_the_middleware_woul
     assert (await Person.get(id=customer_2["id"])).full_name == "Dan Renamed"
     stored = await IncidentMessage.filter(source="customer").order_by("id").values_list("author_id", flat=True)
     assert stored == [3999, customer_2["id"]]
+
+
+async def test_many_newcomers_are_remembered_at_once_as_one_by_one_would(acme):
+    # A burst of new customers: written together (two multi-row inserts), as `people.seen` leaves each.
+    holder = StubBotAPI.user(3990, "shared_name")
+    await people.seen(holder["id"], "shared_name", holder["first_name"], acme.clock.now())
+    newcomers = [StubBotAPI.user(3991, "Shared_Name", lang="ru"), StubBotAPI.user(3992, lang="de"),
+                 StubBotAPI.user(3993, "third")]
+    batch = [update(acme, i + 1, GROUP if i % 2 == 0 else OTHER_GROUP, user, f"hello {i}")
+             for i, user in enumerate(newcomers)]
+    _, counts = await take(acme, batch)
+    assert sum(counts) == 3
+    rows = {p.id: p for p in await Person.filter(id__in=[3990, 3991, 3992, 3993])}
+    assert [(rows[i].username, rows[i].tg_lang) for i in (3991, 3992, 3993)] == [
+        ("shared_name", "ru"), (None, "de"), ("third", "en")]
+    assert all(rows[i].full_name == f"User{i}" and rows[i].last_seen == acme.clock.now() for i in (3991, 3992, 3993))
+    assert rows[3990].username is None  # a username belongs to one account at a time
+    assert sorted(await Identity.filter(channel="telegram", person_id__in=[3991, 3992, 3993]).values_list(
+        "ref", flat=True)) == ["3991", "3992", "3993"]
+    assert await IncidentMessage.filter(source="customer").order_by("id").values_list("author_id", flat=True) == [
+        3991, 3992, 3993]
+
+
+async def test_newcomers_one_of_whom_is_not_new_after_all_are_remembered_one_by_one(acme):
+    # A person row written before identities existed (or by another instance a moment ago): the multi-row
+    # insert fails on it, and each newcomer goes the one-by-one way; nothing is lost or doubled.
+    await Person.create(id=3995, full_name="Old row", last_seen=acme.clock.now())
+    newcomers = [StubBotAPI.user(3994, "fresh"), StubBotAPI.user(3995, "old_row")]
+    _, counts = await take(acme, [update(acme, 1, GROUP, newcomers[0], "one"),
+                                  update(acme, 2, OTHER_GROUP, newcomers[1], "two")])
+    assert counts == [1, 1]
+    assert (await Person.get(id=3995)).username == "old_row"
+    assert await Identity.filter(channel="telegram", ref__in=["3994", "3995"]).count() == 2
+    assert await Person.filter(id__in=[3994, 3995]).count() == 2
+
+
+async def test_two_newcomers_under_one_username_leave_it_to_the_later_one(acme):
+    first, second = StubBotAPI.user(3996, "same"), StubBotAPI.user(3997, "same")
+    _, counts = await take(acme, [update(acme, 1, GROUP, first, "one"), update(acme, 2, OTHER_GROUP, second, "two")])
+    assert counts == [1, 1]
+    assert await Person.filter(username="same").values_list("id", flat=True) == [3997]
+
+
+async def test_a_batch_opening_many_incidents_owes_each_its_notices_reading_who_is_told_once(acme, monkeypatch):
+    from domain import alerts
+
+    reads = []
+    original = alerts.Audience.at
+
+    async def counted(*args, **kwargs):
+        reads.append(args)
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(alerts.Audience, "at", counted)
+    _, counts = await take(acme, [update(acme, 1, GROUP, customer, "Export fails"),
+                                  update(acme, 2, OTHER_GROUP, customer_2, "Down!")])
+    assert counts == [1, 1] and len(reads) == 1
+    incidents = await Incident.all().values_list("id", flat=True)
+    assert len(incidents) == 2
+    for incident_id in incidents:  # nobody on call: the lead is pinged for each, and each customer acknowledged
+        assert await Outbox.filter(kind="ack", incident_id=incident_id).count() == 1
+        assert await Outbox.filter(kind="new", incident_id=incident_id, person_id=LEAD).count() == 1
