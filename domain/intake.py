@@ -22,6 +22,7 @@ keys are gap-free even when many chats of one customer write at once.
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -116,11 +117,32 @@ async def close(incident: Incident, now: datetime) -> None:
         await IncidentEvent.create(incident=incident, at=now, kind="closed")
 
 
-async def _next_number(customer: Customer) -> int:
-    # The UPDATE takes the row lock (PostgreSQL) and runs inside the intake transaction, which SQLite
-    # serializes; a rolled-back intake gives its number back, so keys stay gap-free.
-    await Customer.filter(id=customer.id).update(incident_seq=F("incident_seq") + 1)
-    return (await Customer.get(id=customer.id)).incident_seq
+async def _take_numbers(customer_ids: dict[int, int]) -> dict[int, Customer]:
+    """Customer id → how many new incidents; returns the customers, each with `incident_seq` at the last of
+    the numbers taken (the first is `incident_seq - count + 1`). The UPDATE takes the row lock (PostgreSQL)
+    and runs inside the intake transaction, which SQLite serializes; a rolled-back intake gives its numbers
+    back, so keys stay gap-free."""
+    for customer_id, count in customer_ids.items():
+        await Customer.filter(id=customer_id).update(incident_seq=F("incident_seq") + count)
+    return {customer.id: customer for customer in await Customer.filter(id__in=list(customer_ids))}
+
+
+async def _open(msg: IncomingMessage, chat: Conversation, customer: Customer, number: int, sla: Sla,
+                now: datetime) -> tuple[Incident, IncidentEvent]:
+    """A new incident for the message, numbered `number` (taken with `_take_numbers`), and its `opened`
+    event, left to the caller to write (alone, or with the batch's others)."""
+    expired = customer.contract_until is not None and customer.contract_until < now.date()
+    priority = classify(msg.text, sla.policy.priority_rules)
+    opened_at = min(msg.sent_at, now)  # the customer's own time of writing; never in the future
+    deadline = sla.deadline(customer.plan, priority, opened_at)
+    incident = await Incident.create(
+        key=f"{customer.code}-{number}", number=number, customer=customer, plan=customer.plan,
+        conversation_id=chat.id, topic=msg.topic, title=title_of(msg), priority=priority,
+        reporter_id=msg.person_id, opened_at=opened_at, deadline=deadline, last_activity_at=now,
+        contract_expired=expired, next_due_at=due_for_stage(0, customer.plan, deadline, opened_at, sla),
+    )
+    return incident, IncidentEvent(incident=incident, at=now, actor_id=msg.person_id, kind="opened",
+                                   data={"priority": priority, "expired": expired})
 
 
 def _row(incident: Incident, chat: Conversation, msg: IncomingMessage, source: str) -> IncidentMessage:
@@ -160,29 +182,14 @@ async def record_customer_message(msg: IncomingMessage, chat: Conversation, sla:
 
 
 async def _record(msg: IncomingMessage, chat: Conversation, sla: Sla, windows: Windows, now: datetime,
-                  force_new: bool, continues: Incident | None = None,
-                  customers: dict[int, Customer] | None = None) -> IntakeResult:
-    """`customers`: the customers read so far in this transaction (a group commit reads each once)."""
+                  force_new: bool, continues: Incident | None = None) -> IntakeResult:
     # A message seen before fails on the (conversation, ref) key at `_store`, rolling all of this back.
     incident, reopen = (None, False) if force_new else await _thread(msg, chat, windows, now, continues)
     created = incident is None
     if created:
-        customers = {} if customers is None else customers
-        customer = customers.get(chat.customer_id) or await Customer.get(id=chat.customer_id)
-        customers[customer.id] = customer
-        number = await _next_number(customer)
-        expired = customer.contract_until is not None and customer.contract_until < now.date()
-        priority = classify(msg.text, sla.policy.priority_rules)
-        opened_at = min(msg.sent_at, now)  # the customer's own time of writing; never in the future
-        deadline = sla.deadline(customer.plan, priority, opened_at)
-        incident = await Incident.create(
-            key=f"{customer.code}-{number}", number=number, customer=customer, plan=customer.plan,
-            conversation_id=chat.id, topic=msg.topic, title=title_of(msg), priority=priority,
-            reporter_id=msg.person_id, opened_at=opened_at, deadline=deadline, last_activity_at=now,
-            contract_expired=expired, next_due_at=due_for_stage(0, customer.plan, deadline, opened_at, sla),
-        )
-        await IncidentEvent.create(incident=incident, at=now, actor_id=msg.person_id, kind="opened",
-                                   data={"priority": incident.priority, "expired": expired})
+        customer = (await _take_numbers({chat.customer_id: 1}))[chat.customer_id]
+        incident, opened = await _open(msg, chat, customer, customer.incident_seq, sla, now)
+        await opened.save()
     else:
         incident.last_activity_at = now
         changed = ["last_activity_at"]
@@ -201,10 +208,12 @@ async def record_customer_messages(batch: list[tuple[IncomingMessage, Conversati
                                    also: Callable[[], Awaitable[None]] | None = None) -> list[IntakeResult]:
     """Many customers' plain messages (no reply, no topic, not `/new`) stored in one transaction: a group
     commit, threaded as `record_customer_message` threads each of them, in the order given. One query
-    finds the open incidents of every conversation in the batch, the follow-ups go in with one multi-row
-    insert and their incidents' activity with one update; a message that opens an incident goes the one-by-one
-    way (and owes its notices, `on_created`, in this transaction). `also` runs last in the same
-    transaction (the update ledger), so what confirms the batch is durable with it or not at all.
+    finds the open incidents of every conversation in the batch; the first message of a conversation
+    without one opens an incident (its customer's numbers taken with one update per customer) and owes
+    its notices (`on_created`, called before the batch's messages are written); the messages and the
+    `opened` events go in with one multi-row insert each, the follow-ups' activity with one update. `also`
+    runs last in the same transaction (the update ledger), so what confirms the batch is durable with it
+    or not at all.
 
     All or nothing: a message seen before (its (conversation, ref) key) fails the whole batch with
     IntegrityError, and the caller takes the messages one by one, where a duplicate is a no-op."""
@@ -213,23 +222,32 @@ async def record_customer_messages(batch: list[tuple[IncomingMessage, Conversati
     async with in_transaction() as connection:
         await serial.take_turns(connection, {chat.id for _, chat in batch})
         current = await _latest_open({chat.id: chat.customer_id for _, chat in batch}, now - windows.thread)
+        # Each conversation without an open incident opens one with its first message; the rest follow it.
+        opening = Counter({chat.id: chat.customer_id for _, chat in batch if chat.id not in current}.values())
+        customers = await _take_numbers(opening) if opening else {}
+        last = {customer_id: customers[customer_id].incident_seq - count for customer_id, count in opening.items()}
         results: list[IntakeResult] = []
-        follow_ups: list[IncidentMessage] = []
-        customers: dict[int, Customer] = {}
+        rows: list[IncidentMessage] = []  # the batch's messages, opening and following, in its order
+        events: list[IncidentEvent] = []
         for msg, chat in batch:
             incident = current.get(chat.id)
-            if incident is None:
-                result = await _record(msg, chat, sla, windows, now, force_new=True, customers=customers)
+            created = incident is None
+            if created:
+                last[chat.customer_id] += 1
+                incident, opened = await _open(msg, chat, customers[chat.customer_id], last[chat.customer_id], sla,
+                                               now)
+                events.append(opened)
                 if on_created is not None:  # the incident as created, its customer with it
-                    await on_created(result.incident, msg.ref, now)
-                current[chat.id] = result.incident
-            else:
-                follow_ups.append(_row(incident, chat, msg, "customer"))
-                result = IntakeResult(incident)
-            results.append(result)
-        if follow_ups:
-            await Incident.filter(id__in={row.incident_id for row in follow_ups}).update(last_activity_at=now)
-            await IncidentMessage.bulk_create(follow_ups)
+                    await on_created(incident, msg.ref, now)
+                current[chat.id] = incident
+            rows.append(_row(incident, chat, msg, "customer"))
+            results.append(IntakeResult(incident, created=created))
+        followed = {row.incident_id for row, result in zip(rows, results, strict=True) if not result.created}
+        if followed:
+            await Incident.filter(id__in=followed).update(last_activity_at=now)
+        if events:
+            await IncidentEvent.bulk_create(events)
+        await IncidentMessage.bulk_create(rows)
         if also is not None:
             await also()
     return results
