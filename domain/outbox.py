@@ -93,12 +93,16 @@ def lane(row: Outbox) -> str:
     return f"{row.channel}:c{row.chat_id}"
 
 
-async def addressed_conversation(row: Outbox) -> Conversation | None:
+async def addressed_conversation(row: Outbox, fresh: bool = False) -> Conversation | None:
     """The conversation a row is addressed to, with its customer (None: the row is for a person or a chat).
-    A channel reads its address (`ref`) at send time."""
+    A channel reads its address (`ref`) at send time: once per claimed row, as `claim` hands out new row
+    objects for every attempt (pacing, rendering, sending and recording one attempt ask for it up to five
+    times). `fresh`: read again (a chat found lost is marked as it is now)."""
     if row.conversation_id is None:
         return None
-    return await Conversation.get_or_none(id=row.conversation_id).select_related("customer")
+    if fresh or "_addressed" not in row.__dict__:
+        row._addressed = await Conversation.get_or_none(id=row.conversation_id).select_related("customer")
+    return row._addressed
 
 
 # The values a `say` may carry besides plain ones; the channel turns each into words in the reader's language.

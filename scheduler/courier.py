@@ -185,7 +185,7 @@ class Courier:
         notices go to the staff chat and the leads instead, without the chat's buttons; reports are left
         out, the leads get their own copy. Any other chat (the staff chat) can only be logged."""
         now = self.clock.now()
-        chat = await outbox.addressed_conversation(row)
+        chat = await outbox.addressed_conversation(row, fresh=True)
         if chat is None or chat.customer_id is None:
             log.error("outbox %s: %s cannot be reached: %s", row.id, _whom(row), reason)
             return
