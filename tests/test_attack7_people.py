@@ -31,8 +31,8 @@ async def test_a_username_handed_from_one_newcomer_to_another_stays_with_its_new
     # lane to the dispatcher, whose `people.seen` in Telegram's order repairs it.
     old, new = StubBotAPI.user(3801, "anna_ops"), StubBotAPI.user(3802, "anna_ops")
     renamed = {**old, "username": "anna_old"}
-    updates = [update(acme, 1, GROUP, old, "the export fails"), update(acme, 2, GROUP, new, "same from my new account"),
-               update(acme, 3, GROUP, renamed, "and again")]
+    updates = [update(acme, 901, GROUP, old, "the export fails"), update(acme, 902, GROUP, new, "same from my new account"),
+               update(acme, 903, GROUP, renamed, "and again")]
     await run(acme, way, updates)
     holders = dict(await Person.filter(id__in=[3801, 3802]).values_list("id", "username"))
     assert holders == {3801: "anna_old", 3802: "anna_ops"}
@@ -44,8 +44,8 @@ async def test_a_username_handed_from_a_newcomer_back_to_a_known_customer_is_the
     # Held: a known customer lends their username to a newcomer and takes it back, within one batch.
     borrower, other = StubBotAPI.user(3803, "client_cat"), StubBotAPI.user(3804, "someone_else")
     gave_back = {**borrower, "username": "borrower"}
-    updates = [update(acme, 1, GROUP, borrower, "hello"), update(acme, 2, OTHER_GROUP, other, "hi"),
-               update(acme, 3, GROUP, customer, "the export fails"), update(acme, 4, GROUP, gave_back, "bye")]
+    updates = [update(acme, 901, GROUP, borrower, "hello"), update(acme, 902, OTHER_GROUP, other, "hi"),
+               update(acme, 903, GROUP, customer, "the export fails"), update(acme, 904, GROUP, gave_back, "bye")]
     await run(acme, way, updates)
     assert await people.resolve_person("@client_cat") == customer["id"]
 
@@ -59,12 +59,12 @@ async def test_a_mixed_burst_leaves_people_as_the_dispatcher_does(acme, way):  #
     odd = {**StubBotAPI.user(3812, "odd_one"), "first_name": "\u202eevil\u202c\x00 " + "Щ" * 64,
            "last_name": "🙂" * 64}
     twins = StubBotAPI.user(3813, "twin"), StubBotAPI.user(3814, "Twin")
-    updates = [update(acme, 1, GROUP, StubBotAPI.user(3811, "pre_row"), "one"),
-               update(acme, 2, OTHER_GROUP, odd, "two"), update(acme, 3, GROUP, twins[0], "three"),
-               update(acme, 4, OTHER_GROUP, twins[1], "four"),
-               update(acme, 5, GROUP, {**customer, "first_name": "Cat Renamed"}, "five"),
-               update(acme, 6, OTHER_GROUP, StubBotAPI.user(3815, "two_chats"), "six"),
-               update(acme, 7, GROUP, StubBotAPI.user(3815, "two_chats"), "seven")]
+    updates = [update(acme, 901, GROUP, StubBotAPI.user(3811, "pre_row"), "one"),
+               update(acme, 902, OTHER_GROUP, odd, "two"), update(acme, 903, GROUP, twins[0], "three"),
+               update(acme, 904, OTHER_GROUP, twins[1], "four"),
+               update(acme, 905, GROUP, {**customer, "first_name": "Cat Renamed"}, "five"),
+               update(acme, 906, OTHER_GROUP, StubBotAPI.user(3815, "two_chats"), "six"),
+               update(acme, 907, GROUP, StubBotAPI.user(3815, "two_chats"), "seven")]
     await run(acme, way, updates)
     rows = {p.id: p for p in await Person.filter(id__in=[3811, 3812, 3813, 3814, 3815, customer["id"]])}
     assert len(rows) == 6
