@@ -14,7 +14,8 @@ from tests.test_batch_intake import acme, take, update  # noqa: F401 — the fix
 WAYS = ["one_by_one", "batch"]
 
 
-async def run(desk, way: str, updates) -> None:
+async def run(desk, way: str, updates) -> int:
+    """How many updates the batch took (0 one by one)."""
     left = updates
     if way == "batch":
         lanes, counts = await take(desk, updates)
@@ -22,6 +23,7 @@ async def run(desk, way: str, updates) -> None:
         left = [item for item in updates if item.update_id not in taken]
     for item in left:  # whatever the batch left goes the usual way, as the poller does
         await desk.dp.feed_update(desk.bot, item)
+    return len(updates) - len(left)
 
 
 @pytest.mark.parametrize("way", WAYS)
@@ -65,7 +67,7 @@ async def test_a_mixed_burst_leaves_people_as_the_dispatcher_does(acme, way):  #
                update(acme, 905, GROUP, {**customer, "first_name": "Cat Renamed"}, "five"),
                update(acme, 906, OTHER_GROUP, StubBotAPI.user(3815, "two_chats"), "six"),
                update(acme, 907, GROUP, StubBotAPI.user(3815, "two_chats"), "seven")]
-    await run(acme, way, updates)
+    assert await run(acme, way, updates) == (7 if way == "batch" else 0)
     rows = {p.id: p for p in await Person.filter(id__in=[3811, 3812, 3813, 3814, 3815, customer["id"]])}
     assert len(rows) == 6
     assert (rows[3811].username, rows[3811].lang, rows[3811].full_name) == ("pre_row", "en", "User3811")
@@ -81,3 +83,35 @@ async def test_resolve_person_refuses_what_nobody_holds(acme):  # noqa: F811
     # Held (a guard for the findings above): an unknown @name is refused, not guessed.
     with pytest.raises(DeskError):
         await people.resolve_person("@nobody_has_this")
+
+
+@pytest.mark.parametrize("way", WAYS)
+async def test_a_burst_owes_the_same_notices_as_the_dispatcher(acme, way):  # noqa: F811
+    # Held: who is told is read once for the batch, and still each new incident owes what one by one owes:
+    # its acknowledgement, the on-call "new" ping (the premium customer's dedicated engineer too), and for an
+    # ended contract the leads' notice; a follow-up in the same burst owes nothing.
+    from datetime import timedelta
+
+    from domain import customers, oncall
+    from domain.models import Customer, Outbox
+    from tests.people import ARCHITECT, ENGINEER, LEAD, customer_2
+
+    now = acme.clock.now()
+    await people.register_staff(ARCHITECT, "architect", None, now)
+    await oncall.add_override(ENGINEER, now - timedelta(hours=1), now + timedelta(hours=1), LEAD, now)
+    await Customer.filter(code="ACME").update(plan="premium", engineer_id=ARCHITECT)
+    await customers.add_customer("OLD", "24x7", "Old", now)
+    await Customer.filter(code="OLD").update(contract_until=(now - timedelta(days=3)).date())
+    await customers.bind_by_code("OLD", "telegram", "-100777", "Old", "supergroup", LEAD, now)
+    acme.stub.chat(-100777, "Old")
+    updates = [update(acme, 901, GROUP, customer, "The export fails"), update(acme, 902, OTHER_GROUP, customer_2, "Down"),
+               update(acme, 903, -100777, StubBotAPI.user(3821, "old_client"), "Help"),
+               update(acme, 904, GROUP, customer, "still failing")]
+    assert await run(acme, way, updates) == (4 if way == "batch" else 0)
+    owed = sorted((kind, person or 0, key or "-") for kind, person, key in await Outbox.all().values_list(
+        "kind", "person_id", "incident__key"))
+    assert owed == sorted([
+        ("ack", 0, "ACME-1"), ("ack", 0, "ACME-2"), ("ack", 0, "OLD-1"),
+        ("new", ENGINEER, "ACME-1"), ("new", ARCHITECT, "ACME-1"), ("new", ENGINEER, "ACME-2"),
+        ("new", ARCHITECT, "ACME-2"), ("new", ENGINEER, "OLD-1"), ("notice", LEAD, "-")])
+    assert "OLD-1" in str(await Outbox.get(kind="notice").values_list("params", flat=True))
