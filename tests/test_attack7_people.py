@@ -4,7 +4,7 @@ one by one leaves them. Each scenario runs both ways (`one_by_one` is the refere
 
 import pytest
 
-from domain import people
+from domain import customers, people
 from domain.errors import DeskError
 from domain.models import Identity, IncidentMessage, Person
 from tests.people import GROUP, OTHER_GROUP, customer
@@ -92,7 +92,7 @@ async def test_a_burst_owes_the_same_notices_as_the_dispatcher(acme, way):  # no
     # ended contract the leads' notice; a follow-up in the same burst owes nothing.
     from datetime import timedelta
 
-    from domain import customers, oncall
+    from domain import oncall
     from domain.models import Customer, Outbox
     from tests.people import ARCHITECT, ENGINEER, LEAD, customer_2
 
@@ -115,3 +115,39 @@ async def test_a_burst_owes_the_same_notices_as_the_dispatcher(acme, way):  # no
         ("new", ENGINEER, "ACME-1"), ("new", ARCHITECT, "ACME-1"), ("new", ENGINEER, "ACME-2"),
         ("new", ARCHITECT, "ACME-2"), ("new", ENGINEER, "OLD-1"), ("notice", LEAD, "-")])
     assert "OLD-1" in str(await Outbox.get(kind="notice").values_list("params", flat=True))
+
+
+@pytest.mark.parametrize("fails_at", ["events", "messages", "ledger"])
+async def test_a_batch_failing_mid_write_leaves_keys_gap_free_when_retried_one_by_one(acme, monkeypatch,  # noqa: F811
+                                                                                       fails_at):
+    # Held: the database fails in the middle of the batch's transaction (after the numbers were taken and the
+    # incidents written); the batch is rolled back whole and its updates go one by one: ACME-1…3, no gap, no
+    # repeat, one acknowledgement each, the newcomers remembered once.
+    from tortoise.exceptions import OperationalError
+
+    from domain import updates as ledger
+    from domain.models import Incident, IncidentEvent, Outbox, ProcessedUpdate
+
+    target = {"events": (IncidentEvent, "bulk_create"), "messages": (IncidentMessage, "bulk_create"),
+              "ledger": (ledger, "record_many")}[fails_at]
+    original = getattr(*target)
+
+    async def failing(*args, **kwargs):
+        raise OperationalError("the database went away")
+
+    monkeypatch.setattr(*target, failing)
+    third = -100800
+    await customers.bind_by_code("ACME", "telegram", str(third), "Acme 3", "supergroup", 1001, acme.clock.now())
+    updates = [update(acme, 901, GROUP, StubBotAPI.user(3831, "n1"), "one"),
+               update(acme, 902, OTHER_GROUP, StubBotAPI.user(3832, "n2"), "two"),
+               update(acme, 903, third, customer, "three"), update(acme, 904, GROUP, StubBotAPI.user(3831, "n1"), "more")]
+    lanes, counts = await take(acme, updates)
+    assert counts == [0] * len(lanes)
+    assert not await Incident.exists() and not await ProcessedUpdate.filter(update_id__gte=901).exists()
+    monkeypatch.setattr(*target, original)
+    for item in updates:
+        await acme.dp.feed_update(acme.bot, item)
+    assert sorted(await Incident.all().values_list("number", flat=True)) == [1, 2, 3]
+    assert await Outbox.filter(kind="ack").count() == 3
+    assert await IncidentMessage.filter(source="customer").count() == 4
+    assert await Person.filter(id__in=[3831, 3832]).count() == 2
