@@ -92,3 +92,25 @@ async def test_a_group_upgraded_while_its_ack_waits_gets_it_once_in_the_supergro
     assert not await Outbox.filter(dedupe__startswith="reroute:").exists()  # nothing rerouted to the leads
     assert await Outbox.filter(status__in=("pending", "sending", "failed")).count() == 0
     assert len([text for text in sent(acme, OTHER_GROUP) if "ACME-" in text]) == 1  # the other chat's, once
+
+
+async def test_a_burst_in_a_chat_that_refuses_the_bot_is_rerouted_once(acme):  # noqa: F811
+    # Held: the bot was kicked from one of the burst's groups; its acknowledgement is refused (403), the chat is
+    # marked unreachable, the leads are told once and get the acknowledgement rerouted without its buttons; the
+    # other chat is acknowledged as usual, and a later burst in the lost chat tries nothing there.
+    acme.stub.kicked_chats.add(GROUP)
+    await take(acme, [update(acme, 901, GROUP, customer, "The export fails"),
+                      update(acme, 902, OTHER_GROUP, customer_2, "Down!"), update(acme, 903, GROUP, customer, "!!")])
+    await acme.flush()
+    lost = await Conversation.get(channel=TELEGRAM, ref=str(GROUP))
+    assert lost.unreachable_since == acme.clock.now()
+    assert len([t for t in sent(acme, OTHER_GROUP) if "is registered" in t]) == 1
+    rerouted = [c for c in acme.stub.find("sendMessage") if int(c.params["chat_id"]) == LEAD
+                and "is registered" in c.params.get("text", "")]
+    assert len(rerouted) == 1 and not rerouted[0].params.get("reply_markup")
+    notices = await Outbox.filter(person_id=LEAD, kind="notice").values_list("params", flat=True)
+    assert [p.get("say") for p in notices].count("edges_outbox.chat_lost") == 1
+    refused = len(acme.stub.refused)
+    await take(acme, [update(acme, 904, GROUP, customer, "still nothing")])
+    await acme.flush()
+    assert len(acme.stub.refused) == refused  # nothing tried in the lost chat
