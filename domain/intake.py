@@ -33,7 +33,7 @@ from tortoise.transactions import in_transaction
 
 from domain import serial
 from domain.alerts import due_for_stage
-from domain.identities import any_conversation
+from domain.identities import any_conversation, normalize_ref
 from domain.inbox import IncomingMessage
 from domain.models import Conversation, Customer, Incident, IncidentEvent, IncidentMessage
 from domain.priority import classify
@@ -267,13 +267,15 @@ async def _latest_open(customers: dict[int, int], since: datetime) -> dict[int, 
 
 async def record_bot_message(incident_id: int, channel: str, conversation: str, ref: str, text: str,
                              now: datetime) -> None:
-    """The desk's own message in the incident's conversation: a reply to it threads into the incident."""
-    incident = await Incident.get_or_none(id=incident_id)
-    chat = await any_conversation(channel, conversation)
-    if incident is None or chat is None or incident.conversation_id != chat.id:
+    """The desk's own message in the incident's conversation: a reply to it threads into the incident.
+    Nothing when the incident is gone or the address is not its conversation (one query asks both)."""
+    found = await Incident.filter(id=incident_id, conversation__channel=channel,
+                                  conversation__ref=normalize_ref(channel, conversation)).values_list(
+        "conversation_id", flat=True)
+    if not found:
         return
     with contextlib.suppress(IntegrityError):
-        await IncidentMessage.create(incident=incident, conversation_id=chat.id, ref=ref, source="bot",
+        await IncidentMessage.create(incident_id=incident_id, conversation_id=found[0], ref=ref, source="bot",
                                      text=text, sent_at=now)
 
 

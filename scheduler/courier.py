@@ -93,6 +93,9 @@ class Courier:
             await outbox.mark_failed(row, f"no channel {row.channel!r} is configured")
             log.error("outbox %s: no channel %r is configured", row.id, row.channel)
             return
+        # The slot first: a lead may unbind the chat, or bind it to another customer, while the row waits for
+        # it (a group's pace, a 429's pause), and what is owed must still have its point when it goes.
+        await channel.until(slot)
         reason = await outbox.pointless(row)
         if reason:
             await outbox.mark_dropped(row, reason)
@@ -105,7 +108,6 @@ class Courier:
         if lost_since is not None and self.clock.now() - lost_since < customers.RETRY_UNREACHABLE:
             await self._undeliverable(row, "the bot is not in this chat")  # fail fast: no call to the channel
             return
-        await channel.until(slot)
         started = time.monotonic()
         try:
             delivered = await channel.send(row)

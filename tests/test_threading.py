@@ -82,6 +82,20 @@ async def test_reply_to_the_bots_message_joins(chat):
     assert result.incident.key == "ACME-1"
 
 
+async def test_the_bots_message_is_recorded_only_in_its_incidents_own_conversation(chat):
+    # Sent to another chat (a rerouted copy, a chat that moved meanwhile), or for an incident gone: not
+    # threaded, so a reply there cannot land in this incident.
+    first = await Writer(chat)("problem", T0)
+    await customers.bind_by_code("ACME", "telegram", "-100901", "Other", "supergroup", 1, T0)
+    await record_bot_message(first.incident.id, "telegram", "-100901", "5001", "ack", T0)
+    await record_bot_message(first.incident.id, "email", str(CHAT), "5002", "ack", T0)
+    await record_bot_message(first.incident.id + 1, "telegram", str(CHAT), "5003", "ack", T0)
+    assert not await IncidentMessage.filter(source="bot").exists()
+    await record_bot_message(first.incident.id, "telegram", str(CHAT), "5004", "ack", T0)
+    assert await IncidentMessage.filter(source="bot").values_list("incident_id", "conversation_id", "ref") == [
+        (first.incident.id, chat.id, "5004")]
+
+
 async def test_forum_topics(chat):
     write = Writer(chat)
     a = await write("topic a", T0, thread_id=1)
