@@ -33,9 +33,9 @@ def sent(desk, chat: int) -> list[str]:
 
 
 async def test_a_chat_bound_to_another_customer_while_its_ack_waits_gets_none_of_it(acme):  # noqa: F811
-    # A user sees: BETA's group, bound a moment ago, gets ACME's acknowledgement ("ACME-1 received…", with
-    # ACME's P1–P4 buttons) that waited for its slot: one customer's notice in another's chat. The README: a
-    # notice owed about the previous customer's incident is dropped rather than posted there.
+    # Held since main's a9ffb76 (failed before it: found by this attack). A user saw: BETA's group, bound a
+    # moment ago, got ACME's acknowledgement ("ACME-1 is registered", with ACME's P1–P4 buttons) that had waited
+    # for its slot: one customer's notice in another's chat. The README: such a notice is dropped, not posted.
     now = acme.clock.now()
     await customers.add_customer("BETA", "24x7", "Beta", now)
     await take(acme, [update(acme, 901, GROUP, customer, "The export fails")])
@@ -52,8 +52,8 @@ async def test_a_chat_bound_to_another_customer_while_its_ack_waits_gets_none_of
 
 
 async def test_a_chat_unbound_while_its_ack_waits_gets_none_of_it(acme):  # noqa: F811
-    # A user sees: a group a lead has just unbound still gets the acknowledgement with P1–P4 buttons that
-    # change nothing any more ("this chat is bound to no customer now" is the README's reason to drop it).
+    # Held since main's a9ffb76 (failed before it). A user saw: a group a lead had just unbound still got the
+    # acknowledgement with P1–P4 buttons that change nothing any more (the README drops it: bound to no customer).
     await take(acme, [update(acme, 901, GROUP, customer, "The export fails")])
     while_waiting(acme, lambda: customers.unbind(TELEGRAM, str(GROUP)))
     await acme.flush()
