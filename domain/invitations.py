@@ -82,6 +82,12 @@ async def kind_of(token: str) -> str | None:
     return await Invitation.filter(token_hash=_hash(token)).first().values_list("kind", flat=True)
 
 
+def may_show_code(text: str) -> bool:
+    """Whether a text holds a run of the code alphabet long enough to be a code (no query): a text that
+    cannot show one needs no look (`burn_shown`)."""
+    return _RUN.search(text or "") is not None
+
+
 async def _live_in(text: str, now: datetime) -> tuple[list[Invitation], list[tuple[int, int]]]:
     """The live invitations a text shows, and where (spans of the text). Every window of `CODE_LENGTH` characters of
     every run of the code alphabet is looked at, so nothing is skipped however long the text (a cost bounded by its

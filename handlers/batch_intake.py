@@ -8,10 +8,10 @@ which were handled already are each one query for the whole batch, then `domain.
 one transaction that also writes the update ledger: the batch is durable, and confirmed to Telegram,
 whole or not at all.
 
-Only what the dispatcher would do exactly the same way is taken here (a person seen for the first time,
-or under a new name, is remembered first by the same `people.seen`); everything else (commands, replies,
-topics, edits, staff, unbound chats) goes the usual way, and so does the rest of a lane after the first
-such update, so a chat's order holds.
+Only what the dispatcher would do exactly the same way is taken here (people seen for the first time, or
+under a new name, are remembered first, as `people.seen` leaves them); everything else (commands, replies,
+topics, edits, staff, unbound chats, a text that may show an invitation code) goes the usual way, and so
+does the rest of a lane after the first such update, so a chat's order holds.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 import telemetry
-from domain import alerts, intake, people, updates
+from domain import alerts, intake, invitations, people, updates
 from domain.identities import TELEGRAM, conversations_of, people_of
 from domain.models import Conversation, Incident, Person
 from domain.text import shown
@@ -49,7 +49,10 @@ def plain(update: Update) -> Message | None:
     if message.reply_to_message is not None or message.is_topic_message or is_service(message):
         return None
     text = message.text or message.caption or ""
-    return None if text.startswith("/") else message  # a command, or "/var/log is full": the usual way
+    if text.startswith("/"):
+        return None  # a command, or "/var/log is full": the usual way
+    # What may show a live code goes the usual way too, whose one look at it burns the code and masks it.
+    return None if invitations.may_show_code(text) else message
 
 
 class BatchIntake:
