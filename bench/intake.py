@@ -124,15 +124,15 @@ async def latency(folder: Path, rate: int, seconds: int = 10) -> tuple[float, fl
         stub.chat(chat, f"Lat {chat}")
         await stub.send(chat, lead, "/bind LAT")
     await stub.wait_for("sendMessage", lambda p: "now connected" in p.get("text", ""), count=total, timeout=600)
-    offered: dict[int, float] = {}
+    offered: dict[tuple[int, int], float] = {}  # (chat, message id): Telegram numbers messages per chat
     begin = time.monotonic()
     for i, chat in enumerate(chats):
         await asyncio.sleep(max(0.0, begin + i / rate - time.monotonic()))
         message = stub.make_message(chat, client(chat), f"problem {i}")
-        offered[message["message_id"]] = time.monotonic()
+        offered[(chat, message["message_id"])] = time.monotonic()
         await stub.feed({"message": message})
     await stub.wait_for("sendMessage", lambda p: "is registered" in p.get("text", ""), count=total, timeout=600)
-    waits = sorted(c.at - offered[c.params["reply_parameters"]["message_id"]]
+    waits = sorted(c.at - offered[(int(c.params["chat_id"]), c.params["reply_parameters"]["message_id"])]
                    for c in stub.find("sendMessage", where=lambda p: "is registered" in p.get("text", "")))
     proc.terminate()
     await proc.wait()
