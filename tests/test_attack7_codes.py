@@ -8,19 +8,9 @@ import pytest
 from domain import invitations
 from domain.models import Incident, IncidentMessage, Invitation, Outbox, Staff
 from tests.people import GROUP, LEAD, OTHER_GROUP, STRANGER, customer, customer_2, stranger
-from tests.test_batch_intake import acme, take, update  # noqa: F401 — the fixture and the helpers
+from tests.test_batch_intake import acme, either_way, take, update  # noqa: F401 — the fixture and the helpers
 
 WAYS = ["one_by_one", "batch"]
-
-
-async def run(desk, way: str, updates) -> None:
-    left = updates
-    if way == "batch":
-        lanes, counts = await take(desk, updates)
-        taken = {update_id for lane, count in zip(lanes, counts, strict=True) for update_id in lane[:count]}
-        left = [item for item in updates if item.update_id not in taken]
-    for item in left:  # whatever the batch left goes the usual way, as the poller does
-        await desk.dp.feed_update(desk.bot, item)
 
 
 @pytest.mark.parametrize("way", WAYS)
@@ -33,7 +23,7 @@ async def test_a_staff_invitation_pasted_by_a_customer_in_a_burst_is_burnt(acme,
     updates = [update(acme, 901, GROUP, customer, f"We got this link, what is it? https://t.me/desk_bot?start={token}"
                                                 " Also the export is broken since the update."),
                update(acme, 902, OTHER_GROUP, customer_2, "Down!")]
-    await run(acme, way, updates)
+    await either_way(acme, way, updates)
     await acme.say(STRANGER, stranger, f"/start {token}")  # someone who read it in the group opens it
     assert not await Staff.exists(user_id=STRANGER, active=True), acme.replies(STRANGER)[-1][:60]
     assert (await Invitation.get(kind="staff")).burnt_at is not None  # used up: nobody can redeem it now
@@ -51,6 +41,6 @@ async def test_another_customers_binding_code_shown_in_a_burst_is_burnt(acme, wa
     now = acme.clock.now()
     beta = await customers.add_customer("BETA", "24x7", "Beta", now)
     token = await invitations.create("chat", LEAD, now, customer=beta)
-    await run(acme, way, [update(acme, 901, GROUP, customer, f"Is this ours? {token} The mail server is down too.")])
+    await either_way(acme, way, [update(acme, 901, GROUP, customer, f"Is this ours? {token} The mail server is down too.")])
     assert (await Invitation.get(kind="chat")).burnt_at is not None
     assert not any(token in text for text in await IncidentMessage.all().values_list("text", flat=True))

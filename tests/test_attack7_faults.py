@@ -4,13 +4,12 @@ incidents only). The batches remember the newcomers with multi-row inserts (`peo
 incidents with one counter update per customer: after the restart nothing may be lost, doubled or skipped."""
 
 import asyncio
-import signal
 import time
 
 from tests import databases
 from tests.stub_api import SERVER_ERROR, StubBotAPI
 from tests.test_faults import GROUPS, acks, set_up_customer, start, stored
-from tests.test_faults_batch import writing
+from tests.test_faults_batch import kill_when_writing
 
 BURST = 400  # twenty newcomers in each of twenty chats: several batches of up to 100
 
@@ -29,19 +28,10 @@ async def test_sigkill_while_newcomers_open_incidents_loses_doubles_and_skips_no
     await stub.wait_for("getUpdates", lambda p: int(p.get("offset") or 0) > 1 + len(GROUPS), timeout=30)
     stub.faults["sendMessage"] = [SERVER_ERROR] * 10_000  # acknowledgements owed, none accepted before the kill
 
-    async def kill_while_writing() -> bool:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if await writing(database_url):
-                proc.proc.send_signal(signal.SIGKILL)
-                return True
-            await asyncio.sleep(0)
-        return False
-
     await stub.hold(True)
     for n in range(BURST):
         await stub.send(GROUPS[n % len(GROUPS)], newcomer(n), f"message {n}: nothing works")
-    killer = asyncio.create_task(kill_while_writing())
+    killer = asyncio.create_task(kill_when_writing(proc, database_url, time.monotonic() + 60))
     await stub.hold(False)
     caught = await killer
     await proc.proc.wait()

@@ -9,21 +9,9 @@ from domain.errors import DeskError
 from domain.models import Identity, IncidentMessage, Person
 from tests.people import GROUP, OTHER_GROUP, customer
 from tests.stub_api import StubBotAPI
-from tests.test_batch_intake import acme, take, update  # noqa: F401 — the fixture and the helpers
+from tests.test_batch_intake import acme, either_way, take, update  # noqa: F401 — the fixture and the helpers
 
 WAYS = ["one_by_one", "batch"]
-
-
-async def run(desk, way: str, updates) -> int:
-    """How many updates the batch took (0 one by one)."""
-    left = updates
-    if way == "batch":
-        lanes, counts = await take(desk, updates)
-        taken = {update_id for lane, count in zip(lanes, counts, strict=True) for update_id in lane[:count]}
-        left = [item for item in updates if item.update_id not in taken]
-    for item in left:  # whatever the batch left goes the usual way, as the poller does
-        await desk.dp.feed_update(desk.bot, item)
-    return len(updates) - len(left)
 
 
 @pytest.mark.parametrize("way", WAYS)
@@ -35,7 +23,7 @@ async def test_a_username_handed_from_one_newcomer_to_another_stays_with_its_new
     renamed = {**old, "username": "anna_old"}
     updates = [update(acme, 901, GROUP, old, "the export fails"), update(acme, 902, GROUP, new, "same from my new account"),
                update(acme, 903, GROUP, renamed, "and again")]
-    await run(acme, way, updates)
+    await either_way(acme, way, updates)
     holders = dict(await Person.filter(id__in=[3801, 3802]).values_list("id", "username"))
     assert holders == {3801: "anna_old", 3802: "anna_ops"}
     assert await people.resolve_person("@anna_ops") == 3802
@@ -48,7 +36,7 @@ async def test_a_username_handed_from_a_newcomer_back_to_a_known_customer_is_the
     gave_back = {**borrower, "username": "borrower"}
     updates = [update(acme, 901, GROUP, borrower, "hello"), update(acme, 902, OTHER_GROUP, other, "hi"),
                update(acme, 903, GROUP, customer, "the export fails"), update(acme, 904, GROUP, gave_back, "bye")]
-    await run(acme, way, updates)
+    await either_way(acme, way, updates)
     assert await people.resolve_person("@client_cat") == customer["id"]
 
 
@@ -67,7 +55,7 @@ async def test_a_mixed_burst_leaves_people_as_the_dispatcher_does(acme, way):  #
                update(acme, 905, GROUP, {**customer, "first_name": "Cat Renamed"}, "five"),
                update(acme, 906, OTHER_GROUP, StubBotAPI.user(3815, "two_chats"), "six"),
                update(acme, 907, GROUP, StubBotAPI.user(3815, "two_chats"), "seven")]
-    assert await run(acme, way, updates) == (7 if way == "batch" else 0)
+    assert await either_way(acme, way, updates) == (7 if way == "batch" else 0)
     rows = {p.id: p for p in await Person.filter(id__in=[3811, 3812, 3813, 3814, 3815, customer["id"]])}
     assert len(rows) == 6
     assert (rows[3811].username, rows[3811].lang, rows[3811].full_name) == ("pre_row", "en", "User3811")
@@ -107,7 +95,7 @@ async def test_a_burst_owes_the_same_notices_as_the_dispatcher(acme, way):  # no
     updates = [update(acme, 901, GROUP, customer, "The export fails"), update(acme, 902, OTHER_GROUP, customer_2, "Down"),
                update(acme, 903, -100777, StubBotAPI.user(3821, "old_client"), "Help"),
                update(acme, 904, GROUP, customer, "still failing")]
-    assert await run(acme, way, updates) == (4 if way == "batch" else 0)
+    assert await either_way(acme, way, updates) == (4 if way == "batch" else 0)
     owed = sorted((kind, person or 0, key or "-") for kind, person, key in await Outbox.all().values_list(
         "kind", "person_id", "incident__key"))
     assert owed == sorted([

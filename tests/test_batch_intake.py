@@ -40,6 +40,19 @@ async def take(desk, updates: list[Update]) -> tuple[list[list[int]], list[int]]
     return [[u.update_id for u in lane] for lane in lanes], counts
 
 
+async def either_way(desk, way: str, updates: list[Update]) -> int:
+    """Hand the updates to the desk `one_by_one` through the dispatcher, or as a `batch` whose leftovers go
+    through it as the poller does; how many the batch took (0 one by one)."""
+    left = updates
+    if way == "batch":
+        lanes, counts = await take(desk, updates)
+        taken = {update_id for lane, count in zip(lanes, counts, strict=True) for update_id in lane[:count]}
+        left = [item for item in updates if item.update_id not in taken]
+    for item in left:
+        await desk.dp.feed_update(desk.bot, item)
+    return len(updates) - len(left)
+
+
 async def test_plain_messages_of_a_batch_are_stored_together_with_their_ledger(acme):
     batch = [update(acme, 1, GROUP, customer, "The export fails"), update(acme, 2, OTHER_GROUP, customer_2, "Down!"),
              update(acme, 3, GROUP, customer, "since this morning"),

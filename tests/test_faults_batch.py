@@ -43,6 +43,16 @@ async def writing(database_url: str) -> bool:
         await connection.close()
 
 
+async def kill_when_writing(proc, database_url: str, deadline: float) -> bool:
+    """SIGKILL the bot the moment a write transaction of its is seen open; False if none was by `deadline`."""
+    while time.monotonic() < deadline:
+        if await writing(database_url):
+            proc.proc.send_signal(signal.SIGKILL)
+            return True
+        await asyncio.sleep(0)
+    return False
+
+
 async def test_sigkill_while_a_batch_is_written_loses_and_doubles_nothing(stub, tmp_path, database_url):
     proc = await start(stub, tmp_path / "first", database_url)
     await set_up_customer(stub, GROUPS)
@@ -61,12 +71,7 @@ async def test_sigkill_while_a_batch_is_written_loses_and_doubles_nothing(stub, 
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and "(a batch of" not in proc.log():
             await asyncio.sleep(0.01)  # a first batch committed whole: the kill then lands in a later one
-        while time.monotonic() < deadline:
-            if await writing(database_url):
-                proc.proc.send_signal(signal.SIGKILL)
-                return True
-            await asyncio.sleep(0)
-        return False
+        return await kill_when_writing(proc, database_url, deadline)
 
     # Kill the moment a transaction is seen open once the burst is coming in: in the middle of a batch's commit.
     # The burst is queued whole, then handed out in batches of up to 100, as after a restart or an outage.
