@@ -121,8 +121,8 @@ async def _take_numbers(customer_ids: dict[int, int]) -> dict[int, Customer]:
     """Customer id → how many new incidents; returns the customers, each with `incident_seq` at the last of
     the numbers taken (the first is `incident_seq - count + 1`). The UPDATE takes the row lock (PostgreSQL)
     and runs inside the intake transaction, which SQLite serializes; a rolled-back intake gives its numbers
-    back, so keys stay gap-free."""
-    for customer_id, count in customer_ids.items():
+    back, so keys stay gap-free. In id order: two transactions taking several customers lock them alike."""
+    for customer_id, count in sorted(customer_ids.items()):
         await Customer.filter(id=customer_id).update(incident_seq=F("incident_seq") + count)
     return {customer.id: customer for customer in await Customer.filter(id__in=list(customer_ids))}
 

@@ -118,13 +118,14 @@ class BatchIntake:
     def _on_created(self) -> intake.OnCreated:
         """The desk's notices for each incident the batch opens, with who can be told read once for all
         of them (in the batch's transaction, when the first incident is opened)."""
-        audience: list[alerts.Audience] = []
+        audience: alerts.Audience | None = None
 
         async def on_created(incident: Incident, message_ref: str, now: datetime) -> None:
-            if not audience:
+            nonlocal audience
+            if audience is None:
                 settings = self.desk.settings
-                audience.append(await alerts.Audience.at(now, settings.policy.shifts, settings.lead_ids))
-            await self.desk.on_created(incident, message_ref, now, audience=audience[0])
+                audience = await alerts.Audience.at(now, settings.policy.shifts, settings.lead_ids)
+            await self.desk.on_created(incident, message_ref, now, audience=audience)
         return on_created
 
 
@@ -154,7 +155,6 @@ async def _remember(updates: list[Update], messages: dict[int, Message], persons
                 user = message.from_user
                 persons[str(user.id)] = await people.seen(user.id, user.username, _name(message), now,
                                                           user.language_code)
-
 
 
 def _prefix(lane: list[Update], keep) -> list[Update]:
